@@ -1,0 +1,195 @@
+// Package config reads the portal's configuration from the environment once,
+// validates all of it, and reports every problem in one message. The result is
+// passed by value to the constructors that need it; nothing reads the
+// environment anywhere else.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// Environments.
+const (
+	Development = "development"
+	Production  = "production"
+)
+
+// Config is the validated configuration. See CONTRACT.md for the variables.
+type Config struct {
+	Env         string   // development or production
+	Addr        string   // PORTAL_ADDR, host:port
+	BaseURL     *url.URL // PORTAL_BASE_URL, absolute, without trailing slash
+	DatabaseURL string   // DATABASE_URL; empty: embedded PostgreSQL
+	DataDir     string   // PORTAL_DATA_DIR
+	PGBin       string   // PG_BIN: directory of the PostgreSQL server binaries (embedded mode)
+
+	// SecretKey signs cookies and tokens; EncryptionKey (32 bytes) encrypts
+	// attachments at rest. In development both may be empty here and are then
+	// generated into DataDir by LoadOrCreateSecrets.
+	SecretKey     []byte
+	EncryptionKey []byte
+
+	SMTPURL  string // SMTP_URL; empty: development mailbox
+	MailFrom string // MAIL_FROM
+
+	Demo         bool   // PORTAL_DEMO
+	DemoPassword string // PORTAL_DEMO_PASSWORD
+	DemoTOTP     string // PORTAL_DEMO_TOTP
+
+	// TrustedProxies (PORTAL_TRUSTED_PROXIES, comma-separated addresses or
+	// CIDR prefixes) are the only peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+}
+
+// Production reports whether the portal runs in production mode.
+func (c Config) Production() bool { return c.Env == Production }
+
+// SecureCookies reports whether cookies get the Secure attribute and the
+// __Host- prefix: always over https, and on loopback hosts, which browsers
+// treat as secure contexts even over plain http.
+func (c Config) SecureCookies() bool {
+	if c.BaseURL.Scheme == "https" {
+		return true
+	}
+	host := c.BaseURL.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// Load reads and validates the configuration. getenv is os.Getenv in
+// production and a map lookup in tests. The returned error lists every
+// problem found, one per line.
+func Load(getenv func(string) string) (Config, error) {
+	env := func(key, def string) string {
+		if v := strings.TrimSpace(getenv(key)); v != "" {
+			return v
+		}
+		return def
+	}
+	var problems []string
+	c := Config{
+		Env:          env("PORTAL_ENV", Development),
+		Addr:         env("PORTAL_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:  env("DATABASE_URL", ""),
+		DataDir:      env("PORTAL_DATA_DIR", "./var"),
+		PGBin:        env("PG_BIN", ""),
+		SMTPURL:      env("SMTP_URL", ""),
+		MailFrom:     env("MAIL_FROM", "portal@localhost"),
+		DemoPassword: getenv("PORTAL_DEMO_PASSWORD"),
+		DemoTOTP:     env("PORTAL_DEMO_TOTP", ""),
+	}
+
+	if c.Env != Development && c.Env != Production {
+		problems = append(problems, fmt.Sprintf("PORTAL_ENV must be %q or %q, not %q", Development, Production, c.Env))
+	}
+	if c.Env == Production {
+		var missing []string
+		for _, key := range []string{"DATABASE_URL", "SMTP_URL", "PORTAL_SECRET_KEY", "PORTAL_ENCRYPTION_KEY"} {
+			if strings.TrimSpace(getenv(key)) == "" {
+				missing = append(missing, key)
+			}
+		}
+		if len(missing) > 0 {
+			problems = append(problems, "PORTAL_ENV=production needs "+strings.Join(missing, ", ")+" (missing)")
+		}
+	}
+
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		problems = append(problems, fmt.Sprintf("PORTAL_ADDR %q is not host:port", c.Addr))
+	}
+
+	base, err := url.Parse(strings.TrimRight(env("PORTAL_BASE_URL", "http://localhost:8080"), "/"))
+	switch {
+	case err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https"):
+		problems = append(problems, "PORTAL_BASE_URL must be an absolute http(s) URL")
+		base = &url.URL{Scheme: "http", Host: "localhost:8080"}
+	case c.Env == Production && base.Scheme != "https":
+		problems = append(problems, "PORTAL_BASE_URL must use https in production")
+	}
+	c.BaseURL = base
+
+	if s := getenv("PORTAL_SECRET_KEY"); s != "" {
+		if len(s) < 32 {
+			problems = append(problems, "PORTAL_SECRET_KEY must be at least 32 characters (e.g. openssl rand -base64 32)")
+		}
+		c.SecretKey = []byte(s)
+	}
+	if s := strings.TrimSpace(getenv("PORTAL_ENCRYPTION_KEY")); s != "" {
+		key, err := DecodeKey(s)
+		if err != nil {
+			problems = append(problems, "PORTAL_ENCRYPTION_KEY "+err.Error())
+		}
+		c.EncryptionKey = key
+	}
+
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			problems = append(problems, "SMTP_URL must look like smtp://[user:pass@]host:port or smtps://...")
+		}
+	}
+	if !strings.Contains(c.MailFrom, "@") {
+		problems = append(problems, "MAIL_FROM must be an e-mail address")
+	}
+
+	switch v := env("PORTAL_DEMO", "0"); v {
+	case "1", "true", "yes":
+		c.Demo = true
+	case "0", "false", "no":
+	default:
+		problems = append(problems, fmt.Sprintf("PORTAL_DEMO must be 0 or 1, not %q", v))
+	}
+
+	for _, s := range strings.Split(getenv("PORTAL_TRUSTED_PROXIES"), ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := parsePrefix(s)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("PORTAL_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix", s))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+
+	if len(problems) > 0 {
+		return c, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return c, nil
+}
+
+// DecodeKey decodes a base64 (standard or URL alphabet, padded or not)
+// 32-byte key.
+func DecodeKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if key, err := enc.DecodeString(s); err == nil {
+			if len(key) != 32 {
+				return nil, fmt.Errorf("must decode to 32 bytes, not %d", len(key))
+			}
+			return key, nil
+		}
+	}
+	return nil, errors.New("must be base64 (e.g. openssl rand -base64 32)")
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
