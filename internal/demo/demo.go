@@ -1,0 +1,89 @@
+// Package demo seeds the demonstration data of CONTRACT.md: two offices with
+// their postal-code areas and the service catalogue, every service enabled
+// in both. Seeding is idempotent: running it again changes nothing.
+package demo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// Office is a demo office with its postal-code areas.
+type Office struct {
+	Office store.Office
+	Areas  []store.PostalArea
+}
+
+// Offices returns the demo offices of CONTRACT.md.
+func Offices() []Office {
+	return []Office{
+		{
+			Office: store.Office{
+				Slug: "leipzig", Code: "LEJ", Name: "Gesundheitsamt Leipzig",
+				Street: "Friedrich-Ebert-Straße 19a", PostalCode: "04109", City: "Leipzig",
+				Phone: "+49 341 123-6700", Email: "gesundheitsamt@leipzig.example", Website: "https://www.leipzig.example/gesundheitsamt",
+			},
+			Areas: []store.PostalArea{{FirstCode: "04103", LastCode: "04357"}},
+		},
+		{
+			Office: store.Office{
+				Slug: "halle", Code: "HAL", Name: "Gesundheitsamt Halle (Saale)",
+				Street: "Niemeyerstraße 1", PostalCode: "06110", City: "Halle (Saale)",
+				Phone: "+49 345 221-3210", Email: "gesundheitsamt@halle.example", Website: "https://www.halle.example/gesundheitsamt",
+			},
+			Areas: []store.PostalArea{{FirstCode: "06108", LastCode: "06132"}},
+		},
+	}
+}
+
+// Services returns the catalogue: slug, the form definition that will serve
+// it, and display position. Titles and descriptions live in locales/
+// (service.<slug>.title, .summary, .description).
+func Services() []store.Service {
+	return []store.Service{
+		{Slug: "belehrung-infektionsschutz", FormRef: "belehrung-43-ifsg", Position: 10},
+		{Slug: "amtsaerztliche-untersuchung", FormRef: "amtsaerztliches-gutachten", Position: 20},
+		{Slug: "reiseimpfberatung", FormRef: "reiseimpfberatung", Position: 30},
+		{Slug: "masernschutz-nachweis", FormRef: "masernschutz-20-ifsg", Position: 40},
+		{Slug: "terminanfrage", FormRef: "terminanfrage", Position: 50},
+	}
+}
+
+// Seed writes the demo data in one transaction.
+func Seed(ctx context.Context, db *store.DB) error {
+	return db.InTx(ctx, func(tx pgx.Tx) error {
+		for _, s := range Services() {
+			if err := store.UpsertService(ctx, tx, s); err != nil {
+				return err
+			}
+		}
+		for _, o := range Offices() {
+			id, err := store.UpsertOffice(ctx, tx, o.Office)
+			if err != nil {
+				return err
+			}
+			if err := store.ReplacePostalAreas(ctx, tx, id, o.Areas); err != nil {
+				return err
+			}
+			for _, s := range Services() {
+				if err := store.EnableService(ctx, tx, id, s.Slug); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Describe returns one line per demo office for the start-up message.
+func Describe() []string {
+	var lines []string
+	for _, o := range Offices() {
+		lines = append(lines, fmt.Sprintf("%s (%s, postal codes %s–%s)", o.Office.Name, o.Office.Slug, o.Areas[0].FirstCode, o.Areas[0].LastCode))
+	}
+	return lines
+}
