@@ -1,0 +1,158 @@
+// Package portal is the HTTP layer: the citizen pages, later the back office,
+// the REST API and video signaling. It is the only package that imports
+// fiber. Handlers are thin: they decode the request, call a domain package,
+// and render a typed page; errors travel to the one error handler.
+package portal
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/gofiber/fiber/v2"
+	pgstorage "github.com/gofiber/storage/postgres/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/locales"
+	"github.com/gesundheitsamt/portal/static"
+)
+
+// Body limits. The server refuses anything above maxBody before a handler
+// runs; each route that takes a body sets its own, smaller limit.
+const (
+	maxBody      = 1 << 20  // the largest limit of any route
+	formBodySize = 32 << 10 // a text-only form post
+)
+
+// Deps are what the HTTP layer needs, wired once in cmd/portal.
+type Deps struct {
+	Config    config.Config
+	DB        *store.DB
+	Directory *office.Directory
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry // metrics are registered here and served at /metrics
+}
+
+// Server is the portal's HTTP application.
+type Server struct {
+	cfg      config.Config
+	db       *store.DB
+	dir      *office.Directory
+	log      *slog.Logger
+	bundle   *i18n.Bundle
+	views    *renderer
+	assets   *assets
+	csrf     *csrfGuard
+	metrics  *httpMetrics
+	proxies  []netip.Prefix
+	storage  *pgstorage.Storage // shared state of middleware (rate limits) in PostgreSQL
+	validate *validator.Validate
+	app      *fiber.App
+}
+
+// New builds the application: it parses and checks every template and
+// message id, hashes the static files, and registers the routes. An error
+// here is a bug or a broken installation, never a request's fault.
+func New(d Deps) (*Server, error) {
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		return nil, err
+	}
+	assets, err := loadAssets(static.FS)
+	if err != nil {
+		return nil, err
+	}
+	views, err := newRenderer(bundle, assets)
+	if err != nil {
+		return nil, err
+	}
+	storage, err := newStorage(d.DB)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      d.Config,
+		db:       d.DB,
+		dir:      d.Directory,
+		log:      d.Logger,
+		bundle:   bundle,
+		views:    views,
+		assets:   assets,
+		csrf:     newCSRFGuard(d.Config),
+		metrics:  newHTTPMetrics(d.Registry),
+		proxies:  d.Config.TrustedProxies,
+		storage:  storage,
+		validate: validator.New(validator.WithRequiredStructEnabled()),
+	}
+	proxies := make([]string, len(d.Config.TrustedProxies))
+	for i, p := range d.Config.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "portal",
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		BodyLimit:             maxBody,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ReadBufferSize:        8192,
+		// X-Forwarded-Proto and friends count only from these peers; c.IP()
+		// stays the peer address (clientIP below reads X-Forwarded-For).
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          proxies,
+		// html/template does the escaping; fiber must not mangle paths.
+		UnescapePath:  false,
+		CaseSensitive: true,
+		StrictRouting: false,
+	})
+	s.routes(d.Registry)
+	return s, nil
+}
+
+// App returns the fiber application (for listening and for tests).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Shutdown stops accepting connections, waits up to timeout for requests in
+// flight, and releases the middleware storage.
+func (s *Server) Shutdown(timeout time.Duration) error {
+	err := s.app.ShutdownWithTimeout(timeout)
+	if s.storage != nil {
+		_ = s.storage.Close()
+	}
+	return err
+}
+
+// newStorage connects fiber's key-value storage (used by the rate limiter)
+// to PostgreSQL, so limits hold across every portal process. The table is
+// created by the migrations; the library only checks it.
+func newStorage(db *store.DB) (st *pgstorage.Storage, err error) {
+	defer func() { // the library panics instead of returning errors
+		if r := recover(); r != nil {
+			err = fmt.Errorf("portal: middleware storage: %v", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := db.Ping(ctx); err != nil {
+		return nil, err
+	}
+	return pgstorage.New(pgstorage.Config{DB: db.Pool, Table: "fiber_storage", GCInterval: time.Minute}), nil
+}
+
+// keyed returns an opaque key for a client address: rate-limit records must
+// not store addresses, which are personal data.
+func (s *Server) keyed(purpose, addr string) string {
+	m := hmac.New(sha256.New, s.cfg.SecretKey)
+	m.Write([]byte(purpose + "\x00" + addr))
+	return fmt.Sprintf("%s:%x", purpose, m.Sum(nil)[:16])
+}

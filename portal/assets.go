@@ -1,0 +1,135 @@
+package portal
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"mime"
+	"path"
+	"strings"
+
+	"github.com/andybalholm/brotli"
+	"github.com/gofiber/fiber/v2"
+)
+
+// asset is a static file held in memory with its precompressed forms.
+type asset struct {
+	body, gzip, brotli []byte
+	contentType        string
+}
+
+// assets are the static files under content-hashed names
+// (site.css → /static/site.3f2a9c1d0b7e.css): the name changes whenever the
+// content does, so browsers may cache them for a year.
+type assets struct {
+	byURL  map[string]*asset // "/static/site.3f2a9c1d0b7e.css"
+	byName map[string]string // "site.css" → its URL
+}
+
+func loadAssets(fsys fs.FS) (*assets, error) {
+	a := &assets{byURL: make(map[string]*asset), byName: make(map[string]string)}
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(name, ".go") {
+			return err
+		}
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		ext := path.Ext(name)
+		url := "/static/" + strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+		ct := mime.TypeByExtension(ext)
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		as := &asset{body: body, contentType: ct}
+		if compressible(ct) {
+			if as.gzip, err = gzipped(body); err != nil {
+				return err
+			}
+			if as.brotli, err = brotlied(body); err != nil {
+				return err
+			}
+		}
+		a.byURL[url] = as
+		a.byName[name] = url
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("portal: static files: %w", err)
+	}
+	return a, nil
+}
+
+// url returns the hashed URL of a static file; templates call it as
+// {{asset "site.css"}}. An unknown name fails the template at start-up
+// checks and in tests, never silently.
+func (a *assets) url(name string) (string, error) {
+	u, ok := a.byName[name]
+	if !ok {
+		return "", fmt.Errorf("no static file %q", name)
+	}
+	return u, nil
+}
+
+// serve answers GET /static/*: the best encoding the client accepts,
+// cached for a year (the URL changes with the content).
+func (a *assets) serve(c *fiber.Ctx) error {
+	as, ok := a.byURL[c.Path()]
+	if !ok {
+		return fiber.ErrNotFound
+	}
+	c.Set(fiber.HeaderContentType, as.contentType)
+	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	body := as.body
+	if as.gzip != nil {
+		c.Vary(fiber.HeaderAcceptEncoding)
+		ae := c.Get(fiber.HeaderAcceptEncoding)
+		switch {
+		case strings.Contains(ae, "br"):
+			c.Set(fiber.HeaderContentEncoding, "br")
+			body = as.brotli
+		case strings.Contains(ae, "gzip"):
+			c.Set(fiber.HeaderContentEncoding, "gzip")
+			body = as.gzip
+		}
+	}
+	if c.Method() == fiber.MethodHead {
+		c.Set(fiber.HeaderContentLength, fmt.Sprint(len(body)))
+		return nil
+	}
+	return c.Send(body)
+}
+
+func compressible(contentType string) bool {
+	return strings.HasPrefix(contentType, "text/") || strings.Contains(contentType, "javascript") ||
+		strings.Contains(contentType, "svg") || strings.Contains(contentType, "json")
+}
+
+func gzipped(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func brotlied(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w := brotli.NewWriterLevel(&buf, brotli.BestCompression)
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,94 @@
+package portal
+
+import (
+	"github.com/gofiber/fiber/v2"
+)
+
+// officePage is the data of templates/office.html.
+type officePage struct {
+	page
+	Office   officeView
+	Services []serviceView
+}
+
+// showOffice answers GET /amt/:office: an office's contact, its postal-code
+// areas and the services it offers.
+func (s *Server) showOffice(c *fiber.Ctx) error {
+	snap, err := s.dir.Snapshot(c.UserContext())
+	if err != nil {
+		return err
+	}
+	e, ok := snap.Office(c.Params("office"))
+	if !ok {
+		return fiber.ErrNotFound
+	}
+	p := officePage{page: s.newPage(c, ""), Office: officeOf(e)}
+	p.Title = e.Name
+	for _, slug := range e.Services {
+		p.Services = append(p.Services, serviceOf(p.L, slug, "/amt/"+e.Slug+"/leistungen/"+slug))
+	}
+	return s.views.render(c, fiber.StatusOK, "office", p)
+}
+
+// servicePage is the data of templates/service.html. Office is nil until
+// the responsible office is known.
+type servicePage struct {
+	page
+	Service serviceView
+	Office  *officeView
+	Search  postalSearch
+	// NotOffered names the responsible office when it does not offer the
+	// service online.
+	NotOffered *officeView
+}
+
+// showService answers GET /leistungen/:service: what the service is, and
+// the postal-code search that leads to the responsible office's page for it.
+func (s *Server) showService(c *fiber.Ctx) error {
+	snap, err := s.dir.Snapshot(c.UserContext())
+	if err != nil {
+		return err
+	}
+	svc, ok := snap.Service(c.Params("service"))
+	if !ok {
+		return fiber.ErrNotFound
+	}
+	p := servicePage{page: s.newPage(c, "")}
+	p.Service = serviceOf(p.L, svc.Slug, "/leistungen/"+svc.Slug)
+	p.Title = p.Service.Title
+	found, err := s.searchPostal(c, &p.page, &p.Search, snap, p.Service.URL)
+	if err != nil {
+		return err
+	}
+	if len(found) == 1 {
+		if found[0].Offers(svc.Slug) {
+			return c.Redirect("/amt/"+found[0].Slug+"/leistungen/"+svc.Slug, fiber.StatusSeeOther)
+		}
+		v := officeOf(found[0])
+		p.NotOffered = &v
+	}
+	for i, ch := range p.Search.Choices { // several offices: link to the service at each
+		p.Search.Choices[i].URL = ch.URL + "/leistungen/" + svc.Slug
+	}
+	return s.views.render(c, fiber.StatusOK, "service", p)
+}
+
+// showOfficeService answers GET /amt/:office/leistungen/:service: the
+// service at one office, with how to reach the office.
+func (s *Server) showOfficeService(c *fiber.Ctx) error {
+	snap, err := s.dir.Snapshot(c.UserContext())
+	if err != nil {
+		return err
+	}
+	e, ok := snap.Office(c.Params("office"))
+	if !ok || !e.Offers(c.Params("service")) {
+		return fiber.ErrNotFound
+	}
+	slug := c.Params("service")
+	p := servicePage{page: s.newPage(c, "")}
+	p.Service = serviceOf(p.L, slug, "/amt/"+e.Slug+"/leistungen/"+slug)
+	p.Title = p.Service.Title
+	v := officeOf(e)
+	p.Office = &v
+	return s.views.render(c, fiber.StatusOK, "service", p)
+}

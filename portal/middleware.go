@@ -1,0 +1,265 @@
+package portal
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gesundheitsamt/portal/internal/i18n"
+)
+
+// Keys of request-scoped values in fiber's Locals.
+const (
+	localRequestID = "request_id"
+	localLocalizer = "localizer"
+)
+
+// requestID gives every request an id, logged on every line and shown on
+// error pages. An incoming X-Request-ID is kept only from a trusted proxy
+// and only when it looks like an id, so nobody can write into our logs.
+func (s *Server) requestID(c *fiber.Ctx) error {
+	id := c.Get(fiber.HeaderXRequestID)
+	if id == "" || !s.fromTrustedProxy(c) || !isRequestID(id) {
+		id = newRequestID()
+	}
+	c.Locals(localRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+	return c.Next()
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func isRequestID(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func requestIDOf(c *fiber.Ctx) string {
+	if id, ok := c.Locals(localRequestID).(string); ok {
+		return id
+	}
+	return ""
+}
+
+// accessLog logs one line per request and records its metrics. It logs the
+// route pattern, never the path or query: paths will carry access tokens
+// (/status/:token) and queries what people typed. No client address either:
+// it is personal data. Errors from the chain are rendered here, through the
+// one error handler, so the line carries the final status.
+func (s *Server) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			s.log.Error("error handler failed", "request_id", requestIDOf(c), "err", herr)
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	took := time.Since(start)
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if status == fiber.StatusNotFound {
+		route = "(unmatched)"
+	}
+	s.metrics.observe(c.Method(), route, status, took)
+	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+		return nil
+	}
+	s.log.LogAttrs(c.UserContext(), levelFor(status), "request",
+		slog.String("request_id", requestIDOf(c)),
+		slog.String("method", c.Method()),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("took", took),
+		slog.Int("bytes", len(c.Response().Body())),
+	)
+	return nil
+}
+
+// contentSecurityPolicy allows only our own scripts, styles and images:
+// no inline script or style anywhere, no third-party host, no framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
+
+// permissionsPolicy turns off every powerful feature; the video pages will
+// allow camera and microphone for themselves.
+const permissionsPolicy = "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), " +
+	"fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), " +
+	"picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), " +
+	"xr-spatial-tracking=(), interest-cohort=()"
+
+// setSecurityHeaders sets the headers every response carries. It is a
+// function, not only a middleware, because the error handler also answers
+// requests that never reached the middleware (a body over the server limit).
+func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
+	h := &c.Response().Header
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Permissions-Policy", permissionsPolicy)
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("X-Permitted-Cross-Domain-Policies", "none")
+	if s.cfg.Production() {
+		// Two years; production is served over https only (config checks
+		// PORTAL_BASE_URL), so there is no plain-http page to protect.
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+}
+
+func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
+	return c.Next()
+}
+
+// noStore marks responses that show personal data (or may show what a
+// person typed) as not to be stored by any cache.
+func noStore(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
+}
+
+// limitBody refuses a request body over n bytes with 413. The server-wide
+// limit (maxBody) is the ceiling; each route that takes a body sets its own.
+func limitBody(n int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if len(c.Request().Body()) > n || c.Request().Header.ContentLength() > n {
+			return fiber.ErrRequestEntityTooLarge
+		}
+		return c.Next()
+	}
+}
+
+// langCookie is the cookie that remembers a language chosen with ?lang=.
+func (s *Server) langCookie() string {
+	if s.cfg.SecureCookies() {
+		return "__Host-lang"
+	}
+	return "lang"
+}
+
+// language chooses the request's language (see i18n.Bundle.Negotiate) and
+// remembers an explicit choice in a cookie for a year.
+func (s *Server) language(c *fiber.Ctx) error {
+	loc := s.localizerFor(c)
+	c.Locals(localLocalizer, loc)
+	if q := c.Query("lang"); q != "" {
+		if _, ok := s.bundle.Supported(q); ok {
+			c.Cookie(&fiber.Cookie{
+				Name: s.langCookie(), Value: q, Path: "/", MaxAge: 365 * 24 * 3600,
+				Secure: s.cfg.SecureCookies(), HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
+			})
+		}
+	}
+	c.Set(fiber.HeaderContentLanguage, loc.Lang().Code)
+	c.Vary(fiber.HeaderAcceptLanguage, fiber.HeaderCookie)
+	return c.Next()
+}
+
+// localizerFor returns the request's localizer: the one language() chose,
+// or, for requests that never reached it, one negotiated now.
+func (s *Server) localizerFor(c *fiber.Ctx) *i18n.Localizer {
+	if loc, ok := c.Locals(localLocalizer).(*i18n.Localizer); ok {
+		return loc
+	}
+	lang := s.bundle.Negotiate(c.Query("lang"), c.Cookies(s.langCookie()), c.Get(fiber.HeaderAcceptLanguage))
+	return s.bundle.Localizer(lang.Code)
+}
+
+// newPage returns the layout data for the request: its localizer, the
+// language switch (the current URL with lang set), and the request id.
+func (s *Server) newPage(c *fiber.Ctx, titleID string) page {
+	loc := s.localizerFor(c)
+	p := page{L: loc, Lang: loc.Lang(), RequestID: requestIDOf(c)}
+	if titleID != "" {
+		p.Title = loc.T(titleID)
+	}
+	args := c.Request().URI().QueryArgs()
+	for _, l := range s.bundle.Languages() {
+		q := make([]string, 0, 2)
+		args.VisitAll(func(k, v []byte) {
+			if string(k) != "lang" {
+				q = append(q, string(k)+"="+url.QueryEscape(string(v)))
+			}
+		})
+		q = append(q, "lang="+l.Code)
+		p.Langs = append(p.Langs, langLink{
+			Code: l.Code, Name: l.Name, Current: l.Code == loc.Lang().Code,
+			URL: c.Path() + "?" + strings.Join(q, "&"),
+		})
+	}
+	return p
+}
+
+// fromTrustedProxy reports whether the peer is one of the configured
+// proxies.
+func (s *Server) fromTrustedProxy(c *fiber.Ctx) bool {
+	if len(s.proxies) == 0 {
+		return false
+	}
+	addr, ok := netip.AddrFromSlice(c.Context().RemoteIP())
+	return ok && s.trusted(addr.Unmap())
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the address rate limits key on. From a trusted proxy it is the
+// right-most X-Forwarded-For entry that is not itself a trusted proxy (the
+// left part of the header is whatever the client sent, and spoofable);
+// otherwise the peer address. It is never logged or stored as is.
+func (s *Server) clientIP(c *fiber.Ctx) string {
+	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
+	if !ok {
+		return c.Context().RemoteIP().String()
+	}
+	peer = peer.Unmap()
+	if !s.trusted(peer) {
+		return peer.String()
+	}
+	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(a.Unmap()) {
+			return a.Unmap().String()
+		}
+	}
+	return peer.String()
+}
+
+func levelFor(status int) slog.Level {
+	switch {
+	case status >= 500:
+		return slog.LevelError
+	case status >= 400 && status != fiber.StatusNotFound:
+		return slog.LevelWarn
+	default:
+		return slog.LevelInfo
+	}
+}

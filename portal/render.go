@@ -1,0 +1,194 @@
+package portal
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"sort"
+	"strings"
+	"text/template/parse"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/gesundheitsamt/portal/internal/i18n"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// page is what every template receives: the request's localizer and the
+// parts of the layout. Each page's data embeds it.
+type page struct {
+	L         *i18n.Localizer
+	Lang      i18n.Lang
+	Title     string       // the page's own title; the layout appends the site name
+	Errors    []fieldError // the error summary; also prefixes the title with "Fehler:"
+	Langs     []langLink   // the language switch
+	RequestID string
+	CSRF      string // token for the page's forms, empty when it has none
+}
+
+type langLink struct {
+	Code, Name, URL string
+	Current         bool
+}
+
+// renderer holds every page template, parsed and checked at start. The
+// FuncMap is fixed at start too: anything request-specific travels in the
+// page data, never in a shared function.
+type renderer struct {
+	pages map[string]*template.Template
+}
+
+func newRenderer(bundle *i18n.Bundle, a *assets) (*renderer, error) {
+	funcs := template.FuncMap{"asset": a.url}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
+	if err != nil {
+		return nil, fmt.Errorf("portal: templates: %w", err)
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	r := &renderer{pages: make(map[string]*template.Template)}
+	var missing []string
+	for _, file := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(file, "templates/"), ".html")
+		if name == "layout" || name == "partials" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, file)
+		if err != nil {
+			return nil, fmt.Errorf("portal: templates: %w", err)
+		}
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("portal: templates: %s defines no \"content\"", file)
+		}
+		ids, err := messageIDs(t)
+		if err != nil {
+			return nil, fmt.Errorf("portal: templates: %s: %w", file, err)
+		}
+		for _, id := range ids {
+			for _, l := range bundle.Languages() {
+				if !bundle.Localizer(l.Code).Has(id) {
+					missing = append(missing, fmt.Sprintf("%s uses %q, missing in %s", file, id, l.Code))
+				}
+			}
+		}
+		r.pages[name] = t
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("portal: templates use undefined messages:\n  %s", strings.Join(missing, "\n  "))
+	}
+	return r, nil
+}
+
+// render writes page name with data and status. Rendering goes to a buffer
+// first, so a template error becomes a clean error page, not half a page.
+func (r *renderer) render(c *fiber.Ctx, status int, name string, data any) error {
+	t, ok := r.pages[name]
+	if !ok {
+		return fmt.Errorf("portal: no template %q", name)
+	}
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	if err := t.ExecuteTemplate(buf, "layout", data); err != nil {
+		return fmt.Errorf("portal: render %s: %w", name, err)
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return c.Send(buf.B)
+}
+
+// messageIDs returns the message ids a template passes to .L.T, .L.Tf or
+// .L.Tn. An id that is not a string literal is an error: only literal ids
+// can be checked before a citizen sees the page.
+func messageIDs(t *template.Template) ([]string, error) {
+	seen := make(map[string]bool)
+	var walkErr error
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, cmd := range n.Cmds {
+					walk(cmd)
+				}
+			}
+		case *parse.CommandNode:
+			if len(n.Args) > 0 && isLocalizeCall(n.Args[0]) {
+				if len(n.Args) < 2 {
+					walkErr = fmt.Errorf("%s without a message id", n)
+					return
+				}
+				s, ok := n.Args[1].(*parse.StringNode)
+				if !ok {
+					walkErr = fmt.Errorf("message id in %s is not a string literal", n)
+					return
+				}
+				seen[s.Text] = true
+			}
+			for _, a := range n.Args {
+				walk(a)
+			}
+		}
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			walk(tt.Tree.Root)
+		}
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, walkErr
+}
+
+func isLocalizeCall(n parse.Node) bool {
+	var idents []string
+	switch n := n.(type) {
+	case *parse.FieldNode:
+		idents = n.Ident
+	case *parse.VariableNode:
+		idents = n.Ident
+	case *parse.ChainNode:
+		idents = n.Field
+	default:
+		return false
+	}
+	if len(idents) < 2 || idents[len(idents)-2] != "L" {
+		return false
+	}
+	switch idents[len(idents)-1] {
+	case "T", "Tf", "Tn":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,68 @@
+package portal
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes registers every route of the portal: this table is the map of the
+// application.
+func (s *Server) routes(reg *prometheus.Registry) {
+	app := s.app
+
+	// Outermost first: an id for the request, the access log (which also
+	// renders errors), panics turned into errors, security headers on
+	// everything, compression of dynamic pages.
+	app.Use(s.requestID, s.accessLog, recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
+	app.Use(s.securityHeaders)
+
+	// Operations: plain text, no language, no compression.
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	app.Get("/static/*", s.assets.serve)
+
+	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}), s.language, s.csrf.protect)
+
+	// Citizens.
+	app.Get("/", s.showStart)
+	app.Get("/amt/:office", s.showOffice)
+	app.Get("/leistungen/:service", s.showService)
+	app.Get("/amt/:office/leistungen/:service", s.showOfficeService)
+
+	// The pages a German public body must have.
+	app.Get("/impressum", s.showImprint)
+	app.Get("/datenschutz", s.showPrivacy)
+	app.Get("/leichte-sprache", s.showEasyLanguage)
+	app.Get("/barrierefreiheit", noStore, s.showAccessibility)
+	app.Post("/barrierefreiheit", noStore, limitBody(formBodySize), s.limit("feedback", 10, 10*time.Minute), s.sendFeedback)
+	app.Get("/barrierefreiheit/danke", s.showFeedbackThanks)
+
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
+
+// limit allows max requests per client address within window, counted in
+// PostgreSQL so the limit holds across portal processes.
+func (s *Server) limit(purpose string, max int, window time.Duration) fiber.Handler {
+	return limiter.New(limiter.Config{
+		Max:               max,
+		Expiration:        window,
+		KeyGenerator:      func(c *fiber.Ctx) string { return s.keyed(purpose, s.clientIP(c)) },
+		LimitReached:      func(c *fiber.Ctx) error { return fiber.ErrTooManyRequests },
+		Storage:           s.storage,
+		LimiterMiddleware: limiter.SlidingWindow{},
+	})
+}
+
+func (s *Server) logPanic(c *fiber.Ctx, e any) {
+	s.log.Error("panic", "request_id", requestIDOf(c), "route", c.Route().Path, "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
+}
