@@ -1,0 +1,37 @@
+# The Gesundheitsamt portal. `make run` and `make test` are the two commands
+# a newcomer needs; both install what is missing first (see .ci/install-deps).
+
+GO      ?= go
+BIN     := bin/portal
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test vet bench fuzz deps-run deps-test clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/portal
+
+## run: the portal on http://localhost:8080 with its own PostgreSQL under ./var and demo data
+run: deps-run build
+	PORTAL_DEMO=$${PORTAL_DEMO:-1} ./$(BIN) serve
+
+## test: vet and all tests with the race detector, browser and accessibility tests included
+test: deps-test
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: Go benchmarks of the hot paths, then the HTTP load comparison of issue 2's figures
+bench: deps-run build
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./internal/... | tee bin/bench.txt
+	.ci/bench-http
+
+deps-run:
+	@.ci/install-deps postgres
+
+deps-test:
+	@.ci/install-deps postgres chromium node
+
+clean:
+	rm -rf bin

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/pgembed"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/portal"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+const usage = `usage: portal [command]
+
+commands:
+  serve      run the web server (the default)
+  migrate    apply database migrations, then exit
+  version    print the version
+  help       print this text
+
+Configuration comes from the environment; see README.md.`
+
+// run is the whole program: main only adds signals and the process
+// environment, so tests run exactly this with their own arguments,
+// environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 1 {
+		cmd = args[1]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stdout)
+	case "migrate":
+		return migrate(ctx, getenv)
+	case "version", "--version":
+		_, err := fmt.Fprintln(stdout, "portal", version)
+		return err
+	case "help", "-h", "--help":
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+// serve runs the web server until ctx ends, then shuts down in order: stop
+// accepting, finish requests in flight (up to 10 s), close the database,
+// stop the embedded PostgreSQL.
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout) // serve's output is its log
+	generated, err := cfg.LoadOrCreateSecrets()
+	if err != nil {
+		return err
+	}
+	if len(generated) > 0 {
+		log.Info("generated development secrets", "keys", strings.Join(generated, ","), "dir", cfg.DataDir)
+	}
+
+	db, closeDB, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := db.Migrate(ctx, log); err != nil {
+		return err
+	}
+	if cfg.Demo {
+		if err := demo.Seed(ctx, db); err != nil {
+			return err
+		}
+		log.Info("demo data ready", "offices", strings.Join(demo.Describe(), "; "))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := portal.New(portal.Deps{
+		Config:    cfg,
+		DB:        db,
+		Directory: office.NewDirectory(db, 30*time.Second, log),
+		Logger:    log,
+		Registry:  reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.App().Listener(ln) }()
+	log.Info("portal ready", "addr", ln.Addr().String(), "url", cfg.BaseURL.String(), "env", cfg.Env, "version", version)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("web server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	if err := srv.Shutdown(10 * time.Second); err != nil {
+		log.Warn("shutdown: requests still in flight were cut off", "err", err)
+	}
+	<-served
+	return nil
+}
+
+// migrate applies the migrations and exits.
+func migrate(ctx context.Context, getenv func(string) string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	db, closeDB, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := db.Migrate(ctx, log); err != nil {
+		return err
+	}
+	log.Info("database is up to date")
+	return nil
+}
+
+// openDB connects to DATABASE_URL or, without one, to the embedded
+// PostgreSQL under PORTAL_DATA_DIR: started here, or the one another portal
+// process with the same data directory already runs. The returned function
+// closes the pool and stops a server this process started.
+func openDB(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB, func(), error) {
+	if cfg.DatabaseURL != "" {
+		db, err := store.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, db.Close, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	cluster, err := pgembed.Start(ctx, pgembed.Options{Dir: filepath.Join(cfg.DataDir, "pg"), BinDir: cfg.PGBin, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() {
+		if err := cluster.Stop(); err != nil {
+			log.Error("stopping embedded PostgreSQL", "err", err)
+		}
+	}
+	if err := cluster.EnsureDatabase(ctx, "portal"); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	db, err := store.Open(ctx, cluster.DSN("portal"))
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); stop() }, nil
+}
+
+// newLogger returns the structured logger: JSON in production (for log
+// shippers), text in development (for people).
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if cfg.Production() {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
