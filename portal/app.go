@@ -71,7 +71,7 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	views, err := newRenderer(bundle, assets)
+	views, err := newRenderer(templateFS, bundle, assets)
 	if err != nil {
 		return nil, err
 	}

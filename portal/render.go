@@ -42,13 +42,13 @@ type renderer struct {
 	pages map[string]*template.Template
 }
 
-func newRenderer(bundle *i18n.Bundle, a *assets) (*renderer, error) {
+func newRenderer(fsys fs.FS, bundle *i18n.Bundle, a *assets) (*renderer, error) {
 	funcs := template.FuncMap{"asset": a.url}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)
 	}
-	names, err := fs.Glob(templateFS, "templates/*.html")
+	names, err := fs.Glob(fsys, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func newRenderer(bundle *i18n.Bundle, a *assets) (*renderer, error) {
 		if name == "layout" || name == "partials" {
 			continue
 		}
-		t, err := template.Must(layout.Clone()).ParseFS(templateFS, file)
+		t, err := template.Must(layout.Clone()).ParseFS(fsys, file)
 		if err != nil {
 			return nil, fmt.Errorf("portal: templates: %w", err)
 		}

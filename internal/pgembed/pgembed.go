@@ -203,7 +203,7 @@ func (c *Cluster) attachOrClear(ctx context.Context) (attached bool, err error) 
 		return false, nil
 	}
 	owner, _ := readPID(filepath.Join(c.root, "owner.pid"))
-	if owner > 0 && owner != os.Getpid() && running(owner) && parentPID(pid) == owner {
+	if owner > 0 && running(owner) && parentPID(pid) == owner {
 		if sock != "" {
 			c.sock = sock
 		}
@@ -357,6 +357,12 @@ func FindBinDir(explicit string) (string, error) {
 		candidates = append(candidates, dirs...)
 		candidates = append(candidates, "/usr/local/pgsql/bin")
 	}
+	return firstBinDir(explicit, candidates)
+}
+
+// firstBinDir returns the first candidate holding initdb and postgres, or
+// the error that tells a person what to install.
+func firstBinDir(explicit string, candidates []string) (string, error) {
 	for _, dir := range candidates {
 		if isExecutable(filepath.Join(dir, "initdb")) && isExecutable(filepath.Join(dir, "postgres")) {
 			return dir, nil

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+// logSink is the portal's stdout in tests: it keeps the log and reports the
+// listening address from the "portal ready" line.
+type logSink struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	ready chan string
+	once  sync.Once
+}
+
+var readyRe = regexp.MustCompile(`msg="portal ready" addr=(\S+)`)
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Write(p)
+	if m := readyRe.FindSubmatch(p); m != nil {
+		s.once.Do(func() { s.ready <- string(m[1]) })
+	}
+	return len(p), nil
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// instance is a running run() in this test process.
+type instance struct {
+	base    string
+	log     *logSink
+	started time.Duration // from run() to the ready line
+	stop    func() error  // cancels the context, returns run's result
+}
+
+// startPortal runs the real program (`portal serve`) with env on a free
+// loopback port and waits until it is ready.
+func startPortal(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	vars := map[string]string{"PORTAL_ADDR": "127.0.0.1:0"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sink := &logSink{ready: make(chan string, 1)}
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- run(ctx, []string{"portal", "serve"}, func(k string) string { return vars[k] }, sink) }()
+
+	var stopped bool
+	var result error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("run did not return within 30 s of the signal\n%s", sink)
+			}
+		}
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+
+	select {
+	case addr := <-sink.ready:
+		return &instance{base: "http://" + addr, log: sink, started: time.Since(began), stop: stop}
+	case err := <-done:
+		stopped = true
+		t.Fatalf("run returned before it was ready: %v\n%s", err, sink)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("not ready after 90 s\n%s", sink)
+	}
+	return nil
+}
+
+// client follows no redirects, so tests see them.
+var client = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	res, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), res.Header
+}
+
+func TestServeWithEmbeddedPostgres(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "var")
+	env := map[string]string{"PORTAL_DATA_DIR": dataDir, "PORTAL_DEMO": "1"}
+
+	p := startPortal(t, env)
+	t.Logf("first start (initdb included) to ready: %v", p.started.Round(time.Millisecond))
+	if status, _, _ := get(t, p.base+"/readyz"); status != 200 {
+		t.Fatalf("readyz %d", status)
+	}
+	status, body, _ := get(t, p.base+"/")
+	if status != 200 || !strings.Contains(body, "Reiseimpfberatung") {
+		t.Errorf("start page: %d", status)
+	}
+	status, _, header := get(t, p.base+"/?plz=04109")
+	if status != http.StatusSeeOther || header.Get("Location") != "/amt/leipzig" {
+		t.Errorf("postal search: %d %q", status, header.Get("Location"))
+	}
+	if status, body, _ := get(t, p.base+"/metrics"); status != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("metrics: %d", status)
+	}
+	for _, f := range []string{"secret.key", "encryption.key"} {
+		fi, err := os.Stat(filepath.Join(dataDir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	pid := postmasterPID(t, clusterRoot(p.log.String(), dataDir))
+
+	// While serve runs, another command with the same data directory uses
+	// its PostgreSQL instead of starting a second one.
+	err := run(context.Background(), []string{"portal", "migrate"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("migrate while serve runs: %v", err)
+	}
+	if status, _, _ := get(t, p.base+"/readyz"); status != 200 {
+		t.Error("serve lost its database after migrate attached and left")
+	}
+
+	if err := p.stop(); err != nil {
+		t.Fatalf("run returned %v after the signal", err)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Errorf("PostgreSQL %d still runs after the portal stopped", pid)
+	}
+	if !strings.Contains(p.log.String(), "embedded PostgreSQL stopped") {
+		t.Error("the log does not say PostgreSQL was stopped")
+	}
+
+	// A restart reuses the data directory and is quick.
+	again := startPortal(t, env)
+	t.Logf("restart with existing data to ready: %v", again.started.Round(time.Millisecond))
+	if again.started > 3*time.Second {
+		t.Errorf("restart took %v, want under 3 s", again.started)
+	}
+	defer os.RemoveAll(clusterRoot(again.log.String(), dataDir))
+	if strings.Contains(again.log.String(), "initialised") || strings.Contains(again.log.String(), "generated development secrets") {
+		t.Error("a restart must not initialise the cluster or the secrets again")
+	}
+	if status, _, _ := get(t, again.base+"/amt/halle"); status != 200 {
+		t.Errorf("office page after restart: %d", status)
+	}
+}
+
+var placedRe = regexp.MustCompile(`placed outside the data directory.* using=(\S+)`)
+
+// clusterRoot is where the embedded PostgreSQL lives: under the data
+// directory, or, as root with a data directory the postgres user cannot
+// enter (t.TempDir is 0700), in the private place the log names.
+func clusterRoot(log, dataDir string) string {
+	if m := placedRe.FindStringSubmatch(log); m != nil {
+		return m[1]
+	}
+	return filepath.Join(dataDir, "pg")
+}
+
+func postmasterPID(t *testing.T, root string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestServeWithDatabaseURL(t *testing.T) {
+	p := startPortal(t, map[string]string{"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()})
+	if status, _, _ := get(t, p.base+"/amt/leipzig"); status != 200 {
+		t.Errorf("office page: %d", status)
+	}
+	_, _, _ = get(t, p.base+"/?plz=04999&lang=en")
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := p.log.String()
+	if strings.Contains(logs, "04999") || strings.Contains(logs, "lang=en") {
+		t.Errorf("query strings in the log:\n%s", logs)
+	}
+	if !strings.Contains(logs, "shutting down") {
+		t.Error("no shutdown line in the log")
+	}
+}
+
+func TestProductionRefusesToStartWithoutSecrets(t *testing.T) {
+	env := map[string]string{"PORTAL_ENV": "production", "PORTAL_BASE_URL": "https://portal.example"}
+	err := run(context.Background(), []string{"portal"}, func(k string) string { return env[k] }, io.Discard)
+	if err == nil {
+		t.Fatal("production started without its secrets")
+	}
+	for _, name := range []string{"DATABASE_URL", "SMTP_URL", "PORTAL_SECRET_KEY", "PORTAL_ENCRYPTION_KEY"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": storetest.DSN(t)}
+	for i := 0; i < 2; i++ { // the second run finds nothing to do
+		if err := run(context.Background(), []string{"portal", "migrate"}, func(k string) string { return env[k] }, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestVersionHelpAndUnknownCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"portal", "version"}, func(string) string { return "" }, &out); err != nil || !strings.HasPrefix(out.String(), "portal ") {
+		t.Errorf("version: %q %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"portal", "help"}, func(string) string { return "" }, &out); err != nil || !strings.Contains(out.String(), "migrate") {
+		t.Errorf("help: %q %v", out.String(), err)
+	}
+	if err := run(context.Background(), []string{"portal", "frobnicate"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "frobnicate") {
+		t.Errorf("unknown command: %v", err)
+	}
+}

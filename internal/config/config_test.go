@@ -1,0 +1,164 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+const validKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes, base64
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Env != Development || c.Addr != "127.0.0.1:8080" || c.DataDir != "./var" || c.MailFrom != "portal@localhost" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.BaseURL.String() != "http://localhost:8080" {
+		t.Errorf("base url %q", c.BaseURL)
+	}
+	if c.Demo || c.Production() {
+		t.Error("demo and production must be off by default")
+	}
+	if !c.SecureCookies() {
+		t.Error("localhost is a secure context: cookies should be Secure")
+	}
+}
+
+func TestLoadProductionNamesEveryMissingVariable(t *testing.T) {
+	_, err := Load(envOf(map[string]string{"PORTAL_ENV": "production", "PORTAL_BASE_URL": "https://portal.example"}))
+	if err == nil {
+		t.Fatal("production without secrets must not load")
+	}
+	for _, name := range []string{"DATABASE_URL", "SMTP_URL", "PORTAL_SECRET_KEY", "PORTAL_ENCRYPTION_KEY"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("message does not name %s:\n%s", name, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n"); n != 1 {
+		t.Errorf("want one problem line listing all four, got %d lines:\n%s", n, err)
+	}
+}
+
+func TestLoadProductionComplete(t *testing.T) {
+	c, err := Load(envOf(map[string]string{
+		"PORTAL_ENV":             "production",
+		"PORTAL_BASE_URL":        "https://portal.example/",
+		"DATABASE_URL":           "postgres://portal@db/portal",
+		"SMTP_URL":               "smtp://relay.example:587",
+		"PORTAL_SECRET_KEY":      strings.Repeat("s", 40),
+		"PORTAL_ENCRYPTION_KEY":  validKey,
+		"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Production() || len(c.EncryptionKey) != 32 || c.BaseURL.String() != "https://portal.example" {
+		t.Errorf("%+v", c)
+	}
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
+		t.Errorf("trusted proxies %v", c.TrustedProxies)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"unknown env", map[string]string{"PORTAL_ENV": "staging"}, "PORTAL_ENV"},
+		{"addr without port", map[string]string{"PORTAL_ADDR": "localhost"}, "PORTAL_ADDR"},
+		{"relative base url", map[string]string{"PORTAL_BASE_URL": "/portal"}, "PORTAL_BASE_URL"},
+		{"http base url in production", map[string]string{"PORTAL_ENV": "production", "PORTAL_BASE_URL": "http://portal.example"}, "https"},
+		{"short secret", map[string]string{"PORTAL_SECRET_KEY": "short"}, "PORTAL_SECRET_KEY"},
+		{"encryption key not base64", map[string]string{"PORTAL_ENCRYPTION_KEY": "not base64 !"}, "PORTAL_ENCRYPTION_KEY"},
+		{"encryption key too short", map[string]string{"PORTAL_ENCRYPTION_KEY": "c2hvcnQ="}, "32 bytes"},
+		{"smtp scheme", map[string]string{"SMTP_URL": "http://mail.example"}, "SMTP_URL"},
+		{"mail from", map[string]string{"MAIL_FROM": "portal"}, "MAIL_FROM"},
+		{"demo flag", map[string]string{"PORTAL_DEMO": "maybe"}, "PORTAL_DEMO"},
+		{"proxy", map[string]string{"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "proxy.local"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(envOf(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecureCookies(t *testing.T) {
+	for base, want := range map[string]bool{
+		"https://portal.example":    true,
+		"http://localhost:8080":     true,
+		"http://127.0.0.1:8080":     true,
+		"http://[::1]:8080":         true,
+		"http://portal.intern:8080": false,
+	} {
+		c, err := Load(envOf(map[string]string{"PORTAL_BASE_URL": base}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.SecureCookies(); got != want {
+			t.Errorf("%s: SecureCookies() = %v, want %v", base, got, want)
+		}
+	}
+}
+
+func TestDevelopmentSecretsAreGeneratedOnceWithMode0600(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var")
+	c, err := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated, err := c.LoadOrCreateSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(generated) != 2 || len(c.EncryptionKey) != 32 || len(c.SecretKey) < 32 {
+		t.Fatalf("generated %v, keys %d/%d bytes", generated, len(c.SecretKey), len(c.EncryptionKey))
+	}
+	for _, f := range []string{"secret.key", "encryption.key"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+
+	again, _ := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir}))
+	generated, err = again.LoadOrCreateSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(generated) != 0 || !bytes.Equal(again.SecretKey, c.SecretKey) || !bytes.Equal(again.EncryptionKey, c.EncryptionKey) {
+		t.Error("a restart must reuse the stored secrets")
+	}
+}
+
+func TestGivenSecretsAreNotReplaced(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir, "PORTAL_SECRET_KEY": strings.Repeat("k", 32), "PORTAL_ENCRYPTION_KEY": validKey}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated, err := c.LoadOrCreateSecrets()
+	if err != nil || len(generated) != 0 || string(c.SecretKey) != strings.Repeat("k", 32) {
+		t.Errorf("generated %v, err %v", generated, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "secret.key")); !os.IsNotExist(err) {
+		t.Error("no key file should be written when both keys are given")
+	}
+}

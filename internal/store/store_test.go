@@ -1,0 +1,131 @@
+package store_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	db := storetest.New(t)
+	if err := db.Migrate(context.Background(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrating an up-to-date database: %v", err)
+	}
+}
+
+func TestDemoSeedIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	count := func() (n int) {
+		t.Helper()
+		err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM office) + (SELECT count(*) FROM office_postal_area)
+			+ (SELECT count(*) FROM service) + (SELECT count(*) FROM office_service)`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := demo.Seed(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	first := count()
+	if err := demo.Seed(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if again := count(); again != first || first != 2+2+5+10 {
+		t.Errorf("rows after first seed %d, after second %d; want 19 both times", first, again)
+	}
+}
+
+func TestOfficesForPostalCode(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	if err := demo.Seed(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]string{
+		"04103": "leipzig", "04109": "leipzig", "04357": "leipzig",
+		"04102": "", "04358": "", "06108": "halle", "06132": "halle", "06133": "", "99999": "",
+	}
+	for code, want := range tests {
+		offices, err := store.OfficesForPostalCode(ctx, db.Pool, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if len(offices) == 1 {
+			got = offices[0].Slug
+		} else if len(offices) > 1 {
+			t.Fatalf("%s: %d offices", code, len(offices))
+		}
+		if got != want {
+			t.Errorf("%s: office %q, want %q", code, got, want)
+		}
+	}
+}
+
+func TestGetOfficeBySlugNotFound(t *testing.T) {
+	db := storetest.New(t)
+	_, err := store.GetOfficeBySlug(context.Background(), db.Pool, "nowhere")
+	if fault.KindOf(err) != fault.NotFound {
+		t.Errorf("err = %v, want a NotFound error", err)
+	}
+}
+
+func TestInTxRollsBackOnError(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	errBoom := fault.New(fault.Invalid, "test", "")
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := store.UpsertOffice(ctx, tx, store.Office{Slug: "temp", Code: "TMP", Name: "Temp"}); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if err != errBoom {
+		t.Fatalf("err = %v", err)
+	}
+	offices, err := store.ListOffices(ctx, db.Pool)
+	if err != nil || len(offices) != 0 {
+		t.Errorf("offices after rollback: %v, %v", offices, err)
+	}
+}
+
+func TestDatabaseRefusesInvalidOffices(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	for _, o := range []store.Office{
+		{Slug: "Leipzig", Code: "LEJ", Name: "x"},
+		{Slug: "ok", Code: "lej", Name: "x"},
+		{Slug: "ok", Code: "LEJ", Name: ""},
+	} {
+		if _, err := store.UpsertOffice(ctx, db.Pool, o); err == nil {
+			t.Errorf("%+v was accepted", o)
+		}
+	}
+}
+
+func TestFeedbackIsStored(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	f, err := store.InsertFeedback(ctx, db.Pool, store.Feedback{Lang: "de", Message: "Kontrast zu schwach"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ID == 0 || f.CreatedAt.IsZero() {
+		t.Errorf("%+v", f)
+	}
+	if _, err := store.InsertFeedback(ctx, db.Pool, store.Feedback{Lang: "de"}); err == nil {
+		t.Error("an empty message was stored")
+	}
+}

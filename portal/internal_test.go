@@ -1,0 +1,118 @@
+package portal
+
+import (
+	"html/template"
+	"io/fs"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/locales"
+)
+
+// TestEveryMessageIDUsedInCodeExists covers the ids that Go code (not a
+// template) passes to the localizer; templates are checked at start.
+func TestEveryMessageIDUsedInCodeExists(t *testing.T) {
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{msgCSRF, office.MsgPostalCodeRequired, office.MsgPostalCodeFormat}
+	for status := 400; status < 600; status++ {
+		heading, text := errorTexts(status)
+		ids = append(ids, heading, text)
+	}
+	for _, r := range feedbackRules {
+		ids = append(ids, r.msgID)
+	}
+	for _, svc := range demo.Services() {
+		for _, part := range []string{"title", "summary", "body", "legal"} {
+			ids = append(ids, "service."+svc.Slug+"."+part)
+		}
+	}
+	for _, l := range bundle.Languages() {
+		loc := bundle.Localizer(l.Code)
+		for _, id := range ids {
+			if !loc.Has(id) {
+				t.Errorf("%s: message %q is used by the code but not defined", l.Code, id)
+			}
+		}
+	}
+}
+
+func TestTemplatesRejectUnknownMessageIDs(t *testing.T) {
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &assets{byName: map[string]string{"site.css": "/static/site.css", "favicon.svg": "/static/favicon.svg"}}
+	if _, err := newRenderer(templateFS, bundle, a); err != nil {
+		t.Fatalf("shipped templates: %v", err)
+	}
+	layout, _ := fs.ReadFile(templateFS, "templates/layout.html")
+	partials, _ := fs.ReadFile(templateFS, "templates/partials.html")
+	broken := fstest.MapFS{
+		"templates/layout.html":   {Data: layout},
+		"templates/partials.html": {Data: partials},
+		"templates/broken.html":   {Data: []byte(`{{define "content"}}{{.L.T "no.such.id"}}{{end}}`)},
+	}
+	if _, err := newRenderer(broken, bundle, a); err == nil || !strings.Contains(err.Error(), "no.such.id") {
+		t.Errorf("a template using an undefined message must fail the start: %v", err)
+	}
+	// A computed id cannot be checked, so it is refused.
+	tmpl := mustParse(t, `{{define "content"}}{{.L.T "no.such.id"}}{{.L.Tf (printf "x") "A" 1}}{{end}}`)
+	if _, err := messageIDs(tmpl); err == nil {
+		t.Error("a computed message id must be rejected")
+	}
+	tmpl = mustParse(t, `{{define "content"}}{{with .X}}{{$.L.T "inner.id"}}{{end}}{{.L.Tn "count.id" 3}}{{end}}`)
+	ids, err := messageIDs(tmpl)
+	if err != nil || len(ids) != 2 || ids[0] != "count.id" || ids[1] != "inner.id" {
+		t.Errorf("ids %v, err %v", ids, err)
+	}
+}
+
+func TestClientIPTrustsOnlyConfiguredProxies(t *testing.T) {
+	s := &Server{proxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	app := fiber.New()
+	tests := []struct {
+		peer, xff, want string
+	}{
+		{"203.0.113.9", "", "203.0.113.9"},
+		{"203.0.113.9", "1.2.3.4", "203.0.113.9"},              // not from a proxy: header ignored
+		{"10.0.0.2", "198.51.100.7", "198.51.100.7"},           // through our proxy
+		{"10.0.0.2", "6.6.6.6, 198.51.100.7", "198.51.100.7"},  // spoofed left part ignored
+		{"10.0.0.2", "198.51.100.7, 10.0.0.3", "198.51.100.7"}, // two proxies of ours
+		{"10.0.0.2", "not-an-ip", "10.0.0.2"},                  // garbage: the proxy itself
+		{"10.0.0.2", "", "10.0.0.2"},
+	}
+	for _, tt := range tests {
+		var fctx fasthttp.RequestCtx
+		var req fasthttp.Request
+		if tt.xff != "" {
+			req.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		fctx.Init(&req, &net.TCPAddr{IP: net.ParseIP(tt.peer), Port: 1}, nil)
+		c := app.AcquireCtx(&fctx)
+		if got := s.clientIP(c); got != tt.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", tt.peer, tt.xff, got, tt.want)
+		}
+		app.ReleaseCtx(c)
+	}
+}
+
+func mustParse(t *testing.T, src string) *template.Template {
+	t.Helper()
+	tmpl, err := template.New("t").Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}

@@ -1,0 +1,445 @@
+package portal_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+	"github.com/gesundheitsamt/portal/portal"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+// syncBuffer collects log output written from request goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type harness struct {
+	t   testing.TB
+	srv *portal.Server
+	db  *store.DB
+	log *syncBuffer
+}
+
+// newHarness builds the real application on a fresh database with the demo
+// data. env overrides configuration variables.
+func newHarness(t testing.TB, env map[string]string) *harness {
+	t.Helper()
+	db := storetest.New(t)
+	if err := demo.Seed(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"PORTAL_SECRET_KEY":     strings.Repeat("test-secret-", 4),
+		"PORTAL_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	srv, err := portal.New(portal.Deps{
+		Config:    cfg,
+		DB:        db,
+		Directory: office.NewDirectory(db, time.Minute, log),
+		Logger:    log,
+		Registry:  prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(time.Second) })
+	return &harness{t: t, srv: srv, db: db, log: logs}
+}
+
+// listen serves the app on a loopback port, for what needs a real
+// connection (a body over the server's limit closes it), and returns the
+// base URL.
+func (h *harness) listen() string {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	go func() { _ = h.srv.App().Listener(ln) }()
+	return "http://" + ln.Addr().String()
+}
+
+// do sends a request through the real app (fiber's in-memory connection).
+func (h *harness) do(req *http.Request) *http.Response {
+	h.t.Helper()
+	res, err := h.srv.App().Test(req, -1)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	return res
+}
+
+func (h *harness) get(path string, header ...string) (*http.Response, string) {
+	h.t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res := h.do(req)
+	return res, body(h.t, res)
+}
+
+func body(t testing.TB, res *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// scenario is one request and what must come back.
+type scenario struct {
+	name        string
+	method      string
+	path        string
+	header      map[string]string
+	form        url.Values
+	status      int
+	location    string
+	contains    []string
+	notContains []string
+}
+
+func (h *harness) run(t *testing.T, sc scenario) {
+	t.Helper()
+	method := sc.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var rd io.Reader
+	if sc.form != nil {
+		rd = strings.NewReader(sc.form.Encode())
+	}
+	req := httptest.NewRequest(method, sc.path, rd)
+	if sc.form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range sc.header {
+		req.Header.Set(k, v)
+	}
+	res := h.do(req)
+	b := body(t, res)
+	if res.StatusCode != sc.status {
+		t.Errorf("status %d, want %d\n%s", res.StatusCode, sc.status, excerpt(b))
+	}
+	if sc.location != "" && res.Header.Get("Location") != sc.location {
+		t.Errorf("Location %q, want %q", res.Header.Get("Location"), sc.location)
+	}
+	for _, s := range sc.contains {
+		if !strings.Contains(b, s) {
+			t.Errorf("body lacks %q\n%s", s, excerpt(b))
+		}
+	}
+	for _, s := range sc.notContains {
+		if strings.Contains(b, s) {
+			t.Errorf("body must not contain %q", s)
+		}
+	}
+}
+
+var mainRe = regexp.MustCompile(`(?s)<main.*</main>`)
+
+func excerpt(b string) string {
+	if m := mainRe.FindString(b); m != "" {
+		b = m
+	}
+	if len(b) > 1500 {
+		b = b[:1500] + "…"
+	}
+	return b
+}
+
+func TestCitizenPages(t *testing.T) {
+	h := newHarness(t, nil)
+	scenarios := []scenario{
+		{name: "start page in German by default", path: "/", status: 200, contains: []string{
+			`<html lang="de" dir="ltr">`, "Online-Dienste Ihres Gesundheitsamts", `href="#main"`, "<main",
+			`href="/leistungen/belehrung-infektionsschutz"`, `href="/leistungen/masernschutz-nachweis"`,
+			`autocomplete="postal-code"`, `inputmode="numeric"`, `href="/impressum"`, `href="/datenschutz"`,
+			`href="/barrierefreiheit"`, `href="/leichte-sprache"`, `href="/?lang=en"`,
+		}},
+		{name: "start page in English", path: "/?lang=en", status: 200, contains: []string{
+			`<html lang="en" dir="ltr">`, "Online services of your health office", "Travel vaccination advice",
+		}, notContains: []string{"Online-Dienste Ihres"}},
+		{name: "Accept-Language decides without a choice", path: "/", header: map[string]string{"Accept-Language": "en-GB,en;q=0.9"},
+			status: 200, contains: []string{`<html lang="en"`}},
+		{name: "unknown lang falls back to German", path: "/?lang=xx", header: map[string]string{"Accept-Language": "en"},
+			status: 200, contains: []string{`<html lang="de"`}},
+		{name: "postal code of an office redirects to it", path: "/?plz=04109", status: 303, location: "/amt/leipzig"},
+		{name: "postal code with spaces", path: "/?plz=+06+108+", status: 303, location: "/amt/halle"},
+		{name: "postal code of no office says so", path: "/?plz=99999", status: 200, contains: []string{
+			"Für die Postleitzahl 99999 ist kein Gesundheitsamt dieses Portals zuständig", `role="status"`,
+		}},
+		{name: "postal code of no office in English", path: "/?plz=80331&lang=en", status: 200, contains: []string{
+			"No health office on this portal is responsible for the postcode 80331",
+		}},
+		{name: "four digits: error beside the field, input kept", path: "/?plz=4109", status: 200, contains: []string{
+			`<title>Fehler:`, `class="error-summary" role="alert"`, `href="#plz"`,
+			"Die Postleitzahl muss aus fünf Ziffern bestehen", `value="4109"`, `aria-invalid="true"`,
+			`aria-describedby="plz-hint plz-error"`,
+		}},
+		{name: "empty postal code", path: "/?plz=", status: 200, contains: []string{"Geben Sie Ihre Postleitzahl ein."}},
+		{name: "postal code error in English", path: "/?plz=abc&lang=en", status: 200, contains: []string{
+			"<title>Error:", "The postcode must have five digits",
+		}},
+		{name: "typed markup is escaped", path: "/?plz=" + url.QueryEscape(`"><script>alert(1)</script>`), status: 200,
+			contains: []string{`value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"`}, notContains: []string{"<script>alert(1)"}},
+		{name: "office page", path: "/amt/leipzig", status: 200, contains: []string{
+			"<h1>Gesundheitsamt Leipzig</h1>", "04103–04357", `href="/amt/leipzig/leistungen/reiseimpfberatung"`,
+			`href="tel:&#43;493411236700"`, `href="mailto:gesundheitsamt@leipzig.example"`,
+		}},
+		{name: "unknown office", path: "/amt/muenchen", status: 404, contains: []string{"Seite nicht gefunden"}},
+		{name: "service page", path: "/leistungen/masernschutz-nachweis", status: 200, contains: []string{
+			"Nachweis über Masernschutz", "§ 20 Absatz 8 bis 13", `action="/leistungen/masernschutz-nachweis"`,
+		}},
+		{name: "service page finds the office", path: "/leistungen/reiseimpfberatung?plz=06110", status: 303,
+			location: "/amt/halle/leistungen/reiseimpfberatung"},
+		{name: "service page with no office", path: "/leistungen/reiseimpfberatung?plz=10115", status: 200,
+			contains: []string{"10115", "Robert Koch-Institut"}},
+		{name: "service at an office", path: "/amt/halle/leistungen/terminanfrage", status: 200, contains: []string{
+			`<p class="caption">Gesundheitsamt Halle (Saale)</p>`, "Allgemeine Terminanfrage", "Niemeyerstraße 1",
+		}},
+		{name: "unknown service", path: "/leistungen/nichts", status: 404},
+		{name: "unknown service at an office", path: "/amt/leipzig/leistungen/nichts", status: 404},
+		{name: "imprint lists the offices", path: "/impressum", status: 200, contains: []string{
+			"Gesundheitsamt Leipzig", "Gesundheitsamt Halle (Saale)", "§ 5 Digitale-Dienste-Gesetz",
+		}},
+		{name: "privacy notice", path: "/datenschutz", status: 200, contains: []string{"Artikel 9", "Cookies"}},
+		{name: "easy language", path: "/leichte-sprache", status: 200, contains: []string{"Post-Leit-Zahl"}},
+		{name: "accessibility statement with feedback form", path: "/barrierefreiheit", status: 200, contains: []string{
+			"Erklärung zur Barrierefreiheit", `method="post" action="/barrierefreiheit"`, `name="_csrf" value="`,
+			"Schlichtungsstelle", `for="feedback-message"`,
+		}},
+		{name: "unknown page", path: "/gibt-es-nicht", status: 404, contains: []string{
+			"Seite nicht gefunden", `class="request-id"`, `<html lang="de"`,
+		}},
+		{name: "unknown page in English", path: "/gibt-es-nicht?lang=en", status: 404, contains: []string{"Page not found"}},
+		{name: "healthz", path: "/healthz", status: 200, contains: []string{"ok"}},
+		{name: "readyz", path: "/readyz", status: 200, contains: []string{"ok"}},
+		{name: "metrics", path: "/metrics", status: 200, contains: []string{"portal_http_requests_total"}},
+		{name: "state change without CSRF proof", method: http.MethodDelete, path: "/impressum", status: 403},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) { h.run(t, sc) })
+	}
+}
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, path := range []string{"/", "/gibt-es-nicht", "/barrierefreiheit", "/healthz", "/?plz=1"} {
+		res, _ := h.get(path)
+		for header, want := range map[string]string{
+			"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'",
+			"X-Content-Type-Options":  "nosniff",
+			"Referrer-Policy":         "no-referrer",
+			"X-Frame-Options":         "DENY",
+			"Permissions-Policy":      "camera=()",
+		} {
+			if got := res.Header.Get(header); !strings.Contains(got, want) {
+				t.Errorf("%s: %s = %q, want it to contain %q", path, header, got, want)
+			}
+		}
+		if !strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("%s: CSP without frame-ancestors 'none'", path)
+		}
+		if strings.Contains(res.Header.Get("Content-Security-Policy"), "unsafe-inline") {
+			t.Errorf("%s: CSP allows inline code", path)
+		}
+		if res.Header.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: HSTS in development", path)
+		}
+		if res.Header.Get("X-Request-Id") == "" {
+			t.Errorf("%s: no request id", path)
+		}
+	}
+}
+
+func TestProductionSendsHSTS(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"PORTAL_ENV": "production", "PORTAL_BASE_URL": "https://portal.example",
+		"DATABASE_URL": "postgres://unused", "SMTP_URL": "smtp://mail.example:25",
+	})
+	for _, path := range []string{"/", "/gibt-es-nicht"} {
+		res, _ := h.get(path)
+		hsts := res.Header.Get("Strict-Transport-Security")
+		var maxAge int
+		if _, err := fmt.Sscanf(hsts, "max-age=%d", &maxAge); err != nil || maxAge < 365*24*3600 {
+			t.Errorf("%s: Strict-Transport-Security = %q, want at least a year", path, hsts)
+		}
+	}
+}
+
+func TestLanguageChoiceIsRemembered(t *testing.T) {
+	h := newHarness(t, nil)
+	res, _ := h.get("/?lang=en")
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "__Host-lang" {
+			cookie = c
+		}
+	}
+	if cookie == nil || cookie.Value != "en" || !cookie.Secure || !cookie.HttpOnly || cookie.Path != "/" ||
+		cookie.SameSite != http.SameSiteLaxMode || cookie.MaxAge < 300*24*3600 {
+		t.Fatalf("language cookie %+v", cookie)
+	}
+	_, b := h.get("/impressum", "Cookie", "__Host-lang=en", "Accept-Language", "de")
+	if !strings.Contains(b, `<html lang="en"`) || !strings.Contains(b, "Legal notice") {
+		t.Error("the remembered language must win over Accept-Language")
+	}
+	res, _ = h.get("/?lang=xx")
+	for _, c := range res.Cookies() {
+		if c.Name == "__Host-lang" {
+			t.Error("an unsupported language must not be remembered")
+		}
+	}
+}
+
+func TestStaticFilesAreHashedAndCachedForAYear(t *testing.T) {
+	h := newHarness(t, nil)
+	_, page := h.get("/")
+	css := regexp.MustCompile(`/static/site\.[0-9a-f]{12}\.css`).FindString(page)
+	if css == "" {
+		t.Fatal("no hashed stylesheet link on the start page")
+	}
+	res, b := h.get(css, "Accept-Encoding", "gzip, br")
+	if res.StatusCode != 200 || res.Header.Get("Content-Encoding") != "br" || len(b) == 0 {
+		t.Errorf("status %d, encoding %q", res.StatusCode, res.Header.Get("Content-Encoding"))
+	}
+	if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=31536000") || !strings.Contains(cc, "immutable") {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	res, b = h.get(css)
+	if res.Header.Get("Content-Encoding") != "" || !strings.Contains(b, ":root") || res.Header.Get("Content-Type") != "text/css; charset=utf-8" {
+		t.Errorf("plain: encoding %q type %q", res.Header.Get("Content-Encoding"), res.Header.Get("Content-Type"))
+	}
+	if res, _ := h.get("/static/site.000000000000.css"); res.StatusCode != 404 {
+		t.Errorf("stale hash: status %d", res.StatusCode)
+	}
+}
+
+func TestErrorPagesAreNotCachedAndShowTheRequestID(t *testing.T) {
+	h := newHarness(t, nil)
+	res, b := h.get("/gibt-es-nicht")
+	if res.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", res.Header.Get("Cache-Control"))
+	}
+	if id := res.Header.Get("X-Request-Id"); id == "" || !strings.Contains(b, id) {
+		t.Errorf("the page must show the request id %q", id)
+	}
+	// A request id sent by a client (not a trusted proxy) is not taken over.
+	res, _ = h.get("/", "X-Request-Id", "forged-id")
+	if res.Header.Get("X-Request-Id") == "forged-id" {
+		t.Error("a client's X-Request-Id was trusted")
+	}
+}
+
+func TestLogsCarryNoQueryNoPathTokensNoAddresses(t *testing.T) {
+	h := newHarness(t, nil)
+	h.get("/?plz=04999")
+	h.get("/amt/halle/leistungen/terminanfrage?secret=tok123")
+	logs := h.log.String()
+	for _, leak := range []string{"04999", "tok123", "secret=", "halle", "0.0.0.0"} {
+		if strings.Contains(logs, leak) {
+			t.Errorf("log contains %q:\n%s", leak, logs)
+		}
+	}
+	if !strings.Contains(logs, "route=/amt/:office/leistungen/:service") || !strings.Contains(logs, "request_id=") {
+		t.Errorf("log lines lack route pattern or request id:\n%s", logs)
+	}
+}
+
+func TestReadyzFailsWithoutDatabase(t *testing.T) {
+	h := newHarness(t, nil)
+	h.db.Close()
+	res, _ := h.get("/readyz")
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", res.StatusCode)
+	}
+	if res, _ := h.get("/healthz"); res.StatusCode != 200 {
+		t.Errorf("healthz %d: the process still runs", res.StatusCode)
+	}
+}
+
+func TestUnavailableDatabaseShowsLocalized503(t *testing.T) {
+	h := newHarness(t, nil)
+	h.db.Close() // before the directory was ever loaded
+	res, b := h.get("/?lang=en")
+	if res.StatusCode != 503 || !strings.Contains(b, "temporarily unavailable") {
+		t.Errorf("status %d\n%s", res.StatusCode, excerpt(b))
+	}
+	if strings.Contains(b, "pool") || strings.Contains(b, "goroutine") {
+		t.Error("internal details shown to the citizen")
+	}
+}
+
+func BenchmarkStartPage(b *testing.B) {
+	h := newHarness(b, nil)
+	h.get("/") // warm the directory snapshot
+	handler := h.srv.App().Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx := newFastCtx(http.MethodGet, "/", "")
+		handler(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d", ctx.Response.StatusCode())
+		}
+	}
+}
+
+func BenchmarkPostalSearch(b *testing.B) {
+	h := newHarness(b, nil)
+	h.get("/")
+	handler := h.srv.App().Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx := newFastCtx(http.MethodGet, "/?plz=99999", "")
+		handler(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d", ctx.Response.StatusCode())
+		}
+	}
+}
