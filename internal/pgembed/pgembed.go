@@ -104,14 +104,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		bin:  bin,
 		log:  log,
 	}
+	if err := os.MkdirAll(filepath.Dir(c.root), 0o711); err != nil {
+		return nil, fmt.Errorf("pgembed: %w", err)
+	}
 	for _, d := range []string{c.root, c.sock} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("pgembed: %w", err)
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			return nil, fmt.Errorf("pgembed: %w", err)
-		}
-		if err := acct.chown(d); err != nil {
+		if err := privateDir(d, acct); err != nil {
 			return nil, err
 		}
 	}
@@ -261,7 +258,7 @@ func (c *Cluster) start(ctx context.Context, acct *account, settings map[string]
 	for _, k := range keys {
 		args = append(args, "-c", k+"="+settings[k])
 	}
-	logf, err := os.OpenFile(filepath.Join(c.root, "postgres.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(filepath.Join(c.root, "postgres.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("pgembed: %w", err)
 	}
@@ -429,6 +426,30 @@ func serverAccount() (*account, error) {
 		}
 	}
 	return acct, nil
+}
+
+// privateDir makes dir a directory only its owner can enter: created if
+// missing, else checked. An existing one must be a real directory (no
+// symlink) owned by this process's user or the server's account: the
+// fallback places live under the shared temporary directory, where another
+// user could have made the name first.
+func privateDir(dir string, acct *account) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("pgembed: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("pgembed: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	owned := ok && (int(st.Uid) == os.Geteuid() || (acct != nil && st.Uid == acct.uid))
+	if !fi.IsDir() || fi.Mode()&fs.ModeSymlink != 0 || !owned {
+		return fmt.Errorf("pgembed: %s exists but is not a directory of this user or of the postgres user; remove it", dir)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("pgembed: %w", err)
+	}
+	return acct.chown(dir)
 }
 
 func (a *account) chown(path string) error {

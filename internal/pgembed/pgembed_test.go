@@ -41,6 +41,22 @@ func TestMain(m *testing.M) {
 
 var fast = map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
+// clusterDir returns a fresh directory the postgres user can reach when the
+// tests run as root (t.TempDir is 0700, which would move the cluster to a
+// fallback place under /tmp), removed when the test ends.
+func clusterDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pgembed-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "pg")
+}
+
 func start(t *testing.T, dir string) *Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -87,7 +103,7 @@ func waitGone(t *testing.T, pid int, within time.Duration) {
 }
 
 func TestStartServesOnPrivateSocketOnlyAndStops(t *testing.T) {
-	c := start(t, t.TempDir())
+	c := start(t, clusterDir(t))
 	if !c.Owner() {
 		t.Fatal("the first start must own the server")
 	}
@@ -127,7 +143,7 @@ func TestStartServesOnPrivateSocketOnlyAndStops(t *testing.T) {
 }
 
 func TestRestartReusesTheCluster(t *testing.T) {
-	dir := t.TempDir()
+	dir := clusterDir(t)
 	c := start(t, dir)
 	if err := c.EnsureDatabase(context.Background(), "kept"); err != nil {
 		t.Fatal(err)
@@ -147,7 +163,7 @@ func TestRestartReusesTheCluster(t *testing.T) {
 }
 
 func TestSecondProcessAttachesToRunningServer(t *testing.T) {
-	dir := t.TempDir()
+	dir := clusterDir(t)
 	first := start(t, dir)
 	defer first.Stop()
 
@@ -194,7 +210,7 @@ func attachHelper(dir string) int {
 }
 
 func TestKilledOwnerLeavesNoServer(t *testing.T) {
-	dir := t.TempDir()
+	dir := clusterDir(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PGEMBED_HELPER_DIR="+dir)
 	stdout, err := cmd.StdoutPipe()
@@ -228,7 +244,7 @@ func TestKilledOwnerLeavesNoServer(t *testing.T) {
 }
 
 func TestLeftoverWithDeadOwnerIsReplaced(t *testing.T) {
-	dir := t.TempDir()
+	dir := clusterDir(t)
 	first := start(t, dir)
 	oldPID := serverPID(t, first)
 	// The owner of this server "died": its pid no longer runs.
@@ -284,4 +300,40 @@ func TestUnreachableDirectoryIsDetected(t *testing.T) {
 		t.Error("moved cluster does not answer")
 	}
 	os.RemoveAll(c.Root())
+}
+
+func TestForeignOrLinkedClusterDirIsRefused(t *testing.T) {
+	base := t.TempDir()
+	target := filepath.Join(base, "elsewhere")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "pg")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	for d := base; d != os.TempDir(); d = filepath.Dir(d) { // reachable for the postgres user
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Start(context.Background(), Options{Dir: link})
+	if err == nil {
+		c.Stop()
+	}
+	if err == nil || !strings.Contains(err.Error(), "remove it") {
+		t.Errorf("a symlinked cluster directory was accepted: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		foreign := filepath.Join(base, "foreign")
+		if err := os.Mkdir(foreign, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(foreign, 12345, 12345); err != nil {
+			t.Fatal(err)
+		}
+		if err := privateDir(foreign, nil); err == nil {
+			t.Error("a directory of another user was accepted")
+		}
+	}
 }
