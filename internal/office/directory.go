@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
@@ -92,13 +93,8 @@ func ParsePostalCode(s string) (string, error) {
 	if s == "" {
 		return "", fault.New(fault.Invalid, "office: postal code", MsgPostalCodeRequired)
 	}
-	if len(s) != 5 {
+	if !forms.IsPostalCode(s) {
 		return "", fault.New(fault.Invalid, "office: postal code", MsgPostalCodeFormat)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return "", fault.New(fault.Invalid, "office: postal code", MsgPostalCodeFormat)
-		}
 	}
 	return s, nil
 }
@@ -112,8 +108,16 @@ type Directory struct {
 
 	mu     sync.Mutex // held while loading, so concurrent misses load once
 	snap   *Snapshot
-	loaded time.Time
+	loaded time.Time // when snap was loaded (or a failed reload last tried)
 }
+
+// retryAfter is how long a directory keeps serving its last snapshot after
+// a failed reload before it tries again: requests during an outage must not
+// queue behind one database timeout after another.
+const retryAfter = 5 * time.Second
+
+// loadTimeout bounds one reload.
+const loadTimeout = 3 * time.Second
 
 // NewDirectory returns a directory reading db and keeping each snapshot for
 // ttl.
@@ -123,18 +127,21 @@ func NewDirectory(db *store.DB, ttl time.Duration, log *slog.Logger) *Directory 
 
 // Snapshot returns a current snapshot. When reloading fails it keeps serving
 // the last good one (the directory changes rarely; a public page is better
-// than an error page) and returns an Unavailable error only when it has
-// none.
+// than an error page) and tries again after a few seconds; it returns an
+// Unavailable error only when it has none.
 func (d *Directory) Snapshot(ctx context.Context) (*Snapshot, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.snap != nil && time.Since(d.loaded) < d.ttl {
 		return d.snap, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
 	snap, err := load(ctx, d.db)
 	if err != nil {
 		if d.snap != nil {
 			d.log.Warn("office directory: reload failed, serving the last snapshot", "err", err)
+			d.loaded = time.Now().Add(retryAfter - d.ttl) // next try in retryAfter
 			return d.snap, nil
 		}
 		return nil, fault.Wrap(fault.Unavailable, "office: load directory", err)
@@ -144,10 +151,10 @@ func (d *Directory) Snapshot(ctx context.Context) (*Snapshot, error) {
 }
 
 // Invalidate makes the next Snapshot reload, e.g. after an admin changed an
-// office.
+// office. The current snapshot stays as the fallback.
 func (d *Directory) Invalidate() {
 	d.mu.Lock()
-	d.snap = nil
+	d.loaded = time.Time{}
 	d.mu.Unlock()
 }
 
