@@ -16,8 +16,10 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
 	pgstorage "github.com/gofiber/storage/postgres/v3"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/office"
@@ -91,7 +93,7 @@ func New(d Deps) (*Server, error) {
 		metrics:  newHTTPMetrics(d.Registry),
 		proxies:  d.Config.TrustedProxies,
 		storage:  storage,
-		validate: validator.New(validator.WithRequiredStructEnabled()),
+		validate: forms.NewValidator(),
 	}
 	proxies := make([]string, len(d.Config.TrustedProxies))
 	for i, p := range d.Config.TrustedProxies {
@@ -133,20 +135,24 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 }
 
 // newStorage connects fiber's key-value storage (used by the rate limiter)
-// to PostgreSQL, so limits hold across every portal process. The table is
+// to PostgreSQL, so limits hold across every portal process. It gets a
+// small pool of its own: the library closes its pool on Close. The table is
 // created by the migrations; the library only checks it.
 func newStorage(db *store.DB) (st *pgstorage.Storage, err error) {
+	cfg := db.Pool.Config().Copy()
+	cfg.MaxConns = 4
+	cfg.MinConns = 0
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("portal: middleware storage: %w", err)
+	}
 	defer func() { // the library panics instead of returning errors
 		if r := recover(); r != nil {
+			pool.Close()
 			err = fmt.Errorf("portal: middleware storage: %v", r)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := db.Ping(ctx); err != nil {
-		return nil, err
-	}
-	return pgstorage.New(pgstorage.Config{DB: db.Pool, Table: "fiber_storage", GCInterval: time.Minute}), nil
+	return pgstorage.New(pgstorage.Config{DB: pool, Table: "fiber_storage", GCInterval: time.Minute}), nil
 }
 
 // keyed returns an opaque key for a client address: rate-limit records must

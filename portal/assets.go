@@ -66,8 +66,9 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 }
 
 // url returns the hashed URL of a static file; templates call it as
-// {{asset "site.css"}}. An unknown name fails the template at start-up
-// checks and in tests, never silently.
+// {{asset "site.css"}}. An unknown name makes rendering fail with an error
+// (a 500 and a log line), never a broken link; the HTTP tests render every
+// page, so it shows up there first.
 func (a *assets) url(name string) (string, error) {
 	u, ok := a.byName[name]
 	if !ok {

@@ -46,9 +46,9 @@ func (s *Server) searchPostal(c *fiber.Ctx, p *page, ps *postalSearch, snap *off
 	if !c.Request().URI().QueryArgs().Has("plz") {
 		return nil, nil
 	}
-	ps.Value = c.Query("plz")
-	if len(ps.Value) > 100 { // keep what was typed, within reason
-		ps.Value = ps.Value[:100]
+	ps.Value = cleanText(c.Query("plz"))
+	if r := []rune(ps.Value); len(r) > 100 { // keep what was typed, within reason
+		ps.Value = string(r[:100])
 	}
 	found, err := snap.Responsible(ps.Value)
 	if fault.KindOf(err) == fault.Invalid {

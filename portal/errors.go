@@ -25,10 +25,12 @@ type errorPage struct {
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	status, msgID := classify(err)
 	rid := requestIDOf(c)
-	if rid == "" { // the request never reached the middleware
+	if rid == "" { // refused by the server before routing (body or headers too large)
 		rid = newRequestID()
 		c.Locals(localRequestID, rid)
 		c.Set(fiber.HeaderXRequestID, rid)
+		s.log.Warn("request refused before routing", "request_id", rid, "method", c.Method(), "status", status)
+		s.metrics.observe(c.Method(), "(refused)", status, 0)
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", rid, "route", c.Route().Path, "status", status, "err", err)

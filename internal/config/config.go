@@ -84,7 +84,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PGBin:        env("PG_BIN", ""),
 		SMTPURL:      env("SMTP_URL", ""),
 		MailFrom:     env("MAIL_FROM", "portal@localhost"),
-		DemoPassword: getenv("PORTAL_DEMO_PASSWORD"),
+		DemoPassword: strings.TrimSpace(getenv("PORTAL_DEMO_PASSWORD")),
 		DemoTOTP:     env("PORTAL_DEMO_TOTP", ""),
 	}
 
@@ -117,7 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.BaseURL = base
 
-	if s := getenv("PORTAL_SECRET_KEY"); s != "" {
+	if s := strings.TrimSpace(getenv("PORTAL_SECRET_KEY")); s != "" {
 		if len(s) < 32 {
 			problems = append(problems, "PORTAL_SECRET_KEY must be at least 32 characters (e.g. openssl rand -base64 32)")
 		}

@@ -108,8 +108,12 @@ func New(fsys fs.FS) (*Bundle, error) {
 // isPlain reports whether m is a fixed text: no placeholders, no plural
 // forms.
 func isPlain(m *goi18n.Message) bool {
+	delim := m.LeftDelim
+	if delim == "" {
+		delim = "{{"
+	}
 	return m.Zero == "" && m.One == "" && m.Two == "" && m.Few == "" && m.Many == "" &&
-		!strings.Contains(m.Other, m.LeftDelim+"{{") && !strings.Contains(m.Other, "{{")
+		!strings.Contains(m.Other, delim)
 }
 
 // Languages returns the languages, the source language first.
