@@ -1,12 +1,15 @@
 # The Gesundheitsamt portal. `make run` and `make test` are the two commands
 # a newcomer needs; both install what is missing first (see .ci/install-deps).
 
+SHELL         := /bin/bash
+.SHELLFLAGS   := -eo pipefail -c
+
 GO      ?= go
 BIN     := bin/portal
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet bench fuzz deps-run deps-test clean
+.PHONY: all build run test bench deps-run deps-test clean
 
 all: build
 
@@ -24,6 +27,7 @@ test: deps-test
 
 ## bench: Go benchmarks of the hot paths, then the HTTP load comparison of issue 2's figures
 bench: deps-run build
+	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./internal/... | tee bin/bench.txt
 	.ci/bench-http
 
