@@ -140,7 +140,9 @@ func TestServeWithEmbeddedPostgres(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	pid := postmasterPID(t, clusterRoot(p.log.String(), dataDir))
+	root := clusterRoot(p.log.String(), dataDir)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	pid := postmasterPID(t, root)
 
 	// While serve runs, another command with the same data directory uses
 	// its PostgreSQL instead of starting a second one.
@@ -168,7 +170,6 @@ func TestServeWithEmbeddedPostgres(t *testing.T) {
 	if again.started > 3*time.Second {
 		t.Errorf("restart took %v, want under 3 s", again.started)
 	}
-	defer os.RemoveAll(clusterRoot(again.log.String(), dataDir))
 	if strings.Contains(again.log.String(), "initialised") || strings.Contains(again.log.String(), "generated development secrets") {
 		t.Error("a restart must not initialise the cluster or the secrets again")
 	}
