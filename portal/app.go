@@ -58,6 +58,7 @@ type Server struct {
 	proxies  []netip.Prefix
 	storage  *pgstorage.Storage // shared state of middleware (rate limits) in PostgreSQL
 	validate *validator.Validate
+	shared   sharedPages
 	app      *fiber.App
 }
 
@@ -94,6 +95,7 @@ func New(d Deps) (*Server, error) {
 		proxies:  d.Config.TrustedProxies,
 		storage:  storage,
 		validate: forms.NewValidator(),
+		shared:   sharedPages{pages: make(map[string]sharedPage)},
 	}
 	proxies := make([]string, len(d.Config.TrustedProxies))
 	for i, p := range d.Config.TrustedProxies {

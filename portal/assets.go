@@ -51,7 +51,7 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 			if as.gzip, err = gzipped(body); err != nil {
 				return err
 			}
-			if as.brotli, err = brotlied(body); err != nil {
+			if as.brotli, err = brotlied(body, brotli.BestCompression); err != nil {
 				return err
 			}
 		}
@@ -86,22 +86,29 @@ func (a *assets) serve(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderContentType, as.contentType)
 	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
-	body := as.body
-	if as.gzip != nil {
-		c.Vary(fiber.HeaderAcceptEncoding)
-		ae := c.Get(fiber.HeaderAcceptEncoding)
-		switch {
-		case strings.Contains(ae, "br"):
-			c.Set(fiber.HeaderContentEncoding, "br")
-			body = as.brotli
-		case strings.Contains(ae, "gzip"):
-			c.Set(fiber.HeaderContentEncoding, "gzip")
-			body = as.gzip
-		}
-	}
 	if c.Method() == fiber.MethodHead {
-		c.Set(fiber.HeaderContentLength, fmt.Sprint(len(body)))
+		c.Set(fiber.HeaderContentLength, fmt.Sprint(len(as.body)))
 		return nil
+	}
+	return sendEncoded(c, as.body, as.gzip, as.brotli)
+}
+
+// sendEncoded sends body, or its precompressed form that the client
+// accepts (brotli first); gz and br are nil for content not worth
+// compressing.
+func sendEncoded(c *fiber.Ctx, body, gz, br []byte) error {
+	if gz == nil {
+		return c.Send(body)
+	}
+	c.Vary(fiber.HeaderAcceptEncoding)
+	ae := c.Get(fiber.HeaderAcceptEncoding)
+	switch {
+	case br != nil && strings.Contains(ae, "br"):
+		c.Set(fiber.HeaderContentEncoding, "br")
+		return c.Send(br)
+	case strings.Contains(ae, "gzip"):
+		c.Set(fiber.HeaderContentEncoding, "gzip")
+		return c.Send(gz)
 	}
 	return c.Send(body)
 }
@@ -123,9 +130,9 @@ func gzipped(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func brotlied(b []byte) ([]byte, error) {
+func brotlied(b []byte, level int) ([]byte, error) {
 	var buf bytes.Buffer
-	w := brotli.NewWriterLevel(&buf, brotli.BestCompression)
+	w := brotli.NewWriterLevel(&buf, level)
 	if _, err := w.Write(b); err != nil {
 		return nil, err
 	}

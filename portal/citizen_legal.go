@@ -17,11 +17,13 @@ func (s *Server) showImprint(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p := imprintPage{page: s.newPage(c, "imprint.title")}
-	for _, e := range snap.Offices {
-		p.Offices = append(p.Offices, officeOf(e))
-	}
-	return s.views.render(c, fiber.StatusOK, "impressum", p)
+	return s.renderShared(c, snap, "impressum", func() any {
+		p := imprintPage{page: s.newPage(c, "imprint.title")}
+		for _, e := range snap.Offices {
+			p.Offices = append(p.Offices, officeOf(e))
+		}
+		return p
+	})
 }
 
 // showPrivacy answers GET /datenschutz: the privacy notice (Art. 13 GDPR).

@@ -22,12 +22,14 @@ func (s *Server) showOffice(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.ErrNotFound
 	}
-	p := officePage{page: s.newPage(c, ""), Office: officeOf(e)}
-	p.Title = e.Name
-	for _, slug := range e.Services {
-		p.Services = append(p.Services, serviceOf(p.L, slug, "/amt/"+e.Slug+"/leistungen/"+slug))
-	}
-	return s.views.render(c, fiber.StatusOK, "office", p)
+	return s.renderShared(c, snap, "office", func() any {
+		p := officePage{page: s.newPage(c, ""), Office: officeOf(e)}
+		p.Title = e.Name
+		for _, slug := range e.Services {
+			p.Services = append(p.Services, serviceOf(p.L, slug, "/amt/"+e.Slug+"/leistungen/"+slug))
+		}
+		return p
+	})
 }
 
 // servicePage is the data of templates/service.html. Office is nil until
@@ -53,9 +55,17 @@ func (s *Server) showService(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.ErrNotFound
 	}
-	p := servicePage{page: s.newPage(c, "")}
-	p.Service = serviceOf(p.L, svc.Slug, "/leistungen/"+svc.Slug)
-	p.Title = p.Service.Title
+	build := func() servicePage {
+		p := servicePage{page: s.newPage(c, "")}
+		p.Service = serviceOf(p.L, svc.Slug, "/leistungen/"+svc.Slug)
+		p.Title = p.Service.Title
+		p.Search.Action = p.Service.URL
+		return p
+	}
+	if !c.Request().URI().QueryArgs().Has("plz") {
+		return s.renderShared(c, snap, "service", func() any { return build() })
+	}
+	p := build()
 	found, err := s.searchPostal(c, &p.page, &p.Search, snap, p.Service.URL)
 	if err != nil {
 		return err
@@ -85,10 +95,12 @@ func (s *Server) showOfficeService(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	slug := c.Params("service")
-	p := servicePage{page: s.newPage(c, "")}
-	p.Service = serviceOf(p.L, slug, "/amt/"+e.Slug+"/leistungen/"+slug)
-	p.Title = p.Service.Title
-	v := officeOf(e)
-	p.Office = &v
-	return s.views.render(c, fiber.StatusOK, "service", p)
+	return s.renderShared(c, snap, "service", func() any {
+		p := servicePage{page: s.newPage(c, "")}
+		p.Service = serviceOf(p.L, slug, "/amt/"+e.Slug+"/leistungen/"+slug)
+		p.Title = p.Service.Title
+		v := officeOf(e)
+		p.Office = &v
+		return p
+	})
 }

@@ -23,11 +23,18 @@ func (s *Server) showStart(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p := startPage{page: s.newPage(c, "start.title")}
-	p.Title = "" // the start page's title is the site name alone
-	for _, svc := range snap.Catalogue {
-		p.Services = append(p.Services, serviceOf(p.L, svc.Slug, "/leistungen/"+svc.Slug))
+	build := func() startPage {
+		p := startPage{page: s.newPage(c, "")} // the start page's title is the site name alone
+		p.Search.Action = "/"
+		for _, svc := range snap.Catalogue {
+			p.Services = append(p.Services, serviceOf(p.L, svc.Slug, "/leistungen/"+svc.Slug))
+		}
+		return p
 	}
+	if !c.Request().URI().QueryArgs().Has("plz") {
+		return s.renderShared(c, snap, "start", func() any { return build() })
+	}
+	p := build()
 	found, err := s.searchPostal(c, &p.page, &p.Search, snap, "/")
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/andybalholm/brotli"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gesundheitsamt/portal/internal/config"
@@ -51,6 +52,7 @@ type harness struct {
 	t   testing.TB
 	srv *portal.Server
 	db  *store.DB
+	dir *office.Directory
 	log *syncBuffer
 }
 
@@ -75,10 +77,11 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
+	dir := office.NewDirectory(db, time.Minute, log)
 	srv, err := portal.New(portal.Deps{
 		Config:    cfg,
 		DB:        db,
-		Directory: office.NewDirectory(db, time.Minute, log),
+		Directory: dir,
 		Logger:    log,
 		Registry:  prometheus.NewRegistry(),
 	})
@@ -86,7 +89,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Shutdown(time.Second) })
-	return &harness{t: t, srv: srv, db: db, log: logs}
+	return &harness{t: t, srv: srv, db: db, dir: dir, log: logs}
 }
 
 // listen serves the app on a loopback port, for what needs a real
@@ -265,6 +268,49 @@ func TestCitizenPages(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) { h.run(t, sc) })
+	}
+}
+
+func TestSharedPagesFollowLanguageAndDirectory(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := 0; i < 2; i++ { // the second round comes from the cache
+		if _, b := h.get("/"); !strings.Contains(b, `<html lang="de"`) {
+			t.Fatal("German start page expected")
+		}
+		if _, b := h.get("/", "Accept-Language", "en"); !strings.Contains(b, `<html lang="en"`) {
+			t.Fatal("English start page expected for an English browser")
+		}
+		if _, b := h.get("/?lang=en"); !strings.Contains(b, `<html lang="en"`) || !strings.Contains(b, `href="/?lang=de"`) {
+			t.Fatal("English start page with a switch back to German expected")
+		}
+	}
+	res, compressed := h.get("/", "Accept-Encoding", "gzip, deflate, br")
+	_, plain := h.get("/")
+	if res.Header.Get("Content-Encoding") != "br" || len(compressed) >= len(plain)/2 {
+		t.Errorf("shared page: encoding %q, %d bytes of %d", res.Header.Get("Content-Encoding"), len(compressed), len(plain))
+	}
+	if got, err := io.ReadAll(brotli.NewReader(strings.NewReader(compressed))); err != nil || string(got) != plain {
+		t.Errorf("the compressed start page differs from the plain one: %v", err)
+	}
+	res, _ = h.get("/", "Accept-Encoding", "gzip")
+	if res.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(res.Header.Get("Vary"), "Accept-Encoding") {
+		t.Errorf("gzip: encoding %q, Vary %q", res.Header.Get("Content-Encoding"), res.Header.Get("Vary"))
+	}
+
+	ctx := context.Background()
+	id, err := store.UpsertOffice(ctx, h.db.Pool, store.Office{Slug: "dresden", Code: "DRS", Name: "Gesundheitsamt Dresden"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnableService(ctx, h.db.Pool, id, "terminanfrage"); err != nil {
+		t.Fatal(err)
+	}
+	h.dir.Invalidate()
+	if _, b := h.get("/impressum"); !strings.Contains(b, "Gesundheitsamt Dresden") {
+		t.Error("after the directory changed, the cached imprint must be rebuilt")
+	}
+	if res, _ := h.get("/amt/dresden"); res.StatusCode != 200 {
+		t.Errorf("new office page: %d", res.StatusCode)
 	}
 }
 

@@ -1,18 +1,22 @@
 package portal
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"text/template/parse"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/office"
 )
 
 //go:embed templates/*.html
@@ -89,18 +93,80 @@ func newRenderer(fsys fs.FS, bundle *i18n.Bundle, a *assets) (*renderer, error) 
 // render writes page name with data and status. Rendering goes to a buffer
 // first, so a template error becomes a clean error page, not half a page.
 func (r *renderer) render(c *fiber.Ctx, status int, name string, data any) error {
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	if err := r.execute(buf, name, data); err != nil {
+		return err
+	}
+	return sendHTML(c, status, buf.B)
+}
+
+func (r *renderer) execute(w io.Writer, name string, data any) error {
 	t, ok := r.pages[name]
 	if !ok {
 		return fmt.Errorf("portal: no template %q", name)
 	}
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
-	if err := t.ExecuteTemplate(buf, "layout", data); err != nil {
+	if err := t.ExecuteTemplate(w, "layout", data); err != nil {
 		return fmt.Errorf("portal: render %s: %w", name, err)
 	}
+	return nil
+}
+
+func sendHTML(c *fiber.Ctx, status int, body []byte) error {
 	c.Status(status)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return c.Send(buf.B)
+	return c.Send(body)
+}
+
+// sharedPages keeps rendered pages that are the same for every visitor in
+// one language (public content, no form, nothing personal) until the
+// office directory they were built from changes. html/template spends
+// tens of microseconds on a page; the start page is the portal's hottest.
+type sharedPages struct {
+	mu    sync.RWMutex
+	pages map[string]sharedPage
+}
+
+type sharedPage struct {
+	snap *office.Snapshot
+	body []byte
+	gz   []byte // the body compressed once, served to browsers that accept it
+	br   []byte
+}
+
+// renderShared answers with page name, rendered by build, from the cache
+// when possible. Only requests without a query (apart from lang) are
+// shared: anything else may show what a person typed. The key holds the
+// path because the language switch links to it.
+func (s *Server) renderShared(c *fiber.Ctx, snap *office.Snapshot, name string, build func() any) error {
+	args := c.Request().URI().QueryArgs()
+	if n := args.Len(); n > 1 || (n == 1 && !args.Has("lang")) {
+		return s.views.render(c, fiber.StatusOK, name, build())
+	}
+	key := name + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code
+	s.shared.mu.RLock()
+	hit, ok := s.shared.pages[key]
+	s.shared.mu.RUnlock()
+	if !ok || hit.snap != snap {
+		var buf bytes.Buffer
+		if err := s.views.execute(&buf, name, build()); err != nil {
+			return err
+		}
+		hit = sharedPage{snap: snap, body: buf.Bytes()}
+		var err error
+		if hit.gz, err = gzipped(hit.body); err != nil {
+			return err
+		}
+		if hit.br, err = brotlied(hit.body, 6); err != nil { // pages are rebuilt at run time: a fast level
+			return err
+		}
+		s.shared.mu.Lock()
+		s.shared.pages[key] = hit
+		s.shared.mu.Unlock()
+	}
+	c.Status(fiber.StatusOK)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return sendEncoded(c, hit.body, hit.gz, hit.br)
 }
 
 // messageIDs returns the message ids a template passes to .L.T, .L.Tf or

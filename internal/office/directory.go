@@ -8,6 +8,7 @@ package office
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -146,8 +147,11 @@ func (d *Directory) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 		return nil, fault.Wrap(fault.Unavailable, "office: load directory", err)
 	}
-	d.snap, d.loaded = snap, time.Now()
-	return snap, nil
+	if d.snap == nil || !reflect.DeepEqual(d.snap, snap) {
+		d.snap = snap // a new snapshot only when something changed: pages cached for the old one stay valid otherwise
+	}
+	d.loaded = time.Now()
+	return d.snap, nil
 }
 
 // Invalidate makes the next Snapshot reload, e.g. after an admin changed an

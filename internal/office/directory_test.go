@@ -116,6 +116,11 @@ func TestSnapshotIsCachedAndInvalidated(t *testing.T) {
 	if again, _ := dir.Snapshot(ctx); again != first {
 		t.Error("within its time to live the snapshot must be reused, not reloaded")
 	}
+	short := office.NewDirectory(db, time.Nanosecond, slog.New(slog.DiscardHandler))
+	a, _ := short.Snapshot(ctx)
+	if b, _ := short.Snapshot(ctx); b != a {
+		t.Error("a reload that finds nothing changed must keep the snapshot (pages cached for it stay valid)")
+	}
 	dir.Invalidate()
 	fresh, err := dir.Snapshot(ctx)
 	if err != nil {
