@@ -12,6 +12,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/BurntSushi/toml"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
@@ -36,7 +38,15 @@ type Bundle struct {
 	langs      []Lang // Source first
 	matcher    language.Matcher
 	localizers map[string]*Localizer
+
+	// accepted remembers what an Accept-Language header negotiated to:
+	// parsing one costs microseconds, and browsers send few distinct
+	// values. Bounded by acceptedMax entries.
+	accepted     sync.Map // header → Lang
+	acceptedSize atomic.Int32
 }
+
+const acceptedMax = 1024
 
 // New loads every locales file active.<lang>.toml in fsys. The source
 // language must be among them.
@@ -152,13 +162,26 @@ func (b *Bundle) Negotiate(query, cookie, acceptLanguage string) Lang {
 	if l, ok := b.Supported(cookie); ok {
 		return l
 	}
-	if acceptLanguage != "" && len(acceptLanguage) < 512 {
-		tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
-		if err == nil && len(tags) > 0 {
-			_, i, conf := b.matcher.Match(tags...)
-			if conf != language.No {
-				return b.langs[i]
-			}
+	if acceptLanguage == "" || len(acceptLanguage) > 512 {
+		return b.langs[0]
+	}
+	if l, ok := b.accepted.Load(acceptLanguage); ok {
+		return l.(Lang)
+	}
+	l := b.matchAccept(acceptLanguage)
+	if b.acceptedSize.Load() < acceptedMax {
+		b.acceptedSize.Add(1)
+		b.accepted.Store(strings.Clone(acceptLanguage), l) // the header's bytes are reused by the server
+	}
+	return l
+}
+
+func (b *Bundle) matchAccept(acceptLanguage string) Lang {
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err == nil && len(tags) > 0 {
+		_, i, conf := b.matcher.Match(tags...)
+		if conf != language.No {
+			return b.langs[i]
 		}
 	}
 	return b.langs[0]

@@ -97,8 +97,10 @@ func TestNegotiate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := b.Negotiate(tt.query, tt.cookie, tt.accept); got.Code != tt.want {
-				t.Errorf("Negotiate(%q, %q, %q) = %s, want %s", tt.query, tt.cookie, tt.accept, got.Code, tt.want)
+			for round := 0; round < 2; round++ { // the second from the Accept-Language cache
+				if got := b.Negotiate(tt.query, tt.cookie, tt.accept); got.Code != tt.want {
+					t.Errorf("round %d: Negotiate(%q, %q, %q) = %s, want %s", round, tt.query, tt.cookie, tt.accept, got.Code, tt.want)
+				}
 			}
 		})
 	}
