@@ -67,7 +67,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stdout) // serve's output is its log
+	log, logOut := newBufferedLogger(cfg, stdout) // serve's output is its log
+	defer logOut.Close()
 	generated, err := cfg.LoadOrCreateSecrets()
 	if err != nil {
 		return err
@@ -178,14 +179,4 @@ func openDB(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB
 		return nil, nil, err
 	}
 	return db, func() { db.Close(); stop() }, nil
-}
-
-// newLogger returns the structured logger: JSON in production (for log
-// shippers), text in development (for people).
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if cfg.Production() {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
