@@ -2,20 +2,29 @@ package portal
 
 import (
 	"html/template"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/locales"
+	"github.com/gesundheitsamt/portal/static"
 )
 
 // TestEveryMessageIDUsedInCodeExists covers the ids that Go code (not a
@@ -115,4 +124,62 @@ func mustParse(t *testing.T, src string) *template.Template {
 		t.Fatal(err)
 	}
 	return tmpl
+}
+
+func TestPanicBecomesLocalized500WithoutDetails(t *testing.T) {
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := loadAssets(static.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views, err := newRenderer(templateFS, bundle, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	s := &Server{
+		bundle:  bundle,
+		views:   views,
+		log:     slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
+		metrics: newHTTPMetrics(prometheus.NewRegistry()),
+	}
+	s.cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
+	app := fiber.New(fiber.Config{ErrorHandler: s.handleError})
+	app.Use(s.requestID, s.accessLog, recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
+	app.Get("/boom", func(c *fiber.Ctx) error { panic("secret internal detail") })
+
+	req := httptest.NewRequest(http.MethodGet, "/boom?lang=en", nil)
+	res, err := app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 500 || !strings.Contains(string(b), "A technical error occurred") {
+		t.Errorf("status %d\n%s", res.StatusCode, b)
+	}
+	if strings.Contains(string(b), "secret internal detail") || strings.Contains(string(b), "goroutine") {
+		t.Error("the panic's details reached the page")
+	}
+	id := res.Header.Get("X-Request-Id")
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "secret internal detail") || !strings.Contains(logs.String(), "request_id="+id) ||
+		!strings.Contains(logs.String(), "internal_test.go") {
+		t.Errorf("the log must carry the panic, its stack and the request id:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

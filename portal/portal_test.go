@@ -264,6 +264,8 @@ func TestCitizenPages(t *testing.T) {
 		{name: "healthz", path: "/healthz", status: 200, contains: []string{"ok"}},
 		{name: "readyz", path: "/readyz", status: 200, contains: []string{"ok"}},
 		{name: "metrics", path: "/metrics", status: 200, contains: []string{"portal_http_requests_total"}},
+		{name: "no profiler on the public address", path: "/debug/pprof/", status: 404},
+		{name: "no expvar on the public address", path: "/debug/vars", status: 404},
 		{name: "state change without CSRF proof", method: http.MethodDelete, path: "/impressum", status: 403},
 	}
 	for _, sc := range scenarios {
