@@ -464,30 +464,23 @@ func TestUnavailableDatabaseShowsLocalized503(t *testing.T) {
 	}
 }
 
-func BenchmarkStartPage(b *testing.B) {
+// benchmarkGET measures one GET through the whole application (every
+// middleware, the handler, the error handler), without the network.
+func benchmarkGET(b *testing.B, uri string, status int) {
 	h := newHarness(b, nil)
-	h.get("/") // warm the directory snapshot
+	h.get("/") // load the directory snapshot
 	handler := h.srv.App().Handler()
 	b.ReportAllocs()
 	for b.Loop() {
-		ctx := newFastCtx(http.MethodGet, "/", "")
+		ctx := newFastCtx(http.MethodGet, uri, "")
 		handler(ctx)
-		if ctx.Response.StatusCode() != 200 {
+		if ctx.Response.StatusCode() != status {
 			b.Fatalf("status %d", ctx.Response.StatusCode())
 		}
 	}
 }
 
-func BenchmarkPostalSearch(b *testing.B) {
-	h := newHarness(b, nil)
-	h.get("/")
-	handler := h.srv.App().Handler()
-	b.ReportAllocs()
-	for b.Loop() {
-		ctx := newFastCtx(http.MethodGet, "/?plz=99999", "")
-		handler(ctx)
-		if ctx.Response.StatusCode() != 200 {
-			b.Fatalf("status %d", ctx.Response.StatusCode())
-		}
-	}
-}
+func BenchmarkStartPage(b *testing.B)    { benchmarkGET(b, "/", 200) }
+func BenchmarkPostalSearch(b *testing.B) { benchmarkGET(b, "/?plz=99999", 200) }
+func BenchmarkOfficePage(b *testing.B)   { benchmarkGET(b, "/amt/leipzig/leistungen/terminanfrage", 200) }
+func BenchmarkNotFound(b *testing.B)     { benchmarkGET(b, "/gibt-es-nicht", 404) }

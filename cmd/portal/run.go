@@ -77,14 +77,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		log.Info("generated development secrets", "keys", strings.Join(generated, ","), "dir", cfg.DataDir)
 	}
 
-	db, closeDB, err := openDB(ctx, cfg, log)
+	db, closeDB, err := openMigrated(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	if err := db.Migrate(ctx, log); err != nil {
-		return err
-	}
 	if cfg.Demo {
 		if err := demo.Seed(ctx, db); err != nil {
 			return err
@@ -133,16 +130,26 @@ func migrate(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	log := newLogger(cfg, os.Stderr)
-	db, closeDB, err := openDB(ctx, cfg, log)
+	_, closeDB, err := openMigrated(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	if err := db.Migrate(ctx, log); err != nil {
-		return err
-	}
+	closeDB()
 	log.Info("database is up to date")
 	return nil
+}
+
+// openMigrated is openDB followed by the migrations.
+func openMigrated(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB, func(), error) {
+	db, closeDB, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.Migrate(ctx, log); err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return db, closeDB, nil
 }
 
 // openDB connects to DATABASE_URL or, without one, to the embedded
