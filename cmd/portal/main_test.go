@@ -120,6 +120,9 @@ func TestServeWithEmbeddedPostgres(t *testing.T) {
 
 	p := startPortal(t, env)
 	t.Logf("first start (initdb included) to ready: %v", p.started.Round(time.Millisecond))
+	if p.started > 15*time.Second {
+		t.Errorf("first start took %v, want under 15 s", p.started)
+	}
 	if status, _, _ := get(t, p.base+"/readyz"); status != 200 {
 		t.Fatalf("readyz %d", status)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -175,7 +176,7 @@ func TestSecondProcessAttachesToRunningServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("attach helper: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "attached owner=false") {
+	if !strings.Contains(string(out), "cluster owner=false") {
 		t.Fatalf("second process did not attach:\n%s", out)
 	}
 	if got := query(t, first, "SELECT 'still up'"); got != "still up" {
@@ -190,7 +191,7 @@ func attachHelper(dir string) int {
 		fmt.Println("error:", err)
 		return 1
 	}
-	fmt.Printf("attached owner=%v\n", c.Owner())
+	fmt.Printf("cluster owner=%v\n", c.Owner())
 	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
 	if err != nil {
 		fmt.Println("error:", err)
@@ -335,5 +336,65 @@ func TestForeignOrLinkedClusterDirIsRefused(t *testing.T) {
 		if err := privateDir(foreign, nil); err == nil {
 			t.Error("a directory of another user was accepted")
 		}
+	}
+}
+
+// TestWorksAsAnOrdinaryUser runs a start, a query and a stop as the
+// unprivileged user nobody (only possible when the tests run as root, as
+// in CI): without root, PostgreSQL runs as the calling user itself.
+func TestWorksAsAnOrdinaryUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the tests already run as an ordinary user: every other test covers it")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody on this machine")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+
+	// The test binary and the cluster must be reachable by nobody.
+	base, err := os.MkdirTemp("", "pgembed-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "pgembed.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(base, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + home, "PGEMBED_ATTACH_DIR=" + filepath.Join(home, "pg")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	// attachHelper starts (here: initialises and owns) a cluster, queries
+	// it and stops it.
+	if !strings.Contains(string(out), "cluster owner=true") {
+		t.Fatalf("as nobody the cluster must be started and owned:\n%s", out)
+	}
+	st, err := os.Stat(filepath.Join(home, "pg", "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Sys().(*syscall.Stat_t).Uid; int(got) != uid {
+		t.Errorf("data directory belongs to uid %d, want nobody (%d)", got, uid)
 	}
 }
