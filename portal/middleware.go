@@ -74,7 +74,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	took := time.Since(start)
 	status := c.Response().StatusCode()
 	route := c.Route().Path
-	if status == fiber.StatusNotFound {
+	if c.Route().Method == "USE" { // answered by a middleware or the catch-all, not by a route
 		route = "(unmatched)"
 	}
 	s.metrics.observe(c.Method(), route, status, took)
