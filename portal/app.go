@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -59,7 +60,9 @@ type Server struct {
 	storage  *pgstorage.Storage // shared state of middleware (rate limits) in PostgreSQL
 	validate *validator.Validate
 	shared   sharedPages
-	app      *fiber.App
+
+	closeOnce sync.Once
+	app       *fiber.App
 }
 
 // New builds the application: it parses and checks every template and
@@ -126,14 +129,17 @@ func New(d Deps) (*Server, error) {
 // App returns the fiber application (for listening and for tests).
 func (s *Server) App() *fiber.App { return s.app }
 
-// Shutdown stops accepting connections, waits up to timeout for requests in
-// flight, and releases the middleware storage.
+// Shutdown stops accepting connections and waits up to timeout for
+// requests in flight.
 func (s *Server) Shutdown(timeout time.Duration) error {
-	err := s.app.ShutdownWithTimeout(timeout)
-	if s.storage != nil {
-		_ = s.storage.Close()
-	}
-	return err
+	return s.app.ShutdownWithTimeout(timeout)
+}
+
+// Close releases what New acquired (the middleware storage's pool and its
+// cleanup goroutine). Call it after Shutdown, or instead of it when the
+// server never ran.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { _ = s.storage.Close() })
 }
 
 // newStorage connects fiber's key-value storage (used by the rate limiter)

@@ -77,8 +77,10 @@ func (s *Server) showService(c *fiber.Ctx) error {
 		v := officeOf(found[0])
 		p.NotOffered = &v
 	}
-	for i, ch := range p.Search.Choices { // several offices: link to the service at each
-		p.Search.Choices[i].URL = ch.URL + "/leistungen/" + svc.Slug
+	for i, e := range found { // several offices: link to the service where an office offers it
+		if len(found) > 1 && e.Offers(svc.Slug) {
+			p.Search.Choices[i].URL += "/leistungen/" + svc.Slug
+		}
 	}
 	return s.views.render(c, fiber.StatusOK, "service", p)
 }

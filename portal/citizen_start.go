@@ -53,6 +53,8 @@ func (s *Server) searchPostal(c *fiber.Ctx, p *page, ps *postalSearch, snap *off
 	if !c.Request().URI().QueryArgs().Has("plz") {
 		return nil, nil
 	}
+	// The answer shows (or, redirecting, reveals) what the person typed.
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	ps.Value = cleanText(c.Query("plz"))
 	if r := []rune(ps.Value); len(r) > 100 { // keep what was typed, within reason
 		ps.Value = string(r[:100])

@@ -100,6 +100,7 @@ func (g *csrfGuard) protect(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	if !g.sameOrigin(c) {
+		c.Locals(localRouteLabel, labelCSRF)
 		return fault.New(fault.Forbidden, "csrf: cross-origin request", msgCSRF)
 	}
 	token := c.FormValue("_csrf")
@@ -107,6 +108,7 @@ func (g *csrfGuard) protect(c *fiber.Ctx) error {
 		token = c.Get("X-CSRF-Token")
 	}
 	if !g.valid(c, token) {
+		c.Locals(localRouteLabel, labelCSRF)
 		return fault.New(fault.Forbidden, "csrf: missing or wrong token", msgCSRF)
 	}
 	return c.Next()

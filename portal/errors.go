@@ -28,12 +28,13 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if rid == "" { // refused by the server before routing (body or headers too large)
 		rid = newRequestID()
 		c.Locals(localRequestID, rid)
+		c.Locals(localRouteLabel, labelRefused)
 		c.Set(fiber.HeaderXRequestID, rid)
-		s.log.Warn("request refused before routing", "request_id", rid, "method", c.Method(), "status", status)
-		s.metrics.observe(c.Method(), "(refused)", status, 0)
+		s.log.Warn("request refused before routing", "request_id", rid, "method", methodLabel(c), "status", status)
+		s.metrics.observe(methodLabel(c), labelRefused, status, 0)
 	}
 	if status >= 500 {
-		s.log.Error("request failed", "request_id", rid, "route", c.Route().Path, "status", status, "err", err)
+		s.log.Error("request failed", "request_id", rid, "route", routeLabel(c), "status", status, "err", err)
 	}
 	s.setSecurityHeaders(c)
 	c.Set(fiber.HeaderCacheControl, "no-store")

@@ -101,12 +101,15 @@ func TestClientIPTrustsOnlyConfiguredProxies(t *testing.T) {
 		{"10.0.0.2", "198.51.100.7, 10.0.0.3", "198.51.100.7"}, // two proxies of ours
 		{"10.0.0.2", "not-an-ip", "10.0.0.2"},                  // garbage: the proxy itself
 		{"10.0.0.2", "", "10.0.0.2"},
+		{"10.0.0.2", "6.6.6.6\n198.51.100.7", "198.51.100.7"}, // two header lines: the proxy's own is the last
 	}
 	for _, tt := range tests {
 		var fctx fasthttp.RequestCtx
 		var req fasthttp.Request
-		if tt.xff != "" {
-			req.Header.Set("X-Forwarded-For", tt.xff)
+		for _, line := range strings.Split(tt.xff, "\n") {
+			if line != "" {
+				req.Header.Add("X-Forwarded-For", line)
+			}
 		}
 		fctx.Init(&req, &net.TCPAddr{IP: net.ParseIP(tt.peer), Port: 1}, nil)
 		c := app.AcquireCtx(&fctx)

@@ -73,23 +73,64 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	took := time.Since(start)
 	status := c.Response().StatusCode()
-	route := c.Route().Path
-	if c.Route().Method == "USE" { // answered by a middleware or the catch-all, not by a route
-		route = "(unmatched)"
-	}
-	s.metrics.observe(c.Method(), route, status, took)
+	route := routeLabel(c)
+	method := methodLabel(c)
+	s.metrics.observe(method, route, status, took)
 	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 		return nil
 	}
 	s.log.LogAttrs(c.UserContext(), levelFor(status), "request",
 		slog.String("request_id", requestIDOf(c)),
-		slog.String("method", c.Method()),
+		slog.String("method", method),
 		slog.String("route", route),
 		slog.Int("status", status),
 		slog.Duration("took", took),
 		slog.Int("bytes", len(c.Response().Body())),
 	)
 	return nil
+}
+
+// localRouteLabel overrides the route a request is logged and counted
+// under, for answers that no route gave.
+const localRouteLabel = "route_label"
+
+// Route labels of answers that no route gave.
+const (
+	labelUnmatched = "(unmatched)" // the catch-all 404
+	labelCSRF      = "(csrf)"      // refused by the CSRF check
+	labelRefused   = "(refused)"   // refused by the server before routing
+)
+
+// routeLabel is the route pattern a request is logged and counted under:
+// never the raw path, which will carry tokens and is whatever a client sent.
+func routeLabel(c *fiber.Ctx) string {
+	if l, ok := c.Locals(localRouteLabel).(string); ok {
+		return l
+	}
+	return c.Route().Path
+}
+
+// methodLabel is the request method as a constant string: c.Method()
+// points into a buffer the server reuses, and metrics keep their labels.
+func methodLabel(c *fiber.Ctx) string {
+	switch m := c.Method(); m {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	default:
+		return "OTHER"
+	}
 }
 
 // contentSecurityPolicy allows only our own scripts, styles and images:
@@ -191,18 +232,22 @@ func (s *Server) newPage(c *fiber.Ctx, titleID string) page {
 	if titleID != "" {
 		p.Title = loc.T(titleID)
 	}
-	args := c.Request().URI().QueryArgs()
+	path := c.Path()
+	// "//host" and "/\host" are links to another site in a browser: a
+	// request for such a path must not make the switch point there.
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.HasPrefix(path, "/\\") {
+		path = "/"
+	}
+	var q []string
+	c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
+		if string(k) != "lang" {
+			q = append(q, url.QueryEscape(string(k))+"="+url.QueryEscape(string(v)))
+		}
+	})
 	for _, l := range s.bundle.Languages() {
-		q := make([]string, 0, 2)
-		args.VisitAll(func(k, v []byte) {
-			if string(k) != "lang" {
-				q = append(q, string(k)+"="+url.QueryEscape(string(v)))
-			}
-		})
-		q = append(q, "lang="+l.Code)
 		p.Langs = append(p.Langs, langLink{
 			Code: l.Code, Name: l.Name, Current: l.Code == loc.Lang().Code,
-			URL: c.Path() + "?" + strings.Join(q, "&"),
+			URL: path + "?" + strings.Join(append(q, "lang="+l.Code), "&"),
 		})
 	}
 	return p
@@ -240,11 +285,14 @@ func (s *Server) clientIP(c *fiber.Ctx) string {
 	if !s.trusted(peer) {
 		return peer.String()
 	}
-	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	var hops []string // every header line: a proxy may add its own after the client's
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		hops = append(hops, strings.Split(string(line), ",")...)
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {
-			break
+			break // garbage: trust nothing further left
 		}
 		if !s.trusted(a.Unmap()) {
 			return a.Unmap().String()

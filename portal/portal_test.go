@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -53,6 +54,7 @@ type harness struct {
 	srv *portal.Server
 	db  *store.DB
 	dir *office.Directory
+	reg *prometheus.Registry
 	log *syncBuffer
 }
 
@@ -78,18 +80,19 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	dir := office.NewDirectory(db, time.Minute, log)
+	reg := prometheus.NewRegistry()
 	srv, err := portal.New(portal.Deps{
 		Config:    cfg,
 		DB:        db,
 		Directory: dir,
 		Logger:    log,
-		Registry:  prometheus.NewRegistry(),
+		Registry:  reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Shutdown(time.Second) })
-	return &harness{t: t, srv: srv, db: db, dir: dir, log: logs}
+	t.Cleanup(func() { _ = srv.Shutdown(time.Second); srv.Close() })
+	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs}
 }
 
 // listen serves the app on a loopback port, for what needs a real
@@ -313,6 +316,127 @@ func TestSharedPagesFollowLanguageAndDirectory(t *testing.T) {
 	}
 	if res, _ := h.get("/amt/dresden"); res.StatusCode != 200 {
 		t.Errorf("new office page: %d", res.StatusCode)
+	}
+}
+
+// TestConcurrentVisitorsGetTheirOwnPages sends many requests at once over
+// real connections: each answer must be the one for its own request (a
+// response body shared between requests would show up here and under
+// -race).
+func TestConcurrentVisitorsGetTheirOwnPages(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	var wg sync.WaitGroup
+	errs := make(chan string, 400)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				code := fmt.Sprintf("9%02d%02d", g, i)
+				res, err := http.Get(base + "/?plz=" + code)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if !strings.Contains(string(b), "Postleitzahl "+code+" ist kein") {
+					errs <- "answer for " + code + " is not its own"
+				}
+				if res.Header.Get("Cache-Control") != "no-store" {
+					errs <- "a page showing typed input without no-store"
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestMetricsStayConsistent(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, p := range []string{"/", "/amt/leipzig", "/gibt-es-nicht", "/impressum", "/?plz=1"} {
+		h.get(p)
+	}
+	s := h.openFeedbackForm(t)
+	h.postFeedback(s, url.Values{"message": {"x"}}) // refused: no token
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatalf("metrics cannot be gathered: %v", err)
+	}
+	routes := map[string]bool{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "method":
+					if v := l.GetValue(); v != "GET" && v != "POST" {
+						t.Errorf("method label %q", v)
+					}
+				case "route":
+					routes[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	for _, want := range []string{"/", "/amt/:office", "(unmatched)", "(csrf)"} {
+		if !routes[want] {
+			t.Errorf("no metrics for route %q (have %v)", want, routes)
+		}
+	}
+	if logs := h.log.String(); !strings.Contains(logs, "route=(unmatched) status=404") || !strings.Contains(logs, "route=(csrf) status=403") {
+		t.Errorf("404 and CSRF answers must be logged under their own labels:\n%s", logs)
+	}
+}
+
+func TestLanguageSwitchNeverLeavesTheSite(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	for _, path := range []string{"//evil.example", "/\\evil.example", "/gibt-es-nicht?a%26plz%3D1%23=1"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: localhost:8080\r\nConnection: close\r\n\r\n", path)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := body(t, res)
+		conn.Close()
+		for _, bad := range []string{`href="//evil`, `href="/\evil`, `href="/%5cevil`, "plz=1#"} {
+			if strings.Contains(strings.ToLower(b), strings.ToLower(bad)) {
+				t.Errorf("%s: page contains %s", path, bad)
+			}
+		}
+		if !strings.Contains(b, `lang="en"`) {
+			t.Errorf("%s: no language switch", path)
+		}
+	}
+}
+
+func TestSeveralOfficesLinkOnlyToWhatTheyOffer(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	halle, err := store.GetOfficeBySlug(ctx, h.db.Pool, "halle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReplacePostalAreas(ctx, h.db.Pool, halle.ID, []store.PostalArea{{FirstCode: "04109", LastCode: "04109"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Pool.Exec(ctx, `DELETE FROM office_service WHERE office_id = $1 AND service_slug = 'reiseimpfberatung'`, halle.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.dir.Invalidate()
+	_, b := h.get("/leistungen/reiseimpfberatung?plz=04109")
+	if !strings.Contains(b, `href="/amt/leipzig/leistungen/reiseimpfberatung"`) || !strings.Contains(b, `href="/amt/halle"`) ||
+		strings.Contains(b, `href="/amt/halle/leistungen/reiseimpfberatung"`) {
+		t.Errorf("choices:\n%s", excerpt(b))
 	}
 }
 

@@ -98,7 +98,12 @@ func (r *renderer) render(c *fiber.Ctx, status int, name string, data any) error
 	if err := r.execute(buf, name, data); err != nil {
 		return err
 	}
-	return sendHTML(c, status, buf.B)
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	// SetBody copies: the buffer goes back to the pool before fasthttp
+	// writes the response (c.Send would keep a reference to it).
+	c.Response().SetBody(buf.B)
+	return nil
 }
 
 func (r *renderer) execute(w io.Writer, name string, data any) error {
@@ -110,12 +115,6 @@ func (r *renderer) execute(w io.Writer, name string, data any) error {
 		return fmt.Errorf("portal: render %s: %w", name, err)
 	}
 	return nil
-}
-
-func sendHTML(c *fiber.Ctx, status int, body []byte) error {
-	c.Status(status)
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return c.Send(body)
 }
 
 // sharedPages keeps rendered pages that are the same for every visitor in

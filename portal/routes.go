@@ -47,7 +47,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Post("/barrierefreiheit", noStore, limitBody(formBodySize), s.limit("feedback", 10, 10*time.Minute), s.sendFeedback)
 	app.Get("/barrierefreiheit/danke", s.showFeedbackThanks)
 
-	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	app.Use(func(c *fiber.Ctx) error {
+		c.Locals(localRouteLabel, labelUnmatched)
+		return fiber.ErrNotFound
+	})
 }
 
 // limit allows max requests per client address within window, counted in
@@ -64,5 +67,5 @@ func (s *Server) limit(purpose string, max int, window time.Duration) fiber.Hand
 }
 
 func (s *Server) logPanic(c *fiber.Ctx, e any) {
-	s.log.Error("panic", "request_id", requestIDOf(c), "route", c.Route().Path, "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
+	s.log.Error("panic", "request_id", requestIDOf(c), "route", routeLabel(c), "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
 }
