@@ -107,10 +107,18 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(filepath.Dir(c.root), 0o711); err != nil {
 		return nil, fmt.Errorf("pgembed: %w", err)
 	}
-	for _, d := range []string{c.root, c.sock} {
-		if err := privateDir(d, acct); err != nil {
-			return nil, err
-		}
+	// The root stays this process's own (the server only passes through
+	// it): the files root writes there (owner.pid, portal.lock, the log)
+	// must not be where the server's account could plant a symlink.
+	rootMode := fs.FileMode(0o700)
+	if acct != nil {
+		rootMode = 0o711
+	}
+	if err := privateDir(c.root, acct, rootMode, false); err != nil {
+		return nil, err
+	}
+	if err := privateDir(c.sock, acct, 0o700, true); err != nil {
+		return nil, err
 	}
 
 	unlock, err := lockFile(filepath.Join(c.root, "portal.lock"))
@@ -195,8 +203,19 @@ func (c *Cluster) Stop() error {
 // and its owner is alive, c attaches to it. When it runs but its owner died
 // (the owner was killed), it is stopped so a fresh, owned one can start.
 func (c *Cluster) attachOrClear(ctx context.Context) (attached bool, err error) {
-	pid, sock, ok := readPostmasterPID(filepath.Join(c.data, "postmaster.pid"))
-	if !ok || !running(pid) || processName(pid) != "postgres" {
+	pidFile := filepath.Join(c.data, "postmaster.pid")
+	pid, sock, ok := readPostmasterPID(pidFile)
+	if !ok {
+		return false, nil
+	}
+	if !running(pid) || processName(pid) != "postgres" || !servesDir(pid, c.data) {
+		// A stale pid file: after a reboot its pid may belong to any
+		// process, even another cluster's server, which must not be
+		// signalled; and postgres would refuse to start beside a live pid.
+		c.log.Info("removing a stale postmaster.pid", "pid", pid)
+		if err := os.Remove(pidFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("pgembed: %w", err)
+		}
 		return false, nil
 	}
 	owner, _ := readPID(filepath.Join(c.root, "owner.pid"))
@@ -231,17 +250,28 @@ func (c *Cluster) initOnce(ctx context.Context, acct *account) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("pgembed: %w", err)
 	}
-	// A directory without PG_VERSION is a failed earlier initdb: start over.
-	if err := os.RemoveAll(c.data); err != nil {
-		return fmt.Errorf("pgembed: %w", err)
+	// initdb writes into data.tmp, renamed to data only when complete: an
+	// initdb cut off (Ctrl-C, a crash) leaves no half cluster that a later
+	// start would take for a whole one.
+	tmp := c.data + ".tmp"
+	for _, d := range []string{c.data, tmp} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("pgembed: %w", err)
+		}
+	}
+	if err := privateDir(tmp, acct, 0o700, true); err != nil {
+		return err
 	}
 	started := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "initdb"),
-		"-D", c.data, "-U", Superuser, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions")
+		"-D", tmp, "-U", Superuser, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions")
 	c.prepare(cmd, acct)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pgembed: initdb: %w\n%s", err, out)
+	}
+	if err := os.Rename(tmp, c.data); err != nil {
+		return fmt.Errorf("pgembed: %w", err)
 	}
 	c.log.Info("embedded PostgreSQL initialised", "dir", c.data, "version", version, "took", time.Since(started).Round(time.Millisecond))
 	return nil
@@ -428,12 +458,13 @@ func serverAccount() (*account, error) {
 	return acct, nil
 }
 
-// privateDir makes dir a directory only its owner can enter: created if
-// missing, else checked. An existing one must be a real directory (no
-// symlink) owned by this process's user or the server's account: the
-// fallback places live under the shared temporary directory, where another
-// user could have made the name first.
-func privateDir(dir string, acct *account) error {
+// privateDir makes dir a directory only its owner can enter (with mode):
+// created if missing, else checked. An existing one must be a real
+// directory (no symlink) owned by this process's user or the server's
+// account: the fallback places live under the shared temporary directory,
+// where another user could have made the name first. forServer gives it to
+// the server's account; otherwise it belongs to this process's user.
+func privateDir(dir string, acct *account, mode fs.FileMode, forServer bool) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("pgembed: %w", err)
 	}
@@ -446,10 +477,18 @@ func privateDir(dir string, acct *account) error {
 	if !fi.IsDir() || fi.Mode()&fs.ModeSymlink != 0 || !owned {
 		return fmt.Errorf("pgembed: %s exists but is not a directory of this user or of the postgres user; remove it", dir)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, mode); err != nil {
 		return fmt.Errorf("pgembed: %w", err)
 	}
-	return acct.chown(dir)
+	if forServer {
+		return acct.chown(dir)
+	}
+	if acct != nil && int(st.Uid) != os.Geteuid() {
+		if err := os.Chown(dir, os.Geteuid(), os.Getegid()); err != nil {
+			return fmt.Errorf("pgembed: %w", err)
+		}
+	}
+	return nil
 }
 
 func (a *account) chown(path string) error {

@@ -132,6 +132,10 @@ func TestStartServesOnPrivateSocketOnlyAndStops(t *testing.T) {
 		if uid := st.Sys().(*syscall.Stat_t).Uid; uid == 0 {
 			t.Error("as root the data directory must belong to the postgres user")
 		}
+		st, _ = os.Stat(c.root)
+		if uid := st.Sys().(*syscall.Stat_t).Uid; uid != 0 {
+			t.Error("the cluster root, where root writes its files, must stay root's")
+		}
 	}
 	pid := serverPID(t, c)
 	if err := c.Stop(); err != nil {
@@ -333,7 +337,7 @@ func TestForeignOrLinkedClusterDirIsRefused(t *testing.T) {
 		if err := os.Chown(foreign, 12345, 12345); err != nil {
 			t.Fatal(err)
 		}
-		if err := privateDir(foreign, nil); err == nil {
+		if err := privateDir(foreign, nil, 0o700, false); err == nil {
 			t.Error("a directory of another user was accepted")
 		}
 	}
@@ -396,5 +400,55 @@ func TestWorksAsAnOrdinaryUser(t *testing.T) {
 	}
 	if got := st.Sys().(*syscall.Stat_t).Uid; int(got) != uid {
 		t.Errorf("data directory belongs to uid %d, want nobody (%d)", got, uid)
+	}
+}
+
+func TestStalePidFileOfAnotherClusterIsLeftAlone(t *testing.T) {
+	other := start(t, clusterDir(t))
+	defer other.Stop()
+	otherPID := serverPID(t, other)
+
+	// A cluster whose postmaster.pid names a running postgres that is not
+	// its own (as after a reboot, when pids are handed out anew).
+	dir := clusterDir(t)
+	c := start(t, dir)
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(other.data, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.data, "postmaster.pid"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if acct, _ := serverAccount(); acct != nil {
+		_ = acct.chown(filepath.Join(c.data, "postmaster.pid"))
+	}
+	if err := writePID(filepath.Join(c.root, "owner.pid"), 1<<22+9); err != nil {
+		t.Fatal(err)
+	}
+	c = start(t, dir)
+	defer c.Stop()
+	if !running(otherPID) {
+		t.Fatal("the server of another cluster was stopped because of a stale pid file")
+	}
+	if got := query(t, c, "SELECT 'own'"); got != "own" {
+		t.Error("the cluster did not start its own server")
+	}
+}
+
+func TestInterruptedInitdbIsRedone(t *testing.T) {
+	dir := clusterDir(t)
+	if err := os.MkdirAll(filepath.Join(dir, "data.tmp", "base"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, dir)
+	defer c.Stop()
+	if got := query(t, c, "SELECT 'whole'"); got != "whole" {
+		t.Error("no working cluster after an interrupted initdb")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data.tmp")); !os.IsNotExist(err) {
+		t.Error("the half-made data.tmp is still there")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,10 +40,33 @@ func readPID(path string) (int, error) {
 }
 
 func writePID(path string, pid int) error {
-	if err := os.WriteFile(path, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("pgembed: %w", err)
+	}
+	_, err = f.WriteString(strconv.Itoa(pid) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("pgembed: %w", err)
 	}
 	return nil
+}
+
+// servesDir reports whether process pid runs with dataDir as its working
+// directory, as a postmaster does: the pid in a postmaster.pid may, after
+// a reboot, belong to some other program or another cluster.
+func servesDir(pid int, dataDir string) bool {
+	cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
+	if err != nil {
+		return false
+	}
+	want, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		want = dataDir
+	}
+	return cwd == want
 }
 
 // running reports whether pid is a live process (a zombie is not).
@@ -106,7 +130,7 @@ func stopPID(pid int) error {
 // lockFile takes an exclusive flock on path, waiting for it, and returns the
 // function that releases it.
 func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("pgembed: %w", err)
 	}
