@@ -52,16 +52,25 @@ type postalSearch struct {
 	Choices  []officeView
 }
 
+// serviceOf describes a service from its messages (service.<slug>.*). The
+// catalogue lives in the database, so a service may lack them: it then
+// shows its slug rather than message ids.
 func serviceOf(loc *i18n.Localizer, slug, url string) serviceView {
 	prefix := "service." + slug + "."
-	return serviceView{
-		Slug:       slug,
-		Title:      loc.T(prefix + "title"),
-		Summary:    loc.T(prefix + "summary"),
-		Body:       loc.T(prefix + "body"),
-		LegalBasis: loc.T(prefix + "legal"),
-		URL:        url,
+	text := func(part string) string {
+		if !loc.Has(prefix + part) {
+			return ""
+		}
+		return loc.T(prefix + part)
 	}
+	v := serviceView{
+		Slug: slug, URL: url,
+		Title: text("title"), Summary: text("summary"), Body: text("body"), LegalBasis: text("legal"),
+	}
+	if v.Title == "" {
+		v.Title = slug
+	}
+	return v
 }
 
 func officeOf(e *office.Entry) officeView {

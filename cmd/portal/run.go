@@ -18,6 +18,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
+	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/portal"
 )
@@ -107,6 +108,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	// Background workers stop before the database closes.
+	workCtx, stopWork := context.WithCancel(context.Background())
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		retention.Run(workCtx, db, 6*time.Hour, log)
+	}()
+	defer func() { stopWork(); <-workDone }()
+
 	served := make(chan error, 1)
 	go func() { served <- srv.App().Listener(ln) }()
 	log.Info("portal ready", "addr", ln.Addr().String(), "url", cfg.BaseURL.String(), "env", cfg.Env, "version", version)

@@ -148,6 +148,17 @@ func TestDevelopmentSecretsAreGeneratedOnceWithMode0600(t *testing.T) {
 	}
 }
 
+func TestBrokenSecretFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "secret.key"), []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir}))
+	if _, err := c.LoadOrCreateSecrets(); err == nil || !strings.Contains(err.Error(), "secret.key") {
+		t.Errorf("an empty secret.key was accepted: %v", err)
+	}
+}
+
 func TestGivenSecretsAreNotReplaced(t *testing.T) {
 	dir := t.TempDir()
 	c, err := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir, "PORTAL_SECRET_KEY": strings.Repeat("k", 32), "PORTAL_ENCRYPTION_KEY": validKey}))

@@ -33,6 +33,10 @@ func (c *Config) LoadOrCreateSecrets() (generated []string, err error) {
 		if created {
 			generated = append(generated, "PORTAL_SECRET_KEY")
 		}
+		if len(s) < 32 { // an empty key would make every signature forgeable
+			return nil, fmt.Errorf("config: %s holds fewer than 32 characters; delete it to have a new one generated",
+				filepath.Join(c.DataDir, "secret.key"))
+		}
 		c.SecretKey = []byte(s)
 	}
 	if c.EncryptionKey == nil {

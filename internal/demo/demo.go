@@ -42,7 +42,7 @@ func Offices() []Office {
 
 // Services returns the catalogue: slug, the form definition that will serve
 // it, and display position. Titles and descriptions live in locales/
-// (service.<slug>.title, .summary, .description).
+// (service.<slug>.title, .summary, .body, .legal).
 func Services() []store.Service {
 	return []store.Service{
 		{Slug: "belehrung-infektionsschutz", FormRef: "belehrung-43-ifsg", Position: 10},

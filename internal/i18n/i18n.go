@@ -27,7 +27,7 @@ const Source = "de"
 // Lang is a language the portal speaks.
 type Lang struct {
 	Code string // BCP 47, e.g. "de"
-	Name string // its name in itself, e.g. "Deutsch"
+	Name string // its name in itself ("Deutsch"), message language.name of its own file
 	Dir  string // "ltr" or "rtl"
 	tag  language.Tag
 }
@@ -73,7 +73,11 @@ func New(fsys fs.FS) (*Bundle, error) {
 		for _, m := range mf.Messages {
 			defined[code][m.ID] = m
 		}
-		b.langs = append(b.langs, Lang{Code: code, Name: nativeName(mf.Tag), Dir: direction(mf.Tag), tag: mf.Tag})
+		name := code // the language's name in itself, from its own file
+		if m, ok := defined[code]["language.name"]; ok {
+			name = m.Other
+		}
+		b.langs = append(b.langs, Lang{Code: code, Name: name, Dir: direction(mf.Tag), tag: mf.Tag})
 	}
 	sort.SliceStable(b.langs, func(i, j int) bool {
 		if (b.langs[i].Code == Source) != (b.langs[j].Code == Source) {
@@ -200,17 +204,6 @@ func (b *Bundle) MessageIDs(code string) []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-func nativeName(t language.Tag) string {
-	switch base, _ := t.Base(); base.String() {
-	case "de":
-		return "Deutsch"
-	case "en":
-		return "English"
-	default:
-		return t.String()
-	}
 }
 
 func direction(t language.Tag) string {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gesundheitsamt/portal/forms"
@@ -107,9 +108,15 @@ type Directory struct {
 	ttl time.Duration
 	log *slog.Logger
 
-	mu     sync.Mutex // held while loading, so concurrent misses load once
-	snap   *Snapshot
-	loaded time.Time // when snap was loaded (or a failed reload last tried)
+	current atomic.Pointer[loaded] // read by every request without a lock
+	mu      sync.Mutex             // held by the one request that reloads
+}
+
+// loaded is a snapshot and when it was loaded (or a failed reload last
+// tried). It is replaced, never changed.
+type loaded struct {
+	snap *Snapshot
+	at   time.Time
 }
 
 // retryAfter is how long a directory keeps serving its last snapshot after
@@ -126,40 +133,53 @@ func NewDirectory(db *store.DB, ttl time.Duration, log *slog.Logger) *Directory 
 	return &Directory{db: db, ttl: ttl, log: log}
 }
 
-// Snapshot returns a current snapshot. When reloading fails it keeps serving
-// the last good one (the directory changes rarely; a public page is better
-// than an error page) and tries again after a few seconds; it returns an
+// Snapshot returns a current snapshot. A fresh one costs an atomic load.
+// When it is due for a reload, one request reloads while the others keep
+// using the last snapshot. When reloading fails it keeps serving the last
+// good one (the directory changes rarely; a public page is better than an
+// error page) and tries again after a few seconds; it returns an
 // Unavailable error only when it has none.
 func (d *Directory) Snapshot(ctx context.Context) (*Snapshot, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.snap != nil && time.Since(d.loaded) < d.ttl {
-		return d.snap, nil
+	cur := d.current.Load()
+	if cur != nil && time.Since(cur.at) < d.ttl {
+		return cur.snap, nil
 	}
+	if cur != nil {
+		if !d.mu.TryLock() { // another request is reloading
+			return cur.snap, nil
+		}
+	} else {
+		d.mu.Lock() // nothing to serve yet: wait for the first load
+	}
+	defer d.mu.Unlock()
+	if cur = d.current.Load(); cur != nil && time.Since(cur.at) < d.ttl {
+		return cur.snap, nil // reloaded while this request waited
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
 	snap, err := load(ctx, d.db)
 	if err != nil {
-		if d.snap != nil {
+		if cur != nil {
 			d.log.Warn("office directory: reload failed, serving the last snapshot", "err", err)
-			d.loaded = time.Now().Add(retryAfter - d.ttl) // next try in retryAfter
-			return d.snap, nil
+			d.current.Store(&loaded{snap: cur.snap, at: time.Now().Add(retryAfter - d.ttl)}) // next try in retryAfter
+			return cur.snap, nil
 		}
 		return nil, fault.Wrap(fault.Unavailable, "office: load directory", err)
 	}
-	if d.snap == nil || !reflect.DeepEqual(d.snap, snap) {
-		d.snap = snap // a new snapshot only when something changed: pages cached for the old one stay valid otherwise
+	if cur != nil && reflect.DeepEqual(cur.snap, snap) {
+		snap = cur.snap // unchanged: pages cached for the old snapshot stay valid
 	}
-	d.loaded = time.Now()
-	return d.snap, nil
+	d.current.Store(&loaded{snap: snap, at: time.Now()})
+	return snap, nil
 }
 
 // Invalidate makes the next Snapshot reload, e.g. after an admin changed an
 // office. The current snapshot stays as the fallback.
 func (d *Directory) Invalidate() {
-	d.mu.Lock()
-	d.loaded = time.Time{}
-	d.mu.Unlock()
+	if cur := d.current.Load(); cur != nil {
+		d.current.Store(&loaded{snap: cur.snap})
+	}
 }
 
 func load(ctx context.Context, db *store.DB) (*Snapshot, error) {

@@ -29,3 +29,15 @@ func InsertFeedback(ctx context.Context, q Querier, f Feedback) (Feedback, error
 	}
 	return f, nil
 }
+
+const deleteFeedbackBefore = `DELETE FROM accessibility_feedback WHERE created_at < $1`
+
+// DeleteFeedbackBefore deletes feedback received before t and returns how
+// many messages it deleted.
+func DeleteFeedbackBefore(ctx context.Context, q Querier, t time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, deleteFeedbackBefore, t)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete old feedback: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,46 @@
+// Package retention deletes personal data whose retention period has
+// ended. It runs in every portal process; deleting is idempotent, so
+// several processes doing it at once is harmless. (Later data kinds, and a
+// schedule shared across processes, move to the job queue with River.)
+package retention
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// FeedbackPeriod is how long messages of the accessibility feedback form
+// are kept (the privacy notice says so).
+const FeedbackPeriod = 2 * 365 * 24 * time.Hour
+
+// Sweep deletes everything past its retention period as of now.
+func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) error {
+	n, err := store.DeleteFeedbackBefore(ctx, db.Pool, now.Add(-FeedbackPeriod))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("retention: deleted old accessibility feedback", "count", n)
+	}
+	return nil
+}
+
+// Run sweeps at once and then every interval until ctx ends. A failed
+// sweep is logged and tried again at the next interval.
+func Run(ctx context.Context, db *store.DB, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := Sweep(ctx, db, time.Now(), log); err != nil && ctx.Err() == nil {
+			log.Warn("retention: sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

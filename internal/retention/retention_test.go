@@ -1,0 +1,52 @@
+package retention_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/retention"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+func TestOldFeedbackIsDeleted(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	for _, age := range []string{"1 day", "700 days", "731 days", "5 years"} {
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO accessibility_feedback (lang, message, created_at)
+			VALUES ('de', 'Barriere', now() - $1::interval)`, age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := retention.Sweep(ctx, db, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM accessibility_feedback`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d messages left, want the 2 younger than two years", n)
+	}
+	if _, err := store.InsertFeedback(ctx, db.Pool, store.Feedback{Lang: "de", Message: "neu"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunStopsWithItsContext(t *testing.T) {
+	db := storetest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { retention.Run(ctx, db, time.Hour, slog.New(slog.DiscardHandler)); close(done) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+}
