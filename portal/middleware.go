@@ -113,24 +113,14 @@ func routeLabel(c *fiber.Ctx) string {
 // methodLabel is the request method as a constant string: c.Method()
 // points into a buffer the server reuses, and metrics keep their labels.
 func methodLabel(c *fiber.Ctx) string {
-	switch m := c.Method(); m {
-	case fiber.MethodGet:
-		return fiber.MethodGet
-	case fiber.MethodHead:
-		return fiber.MethodHead
-	case fiber.MethodPost:
-		return fiber.MethodPost
-	case fiber.MethodPut:
-		return fiber.MethodPut
-	case fiber.MethodPatch:
-		return fiber.MethodPatch
-	case fiber.MethodDelete:
-		return fiber.MethodDelete
-	case fiber.MethodOptions:
-		return fiber.MethodOptions
-	default:
-		return "OTHER"
+	m := c.Method()
+	for _, known := range [...]string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut,
+		fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions} {
+		if m == known {
+			return known
+		}
 	}
+	return "OTHER"
 }
 
 // contentSecurityPolicy allows only our own scripts, styles and images:
