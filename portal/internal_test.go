@@ -81,7 +81,7 @@ func TestTemplatesRejectUnknownMessageIDs(t *testing.T) {
 	if _, err := messageIDs(tmpl); err == nil {
 		t.Error("a computed message id must be rejected")
 	}
-	tmpl = mustParse(t, `{{define "content"}}{{with .X}}{{$.L.T "inner.id"}}{{end}}{{.L.Tn "count.id" 3}}{{end}}`)
+	tmpl = mustParse(t, `{{define "content"}}{{with .X}}{{$.L.T "inner.id"}}{{end}}{{.L.Tf "count.id" "N" 3}}{{end}}`)
 	ids, err := messageIDs(tmpl)
 	if err != nil || len(ids) != 2 || ids[0] != "count.id" || ids[1] != "inner.id" {
 		t.Errorf("ids %v, err %v", ids, err)

@@ -168,8 +168,7 @@ func (s *Server) renderShared(c *fiber.Ctx, snap *office.Snapshot, name string, 
 	return sendEncoded(c, hit.body, hit.gz, hit.br)
 }
 
-// messageIDs returns the message ids a template passes to .L.T, .L.Tf or
-// .L.Tn. An id that is not a string literal is an error: only literal ids
+// messageIDs returns the message ids a template passes to .L.T or .L.Tf. An id that is not a string literal is an error: only literal ids
 // can be checked before a citizen sees the page.
 func messageIDs(t *template.Template) ([]string, error) {
 	seen := make(map[string]bool)
@@ -252,7 +251,7 @@ func isLocalizeCall(n parse.Node) bool {
 		return false
 	}
 	switch idents[len(idents)-1] {
-	case "T", "Tf", "Tn":
+	case "T", "Tf":
 		return true
 	}
 	return false

@@ -3,10 +3,7 @@
 // exactly one place (portal's error handler); nothing else inspects them.
 package fault
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Kind classifies an error by what the caller can do about it.
 type Kind int
@@ -75,11 +72,6 @@ func Wrap(k Kind, op string, err error) error {
 		return nil
 	}
 	return &Error{Kind: k, Op: op, Err: err}
-}
-
-// Errorf is fmt.Errorf with a kind.
-func Errorf(k Kind, format string, args ...any) error {
-	return &Error{Kind: k, Err: fmt.Errorf(format, args...)}
 }
 
 // KindOf returns the kind of the outermost classified error in err's chain,

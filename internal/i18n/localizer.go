@@ -52,13 +52,3 @@ func (l *Localizer) Tf(id string, pairs ...any) string {
 	}
 	return s
 }
-
-// Tn returns the plural form of message id for count n, with n available as
-// {{.Count}}.
-func (l *Localizer) Tn(id string, n int) string {
-	s, err := l.gl.Localize(&goi18n.LocalizeConfig{MessageID: id, PluralCount: n, TemplateData: map[string]any{"Count": n}})
-	if err != nil {
-		return id
-	}
-	return s
-}

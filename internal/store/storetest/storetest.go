@@ -71,7 +71,7 @@ func setUp() (stop func(), err error) {
 			return nil, err
 		}
 		cleanup = append(cleanup, func() { os.RemoveAll(dir) })
-		cluster, err := pgembed.Start(ctx, pgembed.Options{Dir: dir, Settings: FastSettings()})
+		cluster, err := pgembed.Start(ctx, pgembed.Options{Dir: dir, Settings: fastSettings()})
 		if err != nil {
 			stop()
 			return nil, err
@@ -103,9 +103,9 @@ func setUp() (stop func(), err error) {
 	return stop, nil
 }
 
-// FastSettings trade durability for speed: right for throwaway test and
+// fastSettings trade durability for speed: right for throwaway test and
 // benchmark clusters, wrong for anything else.
-func FastSettings() map[string]string {
+func fastSettings() map[string]string {
 	return map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 }
 
