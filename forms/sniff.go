@@ -138,9 +138,7 @@ func CheckUpload(name string, content []byte, allowed []string, maxSize int64) e
 func complete(mediaType string, content []byte) bool {
 	switch mediaType {
 	case MediaTypePDF:
-		// The trailer may not overlap the header, so "%PDF-%%EOF" fails.
-		body := content[len(pdfMagic):]
-		return bytes.Contains(tail(body, pdfTrailerWindow), []byte(pdfEOF))
+		return bytes.Contains(tail(content, pdfTrailerWindow), []byte(pdfEOF))
 	case MediaTypeJPEG:
 		// Bytes 2 and 3 are the first marker after SOI and cannot be EOI.
 		body := content[len(jpegMagic):]

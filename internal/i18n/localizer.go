@@ -52,3 +52,12 @@ func (l *Localizer) Tf(id string, pairs ...any) string {
 	}
 	return s
 }
+
+// TData returns the text of message id with placeholders filled from data.
+func (l *Localizer) TData(id string, data map[string]any) string {
+	s, err := l.gl.Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
+	if err != nil {
+		return id
+	}
+	return s
+}

@@ -58,6 +58,16 @@ func (s *Snapshot) Office(slug string) (*Entry, bool) {
 	return e, ok
 }
 
+// OfficeByID returns the office with id.
+func (s *Snapshot) OfficeByID(id int64) (*Entry, bool) {
+	for _, e := range s.Offices {
+		if e.ID == id {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
 // Service returns the catalogue entry slug, if any office offers it.
 func (s *Snapshot) Service(slug string) (store.Service, bool) {
 	for _, svc := range s.Catalogue {

@@ -25,6 +25,14 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	if n > 0 {
 		log.Info("retention: deleted old accessibility feedback", "count", n)
 	}
+	// Drafts (with their uploads) end 30 days after their last change;
+	// submitted drafts hold only the link to their submission by then.
+	if n, err = store.DeleteExpiredDrafts(ctx, db.Pool, now); err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("retention: deleted expired drafts", "count", n)
+	}
 	return nil
 }
 

@@ -88,3 +88,5 @@ func notFound(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// FormDefinition is a form definition as a submission was made with it.
+type FormDefinition struct {
+	FormID  string
+	Hash    string
+	Version int
+	Source  string
+}
+
+const saveFormDefinition = `
+INSERT INTO form_definition (form_id, hash, version, source) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING`
+
+// SaveFormDefinition keeps a definition (once per hash).
+func SaveFormDefinition(ctx context.Context, q Querier, d FormDefinition) error {
+	if _, err := q.Exec(ctx, saveFormDefinition, d.FormID, d.Hash, d.Version, d.Source); err != nil {
+		return fmt.Errorf("store: save form definition %s: %w", d.FormID, err)
+	}
+	return nil
+}
+
+// Submission is a submitted form.
+type Submission struct {
+	ID              int64
+	OfficeID        int64
+	ServiceSlug     string
+	FormID          string
+	FormVersion     int
+	FormHash        string
+	Locale          string
+	Reference       string
+	AccessTokenHash []byte
+	DraftID         int64
+	Status          string
+	Data            []byte // the record (JSON)
+	RecordSHA256    []byte
+	SubmittedAt     time.Time
+}
+
+// insertSubmission creates the submission, moves the draft's files to it as
+// attachments, writes the first case event and closes the draft, in one
+// statement (so one round trip, atomically). ON CONFLICT DO NOTHING makes a
+// repeated submit of the same draft (or a reference number drawn twice)
+// return no row; the caller then tells the two apart.
+const insertSubmission = `
+WITH s AS (
+    INSERT INTO submission (office_id, service_slug, form_id, form_version, form_hash, locale,
+                            reference, access_token_hash, draft_id, data, record_sha256)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT DO NOTHING
+    RETURNING id, office_id, submitted_at
+), files AS (
+    INSERT INTO attachment (submission_id, office_id, field_id, name, media_type, size, sha256, blob_key, content)
+    SELECT s.id, s.office_id, f.field_id, f.name, f.media_type, f.size, f.sha256, f.blob_key, f.content
+    FROM s, draft_file f WHERE f.draft_id = $9
+), event AS (
+    INSERT INTO case_event (submission_id, office_id, kind, status)
+    SELECT s.id, s.office_id, 'eingegangen', 'eingegangen' FROM s
+), closed AS (
+    UPDATE draft SET submission_id = s.id, answers = '{}', updated_at = now()
+    FROM s WHERE draft.id = $9
+), dropped AS (
+    DELETE FROM draft_file WHERE draft_id = $9 AND EXISTS (SELECT 1 FROM s)
+)
+SELECT id, submitted_at FROM s`
+
+// InsertSubmission stores s as described at insertSubmission. It reports
+// false, with no error, when nothing was inserted because the draft was
+// already submitted or the reference number is taken.
+func InsertSubmission(ctx context.Context, q Querier, s *Submission) (bool, error) {
+	err := q.QueryRow(ctx, insertSubmission, s.OfficeID, s.ServiceSlug, s.FormID, s.FormVersion, s.FormHash, s.Locale,
+		s.Reference, s.AccessTokenHash, s.DraftID, s.Data, s.RecordSHA256).Scan(&s.ID, &s.SubmittedAt)
+	if err != nil {
+		if isNoRows(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("store: insert submission: %w", err)
+	}
+	s.Status = "eingegangen"
+	return true, nil
+}
+
+const submissionColumns = `id, office_id, service_slug, form_id, form_version, form_hash, locale, reference,
+    access_token_hash, draft_id, status, data, record_sha256, submitted_at`
+
+func scanSubmission(row interface{ Scan(...any) error }) (Submission, error) {
+	var s Submission
+	err := row.Scan(&s.ID, &s.OfficeID, &s.ServiceSlug, &s.FormID, &s.FormVersion, &s.FormHash, &s.Locale, &s.Reference,
+		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt)
+	return s, err
+}
+
+var getSubmissionByDraft = `SELECT ` + submissionColumns + ` FROM submission WHERE draft_id = $1`
+
+// GetSubmissionByDraft returns the submission made from draft draftID.
+// Errors: NotFound.
+func GetSubmissionByDraft(ctx context.Context, q Querier, draftID int64) (Submission, error) {
+	s, err := scanSubmission(q.QueryRow(ctx, getSubmissionByDraft, draftID))
+	if err != nil {
+		return Submission{}, notFound("store: get submission by draft", err)
+	}
+	return s, nil
+}
+
+var getSubmissionByToken = `SELECT ` + submissionColumns + ` FROM submission WHERE access_token_hash = $1`
+
+// GetSubmissionByToken returns the submission whose access token hashes to
+// tokenHash: the citizen's view, which needs no office. Errors: NotFound.
+func GetSubmissionByToken(ctx context.Context, q Querier, tokenHash []byte) (Submission, error) {
+	s, err := scanSubmission(q.QueryRow(ctx, getSubmissionByToken, tokenHash))
+	if err != nil {
+		return Submission{}, notFound("store: get submission by token", err)
+	}
+	return s, nil
+}
+
+// Event is an entry of a submission's case history.
+type Event struct {
+	ID      int64
+	Kind    string
+	Status  string
+	Message string
+	At      time.Time
+}
+
+const listCitizenEvents = `
+SELECT id, kind, status, message, at FROM case_event
+WHERE submission_id = $1 AND office_id = $2 AND citizen_visible
+ORDER BY at, id`
+
+// ListCitizenEvents returns the events of submission id (of office
+// officeID) that the citizen may see, oldest first.
+func ListCitizenEvents(ctx context.Context, q Querier, officeID, id int64) ([]Event, error) {
+	rows, err := q.Query(ctx, listCitizenEvents, id, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Status, &e.Message, &e.At); err != nil {
+			return nil, fmt.Errorf("store: list events: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	return out, nil
+}
+
+// AttachmentInfo is an attachment without its content.
+type AttachmentInfo struct {
+	ID        int64
+	FieldID   string
+	Name      string
+	MediaType string
+	Size      int64
+	SHA256    []byte
+}
+
+const listAttachments = `
+SELECT id, field_id, name, media_type, size, sha256 FROM attachment
+WHERE submission_id = $1 AND office_id = $2 ORDER BY id`
+
+// ListAttachments returns the attachments of submission id of office
+// officeID, without content.
+func ListAttachments(ctx context.Context, q Querier, officeID, id int64) ([]AttachmentInfo, error) {
+	rows, err := q.Query(ctx, listAttachments, id, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list attachments: %w", err)
+	}
+	defer rows.Close()
+	var out []AttachmentInfo
+	for rows.Next() {
+		var a AttachmentInfo
+		if err := rows.Scan(&a.ID, &a.FieldID, &a.Name, &a.MediaType, &a.Size, &a.SHA256); err != nil {
+			return nil, fmt.Errorf("store: list attachments: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list attachments: %w", err)
+	}
+	return out, nil
+}
+
+const getFormDefinition = `SELECT form_id, hash, version, source FROM form_definition WHERE form_id = $1 AND hash = $2`
+
+// GetFormDefinition returns a kept definition. Errors: NotFound.
+func GetFormDefinition(ctx context.Context, q Querier, formID, hash string) (FormDefinition, error) {
+	var d FormDefinition
+	if err := q.QueryRow(ctx, getFormDefinition, formID, hash).Scan(&d.FormID, &d.Hash, &d.Version, &d.Source); err != nil {
+		return FormDefinition{}, notFound("store: get form definition", err)
+	}
+	return d, nil
+}

@@ -1,0 +1,335 @@
+// Package submission owns a citizen's way from a draft to a submission:
+// drafts kept between steps, uploads sealed at rest, the idempotent submit
+// with its reference number and access token, and the citizen's view of a
+// submission afterwards.
+package submission
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/crypto"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// DraftTTL is how long a draft lives after its last change.
+const DraftTTL = 30 * 24 * time.Hour
+
+// Service runs drafts and submissions. It is safe for concurrent use.
+type Service struct {
+	db     *store.DB
+	box    *crypto.Box
+	secret []byte
+	engine *forms.Engine
+	loc    *time.Location
+	now    func() time.Time
+}
+
+// New returns a service. secret derives access tokens (PORTAL_SECRET_KEY),
+// encKey seals uploads (PORTAL_ENCRYPTION_KEY); loc is the offices' time
+// zone (the year of reference numbers, "today" in date rules).
+func New(db *store.DB, engine *forms.Engine, secret, encKey []byte, loc *time.Location) (*Service, error) {
+	box, err := crypto.NewBox(encKey)
+	if err != nil {
+		return nil, fmt.Errorf("submission: %w", err)
+	}
+	return &Service{db: db, box: box, secret: secret, engine: engine, loc: loc, now: time.Now}, nil
+}
+
+// SaveDefinitions keeps every form definition in the database, so each
+// submission can be shown with the form it was made with.
+func (s *Service) SaveDefinitions(ctx context.Context, set *forms.Set) error {
+	for _, f := range set.Forms() {
+		d := store.FormDefinition{FormID: f.ID, Hash: f.Hash, Version: f.Version, Source: string(f.Source)}
+		if err := store.SaveFormDefinition(ctx, s.db.Pool, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Draft is an open draft with its decoded answers. Token is the citizen's
+// secret; it is empty for a draft that is not stored yet.
+type Draft struct {
+	ID          int64
+	Token       string
+	OfficeID    int64
+	ServiceSlug string
+	FormID      string
+	Answers     *forms.Answers
+	Submitted   *int64 // the submission's id, once submitted
+}
+
+// OpenDraft returns the draft of token. Errors: NotFound (unknown, expired,
+// or malformed token).
+func (s *Service) OpenDraft(ctx context.Context, token string) (*Draft, error) {
+	t, ok := ParseToken(token)
+	if !ok {
+		return nil, fault.New(fault.NotFound, "submission: open draft", "")
+	}
+	row, err := store.GetDraft(ctx, s.db.Pool, HashToken(t))
+	if err != nil {
+		return nil, err
+	}
+	d := &Draft{ID: row.ID, Token: t, OfficeID: row.OfficeID, ServiceSlug: row.ServiceSlug, FormID: row.FormID, Submitted: row.SubmissionID, Answers: forms.NewAnswers()}
+	if err := json.Unmarshal(row.Answers, d.Answers); err != nil {
+		return nil, fmt.Errorf("submission: decode draft %d: %w", row.ID, err)
+	}
+	if d.Answers.Values == nil { // a submitted draft keeps "{}"
+		d.Answers = forms.NewAnswers()
+	}
+	if d.Answers.Counts == nil {
+		d.Answers.Counts = make(map[string]int)
+	}
+	if d.Answers.Files == nil {
+		d.Answers.Files = make(map[string][]forms.File)
+	}
+	return d, nil
+}
+
+// NewDraft returns an unsaved draft for a service at an office.
+func NewDraft(officeID int64, serviceSlug, formID string) *Draft {
+	return &Draft{OfficeID: officeID, ServiceSlug: serviceSlug, FormID: formID, Answers: forms.NewAnswers()}
+}
+
+// SaveDraft stores d: the first save creates the row and sets d.Token.
+// Errors: NotFound when the draft was submitted or expired meanwhile.
+func (s *Service) SaveDraft(ctx context.Context, d *Draft) error {
+	data, err := json.Marshal(d.Answers)
+	if err != nil {
+		return fmt.Errorf("submission: encode draft: %w", err)
+	}
+	expires := s.now().Add(DraftTTL)
+	if d.ID != 0 {
+		return store.UpdateDraft(ctx, s.db.Pool, d.ID, data, expires)
+	}
+	token := NewToken()
+	id, err := store.InsertDraft(ctx, s.db.Pool, HashToken(token), store.Draft{
+		OfficeID: d.OfficeID, ServiceSlug: d.ServiceSlug, FormID: d.FormID, Answers: data, ExpiresAt: expires,
+	})
+	if err != nil {
+		return err
+	}
+	d.ID, d.Token = id, token
+	return nil
+}
+
+// Upload errors carry these message ids.
+const (
+	MsgFileEmpty = "form.error.file_empty"
+	MsgFileSize  = "form.error.file_size"
+	MsgFileType  = "form.error.file_type"
+	MsgFileCount = "form.error.file_count"
+)
+
+// AddFile checks an upload for file field fd by content, seals it and
+// stores it with the (saved) draft d; the answers list it. Errors: Invalid
+// with one of the Msg* ids.
+func (s *Service) AddFile(ctx context.Context, d *Draft, fd *forms.Field, name string, content []byte) (forms.File, error) {
+	const op = "submission: add file"
+	if len(d.Answers.Files[fd.ID]) >= fd.Upload.MaxFiles {
+		return forms.File{}, fault.New(fault.Invalid, op, MsgFileCount)
+	}
+	if err := forms.CheckUpload(name, content, fd.Upload.MediaTypes(), fd.Upload.MaxBytes()); err != nil {
+		switch {
+		case errors.Is(err, forms.ErrFileEmpty):
+			return forms.File{}, fault.New(fault.Invalid, op, MsgFileEmpty)
+		case errors.Is(err, forms.ErrFileTooLarge):
+			return forms.File{}, fault.New(fault.Invalid, op, MsgFileSize)
+		default:
+			return forms.File{}, fault.New(fault.Invalid, op, MsgFileType)
+		}
+	}
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	sealed, err := s.box.Seal(content, key)
+	if err != nil {
+		return forms.File{}, fmt.Errorf("%s: %w", op, err)
+	}
+	sum := sha256.Sum256(content)
+	f := store.DraftFile{
+		FieldID: fd.ID, Name: cleanFileName(name), MediaType: forms.SniffMediaType(content),
+		Size: int64(len(content)), SHA256: sum[:], BlobKey: key, Content: sealed,
+	}
+	id, err := store.InsertDraftFile(ctx, s.db.Pool, d.ID, f)
+	if err != nil {
+		return forms.File{}, err
+	}
+	file := forms.File{ID: id, Name: f.Name, MediaType: f.MediaType, Size: f.Size, SHA256: hex.EncodeToString(sum[:])}
+	d.Answers.Files[fd.ID] = append(d.Answers.Files[fd.ID], file)
+	return file, nil
+}
+
+// RemoveFile deletes upload id of field fieldID from draft d.
+func (s *Service) RemoveFile(ctx context.Context, d *Draft, fieldID string, id int64) error {
+	files := d.Answers.Files[fieldID]
+	for i, f := range files {
+		if f.ID == id {
+			if err := store.DeleteDraftFile(ctx, s.db.Pool, d.ID, id); err != nil {
+				return err
+			}
+			d.Answers.Files[fieldID] = append(files[:i:i], files[i+1:]...)
+			return nil
+		}
+	}
+	return nil
+}
+
+// Receipt is what the citizen gets for a submission.
+type Receipt struct {
+	Reference   string
+	AccessToken string
+	SubmittedAt time.Time
+	Duplicate   bool // the draft had been submitted before: this is the first receipt again
+}
+
+// Submitted is the Invalid error of a submit whose answers fail: Step is
+// the first step with an error, where the citizen goes back to.
+type Submitted struct {
+	Step   *forms.Step
+	Issues []forms.Issue
+}
+
+func (e *Submitted) Error() string { return "submission: answers invalid at step " + e.Step.ID }
+
+// Submit turns the saved draft d into a submission of form f at the office
+// with code officeCode, in language locale. It validates every visible
+// step again (a tampered post cannot skip one) and is idempotent: submitting
+// the same draft again returns the first receipt with Duplicate set.
+// Errors: *Submitted (wrapped as Invalid) when answers fail, Unavailable
+// when the database is down.
+func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCode, locale string) (Receipt, error) {
+	const op = "submission: submit"
+	access := accessToken(s.secret, d.Token)
+	if d.Submitted != nil {
+		return s.receiptOf(ctx, d, access)
+	}
+	now := s.now()
+	if step, issues := s.engine.ValidateAll(f, d.Answers, now); step != nil {
+		return Receipt{}, fault.Wrap(fault.Invalid, op, &Submitted{Step: step, Issues: issues})
+	}
+	record, err := json.Marshal(Envelope{
+		Form: f.ID, Version: f.Version, FormHash: f.Hash, Locale: locale, Answers: forms.BuildRecord(f, d.Answers),
+	})
+	if err != nil {
+		return Receipt{}, fmt.Errorf("%s: encode record: %w", op, err)
+	}
+	sum := sha256.Sum256(record)
+	sub := store.Submission{
+		OfficeID: d.OfficeID, ServiceSlug: d.ServiceSlug, FormID: f.ID, FormVersion: f.Version, FormHash: f.Hash,
+		Locale: locale, AccessTokenHash: HashToken(access), DraftID: d.ID, Data: record, RecordSHA256: sum[:],
+	}
+	year := now.In(s.loc).Year()
+	for range 5 { // 40 random bits per office and year: a clash is rare, five in a row is a bug
+		sub.Reference = NewReference(officeCode, year)
+		inserted, err := store.InsertSubmission(ctx, s.db.Pool, &sub)
+		if err != nil {
+			return Receipt{}, fault.Wrap(fault.Unavailable, op, err)
+		}
+		if inserted {
+			return Receipt{Reference: sub.Reference, AccessToken: access, SubmittedAt: sub.SubmittedAt}, nil
+		}
+		if r, err := s.receiptOf(ctx, d, access); fault.KindOf(err) != fault.NotFound {
+			return r, err // submitted meanwhile (a double click)
+		}
+	}
+	return Receipt{}, fmt.Errorf("%s: no free reference number after five tries", op)
+}
+
+func (s *Service) receiptOf(ctx context.Context, d *Draft, access string) (Receipt, error) {
+	sub, err := store.GetSubmissionByDraft(ctx, s.db.Pool, d.ID)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{Reference: sub.Reference, AccessToken: access, SubmittedAt: sub.SubmittedAt, Duplicate: true}, nil
+}
+
+// Envelope is the stored record of a submission: the answers with the form
+// they answer. Its JSON encoding (map keys sorted) is what the receipt's
+// SHA-256 covers.
+type Envelope struct {
+	Form     string       `json:"form"`
+	Version  int          `json:"version"`
+	FormHash string       `json:"form_hash"`
+	Locale   string       `json:"locale"`
+	Answers  forms.Record `json:"answers"`
+}
+
+// View is a submission as its citizen sees it.
+type View struct {
+	Submission store.Submission
+	Envelope   Envelope
+	Events     []store.Event
+}
+
+// Lookup returns the submission of an access token with its citizen-visible
+// events. Errors: NotFound.
+func (s *Service) Lookup(ctx context.Context, token string) (*View, error) {
+	t, ok := ParseToken(token)
+	if !ok {
+		return nil, fault.New(fault.NotFound, "submission: lookup", "")
+	}
+	sub, err := store.GetSubmissionByToken(ctx, s.db.Pool, HashToken(t))
+	if err != nil {
+		return nil, err
+	}
+	v := &View{Submission: sub}
+	if err := json.Unmarshal(sub.Data, &v.Envelope); err != nil {
+		return nil, fmt.Errorf("submission: decode record %d: %w", sub.ID, err)
+	}
+	if v.Events, err = store.ListCitizenEvents(ctx, s.db.Pool, sub.OfficeID, sub.ID); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// cleanFileName keeps a file name readable but harmless: the base name,
+// without control characters or path separators, at most 120 characters.
+func cleanFileName(name string) string {
+	out := make([]rune, 0, len(name))
+	for _, r := range name {
+		switch {
+		case r == '/' || r == '\\':
+			out = out[:0]
+		case r < 0x20 || r == 0x7f || r == '"':
+		default:
+			out = append(out, r)
+		}
+	}
+	if len(out) > 120 {
+		out = out[len(out)-120:]
+	}
+	if len(out) == 0 {
+		return "datei"
+	}
+	return string(out)
+}
+
+// FormOf returns the form a submission was made with: the loaded one when
+// its hash matches, else the kept definition, parsed again. Errors:
+// NotFound.
+func (s *Service) FormOf(ctx context.Context, set *forms.Set, formID, hash string) (*forms.Form, error) {
+	if f, ok := set.Form(formID); ok && f.Hash == hash {
+		return f, nil
+	}
+	d, err := store.GetFormDefinition(ctx, s.db.Pool, formID, hash)
+	if err != nil {
+		return nil, err
+	}
+	f, problems := forms.Parse(formID+".yaml", []byte(d.Source))
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("submission: kept definition %s %s: %w", formID, hash[:12], problems)
+	}
+	return f, nil
+}
+
+// Engine returns the validation engine.
+func (s *Service) Engine() *forms.Engine { return s.engine }
