@@ -25,6 +25,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/static"
 )
@@ -32,17 +33,20 @@ import (
 // Body limits. The server refuses anything above maxBody before a handler
 // runs; each route that takes a body sets its own, smaller limit.
 const (
-	maxBody      = 1 << 20  // the largest limit of any route
-	formBodySize = 32 << 10 // a text-only form post
+	maxBody      = uploadBodySize // the largest limit of any route
+	formBodySize = 32 << 10       // a text-only form post
 )
 
 // Deps are what the HTTP layer needs, wired once in cmd/portal.
 type Deps struct {
-	Config    config.Config
-	DB        *store.DB
-	Directory *office.Directory
-	Logger    *slog.Logger
-	Registry  *prometheus.Registry // metrics are registered here and served at /metrics
+	Config      config.Config
+	DB          *store.DB
+	Directory   *office.Directory
+	Logger      *slog.Logger
+	Registry    *prometheus.Registry // metrics are registered here and served at /metrics
+	Forms       *forms.Set           // the loaded form definitions
+	Submissions *submission.Service  // drafts and submissions
+	Location    *time.Location       // the offices' time zone (Europe/Berlin)
 }
 
 // Server is the portal's HTTP application.
@@ -60,6 +64,11 @@ type Server struct {
 	storage  *pgstorage.Storage // shared state of middleware (rate limits) in PostgreSQL
 	validate *validator.Validate
 	shared   sharedPages
+	forms    *forms.Set
+	subs     *submission.Service
+	engine   *forms.Engine
+	loc      *time.Location
+	now      func() time.Time
 
 	closeOnce sync.Once
 	app       *fiber.App
@@ -99,6 +108,11 @@ func New(d Deps) (*Server, error) {
 		storage:  storage,
 		validate: forms.NewValidator(),
 		shared:   sharedPages{pages: make(map[string]sharedPage)},
+		forms:    d.Forms,
+		subs:     d.Submissions,
+		engine:   d.Submissions.Engine(),
+		loc:      d.Location,
+		now:      time.Now,
 	}
 	proxies := make([]string, len(d.Config.TrustedProxies))
 	for i, p := range d.Config.TrustedProxies {

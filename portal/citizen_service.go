@@ -42,6 +42,8 @@ type servicePage struct {
 	// NotOffered names the responsible office when it does not offer the
 	// service online.
 	NotOffered *officeView
+	// FormURL starts the online form, when the office offers it.
+	FormURL string
 }
 
 // showService answers GET /leistungen/:service: what the service is, and
@@ -103,6 +105,11 @@ func (s *Server) showOfficeService(c *fiber.Ctx) error {
 		p.Title = p.Service.Title
 		v := officeOf(e)
 		p.Office = &v
+		if svc, ok := snap.Service(slug); ok {
+			if _, ok := s.forms.Form(svc.FormRef); ok {
+				p.FormURL = p.Service.URL + "/antrag"
+			}
+		}
 		return p
 	})
 }

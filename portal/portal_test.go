@@ -21,11 +21,13 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
+	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/portal"
 )
 
@@ -81,12 +83,30 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	dir := office.NewDirectory(db, time.Minute, log)
 	reg := prometheus.NewRegistry()
+	set, err := forms.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), cfg.SecretKey, cfg.EncryptionKey, berlin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := subs.SaveDefinitions(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := portal.New(portal.Deps{
-		Config:    cfg,
-		DB:        db,
-		Directory: dir,
-		Logger:    log,
-		Registry:  reg,
+		Config:      cfg,
+		DB:          db,
+		Directory:   dir,
+		Logger:      log,
+		Registry:    reg,
+		Forms:       set,
+		Submissions: subs,
+		Location:    berlin,
 	})
 	if err != nil {
 		t.Fatal(err)

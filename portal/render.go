@@ -39,6 +39,25 @@ type langLink struct {
 	Current         bool
 }
 
+// fieldArgs is what the "form-field" template takes: the page (for its
+// localizer) and one field.
+type fieldArgs struct {
+	Page  any
+	Field fieldView
+}
+
+func fieldArgsOf(p any, f fieldView) fieldArgs { return fieldArgs{Page: p, Field: f} }
+
+// inputType is the type attribute of a field's input. Numbers are text
+// inputs with inputmode, as GOV.UK advises: type=number mangles input.
+func inputType(fieldType string) string {
+	switch fieldType {
+	case "email", "tel", "date":
+		return fieldType
+	}
+	return "text"
+}
+
 // renderer holds every page template, parsed and checked at start. The
 // FuncMap is fixed at start too: anything request-specific travels in the
 // page data, never in a shared function.
@@ -47,7 +66,7 @@ type renderer struct {
 }
 
 func newRenderer(fsys fs.FS, bundle *i18n.Bundle, a *assets) (*renderer, error) {
-	funcs := template.FuncMap{"asset": a.url}
+	funcs := template.FuncMap{"asset": a.url, "args": fieldArgsOf, "inputType": inputType}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)

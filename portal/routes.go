@@ -39,6 +39,22 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/leistungen/:service", s.showService)
 	app.Get("/amt/:office/leistungen/:service", s.showOfficeService)
 
+	// A form: its steps, the check page, submit; then receipt and status,
+	// reached only through the access token.
+	const form = "/amt/:office/leistungen/:service/antrag"
+	app.Get(form, noStore, s.startForm)
+	app.Get(form+"/pruefen", noStore, s.showCheck)
+	app.Post(form+"/absenden", noStore, limitBody(formBodySize), s.submitForm)
+	app.Get(form+"/gespeichert", noStore, s.showSaved)
+	app.Get(form+"/:step", noStore, s.showStep)
+	app.Post(form+"/:step", noStore, limitBody(uploadBodySize), s.postStep)
+	app.Get("/status/:token", noStore, s.showStatus)
+	app.Get("/status/:token/eingang", noStore, s.showReceipt)
+	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF)
+	app.Get("/fortsetzen", noStore, s.showResume)
+	app.Get("/fortsetzen/:token", noStore, s.showResume)
+	app.Post("/fortsetzen", noStore, limitBody(formBodySize), s.limit("resume", 20, 10*time.Minute), s.resume)
+
 	// The pages a German public body must have.
 	app.Get("/impressum", s.showImprint)
 	app.Get("/datenschutz", s.showPrivacy)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	_ "time/tzdata" // Europe/Berlin also where the system has no zone files
+
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,12 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/portal"
 )
 
@@ -31,6 +36,9 @@ const usage = `usage: portal [command]
 commands:
   serve      run the web server (the default)
   migrate    apply database migrations, then exit
+  forms check [DIR]
+             check form definitions (the shipped ones, or DIR's *.yaml);
+             prints each problem as file:line: message
   version    print the version
   help       print this text
 
@@ -49,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return serve(ctx, getenv, stdout)
 	case "migrate":
 		return migrate(ctx, getenv)
+	case "forms":
+		return formsCommand(args[2:], stdout)
 	case "version", "--version":
 		_, err := fmt.Fprintln(stdout, "portal", version)
 		return err
@@ -90,14 +100,21 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		log.Info("demo data ready", "offices", strings.Join(demo.Describe(), "; "))
 	}
 
+	set, subs, berlin, err := formsAndSubmissions(ctx, cfg, db)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := portal.New(portal.Deps{
-		Config:    cfg,
-		DB:        db,
-		Directory: office.NewDirectory(db, 30*time.Second, log),
-		Logger:    log,
-		Registry:  reg,
+		Config:      cfg,
+		DB:          db,
+		Directory:   office.NewDirectory(db, 30*time.Second, log),
+		Logger:      log,
+		Registry:    reg,
+		Forms:       set,
+		Submissions: subs,
+		Location:    berlin,
 	})
 	if err != nil {
 		return err
@@ -131,6 +148,61 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		log.Warn("shutdown: requests still in flight were cut off", "err", err)
 	}
 	<-served
+	return nil
+}
+
+// formsAndSubmissions loads the shipped form definitions, keeps them in
+// the database (submissions refer to them by hash) and builds the
+// submission service.
+func formsAndSubmissions(ctx context.Context, cfg config.Config, db *store.DB) (*forms.Set, *submission.Service, *time.Location, error) {
+	set, err := forms.Builtin()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	subs, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), cfg.SecretKey, cfg.EncryptionKey, berlin)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := subs.SaveDefinitions(ctx, set); err != nil {
+		return nil, nil, nil, err
+	}
+	return set, subs, berlin, nil
+}
+
+// formsCommand runs "forms check [DIR]": it loads the definitions and
+// prints every problem as file:line: message to stdout, failing when there
+// is one.
+func formsCommand(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "check" || len(args) > 2 {
+		return fmt.Errorf("usage: portal forms check [DIR]")
+	}
+	var set *forms.Set
+	var err error
+	if len(args) == 2 {
+		set, err = forms.Load(os.DirFS(args[1]), ".")
+	} else {
+		set, err = forms.Builtin()
+	}
+	var problems forms.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			if len(args) == 2 {
+				p.File = filepath.Join(args[1], p.File)
+			}
+			fmt.Fprintln(stdout, p)
+		}
+		return fmt.Errorf("forms: %d problem(s)", len(problems))
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range set.Forms() {
+		fmt.Fprintf(stdout, "ok %s version %d (%d steps) sha256:%s\n", f.ID, f.Version, len(f.Steps), f.Hash[:12])
+	}
 	return nil
 }
 

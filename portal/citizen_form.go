@@ -1,0 +1,408 @@
+package portal
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"mime/multipart"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// Body limits of the form routes: a step with uploads takes one file of the
+// largest size a definition may allow, plus the answers.
+const uploadBodySize = forms.MaxUploadMB<<20 + 64<<10
+
+// formContext is what every handler of a form needs: the office, the
+// service, its form, and the citizen's draft (nil when there is none yet).
+type formContext struct {
+	office  *office.Entry
+	service string
+	form    *forms.Form
+	base    string // /amt/<office>/leistungen/<service>/antrag
+	draft   *submission.Draft
+}
+
+// loadForm resolves the office, service and form of the request, and the
+// draft its cookie names. Errors: NotFound when the office does not offer
+// the service.
+func (s *Server) loadForm(c *fiber.Ctx) (*formContext, error) {
+	snap, err := s.dir.Snapshot(c.UserContext())
+	if err != nil {
+		return nil, err
+	}
+	slug := c.Params("service")
+	e, ok := snap.Office(c.Params("office"))
+	if !ok || !e.Offers(slug) {
+		return nil, fiber.ErrNotFound
+	}
+	svc, _ := snap.Service(slug)
+	f, ok := s.forms.Form(svc.FormRef)
+	if !ok {
+		return nil, fiber.ErrNotFound
+	}
+	fc := &formContext{office: e, service: slug, form: f, base: "/amt/" + e.Slug + "/leistungen/" + slug + "/antrag"}
+	if token := c.Cookies(s.draftCookie(e.Slug, slug)); token != "" {
+		d, err := s.subs.OpenDraft(c.UserContext(), token)
+		switch {
+		case err == nil && d.OfficeID == e.ID && d.ServiceSlug == slug && d.FormID == f.ID:
+			fc.draft = d
+		case err != nil && fault.KindOf(err) != fault.NotFound:
+			return nil, err
+		}
+	}
+	return fc, nil
+}
+
+// answers returns the draft's answers, or empty ones.
+func (fc *formContext) answers() *forms.Answers {
+	if fc.draft != nil {
+		return fc.draft.Answers
+	}
+	return forms.NewAnswers()
+}
+
+// firstOpenStep returns the first step not yet passed: a citizen may not
+// jump ahead of it.
+func (fc *formContext) firstOpenStep() *forms.Step {
+	a := fc.answers()
+	for _, st := range fc.form.Steps {
+		if !a.StepDone(st.ID) {
+			return st
+		}
+	}
+	return nil
+}
+
+func (fc *formContext) stepURL(st *forms.Step) string { return fc.base + "/" + st.ID }
+
+// draftCookie names the cookie holding the draft token of a service at an
+// office; a citizen may fill in several forms at once.
+func (s *Server) draftCookie(officeSlug, service string) string {
+	name := "draft-" + officeSlug + "-" + service
+	if s.cfg.SecureCookies() {
+		return "__Host-" + name
+	}
+	return name
+}
+
+func (s *Server) setDraftCookie(c *fiber.Ctx, fc *formContext) {
+	c.Cookie(&fiber.Cookie{
+		Name: s.draftCookie(fc.office.Slug, fc.service), Value: fc.draft.Token, Path: "/",
+		MaxAge: int(submission.DraftTTL.Seconds()), Secure: s.cfg.SecureCookies(), HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// startForm answers GET .../antrag: the first step not yet done.
+func (s *Server) startForm(c *fiber.Ctx) error {
+	fc, err := s.loadForm(c)
+	if err != nil {
+		return err
+	}
+	if st := fc.firstOpenStep(); st != nil {
+		return c.Redirect(fc.stepURL(st), fiber.StatusSeeOther)
+	}
+	return c.Redirect(fc.base+"/pruefen", fiber.StatusSeeOther)
+}
+
+// stepPage is the data of templates/form_step.html.
+type stepPage struct {
+	page
+	Office        officeView
+	ServiceURL    string
+	FormTitle     string
+	StepTitle     string
+	Intro         string
+	StepNumber    int
+	StepCount     int
+	Action        string
+	Multipart     bool
+	Last          bool
+	BackURL       string
+	Fields        []fieldView
+	Warnings      []fieldError
+	Ack           string
+	MoreQuestions bool
+}
+
+// showStep answers GET .../antrag/:step with the step's questions and the
+// answers given so far.
+func (s *Server) showStep(c *fiber.Ctx) error {
+	fc, err := s.loadForm(c)
+	if err != nil {
+		return err
+	}
+	st, ok := fc.form.Step(c.Params("step"))
+	if !ok {
+		return fiber.ErrNotFound
+	}
+	if open := fc.firstOpenStep(); open != nil && st.Index() > open.Index() {
+		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
+	}
+	return s.renderStep(c, fc, st, fiber.StatusOK, nil, nil, false)
+}
+
+// renderStep renders step st with the context's answers and the given
+// errors and warnings beside their fields.
+func (s *Server) renderStep(c *fiber.Ctx, fc *formContext, st *forms.Step, status int, errs, warns []forms.Issue, more bool) error {
+	p := stepPage{page: s.newPage(c, "")}
+	lang := p.Lang.Code
+	p.Office = officeOf(fc.office)
+	p.ServiceURL = "/amt/" + fc.office.Slug + "/leistungen/" + fc.service
+	p.FormTitle = fc.form.Title.In(lang)
+	p.StepTitle = st.Title.In(lang)
+	p.Title = p.StepTitle + " – " + p.FormTitle
+	p.Intro = st.Intro.In(lang)
+	p.StepNumber, p.StepCount = st.Index()+1, len(fc.form.Steps)
+	p.Action = fc.stepURL(st)
+	p.Multipart = st.Multipart()
+	p.Last = st.Index() == len(fc.form.Steps)-1
+	if st.Index() > 0 {
+		p.BackURL = fc.stepURL(fc.form.Steps[st.Index()-1])
+	}
+	p.MoreQuestions = more
+	b := stepBuilder{loc: p.L, lang: lang, answers: fc.answers(), errs: map[string]string{}, warns: map[string]string{}, today: s.now().In(s.loc).Format(time.DateOnly)}
+	for _, is := range errs {
+		if _, dup := b.errs[is.Name]; dup {
+			continue
+		}
+		msg := issueText(p.L, lang, is)
+		b.errs[is.Name] = msg
+		p.Errors = append(p.Errors, fieldError{Field: elementID(is.Name), Message: msg})
+	}
+	for _, is := range warns {
+		msg := issueText(p.L, lang, is)
+		b.warns[is.Name] = msg
+		p.Warnings = append(p.Warnings, fieldError{Field: elementID(is.Name), Message: msg})
+	}
+	p.Ack = ackOf(warns)
+	p.Fields = b.fields(st.Fields, 0)
+	p.CSRF = s.csrf.token(c)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.views.render(c, status, "form_step", p)
+}
+
+// ackOf identifies a set of warnings: a post carrying it has seen them, and
+// goes on.
+func ackOf(warns []forms.Issue) string {
+	if len(warns) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, w := range warns {
+		h.Write([]byte(w.Name + "\x00"))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// postStep answers POST .../antrag/:step: it keeps the posted answers and
+// uploads in the draft, then acts on the button pressed: next (validate
+// this step), back, save for later, add or remove a group entry or a file.
+func (s *Server) postStep(c *fiber.Ctx) error {
+	fc, err := s.loadForm(c)
+	if err != nil {
+		return err
+	}
+	st, ok := fc.form.Step(c.Params("step"))
+	if !ok {
+		return fiber.ErrNotFound
+	}
+	if open := fc.firstOpenStep(); open != nil && st.Index() > open.Index() {
+		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
+	}
+	if !st.Multipart() && len(c.Body()) > formBodySize {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	if fc.draft != nil && fc.draft.Submitted != nil { // submitted already: the receipt again
+		return c.Redirect(fc.base+"/pruefen", fiber.StatusSeeOther)
+	}
+	get, files, err := postedValues(c)
+	if err != nil {
+		return err
+	}
+	if fc.draft == nil {
+		fc.draft = submission.NewDraft(fc.office.ID, fc.service, fc.form.ID)
+	}
+	a := fc.draft.Answers
+	before := a.VisibleSet(st)
+	a.Decode(st, get)
+	action := firstValue(get("_action"))
+
+	// Uploads belong to a stored draft: store it first when needed.
+	if fc.draft.ID == 0 || len(files) > 0 {
+		if err := s.subs.SaveDraft(c.UserContext(), fc.draft); err != nil {
+			return err
+		}
+		s.setDraftCookie(c, fc)
+	}
+	uploadErrs, err := s.takeUploads(c, fc, st, files)
+	if err != nil {
+		return err
+	}
+	// Whatever happens next, the answers are saved first: nothing the
+	// citizen entered is lost.
+	show := func(status int, errs, warns []forms.Issue, more bool) error {
+		if err := s.subs.SaveDraft(c.UserContext(), fc.draft); err != nil {
+			return err
+		}
+		return s.renderStep(c, fc, st, status, errs, warns, more)
+	}
+	redirect := func(to string) error {
+		if err := s.subs.SaveDraft(c.UserContext(), fc.draft); err != nil {
+			return err
+		}
+		return c.Redirect(to, fiber.StatusSeeOther)
+	}
+
+	switch {
+	case strings.HasPrefix(action, "add:"):
+		if g, ok := fc.form.Field(strings.TrimPrefix(action, "add:")); ok && g.Repeats() && g.Step() == st {
+			a.AddInstance(g)
+		}
+		return redirect(fc.stepURL(st))
+	case strings.HasPrefix(action, "remove:"):
+		if g, i, ok := groupEntry(fc.form, st, action); ok {
+			a.RemoveInstance(g, i)
+		}
+		return redirect(fc.stepURL(st))
+	case strings.HasPrefix(action, "remove-file:"):
+		parts := strings.Split(action, ":")
+		if len(parts) == 3 {
+			id, _ := strconv.ParseInt(parts[2], 10, 64)
+			if err := s.subs.RemoveFile(c.UserContext(), fc.draft, parts[1], id); err != nil {
+				return err
+			}
+		}
+		return redirect(fc.stepURL(st))
+	case action == "save":
+		return redirect(fc.base + "/gespeichert")
+	case action == "back" && st.Index() == 0:
+		return redirect("/amt/" + fc.office.Slug + "/leistungen/" + fc.service)
+	case action == "back":
+		return redirect(fc.stepURL(fc.form.Steps[st.Index()-1]))
+	}
+
+	// Next. An answer that opened new questions on this page shows them
+	// first (the round trip that replaces the script).
+	if after := a.VisibleSet(st); !slices.Equal(before, after) && opensEmpty(before, after, a) {
+		return show(fiber.StatusOK, nil, nil, true)
+	}
+	errs, warns := s.engine.Validate(st, a, s.now())
+	if errs = append(uploadErrs, errs...); len(errs) > 0 {
+		return show(fiber.StatusUnprocessableEntity, errs, nil, false)
+	}
+	if len(warns) > 0 && firstValue(get("_ack")) != ackOf(warns) {
+		return show(fiber.StatusOK, nil, warns, false)
+	}
+	a.MarkDone(st.ID)
+	if st.Index()+1 < len(fc.form.Steps) {
+		return redirect(fc.stepURL(fc.form.Steps[st.Index()+1]))
+	}
+	return redirect(fc.base + "/pruefen")
+}
+
+// groupEntry parses "remove:<group>:<n>" for a repeating group of step st.
+func groupEntry(f *forms.Form, st *forms.Step, action string) (*forms.Field, int, bool) {
+	parts := strings.Split(action, ":")
+	if len(parts) != 3 {
+		return nil, 0, false
+	}
+	i, err := strconv.Atoi(parts[2])
+	g, ok := f.Field(parts[1])
+	if err != nil || !ok || !g.Repeats() || g.Step() != st {
+		return nil, 0, false
+	}
+	return g, i, true
+}
+
+// opensEmpty reports whether after shows an input that before did not and
+// that has no answer yet.
+func opensEmpty(before, after []string, a *forms.Answers) bool {
+	for _, name := range after {
+		if !slices.Contains(before, name) && len(a.Values[name]) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// postedValues returns a lookup of the posted values and the uploaded
+// files (multipart posts) by input name. Values are copied out of fiber's
+// buffers.
+func postedValues(c *fiber.Ctx) (func(string) []string, map[string][]*multipart.FileHeader, error) {
+	if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
+		mf, err := c.MultipartForm()
+		if err != nil {
+			return nil, nil, fault.Wrap(fault.Invalid, "portal: multipart form", err)
+		}
+		return func(name string) []string { return mf.Value[name] }, mf.File, nil
+	}
+	args := c.Request().PostArgs()
+	return func(name string) []string {
+		raw := args.PeekMulti(name)
+		out := make([]string, len(raw))
+		for i, v := range raw {
+			out[i] = string(v)
+		}
+		return out
+	}, nil, nil
+}
+
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// takeUploads stores the files posted for the step's visible file fields.
+// A rejected file becomes an issue of its field; every other answer and
+// every file taken before stays.
+func (s *Server) takeUploads(c *fiber.Ctx, fc *formContext, st *forms.Step, files map[string][]*multipart.FileHeader) ([]forms.Issue, error) {
+	var issues []forms.Issue
+	for _, fd := range st.Fields {
+		if fd.Type != forms.TypeFile || !fc.draft.Answers.Visible(fd, 0) {
+			continue
+		}
+		for _, fh := range files[fd.ID] {
+			if fh.Filename == "" && fh.Size == 0 { // the empty input of a form without a chosen file
+				continue
+			}
+			content, err := readUpload(fh, fd.Upload.MaxBytes())
+			if err != nil {
+				return nil, err
+			}
+			if _, err := s.subs.AddFile(c.UserContext(), fc.draft, fd, fh.Filename, content); err != nil {
+				if fault.KindOf(err) != fault.Invalid {
+					return nil, err
+				}
+				issues = append(issues, forms.Issue{Name: fd.ID, Field: fd, Code: fault.MessageOf(err), Args: map[string]any{
+					"File": fh.Filename, "Size": fd.Upload.MaxSizeMB, "Max": fd.Upload.MaxFiles,
+					"Types": strings.ToUpper(strings.Join(fd.Upload.Types, ", ")),
+				}})
+			}
+		}
+	}
+	return issues, nil
+}
+
+// readUpload reads an uploaded file, at most limit+1 bytes (one more than
+// allowed, so the size check can tell).
+func readUpload(fh *multipart.FileHeader, limit int64) ([]byte, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}

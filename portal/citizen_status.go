@@ -1,0 +1,153 @@
+package portal
+
+import (
+	"bytes"
+	"encoding/hex"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/receipt"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// statusPage is the data of templates/status.html and receipt.html.
+type statusPage struct {
+	page
+	Reference   string
+	Service     string
+	Office      officeView
+	SubmittedAt string
+	Status      string
+	Events      []eventView
+	StatusURL   string
+	ReceiptURL  string
+	PDFURL      string
+	Again       bool // the citizen submitted the same draft again
+}
+
+type eventView struct {
+	At      string
+	Text    string
+	Message string
+}
+
+// submissionView loads the submission of the request's access token with
+// what the pages show. Errors: NotFound for any unknown token.
+func (s *Server) submissionView(c *fiber.Ctx) (*submission.View, *statusPage, *forms.Form, error) {
+	v, err := s.subs.Lookup(c.UserContext(), c.Params("token"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	snap, err := s.dir.Snapshot(c.UserContext())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e, ok := snap.OfficeByID(v.Submission.OfficeID)
+	if !ok {
+		return nil, nil, nil, fiber.ErrNotFound
+	}
+	f, err := s.subs.FormOf(c.UserContext(), s.forms, v.Submission.FormID, v.Submission.FormHash)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p := &statusPage{page: s.newPage(c, "")}
+	base := "/status/" + c.Params("token")
+	p.Reference = v.Submission.Reference
+	p.Service = serviceOf(p.L, v.Submission.ServiceSlug, "").Title
+	p.Office = officeOf(e)
+	p.SubmittedAt = formatTime(p.L, v.Submission.SubmittedAt, s.loc)
+	p.Status = statusText(p.L, v.Submission.Status)
+	p.StatusURL, p.ReceiptURL, p.PDFURL = base, base+"/eingang", base+"/eingangsbestaetigung.pdf"
+	for _, ev := range v.Events {
+		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: statusText(p.L, ev.Status), Message: ev.Message})
+	}
+	return v, p, f, nil
+}
+
+// showReceipt answers GET /status/:token/eingang: the receipt page right
+// after submitting.
+func (s *Server) showReceipt(c *fiber.Ctx) error {
+	_, p, _, err := s.submissionView(c)
+	if err != nil {
+		return err
+	}
+	p.Title = p.L.T("receipt.title")
+	p.Again = c.Query("erneut") == "1"
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.views.render(c, fiber.StatusOK, "receipt", p)
+}
+
+// showStatus answers GET /status/:token: the submission's status and the
+// events its citizen may see.
+func (s *Server) showStatus(c *fiber.Ctx) error {
+	_, p, _, err := s.submissionView(c)
+	if err != nil {
+		return err
+	}
+	p.Title = p.L.T("status.title")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.views.render(c, fiber.StatusOK, "status", p)
+}
+
+// receiptPDF answers GET /status/:token/eingangsbestaetigung.pdf: the
+// receipt with every answer, generated on request and never stored.
+func (s *Server) receiptPDF(c *fiber.Ctx) error {
+	v, p, f, err := s.submissionView(c)
+	if err != nil {
+		return err
+	}
+	lang := p.Lang.Code
+	d := receipt.Data{
+		Lang: lang, Title: p.L.T("receipt.pdf.title"), Reference: p.Reference, Service: p.Service,
+		Office: receipt.Office{
+			Name: p.Office.Name, Street: p.Office.Street, PostalCode: p.Office.PostalCode, City: p.Office.City,
+			Phone: p.Office.Phone, Email: p.Office.Email,
+		},
+		SubmittedAt: v.Submission.SubmittedAt,
+		Labels: receipt.Labels{
+			Reference: p.L.T("receipt.reference"), Service: p.L.T("receipt.service"), Office: p.L.T("receipt.office"),
+			SubmittedAt: p.L.T("receipt.submitted_at"), Answers: p.L.T("receipt.pdf.answers"), Hash: p.L.T("receipt.pdf.checksum"),
+			HashHint: p.L.T("receipt.pdf.checksum_hint"), Status: p.L.T("receipt.pdf.status"), Page: p.L.T("receipt.pdf.page"),
+		},
+		RecordSHA256: hex.EncodeToString(v.Submission.RecordSHA256),
+		StatusURL:    s.cfg.BaseURL.String() + p.StatusURL,
+		NextSteps:    p.L.T("receipt.next.text"),
+	}
+	a := forms.AnswersFromRecord(f, v.Envelope.Answers)
+	for _, sec := range forms.Summarize(f, a, lang, s.words(p.L)) {
+		rs := receipt.Section{Title: sec.Title}
+		for _, it := range sec.Items {
+			rs.Items = append(rs.Items, receipt.Item{Label: it.Label, Value: it.Value})
+		}
+		d.Sections = append(d.Sections, rs)
+	}
+	var buf bytes.Buffer
+	if err := receipt.Render(&buf, d); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, "application/pdf")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="eingangsbestaetigung-`+p.Reference+`.pdf"`)
+	return c.Send(buf.Bytes())
+}
+
+// statusText names a status in the reader's language.
+func statusText(l *i18n.Localizer, status string) string {
+	id := "status.state." + status
+	if l.Has(id) {
+		return l.T(id)
+	}
+	return status
+}
+
+// formatTime shows a moment in the offices' time zone.
+func formatTime(l *i18n.Localizer, t time.Time, loc *time.Location) string {
+	t = t.In(loc)
+	if l.Lang().Code == "de" {
+		return t.Format("02.01.2006, 15:04") + " Uhr"
+	}
+	return t.Format("2 January 2006, 15:04")
+}

@@ -1,0 +1,398 @@
+package portal_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"html"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// citizen is a browser without JavaScript: it keeps cookies, reads the
+// CSRF token of the last page and follows redirects by hand.
+type citizen struct {
+	t       testing.TB
+	h       *harness
+	cookies map[string]string
+	token   string // CSRF token of the last page
+	last    string // body of the last page
+}
+
+func (h *harness) citizen(t testing.TB) *citizen {
+	return &citizen{t: t, h: h, cookies: map[string]string{}}
+}
+
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+func (c *citizen) send(req *http.Request) (*http.Response, string) {
+	c.t.Helper()
+	var parts []string
+	for k, v := range c.cookies {
+		parts = append(parts, k+"="+v)
+	}
+	req.Header.Set("Cookie", strings.Join(parts, "; "))
+	res := c.h.do(req)
+	for _, ck := range res.Cookies() {
+		c.cookies[ck.Name] = ck.Value
+	}
+	b := body(c.t, res)
+	if m := csrfField.FindStringSubmatch(b); m != nil {
+		c.token = m[1]
+	}
+	c.last = b
+	return res, b
+}
+
+func (c *citizen) get(path string) (*http.Response, string) {
+	c.t.Helper()
+	return c.send(httptest.NewRequest(http.MethodGet, path, nil))
+}
+
+// post sends a form the way a browser does and returns the response.
+func (c *citizen) post(path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	if form.Get("_csrf") == "" {
+		form.Set("_csrf", c.token)
+	}
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.send(req)
+}
+
+// postFiles sends a multipart form with files (input name → file name →
+// content).
+func (c *citizen) postFiles(path string, form url.Values, files map[string]map[string][]byte) (*http.Response, string) {
+	c.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	if form.Get("_csrf") == "" {
+		form.Set("_csrf", c.token)
+	}
+	for k, vs := range form {
+		for _, v := range vs {
+			_ = w.WriteField(k, v)
+		}
+	}
+	for field, byName := range files {
+		for name, content := range byName {
+			fw, err := w.CreateFormFile(field, name)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			_, _ = fw.Write(content)
+		}
+	}
+	_ = w.Close()
+	req := httptest.NewRequest(http.MethodPost, path, &buf)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	return c.send(req)
+}
+
+// follow sends the request and then follows redirects with GET.
+func (c *citizen) follow(res *http.Response, b string) (*http.Response, string) {
+	c.t.Helper()
+	for i := 0; i < 5 && res.StatusCode == http.StatusSeeOther; i++ {
+		res, b = c.get(res.Header.Get("Location"))
+	}
+	return res, b
+}
+
+func expectStatus(t testing.TB, res *http.Response, b string, want int) {
+	t.Helper()
+	if res.StatusCode != want {
+		t.Fatalf("status %d, want %d\n%s", res.StatusCode, want, excerpt(b))
+	}
+}
+
+func expectLocation(t testing.TB, res *http.Response, want string) {
+	t.Helper()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
+		t.Fatalf("status %d Location %q, want 303 to %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+}
+
+func expectContains(t testing.TB, b string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(b, w) {
+			t.Errorf("page lacks %q\n%s", w, excerpt(b))
+		}
+	}
+}
+
+const terminBase = "/amt/leipzig/leistungen/terminanfrage/antrag"
+
+var referencePattern = regexp.MustCompile(`LEJ-20[0-9]{2}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}`)
+
+// fillTermin answers the appointment request's steps validly, up to the
+// check page.
+func fillTermin(t testing.TB, c *citizen) {
+	t.Helper()
+	c.get(terminBase + "/anliegen")
+	res, _ := c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "message": {"Bitte um Beratung."}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/termin")
+	c.get(terminBase + "/termin")
+	res, _ = c.post(terminBase+"/termin", url.Values{"mode": {"video"}, "days": {"mo", "mi"}, "time_of_day": {"vormittags"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/kontakt")
+	c.get(terminBase + "/kontakt")
+	res, _ = c.post(terminBase+"/kontakt", url.Values{
+		"given_name": {"Łukasz"}, "family_name": {"Müller-Lüdenscheidt"}, "email": {"lukasz@example.org"}, "_action": {"next"},
+	})
+	expectLocation(t, res, terminBase+"/pruefen")
+}
+
+func TestFormFromServicePageToReceipt(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+
+	_, b := c.get("/amt/leipzig/leistungen/terminanfrage")
+	expectContains(t, b, `href="/amt/leipzig/leistungen/terminanfrage/antrag"`)
+	res, _ := c.get(terminBase)
+	expectLocation(t, res, terminBase+"/anliegen")
+	// A later step cannot be reached before the earlier ones are done.
+	res, _ = c.get(terminBase + "/kontakt")
+	expectLocation(t, res, terminBase+"/anliegen")
+
+	res, b = c.get(terminBase + "/anliegen")
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "Schritt 1 von 3", `<select class="select" id="f-topic" name="topic"`, `data-visible-if=`, `hidden`)
+
+	// Empty post: the same step, the error summary linking to the field,
+	// the message beside it.
+	res, b = c.post(terminBase+"/anliegen", url.Values{"_action": {"next"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, `class="error-summary" role="alert"`, `href="#f-topic"`, "Wählen Sie bei „Thema“ eine Antwort aus.",
+		`aria-describedby="f-topic-error"`, "<title>Fehler:")
+
+	// "Sonstiges" opens a question on the same page: without script, the
+	// round trip shows it before validating.
+	res, b = c.post(terminBase+"/anliegen", url.Values{"topic": {"sonstiges"}, "message": {"Frage <script>alert(1)</script>"}, "_action": {"next"}})
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "weitere Fragen", `id="f-topic_other"`, "Frage &lt;script&gt;alert(1)&lt;/script&gt;")
+	if strings.Contains(b, "<script>alert") {
+		t.Fatal("answer not escaped")
+	}
+	// Back to a plain topic, and the hidden answer is dropped later.
+	res, _ = c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "topic_other": {"versteckt"}, "message": {"Frage <script>alert(1)</script>"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/termin")
+
+	// Back keeps what was entered.
+	_, b = c.get(terminBase + "/anliegen")
+	expectContains(t, b, `<option value="impfung" selected>`, "Frage &lt;script&gt;")
+
+	c.get(terminBase + "/termin")
+	res, b = c.post(terminBase+"/termin", url.Values{"mode": {"video"}, "days": {"mo", "nope"}, "time_of_day": {"vormittags"}, "earliest": {"2001-01-01"}, "_action": {"next"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "Wählen Sie bei „An welchen Tagen passt es Ihnen?“ eine der angebotenen Antworten.",
+		"„Frühestens ab“ darf nicht in der Vergangenheit liegen.", `value="2001-01-01"`, `value="video" checked`)
+	res, _ = c.post(terminBase+"/termin", url.Values{"mode": {"video"}, "days": {"mo", "mi"}, "time_of_day": {"vormittags"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/kontakt")
+
+	c.get(terminBase + "/kontakt")
+	res, b = c.post(terminBase+"/kontakt", url.Values{"given_name": {"R2D2"}, "family_name": {"Müller"}, "email": {"not-an-email"}, "phone": {"abc"}, "_action": {"next"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "„Vorname“ darf nur Buchstaben", "E-Mail-Adresse im Format", "Telefonnummer an", `value="R2D2"`, `value="not-an-email"`)
+	res, _ = c.post(terminBase+"/kontakt", url.Values{"given_name": {"Łukasz"}, "family_name": {"Müller-Lüdenscheidt"}, "email": {"lukasz@example.org"}, "unknown": {"x"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/pruefen")
+
+	res, b = c.get(terminBase + "/pruefen")
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "Prüfen Sie Ihre Angaben", "Impfberatung oder Impfung", "Montag\nMittwoch", "Łukasz", `href="/amt/leipzig/leistungen/terminanfrage/antrag/kontakt"`)
+	if strings.Contains(b, "versteckt") {
+		t.Error("a hidden answer shows on the check page")
+	}
+
+	// Without consent: the check page again with its error.
+	res, b = c.post(terminBase+"/absenden", url.Values{})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, `href="#f-consent"`, "Datenschutzhinweise gelesen")
+
+	res, _ = c.post(terminBase+"/absenden", url.Values{"consent": {"ja"}})
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/status/") {
+		t.Fatalf("submit: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	receiptURL := res.Header.Get("Location")
+	res, b = c.get(receiptURL)
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "Ihr Antrag ist eingegangen", "Gesundheitsamt Leipzig", "eingangsbestaetigung.pdf")
+	ref := referencePattern.FindString(b)
+	if ref == "" {
+		t.Fatalf("no reference number on the receipt\n%s", excerpt(b))
+	}
+	if res.Header.Get("Cache-Control") != "no-store" {
+		t.Error("receipt may be cached")
+	}
+
+	// A double click: the same submission, the same receipt, a note.
+	res, _ = c.post(terminBase+"/absenden", url.Values{"consent": {"ja"}})
+	if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, strings.TrimSuffix(receiptURL, "/eingang")) || !strings.Contains(loc, "erneut=1") {
+		t.Fatalf("second submit went to %q", loc)
+	}
+	_, b = c.follow(res, "")
+	expectContains(t, b, ref, "bereits abgesendet")
+	if n := h.count(t, "submission"); n != 1 {
+		t.Fatalf("%d submissions after a double submit", n)
+	}
+
+	// The stored record: visible answers only, the form's id, version and
+	// hash, and the checksum over exactly these bytes.
+	var data []byte
+	var sum []byte
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT data::text, record_sha256 FROM submission`).Scan(&data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Form     string         `json:"form"`
+		Version  int            `json:"version"`
+		FormHash string         `json:"form_hash"`
+		Answers  map[string]any `json:"answers"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.Form != "terminanfrage" || env.Version != 1 || len(env.FormHash) != 64 {
+		t.Errorf("record header %+v", env)
+	}
+	if _, ok := env.Answers["topic_other"]; ok {
+		t.Error("a hidden answer was stored")
+	}
+	if _, ok := env.Answers["unknown"]; ok {
+		t.Error("an unknown field was stored")
+	}
+	if env.Answers["given_name"] != "Łukasz" || env.Answers["topic"] != "impfung" {
+		t.Errorf("answers %v", env.Answers)
+	}
+	if len(sum) != sha256.Size {
+		t.Errorf("record checksum of %d bytes", len(sum))
+	}
+
+	// Status page and PDF, through the token only.
+	statusURL := strings.TrimSuffix(receiptURL, "/eingang")
+	res, b = c.get(statusURL)
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, ref, "Eingegangen")
+	res, pdf := c.get(statusURL + "/eingangsbestaetigung.pdf")
+	expectStatus(t, res, "", http.StatusOK)
+	if res.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(pdf, "%PDF-") {
+		t.Errorf("PDF: %s, starts %q", res.Header.Get("Content-Type"), pdf[:min(8, len(pdf))])
+	}
+	for _, bad := range []string{"/status/0000000000000000000000000", "/status/not-a-token", statusURL[:len(statusURL)-1] + "0"} {
+		if res, _ := c.get(bad); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", bad, res.StatusCode)
+		}
+	}
+}
+
+func TestFormSaveAndResume(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	c.get(terminBase + "/anliegen")
+	res, _ := c.post(terminBase+"/anliegen", url.Values{"topic": {"beratung"}, "_action": {"save"}})
+	expectLocation(t, res, terminBase+"/gespeichert")
+	_, b := c.get(terminBase + "/gespeichert")
+	link := regexp.MustCompile(`href="(http://localhost:8080/fortsetzen/[0-9A-Z]{26})"`).FindStringSubmatch(b)
+	code := regexp.MustCompile(`class="panel__code">([0-9A-Z-]+)<`).FindStringSubmatch(b)
+	if link == nil || code == nil {
+		t.Fatalf("no resume link or code\n%s", excerpt(b))
+	}
+
+	// Another browser: the link shows a button (a GET changes nothing), the
+	// code typed in lower case with spaces works.
+	other := h.citizen(t)
+	res, b = other.get(strings.TrimPrefix(link[1], "http://localhost:8080"))
+	expectStatus(t, res, b, http.StatusOK)
+	if len(res.Cookies()) > 1 { // only the CSRF cookie
+		t.Errorf("GET of the resume link set cookies: %v", res.Cookies())
+	}
+	res, b = other.post("/fortsetzen", url.Values{"code": {"not a code"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "keinen gespeicherten Antrag", `value="not a code"`)
+	res, _ = other.post("/fortsetzen", url.Values{"code": {strings.ToLower(strings.ReplaceAll(code[1], "-", " "))}})
+	expectLocation(t, res, terminBase)
+	_, b = other.follow(res, "")
+	expectContains(t, b, `<option value="beratung" selected>`)
+}
+
+func TestFormRepeatingGroupAndUploads(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	base := "/amt/halle/leistungen/reiseimpfberatung/antrag"
+	res, b := c.follow(c.get(base))
+	expectStatus(t, res, b, http.StatusOK)
+	step := strings.TrimPrefix(res.Request.URL.Path, "")
+	_ = step
+	// Add a second destination without script: a round trip.
+	first := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(b)[1]
+	res, _ = c.post(first, url.Values{"destinations.0.country": {"Peru"}, "_action": {"add:destinations"}})
+	expectLocation(t, res, first)
+	_, b = c.get(first)
+	expectContains(t, b, `name="destinations.1.country"`, `value="Peru"`)
+	res, _ = c.post(first, url.Values{"destinations.0.country": {"Peru"}, "destinations.1.country": {"Bolivien"}, "_action": {"remove:destinations:0"}})
+	expectLocation(t, res, first)
+	_, b = c.get(first)
+	expectContains(t, b, `value="Bolivien"`)
+	if strings.Contains(b, `value="Peru"`) || strings.Contains(b, `name="destinations.1.country"`) {
+		t.Error("removing the first destination did not move the second up")
+	}
+}
+
+// count returns the number of rows of table.
+func (h *harness) count(t testing.TB, table string) (n int) {
+	t.Helper()
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestConcurrentSubmitsOfOneDraftMakeOneSubmission(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	fillTermin(t, c)
+	c.get(terminBase + "/pruefen")
+	var wg sync.WaitGroup
+	locations := make([]string, 8)
+	for i := range locations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			form := url.Values{"consent": {"ja"}, "_csrf": {c.token}}
+			req := httptest.NewRequest(http.MethodPost, terminBase+"/absenden", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			var parts []string
+			for k, v := range c.cookies {
+				parts = append(parts, k+"="+v)
+			}
+			req.Header.Set("Cookie", strings.Join(parts, "; "))
+			res, err := h.srv.App().Test(req, -1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			locations[i] = strings.TrimSuffix(res.Header.Get("Location"), "?erneut=1")
+		}()
+	}
+	wg.Wait()
+	for _, l := range locations {
+		if l == "" || l != locations[0] {
+			t.Fatalf("receipts differ: %q", locations)
+		}
+	}
+	if n := h.count(t, "submission"); n != 1 {
+		t.Fatalf("%d submissions from one draft", n)
+	}
+	if n := h.count(t, "case_event"); n != 1 {
+		t.Fatalf("%d events", n)
+	}
+	_ = html.EscapeString
+}
