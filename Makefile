@@ -9,7 +9,7 @@ BIN     := bin/portal
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test bench deps-run deps-test clean
+.PHONY: all build run test fuzz bench deps-run deps-test clean
 
 all: build
 
@@ -24,6 +24,15 @@ run: deps-run build
 test: deps-test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=$${FUZZTIME:-8s}
+
+## fuzz: a short run of every fuzz target (parsers of outside input); FUZZTIME=5m for a long one
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./forms/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValidate$$' -fuzztime $(FUZZTIME) ./forms/
+	$(GO) test -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $(FUZZTIME) ./forms/
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/crypto/
 
 ## bench: Go benchmarks of the hot paths, then the HTTP load comparison of issue 2's figures
 bench: deps-run build

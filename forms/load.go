@@ -230,6 +230,11 @@ func (c *checker) check() {
 	var paths []string
 	for i, s := range f.Steps {
 		at := join("steps", strconv.Itoa(i))
+		if s == nil {
+			c.errorf(at, "empty step")
+			f.Steps[i] = &Step{} // keep later passes simple
+			s = f.Steps[i]
+		}
 		s.index, s.form = i, f
 		if !idPattern.MatchString(s.ID) {
 			c.errorf(join(at, "id"), "step id %q must be lowercase letters, digits and underscores, starting with a letter", s.ID)
@@ -244,6 +249,10 @@ func (c *checker) check() {
 		}
 		for j, fd := range s.Fields {
 			fat := join(at, "fields."+strconv.Itoa(j))
+			if fd == nil {
+				c.errorf(fat, "empty field")
+				continue
+			}
 			order, paths = c.field(fd, fat, s, nil, order, paths)
 		}
 	}
@@ -342,6 +351,10 @@ func (c *checker) field(fd *Field, at string, s *Step, parent *Field, order []*F
 		c.errorf(join(at, "repeat"), "repeat needs 0 <= min <= max, 2 <= max <= 20")
 	}
 	for j, child := range fd.Fields {
+		if child == nil {
+			c.errorf(join(at, "fields."+strconv.Itoa(j)), "empty field")
+			continue
+		}
 		order, paths = c.field(child, join(at, "fields."+strconv.Itoa(j)), s, fd, order, paths)
 	}
 	return order, paths
@@ -456,6 +469,10 @@ func (c *checker) condition(cond *Condition, at string, owner *Field, known map[
 			c.errorf(join(at, key), "%s needs at least two conditions", key)
 		}
 		for i, sub := range list {
+			if sub == nil {
+				c.errorf(join(at, key+"."+strconv.Itoa(i)), "empty condition")
+				continue
+			}
 			c.condition(sub, join(at, key+"."+strconv.Itoa(i)), owner, known)
 		}
 	default:
