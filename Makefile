@@ -34,10 +34,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $(FUZZTIME) ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/crypto/
 
-## bench: Go benchmarks of the hot paths, then the HTTP load comparison of issue 2's figures
+## bench: Go benchmarks of the hot paths, then the HTTP load figures of issues 2 and 3
 bench: deps-run build
 	@mkdir -p bin
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./internal/... | tee bin/bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./forms/ ./internal/... | tee bin/bench.txt
 	.ci/bench-http
 
 deps-run:

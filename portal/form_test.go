@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
 // citizen is a browser without JavaScript: it keeps cookies, reads the
@@ -395,4 +397,63 @@ func TestConcurrentSubmitsOfOneDraftMakeOneSubmission(t *testing.T) {
 		t.Fatalf("%d events", n)
 	}
 	_ = html.EscapeString
+}
+
+// BenchmarkRenderStep measures GET of a form step through the whole
+// application: a new visitor, so no draft lookup.
+func BenchmarkRenderStep(b *testing.B) { benchmarkGET(b, terminBase+"/anliegen", 200) }
+
+// BenchmarkRenderStepWithDraft measures GET of a step of a saved draft:
+// one draft lookup in PostgreSQL and the answers filled in.
+func BenchmarkRenderStepWithDraft(b *testing.B) {
+	h := newHarness(b, nil)
+	c := h.citizen(b)
+	fillTermin(b, c)
+	cookies := ""
+	for k, v := range c.cookies {
+		cookies += k + "=" + v + "; "
+	}
+	handler := h.srv.App().Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx := newFastCtx(http.MethodGet, terminBase+"/kontakt", "")
+		ctx.Request.Header.Set("Cookie", cookies)
+		handler(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d", ctx.Response.StatusCode())
+		}
+	}
+}
+
+// BenchmarkSubmit measures the submit of a completed draft: draft lookup,
+// validation of every step, and the one-statement insert.
+func BenchmarkSubmit(b *testing.B) {
+	h := newHarness(b, nil)
+	c := h.citizen(b)
+	fillTermin(b, c)
+	c.get(terminBase + "/pruefen")
+	var answers []byte
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT answers FROM draft`).Scan(&answers); err != nil {
+		b.Fatal(err)
+	}
+	csrfName := "__Host-csrf"
+	draftName := "__Host-draft-leipzig-terminanfrage"
+	body := url.Values{"_csrf": {c.token}, "consent": {"ja"}}.Encode()
+	handler := h.srv.App().Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		token := submission.NewToken()
+		if _, err := h.db.Pool.Exec(context.Background(), `INSERT INTO draft (token_hash, office_id, service_slug, form_id, answers, expires_at)
+			SELECT $1, office_id, service_slug, form_id, answers, expires_at FROM draft LIMIT 1`, submission.HashToken(token)); err != nil {
+			b.Fatal(err)
+		}
+		ctx := newFastCtx(http.MethodPost, terminBase+"/absenden", body)
+		ctx.Request.Header.Set("Cookie", csrfName+"="+c.cookies[csrfName]+"; "+draftName+"="+token)
+		b.StartTimer()
+		handler(ctx)
+		if ctx.Response.StatusCode() != http.StatusSeeOther {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), excerpt(string(ctx.Response.Body())))
+		}
+	}
 }

@@ -29,6 +29,7 @@ type fieldView struct {
 	Autocomplete string
 	Inputmode    string
 	MaxLength    int
+	Postal       bool   // a postal code: a short input
 	MinDate      string // date inputs: the earliest allowed day (ISO), for the picker
 	MaxDate      string
 	Accept       string // file inputs: media types
@@ -159,6 +160,9 @@ func (b *stepBuilder) field(fd *forms.Field, n int, hidden bool) fieldView {
 		if j, err := json.Marshal(conditionJSON(fd.VisibleIf)); err == nil {
 			v.Condition = string(j)
 		}
+	}
+	if fd.Rules.PostalCode {
+		v.Postal, v.Inputmode = true, "numeric"
 	}
 	if fd.Rules.NotFuture {
 		v.MaxDate = b.today

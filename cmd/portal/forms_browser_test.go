@@ -41,7 +41,7 @@ const fillScript = `(() => {
 			if (el.type === "date") el.value = el.max ? "1990-05-17" : "2027-09-15";
 			else if (el.type === "email") el.value = "anna.muster@example.org";
 			else if (el.type === "tel") el.value = "0341 123456";
-			else if (ac === "postal-code") el.value = "04109";
+			else if (ac === "postal-code" || el.classList.contains("input--postal")) el.value = "04109";
 			else if (ac === "given-name") el.value = "Łukasz";
 			else if (ac === "family-name") el.value = "Müller-Lüdenscheidt";
 			else if (el.getAttribute("inputmode") === "numeric" || el.getAttribute("inputmode") === "decimal") el.value = "3";
