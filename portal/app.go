@@ -64,6 +64,7 @@ type Server struct {
 	storage  *pgstorage.Storage // shared state of middleware (rate limits) in PostgreSQL
 	validate *validator.Validate
 	shared   sharedPages
+	spliced  splicedPages
 	forms    *forms.Set
 	subs     *submission.Service
 	engine   *forms.Engine
@@ -108,6 +109,7 @@ func New(d Deps) (*Server, error) {
 		storage:  storage,
 		validate: forms.NewValidator(),
 		shared:   sharedPages{pages: make(map[string]sharedPage)},
+		spliced:  splicedPages{pages: make(map[string]*splicedPage)},
 		forms:    d.Forms,
 		subs:     d.Submissions,
 		engine:   d.Submissions.Engine(),

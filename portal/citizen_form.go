@@ -25,6 +25,7 @@ const uploadBodySize = forms.MaxUploadMB<<20 + 64<<10
 // formContext is what every handler of a form needs: the office, the
 // service, its form, and the citizen's draft (nil when there is none yet).
 type formContext struct {
+	snap    *office.Snapshot
 	office  *office.Entry
 	service string
 	form    *forms.Form
@@ -50,7 +51,7 @@ func (s *Server) loadForm(c *fiber.Ctx) (*formContext, error) {
 	if !ok {
 		return nil, fiber.ErrNotFound
 	}
-	fc := &formContext{office: e, service: slug, form: f, base: "/amt/" + e.Slug + "/leistungen/" + slug + "/antrag"}
+	fc := &formContext{snap: snap, office: e, service: slug, form: f, base: "/amt/" + e.Slug + "/leistungen/" + slug + "/antrag"}
 	if token := c.Cookies(s.draftCookie(e.Slug, slug)); token != "" {
 		d, err := s.subs.OpenDraft(c.UserContext(), token)
 		switch {
@@ -149,12 +150,38 @@ func (s *Server) showStep(c *fiber.Ctx) error {
 	if open := fc.firstOpenStep(); open != nil && st.Index() > open.Index() {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
+	if fc.draft == nil && onlyLangQuery(c) { // a new visitor: the same page for everyone
+		key := fc.form.Hash + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code
+		done, err := s.renderSpliced(c, fc.snap, key, func() (string, any) {
+			p := s.stepPage(c, fc, st, nil, nil, false)
+			p.CSRF = csrfPlaceholder
+			return "form_step", p
+		})
+		if done || err != nil {
+			return err
+		}
+	}
 	return s.renderStep(c, fc, st, fiber.StatusOK, nil, nil, false)
+}
+
+// onlyLangQuery reports whether the request has no query apart from lang.
+func onlyLangQuery(c *fiber.Ctx) bool {
+	args := c.Request().URI().QueryArgs()
+	n := args.Len()
+	return n == 0 || (n == 1 && args.Has("lang"))
 }
 
 // renderStep renders step st with the context's answers and the given
 // errors and warnings beside their fields.
 func (s *Server) renderStep(c *fiber.Ctx, fc *formContext, st *forms.Step, status int, errs, warns []forms.Issue, more bool) error {
+	p := s.stepPage(c, fc, st, errs, warns, more)
+	p.CSRF = s.csrf.token(c)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.views.render(c, status, "form_step", p)
+}
+
+// stepPage builds the data of a step's page (all but the CSRF token).
+func (s *Server) stepPage(c *fiber.Ctx, fc *formContext, st *forms.Step, errs, warns []forms.Issue, more bool) stepPage {
 	p := stepPage{page: s.newPage(c, "")}
 	lang := p.Lang.Code
 	p.Office = officeOf(fc.office)
@@ -187,9 +214,7 @@ func (s *Server) renderStep(c *fiber.Ctx, fc *formContext, st *forms.Step, statu
 	}
 	p.Ack = ackOf(warns)
 	p.Fields = b.fields(st.Fields, 0)
-	p.CSRF = s.csrf.token(c)
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return s.views.render(c, status, "form_step", p)
+	return p
 }
 
 // ackOf identifies a set of warnings: a post carrying it has seen them, and

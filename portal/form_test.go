@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -456,4 +457,68 @@ func BenchmarkSubmit(b *testing.B) {
 			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), excerpt(string(ctx.Response.Body())))
 		}
 	}
+}
+
+// A new visitor's step page comes from the spliced cache: gzip with the
+// visitor's own CSRF token in a stored block. It must decode (CRC and size
+// checked) to the same page as without compression, with a token that
+// works.
+func TestSplicedStepPage(t *testing.T) {
+	h := newHarness(t, nil)
+	get := func(encoding string) (*http.Response, string) {
+		req := httptest.NewRequest(http.MethodGet, terminBase+"/anliegen", nil)
+		if encoding != "" {
+			req.Header.Set("Accept-Encoding", encoding)
+		}
+		res := h.do(req)
+		raw, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if raw, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("spliced gzip does not decode: %v", err)
+			}
+		}
+		return res, string(raw)
+	}
+	var tokens []string
+	var pages []string
+	for _, enc := range []string{"gzip, deflate, br", "", "gzip"} {
+		res, b := get(enc)
+		expectStatus(t, res, b, http.StatusOK)
+		if (enc != "") != (res.Header.Get("Content-Encoding") == "gzip") {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q", enc, res.Header.Get("Content-Encoding"))
+		}
+		m := csrfField.FindStringSubmatch(b)
+		if m == nil || strings.Contains(b, "PLACEHOLDER") {
+			t.Fatalf("no token in the spliced page\n%s", excerpt(b))
+		}
+		tokens = append(tokens, m[1])
+		pages = append(pages, strings.Replace(b, m[1], "T", 1))
+	}
+	if pages[0] != pages[1] || pages[1] != pages[2] {
+		t.Error("the spliced page differs between encodings")
+	}
+	if tokens[0] == tokens[1] || tokens[1] == tokens[2] {
+		t.Error("two visitors got the same CSRF token")
+	}
+	// The token of a spliced page is accepted with its cookie.
+	c := h.citizen(t)
+	req := httptest.NewRequest(http.MethodGet, terminBase+"/anliegen", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, _ := c.send(req)
+	zr, err := gzip.NewReader(strings.NewReader(c.last))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	c.token = csrfField.FindStringSubmatch(string(plain))[1]
+	_ = res
+	res, _ = c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "message": {"x"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/termin")
 }

@@ -1,0 +1,113 @@
+package portal
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"hash/crc32"
+	"strings"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gesundheitsamt/portal/internal/office"
+)
+
+// csrfPlaceholder stands in for the CSRF token while a spliced page is
+// rendered; it cannot occur in a real token (base64url of 48 bytes).
+const csrfPlaceholder = "CSRF-PLACEHOLDER-7f3a9c"
+
+// splicedPage is a page that is the same for every new visitor except for
+// the CSRF token of its form: the first view of a form step. It is kept as
+// the text before and after the token, each deflated once, so answering
+// costs a copy and a CRC instead of a render and a compression. A gzip
+// stream may consist of several deflate blocks: the prefix ends with a sync
+// flush (byte-aligned, not final), the token travels as a stored block, and
+// the suffix's blocks end the stream.
+type splicedPage struct {
+	snap             *office.Snapshot
+	prefix, suffix   []byte
+	zPrefix, zSuffix []byte
+	crcPrefix        uint32
+}
+
+type splicedPages struct {
+	mu    sync.RWMutex
+	pages map[string]*splicedPage
+}
+
+func newSplicedPage(snap *office.Snapshot, body []byte) (*splicedPage, bool) {
+	i := bytes.Index(body, []byte(csrfPlaceholder))
+	if i < 0 || bytes.Count(body, []byte(csrfPlaceholder)) != 1 {
+		return nil, false
+	}
+	p := &splicedPage{snap: snap, prefix: body[:i], suffix: body[i+len(csrfPlaceholder):]}
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestCompression)
+	_, _ = w.Write(p.prefix)
+	_ = w.Flush() // sync flush: byte-aligned, no final block
+	p.zPrefix = bytes.Clone(buf.Bytes())
+	buf.Reset()
+	w.Reset(&buf)
+	_, _ = w.Write(p.suffix)
+	_ = w.Close()
+	p.zSuffix = bytes.Clone(buf.Bytes())
+	p.crcPrefix = crc32.ChecksumIEEE(p.prefix)
+	return p, true
+}
+
+// gzipHeader is a minimal gzip member header: no name, no time, OS unknown.
+var gzipHeader = [10]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}
+
+// send answers with the page and token, gzip-compressed when the client
+// takes it.
+func (p *splicedPage) send(c *fiber.Ctx, token string) error {
+	c.Vary(fiber.HeaderAcceptEncoding)
+	if !strings.Contains(c.Get(fiber.HeaderAcceptEncoding), "gzip") {
+		b := make([]byte, 0, len(p.prefix)+len(token)+len(p.suffix))
+		return c.Send(append(append(append(b, p.prefix...), token...), p.suffix...))
+	}
+	size := len(gzipHeader) + len(p.zPrefix) + 5 + len(token) + len(p.zSuffix) + 8
+	b := make([]byte, 0, size)
+	b = append(b, gzipHeader[:]...)
+	b = append(b, p.zPrefix...)
+	// A stored block: BFINAL=0, BTYPE=00, then LEN and its complement.
+	b = append(b, 0)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(token)))
+	b = binary.LittleEndian.AppendUint16(b, ^uint16(len(token)))
+	b = append(b, token...)
+	b = append(b, p.zSuffix...)
+	crc := crc32.Update(p.crcPrefix, crc32.IEEETable, []byte(token))
+	crc = crc32.Update(crc, crc32.IEEETable, p.suffix)
+	b = binary.LittleEndian.AppendUint32(b, crc)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(p.prefix)+len(token)+len(p.suffix)))
+	c.Set(fiber.HeaderContentEncoding, "gzip")
+	return c.Send(b)
+}
+
+// renderSpliced answers with page name for a new visitor, rendered by
+// build with the placeholder token, from the cache when possible. It
+// reports false when the page cannot be spliced (then render it normally).
+func (s *Server) renderSpliced(c *fiber.Ctx, snap *office.Snapshot, key string, build func() (string, any)) (bool, error) {
+	s.spliced.mu.RLock()
+	p, ok := s.spliced.pages[key]
+	s.spliced.mu.RUnlock()
+	if !ok || p.snap != snap {
+		name, data := build()
+		var buf bytes.Buffer
+		if err := s.views.execute(&buf, name, data); err != nil {
+			return false, err
+		}
+		if p, ok = newSplicedPage(snap, buf.Bytes()); !ok {
+			return false, nil
+		}
+		s.spliced.mu.Lock()
+		s.spliced.pages[key] = p
+		s.spliced.mu.Unlock()
+	}
+	token := s.csrf.token(c)
+	c.Status(fiber.StatusOK)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return true, p.send(c, token)
+}
