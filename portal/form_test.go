@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
@@ -397,7 +398,6 @@ func TestConcurrentSubmitsOfOneDraftMakeOneSubmission(t *testing.T) {
 	if n := h.count(t, "case_event"); n != 1 {
 		t.Fatalf("%d events", n)
 	}
-	_ = html.EscapeString
 }
 
 // BenchmarkRenderStep measures GET of a form step through the whole
@@ -521,4 +521,203 @@ func TestSplicedStepPage(t *testing.T) {
 	_ = res
 	res, _ = c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "message": {"x"}, "_action": {"next"}})
 	expectLocation(t, res, terminBase+"/termin")
+}
+
+const gutachtenBase = "/amt/leipzig/leistungen/amtsaerztliche-untersuchung/antrag"
+
+// minimalPDF is a small but complete PDF.
+const minimalPDF = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n" +
+	"trailer<</Root 1 0 R>>\n%%EOF\n"
+
+func TestFormUploads(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	c.get(gutachtenBase + "/anlass")
+	res, _ := c.post(gutachtenBase+"/anlass", url.Values{"reason": {"dienstfaehigkeit"}, "file_number": {"P-12/2026"}, "_action": {"next"}})
+	expectLocation(t, res, gutachtenBase+"/auftrag")
+	_, b := c.get(gutachtenBase + "/auftrag")
+	expectContains(t, b, `enctype="multipart/form-data"`, `type="file"`, `accept="application/pdf,image/jpeg,image/png"`, "höchstens 10 MB")
+
+	form := url.Values{"authority": {"Landesamt für Schule und Bildung"}, "authority_contact": {"Frau Beispiel"}, "_action": {"next"}}
+	tests := []struct {
+		name  string
+		files map[string][]byte
+		msg   string
+	}{
+		{"no file", nil, "Laden Sie bei „Untersuchungsauftrag“ eine Datei hoch."},
+		{"HTML named .pdf", map[string][]byte{"auftrag.pdf": []byte("<html><script>alert(1)</script></html>")}, "„auftrag.pdf“ hat nicht das erwartete Format"},
+		{"empty file", map[string][]byte{"leer.pdf": {}}, "„leer.pdf“ ist leer"},
+		{"larger than the field allows", map[string][]byte{"gross.pdf": append([]byte(minimalPDF), make([]byte, 10<<20)...)}, "„gross.pdf“ ist größer als 10 MB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, b := c.postFiles(gutachtenBase+"/auftrag", url.Values(cloneValues(form)), map[string]map[string][]byte{"request_letter": tt.files})
+			expectStatus(t, res, b, http.StatusUnprocessableEntity)
+			expectContains(t, b, tt.msg, `value="Landesamt für Schule und Bildung"`, `value="Frau Beispiel"`)
+		})
+	}
+	// A real PDF is taken, sealed, and listed; a bad second file keeps it.
+	res, b = c.postFiles(gutachtenBase+"/auftrag", cloneValues(form), map[string]map[string][]byte{"request_letter": {"Auftrag Dienstherr.pdf": []byte(minimalPDF)}})
+	expectLocation(t, res, gutachtenBase+"/gesundheit")
+	var stored []byte
+	var size int64
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT content, size FROM draft_file`).Scan(&stored, &size); err != nil {
+		t.Fatal(err)
+	}
+	if size != int64(len(minimalPDF)) || bytes.Contains(stored, []byte("%PDF")) {
+		t.Fatalf("stored file of %d bytes, plain text visible: %v", size, bytes.Contains(stored, []byte("%PDF")))
+	}
+	c.get(gutachtenBase + "/auftrag")
+	res, b = c.postFiles(gutachtenBase+"/auftrag", cloneValues(form), map[string]map[string][]byte{"request_letter": {"bild.png": []byte("not a png")}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "Auftrag Dienstherr.pdf", "„bild.png“ hat nicht das erwartete Format")
+
+	// Remove it again: the field is required, so Next fails.
+	id := regexp.MustCompile(`value="(remove-file:request_letter:\d+)"`).FindStringSubmatch(b)
+	if id == nil {
+		t.Fatalf("no remove button\n%s", excerpt(b))
+	}
+	remove := cloneValues(form)
+	remove.Set("_action", id[1])
+	res, _ = c.postFiles(gutachtenBase+"/auftrag", remove, nil)
+	expectLocation(t, res, gutachtenBase+"/auftrag")
+	if n := h.count(t, "draft_file"); n != 0 {
+		t.Errorf("%d files after removing", n)
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// TestFormBadInput: each kind of bad input gets its own localized message,
+// in German and English, with every value kept; never a 500.
+func TestFormBadInput(t *testing.T) {
+	h := newHarness(t, nil)
+	base := "/amt/halle/leistungen/belehrung-infektionsschutz/antrag"
+	set, err := forms.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := set.Form("belehrung-43-ifsg")
+	tests := []struct {
+		lang  string
+		field string
+		value string
+		want  string
+	}{
+		{"de", "date_of_birth", "2030-01-01", "„Geburtsdatum“ darf nicht in der Zukunft liegen."},
+		{"en", "date_of_birth", "2030-01-01", "“Date of birth” must not be in the future."},
+		{"de", "postal_code", "0410", "eine Postleitzahl mit fünf Ziffern an"},
+		{"en", "postal_code", "ABCDE", "Enter a postcode of five digits"},
+		{"de", "family_name", "Müller☺", "„Nachname“ darf nur Buchstaben"},
+		{"en", "given_name", "Анна", "may contain only letters"},
+		{"de", "date_of_birth", "31.02.1990", "ein gültiges Datum an"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang+" "+tt.field+" "+tt.value, func(t *testing.T) {
+			c := h.citizen(t)
+			// Pass the earlier steps by posting each one's answers directly.
+			c.get(base + "?lang=" + tt.lang)
+			for _, st := range f.Steps[:len(f.Steps)-1] {
+				c.get(base + "/" + st.ID + "?lang=" + tt.lang)
+				res, b := c.post(base+"/"+st.ID+"?lang="+tt.lang, validAnswers(st.ID))
+				if res.StatusCode != http.StatusSeeOther {
+					t.Fatalf("step %s: %d\n%s", st.ID, res.StatusCode, excerpt(b))
+				}
+			}
+			last := f.Steps[len(f.Steps)-1].ID
+			c.get(base + "/" + last + "?lang=" + tt.lang)
+			post := validAnswers(last)
+			post.Set(tt.field, tt.value)
+			res, b := c.post(base+"/"+last+"?lang="+tt.lang, post)
+			expectStatus(t, res, b, http.StatusUnprocessableEntity)
+			expectContains(t, b, tt.want, `value="`+html.EscapeString(tt.value)+`"`)
+		})
+	}
+}
+
+// validAnswers are valid answers of the § 43 instruction's steps.
+func validAnswers(step string) url.Values {
+	switch step {
+	case "taetigkeit":
+		return url.Values{"work_area": {"gastronomie"}, "employer": {"Café Müller"}, "start_date": {"2027-03-01"}, "_action": {"next"}}
+	case "belehrung":
+		return url.Values{"format": {"vor_ort"}, "language": {"deutsch"}, "_action": {"next"}}
+	}
+	return url.Values{"given_name": {"Zoë"}, "family_name": {"Ó Briain"}, "date_of_birth": {"1990-05-17"},
+		"street": {"Hauptstraße 1"}, "postal_code": {"06108"}, "city": {"Halle (Saale)"}, "email": {"zoe@example.org"}, "_action": {"next"}}
+}
+
+// A German date typed into a browser without a date picker is understood
+// and shown back in ISO form, which date inputs display localized.
+func TestFormGermanDateIsNormalised(t *testing.T) {
+	a := forms.NewAnswers()
+	set, _ := forms.Builtin()
+	f, _ := set.Form("belehrung-43-ifsg")
+	st, _ := f.Step("kontakt")
+	a.Decode(st, func(n string) []string {
+		if n == "date_of_birth" {
+			return []string{" 7.5.1990 "}
+		}
+		return nil
+	})
+	if got := a.Value("date_of_birth"); got != "1990-05-07" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// A step without uploads takes no more than a text form: a larger body gets
+// the localized 413, and the draft keeps what was saved before.
+func TestFormOversizedTextPost(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	c.get(terminBase + "/anliegen")
+	res, _ := c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "_action": {"save"}})
+	expectLocation(t, res, terminBase+"/gespeichert")
+	c.get(terminBase + "/anliegen")
+	res, b := c.post(terminBase+"/anliegen?lang=en", url.Values{"topic": {"beratung"}, "message": {strings.Repeat("x", 40<<10)}, "_action": {"next"}})
+	expectStatus(t, res, b, http.StatusRequestEntityTooLarge)
+	expectContains(t, b, "The request is too large")
+	_, b = c.get(terminBase + "/anliegen")
+	expectContains(t, b, `<option value="impfung" selected>`)
+}
+
+// A recommended answer left empty warns once; confirming goes on.
+func TestFormRecommendedWarnsOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	c.get(terminBase + "/anliegen")
+	res, b := c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "_action": {"next"}})
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "Bitte prüfen Sie Ihre Angaben", `href="#f-message"`, `name="_ack"`)
+	if strings.Contains(b, "error-summary") {
+		t.Error("a warning shown as an error")
+	}
+	ack := regexp.MustCompile(`name="_ack" value="([0-9a-f]+)"`).FindStringSubmatch(b)[1]
+	res, _ = c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "_ack": {ack}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/termin")
+}
+
+// The server validates every visible step again at submit: answers changed
+// behind the steps' back send the citizen to the step with the problem.
+func TestFormSubmitRevalidates(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	fillTermin(t, c)
+	if _, err := h.db.Pool.Exec(context.Background(),
+		`UPDATE draft SET answers = jsonb_set(answers, '{values,email}', '["kaputt"]')`); err != nil {
+		t.Fatal(err)
+	}
+	c.get(terminBase + "/pruefen")
+	res, b := c.post(terminBase+"/absenden", url.Values{"consent": {"ja"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "Ihre Kontaktdaten", "E-Mail-Adresse im Format")
+	if n := h.count(t, "submission"); n != 0 {
+		t.Fatalf("%d submissions of invalid answers", n)
+	}
 }

@@ -260,3 +260,37 @@ func TestVersionHelpAndUnknownCommand(t *testing.T) {
 		t.Errorf("unknown command: %v", err)
 	}
 }
+
+func TestFormsCheckCommand(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"portal", "forms", "check"}, noEnv, &out); err != nil {
+		t.Fatalf("shipped definitions: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "ok terminanfrage version 1") {
+		t.Errorf("output: %s", out.String())
+	}
+
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "forms", "definitions", "terminanfrage.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(src), "equals: sonstiges", "equals: gibtsnicht", 1)
+	broken = strings.Replace(broken, "        type: textarea\n", "        type: textarea\n        colour: blue\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "terminanfrage.yaml"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"portal", "forms", "check", dir}, noEnv, &out)
+	if err == nil {
+		t.Fatal("a broken definition passed")
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Join(dir, "terminanfrage.yaml")) + `:\d+: field colour not found`),
+	}
+	if len(lines) != 1 || !want[0].MatchString(lines[0]) {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
