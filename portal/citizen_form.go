@@ -330,7 +330,10 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 		return show(fiber.StatusOK, nil, warns, false)
 	}
 	a.MarkDone(st.ID)
-	if st.Index()+1 < len(fc.form.Steps) {
+	// Back from the check page ("Ändern"): when every step is done, the
+	// check page follows; it sends the citizen to any step that now lacks
+	// an answer.
+	if st.Index()+1 < len(fc.form.Steps) && fc.firstOpenStep() != nil {
 		return redirect(fc.stepURL(fc.form.Steps[st.Index()+1]))
 	}
 	return redirect(fc.base + "/pruefen")

@@ -40,6 +40,10 @@ func (s *Server) showCheck(c *fiber.Ctx) error {
 	if open := fc.firstOpenStep(); open != nil {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
+	// A changed answer can open questions on a later step: go there first.
+	if st, _ := s.engine.ValidateAll(fc.form, fc.answers(), s.now()); st != nil {
+		return c.Redirect(fc.stepURL(st), fiber.StatusSeeOther)
+	}
 	return s.renderCheck(c, fc, fiber.StatusOK, false)
 }
 

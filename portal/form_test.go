@@ -289,7 +289,12 @@ func TestFormFromServicePageToReceipt(t *testing.T) {
 	if res.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(pdf, "%PDF-") {
 		t.Errorf("PDF: %s, starts %q", res.Header.Get("Content-Type"), pdf[:min(8, len(pdf))])
 	}
-	for _, bad := range []string{"/status/0000000000000000000000000", "/status/not-a-token", statusURL[:len(statusURL)-1] + "0"} {
+	other := []byte(statusURL)
+	other[len("/status/")] ^= 1 // another character of the alphabet: another token
+	if other[len("/status/")] == 'I' || other[len("/status/")] == 'U' || other[len("/status/")] == 'L' || other[len("/status/")] == 'O' {
+		other[len("/status/")] = '7'
+	}
+	for _, bad := range []string{"/status/0000000000000000000000000", "/status/not-a-token", string(other)} {
 		if res, _ := c.get(bad); res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", bad, res.StatusCode)
 		}
@@ -720,4 +725,24 @@ func TestFormSubmitRevalidates(t *testing.T) {
 	if n := h.count(t, "submission"); n != 0 {
 		t.Fatalf("%d submissions of invalid answers", n)
 	}
+}
+
+// "Ändern" on the check page leads to the step; Next returns to the check
+// page, unless the change opened a question elsewhere.
+func TestFormChangeReturnsToCheckPage(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	fillTermin(t, c)
+	c.get(terminBase + "/anliegen")
+	res, _ := c.post(terminBase+"/anliegen", url.Values{"topic": {"beratung"}, "message": {"Neu"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/pruefen")
+	_, b := c.get(terminBase + "/pruefen")
+	expectContains(t, b, "Beratung (z. B. sexuelle Gesundheit, Tuberkulose)", "Neu")
+	// Remove the e-mail behind the steps' back: the check page sends the
+	// citizen to the contact step.
+	if _, err := h.db.Pool.Exec(context.Background(), `UPDATE draft SET answers = answers #- '{values,email}'`); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = c.get(terminBase + "/pruefen")
+	expectLocation(t, res, terminBase+"/kontakt")
 }

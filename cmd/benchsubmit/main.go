@@ -82,7 +82,7 @@ func run() error {
 
 	// Submits over HTTP.
 	client := &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true},
+		Transport:     &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	body := url.Values{"_csrf": {csrfToken}, "consent": {forms.CheckboxOn}}.Encode()
