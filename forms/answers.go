@@ -16,7 +16,7 @@ import (
 type Answers struct {
 	Values map[string][]string `json:"values"`
 	Counts map[string]int      `json:"counts,omitempty"` // instances of each repeating group
-	Files  map[string][]File   `json:"files,omitempty"`  // uploads by file field id
+	Files  map[string][]File   `json:"-"`                // uploads by file field id, kept with the files themselves
 	Done   []string            `json:"done,omitempty"`   // ids of the steps passed with Next
 }
 
@@ -173,9 +173,16 @@ func (a *Answers) RemoveInstance(g *Field, i int) bool {
 	return true
 }
 
+// maxValueBytes bounds what a draft keeps of one value, whatever the
+// body limit of the route.
+const maxValueBytes = 32 << 10
+
 // clean normalises one posted value. Newlines survive only in multi-line
 // text.
 func clean(v string, multiline bool) string {
+	if len(v) > maxValueBytes { // far beyond any max_length: validation still says so
+		v = v[:maxValueBytes]
+	}
 	if !utf8.ValidString(v) {
 		v = strings.ToValidUTF8(v, "")
 	}

@@ -255,6 +255,9 @@ func (c *checker) check() {
 			}
 			order, paths = c.field(fd, fat, s, nil, order, paths)
 		}
+		if s.UploadBytes() > MaxStepUploadMB<<20 {
+			c.errorf(join(at, "fields"), "the step's uploads may take %d MB in one post (max_files × max_size_mb); at most %d", s.UploadBytes()>>20, MaxStepUploadMB)
+		}
 	}
 	known := make(map[string]bool)
 	for i, fd := range order {

@@ -74,6 +74,20 @@ func putValue(r Record, fd *Field, n int, a *Answers) {
 	}
 }
 
+// FileIDs returns the ids of the files the record holds: the uploads of
+// questions still shown.
+func (r Record) FileIDs() []int64 {
+	var ids []int64
+	for _, v := range r {
+		if files, ok := v.([]File); ok {
+			for _, f := range files {
+				ids = append(ids, f.ID)
+			}
+		}
+	}
+	return ids
+}
+
 // Section is one step's answers as people read them: on the check page, in
 // the receipt and in the back office.
 type Section struct {

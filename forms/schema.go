@@ -208,9 +208,35 @@ var uploadTypes = map[string]string{
 	"png":  "image/png",
 }
 
-// MaxUploadMB is the largest file any field may take: the whole request
-// body must fit the upload route's limit.
-const MaxUploadMB = 10
+// MaxUploadMB is the largest file any field may take, and MaxStepUploadMB
+// the most a step's file fields may take together (max_files × max_size_mb):
+// one post carries them all, in memory.
+const (
+	MaxUploadMB     = 10
+	MaxStepUploadMB = 30
+)
+
+// UploadBytes returns the most the step's uploads may take in one post.
+func (s *Step) UploadBytes() int64 {
+	var n int64
+	for _, fd := range s.Fields {
+		if fd.Upload != nil {
+			n += int64(fd.Upload.MaxFiles) * fd.Upload.MaxBytes()
+		}
+	}
+	return n
+}
+
+// MaxUploadBytes returns the most any step of any form takes in one post.
+func (s *Set) MaxUploadBytes() int64 {
+	var n int64
+	for _, f := range s.forms {
+		for _, st := range f.Steps {
+			n = max(n, st.UploadBytes())
+		}
+	}
+	return n
+}
 
 // Field returns the field with id, anywhere in the form.
 func (f *Form) Field(id string) (*Field, bool) {

@@ -32,10 +32,11 @@ import (
 
 // Body limits. The server refuses anything above maxBody before a handler
 // runs; each route that takes a body sets its own, smaller limit.
-const (
-	maxBody      = uploadBodySize // the largest limit of any route
-	formBodySize = 32 << 10       // a text-only form post
-)
+const formBodySize = 32 << 10 // a text-only form post
+
+// bodySlack is what a step's post takes beyond its files: the answers and
+// the multipart framing.
+const bodySlack = 64 << 10
 
 // Deps are what the HTTP layer needs, wired once in cmd/portal.
 type Deps struct {
@@ -65,6 +66,7 @@ type Server struct {
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
+	maxBody  int // the largest body of any route: a form step with uploads
 	forms    *forms.Set
 	subs     *submission.Service
 	engine   *forms.Engine
@@ -95,7 +97,9 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxBody := max(int(d.Forms.MaxUploadBytes())+bodySlack, 1<<20) // the largest limit of any route
 	s := &Server{
+		maxBody:  maxBody,
 		cfg:      d.Config,
 		db:       d.DB,
 		dir:      d.Directory,

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"math/bits"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -103,10 +104,10 @@ func sendEncoded(c *fiber.Ctx, body, gz, br []byte) error {
 	c.Vary(fiber.HeaderAcceptEncoding)
 	ae := c.Get(fiber.HeaderAcceptEncoding)
 	switch {
-	case br != nil && strings.Contains(ae, "br"):
+	case br != nil && acceptsEncoding(ae, "br"):
 		c.Set(fiber.HeaderContentEncoding, "br")
 		return c.Send(br)
-	case strings.Contains(ae, "gzip"):
+	case acceptsEncoding(ae, "gzip"):
 		c.Set(fiber.HeaderContentEncoding, "gzip")
 		return c.Send(gz)
 	}
@@ -130,9 +131,12 @@ func gzipped(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// brotlied compresses b at level with a window just large enough for b: at
+// the best level the encoder's match finder takes eight bytes per window
+// byte, 32 MB at the default window, which the process then keeps.
 func brotlied(b []byte, level int) ([]byte, error) {
 	var buf bytes.Buffer
-	w := brotli.NewWriterLevel(&buf, level)
+	w := brotli.NewWriterOptions(&buf, brotli.WriterOptions{Quality: level, LGWin: min(max(bits.Len(uint(len(b))), 10), 22)})
 	if _, err := w.Write(b); err != nil {
 		return nil, err
 	}

@@ -18,10 +18,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
-// Body limits of the form routes: a step with uploads takes one file of the
-// largest size a definition may allow, plus the answers.
-const uploadBodySize = forms.MaxUploadMB<<20 + 64<<10
-
 // formContext is what every handler of a form needs: the office, the
 // service, its form, and the citizen's draft (nil when there is none yet).
 type formContext struct {
@@ -31,6 +27,11 @@ type formContext struct {
 	form    *forms.Form
 	base    string // /amt/<office>/leistungen/<service>/antrag
 	draft   *submission.Draft
+	// submitted is the cookie's draft when it was submitted already (for a
+	// few minutes after): a repeated submit finds its receipt; anything
+	// else starts afresh, so the next person at a shared computer sees
+	// nothing of it.
+	submitted *submission.Draft
 }
 
 // loadForm resolves the office, service and form of the request, and the
@@ -55,6 +56,8 @@ func (s *Server) loadForm(c *fiber.Ctx) (*formContext, error) {
 	if token := c.Cookies(s.draftCookie(e.Slug, slug)); token != "" {
 		d, err := s.subs.OpenDraft(c.UserContext(), token)
 		switch {
+		case err == nil && d.OfficeID == e.ID && d.ServiceSlug == slug && d.FormID == f.ID && d.Submitted != nil:
+			fc.submitted = d
 		case err == nil && d.OfficeID == e.ID && d.ServiceSlug == slug && d.FormID == f.ID:
 			fc.draft = d
 		case err != nil && fault.KindOf(err) != fault.NotFound:
@@ -96,12 +99,31 @@ func (s *Server) draftCookie(officeSlug, service string) string {
 	return name
 }
 
+// setDraftCookie (re)sets the draft cookie: its life starts anew with each
+// save, like the draft's.
 func (s *Server) setDraftCookie(c *fiber.Ctx, fc *formContext) {
 	c.Cookie(&fiber.Cookie{
 		Name: s.draftCookie(fc.office.Slug, fc.service), Value: fc.draft.Token, Path: "/",
 		MaxAge: int(submission.DraftTTL.Seconds()), Secure: s.cfg.SecureCookies(), HTTPOnly: true,
 		SameSite: fiber.CookieSameSiteLaxMode,
 	})
+}
+
+// clearDraftCookie removes the draft cookie (after submit).
+func (s *Server) clearDraftCookie(c *fiber.Ctx, fc *formContext) {
+	c.Cookie(&fiber.Cookie{
+		Name: s.draftCookie(fc.office.Slug, fc.service), Value: "", Path: "/", MaxAge: -1,
+		Secure: s.cfg.SecureCookies(), HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// saveDraft stores the draft and renews its cookie.
+func (s *Server) saveDraft(c *fiber.Ctx, fc *formContext) error {
+	if err := s.subs.SaveDraft(c.UserContext(), fc.draft); err != nil {
+		return err
+	}
+	s.setDraftCookie(c, fc)
+	return nil
 }
 
 // startForm answers GET .../antrag: the first step not yet done.
@@ -151,7 +173,8 @@ func (s *Server) showStep(c *fiber.Ctx) error {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
 	if fc.draft == nil && onlyLangQuery(c) { // a new visitor: the same page for everyone
-		key := fc.form.Hash + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code
+		// Today is in the key: date inputs carry it as their min or max.
+		key := fc.form.Hash + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code + "\x00" + s.today()
 		done, err := s.renderSpliced(c, fc.snap, key, func() (string, any) {
 			p := s.stepPage(c, fc, st, nil, nil, false)
 			p.CSRF = csrfPlaceholder
@@ -162,6 +185,18 @@ func (s *Server) showStep(c *fiber.Ctx) error {
 		}
 	}
 	return s.renderStep(c, fc, st, fiber.StatusOK, nil, nil, false)
+}
+
+// today is the date in the offices' time zone (ISO).
+func (s *Server) today() string { return s.now().In(s.loc).Format(time.DateOnly) }
+
+// stepBodyLimit is the largest post step st takes: its uploads and the
+// answers, or a text form's.
+func (s *Server) stepBodyLimit(st *forms.Step) int {
+	if !st.Multipart() {
+		return formBodySize
+	}
+	return int(st.UploadBytes()) + bodySlack
 }
 
 // onlyLangQuery reports whether the request has no query apart from lang.
@@ -198,7 +233,7 @@ func (s *Server) stepPage(c *fiber.Ctx, fc *formContext, st *forms.Step, errs, w
 		p.BackURL = fc.stepURL(fc.form.Steps[st.Index()-1])
 	}
 	p.MoreQuestions = more
-	b := stepBuilder{loc: p.L, lang: lang, answers: fc.answers(), errs: map[string]string{}, warns: map[string]string{}, today: s.now().In(s.loc).Format(time.DateOnly)}
+	b := stepBuilder{loc: p.L, lang: lang, answers: fc.answers(), errs: map[string]string{}, warns: map[string]string{}, today: s.today()}
 	for _, is := range errs {
 		if _, dup := b.errs[is.Name]; dup {
 			continue
@@ -242,33 +277,42 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.ErrNotFound
 	}
-	if open := fc.firstOpenStep(); open != nil && st.Index() > open.Index() {
-		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
-	}
-	if !st.Multipart() && len(c.Body()) > formBodySize {
+	if len(c.Body()) > s.stepBodyLimit(st) {
 		return fiber.ErrRequestEntityTooLarge
-	}
-	if fc.draft != nil && fc.draft.Submitted != nil { // submitted already: the receipt again
-		return c.Redirect(fc.base+"/pruefen", fiber.StatusSeeOther)
 	}
 	get, files, err := postedValues(c)
 	if err != nil {
 		return err
 	}
 	if fc.draft == nil {
+		// Each new draft is a row (and room for files) for 30 days: a
+		// client address may start a bounded number of them.
+		if ok, err := s.allow(c, "draft", newDraftsPerHour, time.Hour); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			return fiber.ErrTooManyRequests
+		}
 		fc.draft = submission.NewDraft(fc.office.ID, fc.service, fc.form.ID)
 	}
 	a := fc.draft.Answers
 	before := a.VisibleSet(st)
 	a.Decode(st, get)
 	action := firstValue(get("_action"))
+	if open := fc.firstOpenStep(); open != nil && st.Index() > open.Index() {
+		// Not reachable yet (the definition changed, or a forged post):
+		// keep what was posted, then go to the step that comes first.
+		if err := s.saveDraft(c, fc); err != nil {
+			return err
+		}
+		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
+	}
 
 	// Uploads belong to a stored draft: store it first when needed.
 	if fc.draft.ID == 0 || len(files) > 0 {
-		if err := s.subs.SaveDraft(c.UserContext(), fc.draft); err != nil {
+		if err := s.saveDraft(c, fc); err != nil {
 			return err
 		}
-		s.setDraftCookie(c, fc)
 	}
 	uploadErrs, err := s.takeUploads(c, fc, st, files)
 	if err != nil {
@@ -277,13 +321,13 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 	// Whatever happens next, the answers are saved first: nothing the
 	// citizen entered is lost.
 	show := func(status int, errs, warns []forms.Issue, more bool) error {
-		if err := s.subs.SaveDraft(c.UserContext(), fc.draft); err != nil {
+		if err := s.saveDraft(c, fc); err != nil {
 			return err
 		}
 		return s.renderStep(c, fc, st, status, errs, warns, more)
 	}
 	redirect := func(to string) error {
-		if err := s.subs.SaveDraft(c.UserContext(), fc.draft); err != nil {
+		if err := s.saveDraft(c, fc); err != nil {
 			return err
 		}
 		return c.Redirect(to, fiber.StatusSeeOther)
@@ -291,13 +335,15 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 
 	switch {
 	case strings.HasPrefix(action, "add:"):
-		if g, ok := fc.form.Field(strings.TrimPrefix(action, "add:")); ok && g.Repeats() && g.Step() == st {
-			a.AddInstance(g)
+		// Back to the page at the new entry, so a keyboard or screen
+		// reader user does not start over at the top.
+		if g, ok := fc.form.Field(strings.TrimPrefix(action, "add:")); ok && g.Repeats() && g.Step() == st && a.AddInstance(g) {
+			return redirect(fc.stepURL(st) + "#" + instanceID(g.ID, a.Count(g)-1))
 		}
 		return redirect(fc.stepURL(st))
 	case strings.HasPrefix(action, "remove:"):
-		if g, i, ok := groupEntry(fc.form, st, action); ok {
-			a.RemoveInstance(g, i)
+		if g, i, ok := groupEntry(fc.form, st, action); ok && a.RemoveInstance(g, i) {
+			return redirect(fc.stepURL(st) + "#" + instanceID(g.ID, max(i-1, 0)))
 		}
 		return redirect(fc.stepURL(st))
 	case strings.HasPrefix(action, "remove-file:"):
@@ -307,6 +353,7 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 			if err := s.subs.RemoveFile(c.UserContext(), fc.draft, parts[1], id); err != nil {
 				return err
 			}
+			return redirect(fc.stepURL(st) + "#" + elementID(parts[1]))
 		}
 		return redirect(fc.stepURL(st))
 	case action == "save":

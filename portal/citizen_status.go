@@ -113,8 +113,9 @@ func (s *Server) receiptPDF(c *fiber.Ctx) error {
 			HashHint: p.L.T("receipt.pdf.checksum_hint"), Status: p.L.T("receipt.pdf.status"), Page: p.L.T("receipt.pdf.page"),
 		},
 		RecordSHA256: hex.EncodeToString(v.Submission.RecordSHA256),
-		StatusURL:    s.cfg.BaseURL.String() + p.StatusURL,
-		NextSteps:    p.L.T("receipt.next.text"),
+		// No status link: receipts get forwarded (a measles proof to the
+		// Kita), and the link is the citizen's key to the case.
+		NextSteps: p.L.T("receipt.next.text"),
 	}
 	a := forms.AnswersFromRecord(f, v.Envelope.Answers)
 	for _, sec := range forms.Summarize(f, a, lang, s.words(p.L)) {

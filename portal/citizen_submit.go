@@ -34,15 +34,13 @@ func (s *Server) showCheck(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if fc.draft != nil && fc.draft.Submitted != nil {
-		return s.submitted(c, fc)
-	}
 	if open := fc.firstOpenStep(); open != nil {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
-	// A changed answer can open questions on a later step: go there first.
-	if st, _ := s.engine.ValidateAll(fc.form, fc.answers(), s.now()); st != nil {
-		return c.Redirect(fc.stepURL(st), fiber.StatusSeeOther)
+	// A changed answer can open questions on a later step: show that step
+	// with what is missing.
+	if st, issues := s.engine.ValidateAll(fc.form, fc.answers(), s.now()); st != nil {
+		return s.renderStep(c, fc, st, fiber.StatusOK, issues, nil, false)
 	}
 	return s.renderCheck(c, fc, fiber.StatusOK, false)
 }
@@ -77,14 +75,17 @@ func (s *Server) submitForm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if fc.draft == nil {
+	d := fc.draft
+	switch {
+	case d == nil && fc.submitted != nil: // a double click or a resent post
+		d = fc.submitted
+	case d == nil:
 		return c.Redirect(fc.base, fiber.StatusSeeOther)
-	}
-	if fc.draft.Submitted == nil && c.FormValue("consent") != forms.CheckboxOn {
+	case c.FormValue("consent") != forms.CheckboxOn:
 		return s.renderCheck(c, fc, fiber.StatusUnprocessableEntity, true)
 	}
 	lang := s.localizerFor(c).Lang().Code
-	r, err := s.subs.Submit(c.UserContext(), fc.draft, fc.form, fc.office.Code, lang)
+	r, err := s.subs.Submit(c.UserContext(), d, fc.form, fc.office.Code, lang)
 	var invalid *submission.Submitted
 	if errors.As(err, &invalid) {
 		return s.renderStep(c, fc, invalid.Step, fiber.StatusUnprocessableEntity, invalid.Issues, nil, false)
@@ -92,22 +93,14 @@ func (s *Server) submitForm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// The draft is done: the browser forgets it, so the next person at a
+	// shared computer starts with an empty form.
+	s.clearDraftCookie(c, fc)
 	to := "/status/" + r.AccessToken + "/eingang"
 	if r.Duplicate {
 		to += "?erneut=1"
 	}
 	return c.Redirect(to, fiber.StatusSeeOther)
-}
-
-// submitted answers a request for a draft that was already submitted: the
-// receipt, with the note that nothing was sent twice.
-func (s *Server) submitted(c *fiber.Ctx, fc *formContext) error {
-	lang := s.localizerFor(c).Lang().Code
-	r, err := s.subs.Submit(c.UserContext(), fc.draft, fc.form, fc.office.Code, lang)
-	if err != nil {
-		return err
-	}
-	return c.Redirect("/status/"+r.AccessToken+"/eingang?erneut=1", fiber.StatusSeeOther)
 }
 
 // words are the few localized words forms.Summarize needs.

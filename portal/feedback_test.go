@@ -188,8 +188,8 @@ func TestOversizedBodiesGetALocalized413(t *testing.T) {
 	}
 	// Over the server's limit: refused before any handler, still localized
 	// and with the security headers.
-	// The request announces 16 MiB (the largest route, uploads, takes about
-	// 10 MiB); the server answers from the headers
+	// The request announces 64 MiB (the largest route, a form step with
+	// uploads, takes 30 MiB); the server answers from the headers
 	// alone, so the test sends no body (a client still writing would see
 	// the connection reset).
 	base := h.listen()
@@ -199,7 +199,7 @@ func TestOversizedBodiesGetALocalized413(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "POST /barrierefreiheit HTTP/1.1\r\nHost: localhost:8080\r\n"+
-		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", 16<<20)
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", 64<<20)
 	res, err = http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)

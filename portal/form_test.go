@@ -218,11 +218,16 @@ func TestFormFromServicePageToReceipt(t *testing.T) {
 	// Without consent: the check page again with its error.
 	res, b = c.post(terminBase+"/absenden", url.Values{})
 	expectStatus(t, res, b, http.StatusUnprocessableEntity)
-	expectContains(t, b, `href="#f-consent"`, "Datenschutzhinweise gelesen")
+	expectContains(t, b, `href="#f-consent"`, "Datenschutzhinweise zur Kenntnis")
 
+	draftCookie := "__Host-draft-leipzig-terminanfrage"
+	oldDraft := c.cookies[draftCookie]
 	res, _ = c.post(terminBase+"/absenden", url.Values{"consent": {"ja"}})
 	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/status/") {
 		t.Fatalf("submit: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if c.cookies[draftCookie] != "" {
+		t.Error("the draft cookie survived the submit")
 	}
 	receiptURL := res.Header.Get("Location")
 	res, b = c.get(receiptURL)
@@ -236,7 +241,9 @@ func TestFormFromServicePageToReceipt(t *testing.T) {
 		t.Error("receipt may be cached")
 	}
 
-	// A double click: the same submission, the same receipt, a note.
+	// A double click: the second post left before the first answer came,
+	// with the draft cookie. The same submission, the same receipt, a note.
+	c.cookies[draftCookie] = oldDraft
 	res, _ = c.post(terminBase+"/absenden", url.Values{"consent": {"ja"}})
 	if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, strings.TrimSuffix(receiptURL, "/eingang")) || !strings.Contains(loc, "erneut=1") {
 		t.Fatalf("second submit went to %q", loc)
@@ -245,6 +252,19 @@ func TestFormFromServicePageToReceipt(t *testing.T) {
 	expectContains(t, b, ref, "bereits abgesendet")
 	if n := h.count(t, "submission"); n != 1 {
 		t.Fatalf("%d submissions after a double submit", n)
+	}
+	// Anything else with the submitted draft's cookie starts afresh: the
+	// next person at this computer sees nothing of the case.
+	_, b = c.get(terminBase + "/anliegen")
+	if strings.Contains(b, "selected>") || strings.Contains(b, "Frage &lt;script") {
+		t.Error("a submitted draft's answers shown to the next visitor")
+	}
+	res, _ = c.get(terminBase + "/pruefen")
+	expectLocation(t, res, terminBase+"/anliegen")
+	res, _ = c.post(terminBase+"/anliegen", url.Values{"topic": {"beratung"}, "message": {"Neu"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/termin")
+	if c.cookies[draftCookie] == oldDraft || c.cookies[draftCookie] == "" {
+		t.Error("a post after the submit did not start a new draft")
 	}
 
 	// The stored record: visible answers only, the form's id, version and
@@ -342,11 +362,13 @@ func TestFormRepeatingGroupAndUploads(t *testing.T) {
 	// Add a second destination without script: a round trip.
 	first := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(b)[1]
 	res, _ = c.post(first, url.Values{"destinations.0.country": {"Peru"}, "_action": {"add:destinations"}})
-	expectLocation(t, res, first)
+	expectLocation(t, res, first+"#f-destinations-1") // at the new entry
+	_, b = c.get(first)
+	expectContains(t, b, `id="f-destinations-1"`)
 	_, b = c.get(first)
 	expectContains(t, b, `name="destinations.1.country"`, `value="Peru"`)
 	res, _ = c.post(first, url.Values{"destinations.0.country": {"Peru"}, "destinations.1.country": {"Bolivien"}, "_action": {"remove:destinations:0"}})
-	expectLocation(t, res, first)
+	expectLocation(t, res, first+"#f-destinations-0")
 	_, b = c.get(first)
 	expectContains(t, b, `value="Bolivien"`)
 	if strings.Contains(b, `value="Peru"`) || strings.Contains(b, `name="destinations.1.country"`) {
@@ -585,7 +607,7 @@ func TestFormUploads(t *testing.T) {
 	remove := cloneValues(form)
 	remove.Set("_action", id[1])
 	res, _ = c.postFiles(gutachtenBase+"/auftrag", remove, nil)
-	expectLocation(t, res, gutachtenBase+"/auftrag")
+	expectLocation(t, res, gutachtenBase+"/auftrag#f-request_letter")
 	if n := h.count(t, "draft_file"); n != 0 {
 		t.Errorf("%d files after removing", n)
 	}
@@ -699,7 +721,7 @@ func TestFormRecommendedWarnsOnce(t *testing.T) {
 	c.get(terminBase + "/anliegen")
 	res, b := c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "_action": {"next"}})
 	expectStatus(t, res, b, http.StatusOK)
-	expectContains(t, b, "Bitte prüfen Sie Ihre Angaben", `href="#f-message"`, `name="_ack"`)
+	expectContains(t, b, "Einige empfohlene Angaben fehlen", `href="#f-message"`, `name="_ack"`)
 	if strings.Contains(b, "error-summary") {
 		t.Error("a warning shown as an error")
 	}
@@ -743,6 +765,24 @@ func TestFormChangeReturnsToCheckPage(t *testing.T) {
 	if _, err := h.db.Pool.Exec(context.Background(), `UPDATE draft SET answers = answers #- '{values,email}'`); err != nil {
 		t.Fatal(err)
 	}
-	res, _ = c.get(terminBase + "/pruefen")
-	expectLocation(t, res, terminBase+"/kontakt")
+	res, b = c.get(terminBase + "/pruefen")
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "<h1>Ihre Kontaktdaten</h1>", `href="#f-email"`, "Geben Sie „E-Mail-Adresse“ an.")
+}
+
+// An error in a repeating group names its entry.
+func TestFormGroupErrorsNameTheirEntry(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	base := "/amt/halle/leistungen/reiseimpfberatung/antrag/reise"
+	c.get(base)
+	res, _ := c.post(base, url.Values{"_action": {"add:destinations"}})
+	expectLocation(t, res, base+"#f-destinations-1")
+	c.get(base)
+	res, b := c.post(base, url.Values{"destinations.0.country": {"Peru"}, "_action": {"next"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "Geben Sie „Reiseziel 2: Land“ an.", `href="#f-destinations-1-country"`)
+	if strings.Contains(b, "„Reiseziel 1: Land“") {
+		t.Error("the filled-in entry reported")
+	}
 }

@@ -35,6 +35,9 @@ type fieldView struct {
 	Accept       string // file inputs: media types
 	Files        []fileView
 	MaxFiles     int
+	FreeFiles    int    // files that may still be added
+	MaxBytes     int64  // per file
+	TooMuch      string // what the script says when a choice exceeds the limits
 	UploadHint   string
 	Instances    []instanceView // groups
 	CanAdd       bool
@@ -84,11 +87,15 @@ type fileView struct {
 }
 
 type instanceView struct {
+	ID        string
 	Legend    string
 	Fields    []fieldView
 	Remove    string // the _action value, empty when the group is at its minimum
 	RemoveFor string // accessible name of the remove button
 }
+
+// instanceID is the element id of entry n of repeating group g.
+func instanceID(group string, n int) string { return "f-" + group + "-" + strconv.Itoa(n) }
 
 // elementID turns an input name into an element id.
 func elementID(name string) string {
@@ -191,6 +198,9 @@ func (b *stepBuilder) field(fd *forms.Field, n int, hidden bool) fieldView {
 		for _, f := range b.answers.Files[fd.ID] {
 			v.Files = append(v.Files, fileView{ID: f.ID, Name: f.Name, Size: humanSize(f.Size), Remove: "remove-file:" + fd.ID + ":" + strconv.FormatInt(f.ID, 10)})
 		}
+		v.MaxBytes = u.MaxBytes()
+		v.FreeFiles = max(u.MaxFiles-len(v.Files), 0)
+		v.TooMuch = b.loc.TData("form.upload.too_much", map[string]any{"Count": v.FreeFiles, "Size": u.MaxSizeMB})
 	case forms.TypeGroup:
 		count := 1
 		if fd.Repeats() {
@@ -199,7 +209,7 @@ func (b *stepBuilder) field(fd *forms.Field, n int, hidden bool) fieldView {
 			v.AddLabel = b.loc.TData("form.group.add", map[string]any{"Label": v.Label})
 		}
 		for i := 0; i < count; i++ {
-			inst := instanceView{Legend: v.Label, Fields: b.fields(fd.Fields, i)}
+			inst := instanceView{ID: instanceID(fd.ID, i), Legend: v.Label, Fields: b.fields(fd.Fields, i)}
 			if fd.Repeats() {
 				inst.Legend = v.Label + " " + strconv.Itoa(i+1)
 				if count > max(fd.Repeat.Min, 1) {
@@ -246,12 +256,21 @@ func humanSize(n int64) string {
 	return strconv.FormatInt(n, 10) + " B"
 }
 
-// issueText localizes a validation issue, naming the field.
+// issueText localizes a validation issue, naming the field, and in a
+// repeating group its entry ("Reiseziel 2: Land").
 func issueText(loc *i18n.Localizer, lang string, is forms.Issue) string {
-	if is.Code == forms.CodePattern {
-		return is.Field.Rules.PatternMessage.In(lang)
+	label := is.Field.Label.In(lang)
+	if g := is.Field.Parent(); g != nil && g.Repeats() {
+		if parts := strings.Split(is.Name, "."); len(parts) == 3 {
+			if n, err := strconv.Atoi(parts[1]); err == nil {
+				label = g.Label.In(lang) + " " + strconv.Itoa(n+1) + ": " + label
+			}
+		}
 	}
-	data := map[string]any{"Label": is.Field.Label.In(lang)}
+	if is.Code == forms.CodePattern {
+		return label + ": " + is.Field.Rules.PatternMessage.In(lang)
+	}
+	data := map[string]any{"Label": label}
 	for k, v := range is.Args {
 		data[k] = v
 	}

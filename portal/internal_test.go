@@ -186,3 +186,38 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+func TestAcceptsEncoding(t *testing.T) {
+	tests := []struct {
+		header, coding string
+		want           bool
+	}{
+		{"gzip, deflate, br", "gzip", true},
+		{"gzip, deflate, br", "br", true},
+		{"deflate", "gzip", false},
+		{"gzip;q=0, br", "gzip", false},
+		{"gzip; q=0.5", "gzip", true},
+		{"GZIP", "gzip", true},
+		{"xgzip", "gzip", false},
+		{"", "gzip", false},
+	}
+	for _, tt := range tests {
+		if got := acceptsEncoding(tt.header, tt.coding); got != tt.want {
+			t.Errorf("acceptsEncoding(%q, %q) = %v", tt.header, tt.coding, got)
+		}
+	}
+}
+
+func TestIsFormStep(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/amt/leipzig/leistungen/terminanfrage/antrag/anliegen": true,
+		"/amt/leipzig/leistungen/terminanfrage/antrag/absenden": true, // limited by its own route to 32 KiB
+		"/amt/leipzig/leistungen/terminanfrage/antrag":          false,
+		"/barrierefreiheit":                                     false,
+		"/amt/x/y/z/antrag/a":                                   false,
+	} {
+		if got := isFormStep(path); got != want {
+			t.Errorf("isFormStep(%q) = %v", path, got)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -300,4 +301,46 @@ func levelFor(status int) slog.Level {
 	default:
 		return slog.LevelInfo
 	}
+}
+
+// limitBodies refuses, before anything reads a body, a POST body larger
+// than a text form's, except on a form step, which may carry uploads up to
+// the server's limit (the step itself then checks its own limit).
+func (s *Server) limitBodies(c *fiber.Ctx) error {
+	if c.Method() != fiber.MethodPost {
+		return c.Next()
+	}
+	limit := formBodySize
+	if isFormStep(c.Path()) {
+		limit = s.maxBody
+	}
+	if len(c.Request().Body()) > limit || c.Request().Header.ContentLength() > limit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	return c.Next()
+}
+
+// isFormStep reports whether path is /amt/<office>/leistungen/<service>/antrag/<step>.
+func isFormStep(path string) bool {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	return len(parts) == 6 && parts[0] == "amt" && parts[2] == "leistungen" && parts[4] == "antrag"
+}
+
+// acceptsEncoding reports whether an Accept-Encoding header value takes
+// coding, honouring ";q=0" (refused).
+func acceptsEncoding(header, coding string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), coding) {
+			continue
+		}
+		q := strings.TrimSpace(params)
+		if v, ok := strings.CutPrefix(q, "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package portal
 import (
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -12,6 +13,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gesundheitsamt/portal/internal/fault"
 )
 
 // routes registers every route of the portal: this table is the map of the
@@ -31,7 +34,9 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	app.Get("/static/*", s.assets.serve)
 
-	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}), s.language, s.csrf.protect)
+	// Bodies are checked before the CSRF guard reads them: only a form
+	// step may carry files.
+	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}), s.language, s.limitBodies, s.csrf.protect)
 
 	// Citizens.
 	app.Get("/", s.showStart)
@@ -47,7 +52,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Post(form+"/absenden", noStore, limitBody(formBodySize), s.submitForm)
 	app.Get(form+"/gespeichert", noStore, s.showSaved)
 	app.Get(form+"/:step", noStore, s.showStep)
-	app.Post(form+"/:step", noStore, limitBody(uploadBodySize), s.postStep)
+	app.Post(form+"/:step", noStore, s.postStep)
 	app.Get("/status/:token", noStore, s.showStatus)
 	app.Get("/status/:token/eingang", noStore, s.showReceipt)
 	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF)
@@ -84,4 +89,30 @@ func (s *Server) limit(purpose string, max int, window time.Duration) fiber.Hand
 
 func (s *Server) logPanic(c *fiber.Ctx, e any) {
 	s.log.Error("panic", "request_id", requestIDOf(c), "route", routeLabel(c), "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
+}
+
+// newDraftsPerHour is how many forms one client address may start in an
+// hour: plenty for a family or an office behind one address, little for a
+// script filling the database.
+const newDraftsPerHour = 120
+
+// allow counts an event of purpose for the request's client address in a
+// fixed window and reports whether it stays within max. Like the limiter,
+// it counts in PostgreSQL (approximately: read, then write) so the bound
+// holds across portal processes, and keys by an HMAC of the address.
+func (s *Server) allow(c *fiber.Ctx, purpose string, max int, window time.Duration) (bool, error) {
+	slot := time.Now().UnixNano() / int64(window)
+	key := s.keyed(purpose, s.clientIP(c)) + ":" + strconv.FormatInt(slot, 36)
+	raw, err := s.storage.GetWithContext(c.UserContext(), key)
+	if err != nil {
+		return false, fault.Wrap(fault.Unavailable, "portal: rate count", err)
+	}
+	n, _ := strconv.Atoi(string(raw))
+	if n >= max {
+		return false, nil
+	}
+	if err := s.storage.SetWithContext(c.UserContext(), key, []byte(strconv.Itoa(n+1)), window); err != nil {
+		return false, fault.Wrap(fault.Unavailable, "portal: rate count", err)
+	}
+	return true, nil
 }

@@ -5,7 +5,6 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"hash/crc32"
-	"strings"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
@@ -63,7 +62,7 @@ var gzipHeader = [10]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}
 // takes it.
 func (p *splicedPage) send(c *fiber.Ctx, token string) error {
 	c.Vary(fiber.HeaderAcceptEncoding)
-	if !strings.Contains(c.Get(fiber.HeaderAcceptEncoding), "gzip") {
+	if !acceptsEncoding(c.Get(fiber.HeaderAcceptEncoding), "gzip") {
 		b := make([]byte, 0, len(p.prefix)+len(token)+len(p.suffix))
 		return c.Send(append(append(append(b, p.prefix...), token...), p.suffix...))
 	}

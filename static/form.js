@@ -49,6 +49,36 @@
         update(form);
       })(forms[i]);
     }
+    // Files over the limits would make the whole post fail: say so before
+    // sending, beside the field (the server checks again).
+    var inputs = document.querySelectorAll("input[type=file][data-max-bytes]");
+    for (var k = 0; k < inputs.length; k++) {
+      (function (input) {
+        input.form.addEventListener("submit", function (ev) {
+          var max = +input.getAttribute("data-max-bytes");
+          var free = +input.getAttribute("data-max-files");
+          var files = input.files || [];
+          var tooMuch = files.length > free;
+          for (var i = 0; i < files.length; i++) if (files[i].size > max) tooMuch = true;
+          var id = input.id + "-toomuch";
+          var old = document.getElementById(id);
+          if (old) old.parentNode.removeChild(old);
+          if (!tooMuch) return;
+          ev.preventDefault();
+          var p = document.createElement("p");
+          p.className = "field__error";
+          p.id = id;
+          p.setAttribute("role", "alert");
+          p.textContent = input.getAttribute("data-too-much");
+          input.parentNode.insertBefore(p, input);
+          var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+          if (described.indexOf(id) < 0) described.push(id);
+          input.setAttribute("aria-describedby", described.join(" "));
+          input.setAttribute("aria-invalid", "true");
+          input.focus();
+        });
+      })(inputs[k]);
+    }
     var once = document.querySelectorAll("[data-once]");
     for (var j = 0; j < once.length; j++) {
       once[j].form.addEventListener("submit", function (ev) {

@@ -96,7 +96,7 @@ func TestBrowserEveryFormStepIsAccessible(t *testing.T) {
 					checkAccessibility(t, ctx, axe, path)
 					// Next with nothing entered: the errors, if the step has
 					// required questions.
-					clickAndWait(t, ctx, "next, empty", chromedp.CSS(`button[value="next"]`))
+					clickAndWait(t, ctx, "next, empty", chromedp.CSS(`.form__actions button[value="next"]`))
 					if eval[bool](t, ctx, `!!document.querySelector(".error-summary")`) {
 						if id := eval[string](t, ctx, `document.activeElement.className`); id != "error-summary" {
 							t.Errorf("%s: focus on %q, want the error summary", path, id)
@@ -117,11 +117,11 @@ func TestBrowserEveryFormStepIsAccessible(t *testing.T) {
 						}
 						// Uploads go with Next; the step shows them before going on.
 					}
-					clickAndWait(t, ctx, "next", chromedp.CSS(`button[value="next"]`))
+					clickAndWait(t, ctx, "next", chromedp.CSS(`.form__actions button[value="next"]`))
 					if eval[bool](t, ctx, `!!document.querySelector("form[data-form]") && location.pathname.endsWith("/`+st.ID+`")`) {
 						// Revealed questions, warnings or files: fill again and go on.
 						eval[[]string](t, ctx, fillScript)
-						clickAndWait(t, ctx, "next again", chromedp.CSS(`button[value="next"]`))
+						clickAndWait(t, ctx, "next again", chromedp.CSS(`.form__actions button[value="next"]`))
 					}
 					if eval[bool](t, ctx, `!!document.querySelector(".error-summary")`) {
 						t.Fatalf("%s: errors after filling in:\n%s", path, eval[string](t, ctx, `document.querySelector(".error-summary").innerText`))
@@ -243,5 +243,30 @@ func TestBrowserFormByKeyboardOnly(t *testing.T) {
 	text := eval[string](t, ctx, `document.querySelector("main").innerText`)
 	if !strings.Contains(text, "Ihr Antrag ist eingegangen") || !regexp.MustCompile(`HAL-20\d\d-`).MatchString(text) {
 		t.Fatalf("after sending by keyboard:\n%s", text)
+	}
+
+	// Enter in a text field means Next, not the first button of the page
+	// (a destination's Remove).
+	travel := "/amt/halle/leistungen/reiseimpfberatung/antrag/reise"
+	step(t, ctx, "open travel form", chromedp.Navigate(p.base+travel+"?lang=de"))
+	markPage(t, ctx)
+	step(t, ctx, "add a destination", chromedp.Click(chromedp.CSS(`button[value="add:destinations"]`)))
+	waitLoaded(t, ctx)
+	if focused := eval[string](t, ctx, `location.hash`); focused != "#f-destinations-1" {
+		t.Errorf("after adding, the page is at %q, want the new entry", focused)
+	}
+	tabTo("f-destinations-1-country")
+	press("Peru")
+	markPage(t, ctx)
+	press(kb.Enter)
+	waitLoaded(t, ctx)
+	if n := eval[int](t, ctx, `document.querySelectorAll('input[name$=".country"]').length`); n != 2 {
+		t.Errorf("Enter in a field changed the destinations: %d left", n)
+	}
+	if !eval[bool](t, ctx, `!!document.querySelector(".error-summary")`) {
+		t.Error("Enter in a field did not validate the step (Next)")
+	}
+	if v := eval[string](t, ctx, `document.getElementById("f-destinations-1-country").value`); v != "Peru" {
+		t.Errorf("the typed destination is %q", v)
 	}
 }

@@ -9,7 +9,9 @@ import (
 )
 
 // Draft is a form being filled in. Answers is the JSON of forms.Answers;
-// the store does not look inside.
+// the store does not look inside. Files lists the uploads (without
+// content), read from draft_file with the draft, so the list can never
+// disagree with the stored files.
 type Draft struct {
 	ID           int64
 	OfficeID     int64
@@ -18,6 +20,7 @@ type Draft struct {
 	Answers      []byte
 	SubmissionID *int64 // set once submitted
 	ExpiresAt    time.Time
+	Files        []DraftFile
 }
 
 // DraftFile is an upload of a draft, its content sealed.
@@ -28,21 +31,35 @@ type DraftFile struct {
 	MediaType string
 	Size      int64
 	SHA256    []byte
-	BlobKey   []byte
 	Content   []byte
 }
 
 const getDraft = `
-SELECT id, office_id, service_slug, form_id, answers, submission_id, expires_at
-FROM draft WHERE token_hash = $1 AND expires_at > now()`
+SELECT d.id, d.office_id, d.service_slug, d.form_id, d.answers, d.submission_id, d.expires_at,
+       coalesce(array_agg(f.id ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '{}'),
+       coalesce(array_agg(f.field_id ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '{}'),
+       coalesce(array_agg(f.name ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '{}'),
+       coalesce(array_agg(f.media_type ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '{}'),
+       coalesce(array_agg(f.size ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '{}'),
+       coalesce(array_agg(f.sha256 ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '{}')
+FROM draft d LEFT JOIN draft_file f ON f.draft_id = d.id
+WHERE d.token_hash = $1 AND d.expires_at > now()
+GROUP BY d.id`
 
-// GetDraft returns the unexpired draft whose token hashes to tokenHash.
-// Errors: NotFound.
+// GetDraft returns the unexpired draft whose token hashes to tokenHash,
+// with its files' metadata. Errors: NotFound.
 func GetDraft(ctx context.Context, q Querier, tokenHash []byte) (Draft, error) {
 	var d Draft
-	err := q.QueryRow(ctx, getDraft, tokenHash).Scan(&d.ID, &d.OfficeID, &d.ServiceSlug, &d.FormID, &d.Answers, &d.SubmissionID, &d.ExpiresAt)
+	var ids, sizes []int64
+	var fields, names, types []string
+	var sums [][]byte
+	err := q.QueryRow(ctx, getDraft, tokenHash).Scan(&d.ID, &d.OfficeID, &d.ServiceSlug, &d.FormID, &d.Answers, &d.SubmissionID, &d.ExpiresAt,
+		&ids, &fields, &names, &types, &sizes, &sums)
 	if err != nil {
 		return Draft{}, notFound("store: get draft", err)
+	}
+	for i := range ids {
+		d.Files = append(d.Files, DraftFile{ID: ids[i], FieldID: fields[i], Name: names[i], MediaType: types[i], Size: sizes[i], SHA256: sums[i]})
 	}
 	return d, nil
 }
@@ -79,14 +96,14 @@ func UpdateDraft(ctx context.Context, q Querier, id int64, answers []byte, expir
 }
 
 const insertDraftFile = `
-INSERT INTO draft_file (draft_id, field_id, name, media_type, size, sha256, blob_key, content)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO draft_file (draft_id, field_id, name, media_type, size, sha256, content)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id`
 
 // InsertDraftFile stores an upload of draft draftID and returns its id.
 func InsertDraftFile(ctx context.Context, q Querier, draftID int64, f DraftFile) (int64, error) {
 	var id int64
-	err := q.QueryRow(ctx, insertDraftFile, draftID, f.FieldID, f.Name, f.MediaType, f.Size, f.SHA256, f.BlobKey, f.Content).Scan(&id)
+	err := q.QueryRow(ctx, insertDraftFile, draftID, f.FieldID, f.Name, f.MediaType, f.Size, f.SHA256, f.Content).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert draft file: %w", err)
 	}

@@ -45,8 +45,9 @@ type Submission struct {
 }
 
 // insertSubmission creates the submission, moves the draft's files to it as
-// attachments, writes the first case event and closes the draft, in one
-// statement (so one round trip, atomically). ON CONFLICT DO NOTHING makes a
+// attachments (those of fileIDs: the uploads of questions still shown;
+// the rest are dropped), writes the first case event and closes the draft,
+// in one statement (so one round trip, atomically). ON CONFLICT DO NOTHING makes a
 // repeated submit of the same draft (or a reference number drawn twice)
 // return no row; the caller then tells the two apart.
 const insertSubmission = `
@@ -57,26 +58,31 @@ WITH s AS (
     ON CONFLICT DO NOTHING
     RETURNING id, office_id, submitted_at
 ), files AS (
-    INSERT INTO attachment (submission_id, office_id, field_id, name, media_type, size, sha256, blob_key, content)
-    SELECT s.id, s.office_id, f.field_id, f.name, f.media_type, f.size, f.sha256, f.blob_key, f.content
-    FROM s, draft_file f WHERE f.draft_id = $9
+    INSERT INTO attachment (submission_id, office_id, field_id, name, media_type, size, sha256, content)
+    SELECT s.id, s.office_id, f.field_id, f.name, f.media_type, f.size, f.sha256, f.content
+    FROM s, draft_file f WHERE f.draft_id = $9 AND f.id = ANY($12)
 ), event AS (
     INSERT INTO case_event (submission_id, office_id, kind, status)
     SELECT s.id, s.office_id, 'eingegangen', 'eingegangen' FROM s
 ), closed AS (
-    UPDATE draft SET submission_id = s.id, answers = '{}', updated_at = now()
+    UPDATE draft SET submission_id = s.id, answers = '{}', updated_at = now(),
+                     expires_at = now() + interval '10 minutes'
     FROM s WHERE draft.id = $9
 ), dropped AS (
     DELETE FROM draft_file WHERE draft_id = $9 AND EXISTS (SELECT 1 FROM s)
 )
 SELECT id, submitted_at FROM s`
 
-// InsertSubmission stores s as described at insertSubmission. It reports
-// false, with no error, when nothing was inserted because the draft was
-// already submitted or the reference number is taken.
-func InsertSubmission(ctx context.Context, q Querier, s *Submission) (bool, error) {
+// InsertSubmission stores s, with the draft files fileIDs as its
+// attachments, as described at insertSubmission. It reports false, with no
+// error, when nothing was inserted because the draft was already submitted
+// or the reference number is taken.
+func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []int64) (bool, error) {
+	if fileIDs == nil {
+		fileIDs = []int64{}
+	}
 	err := q.QueryRow(ctx, insertSubmission, s.OfficeID, s.ServiceSlug, s.FormID, s.FormVersion, s.FormHash, s.Locale,
-		s.Reference, s.AccessTokenHash, s.DraftID, s.Data, s.RecordSHA256).Scan(&s.ID, &s.SubmittedAt)
+		s.Reference, s.AccessTokenHash, s.DraftID, s.Data, s.RecordSHA256, fileIDs).Scan(&s.ID, &s.SubmittedAt)
 	if err != nil {
 		if isNoRows(err) {
 			return false, nil

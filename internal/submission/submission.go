@@ -6,7 +6,6 @@ package submission
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -89,8 +88,10 @@ func (s *Service) OpenDraft(ctx context.Context, token string) (*Draft, error) {
 	if d.Answers.Counts == nil {
 		d.Answers.Counts = make(map[string]int)
 	}
-	if d.Answers.Files == nil {
-		d.Answers.Files = make(map[string][]forms.File)
+	d.Answers.Files = make(map[string][]forms.File)
+	for _, f := range row.Files {
+		d.Answers.Files[f.FieldID] = append(d.Answers.Files[f.FieldID],
+			forms.File{ID: f.ID, Name: f.Name, MediaType: f.MediaType, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256)})
 	}
 	return d, nil
 }
@@ -148,16 +149,14 @@ func (s *Service) AddFile(ctx context.Context, d *Draft, fd *forms.Field, name s
 			return forms.File{}, fault.New(fault.Invalid, op, MsgFileType)
 		}
 	}
-	key := make([]byte, 16)
-	_, _ = rand.Read(key)
-	sealed, err := s.box.Seal(content, key)
+	sum := sha256.Sum256(content)
+	sealed, err := s.box.Seal(content, FileAAD(d.OfficeID, fd.ID, sum[:]))
 	if err != nil {
 		return forms.File{}, fmt.Errorf("%s: %w", op, err)
 	}
-	sum := sha256.Sum256(content)
 	f := store.DraftFile{
 		FieldID: fd.ID, Name: cleanFileName(name), MediaType: forms.SniffMediaType(content),
-		Size: int64(len(content)), SHA256: sum[:], BlobKey: key, Content: sealed,
+		Size: int64(len(content)), SHA256: sum[:], Content: sealed,
 	}
 	id, err := store.InsertDraftFile(ctx, s.db.Pool, d.ID, f)
 	if err != nil {
@@ -166,6 +165,20 @@ func (s *Service) AddFile(ctx context.Context, d *Draft, fd *forms.Field, name s
 	file := forms.File{ID: id, Name: f.Name, MediaType: f.MediaType, Size: f.Size, SHA256: hex.EncodeToString(sum[:])}
 	d.Answers.Files[fd.ID] = append(d.Answers.Files[fd.ID], file)
 	return file, nil
+}
+
+// FileAAD is the associated data a file is sealed with: its office, its
+// question and its checksum. A sealed file copied to another office's or
+// question's row, or under another checksum, does not open. It stays the
+// same when a draft's file becomes a submission's attachment.
+func FileAAD(officeID int64, fieldID string, sha256 []byte) []byte {
+	return fmt.Appendf(nil, "portal-file\x00%d\x00%s\x00%x", officeID, fieldID, sha256)
+}
+
+// OpenFile decrypts a sealed file of office officeID. Errors: wraps
+// crypto.ErrCorrupt when the blob does not belong there.
+func (s *Service) OpenFile(officeID int64, fieldID string, sha256, sealed []byte) ([]byte, error) {
+	return s.box.Open(sealed, FileAAD(officeID, fieldID, sha256))
 }
 
 // RemoveFile deletes upload id of field fieldID from draft d.
@@ -216,9 +229,8 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 	if step, issues := s.engine.ValidateAll(f, d.Answers, now); step != nil {
 		return Receipt{}, fault.Wrap(fault.Invalid, op, &Submitted{Step: step, Issues: issues})
 	}
-	record, err := json.Marshal(Envelope{
-		Form: f.ID, Version: f.Version, FormHash: f.Hash, Locale: locale, Answers: forms.BuildRecord(f, d.Answers),
-	})
+	answers := forms.BuildRecord(f, d.Answers)
+	record, err := json.Marshal(Envelope{Form: f.ID, Version: f.Version, FormHash: f.Hash, Locale: locale, Answers: answers})
 	if err != nil {
 		return Receipt{}, fmt.Errorf("%s: encode record: %w", op, err)
 	}
@@ -230,7 +242,7 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 	year := now.In(s.loc).Year()
 	for range 5 { // 40 random bits per office and year: a clash is rare, five in a row is a bug
 		sub.Reference = NewReference(officeCode, year)
-		inserted, err := store.InsertSubmission(ctx, s.db.Pool, &sub)
+		inserted, err := store.InsertSubmission(ctx, s.db.Pool, &sub, answers.FileIDs())
 		if err != nil {
 			return Receipt{}, fault.Wrap(fault.Unavailable, op, err)
 		}

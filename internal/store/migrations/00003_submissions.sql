@@ -47,8 +47,7 @@ CREATE TABLE attachment (
     media_type    text NOT NULL,
     size          bigint NOT NULL CHECK (size > 0),
     sha256        bytea NOT NULL,
-    blob_key      bytea NOT NULL, -- the associated data the content is sealed with
-    content       bytea NOT NULL, -- sealed (internal/crypto)
+    content       bytea NOT NULL, -- sealed (internal/crypto), bound to office, field and sha256
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX attachment_submission ON attachment (submission_id);
@@ -68,9 +67,9 @@ CREATE TABLE case_event (
 CREATE INDEX case_event_submission ON case_event (submission_id, at, id);
 
 -- A form being filled in. The citizen holds the token (cookie, resume
--- link); the row holds its hash. After submit the answers are emptied and
--- submission_id set, so a repeated submit shows the same receipt until the
--- draft expires.
+-- link); the row holds its hash. After submit the answers are emptied,
+-- submission_id set and the draft expires within minutes: long enough for
+-- a repeated submit (a double click) to find the same receipt.
 CREATE TABLE draft (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     token_hash    bytea NOT NULL UNIQUE,
@@ -93,7 +92,6 @@ CREATE TABLE draft_file (
     media_type text NOT NULL,
     size       bigint NOT NULL CHECK (size > 0),
     sha256     bytea NOT NULL,
-    blob_key   bytea NOT NULL,
     content    bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
