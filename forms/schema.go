@@ -220,7 +220,7 @@ const (
 func (s *Step) UploadBytes() int64 {
 	var n int64
 	for _, fd := range s.Fields {
-		if fd.Upload != nil {
+		if fd != nil && fd.Upload != nil {
 			n += int64(fd.Upload.MaxFiles) * fd.Upload.MaxBytes()
 		}
 	}
