@@ -84,6 +84,7 @@ func (a *Answers) MarkDone(id string) {
 // dates typed as 31.12.2000 turned into 2000-12-31. Inputs the step does not
 // have are ignored. get returns the posted values of an input name.
 func (a *Answers) Decode(s *Step, get func(name string) []string) {
+	a.DecodeCounts(s, get)
 	for _, fd := range s.Fields {
 		if fd.Type != TypeGroup {
 			a.decodeField(fd, 0, get)
@@ -136,6 +137,26 @@ func (a *Answers) decodeField(fd *Field, n int, get func(string) []string) {
 		return
 	}
 	a.set(name, []string{v})
+}
+
+// DecodeCounts takes the number of entries of the step's repeating groups
+// from the post: the page says how many it showed (the script may have
+// added some), and within the group's bounds that is the truth.
+func (a *Answers) DecodeCounts(s *Step, get func(name string) []string) {
+	for _, fd := range s.Fields {
+		if fd.Repeats() {
+			if posted, err := strconv.Atoi(firstOf(get(fd.ID + "._n"))); err == nil {
+				a.Counts[fd.ID] = min(max(posted, fd.Repeat.Min, 1), fd.Repeat.Max)
+			}
+		}
+	}
+}
+
+func firstOf(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 func (a *Answers) set(name string, vs []string) {

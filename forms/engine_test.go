@@ -182,3 +182,19 @@ func BenchmarkDecode(b *testing.B) {
 		decode(NewAnswers(), s, post)
 	}
 }
+
+func TestPostedGroupCountIsBounded(t *testing.T) {
+	f := mustForm(t, "reiseimpfberatung")
+	g, _ := f.Field("destinations")
+	st := g.Step()
+	for posted, want := range map[string]int{"3": 3, "0": 1, "-5": 1, "99": g.Repeat.Max, "x": 1} {
+		a := NewAnswers()
+		decode(a, st, url.Values{"destinations._n": {posted}, "destinations.2.country": {"Peru"}})
+		if got := a.Count(g); got != want {
+			t.Errorf("posted %q: %d entries, want %d", posted, got, want)
+		}
+		if _, kept := a.Values["destinations.2.country"]; kept != (want >= 3) {
+			t.Errorf("posted %q: third entry kept %v", posted, kept)
+		}
+	}
+}

@@ -296,6 +296,7 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 		fc.draft = submission.NewDraft(fc.office.ID, fc.service, fc.form.ID)
 	}
 	a := fc.draft.Answers
+	a.DecodeCounts(st, get) // the entries the page showed, so "before" is what the citizen saw
 	before := a.VisibleSet(st)
 	a.Decode(st, get)
 	action := firstValue(get("_action"))

@@ -40,6 +40,9 @@ type fieldView struct {
 	TooMuch      string // what the script says when a choice exceeds the limits
 	UploadHint   string
 	Instances    []instanceView // groups
+	Repeats      bool
+	MinEntries   int
+	MaxEntries   int
 	CanAdd       bool
 	AddLabel     string
 }
@@ -90,8 +93,8 @@ type instanceView struct {
 	ID        string
 	Legend    string
 	Fields    []fieldView
-	Remove    string // the _action value, empty when the group is at its minimum
-	RemoveFor string // accessible name of the remove button
+	Remove    string // the _action value that removes the entry
+	CanRemove bool   // false at the group's minimum (the button is hidden)
 }
 
 // instanceID is the element id of entry n of repeating group g.
@@ -205,6 +208,7 @@ func (b *stepBuilder) field(fd *forms.Field, n int, hidden bool) fieldView {
 		count := 1
 		if fd.Repeats() {
 			count = b.answers.Count(fd)
+			v.Repeats, v.MinEntries, v.MaxEntries = true, max(fd.Repeat.Min, 1), fd.Repeat.Max
 			v.CanAdd = count < fd.Repeat.Max
 			v.AddLabel = b.loc.TData("form.group.add", map[string]any{"Label": v.Label})
 		}
@@ -212,10 +216,8 @@ func (b *stepBuilder) field(fd *forms.Field, n int, hidden bool) fieldView {
 			inst := instanceView{ID: instanceID(fd.ID, i), Legend: v.Label, Fields: b.fields(fd.Fields, i)}
 			if fd.Repeats() {
 				inst.Legend = v.Label + " " + strconv.Itoa(i+1)
-				if count > max(fd.Repeat.Min, 1) {
-					inst.Remove = "remove:" + fd.ID + ":" + strconv.Itoa(i)
-					inst.RemoveFor = b.loc.TData("form.group.remove", map[string]any{"Label": inst.Legend})
-				}
+				inst.Remove = "remove:" + fd.ID + ":" + strconv.Itoa(i)
+				inst.CanRemove = count > v.MinEntries
 			}
 			v.Instances = append(v.Instances, inst)
 		}

@@ -49,6 +49,60 @@
         update(form);
       })(forms[i]);
     }
+    // Repeating groups grow without a round trip: the last entry is
+    // copied, emptied and renumbered, and the page's entry count (which the
+    // server reads, within the group's bounds) goes up.
+    var groups = document.querySelectorAll("[data-group]");
+    for (var g = 0; g < groups.length; g++) {
+      (function (group) {
+        var add = group.querySelector("[data-add]");
+        if (!add) return;
+        add.addEventListener("click", function (ev) {
+          var entries = group.querySelectorAll(":scope > fieldset");
+          var n = entries.length;
+          if (n >= +group.getAttribute("data-max")) return; // the server says so
+          ev.preventDefault();
+          var name = group.getAttribute("data-group");
+          var last = entries[n - 1];
+          var copy = last.cloneNode(true);
+          var from = n - 1;
+          var renumber = function (v) {
+            return v.split(name + "." + from + ".").join(name + "." + n + ".")
+                    .split("f-" + name + "-" + from).join("f-" + name + "-" + n)
+                    .split("remove:" + name + ":" + from).join("remove:" + name + ":" + n);
+          };
+          var all = [copy].concat([].slice.call(copy.querySelectorAll("*")));
+          all.forEach(function (el) {
+            ["id", "name", "for", "href", "aria-describedby", "value"].forEach(function (a) {
+              if (!el.hasAttribute(a)) return;
+              if (a === "value" && el.tagName !== "BUTTON") return;
+              el.setAttribute(a, renumber(el.getAttribute(a)));
+            });
+          });
+          [].forEach.call(copy.querySelectorAll(".field__error, .field__warning"), function (e) { e.parentNode.removeChild(e); });
+          [].forEach.call(copy.querySelectorAll(".field--error, .field--warning"), function (e) { e.classList.remove("field--error", "field--warning"); });
+          [].forEach.call(copy.querySelectorAll("input, select, textarea"), function (el) {
+            el.removeAttribute("aria-invalid");
+            var ids = (el.getAttribute("aria-describedby") || "").split(" ").filter(function (id) { return !/-(error|warning)$/.test(id); });
+            if (ids.length) el.setAttribute("aria-describedby", ids.join(" ")); else el.removeAttribute("aria-describedby");
+            if (el.type === "radio" || el.type === "checkbox") el.checked = false;
+            else if (el.tagName === "SELECT") el.selectedIndex = 0;
+            else el.value = "";
+          });
+          var legend = group.getAttribute("data-legend") + " " + (n + 1);
+          copy.querySelector("legend").textContent = legend;
+          [].forEach.call(copy.querySelectorAll("span[data-legend]"), function (s) { s.textContent = " – " + legend; });
+          last.parentNode.insertBefore(copy, last.nextSibling);
+          group.querySelector("[data-count]").value = n + 1;
+          var removes = group.querySelectorAll("[data-remove]");
+          for (var r = 0; r < removes.length; r++) removes[r].hidden = n + 1 <= +group.getAttribute("data-min");
+          add.hidden = n + 1 >= +group.getAttribute("data-max");
+          var first = copy.querySelector("input, select, textarea");
+          (first || copy).focus();
+        });
+      })(groups[g]);
+    }
+
     // Files over the limits would make the whole post fail: say so before
     // sending, beside the field (the server checks again).
     var inputs = document.querySelectorAll("input[type=file][data-max-bytes]");
