@@ -2,12 +2,12 @@ package portal
 
 import (
 	"bytes"
-	"math/bits"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"math/bits"
 	"mime"
 	"path"
 	"strings"

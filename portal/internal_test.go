@@ -213,8 +213,8 @@ func TestIsFormStep(t *testing.T) {
 		"/amt/leipzig/leistungen/terminanfrage/antrag/anliegen": true,
 		"/amt/leipzig/leistungen/terminanfrage/antrag/absenden": true, // limited by its own route to 32 KiB
 		"/amt/leipzig/leistungen/terminanfrage/antrag":          false,
-		"/barrierefreiheit":                                     false,
-		"/amt/x/y/z/antrag/a":                                   false,
+		"/barrierefreiheit":   false,
+		"/amt/x/y/z/antrag/a": false,
 	} {
 		if got := isFormStep(path); got != want {
 			t.Errorf("isFormStep(%q) = %v", path, got)
