@@ -134,12 +134,6 @@ func (f *Field) Multiple() bool { return f.Type == TypeCheckboxes }
 // once.
 func (f *Field) Repeats() bool { return f.Type == TypeGroup && f.Repeat != nil }
 
-// Option returns the option with value v.
-func (f *Field) Option(v string) (*Option, bool) {
-	o, ok := f.options[v]
-	return o, ok
-}
-
 // Rules are the checks of a value beyond its type.
 type Rules struct {
 	MinLength      int      `yaml:"min_length"`

@@ -173,9 +173,10 @@ func (s *Server) showStep(c *fiber.Ctx) error {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
 	if fc.draft == nil && onlyLangQuery(c) { // a new visitor: the same page for everyone
-		// Today is in the key: date inputs carry it as their min or max.
-		key := fc.form.Hash + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code + "\x00" + s.today()
-		done, err := s.renderSpliced(c, fc.snap, key, func() (string, any) {
+		key := fc.form.Hash + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code
+		// The page is rebuilt each day: date inputs carry today as their
+		// min or max.
+		done, err := s.renderSpliced(c, fc.snap, s.today(), key, func() (string, any) {
 			p := s.stepPage(c, fc, st, nil, nil, false)
 			p.CSRF = csrfPlaceholder
 			return "form_step", p

@@ -25,6 +25,7 @@ const csrfPlaceholder = "CSRF-PLACEHOLDER-7f3a9c"
 // the suffix's blocks end the stream.
 type splicedPage struct {
 	snap             *office.Snapshot
+	day              string
 	prefix, suffix   []byte
 	zPrefix, zSuffix []byte
 	crcPrefix        uint32
@@ -35,12 +36,12 @@ type splicedPages struct {
 	pages map[string]*splicedPage
 }
 
-func newSplicedPage(snap *office.Snapshot, body []byte) (*splicedPage, bool) {
+func newSplicedPage(snap *office.Snapshot, day string, body []byte) (*splicedPage, bool) {
 	i := bytes.Index(body, []byte(csrfPlaceholder))
 	if i < 0 || bytes.Count(body, []byte(csrfPlaceholder)) != 1 {
 		return nil, false
 	}
-	p := &splicedPage{snap: snap, prefix: body[:i], suffix: body[i+len(csrfPlaceholder):]}
+	p := &splicedPage{snap: snap, day: day, prefix: body[:i], suffix: body[i+len(csrfPlaceholder):]}
 	var buf bytes.Buffer
 	w, _ := flate.NewWriter(&buf, flate.BestCompression)
 	_, _ = w.Write(p.prefix)
@@ -85,19 +86,21 @@ func (p *splicedPage) send(c *fiber.Ctx, token string) error {
 }
 
 // renderSpliced answers with page name for a new visitor, rendered by
-// build with the placeholder token, from the cache when possible. It
-// reports false when the page cannot be spliced (then render it normally).
-func (s *Server) renderSpliced(c *fiber.Ctx, snap *office.Snapshot, key string, build func() (string, any)) (bool, error) {
+// build with the placeholder token, from the cache when possible: the
+// entry of key is rebuilt when the directory snapshot or the day changed.
+// It reports false when the page cannot be spliced (then render it
+// normally).
+func (s *Server) renderSpliced(c *fiber.Ctx, snap *office.Snapshot, day, key string, build func() (string, any)) (bool, error) {
 	s.spliced.mu.RLock()
 	p, ok := s.spliced.pages[key]
 	s.spliced.mu.RUnlock()
-	if !ok || p.snap != snap {
+	if !ok || p.snap != snap || p.day != day {
 		name, data := build()
 		var buf bytes.Buffer
 		if err := s.views.execute(&buf, name, data); err != nil {
 			return false, err
 		}
-		if p, ok = newSplicedPage(snap, buf.Bytes()); !ok {
+		if p, ok = newSplicedPage(snap, day, buf.Bytes()); !ok {
 			return false, nil
 		}
 		s.spliced.mu.Lock()

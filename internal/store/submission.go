@@ -163,42 +163,6 @@ func ListCitizenEvents(ctx context.Context, q Querier, officeID, id int64) ([]Ev
 	return out, nil
 }
 
-// AttachmentInfo is an attachment without its content.
-type AttachmentInfo struct {
-	ID        int64
-	FieldID   string
-	Name      string
-	MediaType string
-	Size      int64
-	SHA256    []byte
-}
-
-const listAttachments = `
-SELECT id, field_id, name, media_type, size, sha256 FROM attachment
-WHERE submission_id = $1 AND office_id = $2 ORDER BY id`
-
-// ListAttachments returns the attachments of submission id of office
-// officeID, without content.
-func ListAttachments(ctx context.Context, q Querier, officeID, id int64) ([]AttachmentInfo, error) {
-	rows, err := q.Query(ctx, listAttachments, id, officeID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list attachments: %w", err)
-	}
-	defer rows.Close()
-	var out []AttachmentInfo
-	for rows.Next() {
-		var a AttachmentInfo
-		if err := rows.Scan(&a.ID, &a.FieldID, &a.Name, &a.MediaType, &a.Size, &a.SHA256); err != nil {
-			return nil, fmt.Errorf("store: list attachments: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list attachments: %w", err)
-	}
-	return out, nil
-}
-
 const getFormDefinition = `SELECT form_id, hash, version, source FROM form_definition WHERE form_id = $1 AND hash = $2`
 
 // GetFormDefinition returns a kept definition. Errors: NotFound.
