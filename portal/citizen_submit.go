@@ -86,7 +86,7 @@ func (s *Server) submitForm(c *fiber.Ctx) error {
 	}
 	lang := s.localizerFor(c).Lang().Code
 	r, err := s.subs.Submit(c.UserContext(), d, fc.form, fc.office.Code, lang)
-	var invalid *submission.Submitted
+	var invalid *submission.InvalidAnswers
 	if errors.As(err, &invalid) {
 		return s.renderStep(c, fc, invalid.Step, fiber.StatusUnprocessableEntity, invalid.Issues, nil, false)
 	}

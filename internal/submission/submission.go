@@ -204,20 +204,20 @@ type Receipt struct {
 	Duplicate   bool // the draft had been submitted before: this is the first receipt again
 }
 
-// Submitted is the Invalid error of a submit whose answers fail: Step is
+// InvalidAnswers is the Invalid error of a submit whose answers fail: Step is
 // the first step with an error, where the citizen goes back to.
-type Submitted struct {
+type InvalidAnswers struct {
 	Step   *forms.Step
 	Issues []forms.Issue
 }
 
-func (e *Submitted) Error() string { return "submission: answers invalid at step " + e.Step.ID }
+func (e *InvalidAnswers) Error() string { return "submission: answers invalid at step " + e.Step.ID }
 
 // Submit turns the saved draft d into a submission of form f at the office
 // with code officeCode, in language locale. It validates every visible
 // step again (a tampered post cannot skip one) and is idempotent: submitting
 // the same draft again returns the first receipt with Duplicate set.
-// Errors: *Submitted (wrapped as Invalid) when answers fail, Unavailable
+// Errors: *InvalidAnswers (wrapped as Invalid) when answers fail, Unavailable
 // when the database is down.
 func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCode, locale string) (Receipt, error) {
 	const op = "submission: submit"
@@ -227,7 +227,7 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 	}
 	now := s.now()
 	if step, issues := s.engine.ValidateAll(f, d.Answers, now); step != nil {
-		return Receipt{}, fault.Wrap(fault.Invalid, op, &Submitted{Step: step, Issues: issues})
+		return Receipt{}, fault.Wrap(fault.Invalid, op, &InvalidAnswers{Step: step, Issues: issues})
 	}
 	answers := forms.BuildRecord(f, d.Answers)
 	record, err := json.Marshal(Envelope{Form: f.ID, Version: f.Version, FormHash: f.Hash, Locale: locale, Answers: answers})
