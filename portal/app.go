@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -66,7 +67,8 @@ type Server struct {
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
-	maxBody  int // the largest body of any route: a form step with uploads
+	maxBody  int           // the largest body of any route: a form step with uploads
+	pdfSlots chan struct{} // PDF receipts rendered at once
 	forms    *forms.Set
 	subs     *submission.Service
 	engine   *forms.Engine
@@ -100,6 +102,7 @@ func New(d Deps) (*Server, error) {
 	maxBody := max(int(d.Forms.MaxUploadBytes())+bodySlack, 1<<20) // the largest limit of any route
 	s := &Server{
 		maxBody:  maxBody,
+		pdfSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		cfg:      d.Config,
 		db:       d.DB,
 		dir:      d.Directory,

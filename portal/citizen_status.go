@@ -125,6 +125,14 @@ func (s *Server) receiptPDF(c *fiber.Ctx) error {
 		}
 		d.Sections = append(d.Sections, rs)
 	}
+	// A receipt takes about 8 ms of CPU and 12 MB of allocations: at most
+	// one per core at a time, the others wait their turn.
+	select {
+	case s.pdfSlots <- struct{}{}:
+		defer func() { <-s.pdfSlots }()
+	case <-c.UserContext().Done():
+		return c.UserContext().Err()
+	}
 	var buf bytes.Buffer
 	if err := receipt.Render(&buf, d); err != nil {
 		return err
