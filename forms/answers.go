@@ -90,11 +90,7 @@ func (a *Answers) Decode(s *Step, get func(name string) []string) {
 			a.decodeField(fd, 0, get)
 			continue
 		}
-		n := 1
-		if fd.Repeats() {
-			n = a.Count(fd)
-		}
-		for i := 0; i < n; i++ {
+		for i := range a.Entries(fd) {
 			for _, child := range fd.Fields {
 				a.decodeField(child, i, get)
 			}
@@ -165,6 +161,15 @@ func (a *Answers) set(name string, vs []string) {
 		return
 	}
 	a.Values[name] = vs
+}
+
+// Entries returns how many times group g is shown: its count when it
+// repeats, else once.
+func (a *Answers) Entries(g *Field) int {
+	if g.Repeats() {
+		return a.Count(g)
+	}
+	return 1
 }
 
 // AddInstance adds an instance to repeating group g, up to its maximum. It

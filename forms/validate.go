@@ -153,11 +153,7 @@ func (e *Engine) Validate(s *Step, a *Answers, now time.Time) (errs, warns []Iss
 			errs, warns = e.field(fd, 0, a, today, errs, warns)
 			continue
 		}
-		n := 1
-		if fd.Repeats() {
-			n = a.Count(fd)
-		}
-		for i := 0; i < n; i++ {
+		for i := range a.Entries(fd) {
 			for _, child := range fd.Fields {
 				if a.Visible(child, i) {
 					errs, warns = e.field(child, i, a, today, errs, warns)

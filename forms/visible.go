@@ -66,11 +66,7 @@ func (a *Answers) VisibleSet(s *Step) []string {
 		if fd.Type != TypeGroup {
 			continue
 		}
-		n := 1
-		if fd.Repeats() {
-			n = a.Count(fd)
-		}
-		for i := 0; i < n; i++ {
+		for i := range a.Entries(fd) {
 			for _, child := range fd.Fields {
 				if a.Visible(child, i) {
 					out = append(out, Name(child, i))

@@ -67,6 +67,19 @@ func (s *Server) loadForm(c *fiber.Ctx) (*formContext, error) {
 	return fc, nil
 }
 
+// loadStep is loadForm plus the step the path names. Errors: NotFound.
+func (s *Server) loadStep(c *fiber.Ctx) (*formContext, *forms.Step, error) {
+	fc, err := s.loadForm(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, ok := fc.form.Step(c.Params("step"))
+	if !ok {
+		return nil, nil, fiber.ErrNotFound
+	}
+	return fc, st, nil
+}
+
 // answers returns the draft's answers, or empty ones.
 func (fc *formContext) answers() *forms.Answers {
 	if fc.draft != nil {
@@ -161,13 +174,9 @@ type stepPage struct {
 // showStep answers GET .../antrag/:step with the step's questions and the
 // answers given so far.
 func (s *Server) showStep(c *fiber.Ctx) error {
-	fc, err := s.loadForm(c)
+	fc, st, err := s.loadStep(c)
 	if err != nil {
 		return err
-	}
-	st, ok := fc.form.Step(c.Params("step"))
-	if !ok {
-		return fiber.ErrNotFound
 	}
 	if open := fc.firstOpenStep(); open != nil && st.Index() > open.Index() {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
@@ -270,13 +279,9 @@ func ackOf(warns []forms.Issue) string {
 // uploads in the draft, then acts on the button pressed: next (validate
 // this step), back, save for later, add or remove a group entry or a file.
 func (s *Server) postStep(c *fiber.Ctx) error {
-	fc, err := s.loadForm(c)
+	fc, st, err := s.loadStep(c)
 	if err != nil {
 		return err
-	}
-	st, ok := fc.form.Step(c.Params("step"))
-	if !ok {
-		return fiber.ErrNotFound
 	}
 	if len(c.Body()) > s.stepBodyLimit(st) {
 		return fiber.ErrRequestEntityTooLarge
