@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/office"
@@ -49,6 +50,7 @@ type Deps struct {
 	Forms       *forms.Set           // the loaded form definitions
 	Submissions *submission.Service  // drafts and submissions
 	Location    *time.Location       // the offices' time zone (Europe/Berlin)
+	Auth        *auth.Service        // staff accounts and sessions
 }
 
 // Server is the portal's HTTP application.
@@ -71,6 +73,7 @@ type Server struct {
 	pdfSlots chan struct{} // PDF receipts rendered at once
 	forms    *forms.Set
 	subs     *submission.Service
+	auth     *auth.Service
 	engine   *forms.Engine
 	loc      *time.Location
 	now      func() time.Time
@@ -119,6 +122,7 @@ func New(d Deps) (*Server, error) {
 		spliced:  splicedPages{pages: make(map[string]*splicedPage)},
 		forms:    d.Forms,
 		subs:     d.Submissions,
+		auth:     d.Auth,
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,
 		now:      time.Now,

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/office"
@@ -52,12 +53,13 @@ func (b *syncBuffer) String() string {
 }
 
 type harness struct {
-	t   testing.TB
-	srv *portal.Server
-	db  *store.DB
-	dir *office.Directory
-	reg *prometheus.Registry
-	log *syncBuffer
+	t    testing.TB
+	srv  *portal.Server
+	db   *store.DB
+	dir  *office.Directory
+	reg  *prometheus.Registry
+	log  *syncBuffer
+	auth *auth.Service
 }
 
 // newHarness builds the real application on a fresh database with the demo
@@ -98,6 +100,10 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	if err := subs.SaveDefinitions(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}
+	staffAuth, err := auth.New(db, cfg.EncryptionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := portal.New(portal.Deps{
 		Config:      cfg,
 		DB:          db,
@@ -107,12 +113,13 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		Forms:       set,
 		Submissions: subs,
 		Location:    berlin,
+		Auth:        staffAuth,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Shutdown(time.Second); srv.Close() })
-	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs}
+	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth}
 }
 
 // listen serves the app on a loopback port, for what needs a real

@@ -60,6 +60,18 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/fortsetzen/:token", noStore, s.showResume)
 	app.Post("/fortsetzen", noStore, limitBody(formBodySize), s.limit("resume", 20, 10*time.Minute), s.resume)
 
+	// Staff: the login steps, then everything behind requireStaff.
+	app.Get("/staff/login", noStore, s.showLogin)
+	app.Post("/staff/login", noStore, s.login)
+	app.Get("/staff/login/code", noStore, s.showCode)
+	app.Post("/staff/login/code", noStore, s.verifyCode)
+	app.Get("/staff/login/einrichten", noStore, s.showEnrol)
+	app.Post("/staff/login/einrichten", noStore, s.enrol)
+	app.Post("/staff/logout", noStore, s.logout)
+	staff := app.Group("/staff", noStore, s.requireStaff)
+	staff.Get("/", s.showInbox)
+	staff.Post("/logout/ueberall", s.logoutEverywhere)
+
 	// The pages a German public body must have.
 	app.Get("/impressum", s.showImprint)
 	app.Get("/datenschutz", s.showPrivacy)

@@ -161,7 +161,7 @@ func TestBrowserCitizenPagesAreAccessible(t *testing.T) {
 	pages := []string{
 		"/", "/?plz=4109", "/?plz=99999", "/amt/leipzig", "/leistungen/reiseimpfberatung",
 		"/leistungen/terminanfrage?plz=123", "/amt/halle/leistungen/masernschutz-nachweis",
-		"/impressum", "/datenschutz", "/barrierefreiheit", "/leichte-sprache", "/gibt-es-nicht",
+		"/impressum", "/datenschutz", "/barrierefreiheit", "/leichte-sprache", "/gibt-es-nicht", "/staff/login",
 	}
 	for _, lang := range []string{"de", "en"} {
 		for _, page := range pages {

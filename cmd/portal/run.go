@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/office"
@@ -36,6 +38,10 @@ const usage = `usage: portal [command]
 commands:
   serve      run the web server (the default)
   migrate    apply database migrations, then exit
+  staff add --office SLUG --email E --name N --role admin|caseworker|physician
+             [--password-stdin] [--totp-secret BASE32]
+             create a staff account; prints a generated password unless
+             --password-stdin
   forms check [DIR]
              check form definitions (the shipped ones, or DIR's *.yaml);
              prints each problem as file:line: message
@@ -59,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return migrate(ctx, getenv)
 	case "forms":
 		return formsCommand(args[2:], stdout)
+	case "staff":
+		return staffCommand(ctx, args[2:], getenv, os.Stdin, stdout)
 	case "version", "--version":
 		_, err := fmt.Fprintln(stdout, "portal", version)
 		return err
@@ -93,11 +101,33 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	defer closeDB()
+	staffAuth, err := auth.New(db, cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
 	if cfg.Demo {
 		if err := demo.Seed(ctx, db); err != nil {
 			return err
 		}
 		log.Info("demo data ready", "offices", strings.Join(demo.Describe(), "; "))
+		password, err := seedDemoStaff(ctx, cfg, db, staffAuth)
+		if err != nil {
+			return err
+		}
+		// Printed on purpose, so a newcomer can log in after make run; in
+		// production the operator chose the password (PORTAL_DEMO_PASSWORD
+		// is then required) and it is not printed.
+		shown := password
+		if cfg.Production() {
+			shown = "from PORTAL_DEMO_PASSWORD"
+		}
+		fmt.Fprintf(stdout, "\nDemo staff (password %s%s), log in at %s/staff/login:\n", shown, totpHint(cfg), cfg.BaseURL)
+		for _, o := range demo.Offices() {
+			for _, s := range demo.Staff(o.Office.Slug) {
+				fmt.Fprintf(stdout, "  %-36s %s\n", s.Email, s.Role)
+			}
+		}
+		fmt.Fprintln(stdout)
 	}
 
 	set, subs, berlin, err := formsAndSubmissions(ctx, cfg, db)
@@ -115,6 +145,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Forms:       set,
 		Submissions: subs,
 		Location:    berlin,
+		Auth:        staffAuth,
 	})
 	if err != nil {
 		return err
@@ -125,6 +156,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	// Start-up work peaks (brotli of the static files, argon2id of the demo
+	// password take tens of MB for a moment): give that back before serving.
+	debug.FreeOSMemory()
+
 	// Background workers stop before the database closes.
 	workCtx, stopWork := context.WithCancel(context.Background())
 	workDone := make(chan struct{})

@@ -87,3 +87,18 @@ func Describe() []string {
 	}
 	return lines
 }
+
+// StaffAccount is a demo staff account (without its password).
+type StaffAccount struct {
+	Email, Name, Role string
+}
+
+// Staff returns the demo accounts of an office: an admin, a caseworker and
+// a physician, addressed <role>@<slug>.example as CONTRACT.md says.
+func Staff(officeSlug string) []StaffAccount {
+	return []StaffAccount{
+		{Email: "admin@" + officeSlug + ".example", Name: "Alex Admin", Role: "admin"},
+		{Email: "sachbearbeitung@" + officeSlug + ".example", Name: "Sam Sachbearbeitung", Role: "caseworker"},
+		{Email: "aerztin@" + officeSlug + ".example", Name: "Dr. Dana Ärztin", Role: "physician"},
+	}
+}

@@ -16,6 +16,10 @@ import (
 // are kept (the privacy notice says so).
 const FeedbackPeriod = 2 * 365 * 24 * time.Hour
 
+// SessionIdle is how long a staff session may be idle (auth.IdleTimeout);
+// a session idle for longer is dead and deleted.
+const SessionIdle = 30 * time.Minute
+
 // Sweep deletes everything past its retention period as of now.
 func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) error {
 	n, err := store.DeleteFeedbackBefore(ctx, db.Pool, now.Add(-FeedbackPeriod))
@@ -32,6 +36,9 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	}
 	if n > 0 {
 		log.Info("retention: deleted expired drafts", "count", n)
+	}
+	if _, err = store.DeleteExpiredSessions(ctx, db.Pool, now, now.Add(-SessionIdle)); err != nil {
+		return err
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // FormDefinition is a form definition as a submission was made with it.
@@ -172,4 +174,33 @@ func GetFormDefinition(ctx context.Context, q Querier, formID, hash string) (For
 		return FormDefinition{}, notFound("store: get form definition", err)
 	}
 	return d, nil
+}
+
+// SubmissionRow is a submission as a list shows it.
+type SubmissionRow struct {
+	ID          int64
+	Reference   string
+	ServiceSlug string
+	Status      string
+	SubmittedAt time.Time
+}
+
+const listSubmissions = `
+SELECT id, reference, service_slug, status, submitted_at FROM submission
+WHERE office_id = $1
+ORDER BY submitted_at DESC, id DESC
+LIMIT $2`
+
+// ListSubmissions returns the newest submissions of office officeID, at
+// most limit.
+func ListSubmissions(ctx context.Context, q Querier, officeID int64, limit int) ([]SubmissionRow, error) {
+	rows, err := q.Query(ctx, listSubmissions, officeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list submissions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[SubmissionRow])
+	if err != nil {
+		return nil, fmt.Errorf("store: list submissions: %w", err)
+	}
+	return out, nil
 }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+)
+
+const demoTOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+func TestStaffAddCommand(t *testing.T) {
+	dsn := storetest.DSN(t)
+	env := map[string]string{"DATABASE_URL": dsn, "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()}
+	getenv := func(k string) string { return env[k] }
+	// The command works beside a running portal (which seeds the offices).
+	startPortal(t, env)
+
+	var out bytes.Buffer
+	args := []string{"portal", "staff", "add", "--office", "leipzig", "--email", "Neu@Leipzig.test", "--name", "Nora Neu", "--role", "caseworker"}
+	if err := run(context.Background(), args, getenv, &out); err != nil {
+		t.Fatalf("staff add: %v", err)
+	}
+	password := strings.TrimSpace(out.String())
+	if !regexp.MustCompile(`^[0-9a-z]{20}$`).MatchString(password) {
+		t.Errorf("stdout is %q, want the generated password alone", out.String())
+	}
+	// The same address again is refused with a clear message.
+	err := run(context.Background(), args, getenv, &out)
+	if err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("second add: %v", err)
+	}
+	for _, bad := range [][]string{
+		{"portal", "staff", "add", "--office", "nowhere", "--email", "a@b.test", "--name", "N", "--role", "admin"},
+		{"portal", "staff", "add", "--office", "leipzig", "--email", "a@b.test", "--name", "N", "--role", "boss"},
+		{"portal", "staff", "add", "--office", "leipzig", "--email", "a@b.test", "--name", "N", "--role", "admin", "--totp-secret", "not base32!"},
+		{"portal", "staff", "add", "--email", "a@b.test"},
+	} {
+		if err := run(context.Background(), bad, getenv, &out); err == nil {
+			t.Errorf("%v: accepted", bad[3:])
+		}
+	}
+}
+
+// TestBrowserStaffLogin logs a demo account in with password and TOTP code
+// through the browser and checks the staff pages with axe.
+func TestBrowserStaffLogin(t *testing.T) {
+	p := startPortal(t, map[string]string{
+		"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir(),
+		"PORTAL_DEMO_PASSWORD": "demo-passwort-123", "PORTAL_DEMO_TOTP": demoTOTP,
+	})
+	if out := p.log.String(); !strings.Contains(out, "admin@leipzig.example") || !strings.Contains(out, "demo-passwort-123") {
+		t.Errorf("the demo logins are not printed:\n%s", out)
+	}
+	ctx := newBrowser(t)
+	axe := axeScript(t)
+	for _, lang := range []string{"de", "en"} {
+		step(t, ctx, "open", chromedp.Navigate(p.base+"/staff/login?lang="+lang))
+		checkAccessibility(t, ctx, axe, "/staff/login "+lang)
+		step(t, ctx, "email", chromedp.SendKeys(chromedp.ID("login-email"), "aerztin@halle.example"))
+		markPage(t, ctx)
+		step(t, ctx, "password", chromedp.SendKeys(chromedp.ID("login-password"), "demo-passwort-123"+kb.Enter))
+		waitLoaded(t, ctx)
+		waitPath(t, ctx, "/staff/login/code")
+		checkAccessibility(t, ctx, axe, "/staff/login/code "+lang)
+		code, err := totp.GenerateCode(demoTOTP, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		markPage(t, ctx)
+		step(t, ctx, "code", chromedp.SendKeys(chromedp.ID("login-code"), code+kb.Enter))
+		waitLoaded(t, ctx)
+		waitPath(t, ctx, "/staff/")
+		checkAccessibility(t, ctx, axe, "/staff/ "+lang)
+		checkNoHorizontalScroll(t, ctx, "/staff/", 320)
+		clickAndWait(t, ctx, "log out", chromedp.CSS(`form[action="/staff/logout"] button`))
+		waitPath(t, ctx, "/staff/login?abgemeldet=1")
+	}
+}

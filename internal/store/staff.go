@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gesundheitsamt/portal/internal/fault"
+)
+
+// Staff is a staff account of an office.
+type Staff struct {
+	ID           int64
+	OfficeID     int64
+	Email        string
+	Name         string
+	Role         string
+	PasswordHash string
+	TOTPSecret   []byte // sealed; nil until enrolled
+	TOTPRequired bool
+	Disabled     bool
+	FailedLogins int
+	LockedUntil  *time.Time
+}
+
+const insertStaff = `
+INSERT INTO staff (office_id, email, name, role, password_hash, totp_secret, totp_required)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id`
+
+// InsertStaff creates an account. Errors: Conflict when the e-mail address
+// is taken.
+func InsertStaff(ctx context.Context, q Querier, s Staff) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, insertStaff, s.OfficeID, s.Email, s.Name, s.Role, s.PasswordHash, s.TOTPSecret, s.TOTPRequired).Scan(&id)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return 0, fault.New(fault.Conflict, "store: insert staff", "staff.error.exists")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: insert staff: %w", err)
+	}
+	return id, nil
+}
+
+const upsertDemoStaff = `
+INSERT INTO staff (office_id, email, name, role, password_hash, totp_secret, totp_required)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash, totp_secret = EXCLUDED.totp_secret,
+    disabled = false, failed_logins = 0, locked_until = NULL, updated_at = now()`
+
+// UpsertDemoStaff creates a demo account or resets its password and TOTP
+// to the demo's (so PORTAL_DEMO_PASSWORD always works).
+func UpsertDemoStaff(ctx context.Context, q Querier, s Staff) error {
+	if _, err := q.Exec(ctx, upsertDemoStaff, s.OfficeID, s.Email, s.Name, s.Role, s.PasswordHash, s.TOTPSecret, s.TOTPRequired); err != nil {
+		return fmt.Errorf("store: upsert demo staff %s: %w", s.Email, err)
+	}
+	return nil
+}
+
+const staffColumns = `id, office_id, email, name, role, password_hash, totp_secret, totp_required, disabled, failed_logins, locked_until`
+
+func scanStaff(row pgx.Row) (Staff, error) {
+	var s Staff
+	err := row.Scan(&s.ID, &s.OfficeID, &s.Email, &s.Name, &s.Role, &s.PasswordHash, &s.TOTPSecret, &s.TOTPRequired, &s.Disabled, &s.FailedLogins, &s.LockedUntil)
+	return s, err
+}
+
+var getStaffByEmail = `SELECT ` + staffColumns + ` FROM staff WHERE email = $1`
+
+// GetStaffByEmail returns the account of an e-mail address (lower case).
+// Errors: NotFound.
+func GetStaffByEmail(ctx context.Context, q Querier, email string) (Staff, error) {
+	s, err := scanStaff(q.QueryRow(ctx, getStaffByEmail, email))
+	if err != nil {
+		return Staff{}, notFound("store: get staff", err)
+	}
+	return s, nil
+}
+
+var getStaff = `SELECT ` + staffColumns + ` FROM staff WHERE id = $1`
+
+// GetStaff returns account id. Errors: NotFound.
+func GetStaff(ctx context.Context, q Querier, id int64) (Staff, error) {
+	s, err := scanStaff(q.QueryRow(ctx, getStaff, id))
+	if err != nil {
+		return Staff{}, notFound("store: get staff", err)
+	}
+	return s, nil
+}
+
+const recordLoginFailure = `
+UPDATE staff SET failed_logins = failed_logins + 1,
+    locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + $3 * interval '1 second' ELSE locked_until END
+WHERE id = $1`
+
+// RecordLoginFailure counts a failed login of account id; the maxth in a
+// row locks it for lock.
+func RecordLoginFailure(ctx context.Context, q Querier, id int64, max int, lock time.Duration) error {
+	if _, err := q.Exec(ctx, recordLoginFailure, id, max, int64(lock.Seconds())); err != nil {
+		return fmt.Errorf("store: record login failure: %w", err)
+	}
+	return nil
+}
+
+const resetLoginFailures = `UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins > 0 OR locked_until IS NOT NULL)`
+
+// ResetLoginFailures clears the failure count after a successful login.
+func ResetLoginFailures(ctx context.Context, q Querier, id int64) error {
+	if _, err := q.Exec(ctx, resetLoginFailures, id); err != nil {
+		return fmt.Errorf("store: reset login failures: %w", err)
+	}
+	return nil
+}
+
+const setTOTP = `UPDATE staff SET totp_secret = $2, updated_at = now() WHERE id = $1`
+
+// SetTOTP stores the sealed TOTP secret of account id.
+func SetTOTP(ctx context.Context, q Querier, id int64, sealed []byte) error {
+	if _, err := q.Exec(ctx, setTOTP, id, sealed); err != nil {
+		return fmt.Errorf("store: set totp: %w", err)
+	}
+	return nil
+}
+
+// Session is a staff login.
+type Session struct {
+	StaffID      int64
+	OfficeID     int64
+	SecondFactor bool
+	LastSeen     time.Time
+	ExpiresAt    time.Time
+}
+
+const insertSession = `
+INSERT INTO staff_session (id_hash, staff_id, office_id, second_factor, expires_at) VALUES ($1, $2, $3, $4, $5)`
+
+// InsertSession stores a session under the hash of its id.
+func InsertSession(ctx context.Context, q Querier, idHash []byte, s Session) error {
+	if _, err := q.Exec(ctx, insertSession, idHash, s.StaffID, s.OfficeID, s.SecondFactor, s.ExpiresAt); err != nil {
+		return fmt.Errorf("store: insert session: %w", err)
+	}
+	return nil
+}
+
+// touchSession returns the session and its account's state, and marks the
+// session seen, in one statement. A session idle for longer than idle, past
+// its end, or of a disabled account is not found.
+const touchSession = `
+UPDATE staff_session ss SET last_seen = now()
+FROM staff s
+WHERE ss.id_hash = $1 AND s.id = ss.staff_id AND NOT s.disabled
+  AND ss.expires_at > now() AND ss.last_seen > now() - $2 * interval '1 second'
+RETURNING ss.staff_id, ss.office_id, ss.second_factor, ss.last_seen, ss.expires_at`
+
+// TouchSession returns the live session of idHash and renews its idle
+// timer. Errors: NotFound.
+func TouchSession(ctx context.Context, q Querier, idHash []byte, idle time.Duration) (Session, error) {
+	var s Session
+	err := q.QueryRow(ctx, touchSession, idHash, int64(idle.Seconds())).Scan(&s.StaffID, &s.OfficeID, &s.SecondFactor, &s.LastSeen, &s.ExpiresAt)
+	if err != nil {
+		return Session{}, notFound("store: touch session", err)
+	}
+	return s, nil
+}
+
+const deleteSession = `DELETE FROM staff_session WHERE id_hash = $1`
+
+// DeleteSession ends one session.
+func DeleteSession(ctx context.Context, q Querier, idHash []byte) error {
+	if _, err := q.Exec(ctx, deleteSession, idHash); err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	return nil
+}
+
+const deleteStaffSessions = `DELETE FROM staff_session WHERE staff_id = $1`
+
+// DeleteStaffSessions ends every session of account id.
+func DeleteStaffSessions(ctx context.Context, q Querier, id int64) error {
+	if _, err := q.Exec(ctx, deleteStaffSessions, id); err != nil {
+		return fmt.Errorf("store: delete sessions: %w", err)
+	}
+	return nil
+}
+
+const deleteExpiredSessions = `DELETE FROM staff_session WHERE expires_at <= $1 OR last_seen <= $2`
+
+// DeleteExpiredSessions removes sessions past their end or idle since
+// before idleSince.
+func DeleteExpiredSessions(ctx context.Context, q Querier, now, idleSince time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, deleteExpiredSessions, now, idleSince)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete expired sessions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

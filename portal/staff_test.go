@@ -1,0 +1,165 @@
+package portal_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+const testTOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+// addStaff creates an account at office slug and returns its password.
+func (h *harness) addStaff(t *testing.T, slug, email, role, secret string) string {
+	t.Helper()
+	o, err := store.GetOfficeBySlug(context.Background(), h.db.Pool, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := auth.NewPassword()
+	if _, err := h.auth.AddStaff(context.Background(), auth.NewAccount{
+		OfficeID: o.ID, Email: email, Name: "Test " + role, Role: role, Password: pw, TOTPSecret: secret,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return pw
+}
+
+// logIn goes through password and code and returns the citizen-style client
+// holding the staff session.
+func (h *harness) logIn(t *testing.T, email, password string) *citizen {
+	t.Helper()
+	c := h.citizen(t)
+	c.get("/staff/login")
+	res, _ := c.post("/staff/login", url.Values{"email": {email}, "password": {password}})
+	expectLocation(t, res, "/staff/login/code")
+	c.get("/staff/login/code")
+	code, err := totp.GenerateCode(testTOTP, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ = c.post("/staff/login/code", url.Values{"code": {code}})
+	expectLocation(t, res, "/staff/")
+	return c
+}
+
+func TestStaffLoginAndOfficeIsolation(t *testing.T) {
+	h := newHarness(t, nil)
+	// One submission at each office.
+	for _, base := range []string{terminBase, strings.Replace(terminBase, "leipzig", "halle", 1)} {
+		c := h.citizen(t)
+		fillTerminAt(t, c, base)
+		c.get(base + "/pruefen")
+		if res, _ := c.post(base+"/absenden", url.Values{"consent": {"ja"}}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("submit at %s: %d", base, res.StatusCode)
+		}
+	}
+	var lej, hal string
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT
+		(SELECT reference FROM submission WHERE reference LIKE 'LEJ-%'), (SELECT reference FROM submission WHERE reference LIKE 'HAL-%')`).Scan(&lej, &hal); err != nil {
+		t.Fatal(err)
+	}
+
+	pw := h.addStaff(t, "leipzig", "Sachbearbeitung@Leipzig.test", "caseworker", testTOTP)
+
+	// Without a session the inbox is the login.
+	anon := h.citizen(t)
+	res, _ := anon.get("/staff/")
+	expectLocation(t, res, "/staff/login")
+
+	// Unknown address and wrong password: the same answer, the address kept.
+	anon.get("/staff/login")
+	_, unknown := anon.post("/staff/login", url.Values{"email": {"niemand@leipzig.test"}, "password": {"x"}})
+	_, wrong := anon.post("/staff/login", url.Values{"email": {"sachbearbeitung@leipzig.test"}, "password": {"falsch"}})
+	msg := regexp.MustCompile(`class="field__error"[^>]*>(.*?)</p>`)
+	if mu, mw := msg.FindStringSubmatch(unknown), msg.FindStringSubmatch(wrong); mu == nil || mw == nil || mu[1] != mw[1] {
+		t.Errorf("unknown address and wrong password answered differently")
+	}
+	expectContains(t, wrong, `value="sachbearbeitung@leipzig.test"`)
+
+	// A half-finished login (password only) opens nothing.
+	half := h.citizen(t)
+	half.get("/staff/login")
+	res, _ = half.post("/staff/login", url.Values{"email": {"sachbearbeitung@leipzig.test"}, "password": {pw}})
+	expectLocation(t, res, "/staff/login/code")
+	res, _ = half.get("/staff/")
+	expectLocation(t, res, "/staff/login")
+	half.get("/staff/login/code")
+	res, b := half.post("/staff/login/code", url.Values{"code": {"000000"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "Der Code stimmt nicht")
+
+	// The whole login: the office's submissions, and only its own.
+	c := h.logIn(t, "sachbearbeitung@leipzig.test", pw)
+	before := c.cookies["__Host-staff"]
+	res, b = c.get("/staff/")
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, lej, "Gesundheitsamt Leipzig")
+	if strings.Contains(b, hal) {
+		t.Fatal("a Leipzig caseworker sees a Halle submission")
+	}
+	if before == "" || before == half.cookies["__Host-staff"] {
+		t.Error("the session id was not renewed at login")
+	}
+
+	// Logout ends the session: the old cookie opens nothing.
+	res, _ = c.post("/staff/logout", url.Values{})
+	expectLocation(t, res, "/staff/login?abgemeldet=1")
+	c.cookies["__Host-staff"] = before
+	res, _ = c.get("/staff/")
+	expectLocation(t, res, "/staff/login")
+}
+
+func TestStaffLockoutAndEnrolment(t *testing.T) {
+	h := newHarness(t, nil)
+	pw := h.addStaff(t, "halle", "aerztin@halle.test", "physician", "")
+	c := h.citizen(t)
+	c.get("/staff/login")
+
+	// First login of an account without TOTP: enrolment, then the inbox.
+	res, _ := c.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {pw}})
+	expectLocation(t, res, "/staff/login/einrichten")
+	_, b := c.get("/staff/login/einrichten")
+	expectContains(t, b, `src="data:image/png;base64,`, `autocomplete="one-time-code"`)
+	secret := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(b)
+	if secret == nil {
+		t.Fatalf("no secret on the enrolment page\n%s", excerpt(b))
+	}
+	res, _ = c.post("/staff/login/einrichten", url.Values{"secret": {"AAAAAAAA"}, "code": {"123456"}})
+	expectLocation(t, res, "/staff/login") // a secret the server did not make
+	code, _ := totp.GenerateCode(secret[1], time.Now())
+	c.get("/staff/login")
+	c.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {pw}})
+	c.get("/staff/login/einrichten")
+	res, _ = c.post("/staff/login/einrichten", url.Values{"secret": {secret[1]}, "code": {code}})
+	expectLocation(t, res, "/staff/")
+
+	// Five wrong passwords lock the account: then even the right one fails.
+	other := h.citizen(t)
+	other.get("/staff/login")
+	for range auth.MaxFailures {
+		other.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {"falsch-falsch"}})
+	}
+	res, b = other.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {pw}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+}
+
+// fillTerminAt is fillTermin at another office's form.
+func fillTerminAt(t *testing.T, c *citizen, base string) {
+	t.Helper()
+	c.get(base + "/anliegen")
+	c.post(base+"/anliegen", url.Values{"topic": {"impfung"}, "message": {"x"}, "_action": {"next"}})
+	c.get(base + "/termin")
+	c.post(base+"/termin", url.Values{"mode": {"video"}, "days": {"mo"}, "time_of_day": {"egal"}, "_action": {"next"}})
+	c.get(base + "/kontakt")
+	res, _ := c.post(base+"/kontakt", url.Values{"given_name": {"Anna"}, "family_name": {"Muster"}, "email": {"anna@example.org"}, "_action": {"next"}})
+	expectLocation(t, res, base+"/pruefen")
+}
