@@ -164,9 +164,9 @@ type Next int
 
 // The steps after a correct password.
 const (
-	NeedCode   Next = iota // enter the TOTP code
-	NeedEnrol              // set up TOTP first (required, not yet enrolled)
-	LoggedIn               // no second factor required for this account
+	NeedCode  Next = iota // enter the TOTP code
+	NeedEnrol             // set up TOTP first (required, not yet enrolled)
+	LoggedIn              // no second factor required for this account
 )
 
 // Login checks e-mail and password. On success it returns a new session

@@ -1,0 +1,139 @@
+package auth_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+func newService(t *testing.T) (*auth.Service, *store.DB, int64) {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.New(t)
+	if err := demo.Seed(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := auth.New(db, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := store.GetOfficeBySlug(ctx, db.Pool, "leipzig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, db, o.ID
+}
+
+func TestPasswordHash(t *testing.T) {
+	h := auth.HashPassword("richtig-und-lang")
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") || h == auth.HashPassword("richtig-und-lang") {
+		t.Fatalf("hash %q (salted hashes must differ)", h)
+	}
+}
+
+func TestLoginSessionsAndLockout(t *testing.T) {
+	ctx := context.Background()
+	svc, db, office := newService(t)
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "kurz@x.test", Name: "K", Role: "admin", Password: "kurz"}); fault.KindOf(err) != fault.Invalid {
+		t.Errorf("short password: %v", err)
+	}
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "A@X.test", Name: "A", Role: "caseworker", Password: "richtig-und-lang", TOTPSecret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "a@x.test", Name: "B", Role: "admin", Password: "richtig-und-lang"}); fault.KindOf(err) != fault.Conflict {
+		t.Errorf("the same address twice: %v", err)
+	}
+
+	// Password, then code: the half session opens nothing.
+	half, next, err := svc.Login(ctx, " A@x.TEST ", "richtig-und-lang")
+	if err != nil || next != auth.NeedCode {
+		t.Fatalf("login: %v %v", next, err)
+	}
+	if _, err := svc.Session(ctx, half); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("a half session is a session: %v", err)
+	}
+	code, _ := totp.GenerateCode(secret, time.Now())
+	full, err := svc.VerifyCode(ctx, half, code)
+	if err != nil || full == half {
+		t.Fatalf("code: %v (token renewed: %v)", err, full != half)
+	}
+	st, err := svc.Session(ctx, full)
+	if err != nil || st.Email != "a@x.test" || st.OfficeID != office || st.Role != "caseworker" {
+		t.Fatalf("session: %+v %v", st, err)
+	}
+	if _, err := svc.VerifyCode(ctx, half, code); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("the half session survived its completion: %v", err)
+	}
+
+	// Idle sessions die.
+	if _, err := db.Pool.Exec(ctx, `UPDATE staff_session SET last_seen = now() - interval '31 minutes'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Session(ctx, full); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("a session idle for 31 minutes lives: %v", err)
+	}
+
+	// Five failures lock; the right password then fails the same way.
+	for range auth.MaxFailures {
+		if _, _, err := svc.Login(ctx, "a@x.test", "falsch"); fault.MessageOf(err) != auth.MsgLoginFailed {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if _, _, err := svc.Login(ctx, "a@x.test", "richtig-und-lang"); fault.MessageOf(err) != auth.MsgLoginFailed {
+		t.Errorf("a locked account logged in: %v", err)
+	}
+	if _, _, err := svc.Login(ctx, "niemand@x.test", "richtig-und-lang"); fault.MessageOf(err) != auth.MsgLoginFailed {
+		t.Errorf("unknown address: %v", err)
+	}
+}
+
+func TestLogoutEverywhereAndDisabledAccounts(t *testing.T) {
+	ctx := context.Background()
+	svc, db, office := newService(t)
+	id, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "c@x.test", Name: "C", Role: "caseworker", Password: "richtig-und-lang", TOTPSecret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func() string {
+		half, _, err := svc.Login(ctx, "c@x.test", "richtig-und-lang")
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := totp.GenerateCode(secret, time.Now())
+		full, err := svc.VerifyCode(ctx, half, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return full
+	}
+	a, b := login(), login()
+	if err := svc.LogoutEverywhere(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{a, b} {
+		if _, err := svc.Session(ctx, tok); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("a session survived logout everywhere: %v", err)
+		}
+	}
+	c := login()
+	if _, err := db.Pool.Exec(ctx, `UPDATE staff SET disabled = true WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Session(ctx, c); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("a disabled account's session lives: %v", err)
+	}
+}
