@@ -1,6 +1,7 @@
 package forms
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -196,5 +197,32 @@ func TestPostedGroupCountIsBounded(t *testing.T) {
 		if _, kept := a.Values["destinations.2.country"]; kept != (want >= 3) {
 			t.Errorf("posted %q: third entry kept %v", posted, kept)
 		}
+	}
+}
+
+// A chain of conditions that each name the two fields before them would
+// take 2^n steps without remembering answers; it must take microseconds.
+func TestDeepConditionChainIsFast(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id: chain\nversion: 1\ntitle: {de: K, en: C}\nsteps:\n  - id: one\n    title: {de: E, en: O}\n    fields:\n")
+	b.WriteString("      - {id: f0, type: checkbox, label: {de: x, en: x}}\n      - {id: f1, type: checkbox, label: {de: x, en: x}}\n")
+	for i := 2; i < 60; i++ {
+		fmt.Fprintf(&b, "      - {id: f%d, type: checkbox, label: {de: x, en: x}, visible_if: {any: [{field: f%d, equals: ja}, {field: f%d, equals: ja}]}}\n", i, i-1, i-2)
+	}
+	f, ps := Parse("chain.yaml", []byte(b.String()))
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	a := NewAnswers()
+	last, _ := f.Field("f59")
+	start := time.Now()
+	if a.Visible(last, 0) {
+		t.Error("visible without any answer")
+	}
+	a.Values["f0"] = []string{CheckboxOn}
+	a.Values["f2"] = []string{CheckboxOn}
+	a.VisibleSet(f.Steps[0])
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("took %v", d)
 	}
 }

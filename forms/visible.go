@@ -5,33 +5,52 @@ package forms
 // group is hidden; a hidden field counts as unanswered in the conditions of
 // other fields, so hiding cascades.
 func (a *Answers) Visible(fd *Field, n int) bool {
-	if fd.parent != nil && !a.Visible(fd.parent, 0) {
-		return false
+	if fd.VisibleIf == nil && fd.parent == nil {
+		return true
 	}
-	return fd.VisibleIf == nil || a.holds(fd.VisibleIf, fd, n)
+	// Conditions may name fields that have conditions of their own, several
+	// times over: remembering each answer keeps this linear in the number of
+	// fields instead of exponential in the depth of the chain.
+	return a.visible(fd, n, make(map[visibleKey]bool))
 }
 
-func (a *Answers) holds(c *Condition, owner *Field, n int) bool {
+type visibleKey struct {
+	fd *Field
+	n  int
+}
+
+func (a *Answers) visible(fd *Field, n int, memo map[visibleKey]bool) bool {
+	key := visibleKey{fd, n}
+	if v, ok := memo[key]; ok {
+		return v
+	}
+	v := (fd.parent == nil || a.visible(fd.parent, 0, memo)) &&
+		(fd.VisibleIf == nil || a.holds(fd.VisibleIf, fd, n, memo))
+	memo[key] = v
+	return v
+}
+
+func (a *Answers) holds(c *Condition, owner *Field, n int, memo map[visibleKey]bool) bool {
 	switch {
 	case c.Not != nil:
-		return !a.holds(c.Not, owner, n)
+		return !a.holds(c.Not, owner, n, memo)
 	case c.All != nil:
 		for _, sub := range c.All {
-			if !a.holds(sub, owner, n) {
+			if !a.holds(sub, owner, n, memo) {
 				return false
 			}
 		}
 		return true
 	case c.Any != nil:
 		for _, sub := range c.Any {
-			if a.holds(sub, owner, n) {
+			if a.holds(sub, owner, n, memo) {
 				return true
 			}
 		}
 		return false
 	}
 	ref, ok := owner.step.form.fields[c.Field]
-	if !ok || !a.Visible(ref, n) {
+	if !ok || !a.visible(ref, n, memo) {
 		return false
 	}
 	values := a.Values[Name(ref, n)]

@@ -65,15 +65,16 @@ func staffOf(c *fiber.Ctx) auth.Staff {
 // staff_enrol.html.
 type loginPage struct {
 	page
-	Email  string
-	Error  string
-	QR     template.URL // data: URL of the enrolment QR code
-	Secret string       // the enrolment secret, also as text
+	LoggedOut bool
+	Email     string
+	Error     string
+	QR        template.URL // data: URL of the enrolment QR code
+	Secret    string       // the enrolment secret, also as text
 }
 
 // showLogin answers GET /staff/login.
 func (s *Server) showLogin(c *fiber.Ctx) error {
-	p := loginPage{page: s.newPage(c, "staff.login.title")}
+	p := loginPage{page: s.newPage(c, "staff.login.title"), LoggedOut: c.Query("abgemeldet") == "1"}
 	p.CSRF = s.csrf.token(c)
 	return s.views.render(c, fiber.StatusOK, "staff_login", p)
 }

@@ -113,6 +113,8 @@ func TestStaffLoginAndOfficeIsolation(t *testing.T) {
 	// Logout ends the session: the old cookie opens nothing.
 	res, _ = c.post("/staff/logout", url.Values{})
 	expectLocation(t, res, "/staff/login?abgemeldet=1")
+	_, b = c.get("/staff/login?abgemeldet=1")
+	expectContains(t, b, "Sie sind abgemeldet.")
 	c.cookies["__Host-staff"] = before
 	res, _ = c.get("/staff/")
 	expectLocation(t, res, "/staff/login")
