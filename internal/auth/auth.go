@@ -275,6 +275,14 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string) (string, e
 	if sess.SecondFactor || acct.TOTPSecret == nil {
 		return "", fault.New(fault.NotFound, "auth: verify code", "")
 	}
+	if acct.LockedUntil != nil && acct.LockedUntil.After(s.now()) {
+		// Wrong codes count like wrong passwords: a locked account's half
+		// session ends, so the code cannot be guessed past the lockout.
+		if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
+			return "", err
+		}
+		return "", fault.New(fault.NotFound, "auth: verify code: locked", "")
+	}
 	secret, err := s.box.Open(acct.TOTPSecret, totpAAD(acct.Email))
 	if err != nil {
 		return "", fmt.Errorf("auth: totp secret of %d: %w", acct.ID, err)

@@ -137,3 +137,26 @@ func TestLogoutEverywhereAndDisabledAccounts(t *testing.T) {
 		t.Errorf("a disabled account's session lives: %v", err)
 	}
 }
+
+// Wrong codes lock the account like wrong passwords, and a locked account's
+// half session can guess no further.
+func TestWrongCodesLock(t *testing.T) {
+	ctx := context.Background()
+	svc, _, office := newService(t)
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "d@x.test", Name: "D", Role: "physician", Password: "richtig-und-lang", TOTPSecret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	half, _, err := svc.Login(ctx, "d@x.test", "richtig-und-lang")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range auth.MaxFailures {
+		if _, err := svc.VerifyCode(ctx, half, "000000"); fault.MessageOf(err) != auth.MsgCodeWrong {
+			t.Fatalf("wrong code: %v", err)
+		}
+	}
+	code, _ := totp.GenerateCode(secret, time.Now())
+	if _, err := svc.VerifyCode(ctx, half, code); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("the right code after the lockout: %v", err)
+	}
+}
