@@ -3,6 +3,7 @@ package portal
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
@@ -32,6 +33,10 @@ func (s *Server) showInbox(c *fiber.Ctx) error {
 	st := staffOf(c)
 	rows, err := store.ListSubmissions(c.UserContext(), s.db.Pool, st.OfficeID, inboxSize)
 	if err != nil {
+		return err
+	}
+	// The list shows who applied for what: a read, recorded like one.
+	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: st.OfficeID, Actor: auth.Actor(st.ID), Action: "inbox.read"}); err != nil {
 		return err
 	}
 	snap, err := s.dir.Snapshot(c.UserContext())

@@ -203,7 +203,7 @@ func (s *Server) logout(c *fiber.Ctx) error {
 // logoutEverywhere answers POST /staff/logout/ueberall: every session of
 // the account ends.
 func (s *Server) logoutEverywhere(c *fiber.Ctx) error {
-	if err := s.auth.LogoutEverywhere(c.UserContext(), staffOf(c).ID); err != nil {
+	if err := s.auth.LogoutEverywhere(c.UserContext(), staffOf(c)); err != nil {
 		return err
 	}
 	s.clearStaffCookie(c)

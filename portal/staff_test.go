@@ -11,6 +11,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
@@ -108,6 +109,19 @@ func TestStaffLoginAndOfficeIsolation(t *testing.T) {
 	}
 	if before == "" || before == half.cookies["__Host-staff"] {
 		t.Error("the session id was not renewed at login")
+	}
+	// The audit log of Leipzig holds the failed and the good login and
+	// the read of the inbox, in a chain that verifies; Halle's holds none.
+	var actions string
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT string_agg(action, ',' ORDER BY id) FROM audit_log
+		WHERE office_id = (SELECT id FROM office WHERE slug = 'leipzig')`).Scan(&actions); err != nil {
+		t.Fatal(err)
+	}
+	if actions != "login.failed,login,inbox.read" {
+		t.Errorf("audit log of Leipzig: %s", actions)
+	}
+	if n, err := audit.Verify(context.Background(), h.db.Pool, 0); err != nil || n != 3 {
+		t.Errorf("audit chain: %d entries, %v", n, err)
 	}
 
 	// Logout ends the session: the old cookie opens nothing.

@@ -42,6 +42,9 @@ commands:
              [--password-stdin] [--totp-secret BASE32]
              create a staff account; prints a generated password unless
              --password-stdin
+  audit verify [--office SLUG]
+             check the audit log's hash chains; fails naming the first
+             broken entry
   forms check [DIR]
              check form definitions (the shipped ones, or DIR's *.yaml);
              prints each problem as file:line: message
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return formsCommand(args[2:], stdout)
 	case "staff":
 		return staffCommand(ctx, args[2:], getenv, os.Stdin, stdout)
+	case "audit":
+		return auditCommand(ctx, args[2:], getenv, stdout)
 	case "version", "--version":
 		_, err := fmt.Fprintln(stdout, "portal", version)
 		return err

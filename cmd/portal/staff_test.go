@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
 
@@ -83,5 +86,44 @@ func TestBrowserStaffLogin(t *testing.T) {
 		checkNoHorizontalScroll(t, ctx, "/staff/", 320)
 		clickAndWait(t, ctx, "log out", chromedp.CSS(`form[action="/staff/logout"] button`))
 		waitPath(t, ctx, "/staff/login?abgemeldet=1")
+	}
+}
+
+func TestAuditVerifyCommand(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.DSN(t)
+	env := map[string]string{"DATABASE_URL": dsn, "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()}
+	getenv := func(k string) string { return env[k] }
+	startPortal(t, env)
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	office, err := store.GetOfficeBySlug(ctx, db.Pool, "halle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"login", "case.read", "logout"} {
+		if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: office.ID, Actor: "staff:1", Action: action}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"portal", "audit", "verify", "--office", "halle"}, getenv, &out); err != nil || !strings.Contains(out.String(), "3 entries") {
+		t.Fatalf("verify: %v %q", err, out.String())
+	}
+	var second int64
+	if err := db.Pool.QueryRow(ctx, `SELECT id FROM audit_log WHERE action = 'case.read'`).Scan(&second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER USER;
+		UPDATE audit_log SET actor = 'staff:2' WHERE action = 'case.read';
+		ALTER TABLE audit_log ENABLE TRIGGER USER`); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"portal", "audit", "verify"}, getenv, &out)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("entry %d", second)) {
+		t.Fatalf("a changed entry passed or was not named: %v", err)
 	}
 }

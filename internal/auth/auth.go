@@ -12,6 +12,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"image/png"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -195,6 +197,9 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, Ne
 				return "", 0, err
 			}
 		}
+		if err := s.audit(ctx, acct, "login.failed"); err != nil {
+			return "", 0, err
+		}
 		return "", 0, failed
 	}
 	if err := store.ResetLoginFailures(ctx, s.db.Pool, acct.ID); err != nil {
@@ -208,8 +213,19 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, Ne
 		next = NeedEnrol
 	}
 	token, err := s.newSession(ctx, acct, next == LoggedIn)
+	if err == nil && next == LoggedIn {
+		err = s.audit(ctx, acct, "login")
+	}
 	return token, next, err
 }
+
+// audit records an action of account acct in its office's audit log.
+func (s *Service) audit(ctx context.Context, acct store.Staff, action string) error {
+	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action})
+}
+
+// Actor names a staff member in the audit log.
+func Actor(staffID int64) string { return "staff:" + strconv.FormatInt(staffID, 10) }
 
 func (s *Service) newSession(ctx context.Context, acct store.Staff, complete bool) (string, error) {
 	b := make([]byte, 32)
@@ -311,7 +327,11 @@ func (s *Service) complete(ctx context.Context, token string, acct store.Staff) 
 	if err := store.ResetLoginFailures(ctx, s.db.Pool, acct.ID); err != nil {
 		return "", err
 	}
-	return s.newSession(ctx, acct, true)
+	token, err := s.newSession(ctx, acct, true)
+	if err != nil {
+		return "", err
+	}
+	return token, s.audit(ctx, acct, "login")
 }
 
 // Enrolment is a new TOTP secret to show as a QR code and as text.
@@ -384,10 +404,23 @@ func (s *Service) Enrol(ctx context.Context, token, secret, code string) (string
 
 // Logout ends the session of token.
 func (s *Service) Logout(ctx context.Context, token string) error {
-	return store.DeleteSession(ctx, s.db.Pool, hashToken(token))
+	sess, err := s.touch(ctx, token)
+	if fault.KindOf(err) == fault.NotFound {
+		return nil // gone already
+	}
+	if err != nil {
+		return err
+	}
+	if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
+		return err
+	}
+	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sess.OfficeID, Actor: Actor(sess.StaffID), Action: "logout"})
 }
 
-// LogoutEverywhere ends every session of account staffID.
-func (s *Service) LogoutEverywhere(ctx context.Context, staffID int64) error {
-	return store.DeleteStaffSessions(ctx, s.db.Pool, staffID)
+// LogoutEverywhere ends every session of account st.
+func (s *Service) LogoutEverywhere(ctx context.Context, st Staff) error {
+	if err := store.DeleteStaffSessions(ctx, s.db.Pool, st.ID); err != nil {
+		return err
+	}
+	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: Actor(st.ID), Action: "logout.everywhere"})
 }

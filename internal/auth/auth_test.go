@@ -121,7 +121,7 @@ func TestLogoutEverywhereAndDisabledAccounts(t *testing.T) {
 		return full
 	}
 	a, b := login(), login()
-	if err := svc.LogoutEverywhere(ctx, id); err != nil {
+	if err := svc.LogoutEverywhere(ctx, auth.Staff{ID: id, OfficeID: office}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tok := range []string{a, b} {

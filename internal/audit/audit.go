@@ -1,0 +1,129 @@
+// Package audit keeps the append-only, hash-chained log of what staff do:
+// every read of a case, every download, export and change. Entries are
+// appended in the transaction of the action they record, so an action
+// that rolled back leaves no entry and no committed action lacks one.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// Entry is one record of the log.
+type Entry struct {
+	ID       int64
+	OfficeID int64
+	At       time.Time
+	Actor    string // "staff:12", "token:3", "system"
+	Action   string // "login", "case.read", "attachment.download", ...
+	Object   string // "submission:42", "" when none
+	PrevHash []byte
+	Hash     []byte
+}
+
+// lockSpace is the first key of the advisory locks that serialise appends
+// per office (the second is the office id).
+const lockSpace = 0x617564 // "aud"
+
+// Append writes e (OfficeID, Actor, Action, Object) as the next entry of
+// its office's chain, inside tx. Appends of one office wait for each other
+// until their transactions end, so the chain stays a line.
+func Append(ctx context.Context, tx pgx.Tx, e Entry) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2::int)`, lockSpace, e.OfficeID); err != nil {
+		return fmt.Errorf("audit: lock: %w", err)
+	}
+	prev := make([]byte, sha256.Size) // the first entry follows zeros
+	err := tx.QueryRow(ctx, `SELECT hash FROM audit_log WHERE office_id = $1 ORDER BY id DESC LIMIT 1`, e.OfficeID).Scan(&prev)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("audit: last entry: %w", err)
+	}
+	// PostgreSQL keeps microseconds: hash what will be read back.
+	e.At = time.Now().UTC().Truncate(time.Microsecond)
+	e.PrevHash = prev
+	e.Hash = hashOf(e)
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (office_id, at, actor, action, object, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.OfficeID, e.At, e.Actor, e.Action, e.Object, e.PrevHash, e.Hash)
+	if err != nil {
+		return fmt.Errorf("audit: append: %w", err)
+	}
+	return nil
+}
+
+// AppendNow appends e in a transaction of its own, for actions that are
+// not a database change themselves (a login, a download).
+func AppendNow(ctx context.Context, db *store.DB, e Entry) error {
+	return db.InTx(ctx, func(tx pgx.Tx) error { return Append(ctx, tx, e) })
+}
+
+// hashOf is SHA-256 over the previous hash and the entry's fields, each
+// length-prefixed so no two entries encode alike.
+func hashOf(e Entry) []byte {
+	h := sha256.New()
+	h.Write(e.PrevHash)
+	var n [8]byte
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	binary.BigEndian.PutUint64(n[:], uint64(e.OfficeID))
+	field(n[:])
+	field([]byte(e.At.UTC().Format(time.RFC3339Nano)))
+	field([]byte(e.Actor))
+	field([]byte(e.Action))
+	field([]byte(e.Object))
+	return h.Sum(nil)
+}
+
+// BrokenError names the first entry whose chain does not hold.
+type BrokenError struct {
+	OfficeID int64
+	EntryID  int64
+	Reason   string
+}
+
+func (e *BrokenError) Error() string {
+	return fmt.Sprintf("audit: chain of office %d broken at entry %d: %s", e.OfficeID, e.EntryID, e.Reason)
+}
+
+// Verify walks the chain of office officeID (every office when 0) and
+// returns how many entries it checked, or a *BrokenError naming the first
+// entry that was changed, or follows a removed one.
+func Verify(ctx context.Context, q store.Querier, officeID int64) (int, error) {
+	rows, err := q.Query(ctx, `SELECT id, office_id, at, actor, action, object, prev_hash, hash FROM audit_log
+		WHERE $1 = 0 OR office_id = $1 ORDER BY office_id, id`, officeID)
+	if err != nil {
+		return 0, fmt.Errorf("audit: verify: %w", err)
+	}
+	defer rows.Close()
+	last := make(map[int64][]byte)
+	n := 0
+	for rows.Next() {
+		var e Entry
+		if err := rows.Scan(&e.ID, &e.OfficeID, &e.At, &e.Actor, &e.Action, &e.Object, &e.PrevHash, &e.Hash); err != nil {
+			return n, fmt.Errorf("audit: verify: %w", err)
+		}
+		want, ok := last[e.OfficeID]
+		if !ok {
+			want = make([]byte, sha256.Size)
+		}
+		switch {
+		case !bytes.Equal(e.PrevHash, want):
+			return n, &BrokenError{OfficeID: e.OfficeID, EntryID: e.ID, Reason: "does not follow the entry before it (one was removed or changed)"}
+		case !bytes.Equal(e.Hash, hashOf(e)):
+			return n, &BrokenError{OfficeID: e.OfficeID, EntryID: e.ID, Reason: "its content does not match its hash"}
+		}
+		last[e.OfficeID] = e.Hash
+		n++
+	}
+	return n, rows.Err()
+}
