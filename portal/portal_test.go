@@ -60,6 +60,7 @@ type harness struct {
 	reg  *prometheus.Registry
 	log  *syncBuffer
 	auth *auth.Service
+	subs *submission.Service
 }
 
 // newHarness builds the real application on a fresh database with the demo
@@ -119,7 +120,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Shutdown(time.Second); srv.Close() })
-	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth}
+	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs}
 }
 
 // listen serves the app on a loopback port, for what needs a real

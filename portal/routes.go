@@ -70,6 +70,8 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Post("/staff/logout", noStore, s.logout)
 	staff := app.Group("/staff", noStore, s.requireStaff)
 	staff.Get("/", s.showInbox)
+	staff.Get("/faelle/:id", s.showCase)
+	staff.Get("/faelle/:id/anlagen/:file", s.downloadAttachment)
 	staff.Post("/logout/ueberall", s.logoutEverywhere)
 
 	// The pages a German public body must have.

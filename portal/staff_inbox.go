@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"strconv"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
@@ -17,6 +19,7 @@ type inboxPage struct {
 }
 
 type inboxRow struct {
+	URL       string
 	Reference string
 	Service   string
 	Received  string
@@ -49,7 +52,7 @@ func (s *Server) showInbox(c *fiber.Ctx) error {
 	}
 	for _, r := range rows {
 		p.Rows = append(p.Rows, inboxRow{
-			Reference: r.Reference, Service: serviceOf(p.L, r.ServiceSlug, "").Title,
+			URL: "/staff/faelle/" + strconv.FormatInt(r.ID, 10), Reference: r.Reference, Service: serviceOf(p.L, r.ServiceSlug, "").Title,
 			Received: formatTime(p.L, r.SubmittedAt, s.loc), Status: statusText(p.L, r.Status),
 		})
 	}

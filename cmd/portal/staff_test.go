@@ -65,6 +65,20 @@ func TestBrowserStaffLogin(t *testing.T) {
 	}
 	ctx := newBrowser(t)
 	axe := axeScript(t)
+
+	// A citizen sends an appointment request to Halle, so there is a case.
+	step(t, ctx, "start a form", chromedp.Navigate(p.base+"/amt/halle/leistungen/terminanfrage/antrag"))
+	for range 6 {
+		waitLoaded(t, ctx)
+		if eval[bool](t, ctx, `location.pathname.endsWith("/pruefen")`) {
+			break
+		}
+		eval[[]string](t, ctx, fillScript)
+		clickAndWait(t, ctx, "next", chromedp.CSS(`.form__actions button[value="next"]`))
+	}
+	step(t, ctx, "consent", chromedp.Click(chromedp.ID("f-consent")))
+	clickAndWait(t, ctx, "send", chromedp.CSS(`button[data-once]`))
+
 	for _, lang := range []string{"de", "en"} {
 		step(t, ctx, "open", chromedp.Navigate(p.base+"/staff/login?lang="+lang))
 		checkAccessibility(t, ctx, axe, "/staff/login "+lang)
@@ -84,6 +98,14 @@ func TestBrowserStaffLogin(t *testing.T) {
 		waitPath(t, ctx, "/staff/")
 		checkAccessibility(t, ctx, axe, "/staff/ "+lang)
 		checkNoHorizontalScroll(t, ctx, "/staff/", 320)
+		clickAndWait(t, ctx, "open the case", chromedp.CSS(`.table a[href^="/staff/faelle/"]`))
+		if h1 := eval[string](t, ctx, `document.querySelector("h1").textContent`); !strings.Contains(h1, "HAL-") {
+			t.Errorf("case page heading %q", h1)
+		}
+		checkAccessibility(t, ctx, axe, "case page "+lang)
+		checkNoHorizontalScroll(t, ctx, "case page", 320)
+		step(t, ctx, "back to the inbox", chromedp.Navigate(p.base+"/staff/"))
+		waitLoaded(t, ctx)
 		clickAndWait(t, ctx, "log out", chromedp.CSS(`form[action="/staff/logout"] button`))
 		waitPath(t, ctx, "/staff/login?abgemeldet=1")
 	}

@@ -204,3 +204,79 @@ func ListSubmissions(ctx context.Context, q Querier, officeID int64, limit int) 
 	}
 	return out, nil
 }
+
+var getSubmissionOfOffice = `SELECT ` + submissionColumns + ` FROM submission WHERE id = $1 AND office_id = $2`
+
+// GetSubmission returns submission id of office officeID: another office's
+// submission is NotFound, like one that does not exist.
+func GetSubmission(ctx context.Context, q Querier, officeID, id int64) (Submission, error) {
+	s, err := scanSubmission(q.QueryRow(ctx, getSubmissionOfOffice, id, officeID))
+	if err != nil {
+		return Submission{}, notFound("store: get submission", err)
+	}
+	return s, nil
+}
+
+const listEvents = `
+SELECT id, kind, status, message, at FROM case_event
+WHERE submission_id = $1 AND office_id = $2
+ORDER BY at, id`
+
+// ListEvents returns every event of submission id of office officeID,
+// oldest first (the staff's timeline).
+func ListEvents(ctx context.Context, q Querier, officeID, id int64) ([]Event, error) {
+	rows, err := q.Query(ctx, listEvents, id, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+	if err != nil {
+		return nil, fmt.Errorf("store: list events: %w", err)
+	}
+	return out, nil
+}
+
+// Attachment is a file of a submission; Content is sealed and only filled
+// by GetAttachment.
+type Attachment struct {
+	ID        int64
+	FieldID   string
+	Name      string
+	MediaType string
+	Size      int64
+	SHA256    []byte
+	Content   []byte
+}
+
+const listAttachments = `
+SELECT id, field_id, name, media_type, size, sha256, ''::bytea FROM attachment
+WHERE submission_id = $1 AND office_id = $2 ORDER BY id`
+
+// ListAttachments returns the attachments of submission id of office
+// officeID, without content.
+func ListAttachments(ctx context.Context, q Querier, officeID, id int64) ([]Attachment, error) {
+	rows, err := q.Query(ctx, listAttachments, id, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list attachments: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Attachment])
+	if err != nil {
+		return nil, fmt.Errorf("store: list attachments: %w", err)
+	}
+	return out, nil
+}
+
+const getAttachment = `
+SELECT id, field_id, name, media_type, size, sha256, content FROM attachment
+WHERE id = $1 AND submission_id = $2 AND office_id = $3`
+
+// GetAttachment returns attachment id of submission subID of office
+// officeID with its sealed content. Errors: NotFound.
+func GetAttachment(ctx context.Context, q Querier, officeID, subID, id int64) (Attachment, error) {
+	var a Attachment
+	err := q.QueryRow(ctx, getAttachment, id, subID, officeID).Scan(&a.ID, &a.FieldID, &a.Name, &a.MediaType, &a.Size, &a.SHA256, &a.Content)
+	if err != nil {
+		return Attachment{}, notFound("store: get attachment", err)
+	}
+	return a, nil
+}

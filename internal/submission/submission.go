@@ -345,3 +345,50 @@ func (s *Service) FormOf(ctx context.Context, set *forms.Set, formID, hash strin
 
 // Engine returns the validation engine.
 func (s *Service) Engine() *forms.Engine { return s.engine }
+
+// Case is a submission as the back office shows it.
+type Case struct {
+	View
+	Form        *forms.Form
+	Answers     *forms.Answers // rebuilt from the record, for forms.Summarize
+	Attachments []store.Attachment
+}
+
+// Case returns submission id of office officeID with every event, its
+// attachments (without content) and the form it was made with. Errors:
+// NotFound (also for another office's submission).
+func (s *Service) Case(ctx context.Context, set *forms.Set, officeID, id int64) (*Case, error) {
+	sub, err := store.GetSubmission(ctx, s.db.Pool, officeID, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &Case{View: View{Submission: sub}}
+	if err := json.Unmarshal(sub.Data, &c.Envelope); err != nil {
+		return nil, fmt.Errorf("submission: decode record %d: %w", sub.ID, err)
+	}
+	if c.Form, err = s.FormOf(ctx, set, sub.FormID, sub.FormHash); err != nil {
+		return nil, err
+	}
+	c.Answers = forms.AnswersFromRecord(c.Form, c.Envelope.Answers)
+	if c.Events, err = store.ListEvents(ctx, s.db.Pool, officeID, id); err != nil {
+		return nil, err
+	}
+	if c.Attachments, err = store.ListAttachments(ctx, s.db.Pool, officeID, id); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Attachment returns attachment attID of submission subID of office
+// officeID, decrypted. Errors: NotFound.
+func (s *Service) Attachment(ctx context.Context, officeID, subID, attID int64) (store.Attachment, []byte, error) {
+	a, err := store.GetAttachment(ctx, s.db.Pool, officeID, subID, attID)
+	if err != nil {
+		return store.Attachment{}, nil, err
+	}
+	plain, err := s.OpenFile(officeID, a.FieldID, a.SHA256, a.Content)
+	if err != nil {
+		return store.Attachment{}, nil, fmt.Errorf("submission: attachment %d: %w", a.ID, err)
+	}
+	return a, plain, nil
+}

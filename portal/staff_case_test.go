@@ -1,0 +1,114 @@
+package portal_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// submitGutachten makes a submission of the medical report form at office
+// slug, with a medical answer and the authority's letter, and returns its id.
+func (h *harness) submitGutachten(t *testing.T, slug string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	set, _ := forms.Builtin()
+	f, _ := set.Form("amtsaerztliches-gutachten")
+	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := submission.NewDraft(o.ID, "amtsaerztliche-untersuchung", f.ID)
+	for k, v := range map[string]string{
+		"reason": "dienstfaehigkeit", "file_number": "P-1", "authority": "Landesamt <b>fett</b>", "disability": "nein",
+		"medication": "Ibuprofen <script>alert(1)</script>",
+		"given_name": "Zoë", "family_name": "Ó Briain", "date_of_birth": "1980-02-03", "street": "Markt 1",
+		"postal_code": "04109", "city": "Leipzig", "email": "zoe@example.org",
+	} {
+		d.Answers.Values[k] = []string{v}
+	}
+	d.Answers.Done = []string{"anlass", "auftrag", "gesundheit", "kontakt"}
+	if err := h.subs.SaveDraft(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	letter, _ := f.Field("request_letter")
+	if _, err := h.subs.AddFile(ctx, d, letter, "Auftrag Dienststelle.pdf", []byte(minimalPDF)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.subs.Submit(ctx, d, f, o.Code, "de"); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := h.db.Pool.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestStaffCaseView(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.submitGutachten(t, "leipzig")
+	worker := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+
+	// From the inbox to the case.
+	_, b := worker.get("/staff/")
+	link := regexp.MustCompile(`href="(/staff/faelle/\d+)"`).FindStringSubmatch(b)
+	if link == nil {
+		t.Fatalf("no case link in the inbox\n%s", excerpt(b))
+	}
+	res, b := worker.get(link[1])
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "Landesamt &lt;b&gt;fett&lt;/b&gt;", "Welche Medikamente nehmen Sie zurzeit?", "Vertrauliche ärztliche Angabe", "Auftrag Dienststelle.pdf")
+	if strings.Contains(b, "Ibuprofen") {
+		t.Fatal("a caseworker sees a medical answer")
+	}
+
+	// The letter downloads decrypted, as a download no browser runs.
+	file := regexp.MustCompile(`href="(/staff/faelle/\d+/anlagen/\d+)"`).FindStringSubmatch(b)
+	if file == nil {
+		t.Fatalf("no attachment link\n%s", excerpt(b))
+	}
+	res, body := worker.get(file[1])
+	expectStatus(t, res, body, http.StatusOK)
+	if body != minimalPDF || res.Header.Get("Content-Type") != "application/pdf" ||
+		!strings.HasPrefix(res.Header.Get("Content-Disposition"), `attachment; filename="Auftrag Dienststelle.pdf"`) ||
+		!strings.Contains(res.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("download: %q %v", body[:min(10, len(body))], res.Header)
+	}
+
+	// A physician sees the medical answer, escaped.
+	doctor := h.logIn(t, "arzt@leipzig.test", h.addStaff(t, "leipzig", "arzt@leipzig.test", "physician", testTOTP))
+	_, b = doctor.get(link[1])
+	expectContains(t, b, "Ibuprofen &lt;script&gt;alert(1)&lt;/script&gt;")
+
+	// Another office: the case and its file do not exist.
+	other := h.logIn(t, "sb@halle.test", h.addStaff(t, "halle", "sb@halle.test", "caseworker", testTOTP))
+	for _, path := range []string{link[1], file[1], "/staff/faelle/abc", "/staff/faelle/999999"} {
+		if res, _ := other.get(path); res.StatusCode != http.StatusNotFound {
+			t.Errorf("Halle: GET %s: %d, want 404", path, res.StatusCode)
+		}
+	}
+	_, b = other.get("/staff/")
+	if strings.Contains(b, "/staff/faelle/") {
+		t.Error("Halle's inbox lists a Leipzig case")
+	}
+
+	// Each read and the download are in Leipzig's audit log.
+	var reads, downloads int
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE action = 'case.read' AND object = 'submission:' || $1::bigint),
+		count(*) FILTER (WHERE action = 'attachment.download')
+		FROM audit_log WHERE office_id = (SELECT id FROM office WHERE slug = 'leipzig')`, id).Scan(&reads, &downloads); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 2 || downloads != 1 {
+		t.Errorf("audit: %d case reads, %d downloads", reads, downloads)
+	}
+	_ = url.Values{}
+}
