@@ -72,6 +72,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	staff.Get("/", s.showInbox)
 	staff.Get("/faelle/:id", s.showCase)
 	staff.Get("/faelle/:id/anlagen/:file", s.downloadAttachment)
+	staff.Post("/faelle/:id/status", s.changeStatus)
 	staff.Post("/logout/ueberall", s.logoutEverywhere)
 
 	// The pages a German public body must have.

@@ -11,6 +11,8 @@ import (
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
@@ -25,6 +27,12 @@ type casePage struct {
 	Sections    []sectionView
 	Attachments []attachmentView
 	Events      []eventView
+	Action      string       // where the status form posts
+	Version     int          // the version the page shows
+	Next        []optionView // the states the case may move to
+	Message     string       // the message typed, kept on error
+	Error       string
+	Changed     bool // the last change went through
 }
 
 type attachmentView struct {
@@ -54,6 +62,12 @@ func mayRead(st auth.Staff, confidential bool) bool {
 // showed it, medical answers only to physicians, its files and timeline.
 // Every read is recorded in the audit log before anything is shown.
 func (s *Server) showCase(c *fiber.Ctx) error {
+	return s.renderCase(c, fiber.StatusOK, "", "")
+}
+
+// renderCase renders the case page, with an error (message id) and the
+// message typed when a change failed.
+func (s *Server) renderCase(c *fiber.Ctx, status int, msgID, message string) error {
 	st := staffOf(c)
 	k, err := s.caseOf(c)
 	if err != nil {
@@ -96,8 +110,43 @@ func (s *Server) showCase(c *fiber.Ctx) error {
 	for _, ev := range k.Events {
 		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: statusText(p.L, ev.Status), Message: ev.Message})
 	}
+	p.Action = fmt.Sprintf("/staff/faelle/%d/status", sub.ID)
+	p.Version = sub.Version
+	for i, n := range inbox.Next(sub.Status) {
+		p.Next = append(p.Next, optionView{Value: n, Label: statusText(p.L, n), ID: "status-" + strconv.Itoa(i)})
+	}
+	p.Message = message
+	p.Changed = c.Query("geaendert") == "1" && msgID == ""
+	if msgID != "" {
+		p.Error = p.L.T(msgID)
+		p.Errors = []fieldError{{Field: "status-0", Message: p.Error}}
+	}
 	p.CSRF = s.csrf.token(c)
-	return s.views.render(c, fiber.StatusOK, "staff_case", p)
+	return s.views.render(c, status, "staff_case", p)
+}
+
+// changeStatus answers POST /staff/faelle/:id/status: the case moves on,
+// or the page says why not (someone else changed it meanwhile, a step the
+// workflow does not allow, a message too long), keeping the message typed.
+func (s *Server) changeStatus(c *fiber.Ctx) error {
+	st := staffOf(c)
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return fiber.ErrNotFound
+	}
+	version, _ := strconv.Atoi(c.FormValue("version"))
+	message := cleanText(c.FormValue("message"))
+	err = inbox.Change(c.UserContext(), s.db, st.OfficeID, st.ID, id, version, cleanText(c.FormValue("status")), message)
+	switch fault.KindOf(err) {
+	case fault.Conflict:
+		return s.renderCase(c, fiber.StatusConflict, fault.MessageOf(err), message)
+	case fault.Invalid:
+		return s.renderCase(c, fiber.StatusUnprocessableEntity, fault.MessageOf(err), message)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(fmt.Sprintf("/staff/faelle/%d?geaendert=1", id), fiber.StatusSeeOther)
 }
 
 // downloadAttachment answers GET /staff/faelle/:id/anlagen/:file: the file

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,8 +15,9 @@ import (
 )
 
 // submitGutachten makes a submission of the medical report form at office
-// slug, with a medical answer and the authority's letter, and returns its id.
-func (h *harness) submitGutachten(t *testing.T, slug string) int64 {
+// slug, with a medical answer and the authority's letter, and returns its
+// id and the citizen's access token.
+func (h *harness) submitGutachten(t *testing.T, slug string) (int64, string) {
 	t.Helper()
 	ctx := context.Background()
 	set, _ := forms.Builtin()
@@ -41,19 +43,20 @@ func (h *harness) submitGutachten(t *testing.T, slug string) int64 {
 	if _, err := h.subs.AddFile(ctx, d, letter, "Auftrag Dienststelle.pdf", []byte(minimalPDF)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.subs.Submit(ctx, d, f, o.Code, "de"); err != nil {
+	r, err := h.subs.Submit(ctx, d, f, o.Code, "de")
+	if err != nil {
 		t.Fatal(err)
 	}
 	var id int64
 	if err := h.db.Pool.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return id, r.AccessToken
 }
 
 func TestStaffCaseView(t *testing.T) {
 	h := newHarness(t, nil)
-	id := h.submitGutachten(t, "leipzig")
+	id, _ := h.submitGutachten(t, "leipzig")
 	worker := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
 
 	// From the inbox to the case.
@@ -110,5 +113,45 @@ func TestStaffCaseView(t *testing.T) {
 	if reads != 2 || downloads != 1 {
 		t.Errorf("audit: %d case reads, %d downloads", reads, downloads)
 	}
-	_ = url.Values{}
+}
+
+func TestStaffWorkflow(t *testing.T) {
+	h := newHarness(t, nil)
+	id, token := h.submitGutachten(t, "leipzig")
+	casePath := "/staff/faelle/" + strconv.FormatInt(id, 10)
+	worker := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+	_, b := worker.get(casePath)
+	expectContains(t, b, `name="version" value="1"`, `value="in_bearbeitung" checked`)
+
+	res, _ := worker.post(casePath+"/status", url.Values{"version": {"1"}, "status": {"in_bearbeitung"}, "message": {"Wir prüfen <i>Ihren</i> Antrag."}})
+	expectLocation(t, res, casePath+"?geaendert=1")
+	_, b = worker.get(casePath + "?geaendert=1")
+	expectContains(t, b, "Der Stand wurde geändert.", "In Bearbeitung", `name="version" value="2"`, "Wir prüfen &lt;i&gt;Ihren&lt;/i&gt; Antrag.")
+
+	// A second change made against the old version: a clear conflict,
+	// nothing overwritten, the message kept.
+	res, b = worker.post(casePath+"/status", url.Values{"version": {"1"}, "status": {"in_bearbeitung"}, "message": {"Zweite Nachricht"}})
+	expectStatus(t, res, b, http.StatusConflict)
+	expectContains(t, b, "inzwischen von jemand anderem geändert", "Zweite Nachricht", `href="#status-0"`)
+	// A step the workflow does not allow.
+	res, b = worker.post(casePath+"/status", url.Values{"version": {"2"}, "status": {"eingegangen"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "nicht möglich")
+
+	// Another office cannot change it.
+	other := h.logIn(t, "sb@halle.test", h.addStaff(t, "halle", "sb@halle.test", "caseworker", testTOTP))
+	other.get("/staff/")
+	if res, _ := other.post(casePath+"/status", url.Values{"version": {"2"}, "status": {"rueckfrage"}}); res.StatusCode != http.StatusNotFound {
+		t.Errorf("Halle changed a Leipzig case: %d", res.StatusCode)
+	}
+
+	// The citizen sees the new status and the message, escaped.
+	citizen := h.citizen(t)
+	_, b = citizen.get("/status/" + token)
+	expectContains(t, b, "In Bearbeitung", "Wir prüfen &lt;i&gt;Ihren&lt;/i&gt; Antrag.")
+
+	var n int
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action = 'case.status.in_bearbeitung'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("audit entries of the change: %d %v", n, err)
+	}
 }

@@ -44,6 +44,7 @@ type Submission struct {
 	Data            []byte // the record (JSON)
 	RecordSHA256    []byte
 	SubmittedAt     time.Time
+	Version         int // raised by every change (optimistic locking)
 }
 
 // insertSubmission creates the submission, moves the draft's files to it as
@@ -96,12 +97,12 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 }
 
 const submissionColumns = `id, office_id, service_slug, form_id, form_version, form_hash, locale, reference,
-    access_token_hash, draft_id, status, data, record_sha256, submitted_at`
+    access_token_hash, draft_id, status, data, record_sha256, submitted_at, version`
 
 func scanSubmission(row interface{ Scan(...any) error }) (Submission, error) {
 	var s Submission
 	err := row.Scan(&s.ID, &s.OfficeID, &s.ServiceSlug, &s.FormID, &s.FormVersion, &s.FormHash, &s.Locale, &s.Reference,
-		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt)
+		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt, &s.Version)
 	return s, err
 }
 
@@ -279,4 +280,37 @@ func GetAttachment(ctx context.Context, q Querier, officeID, subID, id int64) (A
 		return Attachment{}, notFound("store: get attachment", err)
 	}
 	return a, nil
+}
+
+const changeStatus = `
+UPDATE submission SET status = $4, version = version + 1, updated_at = now()
+WHERE id = $1 AND office_id = $2 AND version = $3
+RETURNING version`
+
+// ChangeStatus sets the status of submission id of office officeID if it
+// still has version, and returns the new version. It reports false when
+// the version (or the office) did not match.
+func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version int, status string) (int, bool, error) {
+	var v int
+	err := q.QueryRow(ctx, changeStatus, id, officeID, version, status).Scan(&v)
+	if isNoRows(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: change status: %w", err)
+	}
+	return v, true, nil
+}
+
+const insertEvent = `
+INSERT INTO case_event (submission_id, office_id, kind, status, citizen_visible, message)
+VALUES ($1, $2, $3, $4, $5, $6)`
+
+// InsertEvent adds an event to the timeline of submission id of office
+// officeID.
+func InsertEvent(ctx context.Context, q Querier, officeID, id int64, kind, status string, citizenVisible bool, message string) error {
+	if _, err := q.Exec(ctx, insertEvent, id, officeID, kind, status, citizenVisible, message); err != nil {
+		return fmt.Errorf("store: insert event: %w", err)
+	}
+	return nil
 }
