@@ -19,7 +19,6 @@ import (
 // casePage is the data of templates/staff_case.html.
 type casePage struct {
 	page
-	Staff       auth.Staff
 	Reference   string
 	Service     string
 	Received    string
@@ -78,7 +77,7 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, msgID, message string) err
 	}); err != nil {
 		return err
 	}
-	p := casePage{page: s.newPage(c, ""), Staff: st}
+	p := casePage{page: s.newPage(c, "")}
 	lang := p.Lang.Code
 	sub := k.Submission
 	p.Reference = sub.Reference
