@@ -315,8 +315,9 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
 
-	// Uploads belong to a stored draft: store it first when needed.
-	if fc.draft.ID == 0 || len(files) > 0 {
+	// Uploads belong to a stored draft: a new draft with files is stored
+	// first (otherwise the one save at the end does).
+	if fc.draft.ID == 0 && len(files) > 0 {
 		if err := s.saveDraft(c, fc); err != nil {
 			return err
 		}

@@ -20,11 +20,12 @@ type Draft struct {
 	Answers      []byte
 	SubmissionID *int64 // set once submitted
 	ExpiresAt    time.Time
-	Files        []DraftFile
+	Files        []File
 }
 
-// DraftFile is an upload of a draft, its content sealed.
-type DraftFile struct {
+// File is a sealed upload: of a draft, and later the same file as a
+// submission's attachment. Content is only filled where a query says so.
+type File struct {
 	ID        int64
 	FieldID   string
 	Name      string
@@ -59,7 +60,7 @@ func GetDraft(ctx context.Context, q Querier, tokenHash []byte) (Draft, error) {
 		return Draft{}, notFound("store: get draft", err)
 	}
 	for i := range ids {
-		d.Files = append(d.Files, DraftFile{ID: ids[i], FieldID: fields[i], Name: names[i], MediaType: types[i], Size: sizes[i], SHA256: sums[i]})
+		d.Files = append(d.Files, File{ID: ids[i], FieldID: fields[i], Name: names[i], MediaType: types[i], Size: sizes[i], SHA256: sums[i]})
 	}
 	return d, nil
 }
@@ -101,7 +102,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id`
 
 // InsertDraftFile stores an upload of draft draftID and returns its id.
-func InsertDraftFile(ctx context.Context, q Querier, draftID int64, f DraftFile) (int64, error) {
+func InsertDraftFile(ctx context.Context, q Querier, draftID int64, f File) (int64, error) {
 	var id int64
 	err := q.QueryRow(ctx, insertDraftFile, draftID, f.FieldID, f.Name, f.MediaType, f.Size, f.SHA256, f.Content).Scan(&id)
 	if err != nil {

@@ -237,30 +237,18 @@ func ListEvents(ctx context.Context, q Querier, officeID, id int64) ([]Event, er
 	return out, nil
 }
 
-// Attachment is a file of a submission; Content is sealed and only filled
-// by GetAttachment.
-type Attachment struct {
-	ID        int64
-	FieldID   string
-	Name      string
-	MediaType string
-	Size      int64
-	SHA256    []byte
-	Content   []byte
-}
-
 const listAttachments = `
 SELECT id, field_id, name, media_type, size, sha256, ''::bytea FROM attachment
 WHERE submission_id = $1 AND office_id = $2 ORDER BY id`
 
 // ListAttachments returns the attachments of submission id of office
 // officeID, without content.
-func ListAttachments(ctx context.Context, q Querier, officeID, id int64) ([]Attachment, error) {
+func ListAttachments(ctx context.Context, q Querier, officeID, id int64) ([]File, error) {
 	rows, err := q.Query(ctx, listAttachments, id, officeID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list attachments: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Attachment])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[File])
 	if err != nil {
 		return nil, fmt.Errorf("store: list attachments: %w", err)
 	}
@@ -273,11 +261,11 @@ WHERE id = $1 AND submission_id = $2 AND office_id = $3`
 
 // GetAttachment returns attachment id of submission subID of office
 // officeID with its sealed content. Errors: NotFound.
-func GetAttachment(ctx context.Context, q Querier, officeID, subID, id int64) (Attachment, error) {
-	var a Attachment
+func GetAttachment(ctx context.Context, q Querier, officeID, subID, id int64) (File, error) {
+	var a File
 	err := q.QueryRow(ctx, getAttachment, id, subID, officeID).Scan(&a.ID, &a.FieldID, &a.Name, &a.MediaType, &a.Size, &a.SHA256, &a.Content)
 	if err != nil {
-		return Attachment{}, notFound("store: get attachment", err)
+		return File{}, notFound("store: get attachment", err)
 	}
 	return a, nil
 }

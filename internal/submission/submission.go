@@ -154,7 +154,7 @@ func (s *Service) AddFile(ctx context.Context, d *Draft, fd *forms.Field, name s
 	if err != nil {
 		return forms.File{}, fmt.Errorf("%s: %w", op, err)
 	}
-	f := store.DraftFile{
+	f := store.File{
 		FieldID: fd.ID, Name: cleanFileName(name), MediaType: forms.SniffMediaType(content),
 		Size: int64(len(content)), SHA256: sum[:], Content: sealed,
 	}
@@ -351,7 +351,7 @@ type Case struct {
 	View
 	Form        *forms.Form
 	Answers     *forms.Answers // rebuilt from the record, for forms.Summarize
-	Attachments []store.Attachment
+	Attachments []store.File
 }
 
 // Case returns submission id of office officeID with every event, its
@@ -381,14 +381,14 @@ func (s *Service) Case(ctx context.Context, set *forms.Set, officeID, id int64) 
 
 // Attachment returns attachment attID of submission subID of office
 // officeID, decrypted. Errors: NotFound.
-func (s *Service) Attachment(ctx context.Context, officeID, subID, attID int64) (store.Attachment, []byte, error) {
+func (s *Service) Attachment(ctx context.Context, officeID, subID, attID int64) (store.File, []byte, error) {
 	a, err := store.GetAttachment(ctx, s.db.Pool, officeID, subID, attID)
 	if err != nil {
-		return store.Attachment{}, nil, err
+		return store.File{}, nil, err
 	}
 	plain, err := s.OpenFile(officeID, a.FieldID, a.SHA256, a.Content)
 	if err != nil {
-		return store.Attachment{}, nil, fmt.Errorf("submission: attachment %d: %w", a.ID, err)
+		return store.File{}, nil, fmt.Errorf("submission: attachment %d: %w", a.ID, err)
 	}
 	return a, plain, nil
 }
