@@ -98,6 +98,7 @@ type Section struct {
 
 // Item is one answer as text.
 type Item struct {
+	FieldID      string
 	Name         string // input name: the anchor of the change link
 	Label        string
 	Value        string // several values on several lines
@@ -148,7 +149,7 @@ func Summarize(f *Form, a *Answers, lang string, w Words) []Section {
 }
 
 func item(fd *Field, n int, a *Answers, lang string, w Words) Item {
-	it := Item{Name: Name(fd, n), Label: fd.Label.In(lang), Confidential: fd.Confidential == ConfidentialMedical}
+	it := Item{FieldID: fd.ID, Name: Name(fd, n), Label: fd.Label.In(lang), Confidential: fd.Confidential == ConfidentialMedical}
 	var lines []string
 	switch {
 	case fd.Type == TypeFile:

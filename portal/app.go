@@ -40,6 +40,10 @@ const formBodySize = 32 << 10 // a text-only form post
 // the multipart framing.
 const bodySlack = 64 << 10
 
+// answerBodySize is the limit of a citizen's answer to a Rückfrage: its
+// files and text.
+const answerBodySize = submission.AnswerMaxFiles*forms.MaxUploadMB<<20 + bodySlack
+
 // Deps are what the HTTP layer needs, wired once in cmd/portal.
 type Deps struct {
 	Config      config.Config
@@ -102,7 +106,7 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	maxBody := max(int(d.Forms.MaxUploadBytes())+bodySlack, 1<<20) // the largest limit of any route
+	maxBody := max(int(d.Forms.MaxUploadBytes())+bodySlack, answerBodySize, 1<<20) // the largest limit of any route
 	s := &Server{
 		maxBody:  maxBody,
 		pdfSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),

@@ -9,7 +9,9 @@ import (
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/receipt"
+	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
@@ -26,12 +28,30 @@ type statusPage struct {
 	ReceiptURL  string
 	PDFURL      string
 	Again       bool // the citizen submitted the same draft again
+	Question    *questionView
+	Answered    bool // the answer just went in
+}
+
+// questionView is the open Rückfrage on the status page, with the answer
+// form and what was typed when it failed.
+type questionView struct {
+	Text         string
+	At           string
+	RequestFiles bool
+	Action       string
+	Answer       string
+	Error        string
+	ErrorField   string // "answer-text" or "answer-files"
+	MaxFiles     int
+	MaxSizeMB    int
 }
 
 type eventView struct {
-	At      string
-	Text    string
-	Message string
+	At       string
+	Text     string
+	Message  string
+	By       string // the staff member, on staff pages
+	Internal bool   // not shown to the citizen, on staff pages
 }
 
 // submissionView loads the submission of the request's access token with
@@ -62,7 +82,23 @@ func (s *Server) submissionView(c *fiber.Ctx) (*submission.View, *statusPage, *f
 	p.Status = statusText(p.L, v.Submission.Status)
 	p.StatusURL, p.ReceiptURL, p.PDFURL = base, base+"/eingang", base+"/eingangsbestaetigung.pdf"
 	for _, ev := range v.Events {
-		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: statusText(p.L, ev.Status), Message: ev.Message})
+		text := statusText(p.L, ev.Status)
+		if ev.Kind == store.EventAnswer {
+			text = p.L.T("status.event.answer")
+		}
+		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: text, Message: ev.Message})
+	}
+	if v.Submission.Status == inbox.StatusQuestion {
+		// The open question is the latest Rückfrage.
+		for i := len(v.Events) - 1; i >= 0; i-- {
+			if ev := v.Events[i]; ev.Kind == store.EventStatus && ev.Status == inbox.StatusQuestion {
+				p.Question = &questionView{
+					Text: ev.Message, At: formatTime(p.L, ev.At, s.loc), RequestFiles: ev.RequestFiles, Action: base + "/antwort",
+					MaxFiles: submission.AnswerMaxFiles, MaxSizeMB: forms.MaxUploadMB,
+				}
+				break
+			}
+		}
 	}
 	return v, p, f, nil
 }
@@ -88,6 +124,10 @@ func (s *Server) showStatus(c *fiber.Ctx) error {
 		return err
 	}
 	p.Title = p.L.T("status.title")
+	p.Answered = c.Query("beantwortet") == "1"
+	if p.Question != nil {
+		p.CSRF = s.csrf.token(c)
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return s.views.render(c, fiber.StatusOK, "status", p)
 }

@@ -305,14 +305,18 @@ func levelFor(status int) slog.Level {
 
 // limitBodies refuses, before anything reads a body, a POST body larger
 // than a text form's, except on a form step, which may carry uploads up to
-// the server's limit (the step itself then checks its own limit).
+// the server's limit (the step itself then checks its own limit), and on
+// an answer to a Rückfrage (answerBodySize).
 func (s *Server) limitBodies(c *fiber.Ctx) error {
 	if c.Method() != fiber.MethodPost {
 		return c.Next()
 	}
 	limit := formBodySize
-	if isFormStep(c.Path()) {
+	switch {
+	case isFormStep(c.Path()):
 		limit = s.maxBody
+	case isAnswer(c.Path()):
+		limit = answerBodySize
 	}
 	if len(c.Request().Body()) > limit || c.Request().Header.ContentLength() > limit {
 		return fiber.ErrRequestEntityTooLarge
@@ -324,6 +328,12 @@ func (s *Server) limitBodies(c *fiber.Ctx) error {
 func isFormStep(path string) bool {
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	return len(parts) == 6 && parts[0] == "amt" && parts[2] == "leistungen" && parts[4] == "antrag"
+}
+
+// isAnswer reports whether path is /status/<token>/antwort.
+func isAnswer(path string) bool {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	return len(parts) == 3 && parts[0] == "status" && parts[2] == "antwort"
 }
 
 // acceptsEncoding reports whether an Accept-Encoding header value takes

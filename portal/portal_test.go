@@ -120,6 +120,11 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Shutdown(time.Second); srv.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("portal log:\n%s", logs.String())
+		}
+	})
 	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs}
 }
 

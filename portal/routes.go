@@ -54,6 +54,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get(form+"/:step", noStore, s.showStep)
 	app.Post(form+"/:step", noStore, s.postStep)
 	app.Get("/status/:token", noStore, s.showStatus)
+	app.Post("/status/:token/antwort", noStore, s.answerQuestion)
 	app.Get("/status/:token/eingang", noStore, s.showReceipt)
 	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF)
 	app.Get("/fortsetzen", noStore, s.showResume)
@@ -70,9 +71,14 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Post("/staff/logout", noStore, s.logout)
 	staff := app.Group("/staff", noStore, s.requireStaff)
 	staff.Get("/", s.showInbox)
+	staff.Post("/suche", s.searchInbox)
+	staff.Post("/export", s.exportCases)
+	staff.Post("/faelle/sammel", s.bulkChange)
 	staff.Get("/faelle/:id", s.showCase)
 	staff.Get("/faelle/:id/anlagen/:file", s.downloadAttachment)
 	staff.Post("/faelle/:id/status", s.changeStatus)
+	staff.Post("/faelle/:id/notiz", s.addNote)
+	staff.Post("/faelle/:id/zuweisung", s.assignCase)
 	staff.Post("/logout/ueberall", s.logoutEverywhere)
 
 	// The pages a German public body must have.

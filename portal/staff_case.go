@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -12,7 +13,9 @@ import (
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/inbox"
+	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
@@ -26,19 +29,32 @@ type casePage struct {
 	Sections    []sectionView
 	Attachments []attachmentView
 	Events      []eventView
-	Action      string       // where the status form posts
+	Base        string       // /staff/faelle/<id>: the forms post below it
 	Version     int          // the version the page shows
 	Next        []optionView // the states the case may move to
-	Message     string       // the message typed, kept on error
-	Error       string
+	Assignees   []optionView
+	Assignee    string // who has the case, "" for nobody
+	Form        caseForm
 	Changed     bool // the last change went through
 }
 
+// caseForm is what was typed into one of the case page's forms when it
+// failed: which form, the message, and the text kept.
+type caseForm struct {
+	Name         string // "status", "note", "assign"
+	Error        string
+	Status       string
+	Message      string
+	RequestFiles bool
+	Note         string
+}
+
 type attachmentView struct {
-	Name     string
-	Size     string
-	URL      string // empty when the reader may not open it
-	Withheld bool   // a medical file, for physicians only
+	FromAnswer bool // sent with an answer to a Rückfrage
+	Name       string
+	Size       string
+	URL        string // empty when the reader may not open it
+	Withheld   bool   // a medical file, for physicians only
 }
 
 // caseOf loads the case of the path's id for the staff member's office.
@@ -61,12 +77,12 @@ func mayRead(st auth.Staff, confidential bool) bool {
 // showed it, medical answers only to physicians, its files and timeline.
 // Every read is recorded in the audit log before anything is shown.
 func (s *Server) showCase(c *fiber.Ctx) error {
-	return s.renderCase(c, fiber.StatusOK, "", "")
+	return s.renderCase(c, fiber.StatusOK, caseForm{})
 }
 
-// renderCase renders the case page, with an error (message id) and the
-// message typed when a change failed.
-func (s *Server) renderCase(c *fiber.Ctx, status int, msgID, message string) error {
+// renderCase renders the case page; form.Error (a message id) and what
+// was typed come back when a change failed.
+func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 	st := staffOf(c)
 	k, err := s.caseOf(c)
 	if err != nil {
@@ -75,6 +91,15 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, msgID, message string) err
 	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
 		OfficeID: st.OfficeID, Actor: auth.Actor(st.ID), Action: "case.read", Object: "submission:" + strconv.FormatInt(k.Submission.ID, 10),
 	}); err != nil {
+		return err
+	}
+	if k.Submission.Unread {
+		if err := store.MarkRead(c.UserContext(), s.db.Pool, st.OfficeID, k.Submission.ID); err != nil {
+			return err
+		}
+	}
+	colleagues, err := store.ListColleagues(c.UserContext(), s.db.Pool, st.OfficeID)
+	if err != nil {
 		return err
 	}
 	p := casePage{page: s.newPage(c, "")}
@@ -98,7 +123,7 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, msgID, message string) err
 	}
 	for _, a := range k.Attachments {
 		fd, _ := k.Form.Field(a.FieldID)
-		v := attachmentView{Name: a.Name, Size: humanSize(a.Size)}
+		v := attachmentView{Name: a.Name, Size: humanSize(a.Size), FromAnswer: a.FieldID == submission.AnswerField}
 		if fd != nil && !mayRead(st, fd.Confidential == forms.ConfidentialMedical) {
 			v.Withheld = true
 		} else {
@@ -107,19 +132,26 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, msgID, message string) err
 		p.Attachments = append(p.Attachments, v)
 	}
 	for _, ev := range k.Events {
-		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: statusText(p.L, ev.Status), Message: ev.Message})
+		p.Events = append(p.Events, staffEventView(p.L, ev, s.loc))
 	}
-	p.Action = fmt.Sprintf("/staff/faelle/%d/status", sub.ID)
+	p.Base = fmt.Sprintf("/staff/faelle/%d", sub.ID)
 	p.Version = sub.Version
 	for i, n := range inbox.Next(sub.Status) {
-		p.Next = append(p.Next, optionView{Value: n, Label: statusText(p.L, n), ID: "status-" + strconv.Itoa(i)})
+		p.Next = append(p.Next, optionView{Value: n, Label: statusText(p.L, n), ID: "status-" + strconv.Itoa(i), Checked: n == form.Status || (form.Status == "" && i == 0)})
 	}
-	p.Message = message
-	p.Changed = c.Query("geaendert") == "1" && msgID == ""
-	if msgID != "" {
-		p.Error = p.L.T(msgID)
-		p.Errors = []fieldError{{Field: "status-0", Message: p.Error}}
+	p.Assignees = append(p.Assignees, optionView{Value: "0", Label: p.L.T("staff.inbox.nobody"), Checked: sub.AssigneeID == 0})
+	for _, co := range colleagues {
+		p.Assignees = append(p.Assignees, optionView{Value: strconv.FormatInt(co.ID, 10), Label: co.Name, Checked: co.ID == sub.AssigneeID})
+		if co.ID == sub.AssigneeID {
+			p.Assignee = co.Name
+		}
 	}
+	p.Changed = c.Query("geaendert") == "1" && form.Error == ""
+	if form.Error != "" {
+		form.Error = p.L.T(form.Error)
+		p.Errors = []fieldError{{Field: caseFormFocus[form.Name], Message: form.Error}}
+	}
+	p.Form = form
 	p.CSRF = s.csrf.token(c)
 	return s.views.render(c, status, "staff_case", p)
 }
@@ -134,18 +166,84 @@ func (s *Server) changeStatus(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	version, _ := strconv.Atoi(c.FormValue("version"))
-	message := cleanText(c.FormValue("message"))
-	err = inbox.Change(c.UserContext(), s.db, st.OfficeID, st.ID, id, version, cleanText(c.FormValue("status")), message)
+	form := caseForm{Name: "status", Status: cleanText(c.FormValue("status")), Message: cleanText(c.FormValue("message")),
+		RequestFiles: c.FormValue("unterlagen") == "1"}
+	t := inbox.Transition{To: form.Status, Message: form.Message, RequestFiles: form.RequestFiles}
+	err = inbox.Change(c.UserContext(), s.db, st.OfficeID, st.ID, id, version, t)
+	return s.afterCaseChange(c, id, form, err)
+}
+
+// addNote answers POST /staff/faelle/:id/notiz: an internal note.
+func (s *Server) addNote(c *fiber.Ctx) error {
+	st := staffOf(c)
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return fiber.ErrNotFound
+	}
+	form := caseForm{Name: "note", Note: cleanText(c.FormValue("notiz"))}
+	err = inbox.AddNote(c.UserContext(), s.db, st.OfficeID, st.ID, id, form.Note)
+	return s.afterCaseChange(c, id, form, err)
+}
+
+// assignCase answers POST /staff/faelle/:id/zuweisung: the case goes to a
+// colleague of the office, or to nobody.
+func (s *Server) assignCase(c *fiber.Ctx) error {
+	st := staffOf(c)
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return fiber.ErrNotFound
+	}
+	version, _ := strconv.Atoi(c.FormValue("version"))
+	to, _ := strconv.ParseInt(c.FormValue("bearbeitung"), 10, 64)
+	err = inbox.Assign(c.UserContext(), s.db, st.OfficeID, st.ID, id, version, to)
+	return s.afterCaseChange(c, id, caseForm{Name: "assign"}, err)
+}
+
+// afterCaseChange shows the case again after a change: redirected when it
+// went through, rendered with the error and what was typed when it did
+// not (someone else changed the case meanwhile, a step the workflow does
+// not allow, a text too long).
+func (s *Server) afterCaseChange(c *fiber.Ctx, id int64, form caseForm, err error) error {
 	switch fault.KindOf(err) {
 	case fault.Conflict:
-		return s.renderCase(c, fiber.StatusConflict, fault.MessageOf(err), message)
+		form.Error = fault.MessageOf(err)
+		return s.renderCase(c, fiber.StatusConflict, form)
 	case fault.Invalid:
-		return s.renderCase(c, fiber.StatusUnprocessableEntity, fault.MessageOf(err), message)
+		form.Error = fault.MessageOf(err)
+		return s.renderCase(c, fiber.StatusUnprocessableEntity, form)
 	}
 	if err != nil {
 		return err
 	}
 	return c.Redirect(fmt.Sprintf("/staff/faelle/%d?geaendert=1", id), fiber.StatusSeeOther)
+}
+
+// caseFormFocus is where the error summary of each case form leads.
+var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text", "assign": "assignee"}
+
+// staffEventView is an event of the timeline as staff read it: who did
+// what, and whether the citizen sees it.
+func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) eventView {
+	v := eventView{At: formatTime(l, ev.At, loc), Message: ev.Message, Internal: ev.Internal, By: ev.StaffName}
+	switch ev.Kind {
+	case store.EventNote:
+		v.Text = l.T("staff.case.event.note")
+	case store.EventAssign:
+		if ev.Message == "" {
+			v.Text = l.T("staff.case.event.unassigned")
+		} else {
+			v.Text = l.Tf("staff.case.event.assigned", "Name", ev.Message)
+		}
+		v.Message = ""
+	case store.EventAnswer:
+		v.Text = l.T("status.event.answer")
+	default:
+		v.Text = statusText(l, ev.Status)
+		if ev.RequestFiles {
+			v.Text += " – " + l.T("staff.case.event.files_requested")
+		}
+	}
+	return v
 }
 
 // downloadAttachment answers GET /staff/faelle/:id/anlagen/:file: the file

@@ -19,6 +19,12 @@ import (
 // id and the citizen's access token.
 func (h *harness) submitGutachten(t *testing.T, slug string) (int64, string) {
 	t.Helper()
+	return h.submitGutachtenWith(t, slug, nil)
+}
+
+// submitGutachtenWith is submitGutachten with some answers replaced.
+func (h *harness) submitGutachtenWith(t *testing.T, slug string, answers map[string]string) (int64, string) {
+	t.Helper()
 	ctx := context.Background()
 	set, _ := forms.Builtin()
 	f, _ := set.Form("amtsaerztliches-gutachten")
@@ -33,6 +39,9 @@ func (h *harness) submitGutachten(t *testing.T, slug string) (int64, string) {
 		"given_name": "Zoë", "family_name": "Ó Briain", "date_of_birth": "1980-02-03", "street": "Markt 1",
 		"postal_code": "04109", "city": "Leipzig", "email": "zoe@example.org",
 	} {
+		d.Answers.Values[k] = []string{v}
+	}
+	for k, v := range answers {
 		d.Answers.Values[k] = []string{v}
 	}
 	d.Answers.Done = []string{"anlass", "auftrag", "gesundheit", "kontakt"}

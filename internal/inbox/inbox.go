@@ -5,6 +5,7 @@ package inbox
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -44,19 +45,33 @@ const (
 	MsgConflict   = "staff.case.error.conflict"
 	MsgTransition = "staff.case.error.transition"
 	MsgMessage    = "staff.case.error.message"
+	MsgQuestion   = "staff.case.error.question" // a Rückfrage needs its question
+	MsgNote       = "staff.case.error.note"
+	MsgAssignee   = "staff.case.error.assignee"
 )
 
-// Change moves submission id of office officeID from version to status
-// to, with an optional message to the citizen, recording the timeline
-// event and the audit entry in the same transaction. Errors: NotFound
-// (no such case in this office), Conflict (MsgConflict: someone changed
-// the case since version), Invalid (MsgTransition, MsgMessage).
-func Change(ctx context.Context, db *store.DB, officeID, staffID, id int64, version int, to, message string) error {
+// Transition is a status change as staff ask for it.
+type Transition struct {
+	To           string
+	Message      string // to the citizen; for a Rückfrage the question, required
+	RequestFiles bool   // a Rückfrage asking for documents
+}
+
+// Change moves submission id of office officeID from version along t,
+// recording the timeline event and the audit entry in the same
+// transaction. Errors: NotFound (no such case in this office), Conflict
+// (MsgConflict: someone changed the case since version), Invalid
+// (MsgTransition, MsgMessage, MsgQuestion).
+func Change(ctx context.Context, db *store.DB, officeID, staffID, id int64, version int, t Transition) error {
 	const op = "inbox: change"
-	message = strings.TrimSpace(message)
-	if utf8.RuneCountInString(message) > MaxMessage {
+	t.Message = strings.TrimSpace(t.Message)
+	switch {
+	case utf8.RuneCountInString(t.Message) > MaxMessage:
 		return fault.New(fault.Invalid, op, MsgMessage)
+	case t.To == StatusQuestion && t.Message == "":
+		return fault.New(fault.Invalid, op, MsgQuestion)
 	}
+	t.RequestFiles = t.RequestFiles && t.To == StatusQuestion
 	return db.InTx(ctx, func(tx pgx.Tx) error {
 		cur, err := store.GetSubmission(ctx, tx, officeID, id)
 		if err != nil {
@@ -65,24 +80,96 @@ func Change(ctx context.Context, db *store.DB, officeID, staffID, id int64, vers
 		if cur.Version != version {
 			return fault.New(fault.Conflict, op, MsgConflict)
 		}
-		allowed := false
-		for _, n := range Next(cur.Status) {
-			allowed = allowed || n == to
-		}
-		if !allowed {
+		if !slices.Contains(Next(cur.Status), t.To) {
 			return fault.New(fault.Invalid, op, MsgTransition)
 		}
-		if _, ok, err := store.ChangeStatus(ctx, tx, officeID, id, version, to); err != nil {
+		if _, ok, err := store.ChangeStatus(ctx, tx, officeID, id, version, t.To, false); err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgConflict) // changed between our read and write
 		}
-		if err := store.InsertEvent(ctx, tx, officeID, id, "status", to, true, message); err != nil {
+		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: staffID, RequestFiles: t.RequestFiles}
+		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: officeID, Actor: "staff:" + strconv.FormatInt(staffID, 10), Action: "case.status." + to,
-			Object: "submission:" + strconv.FormatInt(id, 10),
+			OfficeID: officeID, Actor: actor(staffID), Action: "case.status." + t.To, Object: object(id),
 		})
 	})
 }
+
+// MaxNote is the longest internal note.
+const MaxNote = 5000
+
+// AddNote adds an internal note (never shown to the citizen) to submission
+// id of office officeID. A note changes nothing of the case, so it needs
+// no version. Errors: NotFound, Invalid (MsgNote: empty or too long).
+func AddNote(ctx context.Context, db *store.DB, officeID, staffID, id int64, text string) error {
+	const op = "inbox: add note"
+	text = strings.TrimSpace(text)
+	if text == "" || utf8.RuneCountInString(text) > MaxNote {
+		return fault.New(fault.Invalid, op, MsgNote)
+	}
+	return db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+			return err
+		}
+		ev := store.Event{Kind: store.EventNote, Message: text, StaffID: staffID, Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: actor(staffID), Action: "case.note", Object: object(id)})
+	})
+}
+
+// Assign gives submission id of office officeID (at version) to staff
+// member to of the same office, or to nobody (to = 0). Errors: NotFound,
+// Conflict (MsgConflict), Invalid (MsgAssignee: not an active colleague).
+func Assign(ctx context.Context, db *store.DB, officeID, staffID, id int64, version int, to int64) error {
+	const op = "inbox: assign"
+	return db.InTx(ctx, func(tx pgx.Tx) error {
+		name, err := colleague(ctx, tx, officeID, to)
+		if err != nil {
+			return err
+		}
+		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+			return err
+		}
+		if _, ok, err := store.SetAssignee(ctx, tx, officeID, id, version, to); err != nil {
+			return err
+		} else if !ok {
+			return fault.New(fault.Conflict, op, MsgConflict)
+		}
+		ev := store.Event{Kind: store.EventAssign, Message: name, StaffID: staffID, Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{
+			OfficeID: officeID, Actor: actor(staffID), Action: "case.assign", Object: object(id),
+		})
+	})
+}
+
+// colleague returns the name of active staff member id of office officeID
+// ("" for id 0). Errors: Invalid (MsgAssignee).
+func colleague(ctx context.Context, q store.Querier, officeID, id int64) (string, error) {
+	if id == 0 {
+		return "", nil
+	}
+	cs, err := store.ListColleagues(ctx, q, officeID)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			return c.Name, nil
+		}
+	}
+	return "", fault.New(fault.Invalid, "inbox: assign", MsgAssignee)
+}
+
+func actor(staffID int64) string { return "staff:" + strconv.FormatInt(staffID, 10) }
+func object(id int64) string     { return "submission:" + strconv.FormatInt(id, 10) }
+
+// Statuses are the states in workflow order, as lists show them.
+var Statuses = []string{StatusReceived, StatusInProgress, StatusQuestion, StatusDone, StatusRejected}

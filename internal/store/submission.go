@@ -45,6 +45,12 @@ type Submission struct {
 	RecordSHA256    []byte
 	SubmittedAt     time.Time
 	Version         int // raised by every change (optimistic locking)
+	Applicant       string
+	AssigneeID      int64 // 0: nobody
+	Unread          bool  // new, or the citizen answered, since staff last opened it
+
+	// Only written: the tsvector sources (forms.Index).
+	SearchText, SearchMedical string
 }
 
 // insertSubmission creates the submission, moves the draft's files to it as
@@ -56,8 +62,10 @@ type Submission struct {
 const insertSubmission = `
 WITH s AS (
     INSERT INTO submission (office_id, service_slug, form_id, form_version, form_hash, locale,
-                            reference, access_token_hash, draft_id, data, record_sha256)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                            reference, access_token_hash, draft_id, data, record_sha256,
+                            applicant, search, search_medical)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+            $13, to_tsvector('german', $14), to_tsvector('german', $15))
     ON CONFLICT DO NOTHING
     RETURNING id, office_id, submitted_at
 ), files AS (
@@ -85,24 +93,27 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 		fileIDs = []int64{}
 	}
 	err := q.QueryRow(ctx, insertSubmission, s.OfficeID, s.ServiceSlug, s.FormID, s.FormVersion, s.FormHash, s.Locale,
-		s.Reference, s.AccessTokenHash, s.DraftID, s.Data, s.RecordSHA256, fileIDs).Scan(&s.ID, &s.SubmittedAt)
+		s.Reference, s.AccessTokenHash, s.DraftID, s.Data, s.RecordSHA256, fileIDs,
+		s.Applicant, s.SearchText, s.SearchMedical).Scan(&s.ID, &s.SubmittedAt)
 	if err != nil {
 		if isNoRows(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("store: insert submission: %w", err)
 	}
-	s.Status = "eingegangen"
+	s.Status, s.Version, s.Unread = "eingegangen", 1, true
 	return true, nil
 }
 
 const submissionColumns = `id, office_id, service_slug, form_id, form_version, form_hash, locale, reference,
-    access_token_hash, draft_id, status, data, record_sha256, submitted_at, version`
+    access_token_hash, draft_id, status, data, record_sha256, submitted_at, version,
+    applicant, coalesce(assignee_id, 0), unread`
 
 func scanSubmission(row interface{ Scan(...any) error }) (Submission, error) {
 	var s Submission
 	err := row.Scan(&s.ID, &s.OfficeID, &s.ServiceSlug, &s.FormID, &s.FormVersion, &s.FormHash, &s.Locale, &s.Reference,
-		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt, &s.Version)
+		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt, &s.Version,
+		&s.Applicant, &s.AssigneeID, &s.Unread)
 	return s, err
 }
 
@@ -132,17 +143,32 @@ func GetSubmissionByToken(ctx context.Context, q Querier, tokenHash []byte) (Sub
 
 // Event is an entry of a submission's case history.
 type Event struct {
-	ID      int64
-	Kind    string
-	Status  string
-	Message string
-	At      time.Time
+	ID           int64
+	Kind         string // EventStatus, EventNote, EventAnswer, EventAssign
+	Status       string
+	Message      string
+	At           time.Time
+	StaffID      int64  // who wrote it; 0 for the citizen and the system
+	StaffName    string // read only
+	RequestFiles bool   // a Rückfrage asking for documents
+	Internal     bool   // not shown to the citizen
 }
 
+// The kinds of events besides the first ("eingegangen").
+const (
+	EventStatus = "status" // a status change, with an optional message to the citizen
+	EventNote   = "note"   // an internal note
+	EventAnswer = "answer" // the citizen's answer to a Rückfrage
+	EventAssign = "assign" // the case was assigned (message: the assignee's name, or empty)
+)
+
+const eventColumns = `e.id, e.kind, e.status, e.message, e.at, coalesce(e.staff_id, 0), coalesce(st.name, ''),
+    e.request_files, NOT e.citizen_visible`
+
 const listCitizenEvents = `
-SELECT id, kind, status, message, at FROM case_event
-WHERE submission_id = $1 AND office_id = $2 AND citizen_visible
-ORDER BY at, id`
+SELECT ` + eventColumns + ` FROM case_event e LEFT JOIN staff st ON st.id = e.staff_id
+WHERE e.submission_id = $1 AND e.office_id = $2 AND e.citizen_visible
+ORDER BY e.at, e.id`
 
 // ListCitizenEvents returns the events of submission id (of office
 // officeID) that the citizen may see, oldest first.
@@ -151,16 +177,8 @@ func ListCitizenEvents(ctx context.Context, q Querier, officeID, id int64) ([]Ev
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)
 	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		if err := rows.Scan(&e.ID, &e.Kind, &e.Status, &e.Message, &e.At); err != nil {
-			return nil, fmt.Errorf("store: list events: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)
 	}
 	return out, nil
@@ -177,35 +195,6 @@ func GetFormDefinition(ctx context.Context, q Querier, formID, hash string) (For
 	return d, nil
 }
 
-// SubmissionRow is a submission as a list shows it.
-type SubmissionRow struct {
-	ID          int64
-	Reference   string
-	ServiceSlug string
-	Status      string
-	SubmittedAt time.Time
-}
-
-const listSubmissions = `
-SELECT id, reference, service_slug, status, submitted_at FROM submission
-WHERE office_id = $1
-ORDER BY submitted_at DESC, id DESC
-LIMIT $2`
-
-// ListSubmissions returns the newest submissions of office officeID, at
-// most limit.
-func ListSubmissions(ctx context.Context, q Querier, officeID int64, limit int) ([]SubmissionRow, error) {
-	rows, err := q.Query(ctx, listSubmissions, officeID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: list submissions: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[SubmissionRow])
-	if err != nil {
-		return nil, fmt.Errorf("store: list submissions: %w", err)
-	}
-	return out, nil
-}
-
 var getSubmissionOfOffice = `SELECT ` + submissionColumns + ` FROM submission WHERE id = $1 AND office_id = $2`
 
 // GetSubmission returns submission id of office officeID: another office's
@@ -219,9 +208,9 @@ func GetSubmission(ctx context.Context, q Querier, officeID, id int64) (Submissi
 }
 
 const listEvents = `
-SELECT id, kind, status, message, at FROM case_event
-WHERE submission_id = $1 AND office_id = $2
-ORDER BY at, id`
+SELECT ` + eventColumns + ` FROM case_event e LEFT JOIN staff st ON st.id = e.staff_id
+WHERE e.submission_id = $1 AND e.office_id = $2
+ORDER BY e.at, e.id`
 
 // ListEvents returns every event of submission id of office officeID,
 // oldest first (the staff's timeline).
@@ -271,16 +260,16 @@ func GetAttachment(ctx context.Context, q Querier, officeID, subID, id int64) (F
 }
 
 const changeStatus = `
-UPDATE submission SET status = $4, version = version + 1, updated_at = now()
+UPDATE submission SET status = $4, version = version + 1, updated_at = now(), unread = unread OR $5
 WHERE id = $1 AND office_id = $2 AND version = $3
 RETURNING version`
 
 // ChangeStatus sets the status of submission id of office officeID if it
-// still has version, and returns the new version. It reports false when
-// the version (or the office) did not match.
-func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version int, status string) (int, bool, error) {
+// still has version, marking it unread if markUnread, and returns the new
+// version. It reports false when the version (or the office) did not match.
+func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version int, status string, markUnread bool) (int, bool, error) {
 	var v int
-	err := q.QueryRow(ctx, changeStatus, id, officeID, version, status).Scan(&v)
+	err := q.QueryRow(ctx, changeStatus, id, officeID, version, status, markUnread).Scan(&v)
 	if isNoRows(err) {
 		return 0, false, nil
 	}
@@ -291,14 +280,30 @@ func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version in
 }
 
 const insertEvent = `
-INSERT INTO case_event (submission_id, office_id, kind, status, citizen_visible, message)
-VALUES ($1, $2, $3, $4, $5, $6)`
+INSERT INTO case_event (submission_id, office_id, kind, status, citizen_visible, message, staff_id, request_files)
+VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8)
+RETURNING id`
 
-// InsertEvent adds an event to the timeline of submission id of office
-// officeID.
-func InsertEvent(ctx context.Context, q Querier, officeID, id int64, kind, status string, citizenVisible bool, message string) error {
-	if _, err := q.Exec(ctx, insertEvent, id, officeID, kind, status, citizenVisible, message); err != nil {
-		return fmt.Errorf("store: insert event: %w", err)
+// InsertEvent adds e to the timeline of submission id of office officeID
+// and returns its id.
+func InsertEvent(ctx context.Context, q Querier, officeID, id int64, e Event) (int64, error) {
+	var eventID int64
+	err := q.QueryRow(ctx, insertEvent, id, officeID, e.Kind, e.Status, !e.Internal, e.Message, e.StaffID, e.RequestFiles).Scan(&eventID)
+	if err != nil {
+		return 0, fmt.Errorf("store: insert event: %w", err)
+	}
+	return eventID, nil
+}
+
+const insertAttachment = `
+INSERT INTO attachment (submission_id, office_id, event_id, field_id, name, media_type, size, sha256, content)
+VALUES ($1, $2, nullif($3, 0), $4, $5, $6, $7, $8, $9)`
+
+// InsertAttachment adds file a (sealed) to submission id of office
+// officeID, sent with event eventID (0: with the submission).
+func InsertAttachment(ctx context.Context, q Querier, officeID, id, eventID int64, a File) error {
+	if _, err := q.Exec(ctx, insertAttachment, id, officeID, eventID, a.FieldID, a.Name, a.MediaType, a.Size, a.SHA256, a.Content); err != nil {
+		return fmt.Errorf("store: insert attachment: %w", err)
 	}
 	return nil
 }

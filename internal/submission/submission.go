@@ -239,6 +239,8 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 		OfficeID: d.OfficeID, ServiceSlug: d.ServiceSlug, FormID: f.ID, FormVersion: f.Version, FormHash: f.Hash,
 		Locale: locale, AccessTokenHash: HashToken(access), DraftID: d.ID, Data: record, RecordSHA256: sum[:],
 	}
+	ix := forms.IndexOf(f, d.Answers)
+	sub.Applicant, sub.SearchText, sub.SearchMedical = ix.Applicant, ix.Text, ix.Medical
 	year := now.In(s.loc).Year()
 	for range 5 { // 40 random bits per office and year: a clash is rare, five in a row is a bug
 		sub.Reference = NewReference(officeCode, year)

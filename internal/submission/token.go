@@ -89,3 +89,46 @@ func NewReference(code string, year int) string {
 	x := tokenEncoding.EncodeToString(b[:]) // 8 characters
 	return code + "-" + strconv.Itoa(year) + "-" + x[:4] + "-" + x[4:]
 }
+
+// ParseReference reads a reference number as people type it (any case,
+// with or without hyphens and spaces, O for 0 and I or L for 1 in the
+// random part) and returns it in its stored form, LEJ-2026-XXXX-XXXX.
+func ParseReference(s string) (string, bool) {
+	var b []byte
+	for _, r := range strings.ToUpper(s) {
+		if r == ' ' || r == '-' {
+			continue
+		}
+		if r > 0x7f || len(b) == 15 {
+			return "", false
+		}
+		b = append(b, byte(r))
+	}
+	if len(b) != 15 {
+		return "", false
+	}
+	for i, c := range b {
+		switch {
+		case i < 3:
+			if c < 'A' || c > 'Z' {
+				return "", false
+			}
+		case i < 7:
+			if c < '0' || c > '9' {
+				return "", false
+			}
+		default:
+			switch c {
+			case 'O':
+				c = '0'
+			case 'I', 'L':
+				c = '1'
+			}
+			if !strings.ContainsRune(crockford, rune(c)) {
+				return "", false
+			}
+			b[i] = c
+		}
+	}
+	return string(b[:3]) + "-" + string(b[3:7]) + "-" + string(b[7:11]) + "-" + string(b[11:]), true
+}

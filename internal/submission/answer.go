@@ -1,0 +1,119 @@
+package submission
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// Limits of a citizen's answer to a Rückfrage: at most AnswerMaxFiles
+// files of PDF, JPEG or PNG, each at most forms.MaxUploadMB, so one answer
+// stays within the largest body the server takes (forms.MaxStepUploadMB).
+const (
+	AnswerMaxFiles = 3
+	AnswerMaxText  = 5000
+	// AnswerField is the field id answer files are filed and sealed under.
+	AnswerField = "rueckfrage"
+)
+
+// Message ids of an answer the portal cannot take.
+const (
+	MsgAnswerEmpty  = "status.answer.error.empty"
+	MsgAnswerLong   = "status.answer.error.long"
+	MsgAnswerClosed = "status.answer.error.closed"
+)
+
+// FileError names the file an answer was refused for.
+type FileError struct {
+	Name string
+	Err  error
+}
+
+func (e *FileError) Error() string { return "file " + strconv.Quote(e.Name) + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Upload is a file as a citizen sent it.
+type Upload struct {
+	Name    string
+	Content []byte
+}
+
+var answerTypes = []string{forms.MediaTypePDF, forms.MediaTypeJPEG, forms.MediaTypePNG}
+
+// Answer records the citizen's answer to the open Rückfrage of the
+// submission of access token: text and files go to the case's timeline,
+// the case returns to "in Bearbeitung" and is marked unread, all in one
+// transaction. Errors: NotFound (unknown token), Invalid (MsgAnswer*, or a
+// form.error.file_* id for a file), Conflict (MsgAnswerClosed: no
+// Rückfrage is open, for instance after a repeated post).
+func (s *Service) Answer(ctx context.Context, token, text string, files []Upload) error {
+	const op = "submission: answer"
+	text = strings.TrimSpace(text)
+	switch {
+	case utf8.RuneCountInString(text) > AnswerMaxText:
+		return fault.New(fault.Invalid, op, MsgAnswerLong)
+	case text == "" && len(files) == 0:
+		return fault.New(fault.Invalid, op, MsgAnswerEmpty)
+	case len(files) > AnswerMaxFiles:
+		return fault.New(fault.Invalid, op, MsgFileCount)
+	}
+	for _, f := range files {
+		if err := forms.CheckUpload(f.Name, f.Content, answerTypes, forms.MaxUploadMB<<20); err != nil {
+			msg := MsgFileType
+			switch {
+			case errors.Is(err, forms.ErrFileEmpty):
+				msg = MsgFileEmpty
+			case errors.Is(err, forms.ErrFileTooLarge):
+				msg = MsgFileSize
+			}
+			return &fault.Error{Kind: fault.Invalid, Op: op, MessageID: msg, Err: &FileError{Name: f.Name, Err: err}}
+		}
+	}
+	t, ok := ParseToken(token)
+	if !ok {
+		return fault.New(fault.NotFound, op, "")
+	}
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		sub, err := store.GetSubmissionByToken(ctx, tx, HashToken(t))
+		if err != nil {
+			return err
+		}
+		if sub.Status != "rueckfrage" {
+			return fault.New(fault.Conflict, op, MsgAnswerClosed)
+		}
+		if _, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true); err != nil {
+			return err
+		} else if !ok {
+			return fault.New(fault.Conflict, op, MsgAnswerClosed) // staff changed the case meanwhile
+		}
+		eventID, err := store.InsertEvent(ctx, tx, sub.OfficeID, sub.ID, store.Event{Kind: store.EventAnswer, Status: "in_bearbeitung", Message: text})
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			sum := sha256.Sum256(f.Content)
+			sealed, err := s.box.Seal(f.Content, FileAAD(sub.OfficeID, AnswerField, sum[:]))
+			if err != nil {
+				return err
+			}
+			a := store.File{
+				FieldID: AnswerField, Name: cleanFileName(f.Name), MediaType: forms.SniffMediaType(f.Content),
+				Size: int64(len(f.Content)), SHA256: sum[:], Content: sealed,
+			}
+			if err := store.InsertAttachment(ctx, tx, sub.OfficeID, sub.ID, eventID, a); err != nil {
+				return err
+			}
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: sub.OfficeID, Actor: "citizen", Action: "case.answer", Object: "submission:" + strconv.FormatInt(sub.ID, 10)})
+	})
+}

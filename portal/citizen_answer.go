@@ -1,0 +1,76 @@
+package portal
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// answerQuestion answers POST /status/:token/antwort: the citizen's answer
+// to a Rückfrage, text and files. It goes back to the office's inbox as
+// unread; a bad file or a missing text shows the page again with the text
+// kept.
+func (s *Server) answerQuestion(c *fiber.Ctx) error {
+	values, files, err := postedValues(c)
+	if err != nil {
+		return err
+	}
+	text := cleanText(firstValue(values("antwort")))
+	var uploads []submission.Upload
+	for _, fh := range files["dateien"] {
+		if fh.Filename == "" && fh.Size == 0 { // the empty input of a form without a chosen file
+			continue
+		}
+		content, err := readUpload(fh, forms.MaxUploadMB<<20)
+		if err != nil {
+			return err
+		}
+		uploads = append(uploads, submission.Upload{Name: fh.Filename, Content: content})
+	}
+	err = s.subs.Answer(c.UserContext(), c.Params("token"), text, uploads)
+	if k := fault.KindOf(err); k == fault.Invalid || k == fault.Conflict {
+		return s.renderAnswerError(c, err, text)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect("/status/"+c.Params("token")+"?beantwortet=1", fiber.StatusSeeOther)
+}
+
+// renderAnswerError shows the status page again with why the answer was
+// not taken and the text typed.
+func (s *Server) renderAnswerError(c *fiber.Ctx, err error, text string) error {
+	_, p, _, lerr := s.submissionView(c)
+	if lerr != nil {
+		return lerr
+	}
+	p.Title = p.L.T("status.title")
+	msg := fault.MessageOf(err)
+	if p.Question == nil { // answered meanwhile, or no question open
+		p.Errors = []fieldError{{Field: "status-current", Message: p.L.T(submission.MsgAnswerClosed)}}
+		return s.views.render(c, fiber.StatusConflict, "status", p)
+	}
+	q := p.Question
+	q.Answer = text
+	q.ErrorField = "answer-text"
+	switch msg {
+	case submission.MsgFileEmpty, submission.MsgFileSize, submission.MsgFileType, submission.MsgFileCount:
+		q.ErrorField = "answer-files"
+	}
+	var fe *submission.FileError
+	file := ""
+	if errors.As(err, &fe) {
+		file = fe.Name
+	}
+	q.Error = p.L.Tf(msg, "Size", strconv.Itoa(forms.MaxUploadMB), "Max", strconv.Itoa(submission.AnswerMaxFiles),
+		"Types", "PDF, JPEG, PNG", "File", file, "Label", p.L.T("status.answer.files"))
+	p.Errors = []fieldError{{Field: q.ErrorField, Message: q.Error}}
+	p.CSRF = s.csrf.token(c)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.views.render(c, fiber.StatusUnprocessableEntity, "status", p)
+}
