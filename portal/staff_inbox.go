@@ -21,21 +21,22 @@ import (
 // inboxPage is the data of templates/staff_inbox.html.
 type inboxPage struct {
 	page
-	Staff     auth.Staff
-	Office    string
-	Filter    inboxFilter
-	Services  []optionView
-	Statuses  []optionView
-	Assignees []optionView
-	Counts    []countView
-	Rows      []inboxRow
-	NextURL   string       // the next page of a filtered list (GET)
-	Next      string       // the cursor of the next page of a search (POST)
-	FilterURL string       // the list without search, for "clear search" and bulk's way back
-	Actions   []optionView // bulk actions
-	Done      int          // cases a bulk action changed
-	Skipped   int          // cases it could not change
-	BulkError string
+	Staff       auth.Staff
+	Office      string
+	Filter      inboxFilter
+	Services    []optionView
+	Statuses    []optionView
+	Assignees   []optionView
+	Counts      []countView
+	Rows        []inboxRow
+	NextURL     string       // the next page of a filtered list (GET)
+	Next        string       // the cursor of the next page of a search (POST)
+	FilterURL   string       // the list without search, for "clear search" and bulk's way back
+	Actions     []optionView // bulk actions
+	Done        int          // cases a bulk action changed
+	Skipped     int          // cases it could not change
+	BulkError   string
+	SearchError string
 }
 
 type inboxRow struct {
@@ -73,6 +74,10 @@ type inboxFilter struct {
 
 // inboxSize is how many cases an inbox page lists.
 const inboxSize = 50
+
+// searchTimeout bounds one search (store.ListCasesWithin):
+// a search is expected within 50 ms at a million cases.
+const searchTimeout = 3 * time.Second
 
 // readFilter reads the inbox filter from get (query or form values).
 func readFilter(get func(string) string) inboxFilter {
@@ -189,7 +194,17 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 	ctx := c.UserContext()
 	cf := f.caseFilter(st, s.loc)
 	cf.After, cf.Limit = decodeCursor(after), inboxSize+1
-	rows, err := store.ListCases(ctx, s.db.Pool, cf)
+	var rows []store.CaseRow
+	var searchErr string
+	var err error
+	if cf.Text != "" {
+		rows, err = s.db.ListCasesWithin(ctx, cf, searchTimeout)
+		if fault.KindOf(err) == fault.Invalid {
+			searchErr, err = fault.MessageOf(err), nil
+		}
+	} else {
+		rows, err = store.ListCases(ctx, s.db.Pool, cf)
+	}
 	if err != nil {
 		return err
 	}
@@ -257,6 +272,10 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 	if c.Query("fehler") == "auswahl" {
 		p.BulkError = p.L.T("staff.inbox.bulk.none")
 		p.Errors = []fieldError{{Field: "bulk-action", Message: p.BulkError}}
+	}
+	if searchErr != "" {
+		p.SearchError = p.L.T(searchErr)
+		p.Errors = append(p.Errors, fieldError{Field: "inbox-q", Message: p.SearchError})
 	}
 	p.CSRF = s.csrf.token(c)
 	return s.views.render(c, fiber.StatusOK, "staff_inbox", p)

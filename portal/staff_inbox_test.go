@@ -96,7 +96,7 @@ func TestInboxPagesFiltersAndCounts(t *testing.T) {
 func TestInboxSearch(t *testing.T) {
 	h := newHarness(t, nil)
 	id, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"family_name": "Kowalczyk", "medication": "Metformin"})
-	h.submitGutachtenWith(t, "leipzig", map[string]string{"family_name": "Schneider"})
+	other, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"family_name": "Schneider", "authority": "Metformin-Studie O'Neill"})
 	h.submitGutachtenWith(t, "halle", map[string]string{"family_name": "Kowalczyk"})
 	var ref string
 	if err := h.db.Pool.QueryRow(context.Background(), `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref); err != nil {
@@ -116,8 +116,12 @@ func TestInboxSearch(t *testing.T) {
 		{worker, "kowalczyk", want},                                       // any case
 		{worker, strings.ToLower(strings.ReplaceAll(ref, "-", "")), want}, // a reference as typed on the phone
 		{worker, ref, want},
-		{worker, "Metformin", nil}, // a medical answer: not for caseworkers, not even as a hit
-		{doctor, "Metformin", want},
+		{worker, "Metformin Kowalczyk", nil}, // a medical answer: not for caseworkers, not even as a hit
+		{doctor, "Metformin Kowalczyk", want},
+		{worker, "Metformin", []string{strconv.FormatInt(other, 10)}}, // the same word where everyone may read it
+		{doctor, "Metformin", []string{"", ""}},
+		{worker, `"Studie O'Neill"`, []string{strconv.FormatInt(other, 10)}}, // a phrase, with a quote
+		{worker, "Metformin -Schneider", nil},
 		{worker, "Dienstfähigkeit", []string{"", ""}}, // an option's label, stemmed: both Leipzig cases
 		{worker, "Nirgendwo", nil},
 	} {

@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gesundheitsamt/portal/internal/fault"
 )
 
 // AssigneeNone filters for cases nobody is assigned to.
@@ -75,12 +79,11 @@ func (f CaseFilter) where() (string, []any) {
 		b.WriteString(" AND s.reference = " + arg(f.Reference))
 	}
 	if f.Text != "" {
-		q := "websearch_to_tsquery('german', " + arg(f.Text) + ")"
+		column := "s.search" // see migration 00007
 		if f.Medical {
-			b.WriteString(" AND (s.search @@ " + q + " OR s.search_medical @@ " + q + ")")
-		} else {
-			b.WriteString(" AND s.search @@ " + q)
+			column = "s.search_all"
 		}
+		b.WriteString(" AND " + column + " @@ websearch_to_tsquery('german', " + arg(f.Text) + ")")
 	}
 	if !f.After.IsZero() {
 		op := "<"
@@ -113,15 +116,21 @@ type CaseRow struct {
 	Version      int
 }
 
+// CaseQuery returns the statement ListCases runs for f and its
+// arguments (for EXPLAIN in benchmarks and docs/).
+func CaseQuery(f CaseFilter) (string, []any) {
+	where, args := f.where()
+	args = append(args, f.Limit)
+	return `SELECT s.id, s.reference, s.service_slug, s.status, s.submitted_at, s.applicant,
+    coalesce(s.assignee_id, 0), coalesce(a.name, ''), s.unread, s.version
+FROM submission s LEFT JOIN staff a ON a.id = s.assignee_id
+WHERE ` + where + f.order() + ` LIMIT $` + strconv.Itoa(len(args)), args
+}
+
 // ListCases returns the cases of f.OfficeID that f selects, in f's order,
 // at most f.Limit, starting after f.After.
 func ListCases(ctx context.Context, q Querier, f CaseFilter) ([]CaseRow, error) {
-	where, args := f.where()
-	args = append(args, f.Limit)
-	sql := `SELECT s.id, s.reference, s.service_slug, s.status, s.submitted_at, s.applicant,
-    coalesce(s.assignee_id, 0), coalesce(a.name, ''), s.unread, s.version
-FROM submission s LEFT JOIN staff a ON a.id = s.assignee_id
-WHERE ` + where + f.order() + ` LIMIT $` + strconv.Itoa(len(args))
+	sql, args := CaseQuery(f)
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list cases: %w", err)
@@ -132,6 +141,30 @@ WHERE ` + where + f.order() + ` LIMIT $` + strconv.Itoa(len(args))
 	}
 	return out, nil
 }
+
+// ListCasesWithin is ListCases bounded by timeout: a search whose plan
+// goes wrong (a word the statistics call common but the filter makes rare)
+// is cancelled by the server instead of holding a connection. Errors:
+// Invalid (MsgSearchTooBroad) when it ran out of time.
+func (db *DB) ListCasesWithin(ctx context.Context, f CaseFilter, timeout time.Duration) ([]CaseRow, error) {
+	var out []CaseRow
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)", strconv.FormatInt(max(timeout.Milliseconds(), 1), 10)); err != nil {
+			return fmt.Errorf("store: list cases: %w", err)
+		}
+		var err error
+		out, err = ListCases(ctx, tx, f)
+		return err
+	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "57014" { // query_canceled
+		return nil, fault.New(fault.Invalid, "store: list cases", MsgSearchTooBroad)
+	}
+	return out, err
+}
+
+// MsgSearchTooBroad says a search took too long.
+const MsgSearchTooBroad = "staff.inbox.search.too_broad"
 
 // ExportRow is a case with its record, for exports.
 type ExportRow struct {

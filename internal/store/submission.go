@@ -63,9 +63,9 @@ const insertSubmission = `
 WITH s AS (
     INSERT INTO submission (office_id, service_slug, form_id, form_version, form_hash, locale,
                             reference, access_token_hash, draft_id, data, record_sha256,
-                            applicant, search, search_medical)
+                            applicant, search, search_all)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-            $13, to_tsvector('german', $14), to_tsvector('german', $15))
+            $13, to_tsvector('german', $14), to_tsvector('german', $14) || to_tsvector('german', $15))
     ON CONFLICT DO NOTHING
     RETURNING id, office_id, submitted_at
 ), files AS (

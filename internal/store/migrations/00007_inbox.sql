@@ -3,17 +3,22 @@
 -- marker, full-text search and counts per status that stay fast at a
 -- million cases.
 
--- search holds the answers any staff member may read; search_medical those
--- marked confidential: medical, searched only for physicians, so a search
--- cannot reveal what a caseworker may not read.
+-- Full-text search (German configuration): search holds the words of the
+-- answers any staff member may read; search_all those and the answers
+-- marked confidential: medical, searched only by physicians, so a search
+-- cannot reveal what a caseworker may not read. Two columns, not one with
+-- weights: each has its own statistics, so the planner knows that a word
+-- found only in medical answers is rare in what a caseworker searches
+-- (docs/inbox-queries.md), and a physician's query may combine words of
+-- both kinds.
 ALTER TABLE submission
     ADD COLUMN applicant      text NOT NULL DEFAULT '',
     ADD COLUMN assignee_id    bigint REFERENCES staff (id),
     ADD COLUMN unread         boolean NOT NULL DEFAULT true,
     ADD COLUMN search         tsvector NOT NULL DEFAULT ''::tsvector,
-    ADD COLUMN search_medical tsvector NOT NULL DEFAULT ''::tsvector;
+    ADD COLUMN search_all     tsvector NOT NULL DEFAULT ''::tsvector;
 CREATE INDEX submission_search ON submission USING gin (search);
-CREATE INDEX submission_search_medical ON submission USING gin (search_medical);
+CREATE INDEX submission_search_all ON submission USING gin (search_all);
 CREATE INDEX submission_office_assignee ON submission (office_id, assignee_id, submitted_at DESC, id DESC);
 CREATE INDEX submission_office_service ON submission (office_id, service_slug, submitted_at DESC, id DESC);
 
@@ -91,5 +96,5 @@ ALTER TABLE attachment DROP COLUMN event_id;
 ALTER TABLE case_event DROP COLUMN request_files, DROP COLUMN staff_id;
 DROP INDEX submission_office_service;
 DROP INDEX submission_office_assignee;
-ALTER TABLE submission DROP COLUMN search_medical, DROP COLUMN search, DROP COLUMN unread,
+ALTER TABLE submission DROP COLUMN search_all, DROP COLUMN search, DROP COLUMN unread,
     DROP COLUMN assignee_id, DROP COLUMN applicant;
