@@ -48,9 +48,15 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		text = msgID
 	}
 	if strings.HasPrefix(c.Path(), "/api/") {
+		msg := loc.T(text)
+		// A 4xx the API raised itself names what is wrong (a parameter).
+		var fe *fiber.Error
+		if errors.As(err, &fe) && status < 500 && fe.Message != utils.StatusMessage(fe.Code) {
+			msg += " (" + fe.Message + ")"
+		}
 		return c.Status(status).JSON(fiber.Map{"error": fiber.Map{
 			"code":       strings.ReplaceAll(strings.ToLower(utils.StatusMessage(status)), " ", "_"),
-			"message":    loc.T(text),
+			"message":    msg,
 			"request_id": rid,
 		}})
 	}

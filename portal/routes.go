@@ -11,6 +11,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/compress"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -69,6 +71,15 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/staff/login/einrichten", noStore, s.showEnrol)
 	app.Post("/staff/login/einrichten", noStore, s.enrol)
 	app.Post("/staff/logout", noStore, s.logout)
+	// The REST API for Fachverfahren: bearer tokens, JSON, no cookies.
+	app.Get("/api/v1/openapi.json", s.showOpenAPI)
+	api := app.Group("/api/v1", noStore)
+	api.Get("/submissions", s.requireToken(auth.ScopeSubmissionsRead), s.apiListSubmissions)
+	api.Get("/submissions/:id", s.requireToken(auth.ScopeSubmissionsRead), s.apiGetSubmission)
+	api.Get("/submissions/:id/events", s.requireToken(auth.ScopeSubmissionsRead), s.apiListEvents)
+	api.Get("/submissions/:id/attachments/:file", s.requireToken(auth.ScopeAttachmentsRead), s.apiAttachment)
+	api.Post("/submissions/:id/status", s.requireToken(auth.ScopeSubmissionsWrite), s.apiChangeStatus)
+
 	staff := app.Group("/staff", noStore, s.requireStaff)
 	staff.Get("/", s.showInbox)
 	staff.Post("/suche", s.searchInbox)

@@ -169,7 +169,7 @@ func (s *Server) changeStatus(c *fiber.Ctx) error {
 	form := caseForm{Name: "status", Status: cleanText(c.FormValue("status")), Message: cleanText(c.FormValue("message")),
 		RequestFiles: c.FormValue("unterlagen") == "1"}
 	t := inbox.Transition{To: form.Status, Message: form.Message, RequestFiles: form.RequestFiles}
-	err = inbox.Change(c.UserContext(), s.db, st.OfficeID, st.ID, id, version, t)
+	err = inbox.Change(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, version, t)
 	return s.afterCaseChange(c, id, form, err)
 }
 
@@ -181,7 +181,7 @@ func (s *Server) addNote(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	form := caseForm{Name: "note", Note: cleanText(c.FormValue("notiz"))}
-	err = inbox.AddNote(c.UserContext(), s.db, st.OfficeID, st.ID, id, form.Note)
+	err = inbox.AddNote(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, form.Note)
 	return s.afterCaseChange(c, id, form, err)
 }
 
@@ -195,7 +195,7 @@ func (s *Server) assignCase(c *fiber.Ctx) error {
 	}
 	version, _ := strconv.Atoi(c.FormValue("version"))
 	to, _ := strconv.ParseInt(c.FormValue("bearbeitung"), 10, 64)
-	err = inbox.Assign(c.UserContext(), s.db, st.OfficeID, st.ID, id, version, to)
+	err = inbox.Assign(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, version, to)
 	return s.afterCaseChange(c, id, caseForm{Name: "assign"}, err)
 }
 
@@ -225,6 +225,9 @@ var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text",
 // what, and whether the citizen sees it.
 func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) eventView {
 	v := eventView{At: formatTime(l, ev.At, loc), Message: ev.Message, Internal: ev.Internal, By: ev.StaffName}
+	if ev.TokenName != "" {
+		v.By = l.Tf("staff.case.event.by_api", "Name", ev.TokenName)
+	}
 	switch ev.Kind {
 	case store.EventNote:
 		v.Text = l.T("staff.case.event.note")

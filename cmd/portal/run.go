@@ -42,6 +42,10 @@ commands:
              [--password-stdin] [--totp-secret BASE32]
              create a staff account; prints a generated password unless
              --password-stdin
+  token add --office SLUG --name N --scopes S1,S2
+             create an API token and print it once, alone on standard
+             output; scopes: submissions:read, submissions:write,
+             attachments:read, medical:read
   audit verify [--office SLUG]
              check the audit log's hash chains; fails naming the first
              broken entry
@@ -70,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return formsCommand(args[2:], stdout)
 	case "staff":
 		return staffCommand(ctx, args[2:], getenv, os.Stdin, stdout)
+	case "token":
+		return tokenCommand(ctx, args[2:], getenv, stdout)
 	case "audit":
 		return auditCommand(ctx, args[2:], getenv, stdout)
 	case "version", "--version":

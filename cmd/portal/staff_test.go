@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -147,5 +148,54 @@ func TestAuditVerifyCommand(t *testing.T) {
 	err = run(ctx, []string{"portal", "audit", "verify"}, getenv, &out)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("entry %d", second)) {
 		t.Fatalf("a changed entry passed or was not named: %v", err)
+	}
+}
+
+func TestTokenAddCommand(t *testing.T) {
+	dsn := storetest.DSN(t)
+	env := map[string]string{"DATABASE_URL": dsn, "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()}
+	getenv := func(k string) string { return env[k] }
+	p := startPortal(t, env)
+
+	var out bytes.Buffer
+	args := []string{"portal", "token", "add", "--office", "leipzig", "--name", "Fachverfahren Octoware", "--scopes", "submissions:read,attachments:read"}
+	if err := run(context.Background(), args, getenv, &out); err != nil {
+		t.Fatalf("token add: %v", err)
+	}
+	token := strings.TrimSuffix(out.String(), "\n")
+	if !regexp.MustCompile(`^gap_[A-Za-z0-9_-]{43}$`).MatchString(token) {
+		t.Fatalf("stdout is %q, want the token alone", out.String())
+	}
+	// The printed token opens the API of its office, within its scopes.
+	call := func(method, path, bearer string) int {
+		req, _ := http.NewRequest(method, p.base+path, strings.NewReader(`{"status":"in_bearbeitung","version":1}`))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := call(http.MethodGet, "/api/v1/submissions", token); got != http.StatusOK {
+		t.Errorf("list with the new token: %d", got)
+	}
+	if got := call(http.MethodPost, "/api/v1/submissions/1/status", token); got != http.StatusForbidden {
+		t.Errorf("change without submissions:write: %d, want 403", got)
+	}
+	if got := call(http.MethodGet, "/api/v1/submissions", token+"x"); got != http.StatusUnauthorized {
+		t.Errorf("a wrong token: %d, want 401", got)
+	}
+	for _, bad := range [][]string{
+		{"portal", "token", "add", "--office", "nowhere", "--name", "N", "--scopes", "submissions:read"},
+		{"portal", "token", "add", "--office", "leipzig", "--name", "N", "--scopes", "everything"},
+		{"portal", "token", "add", "--office", "leipzig", "--name", "N"},
+		{"portal", "token", "add", "--office", "leipzig", "--scopes", "submissions:read"},
+	} {
+		out.Reset()
+		if err := run(context.Background(), bad, getenv, &out); err == nil || out.Len() != 0 {
+			t.Errorf("%v: accepted (%q)", bad[3:], out.String())
+		}
 	}
 }

@@ -50,6 +50,24 @@ const (
 	MsgAssignee   = "staff.case.error.assignee"
 )
 
+// Actor is who changes a case: a staff member or an API token.
+type Actor struct {
+	StaffID int64
+	TokenID int64
+}
+
+// ByStaff and ByToken make an Actor.
+func ByStaff(id int64) Actor { return Actor{StaffID: id} }
+func ByToken(id int64) Actor { return Actor{TokenID: id} }
+
+// String names the actor in the audit log: "staff:12" or "token:3".
+func (a Actor) String() string {
+	if a.TokenID != 0 {
+		return "token:" + strconv.FormatInt(a.TokenID, 10)
+	}
+	return "staff:" + strconv.FormatInt(a.StaffID, 10)
+}
+
 // Transition is a status change as staff ask for it.
 type Transition struct {
 	To           string
@@ -62,7 +80,7 @@ type Transition struct {
 // transaction. Errors: NotFound (no such case in this office), Conflict
 // (MsgConflict: someone changed the case since version), Invalid
 // (MsgTransition, MsgMessage, MsgQuestion).
-func Change(ctx context.Context, db *store.DB, officeID, staffID, id int64, version int, t Transition) error {
+func Change(ctx context.Context, db *store.DB, officeID int64, by Actor, id int64, version int, t Transition) error {
 	const op = "inbox: change"
 	t.Message = strings.TrimSpace(t.Message)
 	switch {
@@ -88,12 +106,12 @@ func Change(ctx context.Context, db *store.DB, officeID, staffID, id int64, vers
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgConflict) // changed between our read and write
 		}
-		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: staffID, RequestFiles: t.RequestFiles}
+		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: by.StaffID, TokenID: by.TokenID, RequestFiles: t.RequestFiles}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: officeID, Actor: actor(staffID), Action: "case.status." + t.To, Object: object(id),
+			OfficeID: officeID, Actor: by.String(), Action: "case.status." + t.To, Object: object(id),
 		})
 	})
 }
@@ -104,7 +122,7 @@ const MaxNote = 5000
 // AddNote adds an internal note (never shown to the citizen) to submission
 // id of office officeID. A note changes nothing of the case, so it needs
 // no version. Errors: NotFound, Invalid (MsgNote: empty or too long).
-func AddNote(ctx context.Context, db *store.DB, officeID, staffID, id int64, text string) error {
+func AddNote(ctx context.Context, db *store.DB, officeID int64, by Actor, id int64, text string) error {
 	const op = "inbox: add note"
 	text = strings.TrimSpace(text)
 	if text == "" || utf8.RuneCountInString(text) > MaxNote {
@@ -114,18 +132,18 @@ func AddNote(ctx context.Context, db *store.DB, officeID, staffID, id int64, tex
 		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
 			return err
 		}
-		ev := store.Event{Kind: store.EventNote, Message: text, StaffID: staffID, Internal: true}
+		ev := store.Event{Kind: store.EventNote, Message: text, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: actor(staffID), Action: "case.note", Object: object(id)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by.String(), Action: "case.note", Object: object(id)})
 	})
 }
 
 // Assign gives submission id of office officeID (at version) to staff
 // member to of the same office, or to nobody (to = 0). Errors: NotFound,
 // Conflict (MsgConflict), Invalid (MsgAssignee: not an active colleague).
-func Assign(ctx context.Context, db *store.DB, officeID, staffID, id int64, version int, to int64) error {
+func Assign(ctx context.Context, db *store.DB, officeID int64, by Actor, id int64, version int, to int64) error {
 	const op = "inbox: assign"
 	return db.InTx(ctx, func(tx pgx.Tx) error {
 		name, err := colleague(ctx, tx, officeID, to)
@@ -140,12 +158,12 @@ func Assign(ctx context.Context, db *store.DB, officeID, staffID, id int64, vers
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgConflict)
 		}
-		ev := store.Event{Kind: store.EventAssign, Message: name, StaffID: staffID, Internal: true}
+		ev := store.Event{Kind: store.EventAssign, Message: name, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: officeID, Actor: actor(staffID), Action: "case.assign", Object: object(id),
+			OfficeID: officeID, Actor: by.String(), Action: "case.assign", Object: object(id),
 		})
 	})
 }
@@ -168,7 +186,6 @@ func colleague(ctx context.Context, q store.Querier, officeID, id int64) (string
 	return "", fault.New(fault.Invalid, "inbox: assign", MsgAssignee)
 }
 
-func actor(staffID int64) string { return "staff:" + strconv.FormatInt(staffID, 10) }
 func object(id int64) string     { return "submission:" + strconv.FormatInt(id, 10) }
 
 // Statuses are the states in workflow order, as lists show them.

@@ -109,6 +109,7 @@ type CaseRow struct {
 	ServiceSlug  string
 	Status       string
 	SubmittedAt  time.Time
+	UpdatedAt    time.Time
 	Applicant    string
 	AssigneeID   int64
 	AssigneeName string
@@ -121,7 +122,7 @@ type CaseRow struct {
 func CaseQuery(f CaseFilter) (string, []any) {
 	where, args := f.where()
 	args = append(args, f.Limit)
-	return `SELECT s.id, s.reference, s.service_slug, s.status, s.submitted_at, s.applicant,
+	return `SELECT s.id, s.reference, s.service_slug, s.status, s.submitted_at, s.updated_at, s.applicant,
     coalesce(s.assignee_id, 0), coalesce(a.name, ''), s.unread, s.version
 FROM submission s LEFT JOIN staff a ON a.id = s.assignee_id
 WHERE ` + where + f.order() + ` LIMIT $` + strconv.Itoa(len(args)), args
@@ -169,10 +170,9 @@ const MsgSearchTooBroad = "staff.inbox.search.too_broad"
 // ExportRow is a case with its record, for exports.
 type ExportRow struct {
 	CaseRow
-	FormID    string
-	FormHash  string
-	Data      []byte
-	UpdatedAt time.Time
+	FormID   string
+	FormHash string
+	Data     []byte
 }
 
 // EachCase calls fn for every case f selects (f.Limit and f.After are
@@ -181,8 +181,8 @@ type ExportRow struct {
 func EachCase(ctx context.Context, q Querier, f CaseFilter, fn func(ExportRow) error) error {
 	f.After, f.Limit = Cursor{}, 0
 	where, args := f.where()
-	sql := `SELECT s.id, s.reference, s.service_slug, s.status, s.submitted_at, s.applicant,
-    coalesce(s.assignee_id, 0), coalesce(a.name, ''), s.unread, s.version, s.form_id, s.form_hash, s.data, s.updated_at
+	sql := `SELECT s.id, s.reference, s.service_slug, s.status, s.submitted_at, s.updated_at, s.applicant,
+    coalesce(s.assignee_id, 0), coalesce(a.name, ''), s.unread, s.version, s.form_id, s.form_hash, s.data
 FROM submission s LEFT JOIN staff a ON a.id = s.assignee_id
 WHERE ` + where + f.order()
 	rows, err := q.Query(ctx, sql, args...)
@@ -192,8 +192,8 @@ WHERE ` + where + f.order()
 	defer rows.Close()
 	var r ExportRow
 	for rows.Next() {
-		if err := rows.Scan(&r.ID, &r.Reference, &r.ServiceSlug, &r.Status, &r.SubmittedAt, &r.Applicant,
-			&r.AssigneeID, &r.AssigneeName, &r.Unread, &r.Version, &r.FormID, &r.FormHash, &r.Data, &r.UpdatedAt); err != nil {
+		if err := rows.Scan(&r.ID, &r.Reference, &r.ServiceSlug, &r.Status, &r.SubmittedAt, &r.UpdatedAt, &r.Applicant,
+			&r.AssigneeID, &r.AssigneeName, &r.Unread, &r.Version, &r.FormID, &r.FormHash, &r.Data); err != nil {
 			return fmt.Errorf("store: export cases: %w", err)
 		}
 		if err := fn(r); err != nil {

@@ -44,6 +44,7 @@ type Submission struct {
 	Data            []byte // the record (JSON)
 	RecordSHA256    []byte
 	SubmittedAt     time.Time
+	UpdatedAt       time.Time
 	Version         int // raised by every change (optimistic locking)
 	Applicant       string
 	AssigneeID      int64 // 0: nobody
@@ -106,13 +107,13 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 }
 
 const submissionColumns = `id, office_id, service_slug, form_id, form_version, form_hash, locale, reference,
-    access_token_hash, draft_id, status, data, record_sha256, submitted_at, version,
+    access_token_hash, draft_id, status, data, record_sha256, submitted_at, updated_at, version,
     applicant, coalesce(assignee_id, 0), unread`
 
 func scanSubmission(row interface{ Scan(...any) error }) (Submission, error) {
 	var s Submission
 	err := row.Scan(&s.ID, &s.OfficeID, &s.ServiceSlug, &s.FormID, &s.FormVersion, &s.FormHash, &s.Locale, &s.Reference,
-		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt, &s.Version,
+		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt, &s.UpdatedAt, &s.Version,
 		&s.Applicant, &s.AssigneeID, &s.Unread)
 	return s, err
 }
@@ -148,8 +149,10 @@ type Event struct {
 	Status       string
 	Message      string
 	At           time.Time
-	StaffID      int64  // who wrote it; 0 for the citizen and the system
+	StaffID      int64  // who wrote it; 0 for the citizen, the system and the API
 	StaffName    string // read only
+	TokenID      int64  // the API token that made it, if any
+	TokenName    string // read only
 	RequestFiles bool   // a Rückfrage asking for documents
 	Internal     bool   // not shown to the citizen
 }
@@ -163,10 +166,12 @@ const (
 )
 
 const eventColumns = `e.id, e.kind, e.status, e.message, e.at, coalesce(e.staff_id, 0), coalesce(st.name, ''),
-    e.request_files, NOT e.citizen_visible`
+    coalesce(e.api_token_id, 0), coalesce(tk.name, ''), e.request_files, NOT e.citizen_visible`
+
+const eventJoins = ` FROM case_event e LEFT JOIN staff st ON st.id = e.staff_id LEFT JOIN api_token tk ON tk.id = e.api_token_id`
 
 const listCitizenEvents = `
-SELECT ` + eventColumns + ` FROM case_event e LEFT JOIN staff st ON st.id = e.staff_id
+SELECT ` + eventColumns + eventJoins + `
 WHERE e.submission_id = $1 AND e.office_id = $2 AND e.citizen_visible
 ORDER BY e.at, e.id`
 
@@ -208,7 +213,7 @@ func GetSubmission(ctx context.Context, q Querier, officeID, id int64) (Submissi
 }
 
 const listEvents = `
-SELECT ` + eventColumns + ` FROM case_event e LEFT JOIN staff st ON st.id = e.staff_id
+SELECT ` + eventColumns + eventJoins + `
 WHERE e.submission_id = $1 AND e.office_id = $2
 ORDER BY e.at, e.id`
 
@@ -280,15 +285,15 @@ func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version in
 }
 
 const insertEvent = `
-INSERT INTO case_event (submission_id, office_id, kind, status, citizen_visible, message, staff_id, request_files)
-VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8)
+INSERT INTO case_event (submission_id, office_id, kind, status, citizen_visible, message, staff_id, request_files, api_token_id)
+VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8, nullif($9, 0))
 RETURNING id`
 
 // InsertEvent adds e to the timeline of submission id of office officeID
 // and returns its id.
 func InsertEvent(ctx context.Context, q Querier, officeID, id int64, e Event) (int64, error) {
 	var eventID int64
-	err := q.QueryRow(ctx, insertEvent, id, officeID, e.Kind, e.Status, !e.Internal, e.Message, e.StaffID, e.RequestFiles).Scan(&eventID)
+	err := q.QueryRow(ctx, insertEvent, id, officeID, e.Kind, e.Status, !e.Internal, e.Message, e.StaffID, e.RequestFiles, e.TokenID).Scan(&eventID)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert event: %w", err)
 	}

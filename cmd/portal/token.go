@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// tokenCommand runs `portal token add`: an API token for one office,
+// printed once, alone on standard output (messages go to standard error),
+// so `TOKEN=$(portal token add …)` works.
+func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	const usage = "usage: portal token add --office SLUG --name N --scopes S1,S2 (scopes: " +
+		"submissions:read, submissions:write, attachments:read, medical:read)"
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("token add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	officeSlug := fs.String("office", "", "office slug")
+	name := fs.String("name", "", "what the token is for (the Fachverfahren)")
+	scopes := fs.String("scopes", "", "comma-separated scopes")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("token add: %w\n%s", err, usage)
+	}
+	if *officeSlug == "" || strings.TrimSpace(*name) == "" || *scopes == "" {
+		return errors.New("token add: --office, --name and --scopes are required\n" + usage)
+	}
+	var list []string
+	for _, sc := range strings.Split(*scopes, ",") {
+		if sc = strings.TrimSpace(sc); sc != "" {
+			list = append(list, sc)
+		}
+	}
+	for _, sc := range list {
+		if !contains(auth.Scopes, sc) {
+			return fmt.Errorf("token add: unknown scope %q\n%s", sc, usage)
+		}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.LoadOrCreateSecrets(); err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	db, closeDB, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	office, err := store.GetOfficeBySlug(ctx, db.Pool, *officeSlug)
+	if fault.KindOf(err) == fault.NotFound {
+		return fmt.Errorf("token add: no office %q", *officeSlug)
+	}
+	if err != nil {
+		return err
+	}
+	svc, err := auth.New(db, cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	id, secret, err := svc.AddToken(ctx, office.ID, *name, list)
+	if err != nil {
+		return fmt.Errorf("token add: %w", err)
+	}
+	log.Info("api token created", "id", id, "office", office.Slug, "scopes", strings.Join(list, ","))
+	_, err = fmt.Fprintln(stdout, secret)
+	return err
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

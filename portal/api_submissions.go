@@ -1,0 +1,352 @@
+package portal
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/inbox"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// The API's representations (api_openapi.json describes them).
+type (
+	apiStaff struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	}
+	apiSubmission struct {
+		ID          int64     `json:"id"`
+		Reference   string    `json:"reference"`
+		Service     string    `json:"service"`
+		Status      string    `json:"status"`
+		SubmittedAt time.Time `json:"submitted_at"`
+		UpdatedAt   time.Time `json:"updated_at"`
+		Applicant   string    `json:"applicant"`
+		Assignee    *apiStaff `json:"assignee"`
+		Unread      bool      `json:"unread"`
+		Version     int       `json:"version"`
+	}
+	apiSubmissionList struct {
+		Data       []apiSubmission `json:"data"`
+		NextCursor *string         `json:"next_cursor"`
+	}
+	apiForm struct {
+		ID      string `json:"id"`
+		Version int    `json:"version"`
+		Hash    string `json:"hash"`
+	}
+	apiAttachment struct {
+		ID        int64  `json:"id"`
+		Field     string `json:"field"`
+		Name      string `json:"name"`
+		MediaType string `json:"media_type"`
+		Size      int64  `json:"size"`
+		SHA256    string `json:"sha256"`
+		Withheld  bool   `json:"withheld"`
+	}
+	apiSubmissionDetail struct {
+		apiSubmission
+		Form        apiForm         `json:"form"`
+		Locale      string          `json:"locale"`
+		Answers     map[string]any  `json:"answers"`
+		Withheld    []string        `json:"withheld"`
+		Attachments []apiAttachment `json:"attachments"`
+	}
+	apiEvent struct {
+		ID           int64     `json:"id"`
+		Kind         string    `json:"kind"`
+		Status       string    `json:"status"`
+		Message      string    `json:"message"`
+		At           time.Time `json:"at"`
+		Internal     bool      `json:"internal"`
+		RequestFiles bool      `json:"request_files,omitempty"`
+		Author       string    `json:"author"`
+	}
+	apiEventList struct {
+		Data []apiEvent `json:"data"`
+	}
+	apiStatusChange struct {
+		Status       string `json:"status"`
+		Version      int    `json:"version"`
+		Message      string `json:"message"`
+		RequestFiles bool   `json:"request_files"`
+	}
+)
+
+// apiBadRequest is a 400 whose message says what is wrong with the request.
+func apiBadRequest(what string) error {
+	return fiber.NewError(fiber.StatusBadRequest, what)
+}
+
+const (
+	apiDefaultLimit = 50
+	apiMaxLimit     = 200
+)
+
+// apiFilter reads the list filters of GET /api/v1/submissions. Unlike the
+// inbox, the API says when a filter is malformed instead of showing
+// nothing.
+func apiFilter(c *fiber.Ctx, officeID int64) (store.CaseFilter, error) {
+	f := store.CaseFilter{OfficeID: officeID, Limit: apiDefaultLimit}
+	if v := c.Query("status"); v != "" {
+		if !validStatus(v) {
+			return f, apiBadRequest("status")
+		}
+		f.Status = v
+	}
+	f.Service = c.Query("service")
+	switch v := c.Query("assignee"); v {
+	case "":
+	case "none":
+		f.Assignee = store.AssigneeNone
+	default:
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return f, apiBadRequest("assignee")
+		}
+		f.Assignee = id
+	}
+	for key, dst := range map[string]*time.Time{"received_from": &f.From, "received_to": &f.To} {
+		if v := c.Query(key); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, apiBadRequest(key)
+			}
+			*dst = t
+		}
+	}
+	switch c.Query("order") {
+	case "", "newest":
+	case "oldest":
+		f.Oldest = true
+	default:
+		return f, apiBadRequest("order")
+	}
+	if v := c.Query("cursor"); v != "" {
+		if f.After = decodeCursor(v); f.After.IsZero() {
+			return f, apiBadRequest("cursor")
+		}
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > apiMaxLimit {
+			return f, apiBadRequest("limit")
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func validStatus(s string) bool {
+	for _, v := range inbox.Statuses {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func apiSubmissionOf(r store.CaseRow) apiSubmission {
+	out := apiSubmission{
+		ID: r.ID, Reference: r.Reference, Service: r.ServiceSlug, Status: r.Status, SubmittedAt: r.SubmittedAt,
+		UpdatedAt: r.UpdatedAt, Applicant: r.Applicant, Unread: r.Unread, Version: r.Version,
+	}
+	if r.AssigneeID != 0 {
+		out.Assignee = &apiStaff{ID: r.AssigneeID, Name: r.AssigneeName}
+	}
+	return out
+}
+
+// apiListSubmissions answers GET /api/v1/submissions.
+func (s *Server) apiListSubmissions(c *fiber.Ctx) error {
+	t := tokenOf(c)
+	f, err := apiFilter(c, t.OfficeID)
+	if err != nil {
+		return err
+	}
+	limit := f.Limit
+	f.Limit++
+	rows, err := store.ListCases(c.UserContext(), s.db.Pool, f)
+	if err != nil {
+		return err
+	}
+	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: t.OfficeID, Actor: t.Actor(), Action: "api.submissions.list"}); err != nil {
+		return err
+	}
+	out := apiSubmissionList{Data: make([]apiSubmission, 0, min(len(rows), limit))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		cur := encodeCursor(store.Cursor{At: last.SubmittedAt, ID: last.ID})
+		out.NextCursor = &cur
+	}
+	for _, r := range rows {
+		out.Data = append(out.Data, apiSubmissionOf(r))
+	}
+	return c.JSON(out)
+}
+
+// apiCase loads the path's submission for the token's office and records
+// the read. Another office's submission is 404, like one that does not
+// exist.
+func (s *Server) apiCase(c *fiber.Ctx) (*submission.Case, error) {
+	t := tokenOf(c)
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, fiber.ErrNotFound
+	}
+	k, err := s.subs.Case(c.UserContext(), s.forms, t.OfficeID, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
+		OfficeID: t.OfficeID, Actor: t.Actor(), Action: "case.read", Object: "submission:" + strconv.FormatInt(id, 10),
+	}); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// withheldFor reports whether token t may not read field fd's answers.
+func withheldFor(t auth.Token, fd *forms.Field) bool {
+	return fd != nil && fd.Confidential == forms.ConfidentialMedical && !t.Has(auth.ScopeMedicalRead)
+}
+
+// apiGetSubmission answers GET /api/v1/submissions/:id.
+func (s *Server) apiGetSubmission(c *fiber.Ctx) error {
+	t := tokenOf(c)
+	k, err := s.apiCase(c)
+	if err != nil {
+		return err
+	}
+	sub := k.Submission
+	row, err := s.caseRowOf(c, sub)
+	if err != nil {
+		return err
+	}
+	answers, withheld := forms.Redact(k.Form, k.Envelope.Answers, func(fd *forms.Field) bool { return withheldFor(t, fd) })
+	out := apiSubmissionDetail{
+		apiSubmission: apiSubmissionOf(row),
+		Form:          apiForm{ID: sub.FormID, Version: sub.FormVersion, Hash: sub.FormHash},
+		Locale:        sub.Locale, Answers: answers, Withheld: withheld, Attachments: []apiAttachment{},
+	}
+	if out.Withheld == nil {
+		out.Withheld = []string{}
+	}
+	for _, a := range k.Attachments {
+		fd, _ := k.Form.Field(a.FieldID)
+		out.Attachments = append(out.Attachments, apiAttachment{
+			ID: a.ID, Field: a.FieldID, Name: a.Name, MediaType: a.MediaType, Size: a.Size,
+			SHA256: hex.EncodeToString(a.SHA256), Withheld: withheldFor(t, fd),
+		})
+	}
+	return c.JSON(out)
+}
+
+// caseRowOf is a submission as lists show it, with its assignee's name.
+func (s *Server) caseRowOf(c *fiber.Ctx, sub store.Submission) (store.CaseRow, error) {
+	row := store.CaseRow{
+		ID: sub.ID, Reference: sub.Reference, ServiceSlug: sub.ServiceSlug, Status: sub.Status, SubmittedAt: sub.SubmittedAt,
+		UpdatedAt: sub.UpdatedAt, Applicant: sub.Applicant, AssigneeID: sub.AssigneeID, Unread: sub.Unread, Version: sub.Version,
+	}
+	if sub.AssigneeID == 0 {
+		return row, nil
+	}
+	st, err := store.GetStaff(c.UserContext(), s.db.Pool, sub.AssigneeID)
+	row.AssigneeName = st.Name
+	return row, err
+}
+
+// apiListEvents answers GET /api/v1/submissions/:id/events.
+func (s *Server) apiListEvents(c *fiber.Ctx) error {
+	k, err := s.apiCase(c)
+	if err != nil {
+		return err
+	}
+	out := apiEventList{Data: make([]apiEvent, 0, len(k.Events))}
+	for _, ev := range k.Events {
+		author := ev.StaffName
+		if ev.TokenName != "" {
+			author = ev.TokenName
+		}
+		out.Data = append(out.Data, apiEvent{
+			ID: ev.ID, Kind: ev.Kind, Status: ev.Status, Message: ev.Message, At: ev.At, Internal: ev.Internal,
+			RequestFiles: ev.RequestFiles, Author: author,
+		})
+	}
+	return c.JSON(out)
+}
+
+// apiAttachment answers GET /api/v1/submissions/:id/attachments/:file:
+// the file decrypted, recorded in the audit log. A medical file without
+// the medical:read scope is 404, as the case page hides it from
+// caseworkers.
+func (s *Server) apiAttachment(c *fiber.Ctx) error {
+	t := tokenOf(c)
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fiber.ErrNotFound
+	}
+	fileID, err := strconv.ParseInt(c.Params("file"), 10, 64)
+	if err != nil {
+		return fiber.ErrNotFound
+	}
+	k, err := s.subs.Case(c.UserContext(), s.forms, t.OfficeID, id)
+	if err != nil {
+		return err
+	}
+	a, content, err := s.subs.Attachment(c.UserContext(), t.OfficeID, k.Submission.ID, fileID)
+	if err != nil {
+		return err
+	}
+	if fd, ok := k.Form.Field(a.FieldID); ok && withheldFor(t, fd) {
+		return fiber.ErrNotFound
+	}
+	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
+		OfficeID: t.OfficeID, Actor: t.Actor(), Action: "attachment.download", Object: "attachment:" + strconv.FormatInt(a.ID, 10),
+	}); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, a.MediaType)
+	c.Set(fiber.HeaderContentDisposition, contentDisposition(a.Name))
+	c.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	return c.Send(content)
+}
+
+// apiChangeStatus answers POST /api/v1/submissions/:id/status.
+func (s *Server) apiChangeStatus(c *fiber.Ctx) error {
+	t := tokenOf(c)
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fiber.ErrNotFound
+	}
+	var req apiStatusChange
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || !validStatus(req.Status) || req.Version < 1 {
+		return apiBadRequest("body: want {\"status\", \"version\"[, \"message\", \"request_files\"]}")
+	}
+	err = inbox.Change(c.UserContext(), s.db, t.OfficeID, inbox.ByToken(t.ID), id, req.Version,
+		inbox.Transition{To: req.Status, Message: cleanText(req.Message), RequestFiles: req.RequestFiles})
+	if err != nil { // Invalid is 400 with the reason, Conflict 409
+		return err
+	}
+	sub, err := store.GetSubmission(c.UserContext(), s.db.Pool, t.OfficeID, id)
+	if err != nil {
+		return err
+	}
+	row, err := s.caseRowOf(c, sub)
+	if err != nil {
+		return err
+	}
+	return c.JSON(apiSubmissionOf(row))
+}
