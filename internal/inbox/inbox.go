@@ -186,7 +186,7 @@ func colleague(ctx context.Context, q store.Querier, officeID, id int64) (string
 	return "", fault.New(fault.Invalid, "inbox: assign", MsgAssignee)
 }
 
-func object(id int64) string     { return "submission:" + strconv.FormatInt(id, 10) }
+func object(id int64) string { return "submission:" + strconv.FormatInt(id, 10) }
 
 // Statuses are the states in workflow order, as lists show them.
 var Statuses = []string{StatusReceived, StatusInProgress, StatusQuestion, StatusDone, StatusRejected}
