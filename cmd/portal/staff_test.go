@@ -199,3 +199,92 @@ func TestTokenAddCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserRueckfrage goes through a query as the people involved do:
+// the caseworker asks (first forgetting the question), the citizen answers
+// on the status page (first sending nothing), the case comes back unread.
+// Every page on the way is checked with axe.
+func TestBrowserRueckfrage(t *testing.T) {
+	p := startPortal(t, map[string]string{
+		"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir(),
+		"PORTAL_DEMO_PASSWORD": "demo-passwort-123", "PORTAL_DEMO_TOTP": demoTOTP,
+	})
+	ctx := newBrowser(t)
+	axe := axeScript(t)
+
+	step(t, ctx, "start a form", chromedp.Navigate(p.base+"/amt/leipzig/leistungen/terminanfrage/antrag?lang=de"))
+	for range 6 {
+		waitLoaded(t, ctx)
+		if eval[bool](t, ctx, `location.pathname.endsWith("/pruefen")`) {
+			break
+		}
+		eval[[]string](t, ctx, fillScript)
+		clickAndWait(t, ctx, "next", chromedp.CSS(`.form__actions button[value="next"]`))
+	}
+	step(t, ctx, "consent", chromedp.Click(chromedp.ID("f-consent")))
+	clickAndWait(t, ctx, "send", chromedp.CSS(`button[data-once]`))
+	statusURL := eval[string](t, ctx, `document.querySelector('main a[href^="/status/"]:not([download])').href`)
+
+	step(t, ctx, "login", chromedp.Navigate(p.base+"/staff/login?lang=de"))
+	step(t, ctx, "email", chromedp.SendKeys(chromedp.ID("login-email"), "sachbearbeitung@leipzig.example"))
+	markPage(t, ctx)
+	step(t, ctx, "password", chromedp.SendKeys(chromedp.ID("login-password"), "demo-passwort-123"+kb.Enter))
+	waitLoaded(t, ctx)
+	code, _ := totp.GenerateCode(demoTOTP, time.Now())
+	markPage(t, ctx)
+	step(t, ctx, "code", chromedp.SendKeys(chromedp.ID("login-code"), code+kb.Enter))
+	waitLoaded(t, ctx)
+	waitPath(t, ctx, "/staff/")
+
+	// The inbox with its filters open, and a search.
+	step(t, ctx, "open filters", chromedp.Click(chromedp.CSS(".filters summary")))
+	checkAccessibility(t, ctx, axe, "inbox with filters")
+	markPage(t, ctx)
+	step(t, ctx, "search", chromedp.SendKeys(chromedp.ID("inbox-q"), "Müller"+kb.Enter))
+	waitLoaded(t, ctx)
+	checkAccessibility(t, ctx, axe, "search results")
+	if n := eval[int](t, ctx, `document.querySelectorAll('.table a[href^="/staff/faelle/"]').length`); n != 1 {
+		t.Errorf("search for the applicant lists %d cases", n)
+	}
+	clickAndWait(t, ctx, "open the case", chromedp.CSS(`.table a[href^="/staff/faelle/"]`))
+	clickAndWait(t, ctx, "in Bearbeitung", chromedp.CSS(`form[action$="/status"] button`))
+
+	// A Rückfrage without its question: the error leads to the field.
+	step(t, ctx, "choose Rückfrage", chromedp.Click(chromedp.CSS(`input[value="rueckfrage"]`)))
+	step(t, ctx, "request files", chromedp.Click(chromedp.ID("status-files")))
+	clickAndWait(t, ctx, "ask without a question", chromedp.CSS(`form[action$="/status"] button`))
+	checkAccessibility(t, ctx, axe, "case page with an error")
+	if !eval[bool](t, ctx, `document.title.startsWith("Fehler:") && document.querySelector('input[value="rueckfrage"]').checked && document.getElementById("status-files").checked`) {
+		t.Errorf("the error page lost the choices or has no error title: %q %v %v", eval[string](t, ctx, `document.title`), eval[bool](t, ctx, `document.querySelector('input[value="rueckfrage"]').checked`), eval[bool](t, ctx, `document.getElementById("status-files").checked`))
+	}
+	step(t, ctx, "question", chromedp.SendKeys(chromedp.ID("status-message"), "Bitte senden Sie Ihren Impfpass."))
+	clickAndWait(t, ctx, "ask", chromedp.CSS(`form[action$="/status"] button`))
+	checkAccessibility(t, ctx, axe, "case page after the Rückfrage")
+
+	// The citizen answers, first with nothing.
+	step(t, ctx, "status page", chromedp.Navigate(statusURL))
+	waitLoaded(t, ctx)
+	checkAccessibility(t, ctx, axe, "status page with a question")
+	checkNoHorizontalScroll(t, ctx, "status page with a question", 320)
+	clickAndWait(t, ctx, "send nothing", chromedp.CSS(`form[action$="/antwort"] button`))
+	checkAccessibility(t, ctx, axe, "status page with an error")
+	if got := eval[string](t, ctx, `document.activeElement.className`); !strings.Contains(got, "error-summary") {
+		t.Errorf("focus after the error is on %q, want the error summary", got)
+	}
+	step(t, ctx, "answer", chromedp.SendKeys(chromedp.ID("answer-text"), "Der Impfpass kommt per Post."))
+	step(t, ctx, "file", chromedp.SetUploadFiles(chromedp.ID("answer-files"), []string{writeTestPDF(t)}))
+	clickAndWait(t, ctx, "send the answer", chromedp.CSS(`form[action$="/antwort"] button`))
+	checkAccessibility(t, ctx, axe, "status page after the answer")
+	if !eval[bool](t, ctx, `document.body.textContent.includes("Ihre Antwort ist beim Gesundheitsamt eingegangen")`) {
+		t.Error("no confirmation of the answer")
+	}
+
+	// Back in the office: the case is unread again, the answer and file in it.
+	step(t, ctx, "inbox", chromedp.Navigate(p.base+"/staff/?ungelesen=1"))
+	waitLoaded(t, ctx)
+	clickAndWait(t, ctx, "open the answered case", chromedp.CSS(`.table a[href^="/staff/faelle/"]`))
+	if !eval[bool](t, ctx, `document.body.textContent.includes("Der Impfpass kommt per Post.") && !!document.querySelector('.files a[download]')`) {
+		t.Error("the answer or its file is missing from the case")
+	}
+	checkAccessibility(t, ctx, axe, "case page with the answer")
+}
