@@ -91,6 +91,15 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	staff.Post("/faelle/:id/notiz", s.addNote)
 	staff.Post("/faelle/:id/zuweisung", s.assignCase)
 	staff.Post("/logout/ueberall", s.logoutEverywhere)
+	staff.Get("/passwort", s.showPassword)
+	staff.Post("/passwort", s.changePassword)
+	admin := staff.Group("/verwaltung", requireAdmin)
+	admin.Get("/", s.showAdmin)
+	admin.Post("/konten", s.createAccount)
+	admin.Post("/konten/:id/passwort", s.resetPassword)
+	admin.Post("/konten/:id/zweiter-faktor", s.resetSecondFactor)
+	admin.Post("/konten/:id/sperre", s.setDisabled)
+	admin.Get("/protokoll", s.showAudit)
 
 	// The pages a German public body must have.
 	app.Get("/impressum", s.showImprint)

@@ -21,7 +21,7 @@ import (
 
 // casePage is the data of templates/staff_case.html.
 type casePage struct {
-	page
+	staffPage
 	Reference   string
 	Service     string
 	Received    string
@@ -102,7 +102,11 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 	if err != nil {
 		return err
 	}
-	p := casePage{page: s.newPage(c, "")}
+	sp, err := s.newStaffPage(c, "")
+	if err != nil {
+		return err
+	}
+	p := casePage{staffPage: sp}
 	lang := p.Lang.Code
 	sub := k.Submission
 	p.Reference = sub.Reference

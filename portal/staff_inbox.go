@@ -20,9 +20,7 @@ import (
 
 // inboxPage is the data of templates/staff_inbox.html.
 type inboxPage struct {
-	page
-	Staff       auth.Staff
-	Office      string
+	staffPage
 	Filter      inboxFilter
 	Services    []optionView
 	Statuses    []optionView
@@ -227,10 +225,12 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 	if err != nil {
 		return err
 	}
-	p := inboxPage{page: s.newPage(c, "staff.inbox.title"), Staff: st, Filter: f, FilterURL: f.url()}
-	e, ok := snap.OfficeByID(st.OfficeID)
-	if ok {
-		p.Office = e.Name
+	sp, err := s.newStaffPage(c, "staff.inbox.title")
+	if err != nil {
+		return err
+	}
+	p := inboxPage{staffPage: sp, Filter: f, FilterURL: f.url()}
+	if e, ok := snap.OfficeByID(st.OfficeID); ok {
 		for _, slug := range e.Services {
 			p.Services = append(p.Services, optionView{Value: slug, Label: serviceOf(p.L, slug, "").Title, Checked: slug == f.Service})
 		}

@@ -53,6 +53,11 @@ func (s *Server) requireStaff(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localStaff, st)
+	// A generated or reset password opens nothing but its change (and
+	// the logout).
+	if st.MustChangePassword && c.Path() != "/staff/passwort" && !strings.HasPrefix(c.Path(), "/staff/logout") {
+		return c.Redirect("/staff/passwort", fiber.StatusSeeOther)
+	}
 	return c.Next()
 }
 
@@ -70,6 +75,8 @@ type loginPage struct {
 	Error     string
 	QR        template.URL // data: URL of the enrolment QR code
 	Secret    string       // the enrolment secret, also as text
+	Recovery  bool         // the code page asks for a recovery code
+	Codes     []string     // the recovery codes, shown once after enrolment
 }
 
 // showLogin answers GET /staff/login.
@@ -111,9 +118,10 @@ func (s *Server) login(c *fiber.Ctx) error {
 	return c.Redirect("/staff/", fiber.StatusSeeOther)
 }
 
-// showCode answers GET /staff/login/code.
+// showCode answers GET /staff/login/code: the TOTP code, or with
+// ?wiederherstellung=1 a recovery code (a lost phone).
 func (s *Server) showCode(c *fiber.Ctx) error {
-	p := loginPage{page: s.newPage(c, "staff.code.title")}
+	p := loginPage{page: s.newPage(c, "staff.code.title"), Recovery: c.Query("wiederherstellung") == "1"}
 	p.CSRF = s.csrf.token(c)
 	return s.views.render(c, fiber.StatusOK, "staff_code", p)
 }
@@ -132,7 +140,7 @@ func (s *Server) verifyCode(c *fiber.Ctx) error {
 		s.clearStaffCookie(c)
 		return c.Redirect("/staff/login", fiber.StatusSeeOther)
 	case fault.Invalid:
-		p := loginPage{page: s.newPage(c, "staff.code.title")}
+		p := loginPage{page: s.newPage(c, "staff.code.title"), Recovery: c.FormValue("wiederherstellung") == "1"}
 		p.Error = p.L.T(fault.MessageOf(err))
 		p.Errors = []fieldError{{Field: "login-code", Message: p.Error}}
 		p.CSRF = s.csrf.token(c)
@@ -177,7 +185,7 @@ func (s *Server) renderEnrol(c *fiber.Ctx, status int, secret string, png []byte
 // authenticator holds the secret; the login is then complete.
 func (s *Server) enrol(c *fiber.Ctx) error {
 	secret := strings.Clone(c.FormValue("secret"))
-	token, err := s.auth.Enrol(c.UserContext(), c.Cookies(s.staffCookie()), secret, c.FormValue("code"))
+	token, codes, err := s.auth.Enrol(c.UserContext(), c.Cookies(s.staffCookie()), secret, c.FormValue("code"))
 	switch fault.KindOf(err) {
 	case fault.NotFound:
 		return c.Redirect("/staff/login", fiber.StatusSeeOther)
@@ -188,7 +196,10 @@ func (s *Server) enrol(c *fiber.Ctx) error {
 		return err
 	}
 	s.setStaffCookie(c, token)
-	return c.Redirect("/staff/", fiber.StatusSeeOther)
+	// The recovery codes are shown once, on this answer, never again.
+	p := loginPage{page: s.newPage(c, "staff.recovery.title"), Codes: codes}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.views.render(c, fiber.StatusOK, "staff_recovery", p)
 }
 
 // logout answers POST /staff/logout: the session ends here and now.

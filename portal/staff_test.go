@@ -155,8 +155,32 @@ func TestStaffLockoutAndEnrolment(t *testing.T) {
 	c.get("/staff/login")
 	c.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {pw}})
 	c.get("/staff/login/einrichten")
-	res, _ = c.post("/staff/login/einrichten", url.Values{"secret": {secret[1]}, "code": {code}})
+	res, b = c.post("/staff/login/einrichten", url.Values{"secret": {secret[1]}, "code": {code}})
+	expectStatus(t, res, b, http.StatusOK)
+	codes := regexp.MustCompile(`<code>([0-9A-Z]{5}-[0-9A-Z]{5})</code>`).FindAllStringSubmatch(b, -1)
+	if len(codes) != auth.RecoveryCodes || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("%d recovery codes shown, Cache-Control %q\n%s", len(codes), res.Header.Get("Cache-Control"), excerpt(b))
+	}
+	if res, _ := c.get("/staff/"); res.StatusCode != http.StatusOK {
+		t.Fatalf("after enrolment the inbox answers %d", res.StatusCode)
+	}
+
+	// The same TOTP code again, in the same 30 seconds: refused (replay).
+	login := func(who *citizen, second url.Values) (*http.Response, string) {
+		who.get("/staff/login")
+		who.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {pw}})
+		who.get("/staff/login/code")
+		return who.post("/staff/login/code", second)
+	}
+	res, b = login(h.citizen(t), url.Values{"code": {code}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	// A recovery code works once, typed carelessly; then it is spent.
+	careless := strings.ToLower(strings.ReplaceAll(codes[3][1], "-", " "))
+	res, _ = login(h.citizen(t), url.Values{"code": {careless}, "wiederherstellung": {"1"}})
 	expectLocation(t, res, "/staff/")
+	res, b = login(h.citizen(t), url.Values{"code": {codes[3][1]}, "wiederherstellung": {"1"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, `name="wiederherstellung" value="1"`)
 
 	// Five wrong passwords lock the account: then even the right one fails.
 	other := h.citizen(t)

@@ -77,6 +77,7 @@ func staffCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	id, err := svc.AddStaff(ctx, auth.NewAccount{
 		OfficeID: office.ID, Email: *email, Name: *name, Role: *role, Password: password, TOTPSecret: *totpSecret,
+		OneTime: !*fromStdin, // a printed password is to be replaced at the first login
 	})
 	if err != nil {
 		if msg := fault.MessageOf(err); msg != "" {

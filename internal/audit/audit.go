@@ -127,3 +127,22 @@ func Verify(ctx context.Context, q store.Querier, officeID int64) (int, error) {
 	}
 	return n, rows.Err()
 }
+
+const listEntries = `
+SELECT id, office_id, at, actor, action, object, prev_hash, hash FROM audit_log
+WHERE office_id = $1 AND ($2 = 0 OR id < $2)
+ORDER BY id DESC LIMIT $3`
+
+// List returns at most limit entries of office officeID, newest first,
+// older than entry before (0: from the newest).
+func List(ctx context.Context, q store.Querier, officeID, before int64, limit int) ([]Entry, error) {
+	rows, err := q.Query(ctx, listEntries, officeID, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Entry])
+	if err != nil {
+		return nil, fmt.Errorf("audit: list: %w", err)
+	}
+	return out, nil
+}

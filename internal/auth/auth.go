@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"fmt"
 	"image/png"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -60,6 +62,9 @@ type Staff struct {
 	Email    string
 	Name     string
 	Role     string
+	// MustChangePassword: the password was generated or reset; nothing
+	// but the password change opens until it is changed.
+	MustChangePassword bool
 }
 
 // Service runs accounts and logins. It is safe for concurrent use.
@@ -88,6 +93,7 @@ type NewAccount struct {
 	Role       string
 	Password   string
 	TOTPSecret string // base32; empty: enrolment at first login
+	OneTime    bool   // a generated password: to be changed at the first login
 }
 
 // normalizeEmail lower-cases and trims an address.
@@ -143,7 +149,7 @@ func (s *Service) account(a NewAccount, checkLength bool, hash string) (store.St
 	}
 	row := store.Staff{
 		OfficeID: a.OfficeID, Email: email, Name: strings.TrimSpace(a.Name), Role: a.Role,
-		PasswordHash: hash, TOTPRequired: true,
+		PasswordHash: hash, TOTPRequired: true, MustChangePassword: a.OneTime,
 	}
 	if a.TOTPSecret != "" {
 		secret := strings.ToUpper(strings.ReplaceAll(a.TOTPSecret, " ", ""))
@@ -272,12 +278,14 @@ func (s *Service) staffOf(ctx context.Context, sess store.Session) (Staff, error
 	if err != nil {
 		return Staff{}, err
 	}
-	return Staff{ID: acct.ID, OfficeID: acct.OfficeID, Email: acct.Email, Name: acct.Name, Role: acct.Role}, nil
+	return Staff{ID: acct.ID, OfficeID: acct.OfficeID, Email: acct.Email, Name: acct.Name, Role: acct.Role, MustChangePassword: acct.MustChangePassword}, nil
 }
 
-// VerifyCode checks the TOTP code of a half-finished session. On success
-// the session is replaced by a complete one, whose token it returns (a new
-// id after each step: no fixation). Errors: NotFound (no such session),
+// VerifyCode checks the TOTP code, or a recovery code, of a half-finished
+// session. A TOTP code counts once: the same code sent again, even within
+// its 30 seconds, is wrong. A recovery code is spent. On success the
+// session is replaced by a complete one, whose token it returns (a new id
+// after each step: no fixation). Errors: NotFound (no such session),
 // Invalid (MsgCodeWrong; failures count towards the lockout).
 func (s *Service) VerifyCode(ctx context.Context, token, code string) (string, error) {
 	sess, err := s.touch(ctx, token)
@@ -303,21 +311,64 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("auth: totp secret of %d: %w", acct.ID, err)
 	}
-	if !s.validCode(code, string(secret)) {
+	ok, action, err := s.secondFactor(ctx, acct, string(secret), code)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
 		if err := store.RecordLoginFailure(ctx, s.db.Pool, acct.ID, MaxFailures, LockDuration); err != nil {
 			return "", err
 		}
 		return "", fault.New(fault.Invalid, "auth: verify code", MsgCodeWrong)
 	}
+	if action != "" {
+		if err := s.audit(ctx, acct, action); err != nil {
+			return "", err
+		}
+	}
 	return s.complete(ctx, token, acct)
 }
 
-func (s *Service) validCode(code, secret string) bool {
+// secondFactor checks code as a TOTP code of secret, never accepted twice,
+// or as an unused recovery code of acct, which it spends (and then names
+// the audit action to record).
+func (s *Service) secondFactor(ctx context.Context, acct store.Staff, secret, code string) (bool, string, error) {
+	if normalized, ok := parseRecoveryCode(code); ok {
+		used, err := store.UseRecoveryCode(ctx, s.db.Pool, acct.ID, hashToken(normalized))
+		if err != nil || !used {
+			return false, "", err
+		}
+		return true, "login.recovery_code", nil
+	}
+	step, ok := s.codeStep(code, secret)
+	if !ok {
+		return false, "", nil
+	}
+	fresh, err := store.UseTOTPStep(ctx, s.db.Pool, acct.ID, step)
+	return fresh, "", err
+}
+
+// totpPeriod is the TOTP time step (RFC 6238's default, what every
+// authenticator app uses).
+const totpPeriod = 30
+
+// codeStep returns the time step whose code code is, accepting the step
+// before and after the current one (clock drift).
+func (s *Service) codeStep(code, secret string) (int64, bool) {
 	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
-	ok, err := totp.ValidateCustom(code, secret, s.now().UTC(), totp.ValidateOpts{
-		Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
-	})
-	return err == nil && ok
+	if len(code) != 6 {
+		return 0, false
+	}
+	now := s.now().UTC().Unix() / totpPeriod
+	for _, step := range []int64{now - 1, now, now + 1} {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(step*totpPeriod, 0).UTC(), totp.ValidateOpts{
+			Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
+		})
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return step, true
+		}
+	}
+	return 0, false
 }
 
 func (s *Service) complete(ctx context.Context, token string, acct store.Staff) (string, error) {
@@ -370,36 +421,50 @@ func (s *Service) NewEnrolment(ctx context.Context, token string) (Enrolment, er
 }
 
 // Enrol stores secret as the account's TOTP secret once code proves the
-// authenticator has it, and completes the login. Errors: NotFound,
-// Invalid (MsgCodeWrong).
-func (s *Service) Enrol(ctx context.Context, token, secret, code string) (string, error) {
+// authenticator has it, makes the account's recovery codes, and completes
+// the login. It returns the new session token and the recovery codes,
+// which exist nowhere else afterwards. Errors: NotFound, Invalid
+// (MsgCodeWrong).
+func (s *Service) Enrol(ctx context.Context, token, secret, code string) (string, []string, error) {
 	sess, err := s.touch(ctx, token)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if sess.SecondFactor || acct.TOTPSecret != nil {
-		return "", fault.New(fault.NotFound, "auth: enrol", "")
+		return "", nil, fault.New(fault.NotFound, "auth: enrol", "")
 	}
 	// The secret comes back from the enrolment page: it must be one this
 	// service could have made (160 bits, base32), and the code must match.
 	if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret); err != nil || len(raw) < 20 {
-		return "", fault.New(fault.NotFound, "auth: enrol: secret", "")
+		return "", nil, fault.New(fault.NotFound, "auth: enrol: secret", "")
 	}
-	if !s.validCode(code, secret) {
-		return "", fault.New(fault.Invalid, "auth: enrol", MsgCodeWrong)
+	step, ok := s.codeStep(code, secret)
+	if !ok {
+		return "", nil, fault.New(fault.Invalid, "auth: enrol", MsgCodeWrong)
 	}
 	sealed, err := s.box.Seal([]byte(secret), totpAAD(acct.Email))
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if err := store.SetTOTP(ctx, s.db.Pool, acct.ID, sealed); err != nil {
-		return "", err
+	codes, hashes := newRecoveryCodes()
+	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := store.SetTOTP(ctx, tx, acct.ID, sealed); err != nil {
+			return err
+		}
+		if _, err := store.UseTOTPStep(ctx, tx, acct.ID, step); err != nil {
+			return err
+		}
+		return store.ReplaceRecoveryCodes(ctx, tx, acct.ID, hashes)
+	})
+	if err != nil {
+		return "", nil, err
 	}
-	return s.complete(ctx, token, acct)
+	token, err = s.complete(ctx, token, acct)
+	return token, codes, err
 }
 
 // Logout ends the session of token.

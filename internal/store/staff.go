@@ -25,18 +25,22 @@ type Staff struct {
 	Disabled     bool
 	FailedLogins int
 	LockedUntil  *time.Time
+	// MustChangePassword: the password was generated or reset; the next
+	// login must change it before anything else.
+	MustChangePassword bool
+	TOTPLastStep       int64 // the last TOTP time step accepted (replay protection)
 }
 
 const insertStaff = `
-INSERT INTO staff (office_id, email, name, role, password_hash, totp_secret, totp_required)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO staff (office_id, email, name, role, password_hash, totp_secret, totp_required, must_change_password)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id`
 
 // InsertStaff creates an account. Errors: Conflict when the e-mail address
 // is taken.
 func InsertStaff(ctx context.Context, q Querier, s Staff) (int64, error) {
 	var id int64
-	err := q.QueryRow(ctx, insertStaff, s.OfficeID, s.Email, s.Name, s.Role, s.PasswordHash, s.TOTPSecret, s.TOTPRequired).Scan(&id)
+	err := q.QueryRow(ctx, insertStaff, s.OfficeID, s.Email, s.Name, s.Role, s.PasswordHash, s.TOTPSecret, s.TOTPRequired, s.MustChangePassword).Scan(&id)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return 0, fault.New(fault.Conflict, "store: insert staff", "staff.error.exists")
@@ -51,7 +55,7 @@ const upsertDemoStaff = `
 INSERT INTO staff (office_id, email, name, role, password_hash, totp_secret, totp_required)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash, totp_secret = EXCLUDED.totp_secret,
-    disabled = false, failed_logins = 0, locked_until = NULL, updated_at = now()`
+    disabled = false, failed_logins = 0, locked_until = NULL, must_change_password = false, totp_last_step = 0, updated_at = now()`
 
 // UpsertDemoStaff creates a demo account or resets its password and TOTP
 // to the demo's (so PORTAL_DEMO_PASSWORD always works).
@@ -62,11 +66,13 @@ func UpsertDemoStaff(ctx context.Context, q Querier, s Staff) error {
 	return nil
 }
 
-const staffColumns = `id, office_id, email, name, role, password_hash, totp_secret, totp_required, disabled, failed_logins, locked_until`
+const staffColumns = `id, office_id, email, name, role, password_hash, totp_secret, totp_required, disabled, failed_logins, locked_until,
+    must_change_password, totp_last_step`
 
 func scanStaff(row pgx.Row) (Staff, error) {
 	var s Staff
-	err := row.Scan(&s.ID, &s.OfficeID, &s.Email, &s.Name, &s.Role, &s.PasswordHash, &s.TOTPSecret, &s.TOTPRequired, &s.Disabled, &s.FailedLogins, &s.LockedUntil)
+	err := row.Scan(&s.ID, &s.OfficeID, &s.Email, &s.Name, &s.Role, &s.PasswordHash, &s.TOTPSecret, &s.TOTPRequired, &s.Disabled, &s.FailedLogins, &s.LockedUntil,
+		&s.MustChangePassword, &s.TOTPLastStep)
 	return s, err
 }
 
@@ -198,4 +204,115 @@ func DeleteExpiredSessions(ctx context.Context, q Querier, now, idleSince time.T
 		return 0, fmt.Errorf("store: delete expired sessions: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+const useTOTPStep = `UPDATE staff SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`
+
+// UseTOTPStep records that account id used the TOTP code of time step
+// step. It reports false when that step (or a later one) was used before:
+// a code replayed, even within its 30 seconds.
+func UseTOTPStep(ctx context.Context, q Querier, id, step int64) (bool, error) {
+	tag, err := q.Exec(ctx, useTOTPStep, id, step)
+	if err != nil {
+		return false, fmt.Errorf("store: use totp step: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const setPassword = `
+UPDATE staff SET password_hash = $3, must_change_password = $4, failed_logins = 0, locked_until = NULL, updated_at = now()
+WHERE id = $1 AND office_id = $2`
+
+// SetPassword replaces the password hash of account id of office officeID;
+// mustChange asks for a new one at the next login. It reports false when
+// there is no such account in the office.
+func SetPassword(ctx context.Context, q Querier, officeID, id int64, hash string, mustChange bool) (bool, error) {
+	tag, err := q.Exec(ctx, setPassword, id, officeID, hash, mustChange)
+	if err != nil {
+		return false, fmt.Errorf("store: set password: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const resetTOTP = `
+WITH codes AS (DELETE FROM staff_recovery_code WHERE staff_id = $1)
+UPDATE staff SET totp_secret = NULL, totp_last_step = 0, updated_at = now() WHERE id = $1 AND office_id = $2`
+
+// ResetTOTP removes the TOTP secret and recovery codes of account id of
+// office officeID, so its next login enrols again. It reports false when
+// there is no such account in the office.
+func ResetTOTP(ctx context.Context, q Querier, officeID, id int64) (bool, error) {
+	tag, err := q.Exec(ctx, resetTOTP, id, officeID)
+	if err != nil {
+		return false, fmt.Errorf("store: reset totp: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const setDisabled = `UPDATE staff SET disabled = $3, updated_at = now() WHERE id = $1 AND office_id = $2`
+
+// SetDisabled disables or enables account id of office officeID. It
+// reports false when there is no such account in the office.
+func SetDisabled(ctx context.Context, q Querier, officeID, id int64, disabled bool) (bool, error) {
+	tag, err := q.Exec(ctx, setDisabled, id, officeID, disabled)
+	if err != nil {
+		return false, fmt.Errorf("store: set disabled: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+var listStaff = `SELECT ` + staffColumns + ` FROM staff WHERE office_id = $1 ORDER BY name, id`
+
+// ListStaff returns every account of office officeID, disabled ones too.
+func ListStaff(ctx context.Context, q Querier, officeID int64) ([]Staff, error) {
+	rows, err := q.Query(ctx, listStaff, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list staff: %w", err)
+	}
+	defer rows.Close()
+	var out []Staff
+	for rows.Next() {
+		s, err := scanStaff(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list staff: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+const replaceRecoveryCodes = `
+WITH old AS (DELETE FROM staff_recovery_code WHERE staff_id = $1)
+INSERT INTO staff_recovery_code (staff_id, code_hash) SELECT $1, unnest($2::bytea[])`
+
+// ReplaceRecoveryCodes sets the recovery codes (hashes) of account id.
+func ReplaceRecoveryCodes(ctx context.Context, q Querier, id int64, hashes [][]byte) error {
+	if _, err := q.Exec(ctx, replaceRecoveryCodes, id, hashes); err != nil {
+		return fmt.Errorf("store: replace recovery codes: %w", err)
+	}
+	return nil
+}
+
+const useRecoveryCode = `
+UPDATE staff_recovery_code SET used_at = now() WHERE staff_id = $1 AND code_hash = $2 AND used_at IS NULL`
+
+// UseRecoveryCode spends the recovery code of hash of account id. It
+// reports false for an unknown or spent code.
+func UseRecoveryCode(ctx context.Context, q Querier, id int64, hash []byte) (bool, error) {
+	tag, err := q.Exec(ctx, useRecoveryCode, id, hash)
+	if err != nil {
+		return false, fmt.Errorf("store: use recovery code: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const countRecoveryCodes = `SELECT count(*) FROM staff_recovery_code WHERE staff_id = $1 AND used_at IS NULL`
+
+// CountRecoveryCodes returns how many unused recovery codes account id has.
+func CountRecoveryCodes(ctx context.Context, q Querier, id int64) (int, error) {
+	var n int
+	if err := q.QueryRow(ctx, countRecoveryCodes, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count recovery codes: %w", err)
+	}
+	return n, nil
 }

@@ -1,0 +1,194 @@
+package auth
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// Message ids of the password change and the account administration.
+const (
+	MsgPasswordWrong = "staff.password.error.current"
+	MsgPasswordShort = "staff.password.error.short"
+	MsgPasswordSame  = "staff.password.error.same"
+	MsgPasswordMatch = "staff.password.error.match"
+	MsgSelf          = "staff.admin.error.self"
+)
+
+// ChangePassword replaces the password of the account of session token
+// after checking the current one. Every session of the account ends, the
+// caller's is replaced by a new one, whose token it returns. Errors:
+// NotFound (no session), Invalid (MsgPasswordWrong, MsgPasswordShort,
+// MsgPasswordSame, MsgPasswordMatch; a wrong current password counts
+// towards the lockout).
+func (s *Service) ChangePassword(ctx context.Context, token, current, next, repeat string) (string, error) {
+	const op = "auth: change password"
+	sess, err := s.touch(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	if !sess.SecondFactor {
+		return "", fault.New(fault.NotFound, op, "")
+	}
+	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
+	if err != nil {
+		return "", err
+	}
+	ok, err := checkPassword(acct.PasswordHash, current)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !ok:
+		if err := store.RecordLoginFailure(ctx, s.db.Pool, acct.ID, MaxFailures, LockDuration); err != nil {
+			return "", err
+		}
+		return "", fault.New(fault.Invalid, op, MsgPasswordWrong)
+	case len([]rune(next)) < MinPasswordLen:
+		return "", fault.New(fault.Invalid, op, MsgPasswordShort)
+	case next != repeat:
+		return "", fault.New(fault.Invalid, op, MsgPasswordMatch)
+	case next == current:
+		return "", fault.New(fault.Invalid, op, MsgPasswordSame)
+	}
+	hash := HashPassword(next)
+	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := store.SetPassword(ctx, tx, acct.OfficeID, acct.ID, hash, false); err != nil {
+			return err
+		}
+		if err := store.DeleteStaffSessions(ctx, tx, acct.ID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "password.change"})
+	})
+	if err != nil {
+		return "", err
+	}
+	return s.newSession(ctx, acct, true)
+}
+
+// Account is a staff account as its office's admin sees it.
+type Account struct {
+	ID            int64
+	Email         string
+	Name          string
+	Role          string
+	Enrolled      bool // has a second factor
+	Disabled      bool
+	Locked        bool
+	MustChange    bool
+	RecoveryCodes int // unused
+}
+
+// Accounts returns the accounts of admin's office. Errors: Forbidden for
+// anyone but an admin.
+func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) {
+	if admin.Role != RoleAdmin {
+		return nil, fault.New(fault.Forbidden, "auth: accounts", "")
+	}
+	rows, err := store.ListStaff(ctx, s.db.Pool, admin.OfficeID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Account, 0, len(rows))
+	for _, r := range rows {
+		n, err := store.CountRecoveryCodes(ctx, s.db.Pool, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Account{
+			ID: r.ID, Email: r.Email, Name: r.Name, Role: r.Role, Enrolled: r.TOTPSecret != nil, Disabled: r.Disabled,
+			Locked: r.LockedUntil != nil && r.LockedUntil.After(s.now()), MustChange: r.MustChangePassword, RecoveryCodes: n,
+		})
+	}
+	return out, nil
+}
+
+// CreateAccount makes an account in admin's office with a generated
+// one-time password, which it returns. Errors: Forbidden, Invalid,
+// Conflict (as AddStaff).
+func (s *Service) CreateAccount(ctx context.Context, admin Staff, email, name, role string) (string, error) {
+	if admin.Role != RoleAdmin {
+		return "", fault.New(fault.Forbidden, "auth: create account", "")
+	}
+	password := NewPassword()
+	id, err := s.AddStaff(ctx, NewAccount{OfficeID: admin.OfficeID, Email: email, Name: name, Role: role, Password: password, OneTime: true})
+	if err != nil {
+		return "", err
+	}
+	return password, s.adminAudit(ctx, admin, "staff.create", id)
+}
+
+// ResetPassword gives account id of admin's office a generated one-time
+// password, which it returns, ends its sessions and lifts a lockout.
+// Errors: Forbidden, NotFound (no such account in the office).
+func (s *Service) ResetPassword(ctx context.Context, admin Staff, id int64) (string, error) {
+	password := NewPassword()
+	hash := HashPassword(password)
+	err := s.adminChange(ctx, admin, id, "staff.password_reset", func(tx pgx.Tx) (bool, error) {
+		return store.SetPassword(ctx, tx, admin.OfficeID, id, hash, true)
+	})
+	return password, err
+}
+
+// ResetSecondFactor removes the TOTP secret and recovery codes of account
+// id of admin's office (a lost phone) and ends its sessions: its next
+// login enrols again. Errors: Forbidden, NotFound.
+func (s *Service) ResetSecondFactor(ctx context.Context, admin Staff, id int64) error {
+	return s.adminChange(ctx, admin, id, "staff.totp_reset", func(tx pgx.Tx) (bool, error) {
+		return store.ResetTOTP(ctx, tx, admin.OfficeID, id)
+	})
+}
+
+// SetDisabled disables (ending its sessions) or enables account id of
+// admin's office. An admin cannot disable themselves. Errors: Forbidden,
+// NotFound, Invalid (MsgSelf).
+func (s *Service) SetDisabled(ctx context.Context, admin Staff, id int64, disabled bool) error {
+	if disabled && id == admin.ID {
+		return fault.New(fault.Invalid, "auth: disable", MsgSelf)
+	}
+	action := "staff.enable"
+	if disabled {
+		action = "staff.disable"
+	}
+	return s.adminChange(ctx, admin, id, action, func(tx pgx.Tx) (bool, error) {
+		return store.SetDisabled(ctx, tx, admin.OfficeID, id, disabled)
+	})
+}
+
+// adminChange runs change (which reports whether the account exists in
+// the office) with the end of the account's sessions and the audit entry,
+// in one transaction.
+func (s *Service) adminChange(ctx context.Context, admin Staff, id int64, action string, change func(pgx.Tx) (bool, error)) error {
+	op := "auth: " + action
+	if admin.Role != RoleAdmin {
+		return fault.New(fault.Forbidden, op, "")
+	}
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		ok, err := change(tx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fault.New(fault.NotFound, op, "")
+		}
+		if err := store.DeleteStaffSessions(ctx, tx, id); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{
+			OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: action, Object: "staff:" + strconv.FormatInt(id, 10),
+		})
+	})
+}
+
+func (s *Service) adminAudit(ctx context.Context, admin Staff, action string, id int64) error {
+	return audit.AppendNow(ctx, s.db, audit.Entry{
+		OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: action, Object: "staff:" + strconv.FormatInt(id, 10),
+	})
+}
+
