@@ -152,7 +152,7 @@ func TestStateChangesNeedCSRFProof(t *testing.T) {
 		{"no token", s, valid, nil},
 		{"no cookie", formSession{}, with(s.token), nil},
 		{"token of another browser", s, with(other.token), nil},
-		{"tampered token", s, with(strings.ToUpper(s.token[:10]) + s.token[10:]), nil},
+		{"tampered token", s, with(tamper(s.token)), nil},
 		{"garbage token", s, with("not-a-token"), nil},
 		{"cross-site request with valid token", s, with(s.token), []string{"Sec-Fetch-Site", "cross-site"}},
 		{"foreign origin with valid token", s, with(s.token), []string{"Origin", "https://evil.example"}},
@@ -253,4 +253,15 @@ func newFastCtx(method, uri, body string) *fasthttp.RequestCtx {
 	ctx := &fasthttp.RequestCtx{}
 	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
 	return ctx
+}
+
+// tamper changes the first character of a token to another one. (Upper-
+// casing a prefix, as before, left a token without lower-case letters
+// there unchanged: a flaky test, about once in 200 runs.)
+func tamper(token string) string {
+	first := byte('A')
+	if token[0] == 'A' {
+		first = 'B'
+	}
+	return string(first) + token[1:]
 }

@@ -191,4 +191,3 @@ func (s *Service) adminAudit(ctx context.Context, admin Staff, action string, id
 		OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: action, Object: "staff:" + strconv.FormatInt(id, 10),
 	})
 }
-
