@@ -335,7 +335,7 @@ func (s *Server) apiChangeStatus(c *fiber.Ctx) error {
 	if err := dec.Decode(&req); err != nil || !validStatus(req.Status) || req.Version < 1 {
 		return apiBadRequest("body: want {\"status\", \"version\"[, \"message\", \"request_files\"]}")
 	}
-	err = inbox.Change(c.UserContext(), s.db, t.OfficeID, inbox.ByToken(t.ID), id, req.Version,
+	err = s.inbox.Change(c.UserContext(), t.OfficeID, inbox.ByToken(t.ID), id, req.Version,
 		inbox.Transition{To: req.Status, Message: cleanText(req.Message), RequestFiles: req.RequestFiles})
 	if err != nil { // Invalid is 400 with the reason, Conflict 409
 		return err

@@ -25,6 +25,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
@@ -55,6 +56,7 @@ type Deps struct {
 	Submissions *submission.Service  // drafts and submissions
 	Location    *time.Location       // the offices' time zone (Europe/Berlin)
 	Auth        *auth.Service        // staff accounts and sessions
+	Inbox       *inbox.Service       // the workflow of cases
 }
 
 // Server is the portal's HTTP application.
@@ -78,6 +80,7 @@ type Server struct {
 	forms    *forms.Set
 	subs     *submission.Service
 	auth     *auth.Service
+	inbox    *inbox.Service
 	engine   *forms.Engine
 	loc      *time.Location
 	now      func() time.Time
@@ -127,6 +130,7 @@ func New(d Deps) (*Server, error) {
 		forms:    d.Forms,
 		subs:     d.Submissions,
 		auth:     d.Auth,
+		inbox:    d.Inbox,
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,
 		now:      time.Now,

@@ -19,12 +19,14 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
@@ -61,6 +63,41 @@ type harness struct {
 	log  *syncBuffer
 	auth *auth.Service
 	subs *submission.Service
+	// events receive what the domain tells (new submissions, status
+	// changes); a test points them at a webhook notifier.
+	events *eventsProxy
+}
+
+// eventsProxy forwards events to a target set by a test; none by default.
+type eventsProxy struct {
+	mu     sync.Mutex
+	target submission.Events
+}
+
+func (e *eventsProxy) set(t submission.Events) {
+	e.mu.Lock()
+	e.target = t
+	e.mu.Unlock()
+}
+
+func (e *eventsProxy) get() submission.Events {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.target
+}
+
+func (e *eventsProxy) Submitted(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
+	if t := e.get(); t != nil {
+		return t.Submitted(ctx, tx, sub)
+	}
+	return nil
+}
+
+func (e *eventsProxy) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
+	if t := e.get(); t != nil {
+		return t.StatusChanged(ctx, tx, sub)
+	}
+	return nil
 }
 
 // newHarness builds the real application on a fresh database with the demo
@@ -101,6 +138,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	if err := subs.SaveDefinitions(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}
+	events := &eventsProxy{}
+	subs.Notify(events)
 	staffAuth, err := auth.New(db, cfg.EncryptionKey)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +154,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		Submissions: subs,
 		Location:    berlin,
 		Auth:        staffAuth,
+		Inbox:       inbox.New(db, events),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +165,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 			t.Logf("portal log:\n%s", logs.String())
 		}
 	})
-	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs}
+	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events}
 }
 
 // listen serves the app on a loopback port, for what needs a real

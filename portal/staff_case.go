@@ -173,7 +173,7 @@ func (s *Server) changeStatus(c *fiber.Ctx) error {
 	form := caseForm{Name: "status", Status: cleanText(c.FormValue("status")), Message: cleanText(c.FormValue("message")),
 		RequestFiles: c.FormValue("unterlagen") == "1"}
 	t := inbox.Transition{To: form.Status, Message: form.Message, RequestFiles: form.RequestFiles}
-	err = inbox.Change(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, version, t)
+	err = s.inbox.Change(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, t)
 	return s.afterCaseChange(c, id, form, err)
 }
 
@@ -185,7 +185,7 @@ func (s *Server) addNote(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	form := caseForm{Name: "note", Note: cleanText(c.FormValue("notiz"))}
-	err = inbox.AddNote(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, form.Note)
+	err = s.inbox.AddNote(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, form.Note)
 	return s.afterCaseChange(c, id, form, err)
 }
 
@@ -199,7 +199,7 @@ func (s *Server) assignCase(c *fiber.Ctx) error {
 	}
 	version, _ := strconv.Atoi(c.FormValue("version"))
 	to, _ := strconv.ParseInt(c.FormValue("bearbeitung"), 10, 64)
-	err = inbox.Assign(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, version, to)
+	err = s.inbox.Assign(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, to)
 	return s.afterCaseChange(c, id, caseForm{Name: "assign"}, err)
 }
 

@@ -324,10 +324,10 @@ func (s *Server) bulkChange(c *fiber.Ctx) error {
 		}
 		var err error
 		if kind == "status" {
-			err = inbox.Change(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, version, inbox.Transition{To: arg})
+			err = s.inbox.Change(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, inbox.Transition{To: arg})
 		} else {
 			to, _ := strconv.ParseInt(arg, 10, 64)
-			err = inbox.Assign(c.UserContext(), s.db, st.OfficeID, inbox.ByStaff(st.ID), id, version, to)
+			err = s.inbox.Assign(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, to)
 		}
 		switch {
 		case err == nil:

@@ -22,11 +22,14 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/inbox"
+	"github.com/gesundheitsamt/portal/internal/jobs"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/webhook"
 	"github.com/gesundheitsamt/portal/portal"
 )
 
@@ -46,6 +49,10 @@ commands:
              create an API token and print it once, alone on standard
              output; scopes: submissions:read, submissions:write,
              attachments:read, medical:read
+  webhook add --office SLUG --url URL --events E1,E2
+             create a webhook (events: submission.created,
+             submission.status_changed) and print its signing secret
+             once, alone on standard output
   audit verify [--office SLUG]
              check the audit log's hash chains; fails naming the first
              broken entry
@@ -76,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return staffCommand(ctx, args[2:], getenv, os.Stdin, stdout)
 	case "token":
 		return tokenCommand(ctx, args[2:], getenv, stdout)
+	case "webhook":
+		return webhookCommand(ctx, args[2:], getenv, stdout)
 	case "audit":
 		return auditCommand(ctx, args[2:], getenv, stdout)
 	case "version", "--version":
@@ -145,6 +154,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
+	// Background jobs (webhook calls): inserted with the changes that
+	// cause them, worked by every portal process.
+	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{})
+	if err != nil {
+		return err
+	}
+	notifier := webhook.NewNotifier(jobClient)
+	subs.Notify(notifier)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := portal.New(portal.Deps{
@@ -157,6 +174,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Submissions: subs,
 		Location:    berlin,
 		Auth:        staffAuth,
+		Inbox:       inbox.New(db, notifier),
 	})
 	if err != nil {
 		return err
@@ -179,6 +197,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		retention.Run(workCtx, db, 6*time.Hour, log)
 	}()
 	defer func() { stopWork(); <-workDone }()
+	if err := jobClient.Start(workCtx); err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	defer func() {
+		if err := jobs.Stop(jobClient, 10*time.Second); err != nil {
+			log.Warn("jobs: stop", "err", err)
+		}
+	}()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.App().Listener(ln) }()

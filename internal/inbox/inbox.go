@@ -75,12 +75,27 @@ type Transition struct {
 	RequestFiles bool   // a Rückfrage asking for documents
 }
 
+// Events are told of changes inside their transaction, so what they do
+// (enqueue a webhook call, a mail) happens if and only if the change does.
+type Events interface {
+	StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error
+}
+
+// Service runs the workflow.
+type Service struct {
+	db     *store.DB
+	events Events // nil: nobody is told
+}
+
+// New returns the workflow on db, telling events (may be nil) of changes.
+func New(db *store.DB, events Events) *Service { return &Service{db: db, events: events} }
+
 // Change moves submission id of office officeID from version along t,
 // recording the timeline event and the audit entry in the same
 // transaction. Errors: NotFound (no such case in this office), Conflict
 // (MsgConflict: someone changed the case since version), Invalid
 // (MsgTransition, MsgMessage, MsgQuestion).
-func Change(ctx context.Context, db *store.DB, officeID int64, by Actor, id int64, version int, t Transition) error {
+func (s *Service) Change(ctx context.Context, officeID int64, by Actor, id int64, version int, t Transition) error {
 	const op = "inbox: change"
 	t.Message = strings.TrimSpace(t.Message)
 	switch {
@@ -90,7 +105,7 @@ func Change(ctx context.Context, db *store.DB, officeID int64, by Actor, id int6
 		return fault.New(fault.Invalid, op, MsgQuestion)
 	}
 	t.RequestFiles = t.RequestFiles && t.To == StatusQuestion
-	return db.InTx(ctx, func(tx pgx.Tx) error {
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		cur, err := store.GetSubmission(ctx, tx, officeID, id)
 		if err != nil {
 			return err
@@ -101,10 +116,17 @@ func Change(ctx context.Context, db *store.DB, officeID int64, by Actor, id int6
 		if !slices.Contains(Next(cur.Status), t.To) {
 			return fault.New(fault.Invalid, op, MsgTransition)
 		}
-		if _, ok, err := store.ChangeStatus(ctx, tx, officeID, id, version, t.To, false); err != nil {
+		next, ok, err := store.ChangeStatus(ctx, tx, officeID, id, version, t.To, false)
+		if err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgConflict) // changed between our read and write
+		}
+		if s.events != nil {
+			cur.Status, cur.Version = t.To, next
+			if err := s.events.StatusChanged(ctx, tx, cur); err != nil {
+				return err
+			}
 		}
 		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: by.StaffID, TokenID: by.TokenID, RequestFiles: t.RequestFiles}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
@@ -122,13 +144,13 @@ const MaxNote = 5000
 // AddNote adds an internal note (never shown to the citizen) to submission
 // id of office officeID. A note changes nothing of the case, so it needs
 // no version. Errors: NotFound, Invalid (MsgNote: empty or too long).
-func AddNote(ctx context.Context, db *store.DB, officeID int64, by Actor, id int64, text string) error {
+func (s *Service) AddNote(ctx context.Context, officeID int64, by Actor, id int64, text string) error {
 	const op = "inbox: add note"
 	text = strings.TrimSpace(text)
 	if text == "" || utf8.RuneCountInString(text) > MaxNote {
 		return fault.New(fault.Invalid, op, MsgNote)
 	}
-	return db.InTx(ctx, func(tx pgx.Tx) error {
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
 			return err
 		}
@@ -143,9 +165,9 @@ func AddNote(ctx context.Context, db *store.DB, officeID int64, by Actor, id int
 // Assign gives submission id of office officeID (at version) to staff
 // member to of the same office, or to nobody (to = 0). Errors: NotFound,
 // Conflict (MsgConflict), Invalid (MsgAssignee: not an active colleague).
-func Assign(ctx context.Context, db *store.DB, officeID int64, by Actor, id int64, version int, to int64) error {
+func (s *Service) Assign(ctx context.Context, officeID int64, by Actor, id int64, version int, to int64) error {
 	const op = "inbox: assign"
-	return db.InTx(ctx, func(tx pgx.Tx) error {
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		name, err := colleague(ctx, tx, officeID, to)
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -39,6 +41,36 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 	}
 	for _, r := range results {
 		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	return db.migrateJobs(ctx, log)
+}
+
+// riverLock is the advisory lock key that serialises River's migrations
+// across portal processes starting at once ("rivr").
+const riverLock = 0x72697672
+
+// migrateJobs applies the migrations of River, the job queue, which keeps
+// its own tables and versions.
+func (db *DB) migrateJobs(ctx context.Context, log *slog.Logger) error {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("store: river migrations: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, riverLock); err != nil {
+		return fmt.Errorf("store: river migrations: %w", err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, riverLock) //nolint:errcheck
+	migrator, err := rivermigrate.New(riverpgxv5.New(db.Pool), nil)
+	if err != nil {
+		return fmt.Errorf("store: river migrations: %w", err)
+	}
+	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return fmt.Errorf("store: river migrations: %w", err)
+	}
+	for _, v := range res.Versions {
+		log.Info("job queue migration applied", "version", v.Version, "took", v.Duration)
 	}
 	return nil
 }

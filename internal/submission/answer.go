@@ -91,10 +91,17 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 		if sub.Status != "rueckfrage" {
 			return fault.New(fault.Conflict, op, MsgAnswerClosed)
 		}
-		if _, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true); err != nil {
+		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true)
+		if err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgAnswerClosed) // staff changed the case meanwhile
+		}
+		if s.events != nil {
+			sub.Status, sub.Version = "in_bearbeitung", next
+			if err := s.events.StatusChanged(ctx, tx, sub); err != nil {
+				return err
+			}
 		}
 		eventID, err := store.InsertEvent(ctx, tx, sub.OfficeID, sub.ID, store.Event{Kind: store.EventAnswer, Status: "in_bearbeitung", Message: text})
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/fault"
@@ -30,7 +32,20 @@ type Service struct {
 	engine *forms.Engine
 	loc    *time.Location
 	now    func() time.Time
+	events Events // nil: nobody is told
 }
+
+// Events are told of new submissions and of the citizen's answers inside
+// the transaction that makes them, so what they do (enqueue a webhook
+// call, a mail) happens if and only if the change does.
+type Events interface {
+	Submitted(ctx context.Context, tx pgx.Tx, sub store.Submission) error
+	StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error
+}
+
+// Notify makes the service tell events of submissions and answers. It is
+// called once, at wiring, before the service is used.
+func (s *Service) Notify(events Events) { s.events = events }
 
 // New returns a service. secret derives access tokens (PORTAL_SECRET_KEY),
 // encKey seals uploads (PORTAL_ENCRYPTION_KEY); loc is the offices' time
@@ -244,7 +259,7 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 	year := now.In(s.loc).Year()
 	for range 5 { // 40 random bits per office and year: a clash is rare, five in a row is a bug
 		sub.Reference = NewReference(officeCode, year)
-		inserted, err := store.InsertSubmission(ctx, s.db.Pool, &sub, answers.FileIDs())
+		inserted, err := s.insert(ctx, &sub, answers.FileIDs())
 		if err != nil {
 			return Receipt{}, fault.Wrap(fault.Unavailable, op, err)
 		}
@@ -256,6 +271,22 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 		}
 	}
 	return Receipt{}, fmt.Errorf("%s: no free reference number after five tries", op)
+}
+
+// insert stores sub; with events, in a transaction that also tells them.
+func (s *Service) insert(ctx context.Context, sub *store.Submission, fileIDs []int64) (bool, error) {
+	if s.events == nil {
+		return store.InsertSubmission(ctx, s.db.Pool, sub, fileIDs)
+	}
+	var inserted bool
+	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if inserted, err = store.InsertSubmission(ctx, tx, sub, fileIDs); err != nil || !inserted {
+			return err
+		}
+		return s.events.Submitted(ctx, tx, *sub)
+	})
+	return inserted, err
 }
 
 func (s *Service) receiptOf(ctx context.Context, d *Draft, access string) (Receipt, error) {

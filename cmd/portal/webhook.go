@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/crypto"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/webhook"
+)
+
+// webhookCommand runs `portal webhook add`: a webhook of one office,
+// whose signing secret is printed once, alone on standard output.
+func webhookCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	const usage = "usage: portal webhook add --office SLUG --url URL --events E1,E2 (events: " +
+		"submission.created, submission.status_changed)"
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("webhook add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	officeSlug := fs.String("office", "", "office slug")
+	rawURL := fs.String("url", "", "where to POST (https; http outside production)")
+	events := fs.String("events", "", "comma-separated events")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("webhook add: %w\n%s", err, usage)
+	}
+	if *officeSlug == "" || *rawURL == "" || *events == "" {
+		return errors.New("webhook add: --office, --url and --events are required\n" + usage)
+	}
+	var list []string
+	for _, e := range strings.Split(*events, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			list = append(list, e)
+		}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.LoadOrCreateSecrets(); err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	db, closeDB, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	office, err := store.GetOfficeBySlug(ctx, db.Pool, *officeSlug)
+	if fault.KindOf(err) == fault.NotFound {
+		return fmt.Errorf("webhook add: no office %q", *officeSlug)
+	}
+	if err != nil {
+		return err
+	}
+	box, err := crypto.NewBox(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	id, secret, err := webhook.Add(ctx, db, box, office.ID, *rawURL, list, cfg.Production())
+	if err != nil {
+		return fmt.Errorf("webhook add: %w\n%s", err, usage)
+	}
+	log.Info("webhook created", "id", id, "office", office.Slug, "events", strings.Join(list, ","))
+	_, err = fmt.Fprintln(stdout, secret)
+	return err
+}

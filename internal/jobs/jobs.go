@@ -1,0 +1,71 @@
+// Package jobs runs the portal's background work on River, the job queue
+// in PostgreSQL: jobs are rows inserted in the transaction of the change
+// that causes them, and any portal process works them.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/gesundheitsamt/portal/internal/crypto"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/webhook"
+)
+
+// Options tune a client; the zero value is production's.
+type Options struct {
+	Workers int // concurrent jobs per process (default 10)
+	// WebhookRetryBase is the first wait after a failed webhook call
+	// (default 30 s; tests shorten it).
+	WebhookRetryBase time.Duration
+	HTTP             *http.Client // for webhook calls (default: 10 s timeout, no redirects)
+}
+
+// New returns a River client on db that works the portal's jobs once
+// started. encKey opens webhook secrets.
+func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Client[pgx.Tx], error) {
+	box, err := crypto.NewBox(encKey)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 10
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{
+			Timeout: 15 * time.Second,
+			// A webhook answers where it was registered; a redirect is
+			// not followed to wherever it points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &webhook.Worker{DB: db, Box: box, HTTP: opts.HTTP, RetryBase: opts.WebhookRetryBase})
+	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Logger:  log.With("component", "jobs"),
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},
+		Workers: workers,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return client, nil
+}
+
+// Stop lets running jobs finish (up to timeout), then cancels them; River
+// retries a cancelled job later, so nothing is lost.
+func Stop(client *river.Client[pgx.Tx], timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := client.Stop(ctx); err != nil {
+		return client.StopAndCancel(context.Background())
+	}
+	return nil
+}
