@@ -99,6 +99,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	admin.Post("/konten/:id/passwort", s.resetPassword)
 	admin.Post("/konten/:id/zweiter-faktor", s.resetSecondFactor)
 	admin.Post("/konten/:id/sperre", s.setDisabled)
+	admin.Post("/konten/:id/zweiter-faktor-pflicht", s.setSecondFactorRequired)
 	admin.Get("/protokoll", s.showAudit)
 
 	// The pages a German public body must have.

@@ -111,6 +111,7 @@ func (s *Server) showAdmin(c *fiber.Ctx) error {
 // doneMessages are the outcomes a redirect to the admin page may name.
 var doneMessages = map[string]string{
 	"zweiter-faktor": "staff.admin.done.totp", "gesperrt": "staff.admin.done.disabled", "entsperrt": "staff.admin.done.enabled",
+	"pflicht": "staff.admin.done.totp_required", "optional": "staff.admin.done.totp_optional",
 }
 
 func (s *Server) renderAdmin(c *fiber.Ctx, status int, fill func(*adminPage)) error {
@@ -237,6 +238,29 @@ func (s *Server) setDisabled(c *fiber.Ctx) error {
 	done := "entsperrt"
 	if disable {
 		done = "gesperrt"
+	}
+	return c.Redirect("/staff/verwaltung?erledigt="+done, fiber.StatusSeeOther)
+}
+
+// setSecondFactorRequired answers POST
+// /staff/verwaltung/konten/:id/zweiter-faktor-pflicht: pflicht=1 requires
+// the second factor, anything else makes a caseworker's optional.
+func (s *Server) setSecondFactorRequired(c *fiber.Ctx) error {
+	id, err := accountID(c)
+	if err != nil {
+		return err
+	}
+	required := c.FormValue("pflicht") == "1"
+	err = s.auth.SetSecondFactorRequired(c.UserContext(), staffOf(c), id, required)
+	if fault.KindOf(err) == fault.Invalid {
+		return s.renderAdmin(c, fiber.StatusUnprocessableEntity, func(p *adminPage) { p.Error = fault.MessageOf(err) })
+	}
+	if err != nil {
+		return err
+	}
+	done := "optional"
+	if required {
+		done = "pflicht"
 	}
 	return c.Redirect("/staff/verwaltung?erledigt="+done, fiber.StatusSeeOther)
 }

@@ -157,3 +157,36 @@ func TestAdminResetsDisablesAndIsConfinedToTheOffice(t *testing.T) {
 		t.Errorf("a physician disabled an account: %d", res.StatusCode)
 	}
 }
+
+func TestAdminMakesACaseworkersSecondFactorOptional(t *testing.T) {
+	h := newHarness(t, nil)
+	admin := h.logIn(t, "admin@leipzig.test", h.addStaff(t, "leipzig", "admin@leipzig.test", "admin", testTOTP))
+	pw := h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", "")
+	h.addStaff(t, "leipzig", "arzt@leipzig.test", "physician", "")
+	worker, doctor := staffID(t, h, "sb@leipzig.test"), staffID(t, h, "arzt@leipzig.test")
+	path := func(id int64) string {
+		return "/staff/verwaltung/konten/" + strconv.FormatInt(id, 10) + "/zweiter-faktor-pflicht"
+	}
+	admin.get("/staff/verwaltung")
+	res, b := admin.post(path(doctor), url.Values{})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "brauchen ihn immer")
+	res, _ = admin.post(path(worker), url.Values{})
+	expectLocation(t, res, "/staff/verwaltung?erledigt=optional")
+
+	// The caseworker now signs in with the password alone.
+	c := h.citizen(t)
+	c.get("/staff/login")
+	res, _ = c.post("/staff/login", url.Values{"email": {"sb@leipzig.test"}, "password": {pw}})
+	expectLocation(t, res, "/staff/")
+	// Required again: the next login enrols.
+	admin.get("/staff/verwaltung")
+	res, _ = admin.post(path(worker), url.Values{"pflicht": {"1"}})
+	expectLocation(t, res, "/staff/verwaltung?erledigt=pflicht")
+	if res, _ := c.get("/staff/"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session survived requiring the second factor: %d", res.StatusCode)
+	}
+	c.get("/staff/login")
+	res, _ = c.post("/staff/login", url.Values{"email": {"sb@leipzig.test"}, "password": {pw}})
+	expectLocation(t, res, "/staff/login/einrichten")
+}

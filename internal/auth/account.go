@@ -18,6 +18,7 @@ const (
 	MsgPasswordSame  = "staff.password.error.same"
 	MsgPasswordMatch = "staff.password.error.match"
 	MsgSelf          = "staff.admin.error.self"
+	MsgTOTPRole      = "staff.admin.error.totp_role"
 )
 
 // ChangePassword replaces the password of the account of session token
@@ -79,6 +80,7 @@ type Account struct {
 	Name          string
 	Role          string
 	Enrolled      bool // has a second factor
+	TOTPRequired  bool
 	Disabled      bool
 	Locked        bool
 	MustChange    bool
@@ -102,7 +104,7 @@ func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) 
 			return nil, err
 		}
 		out = append(out, Account{
-			ID: r.ID, Email: r.Email, Name: r.Name, Role: r.Role, Enrolled: r.TOTPSecret != nil, Disabled: r.Disabled,
+			ID: r.ID, Email: r.Email, Name: r.Name, Role: r.Role, Enrolled: r.TOTPSecret != nil, TOTPRequired: r.TOTPRequired, Disabled: r.Disabled,
 			Locked: r.LockedUntil != nil && r.LockedUntil.After(s.now()), MustChange: r.MustChangePassword, RecoveryCodes: n,
 		})
 	}
@@ -158,6 +160,30 @@ func (s *Service) SetDisabled(ctx context.Context, admin Staff, id int64, disabl
 	}
 	return s.adminChange(ctx, admin, id, action, func(tx pgx.Tx) (bool, error) {
 		return store.SetDisabled(ctx, tx, admin.OfficeID, id, disabled)
+	})
+}
+
+// SetSecondFactorRequired makes the second factor of account id of
+// admin's office required or optional. Only a caseworker's may be
+// optional: admins and physicians always need one. Errors: Forbidden,
+// NotFound, Invalid (MsgTOTPRole).
+func (s *Service) SetSecondFactorRequired(ctx context.Context, admin Staff, id int64, required bool) error {
+	action := "staff.totp_optional"
+	if required {
+		action = "staff.totp_required"
+	}
+	return s.adminChange(ctx, admin, id, action, func(tx pgx.Tx) (bool, error) {
+		acct, err := store.GetStaff(ctx, tx, id)
+		if fault.KindOf(err) == fault.NotFound || (err == nil && acct.OfficeID != admin.OfficeID) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !required && acct.Role != RoleCaseworker {
+			return false, fault.New(fault.Invalid, "auth: "+action, MsgTOTPRole)
+		}
+		return store.SetTOTPRequired(ctx, tx, admin.OfficeID, id, required)
 	})
 }
 

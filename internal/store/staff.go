@@ -316,3 +316,16 @@ func CountRecoveryCodes(ctx context.Context, q Querier, id int64) (int, error) {
 	}
 	return n, nil
 }
+
+const setTOTPRequired = `UPDATE staff SET totp_required = $3, updated_at = now() WHERE id = $1 AND office_id = $2`
+
+// SetTOTPRequired makes the second factor of account id of office
+// officeID required or optional. It reports false when there is no such
+// account in the office.
+func SetTOTPRequired(ctx context.Context, q Querier, officeID, id int64, required bool) (bool, error) {
+	tag, err := q.Exec(ctx, setTOTPRequired, id, officeID, required)
+	if err != nil {
+		return false, fmt.Errorf("store: set totp required: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
