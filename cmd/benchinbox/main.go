@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -97,6 +98,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	token, err := apiToken(ctx, pool, officeID)
+	if err != nil {
+		return err
+	}
+	api := &client{base: o.base, http: &http.Client{}, bearer: token}
 	rnd := mrand.New(mrand.NewPCG(1, 2))
 	out := map[string]any{"seeded": o.n, "seed_seconds": seedSecs}
 	for _, m := range []struct {
@@ -115,6 +121,8 @@ func run() error {
 		{"search_common_word", worker, func() *http.Request { return worker.postReq("/staff/suche", url.Values{"q": {"Leipzig"}}) }},
 		{"search_medical_word", worker, func() *http.Request { return worker.postReq("/staff/suche", url.Values{"q": {"Metformin"}}) }},
 		{"deep_page", worker, func() *http.Request { return worker.getReq("/staff/?nach=" + deep) }},
+		{"api_status_page", api, func() *http.Request { return api.getReq("/api/v1/submissions?status=in_bearbeitung") }},
+		{"api_deep_page", api, func() *http.Request { return api.getReq("/api/v1/submissions?cursor=" + deep) }},
 	} {
 		lat, err := m.c.time(m.req, o.requests)
 		if err != nil {
@@ -348,11 +356,24 @@ func explain(ctx context.Context, pool *pgxpool.Pool, officeID int64, deep strin
 	return nil
 }
 
-// client is a logged-in staff member's browser.
+// client is a logged-in staff member's browser, or a Fachverfahren with
+// an API token.
 type client struct {
-	base  string
-	http  *http.Client
-	token string // CSRF token of the last page
+	base   string
+	http   *http.Client
+	token  string // CSRF token of the last page
+	bearer string // API token
+}
+
+// apiToken makes an API token of the office that may read submissions,
+// stored as the portal stores them (the SHA-256 of the secret).
+func apiToken(ctx context.Context, pool *pgxpool.Pool, officeID int64) (string, error) {
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	secret := "gap_" + base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(secret))
+	_, err := pool.Exec(ctx, `INSERT INTO api_token (office_id, name, token_hash, scopes) VALUES ($1, 'benchinbox', $2, '{submissions:read}')`, officeID, sum[:])
+	return secret, err
 }
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -394,6 +415,9 @@ func (c *client) postReq(path string, form url.Values) *http.Request {
 }
 
 func (c *client) do(req *http.Request) (int, error) {
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		return 0, err
