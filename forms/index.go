@@ -5,6 +5,7 @@ import "strings"
 // Index is what the back office lists and searches of a submission.
 type Index struct {
 	Applicant string // "Nachname, Vorname" from the fields marked given-name and family-name
+	Email     string // the first address of a field marked autocomplete: email, for notification mails
 	Text      string // answers every staff member may read, in German, for full-text search
 	Medical   string // answers marked confidential: medical, searched only for physicians
 }
@@ -40,6 +41,8 @@ func IndexOf(f *Form, a *Answers) Index {
 					given = a.Value(Name(x, 0))
 				case x.Autocomplete == "family-name" && family == "":
 					family = a.Value(Name(x, 0))
+				case x.Autocomplete == "email" && ix.Email == "":
+					ix.Email = a.Value(Name(x, 0))
 				}
 			}
 		}

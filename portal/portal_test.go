@@ -71,16 +71,22 @@ type harness struct {
 // eventsProxy forwards events to a target set by a test; none by default.
 type eventsProxy struct {
 	mu     sync.Mutex
-	target submission.Events
+	target events
 }
 
-func (e *eventsProxy) set(t submission.Events) {
+// events is what the domain tells: submission.Events and inbox.Events.
+type events interface {
+	submission.Events
+	inbox.Events
+}
+
+func (e *eventsProxy) set(t events) {
 	e.mu.Lock()
 	e.target = t
 	e.mu.Unlock()
 }
 
-func (e *eventsProxy) get() submission.Events {
+func (e *eventsProxy) get() events {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.target
@@ -89,6 +95,13 @@ func (e *eventsProxy) get() submission.Events {
 func (e *eventsProxy) Submitted(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
 	if t := e.get(); t != nil {
 		return t.Submitted(ctx, tx, sub)
+	}
+	return nil
+}
+
+func (e *eventsProxy) Answered(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
+	if t := e.get(); t != nil {
+		return t.Answered(ctx, tx, sub)
 	}
 	return nil
 }

@@ -71,6 +71,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/staff/login/einrichten", noStore, s.showEnrol)
 	app.Post("/staff/login/einrichten", noStore, s.enrol)
 	app.Post("/staff/logout", noStore, s.logout)
+	if s.devMailbox() {
+		app.Get("/dev/mail", noStore, s.showDevMail)
+	}
+
 	// The REST API for Fachverfahren: bearer tokens, JSON, no cookies.
 	app.Get("/api/v1/openapi.json", s.showOpenAPI)
 	api := app.Group("/api/v1", noStore)

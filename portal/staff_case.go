@@ -244,6 +244,8 @@ func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) event
 		v.Message = ""
 	case store.EventAnswer:
 		v.Text = l.T("status.event.answer")
+	case store.EventMailFailed:
+		v.Text = l.T("staff.case.event.mail_failed")
 	default:
 		v.Text = statusText(l, ev.Status)
 		if ev.RequestFiles {

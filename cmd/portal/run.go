@@ -22,14 +22,17 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/jobs"
+	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/internal/webhook"
+	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/portal"
 )
 
@@ -154,13 +157,30 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	// Background jobs (webhook calls): inserted with the changes that
-	// cause them, worked by every portal process.
-	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{})
+	// Background jobs (mails, webhook calls): inserted with the changes
+	// that cause them, worked by every portal process.
+	bundle, err := i18n.New(locales.FS)
 	if err != nil {
 		return err
 	}
-	notifier := webhook.NewNotifier(jobClient)
+	var sender mail.Sender = mail.Mailbox{DB: db}
+	if cfg.SMTPURL != "" {
+		smtpSender, err := mail.NewSMTP(cfg.SMTPURL, cfg.Production(), nil)
+		if err != nil {
+			return err
+		}
+		defer smtpSender.Close()
+		sender = smtpSender
+	} else {
+		log.Info("mails go to the development mailbox", "url", cfg.BaseURL.JoinPath("dev", "mail").String())
+	}
+	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{Mail: &mail.Worker{
+		DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin,
+	}})
+	if err != nil {
+		return err
+	}
+	notifier := jobs.Events{webhook.NewNotifier(jobClient), mail.NewNotifier(jobClient)}
 	subs.Notify(notifier)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/gesundheitsamt/portal/internal/crypto"
+	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/webhook"
 )
@@ -26,6 +27,7 @@ type Options struct {
 	// (default 30 s; tests shorten it).
 	WebhookRetryBase time.Duration
 	HTTP             *http.Client // for webhook calls (default: 10 s timeout, no redirects)
+	Mail             *mail.Worker // writes and sends mails; nil: no mail jobs are worked
 }
 
 // New returns a River client on db that works the portal's jobs once
@@ -48,6 +50,9 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &webhook.Worker{DB: db, Box: box, HTTP: opts.HTTP, RetryBase: opts.WebhookRetryBase})
+	if opts.Mail != nil {
+		river.AddWorker(workers, opts.Mail)
+	}
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		Logger:  log.With("component", "jobs"),
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},

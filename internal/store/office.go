@@ -143,3 +143,14 @@ func OfficesForPostalCode(ctx context.Context, q Querier, code string) ([]Office
 	}
 	return offices, nil
 }
+
+const getOffice = `SELECT ` + officeColumns + ` FROM office WHERE id = $1`
+
+// GetOffice returns office id, or a NotFound error.
+func GetOffice(ctx context.Context, q Querier, id int64) (Office, error) {
+	o, err := scanOffice(q.QueryRow(ctx, getOffice, id))
+	if err != nil {
+		return Office{}, notFound("store: get office", err)
+	}
+	return o, nil
+}

@@ -52,6 +52,9 @@ type Submission struct {
 
 	// Only written: the tsvector sources (forms.Index).
 	SearchText, SearchMedical string
+
+	ContactEmail      string // the citizen's address from the form, for notification mails
+	AccessTokenSealed []byte // the status page's token, sealed; nil for submissions before migration 00011
 }
 
 // insertSubmission creates the submission, moves the draft's files to it as
@@ -64,9 +67,9 @@ const insertSubmission = `
 WITH s AS (
     INSERT INTO submission (office_id, service_slug, form_id, form_version, form_hash, locale,
                             reference, access_token_hash, draft_id, data, record_sha256,
-                            applicant, search, search_all)
+                            applicant, search, search_all, contact_email, access_token_sealed)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-            $13, to_tsvector('german', $14), to_tsvector('german', $14) || to_tsvector('german', $15))
+            $13, to_tsvector('german', $14), to_tsvector('german', $14) || to_tsvector('german', $15), $16, $17)
     ON CONFLICT DO NOTHING
     RETURNING id, office_id, submitted_at
 ), files AS (
@@ -95,7 +98,7 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 	}
 	err := q.QueryRow(ctx, insertSubmission, s.OfficeID, s.ServiceSlug, s.FormID, s.FormVersion, s.FormHash, s.Locale,
 		s.Reference, s.AccessTokenHash, s.DraftID, s.Data, s.RecordSHA256, fileIDs,
-		s.Applicant, s.SearchText, s.SearchMedical).Scan(&s.ID, &s.SubmittedAt)
+		s.Applicant, s.SearchText, s.SearchMedical, s.ContactEmail, s.AccessTokenSealed).Scan(&s.ID, &s.SubmittedAt)
 	if err != nil {
 		if isNoRows(err) {
 			return false, nil
@@ -108,13 +111,13 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 
 const submissionColumns = `id, office_id, service_slug, form_id, form_version, form_hash, locale, reference,
     access_token_hash, draft_id, status, data, record_sha256, submitted_at, updated_at, version,
-    applicant, coalesce(assignee_id, 0), unread`
+    applicant, coalesce(assignee_id, 0), unread, contact_email, access_token_sealed`
 
 func scanSubmission(row interface{ Scan(...any) error }) (Submission, error) {
 	var s Submission
 	err := row.Scan(&s.ID, &s.OfficeID, &s.ServiceSlug, &s.FormID, &s.FormVersion, &s.FormHash, &s.Locale, &s.Reference,
 		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt, &s.UpdatedAt, &s.Version,
-		&s.Applicant, &s.AssigneeID, &s.Unread)
+		&s.Applicant, &s.AssigneeID, &s.Unread, &s.ContactEmail, &s.AccessTokenSealed)
 	return s, err
 }
 
@@ -159,10 +162,11 @@ type Event struct {
 
 // The kinds of events besides the first ("eingegangen").
 const (
-	EventStatus = "status" // a status change, with an optional message to the citizen
-	EventNote   = "note"   // an internal note
-	EventAnswer = "answer" // the citizen's answer to a Rückfrage
-	EventAssign = "assign" // the case was assigned (message: the assignee's name, or empty)
+	EventStatus     = "status"      // a status change, with an optional message to the citizen
+	EventNote       = "note"        // an internal note
+	EventAnswer     = "answer"      // the citizen's answer to a Rückfrage
+	EventAssign     = "assign"      // the case was assigned (message: the assignee's name, or empty)
+	EventMailFailed = "mail_failed" // a mail to the citizen was refused for good (message: address and answer)
 )
 
 const eventColumns = `e.id, e.kind, e.status, e.message, e.at, coalesce(e.staff_id, 0), coalesce(st.name, ''),

@@ -99,7 +99,7 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 		}
 		if s.events != nil {
 			sub.Status, sub.Version = "in_bearbeitung", next
-			if err := s.events.StatusChanged(ctx, tx, sub); err != nil {
+			if err := s.events.Answered(ctx, tx, sub); err != nil {
 				return err
 			}
 		}

@@ -40,7 +40,9 @@ type Service struct {
 // call, a mail) happens if and only if the change does.
 type Events interface {
 	Submitted(ctx context.Context, tx pgx.Tx, sub store.Submission) error
-	StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error
+	// Answered: the citizen answered a Rückfrage; the case is back in
+	// Bearbeitung.
+	Answered(ctx context.Context, tx pgx.Tx, sub store.Submission) error
 }
 
 // Notify makes the service tell events of submissions and answers. It is
@@ -255,7 +257,10 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 		Locale: locale, AccessTokenHash: HashToken(access), DraftID: d.ID, Data: record, RecordSHA256: sum[:],
 	}
 	ix := forms.IndexOf(f, d.Answers)
-	sub.Applicant, sub.SearchText, sub.SearchMedical = ix.Applicant, ix.Text, ix.Medical
+	sub.Applicant, sub.SearchText, sub.SearchMedical, sub.ContactEmail = ix.Applicant, ix.Text, ix.Medical, ix.Email
+	if sub.AccessTokenSealed, err = s.box.Seal([]byte(access), accessTokenAAD(d.OfficeID)); err != nil {
+		return Receipt{}, fmt.Errorf("%s: seal access token: %w", op, err)
+	}
 	year := now.In(s.loc).Year()
 	for range 5 { // 40 random bits per office and year: a clash is rare, five in a row is a bug
 		sub.Reference = NewReference(officeCode, year)
@@ -271,6 +276,24 @@ func (s *Service) Submit(ctx context.Context, d *Draft, f *forms.Form, officeCod
 		}
 	}
 	return Receipt{}, fmt.Errorf("%s: no free reference number after five tries", op)
+}
+
+// accessTokenAAD binds a sealed access token to its office.
+func accessTokenAAD(officeID int64) []byte {
+	return fmt.Appendf(nil, "portal-access-token\x00%d", officeID)
+}
+
+// AccessToken returns the status page's token of sub, for a link in a
+// mail. Errors: NotFound when sub has none kept (made before it was).
+func (s *Service) AccessToken(sub store.Submission) (string, error) {
+	if sub.AccessTokenSealed == nil {
+		return "", fault.New(fault.NotFound, "submission: access token", "")
+	}
+	t, err := s.box.Open(sub.AccessTokenSealed, accessTokenAAD(sub.OfficeID))
+	if err != nil {
+		return "", fmt.Errorf("submission: access token of %d: %w", sub.ID, err)
+	}
+	return string(t), nil
 }
 
 // insert stores sub; with events, in a transaction that also tells them.

@@ -95,6 +95,12 @@ func (n *Notifier) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submi
 	return n.enqueue(ctx, tx, EventStatusChanged, sub)
 }
 
+// Answered enqueues submission.status_changed: for the Fachverfahren the
+// citizen's answer is a status change like any other.
+func (n *Notifier) Answered(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
+	return n.enqueue(ctx, tx, EventStatusChanged, sub)
+}
+
 func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, event string, sub store.Submission) error {
 	hooks, err := store.ListWebhooks(ctx, tx, sub.OfficeID, event)
 	if err != nil || len(hooks) == 0 {

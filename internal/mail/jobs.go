@@ -1,0 +1,262 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/receipt"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// The notifications to citizens.
+const (
+	TemplateReceipt  = "receipt"  // the submission arrived, with the PDF receipt
+	TemplateStatus   = "status"   // the status changed
+	TemplateQuestion = "question" // the office asks something (Rückfrage)
+)
+
+// Args are a mail job's arguments: which mail about which submission. The
+// address and the link are read when the mail is written, so no personal
+// data sits in the queue. Key makes the job unique: one mail per event and
+// recipient, however often the event is reported.
+type Args struct {
+	Key          string `json:"key"`
+	Template     string `json:"template"`
+	OfficeID     int64  `json:"office_id"`
+	SubmissionID int64  `json:"submission_id"`
+}
+
+// Kind names the job kind in River.
+func (Args) Kind() string { return "mail.send" }
+
+// MaxAttempts with Worker.NextRetry keeps trying for about a day.
+const MaxAttempts = 31
+
+// Notifier enqueues the citizen's mails of case events (submission.Events
+// and inbox.Events), in the event's transaction.
+type Notifier struct {
+	client *river.Client[pgx.Tx]
+}
+
+// NewNotifier returns a Notifier inserting jobs through client.
+func NewNotifier(client *river.Client[pgx.Tx]) *Notifier { return &Notifier{client: client} }
+
+// Submitted enqueues the receipt.
+func (n *Notifier) Submitted(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
+	return n.enqueue(ctx, tx, sub, TemplateReceipt, "receipt:"+strconv.FormatInt(sub.ID, 10))
+}
+
+// StatusChanged enqueues the mail of a status change made by the office.
+func (n *Notifier) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
+	tmpl := TemplateStatus
+	if sub.Status == "rueckfrage" {
+		tmpl = TemplateQuestion
+	}
+	return n.enqueue(ctx, tx, sub, tmpl, fmt.Sprintf("status:%d:%d", sub.ID, sub.Version))
+}
+
+// Answered sends nothing: the citizen knows they answered (the page said so).
+func (n *Notifier) Answered(context.Context, pgx.Tx, store.Submission) error { return nil }
+
+func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, sub store.Submission, tmpl, key string) error {
+	if sub.ContactEmail == "" {
+		return nil // the form asked for no address
+	}
+	_, err := n.client.InsertTx(ctx, tx, Args{Key: key, Template: tmpl, OfficeID: sub.OfficeID, SubmissionID: sub.ID},
+		&river.InsertOpts{MaxAttempts: MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}})
+	if err != nil {
+		return fmt.Errorf("mail: enqueue %s: %w", key, err)
+	}
+	return nil
+}
+
+// Worker writes and sends the mails.
+type Worker struct {
+	river.WorkerDefaults[Args]
+	DB      *store.DB
+	Subs    *submission.Service
+	Sender  Sender
+	Bundle  *i18n.Bundle
+	BaseURL *url.URL
+	From    string
+	Loc     *time.Location
+	// RetryBase is the first wait after a temporary failure; each further
+	// one doubles it, at most an hour (default 30 s).
+	RetryBase time.Duration
+}
+
+// NextRetry waits RetryBase, doubling, at most an hour: with MaxAttempts
+// about 24 hours in all.
+func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
+	base := w.RetryBase
+	if base == 0 {
+		base = 30 * time.Second
+	}
+	return time.Now().Add(min(base<<min(job.Attempt-1, 20), time.Hour))
+}
+
+// Timeout bounds writing and sending one mail.
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 2 * time.Minute }
+
+// Work writes the mail and sends it. A permanent refusal (5xx) stops the
+// retries and goes into the case's timeline, where staff see it.
+func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	m, err := w.Compose(ctx, job.Args)
+	if fault.KindOf(err) == fault.NotFound {
+		return nil // the submission is gone, or has no address
+	}
+	if err != nil {
+		return err
+	}
+	msg, _, err := m.Bytes()
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	err = w.Sender.Send(ctx, m.From.Email, m.To.Email, msg)
+	if err != nil && Permanent(err) {
+		if rerr := w.recordRefusal(ctx, job.Args, m, err); rerr != nil {
+			return rerr // try again: the refusal must be recorded
+		}
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+// recordRefusal puts a permanent refusal into the case's timeline and the
+// audit log.
+func (w *Worker) recordRefusal(ctx context.Context, a Args, m Message, sendErr error) error {
+	return w.DB.InTx(ctx, func(tx pgx.Tx) error {
+		ev := store.Event{Kind: store.EventMailFailed, Message: m.To.Email + ": " + oneLine(sendErr.Error()), Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, a.OfficeID, a.SubmissionID, ev); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{
+			OfficeID: a.OfficeID, Actor: "system", Action: "mail.refused." + a.Template,
+			Object: "submission:" + strconv.FormatInt(a.SubmissionID, 10),
+		})
+	})
+}
+
+// mailData is what the mail templates show.
+type mailData struct {
+	L          *i18n.Localizer
+	Subject    string
+	Reference  string
+	Service    string
+	Status     string
+	Link       string
+	Office     store.Office
+	Paragraphs []string            // message ids
+	P          func(string) string // a paragraph's text, with the mail's facts filled in
+}
+
+// Compose writes the mail of a job. Errors: NotFound (the submission does
+// not exist or has no address).
+func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
+	sub, err := store.GetSubmission(ctx, w.DB.Pool, a.OfficeID, a.SubmissionID)
+	if err != nil {
+		return Message{}, err
+	}
+	if sub.ContactEmail == "" {
+		return Message{}, fault.New(fault.NotFound, "mail: compose", "")
+	}
+	office, err := store.GetOffice(ctx, w.DB.Pool, a.OfficeID)
+	if err != nil {
+		return Message{}, err
+	}
+	token, err := w.Subs.AccessToken(sub)
+	if err != nil {
+		return Message{}, err
+	}
+	l := w.Bundle.Localizer(sub.Locale)
+	d := mailData{
+		L: l, Reference: sub.Reference, Service: text(l, "service."+sub.ServiceSlug+".title", sub.ServiceSlug),
+		Status: text(l, "status.state."+sub.Status, sub.Status),
+		Link:   w.BaseURL.JoinPath("status", token).String(), Office: office,
+	}
+	t, ok := templates[a.Template]
+	if !ok {
+		return Message{}, river.JobCancel(fmt.Errorf("%w: %q", errNoTemplate, a.Template))
+	}
+	d.Paragraphs = bodies[a.Template]
+	d.P = func(id string) string {
+		return l.Tf(id, "Reference", d.Reference, "Service", d.Service, "Status", d.Status, "Office", office.Name)
+	}
+	m := Message{
+		From: Address{Name: office.Name, Email: w.From}, To: Address{Email: sub.ContactEmail},
+		Subject: l.Tf("mail."+a.Template+".subject", "Reference", sub.Reference),
+		// One Message-ID per job: a retry after a lost answer is the same
+		// mail to the receiving server, which may then drop the copy.
+		MessageID: a.Key + "." + strconv.FormatInt(sub.ID, 10) + "@" + domainOf(w.From),
+	}
+	if office.Email != "" {
+		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
+	}
+	d.Subject = m.Subject
+	var txt, html bytes.Buffer
+	if err := t.text.Execute(&txt, d); err != nil {
+		return Message{}, err
+	}
+	if err := t.html.Execute(&html, d); err != nil {
+		return Message{}, err
+	}
+	m.Text, m.HTML = txt.String(), html.String()
+	if a.Template == TemplateReceipt {
+		pdf, err := w.receiptPDF(l, sub, office, d.Service)
+		if err != nil {
+			return Message{}, err
+		}
+		m.Attachments = append(m.Attachments, Attachment{Name: l.T("mail.receipt.attachment") + ".pdf", MediaType: "application/pdf", Content: pdf})
+	}
+	return m, nil
+}
+
+// receiptPDF is the receipt without the answers: a mail travels unencrypted
+// and may be read by others, so health data stays behind the status page.
+func (w *Worker) receiptPDF(l *i18n.Localizer, sub store.Submission, o store.Office, service string) ([]byte, error) {
+	d := receipt.Data{
+		Lang: l.Lang().Code, Title: l.T("receipt.pdf.title"), Reference: sub.Reference, Service: service,
+		Office:      receipt.Office{Name: o.Name, Street: o.Street, PostalCode: o.PostalCode, City: o.City, Phone: o.Phone, Email: o.Email},
+		SubmittedAt: sub.SubmittedAt,
+		Labels: receipt.Labels{
+			Reference: l.T("receipt.reference"), Service: l.T("receipt.service"), Office: l.T("receipt.office"),
+			SubmittedAt: l.T("receipt.submitted_at"), Answers: l.T("receipt.pdf.answers"), Hash: l.T("receipt.pdf.checksum"),
+			HashHint: l.T("receipt.pdf.checksum_hint"), Status: l.T("receipt.pdf.status"), Page: l.T("receipt.pdf.page"),
+		},
+		RecordSHA256: hex.EncodeToString(sub.RecordSHA256),
+		NextSteps:    l.T("mail.receipt.pdf_note"),
+	}
+	var buf bytes.Buffer
+	err := receipt.Render(&buf, d)
+	return buf.Bytes(), err
+}
+
+func text(l *i18n.Localizer, id, fallback string) string {
+	if l.Has(id) {
+		return l.T(id)
+	}
+	return fallback
+}
+
+func domainOf(addr string) string {
+	if _, d, ok := strings.Cut(addr, "@"); ok && d != "" {
+		return oneLine(d)
+	}
+	return "portal.invalid"
+}
+
+var errNoTemplate = errors.New("mail: no such template")

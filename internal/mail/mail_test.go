@@ -1,0 +1,99 @@
+package mail_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
+)
+
+func TestHeaderInjectionIsNeutralised(t *testing.T) {
+	m := mail.Message{
+		From:    mail.Address{Name: "Gesundheitsamt\r\nBcc: evil@example.org", Email: "portal@leipzig.example"},
+		To:      mail.Address{Name: "Zoë Ó Briain\nX-Evil: 1", Email: "zoe@example.org"},
+		Subject: "Rückfrage\r\nBcc: evil@example.org\r\n\r\nbody",
+		Text:    "Hallo", HTML: "<p>Hallo</p>",
+	}
+	raw, id, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+	for _, line := range strings.Split(head, "\r\n") {
+		name, _, _ := strings.Cut(line, ":")
+		if strings.EqualFold(name, "Bcc") || strings.EqualFold(name, "X-Evil") {
+			t.Errorf("an injected header: %q", line)
+		}
+	}
+	read, err := mail.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.Subject != "Rückfrage Bcc: evil@example.org body" || !strings.Contains(read.To, "zoe@example.org") {
+		t.Errorf("subject %q, to %q", read.Subject, read.To)
+	}
+	for _, h := range []string{"Auto-Submitted: auto-generated", "Message-Id: <" + id + ">", "multipart/alternative"} {
+		if !strings.Contains(string(raw), h) {
+			t.Errorf("no %q in\n%s", h, head)
+		}
+	}
+}
+
+func TestSMTPDeliversReusesConnectionsAndClassifiesRefusals(t *testing.T) {
+	sink := mailtest.Start(t)
+	s, err := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	msg := func(i int) []byte {
+		raw, _, err := mail.Message{From: mail.Address{Email: "portal@test"}, To: mail.Address{Email: "a@test"},
+			Subject: fmt.Sprint("Mail ", i), Text: "x", HTML: "x"}.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	// A burst from 4 goroutines: every mail arrives over a few connections.
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				if err := s.Send(context.Background(), "portal@test", "a@test", msg(g*100+i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := len(sink.Mails()); got != 100 {
+		t.Fatalf("%d mails arrived, want 100", got)
+	}
+	if n := sink.Sessions(); n > 8 {
+		t.Errorf("%d connections for 100 mails: connections are not reused", n)
+	}
+
+	sink.Refuse("nobody@test")
+	err = s.Send(context.Background(), "portal@test", "nobody@test", msg(0))
+	if err == nil || !mail.Permanent(err) {
+		t.Errorf("a 550: %v (permanent %v)", err, mail.Permanent(err))
+	}
+	// The server gone: a temporary failure; back again: delivered.
+	sink.Stop()
+	err = s.Send(context.Background(), "portal@test", "a@test", msg(1))
+	if err == nil || mail.Permanent(err) {
+		t.Errorf("server down: %v", err)
+	}
+	sink.Restart()
+	if err := s.Send(context.Background(), "portal@test", "a@test", msg(2)); err != nil {
+		t.Errorf("server back: %v", err)
+	}
+	sink.Wait(101, 5*time.Second)
+}

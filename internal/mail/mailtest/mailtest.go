@@ -1,0 +1,165 @@
+// Package mailtest runs a real SMTP server (emersion/go-smtp) on a
+// loopback port for tests: it records what the portal sends over TCP,
+// refuses chosen recipients with 550, and can be stopped and started again
+// on the same port to play an SMTP outage.
+package mailtest
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Received is a mail as the server got it.
+type Received struct {
+	From string
+	To   []string
+	Data []byte
+}
+
+// Sink is the recording SMTP server.
+type Sink struct {
+	t        testing.TB
+	Addr     string
+	mu       sync.Mutex
+	mails    []Received
+	refuse   map[string]bool
+	sessions int
+	srv      *smtp.Server
+}
+
+// Start runs a sink on a free loopback port until the test ends.
+func Start(t testing.TB) *Sink {
+	t.Helper()
+	s := &Sink{t: t, refuse: map[string]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = ln.Addr().String()
+	s.serve(ln)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Sink) serve(ln net.Listener) {
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = "sink.test"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// Stop closes the server and every connection (an outage).
+func (s *Sink) Stop() {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// Restart serves again on the same address.
+func (s *Sink) Restart() {
+	s.t.Helper()
+	var ln net.Listener
+	var err error
+	for range 50 { // the port may linger a moment
+		if ln, err = net.Listen("tcp", s.Addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.serve(ln)
+}
+
+// Refuse makes the server answer RCPT TO:<addr> with 550.
+func (s *Sink) Refuse(addr string) {
+	s.mu.Lock()
+	s.refuse[strings.ToLower(addr)] = true
+	s.mu.Unlock()
+}
+
+// Mails returns what arrived so far.
+func (s *Sink) Mails() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Received(nil), s.mails...)
+}
+
+// Sessions returns how many SMTP sessions (connections) were opened.
+func (s *Sink) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// Wait returns the mails once there are n, failing the test after timeout.
+func (s *Sink) Wait(n int, timeout time.Duration) []Received {
+	s.t.Helper()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := s.Mails(); len(m) >= n {
+			return m
+		}
+	}
+	s.t.Fatalf("%d mails arrived within %v, want %d", len(s.Mails()), timeout, n)
+	return nil
+}
+
+type backend struct{ s *Sink }
+
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	b.s.mu.Lock()
+	b.s.sessions++
+	b.s.mu.Unlock()
+	return &session{s: b.s}, nil
+}
+
+type session struct {
+	s    *Sink
+	from string
+	to   []string
+}
+
+func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Logout() error { return nil }
+func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	x.from = from
+	return nil
+}
+
+func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.s.mu.Lock()
+	refused := x.s.refuse[strings.ToLower(to)]
+	x.s.mu.Unlock()
+	if refused {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	}
+	x.to = append(x.to, to)
+	return nil
+}
+
+func (x *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	x.s.mu.Lock()
+	x.s.mails = append(x.s.mails, Received{From: x.from, To: x.to, Data: bytes.Clone(b)})
+	x.s.mu.Unlock()
+	return nil
+}

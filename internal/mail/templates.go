@@ -1,0 +1,68 @@
+package mail
+
+import (
+	htmltemplate "html/template"
+	texttemplate "text/template"
+)
+
+// A mail template: the plain-text and the HTML body, from the same
+// localized messages (locales/, mail.*). Each names the service and the
+// reference number and links to the status page; none shows an answer.
+type mailTemplate struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
+}
+
+// bodies are the mails' own paragraphs (message ids) by template.
+var bodies = map[string][]string{
+	TemplateReceipt:  {"mail.receipt.intro", "mail.receipt.next"},
+	TemplateStatus:   {"mail.status.intro"},
+	TemplateQuestion: {"mail.question.intro"},
+}
+
+const textBody = `{{.L.T "mail.greeting"}}
+
+{{range .Paragraphs}}{{call $.P .}}
+
+{{end}}{{.L.T "mail.link_intro"}}
+{{.Link}}
+
+{{.L.T "mail.link_secret"}}
+
+{{.L.T "mail.reply"}}
+{{.Office.Name}}
+{{with .Office.Street}}{{.}}
+{{end}}{{.Office.PostalCode}} {{.Office.City}}
+{{with .Office.Phone}}{{.}}
+{{end}}{{with .Office.Email}}{{.}}
+{{end}}
+-- 
+{{.L.T "mail.footer"}}
+`
+
+const htmlBody = `<!DOCTYPE html>
+<html lang="{{.L.Lang.Code}}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{.Subject}}</title></head>
+<body style="font-family: Arial, Helvetica, sans-serif; font-size: 16px; line-height: 1.5; color: #1a1a1a; max-width: 40em; margin: 0 auto; padding: 1em;">
+<p>{{.L.T "mail.greeting"}}</p>
+{{range .Paragraphs}}<p>{{call $.P .}}</p>
+{{end}}<p><a href="{{.Link}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.link_text"}}</a></p>
+<p>{{.L.T "mail.link_secret"}}</p>
+<p>{{.L.T "mail.reply"}}<br>
+<strong>{{.Office.Name}}</strong><br>
+{{with .Office.Street}}{{.}}<br>{{end}}{{.Office.PostalCode}} {{.Office.City}}{{with .Office.Phone}}<br>{{.}}{{end}}{{with .Office.Email}}<br>{{.}}{{end}}</p>
+<p style="color: #505a5f; font-size: 14px;">{{.L.T "mail.footer"}}</p>
+</body>
+</html>
+`
+
+var templates = func() map[string]mailTemplate {
+	out := map[string]mailTemplate{}
+	for name := range bodies {
+		out[name] = mailTemplate{
+			text: texttemplate.Must(texttemplate.New(name).Parse(textBody)),
+			html: htmltemplate.Must(htmltemplate.New(name).Parse(htmlBody)),
+		}
+	}
+	return out
+}()
