@@ -1,0 +1,163 @@
+package portal_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/jobs"
+	"github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/locales"
+)
+
+// mailsTo returns the mails of the sink addressed to addr, parsed.
+func mailsTo(t *testing.T, sink *mailtest.Sink, addr string) []mail.Read {
+	t.Helper()
+	var out []mail.Read
+	for _, m := range sink.Mails() {
+		if len(m.To) == 1 && m.To[0] == addr {
+			r, err := mail.Parse(m.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func waitMails(t *testing.T, sink *mailtest.Sink, addr string, n int) []mail.Read {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m := mailsTo(t, sink, addr); len(m) >= n {
+			return m
+		}
+	}
+	t.Fatalf("%d mails to %s after 30 s, want %d", len(mailsTo(t, sink, addr)), addr, n)
+	return nil
+}
+
+func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	sink := mailtest.Start(t)
+	sender, err := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse("http://localhost:8080")
+	key := []byte("0123456789abcdef0123456789abcdef")
+	client, err := jobs.New(h.db, key, slog.New(slog.DiscardHandler), jobs.Options{Mail: &mail.Worker{
+		DB: h.db, Subs: h.subs, Sender: sender, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example",
+		RetryBase: 100 * time.Millisecond,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = jobs.Stop(client, 5*time.Second) }()
+	notifier := mail.NewNotifier(client)
+	h.events.set(jobs.Events{notifier})
+
+	// The receipt: reference, link to the status page, the PDF without
+	// answers, Reply-To the office. No answer appears anywhere in it.
+	answers := map[string]string{"given_name": "Zoë", "family_name": "Ó Briain", "email": "zoe@example.org",
+		"authority": "Landesamt für Schulaufsicht", "medication": "Metformin retard", "street": "Markt 17"}
+	id, token := h.submitGutachtenWith(t, "leipzig", answers)
+	var ref string
+	_ = h.db.Pool.QueryRow(ctx, `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref)
+	got := waitMails(t, sink, "zoe@example.org", 1)[0]
+	if !strings.Contains(got.Subject, "Ihr Antrag ist eingegangen: "+ref) || len(got.Attachments) != 1 ||
+		!strings.Contains(got.Text, "http://localhost:8080/status/"+token) {
+		t.Fatalf("receipt mail: %+v", got)
+	}
+	raw := string(sink.Mails()[0].Data)
+	if !strings.Contains(raw, "Reply-To: \"Gesundheitsamt Leipzig\" <gesundheitsamt@leipzig.example>") {
+		t.Errorf("no Reply-To of the office:\n%s", raw[:min(len(raw), 800)])
+	}
+	for field, v := range answers {
+		if field == "email" {
+			continue // the address the mail goes to
+		}
+		for _, part := range []string{got.Text, raw} {
+			if strings.Contains(part, v) {
+				t.Errorf("the answer to %s (%q) is in the receipt mail", field, v)
+			}
+		}
+	}
+	if res, b := h.citizen(t).get(strings.TrimPrefix(got.Links[0], "http://localhost:8080")); res.StatusCode != http.StatusOK || !strings.Contains(b, ref) {
+		t.Errorf("the mail's link: %d", res.StatusCode)
+	}
+
+	// Told again of the same event (a retried transaction): still one mail.
+	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := store.GetSubmission(ctx, h.db.Pool, leipzig.ID, id)
+	if err == nil {
+		err = h.db.InTx(ctx, func(tx pgx.Tx) error { return notifier.Submitted(ctx, tx, sub) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A Rückfrage and a status change: one mail each, link only.
+	worker := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+	casePath := fmt.Sprintf("/staff/faelle/%d", id)
+	worker.get(casePath)
+	worker.post(casePath+"/status", url.Values{"version": {"1"}, "status": {"in_bearbeitung"}})
+	worker.get(casePath)
+	worker.post(casePath+"/status", url.Values{"version": {"2"}, "status": {"rueckfrage"}, "message": {"Bitte senden Sie den Impfpass."}})
+	mails := waitMails(t, sink, "zoe@example.org", 3)
+	if !strings.Contains(mails[1].Subject, "Neuer Stand") || !strings.Contains(mails[2].Subject, "Rückfrage zu Ihrem Antrag "+ref) {
+		t.Errorf("subjects: %q, %q", mails[1].Subject, mails[2].Subject)
+	}
+	if strings.Contains(mails[2].Text, "Impfpass") {
+		t.Error("the question itself is in the mail: it may hold health data")
+	}
+
+	// A refused address: no retries, and the case shows it to staff.
+	sink.Refuse("weg@example.org")
+	refused, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"email": "weg@example.org"})
+	refusedPath := fmt.Sprintf("/staff/faelle/%d", refused)
+	var b string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, b = worker.get(refusedPath); strings.Contains(b, "E-Mail an die antragstellende Person abgewiesen") {
+			break
+		}
+	}
+	expectContains(t, b, "E-Mail an die antragstellende Person abgewiesen", "weg@example.org: ")
+
+	// The SMTP server down for a while: the submission is accepted, the
+	// mail arrives once the server is back, once.
+	sink.Stop()
+	h.submitGutachtenWith(t, "leipzig", map[string]string{"email": "spaet@example.org"})
+	time.Sleep(500 * time.Millisecond)
+	sink.Restart()
+	waitMails(t, sink, "spaet@example.org", 1)
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(mailsTo(t, sink, "zoe@example.org")); n != 3 {
+		t.Errorf("%d mails to zoe@example.org, want 3 (receipt, status, Rückfrage)", n)
+	}
+	if n := len(mailsTo(t, sink, "spaet@example.org")); n != 1 {
+		t.Errorf("%d mails after the outage, want 1", n)
+	}
+}
