@@ -2,6 +2,7 @@ package portal
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -70,10 +71,20 @@ func (s *Server) renderPassword(c *fiber.Ctx, status int, msgID string) error {
 // changePassword answers POST /staff/passwort: every session of the
 // account ends, this one goes on under a new id.
 func (s *Server) changePassword(c *fiber.Ctx) error {
+	if ok, err := s.allow(c, "login", loginsPerClient, 15*time.Minute); err != nil || !ok {
+		if err != nil {
+			return err
+		}
+		return fiber.ErrTooManyRequests
+	}
 	token, err := s.auth.ChangePassword(c.UserContext(), c.Cookies(s.staffCookie()),
 		c.FormValue("current"), c.FormValue("new"), c.FormValue("repeat"))
-	if fault.KindOf(err) == fault.Invalid {
+	switch fault.KindOf(err) {
+	case fault.Invalid:
 		return s.renderPassword(c, fiber.StatusUnprocessableEntity, fault.MessageOf(err))
+	case fault.NotFound: // locked by wrong guesses: the session has ended
+		s.clearStaffCookie(c)
+		return c.Redirect("/staff/login", fiber.StatusSeeOther)
 	}
 	if err != nil {
 		return err

@@ -190,3 +190,18 @@ func TestAdminMakesACaseworkersSecondFactorOptional(t *testing.T) {
 	res, _ = c.post("/staff/login", url.Values{"email": {"sb@leipzig.test"}, "password": {pw}})
 	expectLocation(t, res, "/staff/login/einrichten")
 }
+
+func TestGuessingTheCurrentPasswordEndsTheSession(t *testing.T) {
+	h := newHarness(t, nil)
+	worker := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+	worker.get("/staff/passwort")
+	for range 5 {
+		res, b := worker.post("/staff/passwort", url.Values{"current": {"geraten-geraten"}, "new": {"ein neues langes Passwort"}, "repeat": {"ein neues langes Passwort"}})
+		expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	}
+	res, _ := worker.post("/staff/passwort", url.Values{"current": {"noch-ein-versuch"}, "new": {"ein neues langes Passwort"}, "repeat": {"ein neues langes Passwort"}})
+	expectLocation(t, res, "/staff/login")
+	if res, _ := worker.get("/staff/"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the session survived the lockout: %d", res.StatusCode)
+	}
+}

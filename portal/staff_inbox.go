@@ -304,9 +304,11 @@ const maxBulk = 2 * inboxSize
 // allow the step, is skipped and counted, never overwritten.
 func (s *Server) bulkChange(c *fiber.Ctx) error {
 	st := staffOf(c)
-	back := c.FormValue("zurueck")
-	if !strings.HasPrefix(back, "/staff/") || strings.HasPrefix(back, "/staff//") {
-		back = "/staff/"
+	// The way back is rebuilt from the filter it names, never echoed: a
+	// posted value could carry another site or a line break.
+	back := "/staff/"
+	if u, err := url.Parse(c.FormValue("zurueck")); err == nil && u.Scheme == "" && u.Host == "" && u.Path == "/staff/" {
+		back = readFilter(u.Query().Get).url()
 	}
 	kind, arg, _ := strings.Cut(c.FormValue("aktion"), ":")
 	picked := c.Request().PostArgs().PeekMulti("fall")

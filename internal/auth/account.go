@@ -40,6 +40,14 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next, repe
 	if err != nil {
 		return "", err
 	}
+	if acct.LockedUntil != nil && acct.LockedUntil.After(s.now()) {
+		// Guessing the current password locked the account: this session
+		// ends too, so a stolen one cannot keep guessing.
+		if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
+			return "", err
+		}
+		return "", fault.New(fault.NotFound, op+": locked", "")
+	}
 	ok, err := checkPassword(acct.PasswordHash, current)
 	if err != nil {
 		return "", err
@@ -112,18 +120,27 @@ func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) 
 }
 
 // CreateAccount makes an account in admin's office with a generated
-// one-time password, which it returns. Errors: Forbidden, Invalid,
-// Conflict (as AddStaff).
+// one-time password, which it returns; the account and its audit entry
+// are one transaction. Errors: Forbidden, Invalid, Conflict (as AddStaff).
 func (s *Service) CreateAccount(ctx context.Context, admin Staff, email, name, role string) (string, error) {
 	if admin.Role != RoleAdmin {
 		return "", fault.New(fault.Forbidden, "auth: create account", "")
 	}
 	password := NewPassword()
-	id, err := s.AddStaff(ctx, NewAccount{OfficeID: admin.OfficeID, Email: email, Name: name, Role: role, Password: password, OneTime: true})
+	row, err := s.account(NewAccount{OfficeID: admin.OfficeID, Email: email, Name: name, Role: role, Password: password, OneTime: true}, true, "")
 	if err != nil {
 		return "", err
 	}
-	return password, s.adminAudit(ctx, admin, "staff.create", id)
+	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
+		id, err := store.InsertStaff(ctx, tx, row)
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{
+			OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: "staff.create", Object: "staff:" + strconv.FormatInt(id, 10),
+		})
+	})
+	return password, err
 }
 
 // ResetPassword gives account id of admin's office a generated one-time
@@ -209,11 +226,5 @@ func (s *Service) adminChange(ctx context.Context, admin Staff, id int64, action
 		return audit.Append(ctx, tx, audit.Entry{
 			OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: action, Object: "staff:" + strconv.FormatInt(id, 10),
 		})
-	})
-}
-
-func (s *Service) adminAudit(ctx context.Context, admin Staff, action string, id int64) error {
-	return audit.AppendNow(ctx, s.db, audit.Entry{
-		OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: action, Object: "staff:" + strconv.FormatInt(id, 10),
 	})
 }

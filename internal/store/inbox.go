@@ -158,7 +158,7 @@ func (db *DB) ListCasesWithin(ctx context.Context, f CaseFilter, timeout time.Du
 		return err
 	})
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "57014" { // query_canceled
+	if errors.As(err, &pe) && pe.Code == "57014" && ctx.Err() == nil { // query_canceled by the timeout, not by the caller
 		return nil, fault.New(fault.Invalid, "store: list cases", MsgSearchTooBroad)
 	}
 	return out, err
