@@ -70,6 +70,7 @@ type (
 		Internal     bool      `json:"internal"`
 		RequestFiles bool      `json:"request_files,omitempty"`
 		Author       string    `json:"author"`
+		Confidential bool      `json:"confidential,omitempty"` // its message is withheld without medical:read
 	}
 	apiEventList struct {
 		Data []apiEvent `json:"data"`
@@ -216,6 +217,13 @@ func (s *Server) apiCase(c *fiber.Ctx) (*submission.Case, error) {
 	return k, nil
 }
 
+// mayFetch reports whether token t may download attachment a of a case
+// of form f (see mayReadFile).
+func mayFetch(t auth.Token, f *forms.Form, a store.File) bool {
+	fd, _ := f.Field(a.FieldID)
+	return !withheldFor(t, fd) && (!a.Confidential || t.Has(auth.ScopeMedicalRead))
+}
+
 // withheldFor reports whether token t may not read field fd's answers.
 func withheldFor(t auth.Token, fd *forms.Field) bool {
 	return fd != nil && fd.Confidential == forms.ConfidentialMedical && !t.Has(auth.ScopeMedicalRead)
@@ -243,11 +251,11 @@ func (s *Server) apiGetSubmission(c *fiber.Ctx) error {
 		out.Withheld = []string{}
 	}
 	for _, a := range k.Attachments {
-		fd, _ := k.Form.Field(a.FieldID)
-		out.Attachments = append(out.Attachments, apiAttachment{
-			ID: a.ID, Field: a.FieldID, Name: a.Name, MediaType: a.MediaType, Size: a.Size,
-			SHA256: hex.EncodeToString(a.SHA256), Withheld: withheldFor(t, fd),
-		})
+		v := apiAttachment{ID: a.ID, Field: a.FieldID, MediaType: a.MediaType, Size: a.Size, Withheld: !mayFetch(t, k.Form, a)}
+		if !v.Withheld { // a withheld file's name and checksum may say what it is
+			v.Name, v.SHA256 = a.Name, hex.EncodeToString(a.SHA256)
+		}
+		out.Attachments = append(out.Attachments, v)
 	}
 	return c.JSON(out)
 }
@@ -278,9 +286,13 @@ func (s *Server) apiListEvents(c *fiber.Ctx) error {
 		if ev.TokenName != "" {
 			author = ev.TokenName
 		}
+		message := ev.Message
+		if ev.Confidential && !tokenOf(c).Has(auth.ScopeMedicalRead) {
+			message = "" // a physician's Rückfrage or its answer
+		}
 		out.Data = append(out.Data, apiEvent{
-			ID: ev.ID, Kind: ev.Kind, Status: ev.Status, Message: ev.Message, At: ev.At, Internal: ev.Internal,
-			RequestFiles: ev.RequestFiles, Author: author,
+			ID: ev.ID, Kind: ev.Kind, Status: ev.Status, Message: message, At: ev.At, Internal: ev.Internal,
+			RequestFiles: ev.RequestFiles, Author: author, Confidential: ev.Confidential,
 		})
 	}
 	return c.JSON(out)
@@ -308,7 +320,7 @@ func (s *Server) apiAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if fd, ok := k.Form.Field(a.FieldID); ok && withheldFor(t, fd) {
+	if !mayFetch(t, k.Form, a) {
 		return fiber.ErrNotFound
 	}
 	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
@@ -336,7 +348,10 @@ func (s *Server) apiChangeStatus(c *fiber.Ctx) error {
 		return apiBadRequest("body: want {\"status\", \"version\"[, \"message\", \"request_files\"]}")
 	}
 	err = s.inbox.Change(c.UserContext(), t.OfficeID, inbox.ByToken(t.ID), id, req.Version,
-		inbox.Transition{To: req.Status, Message: cleanText(req.Message), RequestFiles: req.RequestFiles})
+		inbox.Transition{To: req.Status, Message: cleanText(req.Message), RequestFiles: req.RequestFiles, Confidential: t.Has(auth.ScopeMedicalRead)})
+	if err == nil && !t.Has(auth.ScopeSubmissionsRead) {
+		return c.SendStatus(fiber.StatusNoContent) // a write-only token reads nothing back
+	}
 	if err != nil { // Invalid is 400 with the reason, Conflict 409
 		return err
 	}

@@ -93,6 +93,12 @@ func (o *openAPI) check(t testing.TB, method, path string, status int, contentTy
 			resp = o.doc["components"].(map[string]any)["responses"].(map[string]any)[name].(map[string]any)
 		}
 		content, _ := resp["content"].(map[string]any)
+		if content == nil {
+			if len(body) > 0 {
+				t.Errorf("%s %s %d: a body where the document says none", method, template, status)
+			}
+			return
+		}
 		mediaType, _, _ := strings.Cut(contentType, ";")
 		media, ok := content[mediaType].(map[string]any)
 		if !ok {
@@ -339,6 +345,12 @@ func TestAPIStatusChanges(t *testing.T) {
 			t.Errorf("%v: %d %s, want %d with %q", tc.body, res.StatusCode, b, tc.want, tc.says)
 		}
 	}
+	// A token that may only write reads nothing back.
+	writeOnly := h.apiToken(t, spec, "leipzig", "submissions:write")
+	if res, b := writeOnly.do(http.MethodPost, path, map[string]any{"status": "rueckfrage", "version": 99, "message": "x"}); res.StatusCode != http.StatusConflict {
+		t.Errorf("write-only, stale: %d %s", res.StatusCode, b)
+	}
+
 	// The citizen sees the question; the timeline names the token.
 	_, b := h.citizen(t).get("/status/" + token)
 	expectContains(t, b, "Bitte den Impfpass.", "Bitte senden Sie die erbetenen Unterlagen mit.")

@@ -127,11 +127,15 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 	worker.get(casePath)
 	worker.post(casePath+"/status", url.Values{"version": {"2"}, "status": {"rueckfrage"}, "message": {"Bitte senden Sie den Impfpass."}})
 	mails := waitMails(t, sink, "zoe@example.org", 3)
-	if !strings.Contains(mails[1].Subject, "Neuer Stand") || !strings.Contains(mails[2].Subject, "Rückfrage zu Ihrem Antrag "+ref) {
-		t.Errorf("subjects: %q, %q", mails[1].Subject, mails[2].Subject)
+	// Two jobs, worked side by side: in either order.
+	subjects := mails[1].Subject + " | " + mails[2].Subject
+	if !strings.Contains(subjects, "Neuer Stand Ihres Antrags "+ref) || !strings.Contains(subjects, "Rückfrage zu Ihrem Antrag "+ref) {
+		t.Errorf("subjects: %s", subjects)
 	}
-	if strings.Contains(mails[2].Text, "Impfpass") {
-		t.Error("the question itself is in the mail: it may hold health data")
+	for _, m := range mails {
+		if strings.Contains(m.Text, "Impfpass") {
+			t.Error("the question itself is in a mail: it may hold health data")
+		}
 	}
 
 	// A refused address: no retries, and the case shows it to staff.

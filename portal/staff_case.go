@@ -67,6 +67,16 @@ func (s *Server) caseOf(c *fiber.Ctx) (*submission.Case, error) {
 	return s.subs.Case(c.UserContext(), s.forms, staffOf(c).OfficeID, id)
 }
 
+// mayReadFile reports whether the staff member may open attachment a of a
+// case of form f: not a file of a question marked confidential: medical,
+// nor one sent with the answer to a physician's Rückfrage, unless they
+// are a physician.
+func mayReadFile(st auth.Staff, f *forms.Form, a store.File) bool {
+	fd, _ := f.Field(a.FieldID)
+	confidential := a.Confidential || (fd != nil && fd.Confidential == forms.ConfidentialMedical)
+	return mayRead(st, confidential)
+}
+
 // mayRead reports whether the staff member may read answers marked
 // confidential: medical.
 func mayRead(st auth.Staff, confidential bool) bool {
@@ -126,17 +136,21 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 		p.Sections = append(p.Sections, v)
 	}
 	for _, a := range k.Attachments {
-		fd, _ := k.Form.Field(a.FieldID)
 		v := attachmentView{Name: a.Name, Size: humanSize(a.Size), FromAnswer: a.FieldID == submission.AnswerField}
-		if fd != nil && !mayRead(st, fd.Confidential == forms.ConfidentialMedical) {
-			v.Withheld = true
+		if !mayReadFile(st, k.Form, a) {
+			// Not even the name: it may say what the file is about.
+			v.Withheld, v.Name = true, p.L.T("staff.case.withheld_file")
 		} else {
 			v.URL = fmt.Sprintf("/staff/faelle/%d/anlagen/%d", sub.ID, a.ID)
 		}
 		p.Attachments = append(p.Attachments, v)
 	}
 	for _, ev := range k.Events {
-		p.Events = append(p.Events, staffEventView(p.L, ev, s.loc))
+		v := staffEventView(p.L, ev, s.loc)
+		if ev.Confidential && !mayRead(st, true) && v.Message != "" {
+			v.Message = withheld
+		}
+		p.Events = append(p.Events, v)
 	}
 	p.Base = fmt.Sprintf("/staff/faelle/%d", sub.ID)
 	p.Version = sub.Version
@@ -172,7 +186,8 @@ func (s *Server) changeStatus(c *fiber.Ctx) error {
 	version, _ := strconv.Atoi(c.FormValue("version"))
 	form := caseForm{Name: "status", Status: cleanText(c.FormValue("status")), Message: cleanText(c.FormValue("message")),
 		RequestFiles: c.FormValue("unterlagen") == "1"}
-	t := inbox.Transition{To: form.Status, Message: form.Message, RequestFiles: form.RequestFiles}
+	// A physician's Rückfrage is about health: its answer is for physicians.
+	t := inbox.Transition{To: form.Status, Message: form.Message, RequestFiles: form.RequestFiles, Confidential: st.Role == auth.RolePhysician}
 	err = s.inbox.Change(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, t)
 	return s.afterCaseChange(c, id, form, err)
 }
@@ -271,7 +286,7 @@ func (s *Server) downloadAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if fd, ok := k.Form.Field(a.FieldID); ok && !mayRead(st, fd.Confidential == forms.ConfidentialMedical) {
+	if !mayReadFile(st, k.Form, a) {
 		return fiber.ErrNotFound // not even that it is there: the case page says it is withheld
 	}
 	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{

@@ -354,3 +354,54 @@ func TestExportNeutralisesFormulasAndWithholdsMedicalAnswers(t *testing.T) {
 		t.Errorf("%d exports audited, want 3", exports)
 	}
 }
+
+// A physician's Rückfrage is about health: the citizen's answer and its
+// files are for physicians (and tokens with medical:read) only.
+func TestAnswerToAPhysiciansQuestionIsConfidential(t *testing.T) {
+	h := newHarness(t, nil)
+	spec := loadOpenAPI(t, h)
+	id, token := h.submitGutachten(t, "leipzig")
+	casePath := fmt.Sprintf("/staff/faelle/%d", id)
+	doctor := h.logIn(t, "arzt@leipzig.test", h.addStaff(t, "leipzig", "arzt@leipzig.test", "physician", testTOTP))
+	doctor.get(casePath)
+	doctor.post(casePath+"/status", url.Values{"version": {"1"}, "status": {"in_bearbeitung"}})
+	doctor.get(casePath)
+	res, _ := doctor.post(casePath+"/status", url.Values{"version": {"2"}, "status": {"rueckfrage"}, "message": {"Bitte senden Sie den Befund."}, "unterlagen": {"1"}})
+	expectLocation(t, res, casePath+"?geaendert=1")
+	citizen := h.citizen(t)
+	citizen.get("/status/" + token)
+	res, _ = citizen.postFiles("/status/"+token+"/antwort", url.Values{"antwort": {"Diabetes Typ 2 seit 2019"}},
+		map[string]map[string][]byte{"dateien": {"Befund-Diabetes.pdf": []byte(minimalPDF)}})
+	expectLocation(t, res, "/status/"+token+"?beantwortet=1")
+
+	worker := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+	_, b := worker.get(casePath)
+	if strings.Contains(b, "Diabetes") || strings.Contains(b, "Befund-Diabetes") {
+		t.Error("a caseworker reads the answer to a physician's question, or its file's name")
+	}
+	expectContains(t, b, "Vertrauliche ärztliche Datei")
+	var file int64
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT id FROM attachment WHERE submission_id = $1 AND confidential`, id).Scan(&file); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := worker.get(fmt.Sprintf("%s/anlagen/%d", casePath, file)); res.StatusCode != http.StatusNotFound {
+		t.Errorf("a caseworker downloads the confidential answer file: %d", res.StatusCode)
+	}
+	_, b = doctor.get(casePath)
+	expectContains(t, b, "Diabetes Typ 2 seit 2019", "Befund-Diabetes.pdf")
+
+	plain := h.apiToken(t, spec, "leipzig", "submissions:read", "attachments:read")
+	medical := h.apiToken(t, spec, "leipzig", "submissions:read", "attachments:read", "medical:read")
+	for who, c := range map[string]*apiClient{"plain": plain, "medical": medical} {
+		_, detail := c.do(http.MethodGet, fmt.Sprintf("/api/v1/submissions/%d", id), nil)
+		_, events := c.do(http.MethodGet, fmt.Sprintf("/api/v1/submissions/%d/events", id), nil)
+		res, _ := c.do(http.MethodGet, fmt.Sprintf("/api/v1/submissions/%d/attachments/%d", id, file), nil)
+		sees := strings.Contains(string(events), "Diabetes") || strings.Contains(string(detail), "Befund-Diabetes")
+		if who == "plain" && (sees || res.StatusCode != http.StatusNotFound) {
+			t.Errorf("a token without medical:read reads the answer (%v) or downloads its file (%d)", sees, res.StatusCode)
+		}
+		if who == "medical" && (!sees || res.StatusCode != http.StatusOK) {
+			t.Errorf("a token with medical:read: sees %v, download %d", sees, res.StatusCode)
+		}
+	}
+}

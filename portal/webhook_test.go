@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/jobs"
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -135,6 +137,15 @@ func TestWebhooksAreSignedRetriedAndSentOncePerEvent(t *testing.T) {
 	calls = rec.wait(2)
 	if c := calls[1]; c.Event != webhook.EventStatusChanged || c.Submission.Status != "in_bearbeitung" || c.Submission.Version != 2 {
 		t.Errorf("status changed: %+v", c)
+	}
+
+	// Told again of the same change (a retried transaction): no second call.
+	sub, err := store.GetSubmission(ctx, h.db.Pool, leipzig.ID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.InTx(ctx, func(tx pgx.Tx) error { return webhook.NewNotifier(client).StatusChanged(ctx, tx, sub) }); err != nil {
+		t.Fatal(err)
 	}
 
 	// Nothing more comes, and nothing twice.

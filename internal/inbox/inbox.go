@@ -73,6 +73,9 @@ type Transition struct {
 	To           string
 	Message      string // to the citizen; for a Rückfrage the question, required
 	RequestFiles bool   // a Rückfrage asking for documents
+	// Confidential: a Rückfrage about health (a physician's): the answer
+	// and its files are for physicians only.
+	Confidential bool
 }
 
 // Events are told of changes inside their transaction, so what they do
@@ -105,6 +108,7 @@ func (s *Service) Change(ctx context.Context, officeID int64, by Actor, id int64
 		return fault.New(fault.Invalid, op, MsgQuestion)
 	}
 	t.RequestFiles = t.RequestFiles && t.To == StatusQuestion
+	t.Confidential = t.Confidential && t.To == StatusQuestion
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		cur, err := store.GetSubmission(ctx, tx, officeID, id)
 		if err != nil {
@@ -128,7 +132,8 @@ func (s *Service) Change(ctx context.Context, officeID int64, by Actor, id int64
 				return err
 			}
 		}
-		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: by.StaffID, TokenID: by.TokenID, RequestFiles: t.RequestFiles}
+		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: by.StaffID, TokenID: by.TokenID,
+			RequestFiles: t.RequestFiles, Confidential: t.Confidential}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}

@@ -34,7 +34,7 @@ const (
 // data sits in the queue. Key makes the job unique: one mail per event and
 // recipient, however often the event is reported.
 type Args struct {
-	Key          string `json:"key"`
+	Key          string `json:"key" river:"unique"`
 	Template     string `json:"template"`
 	OfficeID     int64  `json:"office_id"`
 	SubmissionID int64  `json:"submission_id"`

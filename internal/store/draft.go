@@ -33,6 +33,9 @@ type File struct {
 	Size      int64
 	SHA256    []byte
 	Content   []byte
+	// Confidential: an attachment sent with the answer to a physician's
+	// Rückfrage, for physicians only (attachments only).
+	Confidential bool
 }
 
 const getDraft = `

@@ -158,6 +158,7 @@ type Event struct {
 	TokenName    string // read only
 	RequestFiles bool   // a Rückfrage asking for documents
 	Internal     bool   // not shown to the citizen
+	Confidential bool   // a physician's Rückfrage or the answer to it: for physicians only
 }
 
 // The kinds of events besides the first ("eingegangen").
@@ -170,7 +171,7 @@ const (
 )
 
 const eventColumns = `e.id, e.kind, e.status, e.message, e.at, coalesce(e.staff_id, 0), coalesce(st.name, ''),
-    coalesce(e.api_token_id, 0), coalesce(tk.name, ''), e.request_files, NOT e.citizen_visible`
+    coalesce(e.api_token_id, 0), coalesce(tk.name, ''), e.request_files, NOT e.citizen_visible, e.confidential`
 
 const eventJoins = ` FROM case_event e LEFT JOIN staff st ON st.id = e.staff_id LEFT JOIN api_token tk ON tk.id = e.api_token_id`
 
@@ -236,7 +237,7 @@ func ListEvents(ctx context.Context, q Querier, officeID, id int64) ([]Event, er
 }
 
 const listAttachments = `
-SELECT id, field_id, name, media_type, size, sha256, ''::bytea FROM attachment
+SELECT id, field_id, name, media_type, size, sha256, ''::bytea, confidential FROM attachment
 WHERE submission_id = $1 AND office_id = $2 ORDER BY id`
 
 // ListAttachments returns the attachments of submission id of office
@@ -254,14 +255,14 @@ func ListAttachments(ctx context.Context, q Querier, officeID, id int64) ([]File
 }
 
 const getAttachment = `
-SELECT id, field_id, name, media_type, size, sha256, content FROM attachment
+SELECT id, field_id, name, media_type, size, sha256, content, confidential FROM attachment
 WHERE id = $1 AND submission_id = $2 AND office_id = $3`
 
 // GetAttachment returns attachment id of submission subID of office
 // officeID with its sealed content. Errors: NotFound.
 func GetAttachment(ctx context.Context, q Querier, officeID, subID, id int64) (File, error) {
 	var a File
-	err := q.QueryRow(ctx, getAttachment, id, subID, officeID).Scan(&a.ID, &a.FieldID, &a.Name, &a.MediaType, &a.Size, &a.SHA256, &a.Content)
+	err := q.QueryRow(ctx, getAttachment, id, subID, officeID).Scan(&a.ID, &a.FieldID, &a.Name, &a.MediaType, &a.Size, &a.SHA256, &a.Content, &a.Confidential)
 	if err != nil {
 		return File{}, notFound("store: get attachment", err)
 	}
@@ -289,15 +290,15 @@ func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version in
 }
 
 const insertEvent = `
-INSERT INTO case_event (submission_id, office_id, kind, status, citizen_visible, message, staff_id, request_files, api_token_id)
-VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8, nullif($9, 0))
+INSERT INTO case_event (submission_id, office_id, kind, status, citizen_visible, message, staff_id, request_files, api_token_id, confidential)
+VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8, nullif($9, 0), $10)
 RETURNING id`
 
 // InsertEvent adds e to the timeline of submission id of office officeID
 // and returns its id.
 func InsertEvent(ctx context.Context, q Querier, officeID, id int64, e Event) (int64, error) {
 	var eventID int64
-	err := q.QueryRow(ctx, insertEvent, id, officeID, e.Kind, e.Status, !e.Internal, e.Message, e.StaffID, e.RequestFiles, e.TokenID).Scan(&eventID)
+	err := q.QueryRow(ctx, insertEvent, id, officeID, e.Kind, e.Status, !e.Internal, e.Message, e.StaffID, e.RequestFiles, e.TokenID, e.Confidential).Scan(&eventID)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert event: %w", err)
 	}
@@ -305,13 +306,13 @@ func InsertEvent(ctx context.Context, q Querier, officeID, id int64, e Event) (i
 }
 
 const insertAttachment = `
-INSERT INTO attachment (submission_id, office_id, event_id, field_id, name, media_type, size, sha256, content)
-VALUES ($1, $2, nullif($3, 0), $4, $5, $6, $7, $8, $9)`
+INSERT INTO attachment (submission_id, office_id, event_id, field_id, name, media_type, size, sha256, content, confidential)
+VALUES ($1, $2, nullif($3, 0), $4, $5, $6, $7, $8, $9, $10)`
 
 // InsertAttachment adds file a (sealed) to submission id of office
 // officeID, sent with event eventID (0: with the submission).
 func InsertAttachment(ctx context.Context, q Querier, officeID, id, eventID int64, a File) error {
-	if _, err := q.Exec(ctx, insertAttachment, id, officeID, eventID, a.FieldID, a.Name, a.MediaType, a.Size, a.SHA256, a.Content); err != nil {
+	if _, err := q.Exec(ctx, insertAttachment, id, officeID, eventID, a.FieldID, a.Name, a.MediaType, a.Size, a.SHA256, a.Content, a.Confidential); err != nil {
 		return fmt.Errorf("store: insert attachment: %w", err)
 	}
 	return nil

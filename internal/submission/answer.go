@@ -91,6 +91,17 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 		if sub.Status != "rueckfrage" {
 			return fault.New(fault.Conflict, op, MsgAnswerClosed)
 		}
+		// The answer is as confidential as the question it answers.
+		events, err := store.ListCitizenEvents(ctx, tx, sub.OfficeID, sub.ID)
+		if err != nil {
+			return err
+		}
+		confidential := false
+		for _, ev := range events {
+			if ev.Kind == store.EventStatus && ev.Status == "rueckfrage" {
+				confidential = ev.Confidential
+			}
+		}
 		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true)
 		if err != nil {
 			return err
@@ -103,7 +114,7 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 				return err
 			}
 		}
-		eventID, err := store.InsertEvent(ctx, tx, sub.OfficeID, sub.ID, store.Event{Kind: store.EventAnswer, Status: "in_bearbeitung", Message: text})
+		eventID, err := store.InsertEvent(ctx, tx, sub.OfficeID, sub.ID, store.Event{Kind: store.EventAnswer, Status: "in_bearbeitung", Message: text, Confidential: confidential})
 		if err != nil {
 			return err
 		}
@@ -115,7 +126,7 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 			}
 			a := store.File{
 				FieldID: AnswerField, Name: cleanFileName(f.Name), MediaType: forms.SniffMediaType(f.Content),
-				Size: int64(len(f.Content)), SHA256: sum[:], Content: sealed,
+				Size: int64(len(f.Content)), SHA256: sum[:], Content: sealed, Confidential: confidential,
 			}
 			if err := store.InsertAttachment(ctx, tx, sub.OfficeID, sub.ID, eventID, a); err != nil {
 				return err

@@ -63,8 +63,11 @@ type PayloadSubmission struct {
 // Args are a delivery job's arguments: the webhook and the body, fixed
 // when the event happened.
 type Args struct {
-	WebhookID int64           `json:"webhook_id"`
-	Body      json.RawMessage `json:"body"`
+	WebhookID int64 `json:"webhook_id" river:"unique"`
+	// EventID is Payload.ID: the event and the submission's version. With
+	// the webhook it makes the job unique (the body's time does not).
+	EventID string          `json:"event_id" river:"unique"`
+	Body    json.RawMessage `json:"body"`
 }
 
 // Kind names the job kind in River.
@@ -119,7 +122,7 @@ func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, event string, sub sto
 			return err
 		}
 		params = append(params, river.InsertManyParams{
-			Args: Args{WebhookID: h.ID, Body: body},
+			Args: Args{WebhookID: h.ID, EventID: p.ID, Body: body},
 			// One delivery per event and webhook, however often the
 			// enqueuing is retried.
 			InsertOpts: &river.InsertOpts{MaxAttempts: MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}},

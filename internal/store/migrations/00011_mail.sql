@@ -7,6 +7,12 @@ ALTER TABLE submission
     ADD COLUMN contact_email       text NOT NULL DEFAULT '',
     ADD COLUMN access_token_sealed bytea;
 
+-- A Rückfrage a physician asks is confidential (medical), and so are the
+-- citizen's answer to it and the files sent with it: only physicians (and
+-- API tokens with medical:read) read them.
+ALTER TABLE case_event ADD COLUMN confidential boolean NOT NULL DEFAULT false;
+ALTER TABLE attachment ADD COLUMN confidential boolean NOT NULL DEFAULT false;
+
 CREATE TABLE dev_mail (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at        timestamptz NOT NULL DEFAULT now(),
@@ -17,4 +23,6 @@ CREATE TABLE dev_mail (
 
 -- +goose Down
 DROP TABLE dev_mail;
+ALTER TABLE attachment DROP COLUMN confidential;
+ALTER TABLE case_event DROP COLUMN confidential;
 ALTER TABLE submission DROP COLUMN access_token_sealed, DROP COLUMN contact_email;
