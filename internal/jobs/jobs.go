@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,11 @@ import (
 
 // Options tune a client; the zero value is production's.
 type Options struct {
-	Workers int // concurrent jobs per process (default 10)
+	Workers int // concurrent webhook calls per process (default 10; they wait on the network)
+	// MailWorkers is how many mails a process writes at once (default
+	// half the CPUs, at least one): a mail's PDF receipt takes about 10 ms
+	// of CPU, and the citizens' requests must not wait behind a burst.
+	MailWorkers int
 	// WebhookRetryBase is the first wait after a failed webhook call
 	// (default 30 s; tests shorten it).
 	WebhookRetryBase time.Duration
@@ -40,6 +45,9 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	if opts.Workers == 0 {
 		opts.Workers = 10
 	}
+	if opts.MailWorkers == 0 {
+		opts.MailWorkers = max(1, runtime.GOMAXPROCS(0)/2)
+	}
 	if opts.HTTP == nil {
 		opts.HTTP = &http.Client{
 			Timeout: 15 * time.Second,
@@ -54,8 +62,11 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 		river.AddWorker(workers, opts.Mail)
 	}
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-		Logger:  log.With("component", "jobs"),
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},
+		Logger: log.With("component", "jobs"),
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: opts.Workers},
+			mail.Queue:         {MaxWorkers: opts.MailWorkers},
+		},
 		Workers: workers,
 	})
 	if err != nil {

@@ -46,6 +46,10 @@ func (Args) Kind() string { return "mail.send" }
 // MaxAttempts with Worker.NextRetry keeps trying for about a day.
 const MaxAttempts = 31
 
+// Queue is the River queue of mail jobs, worked with fewer workers than
+// webhook calls (jobs.Options.MailWorkers).
+const Queue = "mail"
+
 // Notifier enqueues the citizen's mails of case events (submission.Events
 // and inbox.Events), in the event's transaction.
 type Notifier struct {
@@ -77,7 +81,7 @@ func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, sub store.Submission,
 		return nil // the form asked for no address
 	}
 	_, err := n.client.InsertTx(ctx, tx, Args{Key: key, Template: tmpl, OfficeID: sub.OfficeID, SubmissionID: sub.ID},
-		&river.InsertOpts{MaxAttempts: MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}})
+		&river.InsertOpts{MaxAttempts: MaxAttempts, Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
 	if err != nil {
 		return fmt.Errorf("mail: enqueue %s: %w", key, err)
 	}
