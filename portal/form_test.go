@@ -468,8 +468,9 @@ func BenchmarkRenderStepWithDraft(b *testing.B) {
 func BenchmarkSubmit(b *testing.B)         { benchmarkSubmit(b, false) }
 func BenchmarkSubmitWithJobs(b *testing.B) { benchmarkSubmit(b, true) }
 
-func benchmarkSubmit(b *testing.B, withJobs bool) {
-	h := newHarness(b, nil)
+func benchmarkSubmit(b *testing.B, withJobs bool) { benchmarkSubmitOn(b, newHarness(b, nil), withJobs) }
+
+func benchmarkSubmitOn(b *testing.B, h *harness, withJobs bool) {
 	if withJobs {
 		bundle, err := i18n.New(locales.FS)
 		if err != nil {

@@ -55,6 +55,10 @@ type Submission struct {
 
 	ContactEmail      string // the citizen's address from the form, for notification mails
 	AccessTokenSealed []byte // the status page's token, sealed; nil for submissions before migration 00011
+
+	// CreatedHooks are the office's live webhooks for submission.created,
+	// read by InsertSubmission in the same statement (nil: not read).
+	CreatedHooks []int64
 }
 
 // insertSubmission creates the submission, moves the draft's files to it as
@@ -64,12 +68,13 @@ type Submission struct {
 // repeated submit of the same draft (or a reference number drawn twice)
 // return no row; the caller then tells the two apart.
 const insertSubmission = `
-WITH s AS (
+WITH v AS (
+    SELECT to_tsvector('german', $14) AS text, to_tsvector('german', $15) AS medical
+), s AS (
     INSERT INTO submission (office_id, service_slug, form_id, form_version, form_hash, locale,
                             reference, access_token_hash, draft_id, data, record_sha256,
                             applicant, search, search_all, contact_email, access_token_sealed)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-            $13, to_tsvector('german', $14), to_tsvector('german', $14) || to_tsvector('german', $15), $16, $17)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, v.text, v.text || v.medical, $16, $17 FROM v
     ON CONFLICT DO NOTHING
     RETURNING id, office_id, submitted_at
 ), files AS (
@@ -86,7 +91,10 @@ WITH s AS (
 ), dropped AS (
     DELETE FROM draft_file WHERE draft_id = $9 AND EXISTS (SELECT 1 FROM s)
 )
-SELECT id, submitted_at FROM s`
+SELECT id, submitted_at,
+    (SELECT coalesce(array_agg(w.id ORDER BY w.id), '{}') FROM webhook w
+     WHERE w.office_id = $1 AND 'submission.created' = ANY (w.events) AND w.disabled_at IS NULL)
+FROM s`
 
 // InsertSubmission stores s, with the draft files fileIDs as its
 // attachments, as described at insertSubmission. It reports false, with no
@@ -98,7 +106,7 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 	}
 	err := q.QueryRow(ctx, insertSubmission, s.OfficeID, s.ServiceSlug, s.FormID, s.FormVersion, s.FormHash, s.Locale,
 		s.Reference, s.AccessTokenHash, s.DraftID, s.Data, s.RecordSHA256, fileIDs,
-		s.Applicant, s.SearchText, s.SearchMedical, s.ContactEmail, s.AccessTokenSealed).Scan(&s.ID, &s.SubmittedAt)
+		s.Applicant, s.SearchText, s.SearchMedical, s.ContactEmail, s.AccessTokenSealed).Scan(&s.ID, &s.SubmittedAt, &s.CreatedHooks)
 	if err != nil {
 		if isNoRows(err) {
 			return false, nil
