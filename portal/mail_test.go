@@ -106,6 +106,17 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 		t.Errorf("the mail's link: %d", res.StatusCode)
 	}
 
+	// The office hears of it too: reference and link, nobody's name.
+	notice := waitMails(t, sink, "gesundheitsamt@leipzig.example", 1)[0]
+	if !strings.Contains(notice.Subject, "Neuer Antrag "+ref) || !strings.Contains(notice.Text, fmt.Sprintf("http://localhost:8080/staff/faelle/%d", id)) {
+		t.Errorf("office notice: %+v", notice)
+	}
+	for field, v := range answers {
+		if strings.Contains(notice.Text, v) {
+			t.Errorf("the answer to %s (%q) is in the office notice", field, v)
+		}
+	}
+
 	// Told again of the same event (a retried transaction): still one mail.
 	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
 	if err != nil {
@@ -160,6 +171,9 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if n := len(mailsTo(t, sink, "zoe@example.org")); n != 3 {
 		t.Errorf("%d mails to zoe@example.org, want 3 (receipt, status, Rückfrage)", n)
+	}
+	if n := len(mailsTo(t, sink, "gesundheitsamt@leipzig.example")); n != 3 {
+		t.Errorf("%d notices to the office, want 3 (one per submission)", n)
 	}
 	if n := len(mailsTo(t, sink, "spaet@example.org")); n != 1 {
 		t.Errorf("%d mails after the outage, want 1", n)

@@ -27,6 +27,9 @@ const (
 	TemplateReceipt  = "receipt"  // the submission arrived, with the PDF receipt
 	TemplateStatus   = "status"   // the status changed
 	TemplateQuestion = "question" // the office asks something (Rückfrage)
+	// TemplateOfficeNew tells the office's inbox address that a submission
+	// arrived: reference and link into the back office, no personal data.
+	TemplateOfficeNew = "office_new"
 )
 
 // Args are a mail job's arguments: which mail about which submission. The
@@ -59,9 +62,18 @@ type Notifier struct {
 // NewNotifier returns a Notifier inserting jobs through client.
 func NewNotifier(client *river.Client[pgx.Tx]) *Notifier { return &Notifier{client: client} }
 
-// Submitted enqueues the receipt.
+// Submitted enqueues the receipt to the citizen and the notice to the
+// office.
 func (n *Notifier) Submitted(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
-	return n.enqueue(ctx, tx, sub, TemplateReceipt, "receipt:"+strconv.FormatInt(sub.ID, 10))
+	if err := n.enqueue(ctx, tx, sub, TemplateReceipt, "receipt:"+strconv.FormatInt(sub.ID, 10)); err != nil {
+		return err
+	}
+	_, err := n.client.InsertTx(ctx, tx, Args{Key: "office:" + strconv.FormatInt(sub.ID, 10), Template: TemplateOfficeNew, OfficeID: sub.OfficeID, SubmissionID: sub.ID},
+		&river.InsertOpts{MaxAttempts: MaxAttempts, Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
+	if err != nil {
+		return fmt.Errorf("mail: enqueue office notice: %w", err)
+	}
+	return nil
 }
 
 // StatusChanged enqueues the mail of a status change made by the office.
@@ -175,12 +187,15 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	if sub.ContactEmail == "" {
-		return Message{}, fault.New(fault.NotFound, "mail: compose", "")
-	}
 	office, err := store.GetOffice(ctx, w.DB.Pool, a.OfficeID)
 	if err != nil {
 		return Message{}, err
+	}
+	if a.Template == TemplateOfficeNew {
+		return w.officeNotice(a, sub, office)
+	}
+	if sub.ContactEmail == "" {
+		return Message{}, fault.New(fault.NotFound, "mail: compose", "")
 	}
 	token, err := w.Subs.AccessToken(sub)
 	if err != nil {
@@ -227,6 +242,42 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 		m.Attachments = append(m.Attachments, Attachment{Name: l.T("mail.receipt.attachment") + ".pdf", MediaType: "application/pdf", Content: pdf})
 	}
 	return m, nil
+}
+
+// officeNotice is the mail to the office's inbox address about a new
+// submission: in German (the office's language), with the service, the
+// reference, the time and a link into the back office; never who applied
+// or what they wrote. Errors: NotFound (the office has no address).
+func (w *Worker) officeNotice(a Args, sub store.Submission, office store.Office) (Message, error) {
+	if office.Email == "" {
+		return Message{}, fault.New(fault.NotFound, "mail: office notice", "")
+	}
+	l := w.Bundle.Localizer("de")
+	d := officeData{
+		L: l, Reference: sub.Reference, Service: text(l, "service."+sub.ServiceSlug+".title", sub.ServiceSlug),
+		Received: sub.SubmittedAt.In(w.location()).Format("02.01.2006, 15:04") + " Uhr",
+		Link:     w.BaseURL.JoinPath("staff", "faelle", strconv.FormatInt(sub.ID, 10)).String(),
+	}
+	d.Subject = l.Tf("mail.office_new.subject", "Reference", sub.Reference, "Service", d.Service)
+	var txt, html bytes.Buffer
+	if err := officeText.Execute(&txt, d); err != nil {
+		return Message{}, err
+	}
+	if err := officeHTML.Execute(&html, d); err != nil {
+		return Message{}, err
+	}
+	return Message{
+		From: Address{Name: l.T("mail.office_new.from"), Email: w.From}, To: Address{Name: office.Name, Email: office.Email},
+		Subject: d.Subject, Text: txt.String(), HTML: html.String(),
+		MessageID: a.Key + "." + strconv.FormatInt(sub.ID, 10) + "@" + domainOf(w.From),
+	}, nil
+}
+
+func (w *Worker) location() *time.Location {
+	if w.Loc == nil {
+		return time.UTC
+	}
+	return w.Loc
 }
 
 // receiptPDF is the receipt without the answers: a mail travels unencrypted

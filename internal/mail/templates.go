@@ -1,6 +1,8 @@
 package mail
 
 import (
+	"github.com/gesundheitsamt/portal/internal/i18n"
+
 	htmltemplate "html/template"
 	texttemplate "text/template"
 )
@@ -66,3 +68,41 @@ var templates = func() map[string]mailTemplate {
 	}
 	return out
 }()
+
+// officeData is what the office notice shows.
+type officeData struct {
+	L         *i18n.Localizer
+	Subject   string
+	Reference string
+	Service   string
+	Received  string
+	Link      string
+}
+
+var officeText = texttemplate.Must(texttemplate.New("office_new").Parse(`{{.L.T "mail.office_new.intro"}}
+
+{{.L.T "receipt.service"}}: {{.Service}}
+{{.L.T "staff.export.reference"}}: {{.Reference}}
+{{.L.T "receipt.submitted_at"}}: {{.Received}}
+
+{{.Link}}
+
+-- 
+{{.L.T "mail.office_new.footer"}}
+`))
+
+var officeHTML = htmltemplate.Must(htmltemplate.New("office_new").Parse(`<!DOCTYPE html>
+<html lang="de">
+<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
+<body style="font-family: Arial, Helvetica, sans-serif; font-size: 16px; line-height: 1.5; color: #1a1a1a; max-width: 40em; margin: 0 auto; padding: 1em;">
+<p>{{.L.T "mail.office_new.intro"}}</p>
+<dl>
+<dt>{{.L.T "receipt.service"}}</dt><dd>{{.Service}}</dd>
+<dt>{{.L.T "staff.export.reference"}}</dt><dd>{{.Reference}}</dd>
+<dt>{{.L.T "receipt.submitted_at"}}</dt><dd>{{.Received}}</dd>
+</dl>
+<p><a href="{{.Link}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.office_new.link"}}</a></p>
+<p style="color: #505a5f; font-size: 14px;">{{.L.T "mail.office_new.footer"}}</p>
+</body>
+</html>
+`))
