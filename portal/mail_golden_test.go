@@ -1,0 +1,86 @@
+package portal_test
+
+import (
+	"context"
+	"flag"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/locales"
+)
+
+// messageID finds a message id shown instead of its text.
+var messageID = regexp.MustCompile(`\b(mail|receipt|status|staff|service)\.[a-z_]+(\.[a-z_]+)+\b`)
+
+var updateMail = flag.Bool("update-mail", false, "rewrite the golden mails in testdata/mail")
+
+// TestMailGoldenFiles renders every mail in German and English and
+// compares subject, text and HTML with testdata/mail/<template>.<lang>.golden
+// (reference numbers, tokens and ids replaced by placeholders). Run with
+// -update-mail after an intended change, and read the diff.
+func TestMailGoldenFiles(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse("https://portal.example")
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	w := &mail.Worker{DB: h.db, Subs: h.subs, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example", Loc: berlin}
+	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, token := h.submitGutachten(t, "leipzig")
+	var ref string
+	if err := h.db.Pool.QueryRow(ctx, `UPDATE submission SET status = 'in_bearbeitung', submitted_at = '2026-11-24 09:30:00+01'
+		WHERE id = $1 RETURNING reference`, id).Scan(&ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"de", "en"} {
+		if _, err := h.db.Pool.Exec(ctx, `UPDATE submission SET locale = $2 WHERE id = $1`, id, lang); err != nil {
+			t.Fatal(err)
+		}
+		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew} {
+			m, err := w.Compose(ctx, mail.Args{Key: "golden", Template: tmpl, OfficeID: leipzig.ID, SubmissionID: id})
+			if err != nil {
+				t.Fatalf("%s %s: %v", tmpl, lang, err)
+			}
+			got := "Subject: " + m.Subject + "\nTo: " + m.To.Email + "\n\n" + m.Text + "\n----\n" + m.HTML
+			got = strings.NewReplacer(ref, "<REFERENCE>", token, "<TOKEN>", "/faelle/"+strconv.FormatInt(id, 10), "/faelle/<ID>").Replace(got)
+			if messageID.MatchString(got) || strings.Contains(got, "<no value>") {
+				t.Errorf("%s %s: a message id or template field is missing:\n%s", tmpl, lang, got)
+			}
+			if tmpl == mail.TemplateOfficeNew && lang == "en" {
+				continue // the office's mail is German, whatever the citizen's language
+			}
+			file := filepath.Join("..", "testdata", "mail", tmpl+"."+lang+".golden")
+			if *updateMail {
+				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatalf("%v (run go test ./portal -run TestMailGoldenFiles -update-mail)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the golden file; run with -update-mail and read the diff\n--- got\n%s", file, got)
+			}
+		}
+	}
+}
