@@ -174,9 +174,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	} else {
 		log.Info("mails go to the development mailbox", "url", cfg.BaseURL.JoinPath("dev", "mail").String())
 	}
-	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{Mail: &mail.Worker{
-		DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin,
-	}})
+	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin}
+	if cfg.DKIMKeyFile != "" {
+		if mailWorker.DKIM, err = mail.LoadDKIM(cfg.DKIMKeyFile, cfg.DKIMSelector, cfg.MailFrom); err != nil {
+			return err
+		}
+	}
+	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{Mail: mailWorker})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,11 @@ type Config struct {
 
 	SMTPURL  string // SMTP_URL; empty: development mailbox
 	MailFrom string // MAIL_FROM
+	// DKIMKeyFile (MAIL_DKIM_KEY_FILE) is a PEM private key (RSA or
+	// Ed25519) that signs every mail for MAIL_FROM's domain, with the
+	// selector DKIMSelector (MAIL_DKIM_SELECTOR, default "portal").
+	DKIMKeyFile  string
+	DKIMSelector string
 
 	Demo         bool   // PORTAL_DEMO
 	DemoPassword string // PORTAL_DEMO_PASSWORD
@@ -84,6 +89,8 @@ func Load(getenv func(string) string) (Config, error) {
 		PGBin:        env("PG_BIN", ""),
 		SMTPURL:      env("SMTP_URL", ""),
 		MailFrom:     env("MAIL_FROM", "portal@localhost"),
+		DKIMKeyFile:  env("MAIL_DKIM_KEY_FILE", ""),
+		DKIMSelector: env("MAIL_DKIM_SELECTOR", "portal"),
 		DemoPassword: strings.TrimSpace(getenv("PORTAL_DEMO_PASSWORD")),
 		DemoTOTP:     env("PORTAL_DEMO_TOTP", ""),
 	}

@@ -110,6 +110,7 @@ type Worker struct {
 	BaseURL *url.URL
 	From    string
 	Loc     *time.Location
+	DKIM    *DKIM // signs every mail when set
 	// RetryBase is the first wait after a temporary failure; each further
 	// one doubles it, at most an hour (default 30 s).
 	RetryBase time.Duration
@@ -141,6 +142,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	msg, _, err := m.Bytes()
 	if err != nil {
 		return river.JobCancel(err)
+	}
+	if w.DKIM != nil {
+		if msg, err = w.DKIM.Sign(msg); err != nil {
+			return river.JobCancel(err)
+		}
 	}
 	err = w.Sender.Send(ctx, m.From.Email, m.To.Email, msg)
 	if err != nil && Permanent(err) {
