@@ -300,6 +300,7 @@ func (w *Worker) receiptPDF(l *i18n.Localizer, sub store.Submission, o store.Off
 		},
 		RecordSHA256: hex.EncodeToString(sub.RecordSHA256),
 		NextSteps:    l.T("mail.receipt.pdf_note"),
+		CoreFonts:    true, // no names in it: Windows-1252 suffices, at a tenth of the cost
 	}
 	var buf bytes.Buffer
 	err := receipt.Render(&buf, d)

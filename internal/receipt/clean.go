@@ -30,6 +30,39 @@ type cleaner struct {
 	regular, bold *sfnt.Font
 	buf           sfnt.Buffer
 	covered       map[rune]bool // memo of font lookups for runes beyond ASCII
+	// encode, when set, turns cleaned text into the bytes the PDF core
+	// fonts take (Windows-1252), and the repertoire is that code page's.
+	encode func(string) string
+}
+
+// newCoreCleaner is a cleaner for the PDF core fonts (Helvetica): what
+// Windows-1252 lacks falls back as with the Go fonts, and the result is
+// encoded with encode.
+func newCoreCleaner(encode func(string) string) *cleaner {
+	c := &cleaner{covered: make(map[rune]bool)}
+	c.encode = func(s string) string {
+		// fpdf's translator passes a rune it cannot map through as UTF-8,
+		// which the core fonts' width tables do not survive: what the code
+		// page lacks (U+FFFD from the fallback) becomes "?".
+		return encode(strings.Map(func(r rune) rune {
+			if r < 0x80 || r == '\n' || c.has(r) {
+				return r
+			}
+			return '?'
+		}, s))
+	}
+	return c
+}
+
+// cp1252Extra are the letters and signs Windows-1252 has in 0x80–0x9F.
+const cp1252Extra = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
+
+// meta cleans s for the PDF's metadata, which is UTF-8 whatever the fonts.
+func (c *cleaner) meta(s string) string {
+	enc := c.encode
+	c.encode = nil
+	defer func() { c.encode = enc }()
+	return c.line(s)
 }
 
 // newCleaner parses the fonts' character maps. sfnt parses lazily, so this
@@ -48,6 +81,12 @@ func newCleaner() (*cleaner, error) {
 
 // line cleans s for a single line: newlines become spaces.
 func (c *cleaner) line(s string) string {
+	if c.encode != nil {
+		enc := c.encode
+		c.encode = nil
+		defer func() { c.encode = enc }()
+		return enc(strings.Join(strings.Fields(c.text(s)), " "))
+	}
 	return strings.Join(strings.Fields(c.text(s)), " ")
 }
 
@@ -79,6 +118,9 @@ func (c *cleaner) text(s string) string {
 	}
 	for len(out) > 0 && out[len(out)-1] == "" {
 		out = out[:len(out)-1]
+	}
+	if c.encode != nil {
+		return c.encode(strings.Join(out, "\n"))
 	}
 	return strings.Join(out, "\n")
 }
@@ -136,6 +178,9 @@ func (c *cleaner) has(r rune) bool {
 	}
 	if r > 0xFFFF {
 		return false
+	}
+	if c.encode != nil || c.regular == nil { // the core fonts: Windows-1252
+		return (r >= 0xA0 && r <= 0xFF) || strings.ContainsRune(cp1252Extra, r)
 	}
 	if ok, seen := c.covered[r]; seen {
 		return ok

@@ -47,17 +47,18 @@ const emptyValue = "–"
 // layout draws the parts of a receipt, top to bottom, on one document.
 // Every string passes through the cleaner before it reaches fpdf.
 type layout struct {
-	pdf   *fpdf.Fpdf
-	c     *cleaner
-	width float64 // between the margins
+	pdf    *fpdf.Fpdf
+	c      *cleaner
+	family string  // the font family: the embedded Go fonts or Helvetica
+	width  float64 // between the margins
 }
 
 // newLayout sets up the page and returns a layout drawing on pdf.
-func newLayout(pdf *fpdf.Fpdf, c *cleaner) *layout {
+func newLayout(pdf *fpdf.Fpdf, c *cleaner, family string) *layout {
 	pdf.SetMargins(marginLeft, marginTop, marginRight)
 	pdf.SetAutoPageBreak(true, marginBottom)
 	pageW, _ := pdf.GetPageSize()
-	return &layout{pdf: pdf, c: c, width: pageW - marginLeft - marginRight}
+	return &layout{pdf: pdf, c: c, family: family, width: pageW - marginLeft - marginRight}
 }
 
 // Colours: near-black text, a grey for captions, one dark blue accent and a
@@ -66,8 +67,8 @@ func (l *layout) ink()    { l.pdf.SetTextColor(25, 25, 25) }
 func (l *layout) muted()  { l.pdf.SetTextColor(85, 90, 96) }
 func (l *layout) accent() { l.pdf.SetTextColor(0, 61, 122) }
 
-func (l *layout) regular(size float64) { l.pdf.SetFont(fontFamily, "", size) }
-func (l *layout) bold(size float64)    { l.pdf.SetFont(fontFamily, "B", size) }
+func (l *layout) regular(size float64) { l.pdf.SetFont(l.family, "", size) }
+func (l *layout) bold(size float64)    { l.pdf.SetFont(l.family, "B", size) }
 
 // space moves down by h millimetres.
 func (l *layout) space(h float64) { l.pdf.Ln(h) }
@@ -96,6 +97,15 @@ func (l *layout) ensure(h float64) {
 // across the full text width. It is an estimate for keeping blocks together,
 // close to but not guaranteed equal to what MultiCell does.
 func (l *layout) height(s string, width, lineH float64) float64 {
+	if l.c.encode != nil {
+		// SplitText reads UTF-8; the core fonts' text is Windows-1252
+		// bytes. One rune per byte indexes the same width table.
+		r := make([]rune, len(s))
+		for i := 0; i < len(s); i++ {
+			r[i] = rune(s[i])
+		}
+		s = string(r)
+	}
 	n := len(l.pdf.SplitText(s, width))
 	if n == 0 {
 		n = 1
@@ -202,7 +212,7 @@ func (l *layout) facts(rows [][2]string) {
 	for _, row := range rows {
 		label, value := l.c.line(row[0]), l.c.text(row[1])
 		if value == "" {
-			value = emptyValue
+			value = l.c.line(emptyValue) // encoded like every other text
 		}
 		l.bold(sizeCaption)
 		h := l.height(label, labelColumn, lineBody)
@@ -298,7 +308,7 @@ func (l *layout) item(it Item) {
 	}
 	value := it.Value
 	if value == "" {
-		value = emptyValue
+		value = l.c.line(emptyValue)
 	}
 	l.regular(sizeBody)
 	l.ink()

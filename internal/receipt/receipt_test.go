@@ -550,3 +550,43 @@ func BenchmarkFontSetup(b *testing.B) {
 		}
 	}
 }
+
+// The mailed receipt in the core fonts: German text comes out right (read
+// back through the same code page), and it is much cheaper.
+func TestCoreFontReceipt(t *testing.T) {
+	d := Data{
+		Lang: "de", Title: "Eingangsbestätigung", Reference: "LEJ-2026-7K3M-Q9TX", Service: "Amtsärztliche Untersuchung – „Gutachten“",
+		Office:      Office{Name: "Gesundheitsamt Leipzig", Street: "Friedrich-Ebert-Straße 19a", PostalCode: "04109", City: "Leipzig"},
+		SubmittedAt: time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC),
+		Labels:      Labels{Reference: "Vorgangsnummer", Service: "Leistung", Office: "Gesundheitsamt", SubmittedAt: "Eingegangen am", Hash: "Prüfsumme", Page: "Seite %d von %d"},
+		RecordSHA256: strings.Repeat("ab", 32), NextSteps: "Ihre Angaben sehen Sie auf der Statusseite. Ŀ₂ 漢",
+		CoreFonts: true,
+	}
+	var buf bytes.Buffer
+	if err := render(&buf, d, options{compress: false}); err != nil {
+		t.Fatal(err)
+	}
+	pdf := buf.String()
+	if strings.Contains(pdf, "FontFile2") || !strings.Contains(pdf, "/BaseFont /Helvetica") {
+		t.Error("the core-font receipt embeds a font or lacks Helvetica")
+	}
+	// fpdf writes Windows-1252 bytes: ä is 0xE4, „ is 0x84.
+	for _, want := range []string{"Amts\xe4rztliche", "\x84Gutachten\x93", "Friedrich-Ebert-Stra\xdfe", "LEJ-2026-7K3M-Q9TX"} {
+		if !strings.Contains(pdf, want) {
+			t.Errorf("%q not in the PDF", want)
+		}
+	}
+}
+
+func BenchmarkRenderCoreFonts(b *testing.B) {
+	d := Data{Lang: "de", Title: "Eingangsbestätigung", Reference: "LEJ-2026-7K3M-Q9TX", Service: "Reiseimpfberatung",
+		Office: Office{Name: "Gesundheitsamt Leipzig"}, SubmittedAt: time.Now(), Labels: Labels{Page: "Seite %d von %d"},
+		RecordSHA256: strings.Repeat("ab", 32), NextSteps: "Ihre Angaben sehen Sie auf der Statusseite.", CoreFonts: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := Render(&buf, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
