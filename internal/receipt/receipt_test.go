@@ -556,9 +556,9 @@ func BenchmarkFontSetup(b *testing.B) {
 func TestCoreFontReceipt(t *testing.T) {
 	d := Data{
 		Lang: "de", Title: "Eingangsbestätigung", Reference: "LEJ-2026-7K3M-Q9TX", Service: "Amtsärztliche Untersuchung – „Gutachten“",
-		Office:      Office{Name: "Gesundheitsamt Leipzig", Street: "Friedrich-Ebert-Straße 19a", PostalCode: "04109", City: "Leipzig"},
-		SubmittedAt: time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC),
-		Labels:      Labels{Reference: "Vorgangsnummer", Service: "Leistung", Office: "Gesundheitsamt", SubmittedAt: "Eingegangen am", Hash: "Prüfsumme", Page: "Seite %d von %d"},
+		Office:       Office{Name: "Gesundheitsamt Leipzig", Street: "Friedrich-Ebert-Straße 19a", PostalCode: "04109", City: "Leipzig"},
+		SubmittedAt:  time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC),
+		Labels:       Labels{Reference: "Vorgangsnummer", Service: "Leistung", Office: "Gesundheitsamt", SubmittedAt: "Eingegangen am", Hash: "Prüfsumme", Page: "Seite %d von %d"},
 		RecordSHA256: strings.Repeat("ab", 32), NextSteps: "Ihre Angaben sehen Sie auf der Statusseite. Ŀ₂ 漢",
 		CoreFonts: true,
 	}
