@@ -24,9 +24,10 @@ import (
 // Options tune a client; the zero value is production's.
 type Options struct {
 	Workers int // concurrent webhook calls per process (default 10; they wait on the network)
-	// MailWorkers is how many mails a process writes at once (default
-	// half the CPUs, at least one): a mail's PDF receipt takes about 10 ms
-	// of CPU, and the citizens' requests must not wait behind a burst.
+	// MailWorkers is how many mails a process handles at once (default
+	// 32: mostly waiting for the SMTP server; River fetches at most this
+	// many jobs per fetch, every 100 ms). The CPU part, writing the mail
+	// and its PDF, is bounded separately (mail.Worker.CPU).
 	MailWorkers int
 	// WebhookRetryBase is the first wait after a failed webhook call
 	// (default 30 s; tests shorten it).
@@ -46,7 +47,12 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 		opts.Workers = 10
 	}
 	if opts.MailWorkers == 0 {
-		opts.MailWorkers = max(1, runtime.GOMAXPROCS(0)/2)
+		opts.MailWorkers = 32
+	}
+	if opts.Mail != nil && opts.Mail.CPU == nil {
+		// Half the CPUs write mails at most: a burst of receipts must not
+		// make the citizens' requests wait.
+		opts.Mail.CPU = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 	}
 	if opts.HTTP == nil {
 		opts.HTTP = &http.Client{

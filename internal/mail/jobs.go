@@ -111,6 +111,9 @@ type Worker struct {
 	From    string
 	Loc     *time.Location
 	DKIM    *DKIM // signs every mail when set
+	// CPU bounds how many mails are written (composed, PDF, signed) at
+	// once; nil: no bound. Sending waits on the network outside it.
+	CPU chan struct{}
 	// RetryBase is the first wait after a temporary failure; each further
 	// one doubles it, at most an hour (default 30 s).
 	RetryBase time.Duration
@@ -132,21 +135,12 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 2 * time.Minut
 // Work writes the mail and sends it. A permanent refusal (5xx) stops the
 // retries and goes into the case's timeline, where staff see it.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	m, err := w.Compose(ctx, job.Args)
+	m, msg, err := w.write(ctx, job.Args)
 	if fault.KindOf(err) == fault.NotFound {
 		return nil // the submission is gone, or has no address
 	}
 	if err != nil {
 		return err
-	}
-	msg, _, err := m.Bytes()
-	if err != nil {
-		return river.JobCancel(err)
-	}
-	if w.DKIM != nil {
-		if msg, err = w.DKIM.Sign(msg); err != nil {
-			return river.JobCancel(err)
-		}
 	}
 	err = w.Sender.Send(ctx, m.From.Email, m.To.Email, msg)
 	if err != nil && Permanent(err) {
@@ -156,6 +150,32 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return river.JobCancel(err)
 	}
 	return err
+}
+
+// write composes, encodes and signs the mail of a, within the CPU bound.
+func (w *Worker) write(ctx context.Context, a Args) (Message, []byte, error) {
+	if w.CPU != nil {
+		select {
+		case w.CPU <- struct{}{}:
+			defer func() { <-w.CPU }()
+		case <-ctx.Done():
+			return Message{}, nil, ctx.Err()
+		}
+	}
+	m, err := w.Compose(ctx, a)
+	if err != nil {
+		return Message{}, nil, err
+	}
+	msg, _, err := m.Bytes()
+	if err != nil {
+		return Message{}, nil, river.JobCancel(err)
+	}
+	if w.DKIM != nil {
+		if msg, err = w.DKIM.Sign(msg); err != nil {
+			return Message{}, nil, river.JobCancel(err)
+		}
+	}
+	return m, msg, nil
 }
 
 // recordRefusal puts a permanent refusal into the case's timeline and the

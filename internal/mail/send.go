@@ -55,7 +55,7 @@ func NewSMTP(rawURL string, requireTLS bool, tlsConfig *tls.Config) (*SMTP, erro
 		return nil, errors.New("mail: SMTP_URL must look like smtp://[user:pass@]host:port or smtps://...")
 	}
 	s := &SMTP{addr: u.Host, host: u.Hostname(), implicitTLS: u.Scheme == "smtps", requireTLS: requireTLS,
-		timeout: 30 * time.Second, maxIdle: 4}
+		timeout: 30 * time.Second, maxIdle: 8}
 	if u.Port() == "" {
 		port := "587"
 		if s.implicitTLS {
