@@ -34,12 +34,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $(FUZZTIME) ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/crypto/
 
-## bench: Go benchmarks of the hot paths, then the HTTP load figures of issues 2, 3 and 4
+## bench: Go benchmarks of the hot paths, then the figures of issues 2, 3, 4 and 5
 bench: deps-run build
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./forms/ ./internal/... | tee bin/bench.txt
 	.ci/bench-http
 	.ci/bench-inbox
+	.ci/bench-mail
 
 deps-run:
 	@.ci/install-deps postgres
