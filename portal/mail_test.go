@@ -184,3 +184,24 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 		t.Errorf("%d mails after the outage, want 1", n)
 	}
 }
+
+func TestDevMailboxListsMailsWithTheirLinks(t *testing.T) {
+	h := newHarness(t, nil)
+	raw, _, err := mail.Message{From: mail.Address{Name: "Gesundheitsamt Leipzig", Email: "portal@localhost"}, To: mail.Address{Email: "zoe@example.org"},
+		Subject: "Ihr Antrag ist eingegangen: LEJ-2026-7K3M-Q9TX <b>", Text: "Guten Tag,\nhttp://localhost:8080/status/ABC\n", HTML: "<p>x</p>"}.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (mail.Mailbox{DB: h.db}).Send(context.Background(), "portal@localhost", "zoe@example.org", raw); err != nil {
+		t.Fatal(err)
+	}
+	res, b := h.get("/dev/mail")
+	expectStatus(t, res, b, http.StatusOK)
+	expectContains(t, b, "Ihr Antrag ist eingegangen: LEJ-2026-7K3M-Q9TX &lt;b&gt;", `href="http://localhost:8080/status/ABC"`, "zoe@example.org")
+
+	// With an SMTP server configured (and in production) there is no mailbox.
+	withSMTP := newHarness(t, map[string]string{"SMTP_URL": "smtp://127.0.0.1:2525"})
+	if res, _ := withSMTP.get("/dev/mail"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/dev/mail with SMTP_URL: %d", res.StatusCode)
+	}
+}
