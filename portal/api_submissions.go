@@ -323,15 +323,7 @@ func (s *Server) apiAttachment(c *fiber.Ctx) error {
 	if !mayFetch(t, k.Form, a) {
 		return fiber.ErrNotFound
 	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: t.OfficeID, Actor: t.Actor(), Action: "attachment.download", Object: "attachment:" + strconv.FormatInt(a.ID, 10),
-	}); err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentType, a.MediaType)
-	c.Set(fiber.HeaderContentDisposition, contentDisposition(a.Name))
-	c.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	return c.Send(content)
+	return s.sendAttachment(c, t.OfficeID, t.Actor(), a, content)
 }
 
 // apiChangeStatus answers POST /api/v1/submissions/:id/status.

@@ -121,16 +121,19 @@ type exporter struct {
 	forms   map[string]*forms.Form // by hash: each definition parsed once per export
 }
 
-func (x *exporter) formOf(ctx context.Context, r store.ExportRow) (*forms.Form, error) {
-	if f, ok := x.forms[r.FormHash]; ok {
-		return f, nil
+// record returns the form a case was made with and its record.
+func (x *exporter) record(ctx context.Context, r store.ExportRow) (*forms.Form, submission.Envelope, error) {
+	var env submission.Envelope
+	f, ok := x.forms[r.FormHash]
+	if !ok {
+		var err error
+		if f, err = x.s.subs.FormOf(ctx, x.s.forms, r.FormID, r.FormHash); err != nil {
+			return nil, env, err
+		}
+		x.forms[r.FormHash] = f
 	}
-	f, err := x.s.subs.FormOf(ctx, x.s.forms, r.FormID, r.FormHash)
-	if err != nil {
-		return nil, err
-	}
-	x.forms[r.FormHash] = f
-	return f, nil
+	err := json.Unmarshal(r.Data, &env)
+	return f, env, err
 }
 
 // withheld reports whether the reader may not see a field's answers.
@@ -166,12 +169,8 @@ func (x *exporter) csv(ctx context.Context, w *bufio.Writer, cf store.CaseFilter
 			r.AssigneeName, r.Applicant,
 		}
 		if len(x.columns) > 0 {
-			f, err := x.formOf(ctx, r)
+			f, env, err := x.record(ctx, r)
 			if err != nil {
-				return err
-			}
-			var env submission.Envelope
-			if err := json.Unmarshal(r.Data, &env); err != nil {
 				return err
 			}
 			values := map[string][]string{}
@@ -253,12 +252,8 @@ func (x *exporter) json(ctx context.Context, w *bufio.Writer, cf store.CaseFilte
 	enc := json.NewEncoder(w)
 	first := true
 	err := store.EachCase(ctx, x.s.db.Pool, cf, func(r store.ExportRow) error {
-		f, err := x.formOf(ctx, r)
+		f, env, err := x.record(ctx, r)
 		if err != nil {
-			return err
-		}
-		var env submission.Envelope
-		if err := json.Unmarshal(r.Data, &env); err != nil {
 			return err
 		}
 		answers, left := forms.Redact(f, env.Answers, x.withheld)

@@ -22,6 +22,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/jobs"
@@ -319,6 +320,42 @@ func migrate(ctx context.Context, getenv func(string) string) error {
 }
 
 // openMigrated is openDB followed by the migrations.
+// officeCommand is what a command acting on one office has opened.
+type officeCommand struct {
+	cfg    config.Config
+	db     *store.DB
+	office store.Office
+	log    *slog.Logger
+	close  func()
+}
+
+// openOffice loads the configuration (and the development keys), opens the
+// migrated database and finds office slug: the common start of `staff
+// add`, `token add` and `webhook add`. The caller defers close.
+func openOffice(ctx context.Context, getenv func(string) string, cmd, slug string) (*officeCommand, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cfg.LoadOrCreateSecrets(); err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg, os.Stderr)
+	db, closeDB, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	office, err := store.GetOfficeBySlug(ctx, db.Pool, slug)
+	if err != nil {
+		closeDB()
+		if fault.KindOf(err) == fault.NotFound {
+			return nil, fmt.Errorf("%s: no office %q", cmd, slug)
+		}
+		return nil, err
+	}
+	return &officeCommand{cfg: cfg, db: db, office: office, log: log, close: closeDB}, nil
+}
+
 func openMigrated(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB, func(), error) {
 	db, closeDB, err := openDB(ctx, cfg, log)
 	if err != nil {

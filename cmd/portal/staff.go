@@ -51,26 +51,12 @@ func staffCommand(ctx context.Context, args []string, getenv func(string) string
 		password = strings.TrimRight(line, "\r\n")
 	}
 
-	cfg, err := config.Load(getenv)
+	on, err := openOffice(ctx, getenv, "staff add", *officeSlug)
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.LoadOrCreateSecrets(); err != nil {
-		return err
-	}
-	log := newLogger(cfg, os.Stderr)
-	db, closeDB, err := openMigrated(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	office, err := store.GetOfficeBySlug(ctx, db.Pool, *officeSlug)
-	if fault.KindOf(err) == fault.NotFound {
-		return fmt.Errorf("staff add: no office %q", *officeSlug)
-	}
-	if err != nil {
-		return err
-	}
+	defer on.close()
+	cfg, db, office, log := on.cfg, on.db, on.office, on.log
 	svc, err := auth.New(db, cfg.EncryptionKey)
 	if err != nil {
 		return err

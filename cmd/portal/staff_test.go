@@ -290,3 +290,28 @@ func TestBrowserRueckfrage(t *testing.T) {
 	}
 	checkAccessibility(t, ctx, axe, "case page with the answer")
 }
+
+func TestWebhookAddCommand(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()}
+	getenv := func(k string) string { return env[k] }
+	startPortal(t, env)
+	var out bytes.Buffer
+	args := []string{"portal", "webhook", "add", "--office", "leipzig", "--url", "https://octoware.example/hook", "--events", "submission.created,submission.status_changed"}
+	if err := run(context.Background(), args, getenv, &out); err != nil {
+		t.Fatalf("webhook add: %v", err)
+	}
+	if !regexp.MustCompile(`^whsec_[0-9a-f]{64}\n$`).MatchString(out.String()) {
+		t.Errorf("stdout is %q, want the secret alone", out.String())
+	}
+	for _, bad := range [][]string{
+		{"portal", "webhook", "add", "--office", "leipzig", "--url", "ftp://x.example/", "--events", "submission.created"},
+		{"portal", "webhook", "add", "--office", "leipzig", "--url", "https://x.example/", "--events", "submission.deleted"},
+		{"portal", "webhook", "add", "--office", "nowhere", "--url", "https://x.example/", "--events", "submission.created"},
+		{"portal", "webhook", "add", "--office", "leipzig", "--url", "https://x.example/"},
+	} {
+		out.Reset()
+		if err := run(context.Background(), bad, getenv, &out); err == nil || out.Len() != 0 {
+			t.Errorf("%v: accepted (%q)", bad[3:], out.String())
+		}
+	}
+}

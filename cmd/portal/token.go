@@ -6,13 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/gesundheitsamt/portal/internal/auth"
-	"github.com/gesundheitsamt/portal/internal/config"
-	"github.com/gesundheitsamt/portal/internal/fault"
-	"github.com/gesundheitsamt/portal/internal/store"
 )
 
 // tokenCommand runs `portal token add`: an API token for one office,
@@ -46,26 +42,12 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 			return fmt.Errorf("token add: unknown scope %q\n%s", sc, usage)
 		}
 	}
-	cfg, err := config.Load(getenv)
+	on, err := openOffice(ctx, getenv, "token add", *officeSlug)
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.LoadOrCreateSecrets(); err != nil {
-		return err
-	}
-	log := newLogger(cfg, os.Stderr)
-	db, closeDB, err := openMigrated(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	office, err := store.GetOfficeBySlug(ctx, db.Pool, *officeSlug)
-	if fault.KindOf(err) == fault.NotFound {
-		return fmt.Errorf("token add: no office %q", *officeSlug)
-	}
-	if err != nil {
-		return err
-	}
+	defer on.close()
+	cfg, db, office, log := on.cfg, on.db, on.office, on.log
 	svc, err := auth.New(db, cfg.EncryptionKey)
 	if err != nil {
 		return err

@@ -6,13 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
-	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/crypto"
-	"github.com/gesundheitsamt/portal/internal/fault"
-	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/webhook"
 )
 
@@ -41,26 +37,12 @@ func webhookCommand(ctx context.Context, args []string, getenv func(string) stri
 			list = append(list, e)
 		}
 	}
-	cfg, err := config.Load(getenv)
+	on, err := openOffice(ctx, getenv, "webhook add", *officeSlug)
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.LoadOrCreateSecrets(); err != nil {
-		return err
-	}
-	log := newLogger(cfg, os.Stderr)
-	db, closeDB, err := openMigrated(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	office, err := store.GetOfficeBySlug(ctx, db.Pool, *officeSlug)
-	if fault.KindOf(err) == fault.NotFound {
-		return fmt.Errorf("webhook add: no office %q", *officeSlug)
-	}
-	if err != nil {
-		return err
-	}
+	defer on.close()
+	cfg, db, office, log := on.cfg, on.db, on.office, on.log
 	box, err := crypto.NewBox(cfg.EncryptionKey)
 	if err != nil {
 		return err
