@@ -281,7 +281,8 @@ func (w *Worker) officeNotice(a Args, sub store.Submission, office store.Office)
 	l := w.Bundle.Localizer("de")
 	d := officeData{
 		L: l, Reference: sub.Reference, Service: text(l, "service."+sub.ServiceSlug+".title", sub.ServiceSlug),
-		Received: sub.SubmittedAt.In(w.location()).Format("02.01.2006, 15:04") + " Uhr",
+		Received: l.Tf("mail.office_new.received", "Date", sub.SubmittedAt.In(w.location()).Format("02.01.2006"),
+			"Time", sub.SubmittedAt.In(w.location()).Format("15:04")),
 		Link:     w.BaseURL.JoinPath("staff", "faelle", strconv.FormatInt(sub.ID, 10)).String(),
 	}
 	d.Subject = l.Tf("mail.office_new.subject", "Reference", sub.Reference, "Service", d.Service)
