@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
@@ -15,11 +17,21 @@ type savedPage struct {
 	Code      string
 	Expires   string
 	StepURL   string
+	Action    string // where the mail form posts
+	Email     string // typed, kept on error
+	Error     string
+	Sent      bool // the link went out by mail
 }
 
 // showSaved answers GET .../antrag/gespeichert: the link and the code that
 // bring the citizen back to the saved draft, from any browser.
 func (s *Server) showSaved(c *fiber.Ctx) error {
+	return s.renderSaved(c, fiber.StatusOK, "", "")
+}
+
+// renderSaved renders the saved page, with an error (message id) and the
+// address typed when mailing the link failed.
+func (s *Server) renderSaved(c *fiber.Ctx, status int, msgID, email string) error {
 	fc, err := s.loadForm(c)
 	if err != nil {
 		return err
@@ -27,14 +39,51 @@ func (s *Server) showSaved(c *fiber.Ctx) error {
 	if fc.draft == nil {
 		return c.Redirect(fc.base, fiber.StatusSeeOther)
 	}
-	p := savedPage{page: s.newPage(c, "form.saved.title")}
+	p := savedPage{page: s.newPage(c, "form.saved.title"), Email: email, Action: fc.base + "/gespeichert",
+		Sent: c.Query("gesendet") == "1" && msgID == ""}
+	if msgID != "" {
+		p.Error = p.L.T(msgID)
+		p.Errors = []fieldError{{Field: "saved-email", Message: p.Error}}
+	}
+	p.CSRF = s.csrf.token(c)
 	p.FormTitle = fc.form.Title.In(p.Lang.Code)
 	p.Link = s.cfg.BaseURL.String() + "/fortsetzen/" + fc.draft.Token
 	p.Code = submission.FormatCode(fc.draft.Token)
 	p.Expires = formatTime(p.L, s.now().Add(submission.DraftTTL), s.loc)
 	p.StepURL = fc.base
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return s.views.render(c, fiber.StatusOK, "form_saved", p)
+	return s.views.render(c, status, "form_saved", p)
+}
+
+// resumeMailsPerHour bounds the resume mails one client address may ask
+// for: the form must not become a way to send mail to strangers.
+const resumeMailsPerHour = 10
+
+// mailResumeLink answers POST .../antrag/gespeichert: the resume link by
+// mail to the address given (not kept anywhere but in the sealed job).
+func (s *Server) mailResumeLink(c *fiber.Ctx) error {
+	email := cleanText(c.FormValue("email"))
+	fc, err := s.loadForm(c)
+	if err != nil {
+		return err
+	}
+	if fc.draft == nil {
+		return c.Redirect(fc.base, fiber.StatusSeeOther)
+	}
+	if ok, err := s.allow(c, "resume-mail", resumeMailsPerHour, time.Hour); err != nil || !ok {
+		if err != nil {
+			return err
+		}
+		return fiber.ErrTooManyRequests
+	}
+	err = s.subs.SendResumeLink(c.UserContext(), fc.draft, email, s.localizerFor(c).Lang().Code)
+	if fault.KindOf(err) == fault.Invalid {
+		return s.renderSaved(c, fiber.StatusUnprocessableEntity, fault.MessageOf(err), email)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(fc.base+"/gespeichert?gesendet=1", fiber.StatusSeeOther)
 }
 
 // resumePage is the data of templates/resume.html.

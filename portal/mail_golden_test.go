@@ -2,7 +2,9 @@ package portal_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,9 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/jobs"
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/locales"
 )
 
@@ -36,7 +43,39 @@ func TestMailGoldenFiles(t *testing.T) {
 	}
 	base, _ := url.Parse("https://portal.example")
 	berlin, _ := time.LoadLocation("Europe/Berlin")
-	w := &mail.Worker{DB: h.db, Subs: h.subs, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example", Loc: berlin}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	box, err := crypto.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &mail.Worker{DB: h.db, Subs: h.subs, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example", Loc: berlin, Box: box}
+	// The resume mail's job carries its data sealed: made by the notifier
+	// (through a client that only inserts) and read back from the queue.
+	client, err := jobs.New(h.db, key, slog.New(slog.DiscardHandler), jobs.Options{Mail: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumeArgs := func(officeID int64, lang string) mail.Args {
+		t.Helper()
+		err := h.db.InTx(ctx, func(tx pgx.Tx) error {
+			return mail.NewNotifier(client, box).ResumeLink(ctx, tx, submission.ResumeRequest{
+				OfficeID: officeID, ServiceSlug: "reiseimpfberatung", DraftID: map[string]int64{"de": 1, "en": 2}[lang], Token: "RESUMETOKEN", To: "later@example.org",
+				Lang: lang, Expires: time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC),
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw []byte
+		if err := h.db.Pool.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'mail.send' ORDER BY id DESC LIMIT 1`).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var a mail.Args
+		if err := json.Unmarshal(raw, &a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
 	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +90,12 @@ func TestMailGoldenFiles(t *testing.T) {
 		if _, err := h.db.Pool.Exec(ctx, `UPDATE submission SET locale = $2 WHERE id = $1`, id, lang); err != nil {
 			t.Fatal(err)
 		}
-		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew} {
-			m, err := w.Compose(ctx, mail.Args{Key: "golden", Template: tmpl, OfficeID: leipzig.ID, SubmissionID: id})
+		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew, mail.TemplateResume} {
+			a := mail.Args{Key: "golden", Template: tmpl, OfficeID: leipzig.ID, SubmissionID: id}
+			if tmpl == mail.TemplateResume {
+				a = resumeArgs(leipzig.ID, lang)
+			}
+			m, err := w.Compose(ctx, a)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tmpl, lang, err)
 			}

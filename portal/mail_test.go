@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/jobs"
 	"github.com/gesundheitsamt/portal/internal/mail"
@@ -62,9 +63,13 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 	}
 	base, _ := url.Parse("http://localhost:8080")
 	key := []byte("0123456789abcdef0123456789abcdef")
+	box, err := crypto.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	client, err := jobs.New(h.db, key, slog.New(slog.DiscardHandler), jobs.Options{Mail: &mail.Worker{
 		DB: h.db, Subs: h.subs, Sender: sender, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example",
-		RetryBase: 100 * time.Millisecond,
+		RetryBase: 100 * time.Millisecond, Box: box,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +78,8 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = jobs.Stop(client, 5*time.Second) }()
-	notifier := mail.NewNotifier(client)
+	notifier := mail.NewNotifier(client, box)
+	h.subs.MailResume(notifier)
 	h.events.set(jobs.Events{notifier})
 
 	// The receipt: reference, link to the status page, the PDF without
@@ -165,6 +171,30 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 		}
 	}
 	expectContains(t, b, "E-Mail an die antragstellende Person abgewiesen", "weg@example.org: ")
+
+	// A saved draft's resume link by mail: a wrong address keeps what was
+	// typed; a right one gets the link, which opens the resume page.
+	saver := h.citizen(t)
+	saver.get(terminBase + "/anliegen")
+	saver.post(terminBase+"/anliegen", url.Values{"topic": {"beratung"}, "message": {"Gelbfieber-Impfung für Kenia"}, "_action": {"save"}})
+	_, b = saver.get(terminBase + "/gespeichert")
+	res, b := saver.post(terminBase+"/gespeichert", url.Values{"email": {"später at example"}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, `value="später at example"`, `href="#saved-email"`)
+	res, _ = saver.post(terminBase+"/gespeichert", url.Values{"email": {"later@example.org"}})
+	expectLocation(t, res, terminBase+"/gespeichert?gesendet=1")
+	resume := waitMails(t, sink, "later@example.org", 1)[0]
+	if len(resume.Links) != 1 || !strings.HasPrefix(resume.Links[0], "http://localhost:8080/fortsetzen/") || strings.Contains(resume.Text, "Gelbfieber") {
+		t.Fatalf("resume mail: %+v", resume)
+	}
+	if res, b := h.citizen(t).get(strings.TrimPrefix(resume.Links[0], "http://localhost:8080")); res.StatusCode != http.StatusOK || !strings.Contains(b, "name=\"code\"") {
+		t.Errorf("the resume link: %d", res.StatusCode)
+	}
+	var jobs int
+	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send' AND args::text LIKE '%later@example.org%'`).Scan(&jobs)
+	if jobs != 0 {
+		t.Error("the address is readable in the job queue")
+	}
 
 	// The SMTP server down for a while: the submission is accepted, the
 	// mail arrives once the server is back, once.

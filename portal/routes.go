@@ -53,6 +53,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get(form+"/pruefen", noStore, s.showCheck)
 	app.Post(form+"/absenden", noStore, limitBody(formBodySize), s.submitForm)
 	app.Get(form+"/gespeichert", noStore, s.showSaved)
+	app.Post(form+"/gespeichert", noStore, s.mailResumeLink)
 	app.Get(form+"/:step", noStore, s.showStep)
 	app.Post(form+"/:step", noStore, s.postStep)
 	app.Get("/status/:token", noStore, s.showStatus)

@@ -21,6 +21,7 @@ import (
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
@@ -175,7 +176,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	} else {
 		log.Info("mails go to the development mailbox", "url", cfg.BaseURL.JoinPath("dev", "mail").String())
 	}
-	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin}
+	box, err := crypto.NewBox(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin, Box: box}
 	if cfg.DKIMKeyFile != "" {
 		if mailWorker.DKIM, err = mail.LoadDKIM(cfg.DKIMKeyFile, cfg.DKIMSelector, cfg.MailFrom); err != nil {
 			return err
@@ -185,8 +190,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	notifier := jobs.Events{webhook.NewNotifier(jobClient), mail.NewNotifier(jobClient)}
+	mails := mail.NewNotifier(jobClient, box)
+	notifier := jobs.Events{webhook.NewNotifier(jobClient), mails}
 	subs.Notify(notifier)
+	subs.MailResume(mails)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := portal.New(portal.Deps{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/receipt"
@@ -30,6 +32,8 @@ const (
 	// TemplateOfficeNew tells the office's inbox address that a submission
 	// arrived: reference and link into the back office, no personal data.
 	TemplateOfficeNew = "office_new"
+	// TemplateResume sends the resume link of a saved draft.
+	TemplateResume = "resume"
 )
 
 // Args are a mail job's arguments: which mail about which submission. The
@@ -40,8 +44,20 @@ type Args struct {
 	Key          string `json:"key" river:"unique"`
 	Template     string `json:"template"`
 	OfficeID     int64  `json:"office_id"`
-	SubmissionID int64  `json:"submission_id"`
+	SubmissionID int64  `json:"submission_id,omitempty"`
+	// Sealed holds, for a resume link, address and link sealed with
+	// PORTAL_ENCRYPTION_KEY: the draft has no address to read them from.
+	Sealed []byte `json:"sealed,omitempty"`
 }
+
+// resumeData is what a resume link's job carries, sealed.
+type resumeData struct {
+	To, Token, Lang, Service string
+	Expires                  time.Time
+}
+
+// resumeAAD binds a sealed resume job to its key.
+func resumeAAD(key string) []byte { return []byte("portal-mail-resume\x00" + key) }
 
 // Kind names the job kind in River.
 func (Args) Kind() string { return "mail.send" }
@@ -57,10 +73,34 @@ const Queue = "mail"
 // and inbox.Events), in the event's transaction.
 type Notifier struct {
 	client *river.Client[pgx.Tx]
+	box    *crypto.Box // seals what a resume link's job carries
 }
 
-// NewNotifier returns a Notifier inserting jobs through client.
-func NewNotifier(client *river.Client[pgx.Tx]) *Notifier { return &Notifier{client: client} }
+// NewNotifier returns a Notifier inserting jobs through client; box seals
+// the address and link of resume mails.
+func NewNotifier(client *river.Client[pgx.Tx], box *crypto.Box) *Notifier {
+	return &Notifier{client: client, box: box}
+}
+
+// ResumeLink enqueues the mail with a saved draft's resume link: one per
+// draft and minute (a double click sends one).
+func (n *Notifier) ResumeLink(ctx context.Context, tx pgx.Tx, r submission.ResumeRequest) error {
+	key := fmt.Sprintf("resume:%d:%d", r.DraftID, time.Now().Unix()/60)
+	data, err := json.Marshal(resumeData{To: r.To, Token: r.Token, Lang: r.Lang, Service: r.ServiceSlug, Expires: r.Expires})
+	if err != nil {
+		return err
+	}
+	sealed, err := n.box.Seal(data, resumeAAD(key))
+	if err != nil {
+		return err
+	}
+	_, err = n.client.InsertTx(ctx, tx, Args{Key: key, Template: TemplateResume, OfficeID: r.OfficeID, Sealed: sealed},
+		&river.InsertOpts{MaxAttempts: MaxAttempts, Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
+	if err != nil {
+		return fmt.Errorf("mail: enqueue resume link: %w", err)
+	}
+	return nil
+}
 
 // Submitted enqueues the receipt to the citizen and the notice to the
 // office.
@@ -110,7 +150,8 @@ type Worker struct {
 	BaseURL *url.URL
 	From    string
 	Loc     *time.Location
-	DKIM    *DKIM // signs every mail when set
+	DKIM    *DKIM       // signs every mail when set
+	Box     *crypto.Box // opens what resume jobs carry
 	// CPU bounds how many mails are written (composed, PDF, signed) at
 	// once; nil: no bound. Sending waits on the network outside it.
 	CPU chan struct{}
@@ -209,6 +250,9 @@ type mailData struct {
 // Compose writes the mail of a job. Errors: NotFound (the submission does
 // not exist or has no address).
 func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
+	if a.Template == TemplateResume {
+		return w.resumeMail(ctx, a)
+	}
 	sub, err := store.GetSubmission(ctx, w.DB.Pool, a.OfficeID, a.SubmissionID)
 	if err != nil {
 		return Message{}, err
@@ -270,6 +314,51 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 	return m, nil
 }
 
+// resumeMail is the mail with a saved draft's resume link. The link opens
+// a page with a button (a mail scanner following it changes nothing).
+func (w *Worker) resumeMail(ctx context.Context, a Args) (Message, error) {
+	if w.Box == nil {
+		return Message{}, river.JobCancel(errors.New("mail: no key to open a resume job"))
+	}
+	plain, err := w.Box.Open(a.Sealed, resumeAAD(a.Key))
+	if err != nil {
+		return Message{}, river.JobCancel(fmt.Errorf("mail: resume job %s: %w", a.Key, err))
+	}
+	var r resumeData
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return Message{}, river.JobCancel(err)
+	}
+	office, err := store.GetOffice(ctx, w.DB.Pool, a.OfficeID)
+	if err != nil {
+		return Message{}, err
+	}
+	l := w.Bundle.Localizer(r.Lang)
+	d := mailData{
+		L: l, Service: text(l, "service."+r.Service+".title", r.Service), Office: office,
+		Link: w.BaseURL.JoinPath("fortsetzen", r.Token).String(),
+	}
+	expires := r.Expires.In(w.location()).Format("02.01.2006")
+	d.P = func(id string) string { return l.Tf(id, "Service", d.Service, "Office", office.Name, "Date", expires) }
+	m := Message{
+		From: Address{Name: office.Name, Email: w.From}, To: Address{Email: r.To},
+		Subject:   l.T("mail.resume.subject"),
+		MessageID: strings.ReplaceAll(a.Key, ":", ".") + "@" + domainOf(w.From),
+	}
+	if office.Email != "" {
+		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
+	}
+	d.Subject = m.Subject
+	var txt, html bytes.Buffer
+	if err := resumeText.Execute(&txt, d); err != nil {
+		return Message{}, err
+	}
+	if err := resumeHTML.Execute(&html, d); err != nil {
+		return Message{}, err
+	}
+	m.Text, m.HTML = txt.String(), html.String()
+	return m, nil
+}
+
 // officeNotice is the mail to the office's inbox address about a new
 // submission: in German (the office's language), with the service, the
 // reference, the time and a link into the back office; never who applied
@@ -283,7 +372,7 @@ func (w *Worker) officeNotice(a Args, sub store.Submission, office store.Office)
 		L: l, Reference: sub.Reference, Service: text(l, "service."+sub.ServiceSlug+".title", sub.ServiceSlug),
 		Received: l.Tf("mail.office_new.received", "Date", sub.SubmittedAt.In(w.location()).Format("02.01.2006"),
 			"Time", sub.SubmittedAt.In(w.location()).Format("15:04")),
-		Link:     w.BaseURL.JoinPath("staff", "faelle", strconv.FormatInt(sub.ID, 10)).String(),
+		Link: w.BaseURL.JoinPath("staff", "faelle", strconv.FormatInt(sub.ID, 10)).String(),
 	}
 	d.Subject = l.Tf("mail.office_new.subject", "Reference", sub.Reference, "Service", d.Service)
 	var txt, html bytes.Buffer

@@ -106,3 +106,33 @@ var officeHTML = htmltemplate.Must(htmltemplate.New("office_new").Parse(`<!DOCTY
 </body>
 </html>
 `))
+
+// The resume mail: the same shape as the citizens' other mails, with the
+// resume link instead of the status page.
+var resumeText = texttemplate.Must(texttemplate.New("resume").Parse(`{{.L.T "mail.greeting"}}
+
+{{call .P "mail.resume.intro"}}
+
+{{.Link}}
+
+{{call .P "mail.resume.expires"}}
+
+{{.L.T "mail.resume.secret"}}
+
+-- 
+{{.L.T "mail.resume.footer"}}
+`))
+
+var resumeHTML = htmltemplate.Must(htmltemplate.New("resume").Parse(`<!DOCTYPE html>
+<html lang="{{.L.Lang.Code}}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{.Subject}}</title></head>
+<body style="font-family: Arial, Helvetica, sans-serif; font-size: 16px; line-height: 1.5; color: #1a1a1a; max-width: 40em; margin: 0 auto; padding: 1em;">
+<p>{{.L.T "mail.greeting"}}</p>
+<p>{{call .P "mail.resume.intro"}}</p>
+<p><a href="{{.Link}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.resume.link_text"}}</a></p>
+<p>{{call .P "mail.resume.expires"}}</p>
+<p>{{.L.T "mail.resume.secret"}}</p>
+<p style="color: #505a5f; font-size: 14px;">{{.L.T "mail.resume.footer"}}</p>
+</body>
+</html>
+`))

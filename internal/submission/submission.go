@@ -32,7 +32,8 @@ type Service struct {
 	engine *forms.Engine
 	loc    *time.Location
 	now    func() time.Time
-	events Events // nil: nobody is told
+	events Events       // nil: nobody is told
+	resume ResumeMailer // nil: resume links are not mailed
 }
 
 // Events are told of new submissions and of the citizen's answers inside
