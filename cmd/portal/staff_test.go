@@ -315,3 +315,23 @@ func TestWebhookAddCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserSavedPageIsAccessible: the page after "save and continue
+// later", with its mail form, and the same with an error.
+func TestBrowserSavedPageIsAccessible(t *testing.T) {
+	p := startPortal(t, map[string]string{"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()})
+	ctx := newBrowser(t)
+	axe := axeScript(t)
+	step(t, ctx, "start a form", chromedp.Navigate(p.base+"/amt/leipzig/leistungen/terminanfrage/antrag?lang=de"))
+	waitLoaded(t, ctx)
+	clickAndWait(t, ctx, "save", chromedp.CSS(`button[value="save"]`))
+	waitPath(t, ctx, "/amt/leipzig/leistungen/terminanfrage/antrag/gespeichert")
+	checkAccessibility(t, ctx, axe, "saved page")
+	checkNoHorizontalScroll(t, ctx, "saved page", 320)
+	step(t, ctx, "address", chromedp.SendKeys(chromedp.ID("saved-email"), "keine adresse"))
+	clickAndWait(t, ctx, "send", chromedp.CSS(`form[action$="/gespeichert"] button`))
+	checkAccessibility(t, ctx, axe, "saved page with an error")
+	if got := eval[string](t, ctx, `document.getElementById("saved-email").value`); got != "keine adresse" {
+		t.Errorf("the address typed is gone: %q", got)
+	}
+}
