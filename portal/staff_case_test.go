@@ -17,13 +17,13 @@ import (
 // submitGutachten makes a submission of the medical report form at office
 // slug, with a medical answer and the authority's letter, and returns its
 // id and the citizen's access token.
-func (h *harness) submitGutachten(t *testing.T, slug string) (int64, string) {
+func (h *harness) submitGutachten(t testing.TB, slug string) (int64, string) {
 	t.Helper()
 	return h.submitGutachtenWith(t, slug, nil)
 }
 
 // submitGutachtenWith is submitGutachten with some answers replaced.
-func (h *harness) submitGutachtenWith(t *testing.T, slug string, answers map[string]string) (int64, string) {
+func (h *harness) submitGutachtenWith(t testing.TB, slug string, answers map[string]string) (int64, string) {
 	t.Helper()
 	ctx := context.Background()
 	set, _ := forms.Builtin()

@@ -405,3 +405,28 @@ func TestAnswerToAPhysiciansQuestionIsConfidential(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInboxList is the first inbox page of an office with 200 cases,
+// as a logged-in caseworker: the list query, the counts, the audit entry
+// and the render (.ci/bench-inbox times it at a million cases over HTTP).
+func BenchmarkInboxList(b *testing.B) {
+	h := newHarness(b, nil)
+	for range 200 {
+		h.submitGutachten(b, "leipzig")
+	}
+	c := h.logIn(b, "sb@leipzig.test", h.addStaff(b, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+	var cookies []string
+	for k, v := range c.cookies {
+		cookies = append(cookies, k+"="+v)
+	}
+	handler := h.srv.App().Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx := newFastCtx(http.MethodGet, "/staff/?status=eingegangen", "")
+		ctx.Request.Header.Set("Cookie", strings.Join(cookies, "; "))
+		handler(ctx)
+		if ctx.Response.StatusCode() != http.StatusOK {
+			b.Fatalf("status %d", ctx.Response.StatusCode())
+		}
+	}
+}

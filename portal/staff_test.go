@@ -19,7 +19,7 @@ import (
 const testTOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 // addStaff creates an account at office slug and returns its password.
-func (h *harness) addStaff(t *testing.T, slug, email, role, secret string) string {
+func (h *harness) addStaff(t testing.TB, slug, email, role, secret string) string {
 	t.Helper()
 	o, err := store.GetOfficeBySlug(context.Background(), h.db.Pool, slug)
 	if err != nil {
@@ -36,7 +36,7 @@ func (h *harness) addStaff(t *testing.T, slug, email, role, secret string) strin
 
 // logIn goes through password and code and returns the citizen-style client
 // holding the staff session.
-func (h *harness) logIn(t *testing.T, email, password string) *citizen {
+func (h *harness) logIn(t testing.TB, email, password string) *citizen {
 	t.Helper()
 	c := h.citizen(t)
 	c.get("/staff/login")
