@@ -74,6 +74,10 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 			mail.Queue:         {MaxWorkers: opts.MailWorkers},
 		},
 		Workers: workers,
+		// A job left running by a process that died (killed, power cut)
+		// runs again after this; River's default is an hour. It exceeds
+		// every job's own timeout (mail 2 min, webhook 15 s).
+		RescueStuckJobsAfter: 5 * time.Minute,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
