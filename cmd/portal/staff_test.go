@@ -68,17 +68,7 @@ func TestBrowserStaffLogin(t *testing.T) {
 	axe := axeScript(t)
 
 	// A citizen sends an appointment request to Halle, so there is a case.
-	step(t, ctx, "start a form", chromedp.Navigate(p.base+"/amt/halle/leistungen/terminanfrage/antrag"))
-	for range 6 {
-		waitLoaded(t, ctx)
-		if eval[bool](t, ctx, `location.pathname.endsWith("/pruefen")`) {
-			break
-		}
-		eval[[]string](t, ctx, fillScript)
-		clickAndWait(t, ctx, "next", chromedp.CSS(`.form__actions button[value="next"]`))
-	}
-	step(t, ctx, "consent", chromedp.Click(chromedp.ID("f-consent")))
-	clickAndWait(t, ctx, "send", chromedp.CSS(`button[data-once]`))
+	sendTerminInBrowser(t, ctx, p.base+"/amt/halle/leistungen/terminanfrage/antrag")
 
 	// One account per language: a TOTP code counts once per account, and
 	// both logins fall into the same 30 seconds.
@@ -214,17 +204,7 @@ func TestBrowserRueckfrage(t *testing.T) {
 	ctx := newBrowser(t)
 	axe := axeScript(t)
 
-	step(t, ctx, "start a form", chromedp.Navigate(p.base+"/amt/leipzig/leistungen/terminanfrage/antrag?lang=de"))
-	for range 6 {
-		waitLoaded(t, ctx)
-		if eval[bool](t, ctx, `location.pathname.endsWith("/pruefen")`) {
-			break
-		}
-		eval[[]string](t, ctx, fillScript)
-		clickAndWait(t, ctx, "next", chromedp.CSS(`.form__actions button[value="next"]`))
-	}
-	step(t, ctx, "consent", chromedp.Click(chromedp.ID("f-consent")))
-	clickAndWait(t, ctx, "send", chromedp.CSS(`button[data-once]`))
+	sendTerminInBrowser(t, ctx, p.base+"/amt/leipzig/leistungen/terminanfrage/antrag?lang=de")
 	statusURL := eval[string](t, ctx, `document.querySelector('main a[href^="/status/"]:not([download])').href`)
 
 	step(t, ctx, "login", chromedp.Navigate(p.base+"/staff/login?lang=de"))
@@ -334,4 +314,21 @@ func TestBrowserSavedPageIsAccessible(t *testing.T) {
 	if got := eval[string](t, ctx, `document.getElementById("saved-email").value`); got != "keine adresse" {
 		t.Errorf("the address typed is gone: %q", got)
 	}
+}
+
+// sendTerminInBrowser fills in and sends the appointment request at url,
+// step by step as a person would, and stays on the receipt page.
+func sendTerminInBrowser(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	step(t, ctx, "start a form", chromedp.Navigate(url))
+	for range 6 {
+		waitLoaded(t, ctx)
+		if eval[bool](t, ctx, `location.pathname.endsWith("/pruefen")`) {
+			break
+		}
+		eval[[]string](t, ctx, fillScript)
+		clickAndWait(t, ctx, "next", chromedp.CSS(`.form__actions button[value="next"]`))
+	}
+	step(t, ctx, "consent", chromedp.Click(chromedp.ID("f-consent")))
+	clickAndWait(t, ctx, "send", chromedp.CSS(`button[data-once]`))
 }
