@@ -186,7 +186,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			return err
 		}
 	}
-	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{Mail: mailWorker})
+	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Environments.
@@ -42,6 +43,10 @@ type Config struct {
 	// selector DKIMSelector (MAIL_DKIM_SELECTOR, default "portal").
 	DKIMKeyFile  string
 	DKIMSelector string
+	// JobsRescueAfter (PORTAL_JOBS_RESCUE_AFTER, a Go duration, default
+	// 5m) is how long a job a dead process left running waits before it
+	// runs again.
+	JobsRescueAfter time.Duration
 
 	Demo         bool   // PORTAL_DEMO
 	DemoPassword string // PORTAL_DEMO_PASSWORD
@@ -123,6 +128,16 @@ func Load(getenv func(string) string) (Config, error) {
 		problems = append(problems, "PORTAL_BASE_URL must use https in production")
 	}
 	c.BaseURL = base
+
+	c.JobsRescueAfter = 5 * time.Minute
+	if v := strings.TrimSpace(getenv("PORTAL_JOBS_RESCUE_AFTER")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			problems = append(problems, "PORTAL_JOBS_RESCUE_AFTER must be a duration of at least 1s, like 5m")
+		} else {
+			c.JobsRescueAfter = d
+		}
+	}
 
 	if s := strings.TrimSpace(getenv("PORTAL_SECRET_KEY")); s != "" {
 		if len(s) < 32 {

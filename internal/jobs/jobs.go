@@ -34,6 +34,9 @@ type Options struct {
 	WebhookRetryBase time.Duration
 	HTTP             *http.Client // for webhook calls (default: 10 s timeout, no redirects)
 	Mail             *mail.Worker // writes and sends mails; nil: no mail jobs are worked
+	// RescueAfter is how long a job a dead process left running waits
+	// before it runs again (default 5 minutes; River's own is an hour).
+	RescueAfter time.Duration
 }
 
 // New returns a River client on db that works the portal's jobs once
@@ -49,6 +52,11 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	if opts.MailWorkers == 0 {
 		opts.MailWorkers = 32
 	}
+	if opts.Mail != nil && opts.Mail.JobTimeout == 0 {
+		// River rescues a dead process's job only after the job's own
+		// timeout: a short rescue time asks for a short one.
+		opts.Mail.JobTimeout = min(2*time.Minute, max(time.Second, opts.RescueAfter/2))
+	}
 	if opts.Mail != nil && opts.Mail.CPU == nil {
 		// Half the CPUs write mails at most: a burst of receipts must not
 		// make the citizens' requests wait.
@@ -62,6 +70,12 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
+	if opts.RescueAfter == 0 {
+		opts.RescueAfter = 5 * time.Minute
+	}
+	// River wants a rescue later than the client's job timeout; every job
+	// kind sets its own (mail 2 min, webhook 15 s) anyway.
+	jobTimeout := min(time.Minute, opts.RescueAfter/2)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &webhook.Worker{DB: db, Box: box, HTTP: opts.HTTP, RetryBase: opts.WebhookRetryBase})
 	if opts.Mail != nil {
@@ -75,9 +89,9 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 		},
 		Workers: workers,
 		// A job left running by a process that died (killed, power cut)
-		// runs again after this; River's default is an hour. It exceeds
-		// every job's own timeout (mail 2 min, webhook 15 s).
-		RescueStuckJobsAfter: 5 * time.Minute,
+		// runs again after this; River's default is an hour.
+		RescueStuckJobsAfter: opts.RescueAfter,
+		JobTimeout:           jobTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -163,6 +164,10 @@ type Worker struct {
 	// RetryBase is the first wait after a temporary failure; each further
 	// one doubles it, at most an hour (default 30 s).
 	RetryBase time.Duration
+	// JobTimeout bounds one mail job (default 2 minutes: the SMTP
+	// timeouts of a slow server). River rescues a job a dead process left
+	// running only once this has passed too.
+	JobTimeout time.Duration
 }
 
 // NextRetry waits RetryBase, doubling, at most an hour: with MaxAttempts
@@ -176,11 +181,16 @@ func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
 }
 
 // Timeout bounds writing and sending one mail.
-func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 2 * time.Minute }
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return cmp.Or(w.JobTimeout, 2*time.Minute) }
 
 // Work writes the mail and sends it. A permanent refusal (5xx) stops the
 // retries and goes into the case's timeline, where staff see it.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	// Run again after its process died between the server's "250 OK" and
+	// River's record of the job: the mail went out already.
+	if sent, err := store.MailSent(ctx, w.DB.Pool, job.Args.Key); err != nil || sent {
+		return err
+	}
 	m, msg, err := w.write(ctx, job.Args)
 	if fault.KindOf(err) == fault.NotFound {
 		return nil // the submission is gone, or has no address
@@ -189,7 +199,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return err
 	}
 	err = w.Sender.Send(ctx, m.From.Email, m.To.Email, msg)
-	if err != nil && Permanent(err) {
+	if err == nil {
+		// At once, not with River's batched completion: the window in
+		// which a kill makes a second copy shrinks to this one write.
+		return store.RecordMailSent(context.WithoutCancel(ctx), w.DB.Pool, job.Args.Key)
+	}
+	if Permanent(err) {
 		if rerr := w.recordRefusal(ctx, job.Args, m, err); rerr != nil {
 			return rerr // try again: the refusal must be recorded
 		}

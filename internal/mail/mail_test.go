@@ -97,3 +97,24 @@ func TestSMTPDeliversReusesConnectionsAndClassifiesRefusals(t *testing.T) {
 	}
 	sink.Wait(101, 5*time.Second)
 }
+
+// A server that closes idle connections answers the next command with 421:
+// the mail goes out over a new connection instead of failing.
+func TestIdleConnectionTimedOutByTheServer(t *testing.T) {
+	sink := mailtest.Start(t)
+	sink.IdleTimeout(200 * time.Millisecond)
+	s, err := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	raw, _, _ := mail.Message{From: mail.Address{Email: "portal@test"}, To: mail.Address{Email: "a@test"}, Subject: "x", Text: "x", HTML: "x"}.Bytes()
+	if err := s.Send(context.Background(), "portal@test", "a@test", raw); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the server gives up on the idle connection
+	if err := s.Send(context.Background(), "portal@test", "a@test", raw); err != nil {
+		t.Errorf("after the server's idle timeout: %v", err)
+	}
+	sink.Wait(2, 5*time.Second)
+}

@@ -88,6 +88,15 @@ func (s *SMTP) Send(ctx context.Context, from, to string, msg []byte) error {
 		case err == nil:
 			s.put(c)
 			return nil
+		case errors.As(err, &se) && se.Code == 421:
+			// "Service not available, closing channel": a server that
+			// timed out the idle connection says so on the next command.
+			_ = c.Close()
+			if reused && attempt == 0 {
+				s.dropIdle()
+				continue
+			}
+			return err
 		case errors.As(err, &se):
 			// The server answered: the connection is fine for the next mail.
 			if c.Reset() == nil {

@@ -40,8 +40,16 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	if _, err = store.DeleteExpiredSessions(ctx, db.Pool, now, now.Add(-SessionIdle)); err != nil {
 		return err
 	}
+	// Accepted-mail keys matter only while a job could run again: a mail
+	// job gives up after about a day.
+	if _, err = store.DeleteOldMailSent(ctx, db.Pool, now.Add(-MailSentPeriod)); err != nil {
+		return err
+	}
 	return nil
 }
+
+// MailSentPeriod is how long the keys of accepted mails are kept.
+const MailSentPeriod = 3 * 24 * time.Hour
 
 // Run sweeps at once and then every interval until ctx ends. A failed
 // sweep is logged and tried again at the next interval.

@@ -25,11 +25,15 @@ type Received struct {
 
 // Sink is the recording SMTP server.
 type Sink struct {
-	t        testing.TB
-	Addr     string
+	t    testing.TB
+	Addr string
+	// Delay is how long the server takes to accept each mail (a slow
+	// relay stretches a burst).
+	Delay    time.Duration
 	mu       sync.Mutex
 	mails    []Received
 	refuse   map[string]bool
+	idle     time.Duration
 	sessions int
 	srv      *smtp.Server
 }
@@ -54,6 +58,9 @@ func (s *Sink) serve(ln net.Listener) {
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	s.mu.Lock()
+	if s.idle > 0 {
+		srv.ReadTimeout = s.idle
+	}
 	s.srv = srv
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
@@ -99,6 +106,41 @@ func (s *Sink) Mails() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Received(nil), s.mails...)
+}
+
+// MessageIDs counts the mails that arrived by Message-Id.
+func (s *Sink) MessageIDs() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, m := range s.mails {
+		for _, line := range strings.Split(string(m.Data), "\r\n") {
+			if v, ok := strings.CutPrefix(line, "Message-Id: "); ok {
+				out[v]++
+				break
+			}
+		}
+	}
+	return out
+}
+
+// IdleTimeout makes the server close connections idle for longer than d
+// (it says 421 first, as go-smtp's server does), for connections opened
+// from now on.
+func (s *Sink) IdleTimeout(d time.Duration) {
+	s.mu.Lock()
+	s.idle = d
+	if s.srv != nil {
+		s.srv.ReadTimeout = d
+	}
+	s.mu.Unlock()
+}
+
+// SetDelay sets Delay while the server runs.
+func (s *Sink) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	s.Delay = d
+	s.mu.Unlock()
 }
 
 // Sessions returns how many SMTP sessions (connections) were opened.
@@ -158,6 +200,10 @@ func (x *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	x.s.mu.Lock()
+	delay := x.s.Delay
+	x.s.mu.Unlock()
+	time.Sleep(delay)
 	x.s.mu.Lock()
 	x.s.mails = append(x.s.mails, Received{From: x.from, To: x.to, Data: bytes.Clone(b)})
 	x.s.mu.Unlock()

@@ -13,6 +13,14 @@ ALTER TABLE submission
 ALTER TABLE case_event ADD COLUMN confidential boolean NOT NULL DEFAULT false;
 ALTER TABLE attachment ADD COLUMN confidential boolean NOT NULL DEFAULT false;
 
+-- Mails the SMTP server has accepted, by job key, written right after
+-- its answer: a job run again after its process died (before River
+-- recorded it done) finds its mail here and does not send it twice.
+CREATE TABLE mail_sent (
+    key     text PRIMARY KEY,
+    sent_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE dev_mail (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at        timestamptz NOT NULL DEFAULT now(),
@@ -23,6 +31,7 @@ CREATE TABLE dev_mail (
 
 -- +goose Down
 DROP TABLE dev_mail;
+DROP TABLE mail_sent;
 ALTER TABLE attachment DROP COLUMN confidential;
 ALTER TABLE case_event DROP COLUMN confidential;
 ALTER TABLE submission DROP COLUMN access_token_sealed, DROP COLUMN contact_email;
