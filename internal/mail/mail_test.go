@@ -101,8 +101,7 @@ func TestSMTPDeliversReusesConnectionsAndClassifiesRefusals(t *testing.T) {
 // A server that closes idle connections answers the next command with 421:
 // the mail goes out over a new connection instead of failing.
 func TestIdleConnectionTimedOutByTheServer(t *testing.T) {
-	sink := mailtest.Start(t)
-	sink.IdleTimeout(200 * time.Millisecond)
+	sink := mailtest.StartIdle(t, 200*time.Millisecond)
 	s, err := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
 	if err != nil {
 		t.Fatal(err)

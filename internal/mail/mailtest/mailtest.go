@@ -41,7 +41,14 @@ type Sink struct {
 // Start runs a sink on a free loopback port until the test ends.
 func Start(t testing.TB) *Sink {
 	t.Helper()
-	s := &Sink{t: t, refuse: map[string]bool{}}
+	return StartIdle(t, 0)
+}
+
+// StartIdle is Start with a server that closes connections idle for longer
+// than idle (saying 421 first, as go-smtp's server does); 0: 10 seconds.
+func StartIdle(t testing.TB, idle time.Duration) *Sink {
+	t.Helper()
+	s := &Sink{t: t, refuse: map[string]bool{}, idle: idle}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,18 +129,6 @@ func (s *Sink) MessageIDs() map[string]int {
 		}
 	}
 	return out
-}
-
-// IdleTimeout makes the server close connections idle for longer than d
-// (it says 421 first, as go-smtp's server does), for connections opened
-// from now on.
-func (s *Sink) IdleTimeout(d time.Duration) {
-	s.mu.Lock()
-	s.idle = d
-	if s.srv != nil {
-		s.srv.ReadTimeout = d
-	}
-	s.mu.Unlock()
 }
 
 // SetDelay sets Delay while the server runs.
