@@ -74,9 +74,6 @@ func startProcess(t *testing.T, bin string, env []string) *process {
 // (SMTP gives no exactly-once; the receiving server can drop the copy):
 // such copies are at most the mails in flight at the kill.
 func TestKilledMidBurstLosesNoMail(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills the portal binary")
-	}
 	ctx := context.Background()
 	bin := filepath.Join(t.TempDir(), "portal")
 	build := exec.Command("go", "build", "-o", bin, ".")
