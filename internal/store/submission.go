@@ -191,7 +191,13 @@ ORDER BY e.at, e.id`
 // ListCitizenEvents returns the events of submission id (of office
 // officeID) that the citizen may see, oldest first.
 func ListCitizenEvents(ctx context.Context, q Querier, officeID, id int64) ([]Event, error) {
-	rows, err := q.Query(ctx, listCitizenEvents, id, officeID)
+	return queryEvents(ctx, q, listCitizenEvents, officeID, id)
+}
+
+// queryEvents runs one of the event lists for submission id of office
+// officeID.
+func queryEvents(ctx context.Context, q Querier, sql string, officeID, id int64) ([]Event, error) {
+	rows, err := q.Query(ctx, sql, id, officeID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list events: %w", err)
 	}
@@ -233,15 +239,7 @@ ORDER BY e.at, e.id`
 // ListEvents returns every event of submission id of office officeID,
 // oldest first (the staff's timeline).
 func ListEvents(ctx context.Context, q Querier, officeID, id int64) ([]Event, error) {
-	rows, err := q.Query(ctx, listEvents, id, officeID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list events: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
-	if err != nil {
-		return nil, fmt.Errorf("store: list events: %w", err)
-	}
-	return out, nil
+	return queryEvents(ctx, q, listEvents, officeID, id)
 }
 
 const listAttachments = `
