@@ -117,3 +117,48 @@ func TestIdleConnectionTimedOutByTheServer(t *testing.T) {
 	}
 	sink.Wait(2, 5*time.Second)
 }
+
+// SMTP_URL's user and password log in with AUTH PLAIN, or with LOGIN at a
+// server that offers only that; a wrong password delivers nothing.
+func TestSMTPAuthPlainAndLogin(t *testing.T) {
+	raw, _, _ := mail.Message{From: mail.Address{Email: "portal@test"}, To: mail.Address{Email: "a@test"}, Subject: "x", Text: "x", HTML: "x"}.Bytes()
+	for _, tc := range []struct {
+		offered []string
+		pass    string
+		want    string // the mechanism used; "" for a refused login
+	}{
+		{[]string{"PLAIN", "LOGIN"}, "geheim", "PLAIN"},
+		{[]string{"LOGIN"}, "geheim", "LOGIN"},
+		{[]string{"PLAIN"}, "falsch", ""},
+		{[]string{"LOGIN"}, "falsch", ""},
+	} {
+		sink := mailtest.Start(t)
+		sink.RequireAuth("portal", "geheim", tc.offered...)
+		s, err := mail.NewSMTP("smtp://portal:"+tc.pass+"@"+sink.Addr, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Send(context.Background(), "portal@test", "a@test", raw)
+		s.Close()
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%v with a wrong password: sent", tc.offered)
+		case tc.want != "" && err != nil:
+			t.Errorf("%v: %v", tc.offered, err)
+		}
+		if got := sink.Logins()[tc.want]; tc.want != "" && got != 1 {
+			t.Errorf("%v: logins %v, want one with %s", tc.offered, sink.Logins(), tc.want)
+		}
+		if n := len(sink.Mails()); (tc.want == "") != (n == 0) {
+			t.Errorf("%v password %q: %d mails arrived", tc.offered, tc.pass, n)
+		}
+	}
+	// The sink refuses mail without a login, so the test above can fail.
+	sink := mailtest.Start(t)
+	sink.RequireAuth("portal", "geheim", "PLAIN")
+	s, _ := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
+	defer s.Close()
+	if err := s.Send(context.Background(), "portal@test", "a@test", raw); err == nil {
+		t.Error("sent without a login to a server that requires one")
+	}
+}

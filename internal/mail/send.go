@@ -188,12 +188,22 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 	}
 	c.CommandTimeout, c.SubmissionTimeout = s.timeout, 2*s.timeout
 	if s.user != "" {
-		if err := c.Auth(sasl.NewPlainClient("", s.user, s.pass)); err != nil {
+		if err := c.Auth(s.saslClient(c)); err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("mail: AUTH: %w", err)
 		}
 	}
 	return c, nil
+}
+
+// saslClient picks AUTH PLAIN, or LOGIN from a server that offers only
+// that (older Exchange relays): both send the password once, inside TLS
+// in production.
+func (s *SMTP) saslClient(c *smtp.Client) sasl.Client {
+	if !c.SupportsAuth(sasl.Plain) && c.SupportsAuth(sasl.Login) {
+		return sasl.NewLoginClient(s.user, s.pass)
+	}
+	return sasl.NewPlainClient("", s.user, s.pass)
 }
 
 // dropIdle closes the idle connections without a goodbye (they are

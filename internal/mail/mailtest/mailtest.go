@@ -8,11 +8,13 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -36,6 +38,10 @@ type Sink struct {
 	idle     time.Duration
 	sessions int
 	srv      *smtp.Server
+	// auth: the credentials and mechanisms RequireAuth asked for.
+	user, pass string
+	mechs      []string
+	logins     map[string]int // successful logins by mechanism
 }
 
 // Start runs a sink on a free loopback port until the test ends.
@@ -108,6 +114,25 @@ func (s *Sink) Refuse(addr string) {
 	s.mu.Unlock()
 }
 
+// RequireAuth makes the server offer the SASL mechanisms mechs (PLAIN,
+// LOGIN) and refuse MAIL FROM before a login as user with pass.
+func (s *Sink) RequireAuth(user, pass string, mechs ...string) {
+	s.mu.Lock()
+	s.user, s.pass, s.mechs = user, pass, mechs
+	s.mu.Unlock()
+}
+
+// Logins counts the successful logins by mechanism.
+func (s *Sink) Logins() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.logins {
+		out[k] = v
+	}
+	return out
+}
+
 // Mails returns what arrived so far.
 func (s *Sink) Mails() []Received {
 	s.mu.Lock()
@@ -167,16 +192,79 @@ func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
 }
 
 type session struct {
-	s    *Sink
-	from string
-	to   []string
+	s      *Sink
+	from   string
+	to     []string
+	authed bool
 }
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
 func (x *session) Logout() error { return nil }
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	x.s.mu.Lock()
+	needAuth := x.s.user != ""
+	x.s.mu.Unlock()
+	if needAuth && !x.authed {
+		return smtp.ErrAuthRequired
+	}
 	x.from = from
 	return nil
+}
+
+// AuthMechanisms offers what RequireAuth asked for (none by default).
+func (x *session) AuthMechanisms() []string {
+	x.s.mu.Lock()
+	defer x.s.mu.Unlock()
+	return append([]string(nil), x.s.mechs...)
+}
+
+// Auth checks the credentials of a PLAIN or LOGIN exchange.
+func (x *session) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		x.s.mu.Lock()
+		defer x.s.mu.Unlock()
+		if user != x.s.user || pass != x.s.pass {
+			return smtp.ErrAuthFailed
+		}
+		if x.s.logins == nil {
+			x.s.logins = map[string]int{}
+		}
+		x.s.logins[mech]++
+		x.authed = true
+		return nil
+	}
+	if !slices.Contains(x.AuthMechanisms(), mech) {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// loginServer is the server side of AUTH LOGIN (go-sasl has only the
+// client): "Username:", "Password:", each answered in base64.
+type loginServer struct {
+	check func(user, pass string) error
+	user  []byte
+	step  int
+}
+
+func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+	l.step++
+	switch {
+	case l.step == 1 && resp == nil:
+		return []byte("Username:"), false, nil
+	case l.step <= 2 && l.user == nil:
+		l.user = resp
+		l.step = 2
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, l.check(string(l.user), string(resp))
+	}
 }
 
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
