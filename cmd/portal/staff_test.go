@@ -57,8 +57,9 @@ func TestStaffAddCommand(t *testing.T) {
 // TestBrowserStaffLogin logs a demo account in with password and TOTP code
 // through the browser and checks the staff pages with axe.
 func TestBrowserStaffLogin(t *testing.T) {
+	dsn := storetest.DSN(t)
 	p := startPortal(t, map[string]string{
-		"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir(),
+		"DATABASE_URL": dsn, "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir(),
 		"PORTAL_DEMO_PASSWORD": "demo-passwort-123", "PORTAL_DEMO_TOTP": demoTOTP,
 	})
 	if out := p.log.String(); !strings.Contains(out, "admin@leipzig.example") || !strings.Contains(out, "demo-passwort-123") {
@@ -67,12 +68,22 @@ func TestBrowserStaffLogin(t *testing.T) {
 	ctx := newBrowser(t)
 	axe := axeScript(t)
 
-	// A citizen sends an appointment request to Halle, so there is a case.
+	// A citizen sends an appointment request to Halle, so there is a case;
+	// a server refused its receipt, so the admin's mail page lists one.
 	sendTerminInBrowser(t, ctx, p.base+"/amt/halle/leistungen/terminanfrage/antrag")
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Pool.Exec(context.Background(), `INSERT INTO mail_refusal (office_id, submission_id, template, recipient, answer)
+		SELECT office_id, id, 'receipt', 'tippfehler@example.org', '550 5.1.1 No such user here' FROM submission LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
 
 	// One account per language: a TOTP code counts once per account, and
 	// both logins fall into the same 30 seconds.
-	for lang, email := range map[string]string{"de": "aerztin@halle.example", "en": "admin@halle.example"} {
+	for lang, email := range map[string]string{"de": "admin@halle.example", "en": "aerztin@halle.example"} {
 		step(t, ctx, "open", chromedp.Navigate(p.base+"/staff/login?lang="+lang))
 		checkAccessibility(t, ctx, axe, "/staff/login "+lang)
 		step(t, ctx, "email", chromedp.SendKeys(chromedp.ID("login-email"), email))
@@ -97,6 +108,17 @@ func TestBrowserStaffLogin(t *testing.T) {
 		}
 		checkAccessibility(t, ctx, axe, "case page "+lang)
 		checkNoHorizontalScroll(t, ctx, "case page", 320)
+		if strings.HasPrefix(email, "admin@") {
+			for _, path := range []string{"/staff/verwaltung", "/staff/verwaltung/protokoll", "/staff/verwaltung/mail"} {
+				step(t, ctx, "open "+path, chromedp.Navigate(p.base+path))
+				waitLoaded(t, ctx)
+				checkAccessibility(t, ctx, axe, path+" "+lang)
+				checkNoHorizontalScroll(t, ctx, path, 320)
+			}
+			if !strings.Contains(eval[string](t, ctx, `document.body.innerText`), "tippfehler@example.org") {
+				t.Error("the refused mail is not on the admin's mail page")
+			}
+		}
 		step(t, ctx, "back to the inbox", chromedp.Navigate(p.base+"/staff/"))
 		waitLoaded(t, ctx)
 		clickAndWait(t, ctx, "log out", chromedp.CSS(`form[action="/staff/logout"] button`))
