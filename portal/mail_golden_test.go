@@ -90,10 +90,18 @@ func TestMailGoldenFiles(t *testing.T) {
 		if _, err := h.db.Pool.Exec(ctx, `UPDATE submission SET locale = $2 WHERE id = $1`, id, lang); err != nil {
 			t.Fatal(err)
 		}
-		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew, mail.TemplateResume} {
+		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew, mail.TemplateResume, mail.TemplateDigest} {
 			a := mail.Args{Key: "golden", Template: tmpl, OfficeID: leipzig.ID, SubmissionID: id}
-			if tmpl == mail.TemplateResume {
+			notify := store.NotifyEach
+			switch tmpl {
+			case mail.TemplateResume:
 				a = resumeArgs(leipzig.ID, lang)
+			case mail.TemplateDigest:
+				a = mail.Args{Key: "golden", Template: tmpl, OfficeID: leipzig.ID, Day: "2026-11-24"}
+				notify = store.NotifyDaily
+			}
+			if err := store.SetOfficeNotify(ctx, h.db.Pool, leipzig.ID, notify); err != nil {
+				t.Fatal(err)
 			}
 			m, err := w.Compose(ctx, a)
 			if err != nil {
@@ -104,8 +112,8 @@ func TestMailGoldenFiles(t *testing.T) {
 			if messageID.MatchString(got) || strings.Contains(got, "<no value>") {
 				t.Errorf("%s %s: a message id or template field is missing:\n%s", tmpl, lang, got)
 			}
-			if tmpl == mail.TemplateOfficeNew && lang == "en" {
-				continue // the office's mail is German, whatever the citizen's language
+			if (tmpl == mail.TemplateOfficeNew || tmpl == mail.TemplateDigest) && lang == "en" {
+				continue // the office's mails are German, whatever the citizen's language
 			}
 			file := filepath.Join("..", "testdata", "mail", tmpl+"."+lang+".golden")
 			if *updateMail {

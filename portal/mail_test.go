@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/i18n"
@@ -48,15 +49,16 @@ func waitMails(t *testing.T, sink *mailtest.Sink, addr string, n int) []mail.Rea
 	return nil
 }
 
-func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
-	h := newHarness(t, nil)
-	ctx := context.Background()
+// startMail runs the mail jobs of h against a real SMTP sink until the
+// test ends: submissions, status changes and saved drafts send mail.
+func startMail(t *testing.T, h *harness) (*mailtest.Sink, *river.Client[pgx.Tx], *mail.Notifier) {
+	t.Helper()
 	sink := mailtest.Start(t)
 	sender, err := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sender.Close()
+	t.Cleanup(sender.Close)
 	bundle, err := i18n.New(locales.FS)
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +76,20 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Start(ctx); err != nil {
+	if err := client.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = jobs.Stop(client, 5*time.Second) }()
+	t.Cleanup(func() { _ = jobs.Stop(client, 5*time.Second) })
 	notifier := mail.NewNotifier(client, box)
 	h.subs.MailResume(notifier)
 	h.events.set(jobs.Events{notifier})
+	return sink, client, notifier
+}
+
+func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	sink, _, notifier := startMail(t, h)
 
 	// The receipt: reference, link to the status page, the PDF without
 	// answers, Reply-To the office. No answer appears anywhere in it.

@@ -106,6 +106,8 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	admin.Post("/konten/:id/sperre", s.setDisabled)
 	admin.Post("/konten/:id/zweiter-faktor-pflicht", s.setSecondFactorRequired)
 	admin.Get("/protokoll", s.showAudit)
+	admin.Get("/mail", s.showMail)
+	admin.Post("/mail", s.setNotify)
 
 	// The pages a German public body must have.
 	app.Get("/impressum", s.showImprint)

@@ -78,11 +78,19 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	jobTimeout := min(time.Minute, opts.RescueAfter/2)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &webhook.Worker{DB: db, Box: box, HTTP: opts.HTTP, RetryBase: opts.WebhookRetryBase})
+	var periodic []*river.PeriodicJob
 	if opts.Mail != nil {
 		river.AddWorker(workers, opts.Mail)
+		river.AddWorker(workers, &mail.DigestPlanner{DB: db})
+		loc := opts.Mail.Loc
+		if loc == nil {
+			loc = time.UTC
+		}
+		periodic = append(periodic, mail.PeriodicDigest(loc))
 	}
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
-		Logger: log.With("component", "jobs"),
+		PeriodicJobs: periodic,
+		Logger:       log.With("component", "jobs"),
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: opts.Workers},
 			mail.Queue:         {MaxWorkers: opts.MailWorkers},

@@ -49,6 +49,8 @@ type Args struct {
 	// Sealed holds, for a resume link, address and link sealed with
 	// PORTAL_ENCRYPTION_KEY: the draft has no address to read them from.
 	Sealed []byte `json:"sealed,omitempty"`
+	// Day is the day a summary (TemplateDigest) counts, YYYY-MM-DD.
+	Day string `json:"day,omitempty"`
 }
 
 // resumeData is what a resume link's job carries, sealed.
@@ -239,19 +241,38 @@ func (w *Worker) write(ctx context.Context, a Args) (Message, []byte, error) {
 	return m, msg, nil
 }
 
-// recordRefusal puts a permanent refusal into the case's timeline and the
-// audit log.
+// recordRefusal records a permanent refusal for the office admin's list
+// and the audit log, and a refused mail to the citizen in the case's
+// timeline too.
 func (w *Worker) recordRefusal(ctx context.Context, a Args, m Message, sendErr error) error {
+	answer := oneLine(sendErr.Error())
 	return w.DB.InTx(ctx, func(tx pgx.Tx) error {
-		ev := store.Event{Kind: store.EventMailFailed, Message: m.To.Email + ": " + oneLine(sendErr.Error()), Internal: true}
-		if _, err := store.InsertEvent(ctx, tx, a.OfficeID, a.SubmissionID, ev); err != nil {
+		r := store.MailRefusal{OfficeID: a.OfficeID, SubmissionID: a.SubmissionID, Template: a.Template, Recipient: m.To.Email, Answer: answer}
+		if err := store.InsertMailRefusal(ctx, tx, r); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: a.OfficeID, Actor: "system", Action: "mail.refused." + a.Template,
-			Object: "submission:" + strconv.FormatInt(a.SubmissionID, 10),
-		})
+		object := "office"
+		switch {
+		case a.Template == TemplateResume:
+			object = "draft"
+		case a.SubmissionID != 0:
+			object = "submission:" + strconv.FormatInt(a.SubmissionID, 10)
+		}
+		if a.SubmissionID != 0 && ToCitizen(a.Template) {
+			ev := store.Event{Kind: store.EventMailFailed, Message: m.To.Email + ": " + answer, Internal: true}
+			if _, err := store.InsertEvent(ctx, tx, a.OfficeID, a.SubmissionID, ev); err != nil {
+				return err
+			}
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: "system", Action: "mail.refused." + a.Template, Object: object})
 	})
+}
+
+// ToCitizen reports whether the mails of template go to the citizen of a
+// submission (not to the office, not to a draft's author).
+func ToCitizen(template string) bool {
+	_, ok := bodies[template]
+	return ok
 }
 
 // mailData is what the mail templates show.
@@ -270,8 +291,11 @@ type mailData struct {
 // Compose writes the mail of a job. Errors: NotFound (the submission does
 // not exist or has no address).
 func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
-	if a.Template == TemplateResume {
+	switch a.Template {
+	case TemplateResume:
 		return w.resumeMail(ctx, a)
+	case TemplateDigest:
+		return w.digestMail(ctx, a)
 	}
 	sub, err := store.GetSubmission(ctx, w.DB.Pool, a.OfficeID, a.SubmissionID)
 	if err != nil {
@@ -382,9 +406,11 @@ func (w *Worker) resumeMail(ctx context.Context, a Args) (Message, error) {
 // officeNotice is the mail to the office's inbox address about a new
 // submission: in German (the office's language), with the service, the
 // reference, the time and a link into the back office; never who applied
-// or what they wrote. Errors: NotFound (the office has no address).
+// or what they wrote. Errors: NotFound (the office has no address, or
+// chose the daily summary or no mail; the job is enqueued with the
+// submission all the same, which saves the submission a lookup).
 func (w *Worker) officeNotice(a Args, sub store.Submission, office store.Office) (Message, error) {
-	if office.Email == "" {
+	if office.Email == "" || office.Notify != store.NotifyEach {
 		return Message{}, fault.New(fault.NotFound, "mail: office notice", "")
 	}
 	l := w.Bundle.Localizer("de")

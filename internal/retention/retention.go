@@ -45,11 +45,19 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	if _, err = store.DeleteOldMailSent(ctx, db.Pool, now.Add(-MailSentPeriod)); err != nil {
 		return err
 	}
+	// Refused mails name an address: kept long enough for the office to
+	// reach the citizen another way, no longer.
+	if _, err = store.DeleteOldMailRefusals(ctx, db.Pool, now.Add(-MailRefusalPeriod)); err != nil {
+		return err
+	}
 	return nil
 }
 
 // MailSentPeriod is how long the keys of accepted mails are kept.
 const MailSentPeriod = 3 * 24 * time.Hour
+
+// MailRefusalPeriod is how long refused mails stay in the admin's list.
+const MailRefusalPeriod = 90 * 24 * time.Hour
 
 // Run sweeps at once and then every interval until ctx ends. A failed
 // sweep is logged and tried again at the next interval.

@@ -50,3 +50,29 @@ func TestRunStopsWithItsContext(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 }
+
+func TestOldMailRefusalsAreDeleted(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	var office int64
+	if err := db.Pool.QueryRow(ctx, `INSERT INTO office (slug, code, name, street, postal_code, city, phone, email, website)
+		VALUES ('x', 'XXX', 'Amt X', '', '', '', '', '', '') RETURNING id`).Scan(&office); err != nil {
+		t.Fatal(err)
+	}
+	for _, age := range []string{"1 day", "89 days", "91 days", "1 year"} {
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO mail_refusal (office_id, template, recipient, answer, at)
+			VALUES ($1, 'resume', 'a@example.org', '550', now() - $2::interval)`, office, age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := retention.Sweep(ctx, db, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	left, err := store.ListMailRefusals(ctx, db.Pool, office, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 2 {
+		t.Errorf("%d refusals left, want the 2 younger than 90 days", len(left))
+	}
+}

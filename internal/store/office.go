@@ -19,7 +19,17 @@ type Office struct {
 	Phone      string
 	Email      string
 	Website    string
+	// Notify is how the office's inbox address hears of new submissions:
+	// NotifyEach, NotifyDaily or NotifyOff (set by its admin).
+	Notify string
 }
+
+// How an office hears of new submissions (Office.Notify).
+const (
+	NotifyEach  = "each"  // a mail per submission
+	NotifyDaily = "daily" // one summary a day
+	NotifyOff   = "off"   // none
+)
 
 // PostalArea is an inclusive range of postal codes an office is responsible
 // for.
@@ -36,11 +46,11 @@ type Service struct {
 	Position int
 }
 
-const officeColumns = `id, slug, code, name, street, postal_code, city, phone, email, website`
+const officeColumns = `id, slug, code, name, street, postal_code, city, phone, email, website, notify`
 
 func scanOffice(row pgx.Row) (Office, error) {
 	var o Office
-	err := row.Scan(&o.ID, &o.Slug, &o.Code, &o.Name, &o.Street, &o.PostalCode, &o.City, &o.Phone, &o.Email, &o.Website)
+	err := row.Scan(&o.ID, &o.Slug, &o.Code, &o.Name, &o.Street, &o.PostalCode, &o.City, &o.Phone, &o.Email, &o.Website, &o.Notify)
 	return o, err
 }
 
