@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +40,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("store: parse database url: %w", err)
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default, max(4, CPUs), is too few here: River keeps
+		// one for LISTEN, and 32 mail workers and the requests share the
+		// rest; measured on 2 cores, 16 carried 5-10 % more submissions
+		// a second than 4, and 32 fewer.
+		cfg.MaxConns = int32(max(16, 4*runtime.GOMAXPROCS(0)))
+	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "portal"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
