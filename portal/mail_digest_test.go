@@ -37,7 +37,7 @@ func waitJobsDone(t *testing.T, h *harness) {
 func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	sink, client, _ := startMail(t, h)
+	sink, client, _ := startMail(t, h, "")
 	const leipzigInbox, halleInbox = "gesundheitsamt@leipzig.example", "gesundheitsamt@halle.example"
 
 	admin := h.logIn(t, "admin@leipzig.test", h.addStaff(t, "leipzig", "admin@leipzig.test", "admin", testTOTP))
@@ -63,12 +63,13 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 		t.Errorf("a caseworker changed the office's notifications: %d, want 403", res.StatusCode)
 	}
 
-	// Two submissions at Leipzig, one of them to an address that does not
-	// exist; one at Halle. A saved draft's link to a refused address too.
-	day := time.Now().UTC().Format("2006-01-02") // the workers' time zone (UTC)
+	// Three submissions at Leipzig, one of them to an address that does
+	// not exist; one at Halle. A saved draft's link to a refused address
+	// too.
 	sink.Refuse("weg@example.org")
-	h.submitGutachtenWith(t, "leipzig", map[string]string{"family_name": "Vogelsang", "medication": "Marcumar"})
+	lateID, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"family_name": "Vogelsang", "medication": "Marcumar"})
 	refusedID, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"email": "weg@example.org"})
+	nextDayID, _ := h.submitGutachtenWith(t, "leipzig", nil)
 	h.submitGutachtenWith(t, "halle", map[string]string{"postal_code": "06108", "city": "Halle"})
 	saver := h.citizen(t)
 	saver.get(terminBase + "/anliegen")
@@ -82,33 +83,62 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	}
 
 	// Both refusals are recorded once, neither retried: the draft's has no
-	// case (it used to fail its record and retry for a day).
-	var refusals, attempts int
+	// case (it used to fail its record and retry for a day) and keeps no
+	// address, as the form promised. The server's answer quoted the
+	// address: River's log and job rows get it without.
+	var refusals, attempts, leaked int
 	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM mail_refusal`).Scan(&refusals)
 	_ = h.db.Pool.QueryRow(ctx, `SELECT coalesce(max(attempt), 0) FROM river_job WHERE queue = 'mail' AND state = 'cancelled'`).Scan(&attempts)
 	if refusals != 2 || attempts != 1 {
 		t.Errorf("%d refusals recorded after at most %d attempts, want 2 after 1", refusals, attempts)
 	}
+	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%weg@example.org%'`).Scan(&leaked)
+	if leaked != 0 {
+		t.Errorf("the refused address is in %d job rows", leaked)
+	}
+	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM mail_refusal WHERE template = 'resume'
+		AND (recipient <> '' OR answer LIKE '%weg@example.org%')`).Scan(&leaked)
+	if leaked != 0 {
+		t.Error("a draft's refused resume link kept its address")
+	}
 	_, b = admin.get("/staff/verwaltung/mail")
 	expectContains(t, b, "weg@example.org", "Eingangsbestätigung", "Link zum gespeicherten Antrag", "ohne Vorgang",
-		fmt.Sprintf(`href="/staff/faelle/%d"`, refusedID), "No such user here")
+		"nicht gespeichert", fmt.Sprintf(`href="/staff/faelle/%d"`, refusedID), "No such user here")
 	halleAdmin := h.logIn(t, "admin@halle.test", h.addStaff(t, "halle", "admin@halle.test", "admin", testTOTP))
 	_, b = halleAdmin.get("/staff/verwaltung/mail")
 	if strings.Contains(b, "weg@example.org") || !strings.Contains(b, "Keine abgewiesenen E-Mails") {
 		t.Error("Halle's admin sees Leipzig's refused mails")
 	}
 
+	// A fixed day on the office's clock (Europe/Berlin): one submission
+	// just after its midnight, one late in the evening, one just after
+	// the next midnight (still the same day in UTC: not counted).
+	const day = "2026-11-20"
+	for id, at := range map[int64]string{refusedID: "2026-11-20 00:05", lateID: "2026-11-20 23:30", nextDayID: "2026-11-21 00:15"} {
+		if _, err := h.db.Pool.Exec(ctx, `UPDATE submission SET submitted_at = ($2::timestamp AT TIME ZONE 'Europe/Berlin') WHERE id = $1`, id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.db.Pool.Exec(ctx, `UPDATE mail_refusal SET at = '2026-11-20 12:00+01'`); err != nil {
+		t.Fatal(err)
+	}
+
 	// The daily job plans the summaries: Leipzig's arrives, once however
 	// often the day is planned; Halle gets none.
-	if _, err := client.Insert(ctx, mail.DigestPlanArgs{Day: day}, nil); err != nil {
+	first, err := client.Insert(ctx, mail.DigestPlanArgs{Day: day}, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	digest := waitMails(t, sink, leipzigInbox, 1)[0]
 	if err := mail.PlanDigests(ctx, h.db, client, day); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Insert(ctx, mail.DigestPlanArgs{Day: day}, nil); err != nil {
+	again, err := client.Insert(ctx, mail.DigestPlanArgs{Day: day}, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if first.UniqueSkippedAsDuplicate || !again.UniqueSkippedAsDuplicate {
+		t.Errorf("the day's plan: first skipped %v, second skipped %v; want only the second", first.UniqueSkippedAsDuplicate, again.UniqueSkippedAsDuplicate)
 	}
 	waitJobsDone(t, h)
 	if n := len(mailsTo(t, sink, leipzigInbox)); n != 1 {
@@ -119,12 +149,11 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 			t.Error("Halle, which wants a mail per submission, got a summary")
 		}
 	}
-	date := day[8:10] + "." + day[5:7] + "." + day[:4]
-	if digest.Subject != "Tageszusammenfassung für den "+date+" – neue Anträge: 2" {
+	if digest.Subject != "Tageszusammenfassung für den 20.11.2026 – neue Anträge: 2" {
 		t.Errorf("subject %q", digest.Subject)
 	}
 	expectContains(t, digest.Text, "Neue Anträge: 2", "Amtsärztliche Untersuchung und Gutachten: 2", "Antworten auf Rückfragen: 0",
-		"Nicht zugestellte E-Mails: 2", "http://localhost:8080/staff/verwaltung/mail", "Eingegangen: 2", "http://localhost:8080/staff/")
+		"Abgewiesene E-Mails: 2", "http://localhost:8080/staff/verwaltung/mail", "Eingegangen: 3", "http://localhost:8080/staff/")
 	var refs []string
 	rows, _ := h.db.Pool.Query(ctx, `SELECT reference FROM submission`)
 	for rows.Next() {
@@ -145,8 +174,7 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	}
 
 	// A quiet day gets no summary: a mail that says nothing is noise.
-	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
-	if err := mail.PlanDigests(ctx, h.db, client, yesterday); err != nil {
+	if err := mail.PlanDigests(ctx, h.db, client, "2026-11-19"); err != nil {
 		t.Fatal(err)
 	}
 	waitJobsDone(t, h)

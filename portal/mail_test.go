@@ -51,10 +51,12 @@ func waitMails(t *testing.T, sink *mailtest.Sink, addr string, n int) []mail.Rea
 
 // startMail runs the mail jobs of h against a real SMTP sink until the
 // test ends: submissions, status changes and saved drafts send mail.
-func startMail(t *testing.T, h *harness) (*mailtest.Sink, *river.Client[pgx.Tx], *mail.Notifier) {
+// login ("user:password@" or "") goes into SMTP_URL; the workers count
+// days in Europe/Berlin, as in production.
+func startMail(t *testing.T, h *harness, login string) (*mailtest.Sink, *river.Client[pgx.Tx], *mail.Notifier) {
 	t.Helper()
 	sink := mailtest.Start(t)
-	sender, err := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
+	sender, err := mail.NewSMTP("smtp://"+login+sink.Addr, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +71,13 @@ func startMail(t *testing.T, h *harness) (*mailtest.Sink, *river.Client[pgx.Tx],
 	if err != nil {
 		t.Fatal(err)
 	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	client, err := jobs.New(h.db, key, slog.New(slog.DiscardHandler), jobs.Options{Mail: &mail.Worker{
 		DB: h.db, Subs: h.subs, Sender: sender, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example",
-		RetryBase: 100 * time.Millisecond, Box: box,
+		RetryBase: 100 * time.Millisecond, Box: box, Loc: berlin,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +95,7 @@ func startMail(t *testing.T, h *harness) (*mailtest.Sink, *river.Client[pgx.Tx],
 func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	sink, _, notifier := startMail(t, h)
+	sink, _, notifier := startMail(t, h, "")
 
 	// The receipt: reference, link to the status page, the PDF without
 	// answers, Reply-To the office. No answer appears anywhere in it.
@@ -242,5 +248,37 @@ func TestDevMailboxListsMailsWithTheirLinks(t *testing.T) {
 	withSMTP := newHarness(t, map[string]string{"SMTP_URL": "smtp://127.0.0.1:2525"})
 	if res, _ := withSMTP.get("/dev/mail"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("/dev/mail with SMTP_URL: %d", res.StatusCode)
+	}
+}
+
+// A relay that refuses the portal's login is the portal's problem, not the
+// citizen's: nothing is recorded as refused, the mail waits, and once the
+// relay takes the password it arrives, once.
+func TestRelayRefusingThePortalIsNotARefusedMail(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	sink, _, _ := startMail(t, h, "portal:altes-passwort@")
+	sink.RequireAuth("portal", "neues-passwort", "PLAIN")
+	id, _ := h.submitGutachtenWith(t, "leipzig", nil)
+	var errs int
+	for deadline := time.Now().Add(30 * time.Second); errs < 2 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_ = h.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(cardinality(errors)), 0) FROM river_job WHERE queue = 'mail'`).Scan(&errs)
+	}
+	if errs < 2 {
+		t.Fatal("the mail jobs never tried the relay")
+	}
+	var refusals, failedEvents, cancelled int
+	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM mail_refusal`).Scan(&refusals)
+	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM case_event WHERE submission_id = $1 AND kind = 'mail_failed'`, id).Scan(&failedEvents)
+	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = 'mail' AND state IN ('cancelled', 'discarded')`).Scan(&cancelled)
+	if refusals != 0 || failedEvents != 0 || cancelled != 0 {
+		t.Errorf("a wrong relay password: %d refusals, %d timeline entries, %d jobs given up; want none", refusals, failedEvents, cancelled)
+	}
+	sink.RequireAuth("portal", "altes-passwort", "PLAIN") // the relay is fixed
+	waitMails(t, sink, "zoe@example.org", 1)
+	waitMails(t, sink, "gesundheitsamt@leipzig.example", 1)
+	waitJobsDone(t, h)
+	if n := len(sink.Mails()); n != 2 {
+		t.Errorf("%d mails after the relay was fixed, want 2 (receipt and notice)", n)
 	}
 }

@@ -55,7 +55,11 @@ func (s *Server) showMail(c *fiber.Ctx) error {
 	}
 	p := mailPage{staffPage: sp, Email: office.Email, Saved: c.Query("gespeichert") == "1"}
 	for _, m := range notifyModes {
-		p.Modes = append(p.Modes, optionView{Value: m, ID: "notify-" + m, Label: p.L.T("staff.mail." + m), Checked: m == office.Notify})
+		o := optionView{Value: m, ID: "notify-" + m, Label: p.L.T("staff.mail." + m), Checked: m == office.Notify}
+		if m == store.NotifyDaily {
+			o.Help = p.L.T("staff.mail.daily_hint")
+		}
+		p.Modes = append(p.Modes, o)
 	}
 	if len(refusals) > refusalPageSize {
 		refusals = refusals[:refusalPageSize]

@@ -180,7 +180,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin, Box: box}
+	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin, Box: box, Log: log}
 	if cfg.DKIMKeyFile != "" {
 		if mailWorker.DKIM, err = mail.LoadDKIM(cfg.DKIMKeyFile, cfg.DKIMSelector, cfg.MailFrom); err != nil {
 			return err

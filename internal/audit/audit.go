@@ -130,7 +130,7 @@ func Verify(ctx context.Context, q store.Querier, officeID int64) (int, error) {
 
 const listEntries = `
 SELECT id, office_id, at, actor, action, object, prev_hash, hash FROM audit_log
-WHERE office_id = $1 AND ($2 = 0 OR id < $2)
+WHERE office_id = $1 AND ($2::bigint = 0 OR id < $2::bigint)
 ORDER BY id DESC LIMIT $3`
 
 // List returns at most limit entries of office officeID, newest first,

@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -41,6 +40,12 @@ type DigestPlanArgs struct {
 // Kind names the job kind in River.
 func (DigestPlanArgs) Kind() string { return "mail.digest.plan" }
 
+// InsertOpts puts every plan, however inserted, on the mail queue, once
+// per day.
+func (DigestPlanArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
 // DailyAt is a River schedule: every day at the time of day At in Loc
 // (a wall-clock time, so it follows daylight saving time).
 type DailyAt struct {
@@ -66,7 +71,7 @@ func (d DailyAt) Next(t time.Time) time.Time {
 func PeriodicDigest(loc *time.Location) *river.PeriodicJob {
 	return river.NewPeriodicJob(DailyAt{At: DigestAt, Loc: loc}, func() (river.JobArgs, *river.InsertOpts) {
 		day := time.Now().In(loc).AddDate(0, 0, -1).Format(dayLayout)
-		return DigestPlanArgs{Day: day}, &river.InsertOpts{Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+		return DigestPlanArgs{Day: day}, nil
 	}, &river.PeriodicJobOpts{ID: "mail.digest", RunOnStart: true})
 }
 
@@ -172,16 +177,13 @@ func (w *Worker) digestMail(ctx context.Context, a Args) (Message, error) {
 		d.Open = append(d.Open, countRow{Label: text(l, "status.state."+st, st), N: open[st]})
 	}
 	d.Subject = l.Tf("mail.digest.subject", "Date", d.Date, "New", strconv.Itoa(counts.New))
-	var txt, html bytes.Buffer
-	if err := digestText.Execute(&txt, d); err != nil {
-		return Message{}, err
-	}
-	if err := digestHTML.Execute(&html, d); err != nil {
+	txt, html, err := render(digestText, digestHTML, d)
+	if err != nil {
 		return Message{}, err
 	}
 	return Message{
 		From: Address{Name: l.T("mail.office_new.from"), Email: w.From}, To: Address{Name: office.Name, Email: office.Email},
-		Subject: d.Subject, Text: txt.String(), HTML: html.String(),
+		Subject: d.Subject, Text: txt, HTML: html,
 		MessageID: "digest." + strconv.FormatInt(office.ID, 10) + "." + a.Day + "@" + domainOf(w.From),
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -166,6 +167,9 @@ type Worker struct {
 	// RetryBase is the first wait after a temporary failure; each further
 	// one doubles it, at most an hour (default 30 s).
 	RetryBase time.Duration
+	// Log hears of a relay that refuses the portal (a wrong password): no
+	// mail leaves until someone fixes it. nil: River's own log only.
+	Log *slog.Logger
 	// JobTimeout bounds one mail job (default 2 minutes: the SMTP
 	// timeouts of a slow server). River rescues a job a dead process left
 	// running only once this has passed too.
@@ -206,6 +210,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		// which a kill makes a second copy shrinks to this one write.
 		return store.RecordMailSent(context.WithoutCancel(ctx), w.DB.Pool, job.Args.Key)
 	}
+	// A server's answer may quote the address; River logs the error and
+	// keeps it with the job, so it goes without the address.
+	err = redact(err, m.To.Email)
+	var relay *RelayError
+	if errors.As(err, &relay) && w.Log != nil {
+		w.Log.ErrorContext(ctx, "mail: the SMTP relay refuses the portal; mails wait and are retried (check SMTP_URL and MAIL_FROM)",
+			"template", job.Args.Template, "attempt", job.Attempt, "error", err.Error())
+	}
 	if Permanent(err) {
 		if rerr := w.recordRefusal(ctx, job.Args, m, err); rerr != nil {
 			return rerr // try again: the refusal must be recorded
@@ -213,6 +225,28 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return river.JobCancel(err)
 	}
 	return err
+}
+
+// redacted is an error whose text has an address taken out; errors.As
+// still sees what it wraps.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+// redact returns err with every occurrence of addr in its text replaced.
+func redact(err error, addr string) error {
+	if addr == "" || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(addr)) {
+		return err
+	}
+	msg := err.Error()
+	for i := strings.Index(strings.ToLower(msg), strings.ToLower(addr)); i >= 0; i = strings.Index(strings.ToLower(msg), strings.ToLower(addr)) {
+		msg = msg[:i] + "<recipient>" + msg[i+len(addr):]
+	}
+	return &redacted{msg: msg, err: err}
 }
 
 // write composes, encodes and signs the mail of a, within the CPU bound.
@@ -245,9 +279,13 @@ func (w *Worker) write(ctx context.Context, a Args) (Message, []byte, error) {
 // and the audit log, and a refused mail to the citizen in the case's
 // timeline too.
 func (w *Worker) recordRefusal(ctx context.Context, a Args, m Message, sendErr error) error {
-	answer := oneLine(sendErr.Error())
+	answer, recipient := oneLine(sendErr.Error()), m.To.Email
+	if a.Template == TemplateResume {
+		// The form promised to keep a draft's address for this one mail.
+		recipient = ""
+	}
 	return w.DB.InTx(ctx, func(tx pgx.Tx) error {
-		r := store.MailRefusal{OfficeID: a.OfficeID, SubmissionID: a.SubmissionID, Template: a.Template, Recipient: m.To.Email, Answer: answer}
+		r := store.MailRefusal{OfficeID: a.OfficeID, SubmissionID: a.SubmissionID, Template: a.Template, Recipient: recipient, Answer: answer}
 		if err := store.InsertMailRefusal(ctx, tx, r); err != nil {
 			return err
 		}
@@ -340,14 +378,9 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
 	}
 	d.Subject = m.Subject
-	var txt, html bytes.Buffer
-	if err := t.text.Execute(&txt, d); err != nil {
+	if m.Text, m.HTML, err = render(t.text, t.html, d); err != nil {
 		return Message{}, err
 	}
-	if err := t.html.Execute(&html, d); err != nil {
-		return Message{}, err
-	}
-	m.Text, m.HTML = txt.String(), html.String()
 	if a.Template == TemplateReceipt {
 		pdf, err := w.receiptPDF(l, sub, office, d.Service)
 		if err != nil {
@@ -392,14 +425,9 @@ func (w *Worker) resumeMail(ctx context.Context, a Args) (Message, error) {
 		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
 	}
 	d.Subject = m.Subject
-	var txt, html bytes.Buffer
-	if err := resumeText.Execute(&txt, d); err != nil {
+	if m.Text, m.HTML, err = render(resumeText, resumeHTML, d); err != nil {
 		return Message{}, err
 	}
-	if err := resumeHTML.Execute(&html, d); err != nil {
-		return Message{}, err
-	}
-	m.Text, m.HTML = txt.String(), html.String()
 	return m, nil
 }
 
@@ -421,16 +449,13 @@ func (w *Worker) officeNotice(a Args, sub store.Submission, office store.Office)
 		Link: w.BaseURL.JoinPath("staff", "faelle", strconv.FormatInt(sub.ID, 10)).String(),
 	}
 	d.Subject = l.Tf("mail.office_new.subject", "Reference", sub.Reference, "Service", d.Service)
-	var txt, html bytes.Buffer
-	if err := officeText.Execute(&txt, d); err != nil {
-		return Message{}, err
-	}
-	if err := officeHTML.Execute(&html, d); err != nil {
+	txt, html, err := render(officeText, officeHTML, d)
+	if err != nil {
 		return Message{}, err
 	}
 	return Message{
 		From: Address{Name: l.T("mail.office_new.from"), Email: w.From}, To: Address{Name: office.Name, Email: office.Email},
-		Subject: d.Subject, Text: txt.String(), HTML: html.String(),
+		Subject: d.Subject, Text: txt, HTML: html,
 		MessageID: a.Key + "." + strconv.FormatInt(sub.ID, 10) + "@" + domainOf(w.From),
 	}, nil
 }

@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -140,9 +141,14 @@ func TestSMTPAuthPlainAndLogin(t *testing.T) {
 		}
 		err = s.Send(context.Background(), "portal@test", "a@test", raw)
 		s.Close()
+		var relay *mail.RelayError
 		switch {
 		case tc.want == "" && err == nil:
 			t.Errorf("%v with a wrong password: sent", tc.offered)
+		case tc.want == "" && (mail.Permanent(err) || !errors.As(err, &relay)):
+			// The portal's password is wrong, not the citizen's address:
+			// retried, never recorded as a refused mail.
+			t.Errorf("%v with a wrong password: %v (permanent %v)", tc.offered, err, mail.Permanent(err))
 		case tc.want != "" && err != nil:
 			t.Errorf("%v: %v", tc.offered, err)
 		}
@@ -158,7 +164,7 @@ func TestSMTPAuthPlainAndLogin(t *testing.T) {
 	sink.RequireAuth("portal", "geheim", "PLAIN")
 	s, _ := mail.NewSMTP("smtp://"+sink.Addr, false, nil)
 	defer s.Close()
-	if err := s.Send(context.Background(), "portal@test", "a@test", raw); err == nil {
-		t.Error("sent without a login to a server that requires one")
+	if err := s.Send(context.Background(), "portal@test", "a@test", raw); err == nil || mail.Permanent(err) {
+		t.Errorf("without a login to a server that requires one: %v (permanent %v)", err, mail.Permanent(err))
 	}
 }

@@ -22,12 +22,24 @@ type Sender interface {
 	Send(ctx context.Context, from, to string, msg []byte) error
 }
 
-// Permanent reports whether err is a permanent refusal (an SMTP 5xx
-// answer): trying again will not help.
+// Permanent reports whether err is a permanent refusal of the mail or its
+// recipient (a 5xx answer to RCPT TO or DATA): trying again will not help.
+// A 5xx while connecting, logging in or at MAIL FROM is the relay refusing
+// the portal (a changed password, a sender it does not accept): a
+// RelayError, not permanent, as no citizen's address is to blame.
 func Permanent(err error) bool {
 	var se *smtp.SMTPError
-	return errors.As(err, &se) && se.Code >= 500
+	var re *RelayError
+	return errors.As(err, &se) && se.Code >= 500 && !errors.As(err, &re)
 }
+
+// RelayError is a failure before any recipient was named: the connection,
+// STARTTLS, AUTH or MAIL FROM. It says the portal's SMTP settings or the
+// relay are at fault; the mail is retried.
+type RelayError struct{ Err error }
+
+func (e *RelayError) Error() string { return e.Err.Error() }
+func (e *RelayError) Unwrap() error { return e.Err }
 
 // SMTP sends through an SMTP server, keeping a few connections open
 // between mails so a burst does not pay a handshake (and a TLS one) for
@@ -120,7 +132,7 @@ func (s *SMTP) Send(ctx context.Context, from, to string, msg []byte) error {
 
 func (s *SMTP) transaction(c *smtp.Client, from, to string, msg []byte) error {
 	if err := c.Mail(from, nil); err != nil {
-		return err
+		return &RelayError{Err: fmt.Errorf("mail: MAIL FROM: %w", err)}
 	}
 	if err := c.Rcpt(to, nil); err != nil {
 		return err
@@ -146,7 +158,10 @@ func (s *SMTP) get(ctx context.Context) (*smtp.Client, bool, error) {
 	}
 	s.mu.Unlock()
 	c, err := s.dial(ctx)
-	return c, false, err
+	if err != nil {
+		return nil, false, &RelayError{Err: err}
+	}
+	return c, false, nil
 }
 
 func (s *SMTP) put(c *smtp.Client) {
@@ -201,9 +216,27 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 // in production.
 func (s *SMTP) saslClient(c *smtp.Client) sasl.Client {
 	if !c.SupportsAuth(sasl.Plain) && c.SupportsAuth(sasl.Login) {
-		return sasl.NewLoginClient(s.user, s.pass)
+		return &loginClient{user: s.user, pass: s.pass}
 	}
 	return sasl.NewPlainClient("", s.user, s.pass)
+}
+
+// loginClient speaks AUTH LOGIN by answering the server's prompts. It
+// sends no initial response: go-sasl's LOGIN client sends the user name
+// up front and then expects exactly "Password:", which servers that ask
+// "Username:" first (as the LOGIN draft describes) refuse.
+type loginClient struct{ user, pass string }
+
+func (l *loginClient) Start() (string, []byte, error) { return sasl.Login, nil, nil }
+
+func (l *loginClient) Next(challenge []byte) ([]byte, error) {
+	switch p := strings.ToLower(string(challenge)); {
+	case strings.HasPrefix(p, "user"):
+		return []byte(l.user), nil
+	case strings.HasPrefix(p, "pass"):
+		return []byte(l.pass), nil
+	}
+	return nil, sasl.ErrUnexpectedServerChallenge
 }
 
 // dropIdle closes the idle connections without a goodbye (they are

@@ -1,6 +1,8 @@
 package mail
 
 import (
+	"strings"
+
 	"github.com/gesundheitsamt/portal/internal/i18n"
 
 	htmltemplate "html/template"
@@ -57,6 +59,18 @@ const htmlBody = `<!DOCTYPE html>
 </body>
 </html>
 `
+
+// render writes a mail's two bodies from the same data.
+func render(text *texttemplate.Template, html *htmltemplate.Template, data any) (string, string, error) {
+	var t, h strings.Builder
+	if err := text.Execute(&t, data); err != nil {
+		return "", "", err
+	}
+	if err := html.Execute(&h, data); err != nil {
+		return "", "", err
+	}
+	return t.String(), h.String(), nil
+}
 
 var templates = func() map[string]mailTemplate {
 	out := map[string]mailTemplate{}

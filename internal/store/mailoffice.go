@@ -69,7 +69,7 @@ func InsertMailRefusal(ctx context.Context, q Querier, r MailRefusal) error {
 const listMailRefusals = `
 SELECT r.id, r.office_id, coalesce(r.submission_id, 0), coalesce(s.reference, ''), r.template, r.recipient, r.answer, r.at
 FROM mail_refusal r LEFT JOIN submission s ON s.id = r.submission_id AND s.office_id = r.office_id
-WHERE r.office_id = $1 AND ($2 = 0 OR r.id < $2)
+WHERE r.office_id = $1 AND ($2::bigint = 0 OR r.id < $2::bigint)
 ORDER BY r.id DESC
 LIMIT $3`
 
@@ -104,7 +104,7 @@ type DayCounts struct {
 	ByService map[string]int // new submissions by service slug
 	New       int            // their sum
 	Answers   int            // citizens' answers to a Rückfrage
-	Refused   int            // mails refused for good
+	Refused   int            // mails refused for good, but the office's own: a refused summary must not cause the next
 }
 
 // Empty reports whether nothing happened.
@@ -118,7 +118,8 @@ SELECT 'answers', '', count(*) FROM case_event
  WHERE office_id = $1 AND kind = 'answer' AND at >= $2 AND at < $3
 UNION ALL
 SELECT 'refused', '', count(*) FROM mail_refusal
- WHERE office_id = $1 AND at >= $2 AND at < $3`
+ WHERE office_id = $1 AND at >= $2 AND at < $3
+   AND template NOT IN ('office_new', 'digest')`
 
 // CountDay returns what happened at office officeID from from until to.
 func CountDay(ctx context.Context, q Querier, officeID int64, from, to time.Time) (DayCounts, error) {

@@ -272,7 +272,8 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	refused := x.s.refuse[strings.ToLower(to)]
 	x.s.mu.Unlock()
 	if refused {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+		// As Postfix says it: with the address.
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: No such user here"}
 	}
 	x.to = append(x.to, to)
 	return nil
