@@ -52,6 +52,11 @@ func TestChainAppendOnlyAndTamperDetection(t *testing.T) {
 	if n, err := audit.Verify(ctx, db.Pool, 0); err != nil || n != 40 {
 		t.Fatalf("verify: %d entries, %v", n, err)
 	}
+	// The log page pages back by id; one beyond int4 (a typed ?vor=) is
+	// no error.
+	if page, err := audit.List(ctx, db.Pool, lej, 3_000_000_000, 100); err != nil || len(page) != 20 {
+		t.Errorf("paging from a large id: %d entries, %v", len(page), err)
+	}
 
 	// The database refuses changes and removal, even for the table's owner.
 	for _, sql := range []string{

@@ -75,4 +75,8 @@ func TestOldMailRefusalsAreDeleted(t *testing.T) {
 	if len(left) != 2 {
 		t.Errorf("%d refusals left, want the 2 younger than 90 days", len(left))
 	}
+	// Paging from an id beyond int4 (a typed ?vor=) is no error.
+	if older, err := store.ListMailRefusals(ctx, db.Pool, office, 3_000_000_000, 10); err != nil || len(older) != 2 {
+		t.Errorf("paging from a large id: %d rows, %v", len(older), err)
+	}
 }
