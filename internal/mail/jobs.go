@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -237,16 +238,16 @@ type redacted struct {
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.err }
 
-// redact returns err with every occurrence of addr in its text replaced.
+// redact returns err with addr (in any case) replaced in its text.
 func redact(err error, addr string) error {
-	if addr == "" || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(addr)) {
+	if addr == "" {
 		return err
 	}
-	msg := err.Error()
-	for i := strings.Index(strings.ToLower(msg), strings.ToLower(addr)); i >= 0; i = strings.Index(strings.ToLower(msg), strings.ToLower(addr)) {
-		msg = msg[:i] + "<recipient>" + msg[i+len(addr):]
+	re := regexp.MustCompile("(?i)" + regexp.QuoteMeta(addr))
+	if !re.MatchString(err.Error()) {
+		return err
 	}
-	return &redacted{msg: msg, err: err}
+	return &redacted{msg: re.ReplaceAllString(err.Error(), "<recipient>"), err: err}
 }
 
 // write composes, encodes and signs the mail of a, within the CPU bound.
@@ -296,7 +297,7 @@ func (w *Worker) recordRefusal(ctx context.Context, a Args, m Message, sendErr e
 		case a.SubmissionID != 0:
 			object = "submission:" + strconv.FormatInt(a.SubmissionID, 10)
 		}
-		if a.SubmissionID != 0 && ToCitizen(a.Template) {
+		if a.SubmissionID != 0 && toCitizen(a.Template) {
 			ev := store.Event{Kind: store.EventMailFailed, Message: m.To.Email + ": " + answer, Internal: true}
 			if _, err := store.InsertEvent(ctx, tx, a.OfficeID, a.SubmissionID, ev); err != nil {
 				return err
@@ -306,9 +307,9 @@ func (w *Worker) recordRefusal(ctx context.Context, a Args, m Message, sendErr e
 	})
 }
 
-// ToCitizen reports whether the mails of template go to the citizen of a
+// toCitizen reports whether the mails of template go to the citizen of a
 // submission (not to the office, not to a draft's author).
-func ToCitizen(template string) bool {
+func toCitizen(template string) bool {
 	_, ok := bodies[template]
 	return ok
 }
