@@ -71,6 +71,18 @@ func TestBrowserStaffLogin(t *testing.T) {
 	// A citizen sends an appointment request to Halle, so there is a case;
 	// a server refused its receipt, so the admin's mail page lists one.
 	sendTerminInBrowser(t, ctx, p.base+"/amt/halle/leistungen/terminanfrage/antrag")
+	// Its mails are in the development mailbox.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		step(t, ctx, "open the mailbox", chromedp.Navigate(p.base+"/dev/mail"))
+		if strings.Contains(eval[string](t, ctx, `document.body.innerText`), "/status/") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no receipt in the development mailbox")
+		}
+	}
+	checkAccessibility(t, ctx, axe, "/dev/mail")
+	checkNoHorizontalScroll(t, ctx, "/dev/mail", 320)
 	db, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
