@@ -35,12 +35,15 @@ type inboxPage struct {
 	Skipped     int          // cases it could not change
 	BulkError   string
 	SearchError string
+	// Said once per page, not per row.
+	UnreadLabel, NobodyLabel string
 }
 
 type inboxRow struct {
 	URL       string
 	ID        int64
 	Version   int
+	Pick      string // the checkbox's label: "<reference> auswählen"
 	Reference string
 	Applicant string
 	Service   string
@@ -259,11 +262,27 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 			p.NextURL = f.url("nach", cur)
 		}
 	}
+	// A page lists up to 200 cases of a few services and states: each
+	// text is looked up once, not per row.
+	services, statuses := map[string]string{}, map[string]string{}
+	pick := p.L.Tf("staff.inbox.bulk.pick", "Reference", "\x00")
+	p.UnreadLabel, p.NobodyLabel = p.L.T("staff.inbox.unread"), p.L.T("staff.inbox.nobody")
+	p.Rows = make([]inboxRow, 0, len(rows))
 	for _, r := range rows {
+		service, ok := services[r.ServiceSlug]
+		if !ok {
+			service = serviceOf(p.L, r.ServiceSlug, "").Title
+			services[r.ServiceSlug] = service
+		}
+		status, ok := statuses[r.Status]
+		if !ok {
+			status = statusText(p.L, r.Status)
+			statuses[r.Status] = status
+		}
 		p.Rows = append(p.Rows, inboxRow{
 			URL: "/staff/faelle/" + strconv.FormatInt(r.ID, 10), ID: r.ID, Version: r.Version,
-			Reference: r.Reference, Applicant: r.Applicant, Service: serviceOf(p.L, r.ServiceSlug, "").Title,
-			Received: formatTime(p.L, r.SubmittedAt, s.loc), Status: statusText(p.L, r.Status),
+			Pick: strings.Replace(pick, "\x00", r.Reference, 1), Reference: r.Reference, Applicant: r.Applicant,
+			Service: service, Received: formatTime(p.L, r.SubmittedAt, s.loc), Status: status,
 			Assignee: r.AssigneeName, Unread: r.Unread,
 		})
 	}
