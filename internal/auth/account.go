@@ -66,6 +66,7 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next, repe
 		return "", fault.New(fault.Invalid, op, MsgPasswordSame)
 	}
 	hash := HashPassword(next)
+	var renewed string
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := store.SetPassword(ctx, tx, acct.OfficeID, acct.ID, hash, false); err != nil {
 			return err
@@ -73,12 +74,15 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next, repe
 		if err := store.DeleteStaffSessions(ctx, tx, acct.ID); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "password.change"})
+		if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "password.change"}); err != nil {
+			return err
+		}
+		// This session goes on under a new id, with the new password.
+		var err error
+		renewed, err = s.newSession(ctx, tx, acct, true)
+		return err
 	})
-	if err != nil {
-		return "", err
-	}
-	return s.newSession(ctx, acct, true)
+	return renewed, err
 }
 
 // Account is a staff account as its office's admin sees it.

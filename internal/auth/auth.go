@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"image/png"
 	"strconv"
@@ -218,7 +219,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, Ne
 	case acct.TOTPRequired:
 		next = NeedEnrol
 	}
-	token, err := s.newSession(ctx, acct, next == LoggedIn)
+	token, err := s.newSession(ctx, s.db.Pool, acct, next == LoggedIn)
 	if err == nil && next == LoggedIn {
 		err = s.audit(ctx, acct, "login")
 	}
@@ -233,7 +234,7 @@ func (s *Service) audit(ctx context.Context, acct store.Staff, action string) er
 // Actor names a staff member in the audit log.
 func Actor(staffID int64) string { return "staff:" + strconv.FormatInt(staffID, 10) }
 
-func (s *Service) newSession(ctx context.Context, acct store.Staff, complete bool) (string, error) {
+func (s *Service) newSession(ctx context.Context, q store.Querier, acct store.Staff, complete bool) (string, error) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	token := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
@@ -241,7 +242,7 @@ func (s *Service) newSession(ctx context.Context, acct store.Staff, complete boo
 	if !complete {
 		end = s.now().Add(secondFactorTTL)
 	}
-	err := store.InsertSession(ctx, s.db.Pool, hashToken(token), store.Session{
+	err := store.InsertSession(ctx, q, hashToken(token), store.Session{
 		StaffID: acct.ID, OfficeID: acct.OfficeID, SecondFactor: complete, ExpiresAt: end,
 	})
 	return token, err
@@ -311,30 +312,41 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("auth: totp secret of %d: %w", acct.ID, err)
 	}
-	ok, action, err := s.secondFactor(ctx, acct, string(secret), code)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
+	// Spending the code and the new session are one transaction: if the
+	// session cannot be made, the code (a recovery code above all) is not
+	// spent either, and the person tries again.
+	var next string
+	wrong := fault.New(fault.Invalid, "auth: verify code", MsgCodeWrong)
+	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
+		ok, action, err := s.secondFactor(ctx, tx, acct, string(secret), code)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return wrong // nothing was spent
+		}
+		if action != "" {
+			if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action}); err != nil {
+				return err
+			}
+		}
+		next, err = s.complete(ctx, tx, token, acct)
+		return err
+	})
+	if errors.Is(err, wrong) {
 		if err := store.RecordLoginFailure(ctx, s.db.Pool, acct.ID, MaxFailures, LockDuration); err != nil {
 			return "", err
 		}
-		return "", fault.New(fault.Invalid, "auth: verify code", MsgCodeWrong)
 	}
-	if action != "" {
-		if err := s.audit(ctx, acct, action); err != nil {
-			return "", err
-		}
-	}
-	return s.complete(ctx, token, acct)
+	return next, err
 }
 
 // secondFactor checks code as a TOTP code of secret, never accepted twice,
 // or as an unused recovery code of acct, which it spends (and then names
 // the audit action to record).
-func (s *Service) secondFactor(ctx context.Context, acct store.Staff, secret, code string) (bool, string, error) {
+func (s *Service) secondFactor(ctx context.Context, tx pgx.Tx, acct store.Staff, secret, code string) (bool, string, error) {
 	if normalized, ok := parseRecoveryCode(code); ok {
-		used, err := store.UseRecoveryCode(ctx, s.db.Pool, acct.ID, hashToken(normalized))
+		used, err := store.UseRecoveryCode(ctx, tx, acct.ID, hashToken(normalized))
 		if err != nil || !used {
 			return false, "", err
 		}
@@ -344,7 +356,7 @@ func (s *Service) secondFactor(ctx context.Context, acct store.Staff, secret, co
 	if !ok {
 		return false, "", nil
 	}
-	fresh, err := store.UseTOTPStep(ctx, s.db.Pool, acct.ID, step)
+	fresh, err := store.UseTOTPStep(ctx, tx, acct.ID, step)
 	return fresh, "", err
 }
 
@@ -371,18 +383,20 @@ func (s *Service) codeStep(code, secret string) (int64, bool) {
 	return 0, false
 }
 
-func (s *Service) complete(ctx context.Context, token string, acct store.Staff) (string, error) {
-	if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
+// complete replaces the half-finished session token by a complete one, in
+// the transaction tx of the second factor that allowed it.
+func (s *Service) complete(ctx context.Context, tx pgx.Tx, token string, acct store.Staff) (string, error) {
+	if err := store.DeleteSession(ctx, tx, hashToken(token)); err != nil {
 		return "", err
 	}
-	if err := store.ResetLoginFailures(ctx, s.db.Pool, acct.ID); err != nil {
+	if err := store.ResetLoginFailures(ctx, tx, acct.ID); err != nil {
 		return "", err
 	}
-	token, err := s.newSession(ctx, acct, true)
+	token, err := s.newSession(ctx, tx, acct, true)
 	if err != nil {
 		return "", err
 	}
-	return token, s.audit(ctx, acct, "login")
+	return token, audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "login"})
 }
 
 // Enrolment is a new TOTP secret to show as a QR code and as text.
@@ -450,6 +464,9 @@ func (s *Service) Enrol(ctx context.Context, token, secret, code string) (string
 	if err != nil {
 		return "", nil, err
 	}
+	// The secret, its first code, the recovery codes and the new session
+	// are one transaction: codes shown on an answer that failed were
+	// never stored, and the enrolment can simply be done again.
 	codes, hashes := newRecoveryCodes()
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		if err := store.SetTOTP(ctx, tx, acct.ID, sealed); err != nil {
@@ -458,13 +475,16 @@ func (s *Service) Enrol(ctx context.Context, token, secret, code string) (string
 		if _, err := store.UseTOTPStep(ctx, tx, acct.ID, step); err != nil {
 			return err
 		}
-		return store.ReplaceRecoveryCodes(ctx, tx, acct.ID, hashes)
+		if err := store.ReplaceRecoveryCodes(ctx, tx, acct.ID, hashes); err != nil {
+			return err
+		}
+		token, err = s.complete(ctx, tx, token, acct)
+		return err
 	})
 	if err != nil {
 		return "", nil, err
 	}
-	token, err = s.complete(ctx, token, acct)
-	return token, codes, err
+	return token, codes, nil
 }
 
 // Logout ends the session of token.
