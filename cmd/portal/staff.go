@@ -22,22 +22,16 @@ import (
 // generated one-time password alone on stdout, unless --password-stdin
 // reads one from standard input. Messages go to standard error.
 func staffCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: portal staff add --office SLUG --email E --name N --role admin|caseworker|physician [--password-stdin] [--totp-secret BASE32]")
-	}
+	const usage = "usage: portal staff add --office SLUG --email E --name N --role admin|caseworker|physician [--password-stdin] [--totp-secret BASE32]"
 	fs := flag.NewFlagSet("staff add", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	officeSlug := fs.String("office", "", "office slug")
 	email := fs.String("email", "", "e-mail address (the login)")
 	name := fs.String("name", "", "full name")
 	role := fs.String("role", "", "admin, caseworker or physician")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
 	totpSecret := fs.String("totp-secret", "", "base32 TOTP secret (else enrolment at first login)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("staff add: %w", err)
-	}
-	if *officeSlug == "" || *email == "" || *name == "" || *role == "" {
-		return errors.New("staff add: --office, --email, --name and --role are required")
+	if err := parseAdd("staff", usage, args, fs, "office", "email", "name", "role"); err != nil {
+		return err
 	}
 	if !auth.ValidRole(*role) {
 		return fmt.Errorf("staff add: role %q: use admin, caseworker or physician", *role)

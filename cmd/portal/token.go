@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,26 +16,14 @@ import (
 func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	const usage = "usage: portal token add --office SLUG --name N --scopes S1,S2 (scopes: " +
 		"submissions:read, submissions:write, attachments:read, medical:read)"
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New(usage)
-	}
 	fs := flag.NewFlagSet("token add", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	officeSlug := fs.String("office", "", "office slug")
 	name := fs.String("name", "", "what the token is for (the Fachverfahren)")
 	scopes := fs.String("scopes", "", "comma-separated scopes")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("token add: %w\n%s", err, usage)
+	if err := parseAdd("token", usage, args, fs, "office", "name", "scopes"); err != nil {
+		return err
 	}
-	if *officeSlug == "" || strings.TrimSpace(*name) == "" || *scopes == "" {
-		return errors.New("token add: --office, --name and --scopes are required\n" + usage)
-	}
-	var list []string
-	for _, sc := range strings.Split(*scopes, ",") {
-		if sc = strings.TrimSpace(sc); sc != "" {
-			list = append(list, sc)
-		}
-	}
+	list := splitList(*scopes)
 	for _, sc := range list {
 		if !contains(auth.Scopes, sc) {
 			return fmt.Errorf("token add: unknown scope %q\n%s", sc, usage)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,26 +16,14 @@ import (
 func webhookCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	const usage = "usage: portal webhook add --office SLUG --url URL --events E1,E2 (events: " +
 		"submission.created, submission.status_changed)"
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New(usage)
-	}
 	fs := flag.NewFlagSet("webhook add", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	officeSlug := fs.String("office", "", "office slug")
 	rawURL := fs.String("url", "", "where to POST (https; http outside production)")
 	events := fs.String("events", "", "comma-separated events")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("webhook add: %w\n%s", err, usage)
+	if err := parseAdd("webhook", usage, args, fs, "office", "url", "events"); err != nil {
+		return err
 	}
-	if *officeSlug == "" || *rawURL == "" || *events == "" {
-		return errors.New("webhook add: --office, --url and --events are required\n" + usage)
-	}
-	var list []string
-	for _, e := range strings.Split(*events, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			list = append(list, e)
-		}
-	}
+	list := splitList(*events)
 	on, err := openOffice(ctx, getenv, "webhook add", *officeSlug)
 	if err != nil {
 		return err
