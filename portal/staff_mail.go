@@ -8,6 +8,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
@@ -88,19 +89,15 @@ func (s *Server) showMail(c *fiber.Ctx) error {
 func (s *Server) setNotify(c *fiber.Ctx) error {
 	st := staffOf(c)
 	mode := c.FormValue("notify")
-	valid := false
-	for _, m := range notifyModes {
-		valid = valid || m == mode
-	}
-	if !valid {
-		return fiber.ErrUnprocessableEntity // the form offers only valid choices
-	}
 	err := s.db.InTx(c.UserContext(), func(tx pgx.Tx) error {
 		if err := store.SetOfficeNotify(c.UserContext(), tx, st.OfficeID, mode); err != nil {
 			return err
 		}
 		return audit.Append(c.UserContext(), tx, audit.Entry{OfficeID: st.OfficeID, Actor: auth.Actor(st.ID), Action: "office.notify." + mode})
 	})
+	if fault.KindOf(err) == fault.Invalid {
+		return fiber.ErrUnprocessableEntity // the form offers only valid choices
+	}
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
 )
@@ -85,6 +87,14 @@ func TestSMTPDeliversReusesConnectionsAndClassifiesRefusals(t *testing.T) {
 	err = s.Send(context.Background(), "portal@test", "nobody@test", msg(0))
 	if err == nil || !mail.Permanent(err) {
 		t.Errorf("a 550: %v (permanent %v)", err, mail.Permanent(err))
+	}
+	// A relay that will not relay for the portal refuses every recipient:
+	// the portal's fault, retried, not a wrong address.
+	sink.RefuseWith("elsewhere@test", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "<elsewhere@test>: Relay access denied"})
+	err = s.Send(context.Background(), "portal@test", "elsewhere@test", msg(0))
+	var relay *mail.RelayError
+	if err == nil || mail.Permanent(err) || !errors.As(err, &relay) {
+		t.Errorf("relay access denied: %v (permanent %v)", err, mail.Permanent(err))
 	}
 	// The server gone: a temporary failure; back again: delivered.
 	sink.Stop()

@@ -33,9 +33,10 @@ func Permanent(err error) bool {
 	return errors.As(err, &se) && se.Code >= 500 && !errors.As(err, &re)
 }
 
-// RelayError is a failure before any recipient was named: the connection,
-// STARTTLS, AUTH or MAIL FROM. It says the portal's SMTP settings or the
-// relay are at fault; the mail is retried.
+// RelayError is a failure before any recipient was named (the connection,
+// STARTTLS, AUTH or MAIL FROM), or a relay that will not relay for the
+// portal at all. It says the portal's SMTP settings or the relay are at
+// fault; the mail is retried.
 type RelayError struct{ Err error }
 
 func (e *RelayError) Error() string { return e.Err.Error() }
@@ -135,6 +136,9 @@ func (s *SMTP) transaction(c *smtp.Client, from, to string, msg []byte) error {
 		return &RelayError{Err: fmt.Errorf("mail: MAIL FROM: %w", err)}
 	}
 	if err := c.Rcpt(to, nil); err != nil {
+		if relayDenied(err) {
+			return &RelayError{Err: fmt.Errorf("mail: RCPT TO: %w", err)}
+		}
 		return err
 	}
 	w, err := c.Data()
@@ -209,6 +213,16 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// relayDenied reports whether a refused recipient is the relay refusing to
+// relay for the portal (Postfix: "554 5.7.1 Relay access denied",
+// Exchange: "550 5.7.54 Unable to relay"): a policy answer (5.7.x) that
+// says so. Every recipient would get it; no address is wrong.
+func relayDenied(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code >= 500 && se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 7 &&
+		strings.Contains(strings.ToLower(se.Message), "relay")
 }
 
 // saslClient picks AUTH PLAIN, or LOGIN from a server that offers only

@@ -34,7 +34,7 @@ type Sink struct {
 	Delay    time.Duration
 	mu       sync.Mutex
 	mails    []Received
-	refuse   map[string]bool
+	refuse   map[string]*smtp.SMTPError
 	idle     time.Duration
 	sessions int
 	srv      *smtp.Server
@@ -54,7 +54,7 @@ func Start(t testing.TB) *Sink {
 // than idle (saying 421 first, as go-smtp's server does); 0: 10 seconds.
 func StartIdle(t testing.TB, idle time.Duration) *Sink {
 	t.Helper()
-	s := &Sink{t: t, refuse: map[string]bool{}, idle: idle}
+	s := &Sink{t: t, refuse: map[string]*smtp.SMTPError{}, idle: idle}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -107,10 +107,16 @@ func (s *Sink) Restart() {
 	s.serve(ln)
 }
 
-// Refuse makes the server answer RCPT TO:<addr> with 550.
+// Refuse makes the server answer RCPT TO:<addr> with 550 "no such user",
+// quoting the address as Postfix does.
 func (s *Sink) Refuse(addr string) {
+	s.RefuseWith(addr, &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + addr + ">: No such user here"})
+}
+
+// RefuseWith makes the server answer RCPT TO:<addr> with answer.
+func (s *Sink) RefuseWith(addr string, answer *smtp.SMTPError) {
 	s.mu.Lock()
-	s.refuse[strings.ToLower(addr)] = true
+	s.refuse[strings.ToLower(addr)] = answer
 	s.mu.Unlock()
 }
 
@@ -271,9 +277,8 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	x.s.mu.Lock()
 	refused := x.s.refuse[strings.ToLower(to)]
 	x.s.mu.Unlock()
-	if refused {
-		// As Postfix says it: with the address.
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: No such user here"}
+	if refused != nil {
+		return refused
 	}
 	x.to = append(x.to, to)
 	return nil
