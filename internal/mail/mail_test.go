@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -176,5 +177,59 @@ func TestSMTPAuthPlainAndLogin(t *testing.T) {
 	defer s.Close()
 	if err := s.Send(context.Background(), "portal@test", "a@test", raw); err == nil || mail.Permanent(err) {
 		t.Errorf("without a login to a server that requires one: %v (permanent %v)", err, mail.Permanent(err))
+	}
+}
+
+// STARTTLS when the server offers it, required in production; smtps://
+// speaks TLS from the first byte; the server's certificate is checked.
+func TestSMTPOverTLS(t *testing.T) {
+	raw, _, _ := mail.Message{From: mail.Address{Email: "portal@test"}, To: mail.Address{Email: "a@test"}, Subject: "x", Text: "x", HTML: "x"}.Bytes()
+	send := func(url string, requireTLS bool, cfg *tls.Config) error {
+		t.Helper()
+		s, err := mail.NewSMTP(url, requireTLS, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		return s.Send(context.Background(), "portal@test", "a@test", raw)
+	}
+
+	starttls := mailtest.StartTLS(t, false)
+	starttls.RequireAuth("portal", "geheim", "PLAIN")
+	if err := send("smtp://portal:geheim@"+starttls.Addr, true, starttls.ClientTLS()); err != nil {
+		t.Fatalf("STARTTLS: %v", err)
+	}
+	// The password went inside TLS: the mail arrived over it.
+	if m := starttls.Wait(1, 5*time.Second); !m[0].TLS {
+		t.Error("STARTTLS offered, but the mail came in plain text")
+	}
+	// A certificate the portal does not trust: nothing is sent.
+	if err := send("smtp://"+starttls.Addr, true, nil); err == nil {
+		t.Error("sent to a server whose certificate is not trusted")
+	}
+
+	implicit := mailtest.StartTLS(t, true)
+	if err := send("smtps://"+implicit.Addr, true, implicit.ClientTLS()); err != nil {
+		t.Fatalf("smtps: %v", err)
+	}
+	if m := implicit.Wait(1, 5*time.Second); !m[0].TLS {
+		t.Error("smtps, but the mail came in plain text")
+	}
+
+	// A server without STARTTLS: plain text in development, refused in
+	// production (the mail waits; it is the relay's fault, not the address's).
+	plain := mailtest.Start(t)
+	var relay *mail.RelayError
+	if err := send("smtp://"+plain.Addr, true, nil); err == nil || !errors.As(err, &relay) || mail.Permanent(err) {
+		t.Errorf("production, server without STARTTLS: %v", err)
+	}
+	if len(plain.Mails()) != 0 {
+		t.Error("production sent a mail in plain text")
+	}
+	if err := send("smtp://"+plain.Addr, false, nil); err != nil {
+		t.Errorf("development, server without STARTTLS: %v", err)
+	}
+	if m := plain.Wait(1, 5*time.Second); m[0].TLS {
+		t.Error("the plain server reports TLS: the check above proves nothing")
 	}
 }

@@ -6,7 +6,14 @@ package mailtest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
+	"math/big"
 	"net"
 	"slices"
 	"strings"
@@ -23,6 +30,7 @@ type Received struct {
 	From string
 	To   []string
 	Data []byte
+	TLS  bool // it came over TLS (STARTTLS or smtps)
 }
 
 // Sink is the recording SMTP server.
@@ -38,6 +46,10 @@ type Sink struct {
 	idle     time.Duration
 	sessions int
 	srv      *smtp.Server
+	// tls offers STARTTLS, or with implicit serves TLS from the first
+	// byte (smtps); nil: plain text only.
+	tls      *tls.Config
+	implicit bool
 	// auth: the credentials and mechanisms RequireAuth asked for.
 	user, pass string
 	mechs      []string
@@ -54,7 +66,33 @@ func Start(t testing.TB) *Sink {
 // than idle (saying 421 first, as go-smtp's server does); 0: 10 seconds.
 func StartIdle(t testing.TB, idle time.Duration) *Sink {
 	t.Helper()
-	s := &Sink{t: t, refuse: map[string]*smtp.SMTPError{}, idle: idle}
+	return start(t, &Sink{t: t, refuse: map[string]*smtp.SMTPError{}, idle: idle})
+}
+
+// StartTLS runs a sink that offers STARTTLS (implicit false) or speaks TLS
+// from the first byte, as on port 465 (implicit true), with a certificate
+// for 127.0.0.1 made for the test. Clients trust it through ClientTLS.
+func StartTLS(t testing.TB, implicit bool) *Sink {
+	t.Helper()
+	cert, err := selfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, &Sink{t: t, refuse: map[string]*smtp.SMTPError{}, implicit: implicit,
+		tls: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+}
+
+// ClientTLS is a client configuration that trusts this sink's certificate
+// (and nothing else).
+func (s *Sink) ClientTLS() *tls.Config {
+	pool := x509.NewCertPool()
+	if s.tls != nil {
+		pool.AddCert(s.tls.Certificates[0].Leaf)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+}
+
+func start(t testing.TB, s *Sink) *Sink {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +112,37 @@ func (s *Sink) serve(ln net.Listener) {
 	if s.idle > 0 {
 		srv.ReadTimeout = s.idle
 	}
+	if s.tls != nil && s.implicit {
+		ln = tls.NewListener(ln, s.tls)
+	} else if s.tls != nil {
+		srv.TLSConfig = s.tls
+	}
 	s.srv = srv
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
+}
+
+// selfSigned makes a short-lived certificate for 127.0.0.1.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sink.test"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // Stop closes the server and every connection (an outage).
@@ -190,11 +256,12 @@ func (s *Sink) Wait(n int, timeout time.Duration) []Received {
 
 type backend struct{ s *Sink }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.mu.Lock()
 	b.s.sessions++
 	b.s.mu.Unlock()
-	return &session{s: b.s}, nil
+	_, secure := c.TLSConnectionState()
+	return &session{s: b.s, tls: secure}, nil
 }
 
 type session struct {
@@ -202,6 +269,7 @@ type session struct {
 	from   string
 	to     []string
 	authed bool
+	tls    bool
 }
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
@@ -294,7 +362,7 @@ func (x *session) Data(r io.Reader) error {
 	x.s.mu.Unlock()
 	time.Sleep(delay)
 	x.s.mu.Lock()
-	x.s.mails = append(x.s.mails, Received{From: x.from, To: x.to, Data: bytes.Clone(b)})
+	x.s.mails = append(x.s.mails, Received{From: x.from, To: x.to, Data: bytes.Clone(b), TLS: x.tls})
 	x.s.mu.Unlock()
 	return nil
 }
