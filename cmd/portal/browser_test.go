@@ -83,20 +83,28 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 
 func eval[T any](t *testing.T, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr, opts...))
+	v, err := tryEval[T](ctx, expr, opts...)
 	if err != nil {
 		t.Fatalf("%s: %v", expr, err)
 	}
 	return v
 }
 
+// tryEval is eval for polling while a page may be replaced: an expression
+// evaluated just as the tab navigates fails ("Inspected target navigated
+// or closed") and is simply asked again.
+func tryEval[T any](ctx context.Context, expr string, opts ...chromedp.EvaluateOption) (T, error) {
+	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return chromedp.Run(c, chromedp.Evaluate[T](expr, opts...))
+}
+
 // waitPath waits until the tab shows path (navigation after a submit).
 func waitPath(t *testing.T, ctx context.Context, path string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if got := eval[string](t, ctx, `location.pathname + location.search`); got == path && eval[string](t, ctx, `document.readyState`) == "complete" {
+		got, err := tryEval[string](ctx, `location.pathname + location.search + " " + document.readyState`)
+		if err == nil && got == path+" complete" {
 			return
 		}
 	}

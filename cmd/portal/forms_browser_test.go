@@ -158,7 +158,7 @@ func markPage(t *testing.T, ctx context.Context) {
 func waitLoaded(t *testing.T, ctx context.Context) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if eval[bool](t, ctx, `!window.__old && document.readyState === "complete"`) {
+		if ok, err := tryEval[bool](ctx, `!window.__old && document.readyState === "complete"`); err == nil && ok {
 			return
 		}
 	}
