@@ -204,7 +204,7 @@ var uploadTypes = map[string]string{
 
 // MaxUploadMB is the largest file any field may take, and MaxStepUploadMB
 // the most a step's file fields may take together (max_files × max_size_mb):
-// one post carries them all, in memory.
+// one post carries them all.
 const (
 	MaxUploadMB     = 10
 	MaxStepUploadMB = 30

@@ -24,6 +24,7 @@ import (
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/formpost"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
@@ -33,8 +34,8 @@ import (
 	"github.com/gesundheitsamt/portal/static"
 )
 
-// Body limits. The server refuses anything above maxBody before a handler
-// runs; each route that takes a body sets its own, smaller limit.
+// Body limits (see body.go): a text post takes at most formBodySize; only
+// the posts with uploads take more, up to maxBody.
 const formBodySize = 32 << 10 // a text-only form post
 
 // bodySlack is what a step's post takes beyond its files: the answers and
@@ -57,7 +58,14 @@ type Deps struct {
 	Location    *time.Location       // the offices' time zone (Europe/Berlin)
 	Auth        *auth.Service        // staff accounts and sessions
 	Inbox       *inbox.Service       // the workflow of cases
+	// SpoolDir holds the files of posts in flight (unlinked and sealed at
+	// once); empty: the system's temporary directory.
+	SpoolDir string
 }
+
+// spoolBudget is the most the files of all posts in flight may take on
+// disk; a post beyond it is answered "try again shortly".
+const spoolBudget = 1 << 30
 
 // Server is the portal's HTTP application.
 type Server struct {
@@ -75,15 +83,22 @@ type Server struct {
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
-	maxBody  int           // the largest body of any route: a form step with uploads
-	pdfSlots chan struct{} // PDF receipts rendered at once
-	forms    *forms.Set
-	subs     *submission.Service
-	auth     *auth.Service
-	inbox    *inbox.Service
-	engine   *forms.Engine
-	loc      *time.Location
-	now      func() time.Time
+	maxBody  int             // the largest body of any route: a form step with uploads
+	spool    *formpost.Spool // files of posts in flight
+	pdfSlots chan struct{}   // PDF receipts rendered at once
+	// uploadSlots bounds the uploads held in memory at once (read from
+	// the spool, checked, sealed, stored).
+	uploadSlots chan struct{}
+	// uploadIdle and uploadTimeout end uploads whose client stops
+	// sending, or sends too slowly (body.go).
+	uploadIdle, uploadTimeout time.Duration
+	forms                     *forms.Set
+	subs                      *submission.Service
+	auth                      *auth.Service
+	inbox                     *inbox.Service
+	engine                    *forms.Engine
+	loc                       *time.Location
+	now                       func() time.Time
 
 	closeOnce sync.Once
 	app       *fiber.App
@@ -111,8 +126,11 @@ func New(d Deps) (*Server, error) {
 	}
 	maxBody := max(int(d.Forms.MaxUploadBytes())+bodySlack, answerBodySize, 1<<20) // the largest limit of any route
 	s := &Server{
-		maxBody:  maxBody,
-		pdfSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		maxBody:     maxBody,
+		spool:       formpost.NewSpool(d.SpoolDir, spoolBudget),
+		pdfSlots:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		uploadSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		uploadIdle:  uploadIdle, uploadTimeout: uploadTimeout,
 		cfg:      d.Config,
 		db:       d.DB,
 		dir:      d.Directory,
@@ -143,11 +161,19 @@ func New(d Deps) (*Server, error) {
 		AppName:               "portal",
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
-		BodyLimit:             maxBody,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ReadBufferSize:        8192,
+		// Bodies are streamed: the server reserves nothing for a body
+		// before it arrives, and takeBody reads each under its route's
+		// limit. BodyLimit is then only how much the server reads ahead
+		// (at most 8 KiB); multipart bodies are never parsed by fasthttp.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    formBodySize,
+		// The headers and a text body must arrive within ReadTimeout; an
+		// upload may take longer while bytes keep coming (idleReader).
+		ReadTimeout:    10 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		ReadBufferSize: 8192,
 		// X-Forwarded-Proto and friends count only from these peers; c.IP()
 		// stays the peer address (clientIP below reads X-Forwarded-For).
 		EnableTrustedProxyCheck: true,

@@ -16,23 +16,11 @@ import (
 // unread; a bad file or a missing text shows the page again with the text
 // kept.
 func (s *Server) answerQuestion(c *fiber.Ctx) error {
-	values, files, err := postedValues(c)
-	if err != nil {
-		return err
-	}
+	values, files := postedValues(c)
 	text := cleanText(firstValue(values("antwort")))
-	var uploads []submission.Upload
-	for _, fh := range files["dateien"] {
-		if fh.Filename == "" && fh.Size == 0 { // the empty input of a form without a chosen file
-			continue
-		}
-		content, err := readUpload(fh, forms.MaxUploadMB<<20)
-		if err != nil {
-			return err
-		}
-		uploads = append(uploads, submission.Upload{Name: fh.Filename, Content: content})
-	}
-	err = s.subs.Answer(c.UserContext(), c.Params("token"), text, uploads)
+	err := s.withUploads(c, files["dateien"], forms.MaxUploadMB<<20, func(uploads []submission.Upload) error {
+		return s.subs.Answer(c.UserContext(), c.Params("token"), text, uploads)
+	})
 	if k := fault.KindOf(err); k == fault.Invalid || k == fault.Conflict {
 		return s.renderAnswerError(c, err, text)
 	}

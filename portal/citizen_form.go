@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"mime/multipart"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/formpost"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
@@ -283,13 +283,10 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if len(c.Body()) > s.stepBodyLimit(st) {
+	if bodySize(c) > s.stepBodyLimit(st) {
 		return fiber.ErrRequestEntityTooLarge
 	}
-	get, files, err := postedValues(c)
-	if err != nil {
-		return err
-	}
+	get, files := postedValues(c)
 	if fc.draft == nil {
 		// Each new draft is a row (and room for files) for 30 days: a
 		// client address may start a bounded number of them.
@@ -420,15 +417,12 @@ func opensEmpty(before, after []string, a *forms.Answers) bool {
 }
 
 // postedValues returns a lookup of the posted values and the uploaded
-// files (multipart posts) by input name. Values are copied out of fiber's
+// files by input name: from the spooled form of a post with uploads
+// (takeBody), or from a text body. Values are copied out of fiber's
 // buffers.
-func postedValues(c *fiber.Ctx) (func(string) []string, map[string][]*multipart.FileHeader, error) {
-	if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
-		mf, err := c.MultipartForm()
-		if err != nil {
-			return nil, nil, fault.Wrap(fault.Invalid, "portal: multipart form", err)
-		}
-		return func(name string) []string { return mf.Value[name] }, mf.File, nil
+func postedValues(c *fiber.Ctx) (func(string) []string, map[string][]*formpost.File) {
+	if form, ok := c.Locals(localPost).(*formpost.Form); ok {
+		return func(name string) []string { return form.Values[name] }, form.Files
 	}
 	args := c.Request().PostArgs()
 	return func(name string) []string {
@@ -438,7 +432,7 @@ func postedValues(c *fiber.Ctx) (func(string) []string, map[string][]*multipart.
 			out[i] = string(v)
 		}
 		return out
-	}, nil, nil
+	}, nil
 }
 
 func firstValue(vs []string) string {
@@ -451,26 +445,23 @@ func firstValue(vs []string) string {
 // takeUploads stores the files posted for the step's visible file fields.
 // A rejected file becomes an issue of its field; every other answer and
 // every file taken before stays.
-func (s *Server) takeUploads(c *fiber.Ctx, fc *formContext, st *forms.Step, files map[string][]*multipart.FileHeader) ([]forms.Issue, error) {
+func (s *Server) takeUploads(c *fiber.Ctx, fc *formContext, st *forms.Step, files map[string][]*formpost.File) ([]forms.Issue, error) {
 	var issues []forms.Issue
 	for _, fd := range st.Fields {
 		if fd.Type != forms.TypeFile || !fc.draft.Answers.Visible(fd, 0) {
 			continue
 		}
 		for _, fh := range files[fd.ID] {
-			if fh.Filename == "" && fh.Size == 0 { // the empty input of a form without a chosen file
-				continue
-			}
-			content, err := readUpload(fh, fd.Upload.MaxBytes())
+			err := s.withUploads(c, []*formpost.File{fh}, fd.Upload.MaxBytes(), func(u []submission.Upload) error {
+				_, err := s.subs.AddFile(c.UserContext(), fc.draft, fd, u[0].Name, u[0].Content)
+				return err
+			})
 			if err != nil {
-				return nil, err
-			}
-			if _, err := s.subs.AddFile(c.UserContext(), fc.draft, fd, fh.Filename, content); err != nil {
 				if fault.KindOf(err) != fault.Invalid {
 					return nil, err
 				}
 				issues = append(issues, forms.Issue{Name: fd.ID, Field: fd, Code: fault.MessageOf(err), Args: map[string]any{
-					"File": fh.Filename, "Size": fd.Upload.MaxSizeMB, "Max": fd.Upload.MaxFiles,
+					"File": fh.Name, "Size": fd.Upload.MaxSizeMB, "Max": fd.Upload.MaxFiles,
 					"Types": strings.ToUpper(strings.Join(fd.Upload.Types, ", ")),
 				}})
 			}
@@ -479,13 +470,31 @@ func (s *Server) takeUploads(c *fiber.Ctx, fc *formContext, st *forms.Step, file
 	return issues, nil
 }
 
-// readUpload reads an uploaded file, at most limit+1 bytes (one more than
-// allowed, so the size check can tell).
-func readUpload(fh *multipart.FileHeader, limit int64) ([]byte, error) {
-	f, err := fh.Open()
-	if err != nil {
-		return nil, err
+// uploadWait is how long an upload waits for one of the slots before the
+// post is answered "try again shortly".
+const uploadWait = 20 * time.Second
+
+// withUploads reads uploaded files, each at most limit+1 bytes (one more
+// than allowed, so the size check can tell), and gives them to use. The
+// files of at most uploadSlots posts are held in memory at once: the rest
+// wait their turn.
+func (s *Server) withUploads(c *fiber.Ctx, files []*formpost.File, limit int64, use func([]submission.Upload) error) error {
+	t := time.NewTimer(uploadWait)
+	defer t.Stop()
+	select {
+	case s.uploadSlots <- struct{}{}:
+	case <-t.C:
+		c.Set(fiber.HeaderRetryAfter, "30")
+		return fault.New(fault.Unavailable, "portal: upload slots", "")
 	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit+1))
+	defer func() { <-s.uploadSlots }()
+	uploads := make([]submission.Upload, len(files))
+	for i, fh := range files {
+		content, err := io.ReadAll(io.LimitReader(fh.Open(), limit+1))
+		if err != nil {
+			return err
+		}
+		uploads[i] = submission.Upload{Name: fh.Name, Content: content}
+	}
+	return use(uploads)
 }

@@ -103,7 +103,7 @@ func (g *csrfGuard) protect(c *fiber.Ctx) error {
 		c.Locals(localRouteLabel, labelCSRF)
 		return fault.New(fault.Forbidden, "csrf: cross-origin request", msgCSRF)
 	}
-	token := c.FormValue("_csrf")
+	token := postValue(c, "_csrf")
 	if token == "" {
 		token = c.Get("X-CSRF-Token")
 	}

@@ -168,17 +168,6 @@ func noStore(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// limitBody refuses a request body over n bytes with 413. The server-wide
-// limit (maxBody) is the ceiling; each route that takes a body sets its own.
-func limitBody(n int) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		if len(c.Request().Body()) > n || c.Request().Header.ContentLength() > n {
-			return fiber.ErrRequestEntityTooLarge
-		}
-		return c.Next()
-	}
-}
-
 // langCookie is the cookie that remembers a language chosen with ?lang=.
 func (s *Server) langCookie() string {
 	if s.cfg.SecureCookies() {
@@ -301,27 +290,6 @@ func levelFor(status int) slog.Level {
 	default:
 		return slog.LevelInfo
 	}
-}
-
-// limitBodies refuses, before anything reads a body, a POST body larger
-// than a text form's, except on a form step, which may carry uploads up to
-// the server's limit (the step itself then checks its own limit), and on
-// an answer to a Rückfrage (answerBodySize).
-func (s *Server) limitBodies(c *fiber.Ctx) error {
-	if c.Method() != fiber.MethodPost {
-		return c.Next()
-	}
-	limit := formBodySize
-	switch {
-	case isFormStep(c.Path()):
-		limit = s.maxBody
-	case isAnswer(c.Path()):
-		limit = answerBodySize
-	}
-	if len(c.Request().Body()) > limit || c.Request().Header.ContentLength() > limit {
-		return fiber.ErrRequestEntityTooLarge
-	}
-	return c.Next()
 }
 
 // isFormStep reports whether path is /amt/<office>/leistungen/<service>/antrag/<step>.

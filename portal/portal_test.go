@@ -63,6 +63,8 @@ type harness struct {
 	log  *syncBuffer
 	auth *auth.Service
 	subs *submission.Service
+	// spool is the directory of the files of posts in flight.
+	spool string
 	// events receive what the domain tells (new submissions, status
 	// changes); a test points them at a webhook notifier.
 	events *eventsProxy
@@ -157,7 +159,9 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	spool := t.TempDir()
 	srv, err := portal.New(portal.Deps{
+		SpoolDir:    spool,
 		Config:      cfg,
 		DB:          db,
 		Directory:   dir,
@@ -178,7 +182,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 			t.Logf("portal log:\n%s", logs.String())
 		}
 	})
-	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events}
+	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events, spool: spool}
 }
 
 // listen serves the app on a loopback port, for what needs a real

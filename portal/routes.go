@@ -26,9 +26,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 
 	// Outermost first: an id for the request, the access log (which also
 	// renders errors), panics turned into errors, security headers on
-	// everything, compression of dynamic pages.
+	// everything, the body read under its route's limit before anything
+	// looks at it (body.go), compression of dynamic pages.
 	app.Use(s.requestID, s.accessLog, recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
-	app.Use(s.securityHeaders)
+	app.Use(s.securityHeaders, s.takeBody)
 
 	// Operations: plain text, no language, no compression.
 	app.Get("/healthz", s.healthz)
@@ -36,9 +37,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	app.Get("/static/*", s.assets.serve)
 
-	// Bodies are checked before the CSRF guard reads them: only a form
-	// step may carry files.
-	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}), s.language, s.limitBodies, s.csrf.protect)
+	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}), s.language, s.csrf.protect)
 
 	// Citizens.
 	app.Get("/", s.showStart)
@@ -51,7 +50,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	const form = "/amt/:office/leistungen/:service/antrag"
 	app.Get(form, noStore, s.startForm)
 	app.Get(form+"/pruefen", noStore, s.showCheck)
-	app.Post(form+"/absenden", noStore, limitBody(formBodySize), s.submitForm)
+	app.Post(form+"/absenden", noStore, s.submitForm)
 	app.Get(form+"/gespeichert", noStore, s.showSaved)
 	app.Post(form+"/gespeichert", noStore, s.mailResumeLink)
 	app.Get(form+"/:step", noStore, s.showStep)
@@ -62,7 +61,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF)
 	app.Get("/fortsetzen", noStore, s.showResume)
 	app.Get("/fortsetzen/:token", noStore, s.showResume)
-	app.Post("/fortsetzen", noStore, limitBody(formBodySize), s.limit("resume", 20, 10*time.Minute), s.resume)
+	app.Post("/fortsetzen", noStore, s.limit("resume", 20, 10*time.Minute), s.resume)
 
 	// Staff: the login steps, then everything behind requireStaff.
 	app.Get("/staff/login", noStore, s.showLogin)
@@ -114,7 +113,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/datenschutz", s.showPrivacy)
 	app.Get("/leichte-sprache", s.showEasyLanguage)
 	app.Get("/barrierefreiheit", noStore, s.showAccessibility)
-	app.Post("/barrierefreiheit", noStore, limitBody(formBodySize), s.limit("feedback", 10, 10*time.Minute), s.sendFeedback)
+	app.Post("/barrierefreiheit", noStore, s.limit("feedback", 10, 10*time.Minute), s.sendFeedback)
 	app.Get("/barrierefreiheit/danke", s.showFeedbackThanks)
 
 	app.Use(func(c *fiber.Ctx) error {

@@ -194,6 +194,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	notifier := jobs.Events{webhook.NewNotifier(jobClient), mails}
 	subs.Notify(notifier)
 	subs.MailResume(mails)
+	// Files of posts in flight wait on disk under the data directory (not
+	// /tmp, which may be memory), unlinked and sealed.
+	spoolDir := filepath.Join(cfg.DataDir, "spool")
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		return fmt.Errorf("spool dir: %w", err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := portal.New(portal.Deps{
@@ -207,6 +213,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Location:    berlin,
 		Auth:        staffAuth,
 		Inbox:       inbox.New(db, notifier),
+		SpoolDir:    spoolDir,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,198 @@
+package portal_test
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawRequest sends head (request line and headers, without the blank
+// line) and body over a new connection and returns the response.
+func rawRequest(t *testing.T, base, head string, payload []byte) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+	go func() { // a refused body may be cut off while still being written
+		_, _ = io.WriteString(conn, strings.ReplaceAll(strings.TrimSpace(head), "\n", "\r\n")+"\r\n\r\n")
+		_, _ = conn.Write(payload)
+	}()
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body(t, res)
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+// An encoded body is refused before anything decodes it: nothing in the
+// portal takes one, and decompression is how a 1 MB post becomes a 1 GB
+// one. The refusal is localized (JSON under /api/) and ends the
+// connection, and nothing is stored.
+func TestEncodedBodiesAreRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	s := h.openFeedbackForm(t)
+	feedback := []byte(url.Values{"_csrf": {s.token}, "message": {"Ein Hinweis."}}.Encode())
+	c := h.citizen(t)
+	c.get(gutachtenBase + "/anlass")
+	step := []byte(url.Values{"_csrf": {c.token}, "reason": {"dienstfaehigkeit"}, "_action": {"next"}}.Encode())
+	cookies := s.cookie
+	for k, v := range c.cookies {
+		cookies += "; " + k + "=" + v
+	}
+	tests := []struct {
+		name, path, encoding, want string
+		body                       []byte
+	}{
+		{"gzip to the feedback form", "/barrierefreiheit", "gzip", "Dieses Format wird nicht angenommen", gzipped(t, feedback)},
+		{"gzip bomb to a form step", gutachtenBase + "/anlass", "gzip", "Dieses Format wird nicht angenommen", gzipped(t, append(step, bytes.Repeat([]byte("&x=0"), 1<<20)...))},
+		{"deflate to a form step", gutachtenBase + "/anlass", "deflate", "Dieses Format wird nicht angenommen", step},
+		{"identity, named", "/barrierefreiheit", "identity", "Dieses Format wird nicht angenommen", feedback},
+		{"gzip to the API", "/api/v1/submissions/1/status", "gzip", `"code":"unsupported_media_type"`, gzipped(t, []byte(`{"status":"in_bearbeitung"}`))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, b := rawRequest(t, base, fmt.Sprintf(`POST %s HTTP/1.1
+Host: localhost:8080
+Content-Type: application/x-www-form-urlencoded
+Content-Encoding: %s
+Cookie: %s
+Content-Length: %d`, tt.path, tt.encoding, cookies, len(tt.body)), tt.body)
+			if res.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(b, tt.want) {
+				t.Errorf("status %d, want 415 with %q\n%s", res.StatusCode, tt.want, excerpt(b))
+			}
+			if !res.Close {
+				t.Error("the connection stays open after a refused body")
+			}
+		})
+	}
+	if n := h.feedbackCount(t); n != 0 {
+		t.Errorf("%d feedback messages stored from encoded posts", n)
+	}
+	if n := h.count(t, "draft"); n != 0 {
+		t.Errorf("%d drafts stored from encoded posts", n)
+	}
+}
+
+// Limits hold whatever a body announces: chunked bodies have no length to
+// check up front, GETs take no body, and a post with uploads is bounded in
+// its parts.
+func TestBodyLimitsWithoutALength(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	s := h.openFeedbackForm(t)
+	big := url.Values{"_csrf": {s.token}, "message": {strings.Repeat("x", 40<<10)}}.Encode()
+	chunked := fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(big), big)
+
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	part, _ := w.CreatePart(map[string][]string{
+		"Content-Disposition": {`form-data; name="_csrf"`},
+		"X-Padding":           {strings.Repeat("p", 40<<10)}, // headers of a part are read into memory
+	})
+	_, _ = part.Write([]byte(s.token))
+	_ = w.Close()
+
+	tests := []struct {
+		name, head string
+		body       []byte
+		status     int
+	}{
+		{"chunked text post over 32 KiB", "POST /barrierefreiheit HTTP/1.1\nHost: localhost:8080\nCookie: " + s.cookie +
+			"\nContent-Type: application/x-www-form-urlencoded\nTransfer-Encoding: chunked", []byte(chunked), http.StatusRequestEntityTooLarge},
+		{"a GET with a body", "GET / HTTP/1.1\nHost: localhost:8080\nContent-Length: 5", []byte("hello"), http.StatusRequestEntityTooLarge},
+		{"a part's headers over 16 KiB", "POST " + gutachtenBase + "/auftrag HTTP/1.1\nHost: localhost:8080\nCookie: " + s.cookie +
+			"\nContent-Type: " + w.FormDataContentType() + fmt.Sprintf("\nContent-Length: %d", mp.Len()), mp.Bytes(), http.StatusRequestEntityTooLarge},
+		{"multipart to a text route over 32 KiB", "POST /barrierefreiheit HTTP/1.1\nHost: localhost:8080\nCookie: " + s.cookie +
+			"\nContent-Type: " + w.FormDataContentType() + fmt.Sprintf("\nContent-Length: %d", mp.Len()), mp.Bytes(), http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, b := rawRequest(t, base, tt.head, tt.body)
+			if res.StatusCode != tt.status || !strings.Contains(b, "Die Anfrage ist zu groß") {
+				t.Errorf("status %d, want %d\n%s", res.StatusCode, tt.status, excerpt(b))
+			}
+			if !res.Close {
+				t.Error("the connection stays open after a refused body")
+			}
+		})
+	}
+	if n := h.feedbackCount(t); n != 0 {
+		t.Errorf("%d feedback messages stored", n)
+	}
+}
+
+// A file of a form step goes through the spool: taken and sealed into
+// the draft, and nothing of it left behind on disk once the post is
+// answered. The same connection then carries the next request.
+func TestUploadsLeaveNothingInTheSpool(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.citizen(t)
+	c.get(gutachtenBase + "/anlass")
+	res, _ := c.post(gutachtenBase+"/anlass", url.Values{"reason": {"dienstfaehigkeit"}, "file_number": {"P-12/2026"}, "_action": {"next"}})
+	expectLocation(t, res, gutachtenBase+"/auftrag")
+	c.get(gutachtenBase + "/auftrag")
+
+	base := h.listen()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	for k, v := range map[string]string{"_csrf": c.token, "authority": "Landesamt", "authority_contact": "Frau Beispiel", "_action": "next"} {
+		_ = w.WriteField(k, v)
+	}
+	fw, _ := w.CreateFormFile("request_letter", "auftrag.pdf")
+	_, _ = fw.Write([]byte(minimalPDF))
+	_ = w.Close()
+	var cookies []string
+	for k, v := range c.cookies {
+		cookies = append(cookies, k+"="+v)
+	}
+	rd := bufio.NewReader(conn)
+	fmt.Fprintf(conn, "POST %s/auftrag HTTP/1.1\r\nHost: localhost:8080\r\nCookie: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
+		gutachtenBase, strings.Join(cookies, "; "), w.FormDataContentType(), mp.Len(), mp.String())
+	res, err = http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := body(t, res)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != gutachtenBase+"/gesundheit" {
+		t.Fatalf("status %d, Location %q\n%s", res.StatusCode, res.Header.Get("Location"), excerpt(b))
+	}
+	if n := h.count(t, "draft_file"); n != 1 {
+		t.Errorf("%d files stored, want 1", n)
+	}
+	if entries, _ := os.ReadDir(h.spool); len(entries) != 0 {
+		t.Errorf("left in the spool: %v", entries)
+	}
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+	res, err = http.ReadResponse(rd, nil)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("next request on the same connection: %v %v", res, err)
+	}
+}
