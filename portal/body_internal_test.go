@@ -97,4 +97,3 @@ func TestSlowUploadsAreCutOff(t *testing.T) {
 		t.Errorf("a dribbling upload: status %d after %v, want 408 after the 1.5 s in all", status, took)
 	}
 }
-
