@@ -83,9 +83,12 @@ type Server struct {
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
-	maxBody  int             // the largest body of any route: a form step with uploads
-	spool    *formpost.Spool // files of posts in flight
-	pdfSlots chan struct{}   // PDF receipts rendered at once
+	// slashRoutes are the static routes spelled with a trailing slash
+	// (canonical.go).
+	slashRoutes map[string]bool
+	maxBody     int             // the largest body of any route: a form step with uploads
+	spool       *formpost.Spool // files of posts in flight
+	pdfSlots    chan struct{}   // PDF receipts rendered at once
 	// uploadSlots bounds the uploads held in memory at once (read from
 	// the spool, checked, sealed, stored).
 	uploadSlots chan struct{}
@@ -184,6 +187,8 @@ func New(d Deps) (*Server, error) {
 		StrictRouting: false,
 	})
 	s.routes(d.Registry)
+	s.slashRoutes = slashRoutesOf(s.app)
+	s.registerCacheMetrics(d.Registry)
 	return s, nil
 }
 

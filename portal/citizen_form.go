@@ -182,7 +182,7 @@ func (s *Server) showStep(c *fiber.Ctx) error {
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
 	if fc.draft == nil && onlyLangQuery(c) { // a new visitor: the same page for everyone
-		key := fc.form.Hash + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code
+		key := fc.form.Hash + "\x00" + routeKey(c) + "\x00" + s.localizerFor(c).Lang().Code
 		// The page is rebuilt each day: date inputs carry today as their
 		// min or max.
 		done, err := s.renderSpliced(c, fc.snap, s.today(), key, func() (string, any) {

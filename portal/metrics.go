@@ -34,3 +34,20 @@ func (m *httpMetrics) observe(method, route string, status int, took time.Durati
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(took.Seconds())
 }
+
+// registerCacheMetrics publishes the sizes of what the portal holds for
+// many requests: the page caches' entries and the spool's bytes.
+func (s *Server) registerCacheMetrics(reg *prometheus.Registry) {
+	entries := func(cache string, n func() int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portal_page_cache_entries", Help: "Rendered pages kept, by cache.", ConstLabels: prometheus.Labels{"cache": cache},
+		}, func() float64 { return float64(n()) })
+	}
+	reg.MustRegister(
+		entries("shared", func() int { s.shared.mu.RLock(); defer s.shared.mu.RUnlock(); return len(s.shared.pages) }),
+		entries("spliced", func() int { s.spliced.mu.RLock(); defer s.spliced.mu.RUnlock(); return len(s.spliced.pages) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portal_upload_spool_bytes", Help: "Bytes of uploaded files of posts in flight.",
+		}, func() float64 { return float64(s.spool.InUse()) }),
+	)
+}

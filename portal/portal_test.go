@@ -357,7 +357,8 @@ func TestCitizenPages(t *testing.T) {
 		{name: "healthz", path: "/healthz", status: 200, contains: []string{"ok"}},
 		{name: "readyz", path: "/readyz", status: 200, contains: []string{"ok"}},
 		{name: "metrics", path: "/metrics", status: 200, contains: []string{"portal_http_requests_total"}},
-		{name: "no profiler on the public address", path: "/debug/pprof/", status: 404},
+		{name: "no profiler on the public address", path: "/debug/pprof", status: 404},
+		{name: "a trailing slash goes to the page's one address", path: "/debug/pprof/?a=1", status: 301, location: "/debug/pprof?a=1"},
 		{name: "no expvar on the public address", path: "/debug/vars", status: 404},
 		{name: "state change without CSRF proof", method: http.MethodDelete, path: "/impressum", status: 403},
 	}
@@ -498,6 +499,12 @@ func TestLanguageSwitchNeverLeavesTheSite(t *testing.T) {
 		}
 		b := body(t, res)
 		conn.Close()
+		if res.StatusCode == http.StatusMovedPermanently { // to the canonical spelling: on this site
+			if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
+				t.Errorf("%s: redirected to %q", path, loc)
+			}
+			continue
+		}
 		for _, bad := range []string{`href="//evil`, `href="/\evil`, `href="/%5cevil`, "plz=1#"} {
 			if strings.Contains(strings.ToLower(b), strings.ToLower(bad)) {
 				t.Errorf("%s: page contains %s", path, bad)

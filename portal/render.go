@@ -152,16 +152,23 @@ type sharedPage struct {
 	br   []byte
 }
 
+// maxCachedPages bounds each page cache (shared and spliced pages). Its
+// keys are routes with parameters a handler found valid (an office, a
+// service, a step), so the bound is never reached in use; when it is, an
+// entry makes room.
+const maxCachedPages = 1024
+
 // renderShared answers with page name, rendered by build, from the cache
 // when possible. Only requests without a query (apart from lang) are
-// shared: anything else may show what a person typed. The key holds the
-// path because the language switch links to it.
+// shared: anything else may show what a person typed. The key is the
+// matched route with its parameters (the page's one address, see
+// canonical.go), because the language switch links to it.
 func (s *Server) renderShared(c *fiber.Ctx, snap *office.Snapshot, name string, build func() any) error {
 	args := c.Request().URI().QueryArgs()
 	if n := args.Len(); n > 1 || (n == 1 && !args.Has("lang")) {
 		return s.views.render(c, fiber.StatusOK, name, build())
 	}
-	key := name + "\x00" + c.Path() + "\x00" + s.localizerFor(c).Lang().Code
+	key := name + "\x00" + routeKey(c) + "\x00" + s.localizerFor(c).Lang().Code
 	s.shared.mu.RLock()
 	hit, ok := s.shared.pages[key]
 	s.shared.mu.RUnlock()
@@ -179,12 +186,25 @@ func (s *Server) renderShared(c *fiber.Ctx, snap *office.Snapshot, name string, 
 			return err
 		}
 		s.shared.mu.Lock()
+		makeRoom(s.shared.pages, key)
 		s.shared.pages[key] = hit
 		s.shared.mu.Unlock()
 	}
 	c.Status(fiber.StatusOK)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	return sendEncoded(c, hit.body, hit.gz, hit.br)
+}
+
+// makeRoom removes an entry of pages when key is new and the cache is
+// full.
+func makeRoom[V any](pages map[string]V, key string) {
+	if _, ok := pages[key]; ok || len(pages) < maxCachedPages {
+		return
+	}
+	for k := range pages {
+		delete(pages, k)
+		return
+	}
 }
 
 // messageIDs returns the message ids a template passes to .L.T or .L.Tf. An id that is not a string literal is an error: only literal ids

@@ -27,9 +27,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	// Outermost first: an id for the request, the access log (which also
 	// renders errors), panics turned into errors, security headers on
 	// everything, the body read under its route's limit before anything
-	// looks at it (body.go), compression of dynamic pages.
+	// looks at it (body.go), one address per page (canonical.go),
+	// compression of dynamic pages.
 	app.Use(s.requestID, s.accessLog, recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
-	app.Use(s.securityHeaders, s.takeBody)
+	app.Use(s.securityHeaders, s.takeBody, s.canonicalPath)
 
 	// Operations: plain text, no language, no compression.
 	app.Get("/healthz", s.healthz)
@@ -98,7 +99,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	staff.Get("/passwort", s.showPassword)
 	staff.Post("/passwort", s.changePassword)
 	admin := staff.Group("/verwaltung", requireAdmin)
-	admin.Get("/", s.showAdmin)
+	admin.Get("", s.showAdmin)
 	admin.Post("/konten", s.createAccount)
 	admin.Post("/konten/:id/passwort", s.resetPassword)
 	admin.Post("/konten/:id/zweiter-faktor", s.resetSecondFactor)

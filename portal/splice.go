@@ -104,6 +104,7 @@ func (s *Server) renderSpliced(c *fiber.Ctx, snap *office.Snapshot, day, key str
 			return false, nil
 		}
 		s.spliced.mu.Lock()
+		makeRoom(s.spliced.pages, key)
 		s.spliced.pages[key] = p
 		s.spliced.mu.Unlock()
 	}
