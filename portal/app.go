@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -24,6 +25,7 @@ import (
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
+	"github.com/gesundheitsamt/portal/internal/connlimit"
 	"github.com/gesundheitsamt/portal/internal/formpost"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/inbox"
@@ -83,6 +85,7 @@ type Server struct {
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
+	conns    atomic.Pointer[connlimit.Listener] // the listener Serve runs on
 	// slashRoutes are the static routes spelled with a trailing slash
 	// (canonical.go).
 	slashRoutes map[string]bool
@@ -189,6 +192,7 @@ func New(d Deps) (*Server, error) {
 	s.routes(d.Registry)
 	s.slashRoutes = slashRoutesOf(s.app)
 	s.registerCacheMetrics(d.Registry)
+	s.registerConnMetrics(d.Registry)
 	return s, nil
 }
 

@@ -48,7 +48,7 @@ func TestOneAddressPerPage(t *testing.T) {
 	for _, p := range []string{"/", "/amt/leipzig", "/amt/leipzig?lang=en", terminBase + "/anliegen"} {
 		h.get(p)
 	}
-	_, metrics := h.get("/metrics")
+	_, metrics := h.local("/metrics")
 	for cache, most := range map[string]int{"shared": 3, "spliced": 1} {
 		m := regexp.MustCompile(fmt.Sprintf(`portal_page_cache_entries\{cache="%s"\} (\d+)`, cache)).FindStringSubmatch(metrics)
 		if m == nil {

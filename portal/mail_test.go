@@ -240,13 +240,13 @@ func TestDevMailboxListsMailsWithTheirLinks(t *testing.T) {
 	if err := (mail.Mailbox{DB: h.db}).Send(context.Background(), "portal@localhost", "zoe@example.org", raw); err != nil {
 		t.Fatal(err)
 	}
-	res, b := h.get("/dev/mail")
+	res, b := h.local("/dev/mail")
 	expectStatus(t, res, b, http.StatusOK)
 	expectContains(t, b, "Ihr Antrag ist eingegangen: LEJ-2026-7K3M-Q9TX &lt;b&gt;", `href="http://localhost:8080/status/ABC"`, "zoe@example.org")
 
 	// With an SMTP server configured (and in production) there is no mailbox.
 	withSMTP := newHarness(t, map[string]string{"SMTP_URL": "smtp://127.0.0.1:2525"})
-	if res, _ := withSMTP.get("/dev/mail"); res.StatusCode != http.StatusNotFound {
+	if res, _ := withSMTP.local("/dev/mail"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("/dev/mail with SMTP_URL: %d", res.StatusCode)
 	}
 }

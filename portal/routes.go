@@ -35,7 +35,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	// Operations: plain text, no language, no compression.
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	app.Get("/metrics", s.onlyFrom(s.cfg.MetricsAllow), adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	app.Get("/static/*", s.assets.serve)
 
 	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}), s.language, s.csrf.protect)
@@ -73,7 +73,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Post("/staff/login/einrichten", noStore, s.enrol)
 	app.Post("/staff/logout", noStore, s.logout)
 	if s.devMailbox() {
-		app.Get("/dev/mail", noStore, s.showDevMail)
+		app.Get("/dev/mail", noStore, s.onlyFrom(nil), s.showDevMail)
 	}
 
 	// The REST API for Fachverfahren: bearer tokens, JSON, no cookies.

@@ -246,7 +246,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.App().Listener(ln) }()
+	go func() { served <- srv.Serve(ln) }()
 	log.Info("portal ready", "addr", ln.Addr().String(), "url", cfg.BaseURL.String(), "env", cfg.Env, "version", version)
 
 	select {

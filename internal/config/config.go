@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -55,6 +56,17 @@ type Config struct {
 	// TrustedProxies (PORTAL_TRUSTED_PROXIES, comma-separated addresses or
 	// CIDR prefixes) are the only peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+
+	// MetricsAllow (PORTAL_METRICS_ALLOW, addresses or CIDR prefixes) may
+	// read /metrics besides loopback.
+	MetricsAllow []netip.Prefix
+
+	// MaxConns (PORTAL_MAX_CONNS, default 4096) bounds the connections
+	// open at once, MaxConnsPerClient (PORTAL_MAX_CONNS_PER_CLIENT,
+	// default 256) those from one client address (IPv6: one /64);
+	// trusted proxies count only towards MaxConns.
+	MaxConns          int
+	MaxConnsPerClient int
 }
 
 // Production reports whether the portal runs in production mode.
@@ -115,8 +127,13 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+	if host, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		problems = append(problems, fmt.Sprintf("PORTAL_ADDR %q is not host:port", c.Addr))
+	} else if strings.TrimSpace(getenv("PORTAL_ENV")) == "" && !loopback(host) {
+		// Development mode publishes the development mailbox (every
+		// citizen's status link) and generated keys: only on purpose.
+		problems = append(problems, fmt.Sprintf("PORTAL_ADDR %q is not a loopback address: set PORTAL_ENV=production, "+
+			"or PORTAL_ENV=development to serve a development portal (with its mailbox at /dev/mail) to the network", c.Addr))
 	}
 
 	base, err := url.Parse(strings.TrimRight(env("PORTAL_BASE_URL", "http://localhost:8080"), "/"))
@@ -171,18 +188,10 @@ func Load(getenv func(string) string) (Config, error) {
 		problems = append(problems, fmt.Sprintf("PORTAL_DEMO must be 0 or 1, not %q", v))
 	}
 
-	for _, s := range strings.Split(getenv("PORTAL_TRUSTED_PROXIES"), ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		p, err := parsePrefix(s)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("PORTAL_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix", s))
-			continue
-		}
-		c.TrustedProxies = append(c.TrustedProxies, p)
-	}
+	c.TrustedProxies = prefixes(getenv, "PORTAL_TRUSTED_PROXIES", &problems)
+	c.MetricsAllow = prefixes(getenv, "PORTAL_METRICS_ALLOW", &problems)
+	c.MaxConns = count(getenv, "PORTAL_MAX_CONNS", 4096, &problems)
+	c.MaxConnsPerClient = count(getenv, "PORTAL_MAX_CONNS_PER_CLIENT", 256, &problems)
 
 	if len(problems) > 0 {
 		return c, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
@@ -202,6 +211,47 @@ func DecodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("must be base64 (e.g. openssl rand -base64 32)")
+}
+
+// prefixes reads the comma-separated addresses or CIDR prefixes of key.
+func prefixes(getenv func(string) string, key string, problems *[]string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range strings.Split(getenv(key), ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := parsePrefix(s)
+		if err != nil {
+			*problems = append(*problems, fmt.Sprintf("%s: %q is neither an IP address nor a CIDR prefix", key, s))
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// count reads a positive number of key, def when unset.
+func count(getenv func(string) string, key string, def int, problems *[]string) int {
+	v := strings.TrimSpace(getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		*problems = append(*problems, fmt.Sprintf("%s must be a positive number, not %q", key, v))
+		return def
+	}
+	return n
+}
+
+// loopback reports whether a listen host is a loopback address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -86,6 +86,14 @@ func TestLoadRejects(t *testing.T) {
 		{"mail from", map[string]string{"MAIL_FROM": "portal"}, "MAIL_FROM"},
 		{"demo flag", map[string]string{"PORTAL_DEMO": "maybe"}, "PORTAL_DEMO"},
 		{"proxy", map[string]string{"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "proxy.local"},
+		{"metrics network", map[string]string{"PORTAL_METRICS_ALLOW": "10.1.0.0/16,prometheus"}, "PORTAL_METRICS_ALLOW"},
+		{"connection limit", map[string]string{"PORTAL_MAX_CONNS": "0"}, "PORTAL_MAX_CONNS"},
+		{"connection limit per client", map[string]string{"PORTAL_MAX_CONNS_PER_CLIENT": "many"}, "PORTAL_MAX_CONNS_PER_CLIENT"},
+		// Without PORTAL_ENV the portal runs in development mode, with the
+		// development mailbox: never on the network by accident.
+		{"all interfaces without PORTAL_ENV", map[string]string{"PORTAL_ADDR": "0.0.0.0:8080"}, "not a loopback address"},
+		{"no host without PORTAL_ENV", map[string]string{"PORTAL_ADDR": ":8080"}, "not a loopback address"},
+		{"a network address without PORTAL_ENV", map[string]string{"PORTAL_ADDR": "192.168.1.10:8080"}, "PORTAL_ENV=development"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +102,28 @@ func TestLoadRejects(t *testing.T) {
 				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestListenAddressOfDevelopmentMode(t *testing.T) {
+	for env, want := range map[[2]string]bool{
+		{"", "127.0.0.1:8080"}:               true,
+		{"", "[::1]:8080"}:                   true,
+		{"", "localhost:8080"}:               true,
+		{"", "0.0.0.0:8080"}:                 false,
+		{"development", "0.0.0.0:8080"}:      true, // on purpose
+		{"development", "192.168.1.10:8080"}: true,
+		{"production", "0.0.0.0:8080"}:       true,
+	} {
+		vars := map[string]string{"PORTAL_ENV": env[0], "PORTAL_ADDR": env[1]}
+		if env[0] == "production" {
+			vars["DATABASE_URL"], vars["SMTP_URL"], vars["PORTAL_BASE_URL"] = "postgres://x", "smtp://x:25", "https://portal.example"
+			vars["PORTAL_SECRET_KEY"], vars["PORTAL_ENCRYPTION_KEY"] = strings.Repeat("s", 32), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+		}
+		_, err := Load(envOf(vars))
+		if (err == nil) != want {
+			t.Errorf("PORTAL_ENV=%q PORTAL_ADDR=%q: err %v", env[0], env[1], err)
+		}
 	}
 }
 
