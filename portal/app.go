@@ -5,21 +5,16 @@
 package portal
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
-	pgstorage "github.com/gofiber/storage/postgres/v3"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gesundheitsamt/portal/forms"
@@ -81,7 +76,6 @@ type Server struct {
 	csrf     *csrfGuard
 	metrics  *httpMetrics
 	proxies  []netip.Prefix
-	storage  *pgstorage.Storage // shared state of middleware (rate limits) in PostgreSQL
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
@@ -106,8 +100,7 @@ type Server struct {
 	loc                       *time.Location
 	now                       func() time.Time
 
-	closeOnce sync.Once
-	app       *fiber.App
+	app *fiber.App
 }
 
 // New builds the application: it parses and checks every template and
@@ -123,10 +116,6 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	views, err := newRenderer(templateFS, bundle, assets)
-	if err != nil {
-		return nil, err
-	}
-	storage, err := newStorage(d.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +136,6 @@ func New(d Deps) (*Server, error) {
 		csrf:     newCSRFGuard(d.Config),
 		metrics:  newHTTPMetrics(d.Registry),
 		proxies:  d.Config.TrustedProxies,
-		storage:  storage,
 		validate: forms.NewValidator(),
 		shared:   sharedPages{pages: make(map[string]sharedPage)},
 		spliced:  splicedPages{pages: make(map[string]*splicedPage)},
@@ -205,38 +193,10 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 	return s.app.ShutdownWithTimeout(timeout)
 }
 
-// Close releases what New acquired (the middleware storage's pool and its
-// cleanup goroutine). Call it after Shutdown, or instead of it when the
-// server never ran.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() { _ = s.storage.Close() })
-}
-
-// newStorage connects fiber's key-value storage (used by the rate limiter)
-// to PostgreSQL, so limits hold across every portal process. It gets a
-// small pool of its own: the library closes its pool on Close. The table is
-// created by the migrations; the library only checks it.
-func newStorage(db *store.DB) (st *pgstorage.Storage, err error) {
-	cfg := db.Pool.Config().Copy()
-	cfg.MaxConns = 4
-	cfg.MinConns = 0
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("portal: middleware storage: %w", err)
-	}
-	defer func() { // the library panics instead of returning errors
-		if r := recover(); r != nil {
-			pool.Close()
-			err = fmt.Errorf("portal: middleware storage: %v", r)
-		}
-	}()
-	return pgstorage.New(pgstorage.Config{DB: pool, Table: "fiber_storage", GCInterval: time.Minute}), nil
-}
-
 // keyed returns an opaque key for a client address: rate-limit records must
 // not store addresses, which are personal data.
-func (s *Server) keyed(purpose, addr string) string {
+func (s *Server) keyed(purpose, addr string) []byte {
 	m := hmac.New(sha256.New, s.cfg.SecretKey)
 	m.Write([]byte(purpose + "\x00" + addr))
-	return fmt.Sprintf("%s:%x", purpose, m.Sum(nil)[:16])
+	return m.Sum(nil)[:20]
 }

@@ -87,6 +87,8 @@ func classify(err error) (status int, msgID string) {
 			return fiber.StatusForbidden, fault.MessageOf(err)
 		case fault.Unavailable:
 			return fiber.StatusServiceUnavailable, ""
+		case fault.TooMany:
+			return fiber.StatusTooManyRequests, ""
 		}
 	}
 	return fiber.StatusInternalServerError, ""

@@ -177,7 +177,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Shutdown(time.Second); srv.Close() })
+	t.Cleanup(func() { _ = srv.Shutdown(time.Second) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("portal log:\n%s", logs.String())

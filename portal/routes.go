@@ -9,7 +9,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/compress"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/gesundheitsamt/portal/internal/auth"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
 )
 
 // routes registers every route of the portal: this table is the map of the
@@ -123,17 +123,20 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	})
 }
 
-// limit allows max requests per client address within window, counted in
-// PostgreSQL so the limit holds across portal processes.
+// limit allows max requests per client address within window (see
+// allow).
 func (s *Server) limit(purpose string, max int, window time.Duration) fiber.Handler {
-	return limiter.New(limiter.Config{
-		Max:               max,
-		Expiration:        window,
-		KeyGenerator:      func(c *fiber.Ctx) string { return s.keyed(purpose, s.clientIP(c)) },
-		LimitReached:      func(c *fiber.Ctx) error { return fiber.ErrTooManyRequests },
-		Storage:           s.storage,
-		LimiterMiddleware: limiter.SlidingWindow{},
-	})
+	return func(c *fiber.Ctx) error {
+		ok, err := s.allow(c, purpose, max, window)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(window.Seconds())))
+			return fiber.ErrTooManyRequests
+		}
+		return c.Next()
+	}
 }
 
 func (s *Server) logPanic(c *fiber.Ctx, e any) {
@@ -146,22 +149,14 @@ func (s *Server) logPanic(c *fiber.Ctx, e any) {
 const newDraftsPerHour = 120
 
 // allow counts an event of purpose for the request's client address in a
-// fixed window and reports whether it stays within max. Like the limiter,
-// it counts in PostgreSQL (approximately: read, then write) so the bound
-// holds across portal processes, and keys by an HMAC of the address.
+// fixed window and reports whether it stays within max. It counts in
+// PostgreSQL, in one statement (store.CountEvent), so the bound holds
+// across portal processes and under parallel requests, and keys by an
+// HMAC of the address.
 func (s *Server) allow(c *fiber.Ctx, purpose string, max int, window time.Duration) (bool, error) {
-	slot := time.Now().UnixNano() / int64(window)
-	key := s.keyed(purpose, s.clientIP(c)) + ":" + strconv.FormatInt(slot, 36)
-	raw, err := s.storage.GetWithContext(c.UserContext(), key)
+	n, err := store.CountEvent(c.UserContext(), s.db.Pool, s.keyed(purpose, s.clientIP(c)), window)
 	if err != nil {
 		return false, fault.Wrap(fault.Unavailable, "portal: rate count", err)
 	}
-	n, _ := strconv.Atoi(string(raw))
-	if n >= max {
-		return false, nil
-	}
-	if err := s.storage.SetWithContext(c.UserContext(), key, []byte(strconv.Itoa(n+1)), window); err != nil {
-		return false, fault.Wrap(fault.Unavailable, "portal: rate count", err)
-	}
-	return true, nil
+	return n <= max, nil
 }

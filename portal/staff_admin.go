@@ -82,7 +82,7 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 	switch fault.KindOf(err) {
 	case fault.Invalid:
 		return s.renderPassword(c, fiber.StatusUnprocessableEntity, fault.MessageOf(err))
-	case fault.NotFound: // locked by wrong guesses: the session has ended
+	case fault.NotFound: // guessing the current password was throttled: the session has ended
 		s.clearStaffCookie(c)
 		return c.Redirect("/staff/login", fiber.StatusSeeOther)
 	}

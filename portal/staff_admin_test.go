@@ -24,12 +24,12 @@ func firstLogin(t *testing.T, h *harness, email, password string) *citizen {
 	res, _ := c.post("/staff/login", url.Values{"email": {email}, "password": {password}})
 	expectLocation(t, res, "/staff/login/einrichten")
 	_, b := c.get("/staff/login/einrichten")
-	secret := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(b)
+	secret := regexp.MustCompile(`<p class="panel__code">([A-Z2-7]+)</p>`).FindStringSubmatch(b)
 	if secret == nil {
 		t.Fatalf("no enrolment secret\n%s", excerpt(b))
 	}
 	code, _ := totp.GenerateCode(secret[1], time.Now())
-	res, b = c.post("/staff/login/einrichten", url.Values{"secret": {secret[1]}, "code": {code}})
+	res, b = c.post("/staff/login/einrichten", url.Values{"code": {code}})
 	expectStatus(t, res, b, http.StatusOK)
 	return c
 }

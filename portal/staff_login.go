@@ -2,7 +2,10 @@ package portal
 
 import (
 	"encoding/base64"
+	"errors"
 	"html/template"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,13 +13,15 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/i18n"
 )
 
 // Keys of request-scoped values of the back office.
 const localStaff = "staff"
 
 // loginsPerClient bounds login attempts (password or code) per client
-// address; the account lockout (auth.MaxFailures) bounds them per account.
+// address in 15 minutes, whatever the account; internal/auth throttles
+// them per account.
 const loginsPerClient = 30
 
 // staffCookie is the back office's session cookie. SameSite=Strict: no
@@ -33,6 +38,77 @@ func (s *Server) setStaffCookie(c *fiber.Ctx, token string) {
 		Name: s.staffCookie(), Value: token, Path: "/", Secure: s.cfg.SecureCookies(), HTTPOnly: true,
 		SameSite: fiber.CookieSameSiteStrictMode, SessionOnly: true,
 	})
+}
+
+// deviceCookie marks a browser that completed a login: its password
+// attempts count apart from a stranger's (see internal/auth).
+func (s *Server) deviceCookie() string {
+	if s.cfg.SecureCookies() {
+		return "__Host-staff-device"
+	}
+	return "staff-device"
+}
+
+// setDeviceCookie keeps a device token for 180 days; empty: none.
+func (s *Server) setDeviceCookie(c *fiber.Ctx, token string) {
+	if token == "" {
+		return
+	}
+	c.Cookie(&fiber.Cookie{
+		Name: s.deviceCookie(), Value: token, Path: "/", MaxAge: 180 * 24 * 3600, Secure: s.cfg.SecureCookies(), HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteStrictMode,
+	})
+}
+
+// loginClient is what internal/auth knows of the browser attempting a
+// login.
+func (s *Server) loginClient(c *fiber.Ctx) auth.Client {
+	return auth.Client{Addr: s.clientIP(c), Device: c.Cookies(s.deviceCookie())}
+}
+
+// loginRefusal renders page (staff_login or staff_code, data p) for a
+// refused attempt: a wrong password or code (422), a throttled attempt
+// (429, with how long to wait), too many logins at once (503). It
+// reports false for other errors.
+func (s *Server) loginRefusal(c *fiber.Ctx, err error, name, field string, p *loginPage) (bool, error) {
+	status := fiber.StatusUnprocessableEntity
+	var te *auth.ThrottledError
+	switch fault.KindOf(err) {
+	case fault.Invalid:
+		p.Error = p.L.T(fault.MessageOf(err))
+	case fault.TooMany:
+		if !errors.As(err, &te) {
+			return false, nil
+		}
+		status = fiber.StatusTooManyRequests
+		secs := int(math.Ceil(te.Wait.Seconds()))
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		p.Error = p.L.Tf(auth.MsgThrottled, "Wait", waitText(p.L, secs))
+	case fault.Unavailable:
+		if fault.MessageOf(err) != auth.MsgBusy {
+			return false, nil
+		}
+		status = fiber.StatusServiceUnavailable
+		c.Set(fiber.HeaderRetryAfter, "5")
+		p.Error = p.L.T(auth.MsgBusy)
+	default:
+		return false, nil
+	}
+	p.Errors = []fieldError{{Field: field, Message: p.Error}}
+	p.CSRF = s.csrf.token(c)
+	return true, s.views.render(c, status, name, p)
+}
+
+// waitText says secs seconds as a person would: seconds under two
+// minutes, minutes above.
+func waitText(l *i18n.Localizer, secs int) string {
+	switch {
+	case secs <= 1:
+		return l.T("staff.login.wait.second")
+	case secs < 120:
+		return l.Tf("staff.login.wait.seconds", "N", strconv.Itoa(secs))
+	}
+	return l.Tf("staff.login.wait.minutes", "N", strconv.Itoa((secs+59)/60))
 }
 
 func (s *Server) clearStaffCookie(c *fiber.Ctx) {
@@ -97,13 +173,10 @@ func (s *Server) login(c *fiber.Ctx) error {
 		}
 		return fiber.ErrTooManyRequests
 	}
-	token, next, err := s.auth.Login(c.UserContext(), email, c.FormValue("password"))
-	if msg := fault.MessageOf(err); fault.KindOf(err) == fault.Invalid {
-		p := loginPage{page: s.newPage(c, "staff.login.title"), Email: email}
-		p.Error = p.L.T(msg)
-		p.Errors = []fieldError{{Field: "login-email", Message: p.Error}}
-		p.CSRF = s.csrf.token(c)
-		return s.views.render(c, fiber.StatusUnprocessableEntity, "staff_login", p)
+	token, next, device, err := s.auth.Login(c.UserContext(), email, c.FormValue("password"), s.loginClient(c))
+	p := loginPage{page: s.newPage(c, "staff.login.title"), Email: email}
+	if done, rerr := s.loginRefusal(c, err, "staff_login", "login-email", &p); done {
+		return rerr
 	}
 	if err != nil {
 		return err
@@ -115,6 +188,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 	case auth.NeedEnrol:
 		return c.Redirect("/staff/login/einrichten", fiber.StatusSeeOther)
 	}
+	s.setDeviceCookie(c, device)
 	return c.Redirect("/staff/", fiber.StatusSeeOther)
 }
 
@@ -134,22 +208,20 @@ func (s *Server) verifyCode(c *fiber.Ctx) error {
 		}
 		return fiber.ErrTooManyRequests
 	}
-	token, err := s.auth.VerifyCode(c.UserContext(), c.Cookies(s.staffCookie()), c.FormValue("code"))
-	switch fault.KindOf(err) {
-	case fault.NotFound: // no half-finished login (expired, or never): start over
+	token, device, err := s.auth.VerifyCode(c.UserContext(), c.Cookies(s.staffCookie()), c.FormValue("code"), s.loginClient(c))
+	if fault.KindOf(err) == fault.NotFound { // no half-finished login (expired, or never): start over
 		s.clearStaffCookie(c)
 		return c.Redirect("/staff/login", fiber.StatusSeeOther)
-	case fault.Invalid:
-		p := loginPage{page: s.newPage(c, "staff.code.title"), Recovery: c.FormValue("wiederherstellung") == "1"}
-		p.Error = p.L.T(fault.MessageOf(err))
-		p.Errors = []fieldError{{Field: "login-code", Message: p.Error}}
-		p.CSRF = s.csrf.token(c)
-		return s.views.render(c, fiber.StatusUnprocessableEntity, "staff_code", p)
+	}
+	p := loginPage{page: s.newPage(c, "staff.code.title"), Recovery: c.FormValue("wiederherstellung") == "1"}
+	if done, rerr := s.loginRefusal(c, err, "staff_code", "login-code", &p); done {
+		return rerr
 	}
 	if err != nil {
 		return err
 	}
 	s.setStaffCookie(c, token)
+	s.setDeviceCookie(c, device)
 	return c.Redirect("/staff/", fiber.StatusSeeOther)
 }
 
@@ -182,20 +254,25 @@ func (s *Server) renderEnrol(c *fiber.Ctx, status int, secret string, png []byte
 }
 
 // enrol answers POST /staff/login/einrichten: the first code proves the
-// authenticator holds the secret; the login is then complete.
+// authenticator holds the secret the page showed (kept with the session,
+// never taken from the post); the login is then complete.
 func (s *Server) enrol(c *fiber.Ctx) error {
-	secret := strings.Clone(c.FormValue("secret"))
-	token, codes, err := s.auth.Enrol(c.UserContext(), c.Cookies(s.staffCookie()), secret, c.FormValue("code"))
+	token, device, codes, err := s.auth.Enrol(c.UserContext(), c.Cookies(s.staffCookie()), c.FormValue("code"), s.loginClient(c))
 	switch fault.KindOf(err) {
 	case fault.NotFound:
 		return c.Redirect("/staff/login", fiber.StatusSeeOther)
 	case fault.Invalid:
-		return s.renderEnrol(c, fiber.StatusUnprocessableEntity, secret, nil, fault.MessageOf(err))
+		e, eerr := s.auth.NewEnrolment(c.UserContext(), c.Cookies(s.staffCookie()))
+		if eerr != nil {
+			return eerr
+		}
+		return s.renderEnrol(c, fiber.StatusUnprocessableEntity, e.Secret, e.QRPNG, fault.MessageOf(err))
 	}
 	if err != nil {
 		return err
 	}
 	s.setStaffCookie(c, token)
+	s.setDeviceCookie(c, device)
 	// The recovery codes are shown once, on this answer, never again.
 	p := loginPage{page: s.newPage(c, "staff.recovery.title"), Codes: codes}
 	c.Set(fiber.HeaderCacheControl, "no-store")

@@ -145,17 +145,19 @@ func TestStaffLockoutAndEnrolment(t *testing.T) {
 	expectLocation(t, res, "/staff/login/einrichten")
 	_, b := c.get("/staff/login/einrichten")
 	expectContains(t, b, `src="data:image/png;base64,`, `autocomplete="one-time-code"`)
-	secret := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(b)
+	secret := regexp.MustCompile(`<p class="panel__code">([A-Z2-7]+)</p>`).FindStringSubmatch(b)
 	if secret == nil {
 		t.Fatalf("no secret on the enrolment page\n%s", excerpt(b))
 	}
-	res, _ = c.post("/staff/login/einrichten", url.Values{"secret": {"AAAAAAAA"}, "code": {"123456"}})
-	expectLocation(t, res, "/staff/login") // a secret the server did not make
+	// A secret of the browser's choosing is not taken: the code must be of
+	// the one the server offered, which the page shows again.
+	zeros := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	forged, _ := totp.GenerateCode(zeros, time.Now())
+	res, b = c.post("/staff/login/einrichten", url.Values{"secret": {zeros}, "code": {forged}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, `<p class="panel__code">`+secret[1]+`</p>`, `src="data:image/png;base64,`)
 	code, _ := totp.GenerateCode(secret[1], time.Now())
-	c.get("/staff/login")
-	c.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {pw}})
-	c.get("/staff/login/einrichten")
-	res, b = c.post("/staff/login/einrichten", url.Values{"secret": {secret[1]}, "code": {code}})
+	res, b = c.post("/staff/login/einrichten", url.Values{"code": {code}})
 	expectStatus(t, res, b, http.StatusOK)
 	codes := regexp.MustCompile(`<code>([0-9A-Z]{5}-[0-9A-Z]{5})</code>`).FindAllStringSubmatch(b, -1)
 	if len(codes) != auth.RecoveryCodes || res.Header.Get("Cache-Control") != "no-store" {
@@ -182,14 +184,20 @@ func TestStaffLockoutAndEnrolment(t *testing.T) {
 	expectStatus(t, res, b, http.StatusUnprocessableEntity)
 	expectContains(t, b, `name="wiederherstellung" value="1"`)
 
-	// Five wrong passwords lock the account: then even the right one fails.
+	// Five wrong passwords from a browser without the account's device
+	// cookie: its next attempt waits, even with the right password, and
+	// the page says how long.
 	other := h.citizen(t)
 	other.get("/staff/login")
-	for range auth.MaxFailures {
+	for range 5 {
 		other.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {"falsch-falsch"}})
 	}
 	res, b = other.post("/staff/login", url.Values{"email": {"aerztin@halle.test"}, "password": {pw}})
-	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectStatus(t, res, b, http.StatusTooManyRequests)
+	expectContains(t, b, "Zu viele Versuche hintereinander. Bitte warten Sie 1 Sekunde und", `value="aerztin@halle.test"`)
+	if res.Header.Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q", res.Header.Get("Retry-After"))
+	}
 }
 
 // fillTerminAt is fillTermin at another office's form.

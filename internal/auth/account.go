@@ -24,9 +24,10 @@ const (
 // ChangePassword replaces the password of the account of session token
 // after checking the current one. Every session of the account ends, the
 // caller's is replaced by a new one, whose token it returns. Errors:
-// NotFound (no session), Invalid (MsgPasswordWrong, MsgPasswordShort,
-// MsgPasswordSame, MsgPasswordMatch; a wrong current password counts
-// towards the lockout).
+// NotFound (no session, or it ended: guessing the current password got
+// throttled, and a stolen session cannot keep guessing), Invalid
+// (MsgPasswordWrong, MsgPasswordShort, MsgPasswordSame, MsgPasswordMatch),
+// Unavailable (MsgBusy).
 func (s *Service) ChangePassword(ctx context.Context, token, current, next, repeat string) (string, error) {
 	const op = "auth: change password"
 	sess, err := s.touch(ctx, token)
@@ -40,23 +41,23 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next, repe
 	if err != nil {
 		return "", err
 	}
-	if acct.LockedUntil != nil && acct.LockedUntil.After(s.now()) {
-		// Guessing the current password locked the account: this session
-		// ends too, so a stolen one cannot keep guessing.
+	// Counted before it is looked at, like every attempt at a secret.
+	allowed, _, err := store.ClaimAttempt(ctx, s.db.Pool, s.key("current-password", acct.Email), s.owner(acct.Email), s.throttles.currentPassword)
+	if err != nil {
+		return "", err
+	}
+	if !allowed {
 		if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
 			return "", err
 		}
-		return "", fault.New(fault.NotFound, op+": locked", "")
+		return "", fault.New(fault.NotFound, op+": throttled", "")
 	}
-	ok, err := checkPassword(acct.PasswordHash, current)
+	ok, err := s.check(ctx, op, acct.PasswordHash, current)
 	if err != nil {
 		return "", err
 	}
 	switch {
 	case !ok:
-		if err := store.RecordLoginFailure(ctx, s.db.Pool, acct.ID, MaxFailures, LockDuration); err != nil {
-			return "", err
-		}
 		return "", fault.New(fault.Invalid, op, MsgPasswordWrong)
 	case len([]rune(next)) < MinPasswordLen:
 		return "", fault.New(fault.Invalid, op, MsgPasswordShort)
@@ -65,13 +66,19 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next, repe
 	case next == current:
 		return "", fault.New(fault.Invalid, op, MsgPasswordSame)
 	}
-	hash := HashPassword(next)
+	hash, err := s.hash(ctx, op, next)
+	if err != nil {
+		return "", err
+	}
 	var renewed string
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := store.SetPassword(ctx, tx, acct.OfficeID, acct.ID, hash, false); err != nil {
 			return err
 		}
 		if err := store.DeleteStaffSessions(ctx, tx, acct.ID); err != nil {
+			return err
+		}
+		if err := store.ClearAttempts(ctx, tx, [][]byte{s.key("current-password", acct.Email)}); err != nil {
 			return err
 		}
 		if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "password.change"}); err != nil {
@@ -94,7 +101,7 @@ type Account struct {
 	Enrolled      bool // has a second factor
 	TOTPRequired  bool
 	Disabled      bool
-	Locked        bool
+	Locked        bool // logins of the account, or its second factor, wait out a throttle now
 	MustChange    bool
 	RecoveryCodes int // unused
 }
@@ -109,15 +116,23 @@ func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Account, 0, len(rows))
+	var keys [][]byte
 	for _, r := range rows {
+		keys = append(keys, s.key("password-account", r.Email), s.codeKey(r.ID))
+	}
+	blocked, err := store.BlockedKeys(ctx, s.db.Pool, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Account, 0, len(rows))
+	for i, r := range rows {
 		n, err := store.CountRecoveryCodes(ctx, s.db.Pool, r.ID)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, Account{
 			ID: r.ID, Email: r.Email, Name: r.Name, Role: r.Role, Enrolled: r.TOTPSecret != nil, TOTPRequired: r.TOTPRequired, Disabled: r.Disabled,
-			Locked: r.LockedUntil != nil && r.LockedUntil.After(s.now()), MustChange: r.MustChangePassword, RecoveryCodes: n,
+			Locked: blocked[string(keys[2*i])] || blocked[string(keys[2*i+1])], MustChange: r.MustChangePassword, RecoveryCodes: n,
 		})
 	}
 	return out, nil
@@ -131,7 +146,7 @@ func (s *Service) CreateAccount(ctx context.Context, admin Staff, email, name, r
 		return "", fault.New(fault.Forbidden, "auth: create account", "")
 	}
 	password := NewPassword()
-	row, err := s.account(NewAccount{OfficeID: admin.OfficeID, Email: email, Name: name, Role: role, Password: password, OneTime: true}, true, "")
+	row, err := s.account(ctx, NewAccount{OfficeID: admin.OfficeID, Email: email, Name: name, Role: role, Password: password, OneTime: true}, true, "")
 	if err != nil {
 		return "", err
 	}
@@ -148,20 +163,24 @@ func (s *Service) CreateAccount(ctx context.Context, admin Staff, email, name, r
 }
 
 // ResetPassword gives account id of admin's office a generated one-time
-// password, which it returns, ends its sessions and lifts a lockout.
-// Errors: Forbidden, NotFound (no such account in the office).
+// password, which it returns, ends its sessions and lifts its throttles.
+// Errors: Forbidden, NotFound (no such account in the office),
+// Unavailable (MsgBusy).
 func (s *Service) ResetPassword(ctx context.Context, admin Staff, id int64) (string, error) {
 	password := NewPassword()
-	hash := HashPassword(password)
-	err := s.adminChange(ctx, admin, id, "staff.password_reset", func(tx pgx.Tx) (bool, error) {
+	hash, err := s.hash(ctx, "auth: reset password", password)
+	if err != nil {
+		return "", err
+	}
+	err = s.adminChange(ctx, admin, id, "staff.password_reset", func(tx pgx.Tx) (bool, error) {
 		return store.SetPassword(ctx, tx, admin.OfficeID, id, hash, true)
 	})
 	return password, err
 }
 
 // ResetSecondFactor removes the TOTP secret and recovery codes of account
-// id of admin's office (a lost phone) and ends its sessions: its next
-// login enrols again. Errors: Forbidden, NotFound.
+// id of admin's office (a lost phone), ends its sessions and lifts its
+// throttles: its next login enrols again. Errors: Forbidden, NotFound.
 func (s *Service) ResetSecondFactor(ctx context.Context, admin Staff, id int64) error {
 	return s.adminChange(ctx, admin, id, "staff.totp_reset", func(tx pgx.Tx) (bool, error) {
 		return store.ResetTOTP(ctx, tx, admin.OfficeID, id)
@@ -209,8 +228,9 @@ func (s *Service) SetSecondFactorRequired(ctx context.Context, admin Staff, id i
 }
 
 // adminChange runs change (which reports whether the account exists in
-// the office) with the end of the account's sessions and the audit entry,
-// in one transaction.
+// the office) with the end of the account's sessions, the lifting of its
+// throttles (an admin who resets or re-enables an account means it to
+// work at once) and the audit entry, in one transaction.
 func (s *Service) adminChange(ctx context.Context, admin Staff, id int64, action string, change func(pgx.Tx) (bool, error)) error {
 	op := "auth: " + action
 	if admin.Role != RoleAdmin {
@@ -225,6 +245,13 @@ func (s *Service) adminChange(ctx context.Context, admin Staff, id int64, action
 			return fault.New(fault.NotFound, op, "")
 		}
 		if err := store.DeleteStaffSessions(ctx, tx, id); err != nil {
+			return err
+		}
+		acct, err := store.GetStaff(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := store.ClearOwnerAttempts(ctx, tx, s.owner(acct.Email)); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{

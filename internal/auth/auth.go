@@ -1,19 +1,21 @@
 // Package auth owns staff accounts and their logins: argon2id passwords,
 // TOTP as the second factor (required for admins and physicians), sessions
-// in PostgreSQL with idle and absolute timeouts, lockout after repeated
-// failures. Roles decide what staff may see; offices decide which cases.
+// in PostgreSQL with idle and absolute timeouts, throttled attempts
+// (throttle.go). Roles decide what staff may see; offices decide which
+// cases.
 package auth
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"image/png"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,13 +43,11 @@ func ValidRole(r string) bool {
 	return r == RoleAdmin || r == RoleCaseworker || r == RolePhysician
 }
 
-// Timeouts and limits of logins.
+// Timeouts of logins.
 const (
 	IdleTimeout     = 30 * time.Minute
 	AbsoluteTimeout = 12 * time.Hour
-	MaxFailures     = 5                // failed logins in a row that lock an account
-	LockDuration    = 15 * time.Minute // how long
-	secondFactorTTL = 5 * time.Minute  // between password and code
+	secondFactorTTL = 5 * time.Minute // between password and code
 )
 
 // Message ids of what a person reads.
@@ -70,20 +70,28 @@ type Staff struct {
 
 // Service runs accounts and logins. It is safe for concurrent use.
 type Service struct {
-	db    *store.DB
-	box   *crypto.Box
-	dummy func() string // a hash to check against for unknown addresses, made once when first needed
-	now   func() time.Time
+	db        *store.DB
+	box       *crypto.Box
+	keyKey    []byte // keys throttle rows and device tokens
+	throttles throttles
+	slots     chan struct{} // password hashes at once (argon)
+	dummy     func() string // a hash to check against for unknown addresses, made once when first needed
+	now       func() time.Time
 }
 
 // New returns the service; encKey seals TOTP secrets
-// (PORTAL_ENCRYPTION_KEY).
+// (PORTAL_ENCRYPTION_KEY), and a key derived from it keys the throttle.
 func New(db *store.DB, encKey []byte) (*Service, error) {
 	box, err := crypto.NewBox(encKey)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	return &Service{db: db, box: box, dummy: sync.OnceValue(func() string { return HashPassword(NewPassword()) }), now: time.Now}, nil
+	m := hmac.New(sha256.New, encKey)
+	m.Write([]byte("portal-login-throttle"))
+	return &Service{
+		db: db, box: box, keyKey: m.Sum(nil), throttles: defaultThrottles(), slots: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		dummy: sync.OnceValue(func() string { return HashPassword(NewPassword()) }), now: time.Now,
+	}, nil
 }
 
 // NewAccount is what AddStaff needs.
@@ -103,7 +111,7 @@ func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 // AddStaff creates an account. Errors: Invalid (role, e-mail, short
 // password, malformed TOTP secret), Conflict (address taken).
 func (s *Service) AddStaff(ctx context.Context, a NewAccount) (int64, error) {
-	row, err := s.account(a, true, "")
+	row, err := s.account(ctx, a, true, "")
 	if err != nil {
 		return 0, err
 	}
@@ -118,7 +126,7 @@ func (s *Service) AddStaff(ctx context.Context, a NewAccount) (int64, error) {
 func (s *Service) UpsertDemoStaff(ctx context.Context, accounts []NewAccount) error {
 	var hash string
 	for _, a := range accounts {
-		row, err := s.account(a, false, hash)
+		row, err := s.account(ctx, a, false, hash)
 		if err != nil {
 			return err
 		}
@@ -132,7 +140,7 @@ func (s *Service) UpsertDemoStaff(ctx context.Context, accounts []NewAccount) er
 
 // account checks a and builds its row; hash, when given, is a hash of
 // a.Password made before.
-func (s *Service) account(a NewAccount, checkLength bool, hash string) (store.Staff, error) {
+func (s *Service) account(ctx context.Context, a NewAccount, checkLength bool, hash string) (store.Staff, error) {
 	const op = "auth: account"
 	email := normalizeEmail(a.Email)
 	switch {
@@ -146,7 +154,10 @@ func (s *Service) account(a NewAccount, checkLength bool, hash string) (store.St
 		return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.password_short")
 	}
 	if hash == "" {
-		hash = HashPassword(a.Password)
+		var err error
+		if hash, err = s.hash(ctx, op, a.Password); err != nil {
+			return store.Staff{}, err
+		}
 	}
 	row := store.Staff{
 		OfficeID: a.OfficeID, Email: email, Name: strings.TrimSpace(a.Name), Role: a.Role,
@@ -178,52 +189,95 @@ const (
 	LoggedIn              // no second factor required for this account
 )
 
-// Login checks e-mail and password. On success it returns a new session
-// token (to be set as the cookie, replacing any earlier one) and what comes
-// next. Every failure is the same Invalid error (MsgLoginFailed), after the
-// same work: unknown address, wrong password, locked or disabled account.
-func (s *Service) Login(ctx context.Context, email, password string) (string, Next, error) {
+// Login checks e-mail and password for client c. On success it returns a
+// new session token (to be set as the cookie, replacing any earlier one)
+// and what comes next, and, when the login is complete, a device token
+// for the browser (else ""). Every failure is the same Invalid error
+// (MsgLoginFailed), after the same work for a known and an unknown
+// address: the password hash (of a dummy for an unknown one), the
+// throttle's statements and one transaction. Errors: Invalid, TooMany
+// (MsgThrottled, a *ThrottledError: the attempt was not looked at),
+// Unavailable (MsgBusy: too many logins at once).
+func (s *Service) Login(ctx context.Context, email, password string, c Client) (token string, next Next, device string, err error) {
 	const op = "auth: login"
-	failed := fault.New(fault.Invalid, op, MsgLoginFailed)
-	acct, err := store.GetStaffByEmail(ctx, s.db.Pool, normalizeEmail(email))
-	if fault.KindOf(err) == fault.NotFound {
-		_, _ = checkPassword(s.dummy(), password) // the same time as a real check
-		return "", 0, failed
+	email = normalizeEmail(email)
+	acct, err := store.GetStaffByEmail(ctx, s.db.Pool, email)
+	known := err == nil
+	if err != nil && fault.KindOf(err) != fault.NotFound {
+		return "", 0, "", err
 	}
+	hash := s.dummy()
+	if known {
+		hash = acct.PasswordHash
+	}
+	ok, err := s.check(ctx, op, hash, password)
 	if err != nil {
-		return "", 0, err
+		return "", 0, "", err
 	}
-	ok, err := checkPassword(acct.PasswordHash, password)
-	if err != nil {
-		return "", 0, fmt.Errorf("%s: account %d: %w", op, acct.ID, err)
-	}
-	locked := acct.LockedUntil != nil && acct.LockedUntil.After(s.now())
-	if !ok || locked || acct.Disabled {
-		if !ok {
-			if err := store.RecordLoginFailure(ctx, s.db.Pool, acct.ID, MaxFailures, LockDuration); err != nil {
-				return "", 0, err
-			}
+	ok = ok && known && !acct.Disabled
+	// The attempt counts whatever its outcome, checked and counted in the
+	// transaction that records it, so parallel guesses pass no limit.
+	keys, ths := s.passwordKeys(email, c)
+	var wait time.Duration
+	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
+		allowed, w, err := s.claim(ctx, tx, email, keys, ths)
+		if err != nil {
+			return err
 		}
-		if err := s.audit(ctx, acct, "login.failed"); err != nil {
-			return "", 0, err
+		switch {
+		case !allowed:
+			wait = w
+			return s.auditIf(ctx, tx, known, acct, "login.throttled")
+		case !ok:
+			return s.auditIf(ctx, tx, known, acct, "login.failed")
 		}
-		return "", 0, failed
-	}
-	if err := store.ResetLoginFailures(ctx, s.db.Pool, acct.ID); err != nil {
-		return "", 0, err
-	}
-	next := LoggedIn
+		next = LoggedIn
+		switch {
+		case acct.TOTPSecret != nil:
+			next = NeedCode
+		case acct.TOTPRequired:
+			next = NeedEnrol
+		}
+		if token, err = s.newSession(ctx, tx, acct, next == LoggedIn); err != nil {
+			return err
+		}
+		if next == LoggedIn {
+			device, err = s.completed(ctx, tx, acct, c)
+		}
+		return err
+	})
 	switch {
-	case acct.TOTPSecret != nil:
-		next = NeedCode
-	case acct.TOTPRequired:
-		next = NeedEnrol
+	case err != nil:
+		return "", 0, "", err
+	case wait > 0:
+		return "", 0, "", throttled(op, wait)
+	case !ok:
+		return "", 0, "", fault.New(fault.Invalid, op, MsgLoginFailed)
 	}
-	token, err := s.newSession(ctx, s.db.Pool, acct, next == LoggedIn)
-	if err == nil && next == LoggedIn {
-		err = s.audit(ctx, acct, "login")
+	return token, next, device, nil
+}
+
+// completed ends the throttle of a complete login of acct from c, in its
+// transaction tx: the keys it used start afresh; others (a stranger's
+// guesses from elsewhere) stay. It audits the login and returns a new
+// device token for the browser.
+func (s *Service) completed(ctx context.Context, tx pgx.Tx, acct store.Staff, c Client) (string, error) {
+	keys, _ := s.passwordKeys(acct.Email, c)
+	if err := store.ClearAttempts(ctx, tx, append(keys, s.key("password-account", acct.Email), s.codeKey(acct.ID))); err != nil {
+		return "", err
 	}
-	return token, next, err
+	if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "login"}); err != nil {
+		return "", err
+	}
+	return s.NewDevice(acct.Email), nil
+}
+
+// auditIf records action of acct when the address was known.
+func (s *Service) auditIf(ctx context.Context, tx pgx.Tx, known bool, acct store.Staff, action string) error {
+	if !known {
+		return nil
+	}
+	return audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action})
 }
 
 // audit records an action of account acct in its office's audit log.
@@ -284,61 +338,68 @@ func (s *Service) staffOf(ctx context.Context, sess store.Session) (Staff, error
 
 // VerifyCode checks the TOTP code, or a recovery code, of a half-finished
 // session. A TOTP code counts once: the same code sent again, even within
-// its 30 seconds, is wrong. A recovery code is spent. On success the
-// session is replaced by a complete one, whose token it returns (a new id
-// after each step: no fixation). Errors: NotFound (no such session),
-// Invalid (MsgCodeWrong; failures count towards the lockout).
-func (s *Service) VerifyCode(ctx context.Context, token, code string) (string, error) {
+// its 30 seconds, is wrong. A recovery code is spent. Every attempt is
+// counted (per account, apart from passwords) before it is looked at, and
+// only a complete login clears the count. On success the session is
+// replaced by a complete one, whose token it returns with a device token
+// for the browser (a new id after each step: no fixation). Errors:
+// NotFound (no such session), Invalid (MsgCodeWrong), TooMany
+// (MsgThrottled: the code was not looked at).
+func (s *Service) VerifyCode(ctx context.Context, token, code string, c Client) (string, string, error) {
+	const op = "auth: verify code"
 	sess, err := s.touch(ctx, token)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if sess.SecondFactor || acct.TOTPSecret == nil {
-		return "", fault.New(fault.NotFound, "auth: verify code", "")
-	}
-	if acct.LockedUntil != nil && acct.LockedUntil.After(s.now()) {
-		// Wrong codes count like wrong passwords: a locked account's half
-		// session ends, so the code cannot be guessed past the lockout.
-		if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
-			return "", err
-		}
-		return "", fault.New(fault.NotFound, "auth: verify code: locked", "")
+		return "", "", fault.New(fault.NotFound, op, "")
 	}
 	secret, err := s.box.Open(acct.TOTPSecret, totpAAD(acct.Email))
 	if err != nil {
-		return "", fmt.Errorf("auth: totp secret of %d: %w", acct.ID, err)
+		return "", "", fmt.Errorf("auth: totp secret of %d: %w", acct.ID, err)
 	}
-	// Spending the code and the new session are one transaction: if the
-	// session cannot be made, the code (a recovery code above all) is not
-	// spent either, and the person tries again.
-	var next string
-	wrong := fault.New(fault.Invalid, "auth: verify code", MsgCodeWrong)
+	// The count, the code, its spending and the new session are one
+	// transaction: the count's row lock makes parallel codes of the
+	// account wait for each other, and if the session cannot be made the
+	// code (a recovery code above all) is not spent either.
+	var next, device string
+	var wait time.Duration
+	wrong := false
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
+		allowed, w, err := store.ClaimAttempt(ctx, tx, s.codeKey(acct.ID), s.owner(acct.Email), s.throttles.secondFactor)
+		if err != nil || !allowed {
+			wait = w
+			return err
+		}
 		ok, action, err := s.secondFactor(ctx, tx, acct, string(secret), code)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return wrong // nothing was spent
+			wrong = true
+			return nil // the count stands; nothing was spent
 		}
 		if action != "" {
 			if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action}); err != nil {
 				return err
 			}
 		}
-		next, err = s.complete(ctx, tx, token, acct)
+		next, device, err = s.complete(ctx, tx, token, acct, c)
 		return err
 	})
-	if errors.Is(err, wrong) {
-		if err := store.RecordLoginFailure(ctx, s.db.Pool, acct.ID, MaxFailures, LockDuration); err != nil {
-			return "", err
-		}
+	switch {
+	case err != nil:
+		return "", "", err
+	case wait > 0:
+		return "", "", throttled(op, wait)
+	case wrong:
+		return "", "", fault.New(fault.Invalid, op, MsgCodeWrong)
 	}
-	return next, err
+	return next, device, nil
 }
 
 // secondFactor checks code as a TOTP code of secret, never accepted twice,
@@ -384,19 +445,18 @@ func (s *Service) codeStep(code, secret string) (int64, bool) {
 }
 
 // complete replaces the half-finished session token by a complete one, in
-// the transaction tx of the second factor that allowed it.
-func (s *Service) complete(ctx context.Context, tx pgx.Tx, token string, acct store.Staff) (string, error) {
+// the transaction tx of the second factor that allowed it, and returns
+// the new session's token and a device token.
+func (s *Service) complete(ctx context.Context, tx pgx.Tx, token string, acct store.Staff, c Client) (string, string, error) {
 	if err := store.DeleteSession(ctx, tx, hashToken(token)); err != nil {
-		return "", err
-	}
-	if err := store.ResetLoginFailures(ctx, tx, acct.ID); err != nil {
-		return "", err
+		return "", "", err
 	}
 	token, err := s.newSession(ctx, tx, acct, true)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return token, audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "login"})
+	device, err := s.completed(ctx, tx, acct, c)
+	return token, device, err
 }
 
 // Enrolment is a new TOTP secret to show as a QR code and as text.
@@ -405,23 +465,36 @@ type Enrolment struct {
 	QRPNG  []byte // otpauth:// URL as a PNG QR code
 }
 
-// NewEnrolment makes a TOTP secret for the account of a half-finished
-// session that must enrol. Errors: NotFound.
+// NewEnrolment returns the TOTP secret offered to the account of a
+// half-finished session that must enrol: made and kept with the session
+// (sealed) on the first call, the same one on the next, so a page shown
+// again shows the code already scanned. Errors: NotFound.
 func (s *Service) NewEnrolment(ctx context.Context, token string) (Enrolment, error) {
-	sess, err := s.touch(ctx, token)
+	sess, acct, err := s.enrolling(ctx, token, "auth: enrolment")
 	if err != nil {
 		return Enrolment{}, err
 	}
-	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
-	if err != nil {
-		return Enrolment{}, err
-	}
-	if sess.SecondFactor || acct.TOTPSecret != nil {
-		return Enrolment{}, fault.New(fault.NotFound, "auth: enrolment", "")
-	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: "Gesundheitsamt-Portal", AccountName: acct.Email})
-	if err != nil {
-		return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
+	var key *otp.Key
+	if sess.PendingTOTP != nil {
+		secret, err := s.box.Open(sess.PendingTOTP, pendingAAD(token))
+		if err != nil {
+			return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
+		}
+		key, err = totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: acct.Email, Secret: mustBase32(string(secret))})
+		if err != nil {
+			return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
+		}
+	} else {
+		if key, err = totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: acct.Email}); err != nil {
+			return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
+		}
+		sealed, err := s.box.Seal([]byte(key.Secret()), pendingAAD(token))
+		if err != nil {
+			return Enrolment{}, err
+		}
+		if err := store.SetPendingTOTP(ctx, s.db.Pool, hashToken(token), sealed); err != nil {
+			return Enrolment{}, err
+		}
 	}
 	img, err := key.Image(240, 240)
 	if err != nil {
@@ -434,40 +507,72 @@ func (s *Service) NewEnrolment(ctx context.Context, token string) (Enrolment, er
 	return Enrolment{Secret: key.Secret(), QRPNG: buf.Bytes()}, nil
 }
 
-// Enrol stores secret as the account's TOTP secret once code proves the
-// authenticator has it, makes the account's recovery codes, and completes
-// the login. It returns the new session token and the recovery codes,
-// which exist nowhere else afterwards. Errors: NotFound, Invalid
-// (MsgCodeWrong).
-func (s *Service) Enrol(ctx context.Context, token, secret, code string) (string, []string, error) {
+// totpIssuer names the portal in authenticator apps.
+const totpIssuer = "Gesundheitsamt-Portal"
+
+// pendingAAD binds a pending TOTP secret to its session.
+func pendingAAD(token string) []byte {
+	return append([]byte("portal-totp-pending\x00"), hashToken(token)...)
+}
+
+// mustBase32 decodes a secret this service made and sealed itself.
+func mustBase32(secret string) []byte {
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil {
+		panic("auth: a sealed TOTP secret is not base32: " + err.Error())
+	}
+	return raw
+}
+
+// enrolling returns the half-finished session of token and its account,
+// which must enrol. Errors: NotFound.
+func (s *Service) enrolling(ctx context.Context, token, op string) (store.Session, store.Staff, error) {
 	sess, err := s.touch(ctx, token)
 	if err != nil {
-		return "", nil, err
+		return store.Session{}, store.Staff{}, err
 	}
 	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
 	if err != nil {
-		return "", nil, err
+		return store.Session{}, store.Staff{}, err
 	}
 	if sess.SecondFactor || acct.TOTPSecret != nil {
-		return "", nil, fault.New(fault.NotFound, "auth: enrol", "")
+		return store.Session{}, store.Staff{}, fault.New(fault.NotFound, op, "")
 	}
-	// The secret comes back from the enrolment page: it must be one this
-	// service could have made (160 bits, base32), and the code must match.
-	if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret); err != nil || len(raw) < 20 {
-		return "", nil, fault.New(fault.NotFound, "auth: enrol: secret", "")
-	}
-	step, ok := s.codeStep(code, secret)
-	if !ok {
-		return "", nil, fault.New(fault.Invalid, "auth: enrol", MsgCodeWrong)
-	}
-	sealed, err := s.box.Seal([]byte(secret), totpAAD(acct.Email))
+	return sess, acct, nil
+}
+
+// Enrol stores the secret NewEnrolment offered to the session as the
+// account's TOTP secret once code proves the authenticator has it (the
+// browser sends only the code: the secret never comes from it), makes
+// the account's recovery codes, and completes the login. It returns the
+// new session token, a device token and the recovery codes, which exist
+// nowhere else afterwards. Errors: NotFound (no session, or no secret
+// offered yet), Invalid (MsgCodeWrong).
+func (s *Service) Enrol(ctx context.Context, token, code string, c Client) (string, string, []string, error) {
+	sess, acct, err := s.enrolling(ctx, token, "auth: enrol")
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
+	}
+	if sess.PendingTOTP == nil {
+		return "", "", nil, fault.New(fault.NotFound, "auth: enrol: no secret offered", "")
+	}
+	secret, err := s.box.Open(sess.PendingTOTP, pendingAAD(token))
+	if err != nil {
+		return "", "", nil, fmt.Errorf("auth: enrol: %w", err)
+	}
+	step, ok := s.codeStep(code, string(secret))
+	if !ok {
+		return "", "", nil, fault.New(fault.Invalid, "auth: enrol", MsgCodeWrong)
+	}
+	sealed, err := s.box.Seal(secret, totpAAD(acct.Email))
+	if err != nil {
+		return "", "", nil, err
 	}
 	// The secret, its first code, the recovery codes and the new session
 	// are one transaction: codes shown on an answer that failed were
 	// never stored, and the enrolment can simply be done again.
 	codes, hashes := newRecoveryCodes()
+	var device string
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		if err := store.SetTOTP(ctx, tx, acct.ID, sealed); err != nil {
 			return err
@@ -478,13 +583,13 @@ func (s *Service) Enrol(ctx context.Context, token, secret, code string) (string
 		if err := store.ReplaceRecoveryCodes(ctx, tx, acct.ID, hashes); err != nil {
 			return err
 		}
-		token, err = s.complete(ctx, tx, token, acct)
+		token, device, err = s.complete(ctx, tx, token, acct, c)
 		return err
 	})
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
-	return token, codes, nil
+	return token, device, codes, nil
 }
 
 // Logout ends the session of token.

@@ -2,11 +2,16 @@ package auth_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/gesundheitsamt/portal/internal/auth"
@@ -19,6 +24,9 @@ import (
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+// from is a client at a documentation address.
+var from = auth.Client{Addr: "192.0.2.1"}
 
 func newService(t *testing.T) (*auth.Service, *store.DB, int64) {
 	t.Helper()
@@ -59,7 +67,7 @@ func TestLoginSessionsAndLockout(t *testing.T) {
 	}
 
 	// Password, then code: the half session opens nothing.
-	half, next, err := svc.Login(ctx, " A@x.TEST ", "richtig-und-lang")
+	half, next, _, err := svc.Login(ctx, " A@x.TEST ", "richtig-und-lang", from)
 	if err != nil || next != auth.NeedCode {
 		t.Fatalf("login: %v %v", next, err)
 	}
@@ -67,15 +75,15 @@ func TestLoginSessionsAndLockout(t *testing.T) {
 		t.Errorf("a half session is a session: %v", err)
 	}
 	code, _ := totp.GenerateCode(secret, time.Now())
-	full, err := svc.VerifyCode(ctx, half, code)
-	if err != nil || full == half {
+	full, device, err := svc.VerifyCode(ctx, half, code, from)
+	if err != nil || full == half || device == "" {
 		t.Fatalf("code: %v (token renewed: %v)", err, full != half)
 	}
 	st, err := svc.Session(ctx, full)
 	if err != nil || st.Email != "a@x.test" || st.OfficeID != office || st.Role != "caseworker" {
 		t.Fatalf("session: %+v %v", st, err)
 	}
-	if _, err := svc.VerifyCode(ctx, half, code); fault.KindOf(err) != fault.NotFound {
+	if _, _, err := svc.VerifyCode(ctx, half, code, from); fault.KindOf(err) != fault.NotFound {
 		t.Errorf("the half session survived its completion: %v", err)
 	}
 
@@ -87,16 +95,25 @@ func TestLoginSessionsAndLockout(t *testing.T) {
 		t.Errorf("a session idle for 31 minutes lives: %v", err)
 	}
 
-	// Five failures lock; the right password then fails the same way.
-	for range auth.MaxFailures {
-		if _, _, err := svc.Login(ctx, "a@x.test", "falsch"); fault.MessageOf(err) != auth.MsgLoginFailed {
+	// Five wrong passwords from a client: its next attempt waits, unseen,
+	// even with the right password. Another client, and the browser that
+	// logged in before (its device token), are not held up.
+	for range 5 {
+		if _, _, _, err := svc.Login(ctx, "a@x.test", "falsch", from); fault.MessageOf(err) != auth.MsgLoginFailed {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	if _, _, err := svc.Login(ctx, "a@x.test", "richtig-und-lang"); fault.MessageOf(err) != auth.MsgLoginFailed {
-		t.Errorf("a locked account logged in: %v", err)
+	var te *auth.ThrottledError
+	if _, _, _, err := svc.Login(ctx, "a@x.test", "richtig-und-lang", from); fault.KindOf(err) != fault.TooMany || !errors.As(err, &te) || te.Wait <= 0 {
+		t.Errorf("the sixth attempt of a client: %v", err)
 	}
-	if _, _, err := svc.Login(ctx, "niemand@x.test", "richtig-und-lang"); fault.MessageOf(err) != auth.MsgLoginFailed {
+	if _, _, _, err := svc.Login(ctx, "a@x.test", "richtig-und-lang", auth.Client{Addr: "198.51.100.7"}); err != nil {
+		t.Errorf("another client: %v", err)
+	}
+	if _, _, _, err := svc.Login(ctx, "a@x.test", "richtig-und-lang", auth.Client{Addr: from.Addr, Device: device}); err != nil {
+		t.Errorf("the owner's browser: %v", err)
+	}
+	if _, _, _, err := svc.Login(ctx, "niemand@x.test", "richtig-und-lang", from); fault.MessageOf(err) != auth.MsgLoginFailed {
 		t.Errorf("unknown address: %v", err)
 	}
 }
@@ -113,12 +130,12 @@ func TestLogoutEverywhereAndDisabledAccounts(t *testing.T) {
 	auth.SetClock(svc, func() time.Time { return clock })
 	login := func() string {
 		clock = clock.Add(30 * time.Second)
-		half, _, err := svc.Login(ctx, "c@x.test", "richtig-und-lang")
+		half, _, _, err := svc.Login(ctx, "c@x.test", "richtig-und-lang", from)
 		if err != nil {
 			t.Fatal(err)
 		}
 		code, _ := totp.GenerateCode(secret, clock)
-		full, err := svc.VerifyCode(ctx, half, code)
+		full, _, err := svc.VerifyCode(ctx, half, code, from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,103 +159,190 @@ func TestLogoutEverywhereAndDisabledAccounts(t *testing.T) {
 	}
 }
 
-// Wrong codes lock the account like wrong passwords, and a locked account's
-// half session can guess no further.
-func TestWrongCodesLock(t *testing.T) {
+// Wrong codes count per account, apart from passwords, and a correct
+// password clears nothing: 12 wrong codes over 3 logins, and the right
+// code then waits like any other (before, each correct password reset
+// the count, so codes could be guessed without end).
+func TestWrongCodesAreThrottledAcrossLogins(t *testing.T) {
 	ctx := context.Background()
 	svc, _, office := newService(t)
 	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "d@x.test", Name: "D", Role: "physician", Password: "richtig-und-lang", TOTPSecret: secret}); err != nil {
 		t.Fatal(err)
 	}
-	half, _, err := svc.Login(ctx, "d@x.test", "richtig-und-lang")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range auth.MaxFailures {
-		if _, err := svc.VerifyCode(ctx, half, "000000"); fault.MessageOf(err) != auth.MsgCodeWrong {
-			t.Fatalf("wrong code: %v", err)
+	refused := 0
+	var half string
+	for login := range 3 {
+		var err error
+		half, _, _, err = svc.Login(ctx, "d@x.test", "richtig-und-lang", auth.Client{Addr: "192.0.2." + strconv.Itoa(login+1)})
+		if err != nil {
+			t.Fatalf("login %d: %v", login+1, err)
+		}
+		for range 4 {
+			switch _, _, err := svc.VerifyCode(ctx, half, "000000", from); {
+			case fault.MessageOf(err) == auth.MsgCodeWrong:
+			case fault.KindOf(err) == fault.TooMany:
+				refused++
+			default:
+				t.Fatalf("wrong code: %v", err)
+			}
 		}
 	}
+	if refused != 12-5 {
+		t.Errorf("%d of 12 wrong codes refused unseen, want all after the fifth", refused)
+	}
 	code, _ := totp.GenerateCode(secret, time.Now())
-	if _, err := svc.VerifyCode(ctx, half, code); fault.KindOf(err) != fault.NotFound {
-		t.Errorf("the right code after the lockout: %v", err)
+	if _, _, err := svc.VerifyCode(ctx, half, code, from); fault.KindOf(err) != fault.TooMany {
+		t.Errorf("the right code after 12 wrong ones: %v", err)
 	}
 }
 
-// Enrolment and the code check are one transaction with the new session:
-// when the session cannot be made (here: the database refuses it), no
-// secret, recovery code or spent code is left behind, and the same step
-// succeeds once the database takes it.
-func TestSecondFactorStepsAreAllOrNothing(t *testing.T) {
+// Attempts sent in parallel pass no limit together: of 40 wrong passwords
+// and the right one, sent at once from one client, at most the five free
+// attempts are looked at (before, each read the count, then wrote it).
+func TestParallelPasswordsPassNoLimit(t *testing.T) {
 	ctx := context.Background()
 	svc, db, office := newService(t)
-	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "neu@x.test", Name: "N", Role: "admin", Password: "richtig-und-lang"}); err != nil {
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "p@x.test", Name: "P", Role: "caseworker", Password: "richtig-und-lang", TOTPSecret: secret}); err != nil {
 		t.Fatal(err)
 	}
-	refuseSessions := func(on bool) {
-		t.Helper()
-		sql := `DROP TRIGGER IF EXISTS refuse ON staff_session`
-		if on {
-			sql = `CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
-				CREATE TRIGGER refuse BEFORE INSERT ON staff_session FOR EACH ROW EXECUTE FUNCTION refuse()`
+	auth.SlowThrottles(svc) // the hashes queue for a few seconds: no delay may end meanwhile
+	var wg sync.WaitGroup
+	results := make(chan error, 41)
+	for i := range 41 {
+		password := "falsch-" + strconv.Itoa(i)
+		if i == 20 {
+			password = "richtig-und-lang"
 		}
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, _, err := svc.Login(ctx, "p@x.test", password, from)
+			results <- err
+		}()
+	}
+	wg.Wait()
+	close(results)
+	looked := 0
+	for err := range results {
+		if k := fault.KindOf(err); k != fault.TooMany && k != fault.Unavailable { // Unavailable: no hash slot in time
+			looked++
 		}
 	}
-	state := func() (enrolled bool, codes, unused int) {
-		t.Helper()
-		if err := db.Pool.QueryRow(ctx, `SELECT s.totp_secret IS NOT NULL,
-			(SELECT count(*) FROM staff_recovery_code c WHERE c.staff_id = s.id),
-			(SELECT count(*) FROM staff_recovery_code c WHERE c.staff_id = s.id AND c.used_at IS NULL)
-			FROM staff s WHERE s.email = 'neu@x.test'`).Scan(&enrolled, &codes, &unused); err != nil {
-			t.Fatal(err)
-		}
-		return
+	var failed int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'login.failed'`).Scan(&failed); err != nil {
+		t.Fatal(err)
 	}
+	if looked > 5 || failed > 5 {
+		t.Errorf("%d of 41 parallel attempts looked at (%d recorded as failed), want at most 5", looked, failed)
+	}
+}
 
-	half, next, err := svc.Login(ctx, "neu@x.test", "richtig-und-lang")
-	if err != nil || next != auth.NeedEnrol {
-		t.Fatalf("login: %v %v", next, err)
+// The code a new authenticator proves is for the secret the server
+// offered: whatever secret a browser posts is not taken (before, an
+// all-zero secret of the browser's choosing was).
+func TestEnrolmentKeepsTheSecretOnTheServer(t *testing.T) {
+	ctx := context.Background()
+	svc, db, office := newService(t)
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "e@x.test", Name: "E", Role: "admin", Password: "richtig-und-lang"}); err != nil {
+		t.Fatal(err)
+	}
+	half, _, _, err := svc.Login(ctx, "e@x.test", "richtig-und-lang", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := svc.Enrol(ctx, half, "123456", from); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("enrolment before a secret was offered: %v", err)
 	}
 	e, err := svc.NewEnrolment(ctx, half)
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _ := totp.GenerateCode(e.Secret, time.Now())
-	refuseSessions(true)
-	if _, _, err := svc.Enrol(ctx, half, e.Secret, code); err == nil {
-		t.Fatal("enrolled without a session")
+	again, err := svc.NewEnrolment(ctx, half)
+	if err != nil || again.Secret != e.Secret {
+		t.Errorf("the page shown again offers another secret (%v)", err)
 	}
-	if enrolled, codes, _ := state(); enrolled || codes != 0 {
-		t.Fatalf("a failed enrolment left the secret (%v) and %d recovery codes", enrolled, codes)
+	zeros := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	code, _ := totp.GenerateCode(zeros, time.Now())
+	if _, _, _, err := svc.Enrol(ctx, half, code, from); fault.MessageOf(err) != auth.MsgCodeWrong {
+		t.Errorf("a code of another secret: %v", err)
 	}
-	refuseSessions(false)
-	full, recovery, err := svc.Enrol(ctx, half, e.Secret, code) // the same code: it was not spent
-	if err != nil || len(recovery) != 10 {
-		t.Fatalf("enrolment after the failure: %d codes, %v", len(recovery), err)
+	code, _ = totp.GenerateCode(e.Secret, time.Now())
+	if _, _, _, err := svc.Enrol(ctx, half, code, from); err != nil {
+		t.Fatalf("the offered secret's code: %v", err)
 	}
-	if err := svc.Logout(ctx, full); err != nil {
-		t.Fatal(err)
-	}
-
-	// A recovery code is spent only with the session it opens.
-	half, next, err = svc.Login(ctx, "neu@x.test", "richtig-und-lang")
-	if err != nil || next != auth.NeedCode {
-		t.Fatalf("second login: %v %v", next, err)
-	}
-	refuseSessions(true)
-	if _, err := svc.VerifyCode(ctx, half, recovery[0]); err == nil {
-		t.Fatal("logged in without a session")
-	}
-	if _, _, unused := state(); unused != 10 {
-		t.Errorf("a failed login spent a recovery code: %d unused", unused)
-	}
-	refuseSessions(false)
-	if _, err := svc.VerifyCode(ctx, half, recovery[0]); err != nil {
-		t.Fatalf("the recovery code after the failure: %v", err)
-	}
-	if _, _, unused := state(); unused != 9 {
-		t.Errorf("%d unused recovery codes after using one, want 9", unused)
+	var enrolled bool
+	if err := db.Pool.QueryRow(ctx, `SELECT totp_secret IS NOT NULL FROM staff WHERE email = 'e@x.test'`).Scan(&enrolled); err != nil || !enrolled {
+		t.Errorf("not enrolled: %v", err)
 	}
 }
+
+// A known and an unknown address cost the same work: the password hash
+// (of a dummy for the unknown one) and one write transaction each, so the
+// same number of commits (and fsyncs, the costly part) per attempt.
+// Before, a known address took three transactions, an unknown one none.
+func TestUnknownAddressesCostTheSameTransactions(t *testing.T) {
+	ctx := context.Background()
+	_, db, office := newService(t)
+	cfg := db.Pool.Config().Copy()
+	count := &statements{}
+	cfg.ConnConfig.Tracer = count
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	svc, err := auth.New(&store.DB{Pool: pool}, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "k@x.test", Name: "K", Role: "caseworker", Password: "richtig-und-lang"}); err != nil {
+		t.Fatal(err)
+	}
+	attempt := func(email string) (commits, writes int) {
+		t.Helper()
+		count.reset()
+		if _, _, _, err := svc.Login(ctx, email, "falsch", auth.Client{Addr: "203.0.113.5"}); fault.MessageOf(err) != auth.MsgLoginFailed {
+			t.Fatalf("%s: %v", email, err)
+		}
+		return count.get()
+	}
+	kc, kw := attempt("k@x.test")
+	uc, uw := attempt("niemand@x.test")
+	t.Logf("known address: %d write transactions, %d statements written; unknown: %d, %d", kc, kw, uc, uw)
+	if kc != uc || kc != 1 {
+		t.Errorf("a wrong password for a known address takes %d write transactions, for an unknown one %d; want 1 each", kc, uc)
+	}
+}
+
+// statements counts the write transactions (a commit after a write) and
+// the writing statements sent through a pool.
+type statements struct {
+	mu             sync.Mutex
+	commits, write int
+	pending        bool // a write since the last BEGIN
+}
+
+func (s *statements) reset() { s.mu.Lock(); s.commits, s.write, s.pending = 0, 0, false; s.mu.Unlock() }
+
+func (s *statements) get() (int, int) { s.mu.Lock(); defer s.mu.Unlock(); return s.commits, s.write }
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	sql := strings.ToUpper(strings.TrimSpace(d.SQL))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case sql == "COMMIT":
+		if s.pending {
+			s.commits++
+		}
+		s.pending = false
+	case sql == "BEGIN" || strings.HasPrefix(sql, "BEGIN "):
+		s.pending = false
+	case strings.HasPrefix(sql, "INSERT"), strings.HasPrefix(sql, "UPDATE"), strings.HasPrefix(sql, "DELETE"), strings.HasPrefix(sql, "WITH"):
+		s.write++
+		s.pending = true
+	}
+	return ctx
+}
+
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

@@ -40,6 +40,10 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	if _, err = store.DeleteExpiredSessions(ctx, db.Pool, now, now.Add(-SessionIdle)); err != nil {
 		return err
 	}
+	// Rate windows that ended, and login attempts nobody made for a day.
+	if err = store.DeleteStaleCounters(ctx, db.Pool, now); err != nil {
+		return err
+	}
 	// Accepted-mail keys matter only while a job could run again: a mail
 	// job gives up after about a day.
 	if _, err = store.DeleteOldMailSent(ctx, db.Pool, now.Add(-MailSentPeriod)); err != nil {

@@ -23,8 +23,6 @@ type Staff struct {
 	TOTPSecret   []byte // sealed; nil until enrolled
 	TOTPRequired bool
 	Disabled     bool
-	FailedLogins int
-	LockedUntil  *time.Time
 	// MustChangePassword: the password was generated or reset; the next
 	// login must change it before anything else.
 	MustChangePassword bool
@@ -55,7 +53,7 @@ const upsertDemoStaff = `
 INSERT INTO staff (office_id, email, name, role, password_hash, totp_secret, totp_required)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash, totp_secret = EXCLUDED.totp_secret,
-    disabled = false, failed_logins = 0, locked_until = NULL, must_change_password = false, totp_last_step = 0, updated_at = now()`
+    disabled = false, must_change_password = false, totp_last_step = 0, updated_at = now()`
 
 // UpsertDemoStaff creates a demo account or resets its password and TOTP
 // to the demo's (so PORTAL_DEMO_PASSWORD always works).
@@ -66,12 +64,12 @@ func UpsertDemoStaff(ctx context.Context, q Querier, s Staff) error {
 	return nil
 }
 
-const staffColumns = `id, office_id, email, name, role, password_hash, totp_secret, totp_required, disabled, failed_logins, locked_until,
+const staffColumns = `id, office_id, email, name, role, password_hash, totp_secret, totp_required, disabled,
     must_change_password, totp_last_step`
 
 func scanStaff(row pgx.Row) (Staff, error) {
 	var s Staff
-	err := row.Scan(&s.ID, &s.OfficeID, &s.Email, &s.Name, &s.Role, &s.PasswordHash, &s.TOTPSecret, &s.TOTPRequired, &s.Disabled, &s.FailedLogins, &s.LockedUntil,
+	err := row.Scan(&s.ID, &s.OfficeID, &s.Email, &s.Name, &s.Role, &s.PasswordHash, &s.TOTPSecret, &s.TOTPRequired, &s.Disabled,
 		&s.MustChangePassword, &s.TOTPLastStep)
 	return s, err
 }
@@ -99,30 +97,6 @@ func GetStaff(ctx context.Context, q Querier, id int64) (Staff, error) {
 	return s, nil
 }
 
-const recordLoginFailure = `
-UPDATE staff SET failed_logins = failed_logins + 1,
-    locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + $3 * interval '1 second' ELSE locked_until END
-WHERE id = $1`
-
-// RecordLoginFailure counts a failed login of account id; the maxth in a
-// row locks it for lock.
-func RecordLoginFailure(ctx context.Context, q Querier, id int64, max int, lock time.Duration) error {
-	if _, err := q.Exec(ctx, recordLoginFailure, id, max, int64(lock.Seconds())); err != nil {
-		return fmt.Errorf("store: record login failure: %w", err)
-	}
-	return nil
-}
-
-const resetLoginFailures = `UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins > 0 OR locked_until IS NOT NULL)`
-
-// ResetLoginFailures clears the failure count after a successful login.
-func ResetLoginFailures(ctx context.Context, q Querier, id int64) error {
-	if _, err := q.Exec(ctx, resetLoginFailures, id); err != nil {
-		return fmt.Errorf("store: reset login failures: %w", err)
-	}
-	return nil
-}
-
 const setTOTP = `UPDATE staff SET totp_secret = $2, updated_at = now() WHERE id = $1`
 
 // SetTOTP stores the sealed TOTP secret of account id.
@@ -140,6 +114,7 @@ type Session struct {
 	SecondFactor bool
 	LastSeen     time.Time
 	ExpiresAt    time.Time
+	PendingTOTP  []byte // sealed: the secret offered at enrolment, until its first code
 }
 
 const insertSession = `
@@ -161,17 +136,28 @@ UPDATE staff_session ss SET last_seen = now()
 FROM staff s
 WHERE ss.id_hash = $1 AND s.id = ss.staff_id AND NOT s.disabled
   AND ss.expires_at > now() AND ss.last_seen > now() - $2 * interval '1 second'
-RETURNING ss.staff_id, ss.office_id, ss.second_factor, ss.last_seen, ss.expires_at`
+RETURNING ss.staff_id, ss.office_id, ss.second_factor, ss.last_seen, ss.expires_at, ss.pending_totp`
 
 // TouchSession returns the live session of idHash and renews its idle
 // timer. Errors: NotFound.
 func TouchSession(ctx context.Context, q Querier, idHash []byte, idle time.Duration) (Session, error) {
 	var s Session
-	err := q.QueryRow(ctx, touchSession, idHash, int64(idle.Seconds())).Scan(&s.StaffID, &s.OfficeID, &s.SecondFactor, &s.LastSeen, &s.ExpiresAt)
+	err := q.QueryRow(ctx, touchSession, idHash, int64(idle.Seconds())).Scan(&s.StaffID, &s.OfficeID, &s.SecondFactor, &s.LastSeen, &s.ExpiresAt, &s.PendingTOTP)
 	if err != nil {
 		return Session{}, notFound("store: touch session", err)
 	}
 	return s, nil
+}
+
+const setPendingTOTP = `UPDATE staff_session SET pending_totp = $2 WHERE id_hash = $1 AND NOT second_factor`
+
+// SetPendingTOTP keeps the sealed TOTP secret offered to the half-finished
+// session of idHash.
+func SetPendingTOTP(ctx context.Context, q Querier, idHash, sealed []byte) error {
+	if _, err := q.Exec(ctx, setPendingTOTP, idHash, sealed); err != nil {
+		return fmt.Errorf("store: set pending totp: %w", err)
+	}
+	return nil
 }
 
 const deleteSession = `DELETE FROM staff_session WHERE id_hash = $1`
@@ -220,7 +206,7 @@ func UseTOTPStep(ctx context.Context, q Querier, id, step int64) (bool, error) {
 }
 
 const setPassword = `
-UPDATE staff SET password_hash = $3, must_change_password = $4, failed_logins = 0, locked_until = NULL, updated_at = now()
+UPDATE staff SET password_hash = $3, must_change_password = $4, updated_at = now()
 WHERE id = $1 AND office_id = $2`
 
 // SetPassword replaces the password hash of account id of office officeID;
