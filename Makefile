@@ -53,6 +53,7 @@ bench: deps-run build
 	.ci/bench-http
 	.ci/bench-inbox
 	.ci/bench-mail
+	PORTAL_HOSTILE_URLS=100000 $(GO) test -count=1 -run '^TestHostileLoadLeavesMemoryBounded$$' -v ./cmd/portal/ | grep -E 'hostile_test|^(ok|FAIL|---)'
 
 deps-run:
 	@.ci/install-deps postgres

@@ -37,10 +37,11 @@ const (
 )
 
 // bodyLimit is the most a request may carry, and whether its files go to
-// the spool: only posts take a body; a form step and an answer take files.
+// the spool: a form step and an answer take files, anything else a text
+// body at most (which no GET reads: it is read and dropped).
 func (s *Server) bodyLimit(method, path string) (limit int, uploads bool) {
 	if method != fiber.MethodPost {
-		return 0, false
+		return formBodySize, false
 	}
 	switch {
 	case isFormStep(path):

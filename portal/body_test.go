@@ -97,8 +97,8 @@ Content-Length: %d`, tt.path, tt.encoding, cookies, len(tt.body)), tt.body)
 }
 
 // Limits hold whatever a body announces: chunked bodies have no length to
-// check up front, GETs take no body, and a post with uploads is bounded in
-// its parts.
+// check up front, a GET's body is bounded too, and a post with uploads is
+// bounded in its parts.
 func TestBodyLimitsWithoutALength(t *testing.T) {
 	h := newHarness(t, nil)
 	base := h.listen()
@@ -122,7 +122,7 @@ func TestBodyLimitsWithoutALength(t *testing.T) {
 	}{
 		{"chunked text post over 32 KiB", "POST /barrierefreiheit HTTP/1.1\nHost: localhost:8080\nCookie: " + s.cookie +
 			"\nContent-Type: application/x-www-form-urlencoded\nTransfer-Encoding: chunked", []byte(chunked), http.StatusRequestEntityTooLarge},
-		{"a GET with a body", "GET / HTTP/1.1\nHost: localhost:8080\nContent-Length: 5", []byte("hello"), http.StatusRequestEntityTooLarge},
+		{"a GET with a body over 32 KiB", "GET / HTTP/1.1\nHost: localhost:8080\nContent-Length: 40000", bytes.Repeat([]byte("x"), 40000), http.StatusRequestEntityTooLarge},
 		{"a part's headers over 16 KiB", "POST " + gutachtenBase + "/auftrag HTTP/1.1\nHost: localhost:8080\nCookie: " + s.cookie +
 			"\nContent-Type: " + w.FormDataContentType() + fmt.Sprintf("\nContent-Length: %d", mp.Len()), mp.Bytes(), http.StatusRequestEntityTooLarge},
 		{"multipart to a text route over 32 KiB", "POST /barrierefreiheit HTTP/1.1\nHost: localhost:8080\nCookie: " + s.cookie +
