@@ -94,6 +94,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgembed: %w", err)
 	}
+	if opts.Existing {
+		// Without the directory above it there is no cluster, neither
+		// there nor in the place used when it is unreachable.
+		if _, err := os.Stat(filepath.Dir(root)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (%s)", ErrNoCluster, root)
+		}
+	}
 	if acct != nil {
 		if err := os.MkdirAll(filepath.Dir(root), 0o711); err != nil {
 			return nil, fmt.Errorf("pgembed: %w", err)

@@ -311,6 +311,13 @@ func TestExistingDoesNotInitialise(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("Start(Existing) created %s: %v", dir, err)
 	}
+	nowhere := filepath.Join(t.TempDir(), "var", "pg")
+	if _, err := Start(context.Background(), Options{Dir: nowhere, Existing: true}); !errors.Is(err, ErrNoCluster) {
+		t.Errorf("Start(Existing) below a missing directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(nowhere)); !os.IsNotExist(err) {
+		t.Errorf("Start(Existing) created %s: %v", filepath.Dir(nowhere), err)
+	}
 	start(t, dir).Stop()
 	c, err := Start(context.Background(), Options{Dir: dir, Settings: fast, Existing: true})
 	if err != nil {
