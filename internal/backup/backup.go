@@ -133,7 +133,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 	}
 	r.Warnings = warnings
 	if latest := store.LatestSchemaVersion(); m.SchemaVersion > latest {
-		return r, fault.Wrap(fault.Conflict, "backup", fmt.Errorf(
+		return r, fault.Wrap(fault.Conflict, "restore", fmt.Errorf(
 			"the backup was made by a newer portal (%s, schema version %d; this one knows up to %d): restore it with that version or a newer one",
 			m.PortalVersion, m.SchemaVersion, latest))
 	}
@@ -141,7 +141,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 		return r, err
 	}
 	if _, err := bf.Archive.Seek(0, io.SeekStart); err != nil {
-		return r, fmt.Errorf("backup: %w", err)
+		return r, fmt.Errorf("restore: %w", err)
 	}
 	if err := runTool(ctx, t.Tools, "pg_restore", t.DSN, bf.Archive, nil,
 		"--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"); err != nil {
@@ -160,7 +160,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 		return r, err
 	}
 	if r.AuditEntries, err = audit.Verify(ctx, t.DB.Pool, 0); err != nil {
-		return r, fmt.Errorf("backup: restored, but the audit log does not verify: %w", err)
+		return r, fmt.Errorf("restore: restored, but the audit log does not verify: %w", err)
 	}
 	ids, err := store.ListOfficeIDs(ctx, t.DB.Pool)
 	if err != nil {
@@ -189,11 +189,11 @@ func CheckKeys(m Manifest, encryptionKey, secretKey []byte, force bool) (warning
 	var problem error
 	switch {
 	case encryptionKey == nil:
-		problem = fault.Wrap(fault.Invalid, "backup", fmt.Errorf(
+		problem = fault.Wrap(fault.Invalid, "restore", fmt.Errorf(
 			"no encryption key is configured: set PORTAL_ENCRYPTION_KEY to the backup's key (fingerprint %s) "+
 				"or copy its encryption.key into PORTAL_DATA_DIR; without it %s", m.EncryptionKey, sealed))
 	case crypto.Fingerprint(encryptionKey) != m.EncryptionKey:
-		problem = fault.Wrap(fault.Conflict, "backup", fmt.Errorf(
+		problem = fault.Wrap(fault.Conflict, "restore", fmt.Errorf(
 			"the configured encryption key is not the backup's (fingerprint %s here, %s in the backup); with it %s",
 			crypto.Fingerprint(encryptionKey), m.EncryptionKey, sealed))
 	}
@@ -210,8 +210,13 @@ func CheckKeys(m Manifest, encryptionKey, secretKey []byte, force bool) (warning
 	return warnings, nil
 }
 
-// CheckEmpty returns a Conflict error naming what the database holds when
-// it is not empty: a restore never mixes a backup with other data.
+// ErrNotEmpty is wrapped by the error of a restore into a database that
+// holds tables already.
+var ErrNotEmpty = errors.New("the database is not empty")
+
+// CheckEmpty returns a Conflict error wrapping ErrNotEmpty, naming what the
+// database holds, when it is not empty: a restore never mixes a backup
+// with other data.
 func CheckEmpty(ctx context.Context, q store.Querier) error {
 	names, err := store.Relations(ctx, q)
 	if err != nil {
@@ -224,9 +229,9 @@ func CheckEmpty(ctx context.Context, q store.Querier) error {
 	if len(shown) > 5 {
 		shown = append(shown[:5:5], "...")
 	}
-	return fault.Wrap(fault.Conflict, "backup", fmt.Errorf(
-		"the database is not empty (%d tables and sequences: %s): restore only into an empty data directory or database",
-		len(names), strings.Join(shown, ", ")))
+	return fault.Wrap(fault.Conflict, "restore", fmt.Errorf(
+		"%w (%d tables and sequences: %s): restore only into an empty data directory or database",
+		ErrNotEmpty, len(names), strings.Join(shown, ", ")))
 }
 
 // sameCounts compares what a restore holds with what the backup recorded.
@@ -237,12 +242,12 @@ func sameCounts(want, got []store.OfficeCounts) error {
 	}
 	for _, w := range want {
 		if g := byslug[w.Slug]; g != w {
-			return fmt.Errorf("backup: restored, but office %s holds %d submissions, %d attachments and %d audit entries; the backup recorded %d, %d and %d",
+			return fmt.Errorf("restore: restored, but office %s holds %d submissions, %d attachments and %d audit entries; the backup recorded %d, %d and %d",
 				w.Slug, g.Submissions, g.Attachments, g.AuditEntries, w.Submissions, w.Attachments, w.AuditEntries)
 		}
 	}
 	if len(got) != len(want) {
-		return fmt.Errorf("backup: restored, but %d offices where the backup recorded %d", len(got), len(want))
+		return fmt.Errorf("restore: restored, but %d offices where the backup recorded %d", len(got), len(want))
 	}
 	return nil
 }
@@ -272,14 +277,14 @@ func runTool(ctx context.Context, dir, name, dsn string, stdin io.Reader, stdout
 	cmd.Stderr = stderr
 	err = cmd.Run()
 	if ctx.Err() != nil {
-		return fmt.Errorf("backup: %s: %w", name, ctx.Err())
+		return fmt.Errorf("%s: %w", name, ctx.Err())
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		return fmt.Errorf("backup: %s failed (%v):\n%s", name, err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("%s failed (%v):\n%s", name, err, strings.TrimSpace(stderr.String()))
 	}
 	if err != nil {
-		return fmt.Errorf("backup: %s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
