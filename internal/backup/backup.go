@@ -81,9 +81,13 @@ func Write(ctx context.Context, w io.Writer, src Source, m Manifest) (Manifest, 
 		}
 		// The lock timeout keeps pg_dump from queueing behind a migration's
 		// exclusive lock for long, which would stall every request behind
-		// pg_dump in turn.
+		// pg_dump in turn. Most of the bytes are sealed attachments, which
+		// no compression shrinks (only their hex form in COPY, which the
+		// fastest level undoes as well): level 1 instead of the default 6
+		// made a backup of 100 MB of attachments four times faster (3 s
+		// instead of 13 s) and 3 % larger.
 		if err := runTool(ctx, src.Tools, "pg_dump", src.DSN, nil, bw,
-			"--format=custom", "--snapshot="+snapshot, "--lock-wait-timeout=30s"); err != nil {
+			"--format=custom", "--compress=1", "--snapshot="+snapshot, "--lock-wait-timeout=30s"); err != nil {
 			if bw.err != nil {
 				return bw.err
 			}
