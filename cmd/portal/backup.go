@@ -81,7 +81,7 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 		summary = os.Stderr
 		counted := &countingWriter{w: stdout}
 		if m, err = backup.Write(ctx, counted, src, m); err != nil {
-			return err
+			return fmt.Errorf("backup: %w", err)
 		}
 		size = counted.n
 	} else if m, size, err = writeBackupFile(ctx, path, src, m); err != nil {
@@ -112,7 +112,7 @@ func writeBackupFile(ctx context.Context, path string, src backup.Source, m back
 	defer os.Remove(tmp.Name()) // after the link, the file lives on under path
 	defer tmp.Close()
 	if m, err = backup.Write(ctx, tmp, src, m); err != nil {
-		return m, 0, err
+		return m, 0, fmt.Errorf("backup: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return m, 0, fmt.Errorf("backup: %w", err)
@@ -182,14 +182,14 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	}
 	bf, err := backup.Open(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("restore: %w", err)
 	}
 	defer bf.Close()
 	m := bf.Manifest
 	fmt.Fprintf(stdout, "backup of %s\n", describe(m))
 	// The keys first: a refused restore must not even initialise a cluster.
 	if _, err := backup.CheckKeys(m, cfg.EncryptionKey, cfg.SecretKey, force); err != nil {
-		return err
+		return fmt.Errorf("restore: %w", err)
 	}
 	tools, err := pgembed.FindTools(cfg.PGBin, "pg_restore")
 	if err != nil {
@@ -235,10 +235,10 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 // what to do about a data directory that is not empty.
 func restoreError(cfg config.Config, err error) error {
 	if cfg.DatabaseURL == "" && errors.Is(err, backup.ErrNotEmpty) {
-		return fmt.Errorf("%w\nPORTAL_DATA_DIR %s already holds a portal database: choose an empty PORTAL_DATA_DIR "+
+		return fmt.Errorf("restore: %w\nPORTAL_DATA_DIR %s already holds a portal database: choose an empty PORTAL_DATA_DIR "+
 			"(or stop the portal and move %s away)", err, cfg.DataDir, filepath.Join(cfg.DataDir, "pg"))
 	}
-	return err
+	return fmt.Errorf("restore: %w", err)
 }
 
 // spool copies a backup from r into a private temporary file in dir (the

@@ -48,7 +48,7 @@ type Source struct {
 func Write(ctx context.Context, w io.Writer, src Source, m Manifest) (Manifest, error) {
 	if _, err := store.SchemaVersion(ctx, src.DB.Pool); err != nil {
 		if fault.KindOf(err) == fault.NotFound {
-			return m, fault.Wrap(fault.NotFound, "backup: the database holds no portal data", err)
+			return m, fault.Wrap(fault.NotFound, "the database holds no portal data", err)
 		}
 		return m, err
 	}
@@ -137,7 +137,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 	}
 	r.Warnings = warnings
 	if latest := store.LatestSchemaVersion(); m.SchemaVersion > latest {
-		return r, fault.Wrap(fault.Conflict, "restore", fmt.Errorf(
+		return r, fault.Wrap(fault.Conflict, "", fmt.Errorf(
 			"the backup was made by a newer portal (%s, schema version %d; this one knows up to %d): restore it with that version or a newer one",
 			m.PortalVersion, m.SchemaVersion, latest))
 	}
@@ -145,7 +145,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 		return r, err
 	}
 	if _, err := bf.Archive.Seek(0, io.SeekStart); err != nil {
-		return r, fmt.Errorf("restore: %w", err)
+		return r, err
 	}
 	if err := runTool(ctx, t.Tools, "pg_restore", t.DSN, bf.Archive, nil,
 		"--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"); err != nil {
@@ -164,7 +164,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 		return r, err
 	}
 	if r.AuditEntries, err = audit.Verify(ctx, t.DB.Pool, 0); err != nil {
-		return r, fmt.Errorf("restore: restored, but the audit log does not verify: %w", err)
+		return r, fmt.Errorf("restored, but the audit log does not verify: %w", err)
 	}
 	ids, err := store.ListOfficeIDs(ctx, t.DB.Pool)
 	if err != nil {
@@ -193,11 +193,11 @@ func CheckKeys(m Manifest, encryptionKey, secretKey []byte, force bool) (warning
 	var problem error
 	switch {
 	case encryptionKey == nil:
-		problem = fault.Wrap(fault.Invalid, "restore", fmt.Errorf(
+		problem = fault.Wrap(fault.Invalid, "", fmt.Errorf(
 			"no encryption key is configured: set PORTAL_ENCRYPTION_KEY to the backup's key (fingerprint %s) "+
 				"or copy its encryption.key into PORTAL_DATA_DIR; without it %s", m.EncryptionKey, sealed))
 	case crypto.Fingerprint(encryptionKey) != m.EncryptionKey:
-		problem = fault.Wrap(fault.Conflict, "restore", fmt.Errorf(
+		problem = fault.Wrap(fault.Conflict, "", fmt.Errorf(
 			"the configured encryption key is not the backup's (fingerprint %s here, %s in the backup); with it %s",
 			crypto.Fingerprint(encryptionKey), m.EncryptionKey, sealed))
 	}
@@ -233,7 +233,7 @@ func CheckEmpty(ctx context.Context, q store.Querier) error {
 	if len(shown) > 5 {
 		shown = append(shown[:5:5], "...")
 	}
-	return fault.Wrap(fault.Conflict, "restore", fmt.Errorf(
+	return fault.Wrap(fault.Conflict, "", fmt.Errorf(
 		"%w (%d tables and sequences: %s): restore only into an empty data directory or database",
 		ErrNotEmpty, len(names), strings.Join(shown, ", ")))
 }
@@ -246,12 +246,12 @@ func sameCounts(want, got []store.OfficeCounts) error {
 	}
 	for _, w := range want {
 		if g := byslug[w.Slug]; g != w {
-			return fmt.Errorf("restore: restored, but office %s holds %d submissions, %d attachments and %d audit entries; the backup recorded %d, %d and %d",
+			return fmt.Errorf("restored, but office %s holds %d submissions, %d attachments and %d audit entries; the backup recorded %d, %d and %d",
 				w.Slug, g.Submissions, g.Attachments, g.AuditEntries, w.Submissions, w.Attachments, w.AuditEntries)
 		}
 	}
 	if len(got) != len(want) {
-		return fmt.Errorf("restore: restored, but %d offices where the backup recorded %d", len(got), len(want))
+		return fmt.Errorf("restored, but %d offices where the backup recorded %d", len(got), len(want))
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func libpqURL(dsn string) (conninfo, password string, err error) {
 	if err != nil {
 		// Several hosts (h1:5432,h2:5432) are valid for libpq but not for
 		// net/url.
-		return "", "", errors.New("backup: DATABASE_URL cannot be read as a URL; write it in the key=value form (host=... dbname=...)")
+		return "", "", errors.New("DATABASE_URL cannot be read as a URL; write it in the key=value form (host=... dbname=...)")
 	}
 	if u.User != nil {
 		password, _ = u.User.Password()
@@ -100,7 +100,7 @@ func parseKeywords(s string) (map[string]string, error) {
 		key := s[start:i]
 		skipSpace()
 		if i >= len(s) || s[i] != '=' || key == "" {
-			return nil, errors.New("backup: DATABASE_URL: a keyword without a value (" + key + ")")
+			return nil, errors.New("DATABASE_URL: a keyword without a value (" + key + ")")
 		}
 		i++
 		skipSpace()
@@ -109,7 +109,7 @@ func parseKeywords(s string) (map[string]string, error) {
 			i++
 			for {
 				if i >= len(s) {
-					return nil, errors.New("backup: DATABASE_URL: an unterminated quoted value")
+					return nil, errors.New("DATABASE_URL: an unterminated quoted value")
 				}
 				if s[i] == '\\' && i+1 < len(s) {
 					val.WriteByte(s[i+1])

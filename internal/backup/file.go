@@ -67,7 +67,7 @@ type writer struct {
 func newWriter(w io.Writer, m Manifest) (*writer, error) {
 	line, err := json.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("backup: manifest: %w", err)
+		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	bw := &writer{w: w, sum: sha256.New()}
 	if _, err := bw.Write(append(append([]byte(magic), line...), '\n')); err != nil {
@@ -82,7 +82,7 @@ func (bw *writer) Write(p []byte) (int, error) {
 	bw.sum.Write(p[:n])
 	if err != nil {
 		if bw.err == nil {
-			bw.err = fmt.Errorf("backup: write: %w", err)
+			bw.err = fmt.Errorf("write: %w", err)
 		}
 		return n, bw.err
 	}
@@ -92,7 +92,7 @@ func (bw *writer) Write(p []byte) (int, error) {
 // finish writes the trailer.
 func (bw *writer) finish() error {
 	if _, err := io.WriteString(bw.w, trailerPrefix+hex.EncodeToString(bw.sum.Sum(nil))+"\n"); err != nil {
-		return fmt.Errorf("backup: write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }
@@ -105,22 +105,23 @@ type File struct {
 	f        *os.File
 }
 
-// Open opens the backup file at path and checks it: an Invalid error when
-// it is no portal backup, or damaged or incomplete. It reads the whole file
+// Open opens the backup file at path and checks it: an Invalid error,
+// starting with path, when it is no portal backup, or damaged or
+// incomplete. It reads the whole file
 // once for the checksum. The caller closes the File.
 func Open(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fault.New(fault.Invalid, "backup: "+path+" is not a regular file", "")
+		return nil, fault.Wrap(fault.Invalid, path, errors.New("not a regular file"))
 	}
 	m, archive, err := Read(f, fi.Size())
 	if err != nil {
@@ -140,7 +141,7 @@ func (bf *File) Close() error { return bf.f.Close() }
 func Read(r io.ReaderAt, size int64) (Manifest, *io.SectionReader, error) {
 	var m Manifest
 	invalid := func(msg string) (Manifest, *io.SectionReader, error) {
-		return Manifest{}, nil, fault.New(fault.Invalid, "backup: "+msg, "")
+		return Manifest{}, nil, fault.Wrap(fault.Invalid, "", errors.New(msg))
 	}
 	head := make([]byte, len(magic))
 	if n, _ := r.ReadAt(head, 0); n < len(magic) || string(head) != magic {

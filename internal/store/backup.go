@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -58,7 +59,7 @@ func SchemaVersion(ctx context.Context, q Querier) (int64, error) {
 		return 0, fmt.Errorf("store: schema version: %w", err)
 	}
 	if !exists {
-		return 0, fault.New(fault.NotFound, "store: schema version: no goose_db_version table", "")
+		return 0, fault.Wrap(fault.NotFound, "store: schema version", errors.New("no goose_db_version table"))
 	}
 	var v int64
 	if err := q.QueryRow(ctx, schemaVersion).Scan(&v); err != nil {
