@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $(FUZZTIME) ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/crypto/
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/formpost/
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/backup/
 
 # fuzz-short: what make test runs, a few seconds a target. Counts, not
 # durations: Go 1.26's fuzzing coordinator can fail a target with a bare
@@ -45,6 +46,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime 150000x ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 500000x ./internal/crypto/
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 200000x ./internal/formpost/
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 50000x ./internal/backup/
 
 ## bench: Go benchmarks of the hot paths, then the figures of issues 2, 3, 4 and 5
 bench: deps-run build

@@ -61,6 +61,14 @@ commands:
   audit verify [--office SLUG]
              check the audit log's hash chains; fails naming the first
              broken entry
+  backup [FILE | -]
+             write a backup of the database (pg_dump, custom format, with
+             the encryption key's fingerprint, never the key) to FILE,
+             by default portal-<UTC time>.dump here; - for standard output
+  restore [--force] FILE | -
+             restore a backup into an empty PORTAL_DATA_DIR (or
+             DATABASE_URL), then migrate and verify; refuses another
+             encryption key unless --force
   forms check [DIR]
              check form definitions (the shipped ones, or DIR's *.yaml);
              prints each problem as file:line: message
@@ -92,6 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return webhookCommand(ctx, args[2:], getenv, stdout)
 	case "audit":
 		return auditCommand(ctx, args[2:], getenv, stdout)
+	case "backup":
+		return backupCommand(ctx, args[2:], getenv, stdout)
+	case "restore":
+		return restoreCommand(ctx, args[2:], getenv, os.Stdin, stdout)
 	case "version", "--version":
 		_, err := fmt.Fprintln(stdout, "portal", version)
 		return err
@@ -386,19 +398,35 @@ func openMigrated(ctx context.Context, cfg config.Config, log *slog.Logger) (*st
 // process with the same data directory already runs. The returned function
 // closes the pool and stops a server this process started.
 func openDB(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB, func(), error) {
-	if cfg.DatabaseURL != "" {
-		db, err := store.Open(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, db.Close, nil
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
-		return nil, nil, fmt.Errorf("data dir: %w", err)
-	}
-	cluster, err := pgembed.Start(ctx, pgembed.Options{Dir: filepath.Join(cfg.DataDir, "pg"), BinDir: cfg.PGBin, Logger: log})
+	dsn, stop, err := openDatabase(ctx, cfg, log, false)
 	if err != nil {
 		return nil, nil, err
+	}
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); stop() }, nil
+}
+
+// openDatabase returns the connection string of the portal's database:
+// DATABASE_URL, or the database portal of the embedded PostgreSQL under
+// PORTAL_DATA_DIR, started here (initialised first unless existing, which
+// makes a missing cluster a pgembed.ErrNoCluster) or attached to. The
+// returned function stops a server this process started.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, existing bool) (string, func(), error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, func() {}, nil
+	}
+	if !existing {
+		if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
+			return "", nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	cluster, err := pgembed.Start(ctx, pgembed.Options{Dir: filepath.Join(cfg.DataDir, "pg"), BinDir: cfg.PGBin, Logger: log, Existing: existing})
+	if err != nil {
+		return "", nil, err
 	}
 	stop := func() {
 		if err := cluster.Stop(); err != nil {
@@ -407,12 +435,7 @@ func openDB(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.DB
 	}
 	if err := cluster.EnsureDatabase(ctx, "portal"); err != nil {
 		stop()
-		return nil, nil, err
+		return "", nil, err
 	}
-	db, err := store.Open(ctx, cluster.DSN("portal"))
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return db, func() { db.Close(); stop() }, nil
+	return cluster.DSN("portal"), stop, nil
 }

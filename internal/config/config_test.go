@@ -203,3 +203,45 @@ func TestGivenSecretsAreNotReplaced(t *testing.T) {
 		t.Error("no key file should be written when both keys are given")
 	}
 }
+
+func TestExistingSecretsAreReadButNeverCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var")
+	c, _ := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir}))
+	if err := c.LoadExistingSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if c.SecretKey != nil || c.EncryptionKey != nil {
+		t.Errorf("keys out of nothing: %d/%d bytes", len(c.SecretKey), len(c.EncryptionKey))
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the data directory was created: %v", err)
+	}
+
+	made, _ := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir}))
+	if _, err := made.LoadOrCreateSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	read, _ := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir}))
+	if err := read.LoadExistingSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(read.SecretKey, made.SecretKey) || !bytes.Equal(read.EncryptionKey, made.EncryptionKey) {
+		t.Error("the stored keys were not read")
+	}
+
+	given, _ := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir, "PORTAL_ENCRYPTION_KEY": validKey}))
+	if err := given.LoadExistingSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(given.EncryptionKey, made.EncryptionKey) {
+		t.Error("a given key was replaced by the stored one")
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "encryption.key"), []byte("kurz\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken, _ := Load(envOf(map[string]string{"PORTAL_DATA_DIR": dir}))
+	if err := broken.LoadExistingSecrets(); err == nil || !strings.Contains(err.Error(), "encryption.key") {
+		t.Errorf("a malformed encryption.key was accepted: %v", err)
+	}
+}

@@ -54,6 +54,37 @@ func (c *Config) LoadOrCreateSecrets() (generated []string, err error) {
 	return generated, nil
 }
 
+// LoadExistingSecrets fills SecretKey and EncryptionKey, when they were not
+// given, from the files LoadOrCreateSecrets keeps under DataDir, but never
+// creates one: backup and restore must not invent a key, since data
+// sealed under an invented key would be lost with it. A key that is
+// neither given nor stored stays nil; a stored one that is malformed is
+// an error.
+func (c *Config) LoadExistingSecrets() error {
+	if c.SecretKey == nil {
+		path := filepath.Join(c.DataDir, "secret.key")
+		if b, err := os.ReadFile(path); err == nil {
+			c.SecretKey = []byte(strings.TrimSpace(string(b)))
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("config: read %s: %w", path, err)
+		}
+	}
+	if c.EncryptionKey == nil {
+		path := filepath.Join(c.DataDir, "encryption.key")
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("config: read %s: %w", path, err)
+		}
+		if c.EncryptionKey, err = DecodeKey(strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
 // loadOrCreateKeyFile returns the base64 key stored in path, creating it with
 // 32 random bytes (mode 0600, as os.CreateTemp makes it) when it does not
 // exist.

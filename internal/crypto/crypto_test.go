@@ -2,6 +2,8 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"testing"
@@ -276,5 +278,23 @@ func BenchmarkOpen(b *testing.B) {
 		if _, err := box.Open(blob, aad); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestFingerprintTellsKeysApartAndHidesThem(t *testing.T) {
+	a, b := newTestKey(1), newTestKey(2)
+	fa := Fingerprint(a)
+	if fa != Fingerprint(append([]byte(nil), a...)) {
+		t.Error("the same key gives two fingerprints")
+	}
+	if fa == Fingerprint(b) {
+		t.Error("two keys give one fingerprint")
+	}
+	if len(fa) != len("hmac-sha256:")+32 || fa[:12] != "hmac-sha256:" {
+		t.Errorf("fingerprint %q", fa)
+	}
+	sum := sha256.Sum256(a)
+	if bytes.Contains([]byte(fa), []byte(hex.EncodeToString(a)[:8])) || bytes.Contains([]byte(fa), []byte(hex.EncodeToString(sum[:])[:8])) {
+		t.Errorf("fingerprint %q shows the key or its plain hash", fa)
 	}
 }

@@ -54,7 +54,15 @@ type Options struct {
 	Settings map[string]string
 	// Logger receives what the package does; nil discards.
 	Logger *slog.Logger
+	// Existing makes Start fail with ErrNoCluster instead of initialising
+	// a cluster where there is none, creating nothing: for commands that
+	// only read an existing one (backup).
+	Existing bool
 }
+
+// ErrNoCluster is returned by Start with Options.Existing when there is no
+// initialised cluster under the root.
+var ErrNoCluster = errors.New("pgembed: no embedded PostgreSQL cluster has been initialised there")
 
 // Cluster is a running (or attached) embedded PostgreSQL server.
 type Cluster struct {
@@ -86,6 +94,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgembed: %w", err)
 	}
+	if opts.Existing {
+		// Without the directory above it there is no cluster, neither
+		// there nor in the place used when it is unreachable.
+		if _, err := os.Stat(filepath.Dir(root)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (%s)", ErrNoCluster, root)
+		}
+	}
 	if acct != nil {
 		if err := os.MkdirAll(filepath.Dir(root), 0o711); err != nil {
 			return nil, fmt.Errorf("pgembed: %w", err)
@@ -103,6 +118,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		sock: socketDir(root),
 		bin:  bin,
 		log:  log,
+	}
+	if opts.Existing {
+		if _, err := os.Stat(filepath.Join(c.data, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (%s)", ErrNoCluster, c.data)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(c.root), 0o711); err != nil {
 		return nil, fmt.Errorf("pgembed: %w", err)
@@ -372,19 +392,44 @@ func (c *Cluster) prepare(cmd *exec.Cmd, acct *account) {
 // given, else pg_config's --bindir, else the newest /usr/lib/postgresql/*/bin.
 // The error names the package to install.
 func FindBinDir(explicit string) (string, error) {
-	var candidates []string
-	if explicit != "" {
-		candidates = append(candidates, explicit)
-	} else {
-		if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-			candidates = append(candidates, strings.TrimSpace(string(out)))
+	return firstBinDir(explicit, candidateDirs(explicit))
+}
+
+// FindTools returns the first directory of FindBinDir's search that holds
+// every program in names (pg_dump, pg_restore): the server's own directory
+// where the server is installed, a client package's otherwise. The error
+// names what is missing and the package to install.
+func FindTools(explicit string, names ...string) (string, error) {
+	for _, dir := range candidateDirs(explicit) {
+		all := true
+		for _, n := range names {
+			all = all && isExecutable(filepath.Join(dir, n))
 		}
-		dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-		sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
-		candidates = append(candidates, dirs...)
-		candidates = append(candidates, "/usr/local/pgsql/bin")
+		if all {
+			return dir, nil
+		}
 	}
-	return firstBinDir(explicit, candidates)
+	if explicit != "" {
+		return "", fmt.Errorf("pgembed: PG_BIN=%s holds no %s", explicit, strings.Join(names, " and "))
+	}
+	return "", fmt.Errorf("pgembed: the PostgreSQL programs %s are not installed; "+
+		"install the package: apt-get install postgresql-client (Debian/Ubuntu), or set PG_BIN to their directory",
+		strings.Join(names, ", "))
+}
+
+// candidateDirs lists where PostgreSQL's programs may be, best first.
+func candidateDirs(explicit string) []string {
+	if explicit != "" {
+		return []string{explicit}
+	}
+	var candidates []string
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		candidates = append(candidates, strings.TrimSpace(string(out)))
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	candidates = append(candidates, dirs...)
+	return append(candidates, "/usr/local/pgsql/bin")
 }
 
 // firstBinDir returns the first candidate holding initdb and postgres, or

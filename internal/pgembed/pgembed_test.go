@@ -3,6 +3,7 @@ package pgembed
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -279,6 +280,53 @@ func TestMissingBinariesNameThePackage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "PG_BIN=") {
 		t.Errorf("explicit PG_BIN without binaries: err = %v", err)
 	}
+}
+
+func TestFindToolsNamesWhatIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"pg_dump", "pg_restore"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := FindTools(dir, "pg_dump", "pg_restore"); err != nil || got != dir {
+		t.Errorf("FindTools = %q, %v", got, err)
+	}
+	// A client-only directory is no server directory, and the other way round.
+	if _, err := FindBinDir(dir); err == nil {
+		t.Error("a directory without initdb and postgres passed as the server's")
+	}
+	_, err := FindTools(dir, "pg_dump", "psql")
+	if err == nil || !strings.Contains(err.Error(), "PG_BIN="+dir) || !strings.Contains(err.Error(), "psql") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestExistingDoesNotInitialise(t *testing.T) {
+	dir := clusterDir(t)
+	_, err := Start(context.Background(), Options{Dir: dir, Settings: fast, Existing: true})
+	if !errors.Is(err, ErrNoCluster) {
+		t.Fatalf("Start(Existing) on nothing: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("Start(Existing) created %s: %v", dir, err)
+	}
+	nowhere := filepath.Join(t.TempDir(), "var", "pg")
+	if _, err := Start(context.Background(), Options{Dir: nowhere, Existing: true}); !errors.Is(err, ErrNoCluster) {
+		t.Errorf("Start(Existing) below a missing directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(nowhere)); !os.IsNotExist(err) {
+		t.Errorf("Start(Existing) created %s: %v", filepath.Dir(nowhere), err)
+	}
+	start(t, dir).Stop()
+	c, err := Start(context.Background(), Options{Dir: dir, Settings: fast, Existing: true})
+	if err != nil {
+		t.Fatalf("Start(Existing) on a cluster: %v", err)
+	}
+	if !c.Owner() {
+		t.Error("a stopped cluster started with Existing must be owned")
+	}
+	_ = c.Stop()
 }
 
 func TestUnreachableDirectoryIsDetected(t *testing.T) {

@@ -132,6 +132,29 @@ func DSN(t testing.TB) string {
 	return srv.dsn(name)
 }
 
+// EmptyDSN creates a fresh database for t without any migration, as a new
+// installation's is (for restores and upgrades), and returns its
+// connection string; the database is dropped when t ends.
+func EmptyDSN(t testing.TB) string {
+	t.Helper()
+	if srv == nil {
+		t.Fatal("storetest: call storetest.Main from TestMain")
+	}
+	srv.mu.Lock()
+	srv.next++
+	name := fmt.Sprintf("t_%d_%d", os.Getpid(), srv.next)
+	srv.mu.Unlock()
+	if err := srv.exec(context.Background(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
+		t.Fatalf("storetest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("storetest: %v", err)
+		}
+	})
+	return srv.dsn(name)
+}
+
 // New returns a fresh migrated database for t, closed and dropped when t
 // ends.
 func New(t testing.TB) *store.DB {
