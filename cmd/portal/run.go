@@ -186,7 +186,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			return err
 		}
 	}
-	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter})
+	// Cases past their retention period go daily, by one job for all
+	// processes.
+	cases := retention.NewCases(db, set, berlin, log)
+	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{
+		Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter, Retention: &retention.Worker{Cases: cases}, Loc: berlin,
+	})
 	if err != nil {
 		return err
 	}
@@ -207,6 +212,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Location:    berlin,
 		Auth:        staffAuth,
 		Inbox:       inbox.New(db, notifier),
+		Retention:   cases,
 	})
 	if err != nil {
 		return err

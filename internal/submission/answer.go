@@ -102,7 +102,7 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 				confidential = ev.Confidential
 			}
 		}
-		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true)
+		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true, nil)
 		if err != nil {
 			return err
 		} else if !ok {
