@@ -87,6 +87,8 @@ func classify(err error) (status int, msgID string) {
 			return fiber.StatusForbidden, fault.MessageOf(err)
 		case fault.Unavailable:
 			return fiber.StatusServiceUnavailable, ""
+		case fault.Gone:
+			return fiber.StatusGone, fault.MessageOf(err)
 		}
 	}
 	return fiber.StatusInternalServerError, ""
@@ -95,7 +97,7 @@ func classify(err error) (status int, msgID string) {
 // errorTexts returns the message ids of heading and text for a status.
 func errorTexts(status int) (heading, text string) {
 	switch status {
-	case 400, 403, 404, 405, 409, 413, 429, 431, 503:
+	case 400, 403, 404, 405, 409, 410, 413, 429, 431, 503:
 		code := itoa3(status)
 		return "error." + code + ".heading", "error." + code + ".text"
 	}

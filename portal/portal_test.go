@@ -28,6 +28,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
@@ -66,6 +67,8 @@ type harness struct {
 	// events receive what the domain tells (new submissions, status
 	// changes); a test points them at a webhook notifier.
 	events *eventsProxy
+	inbox  *inbox.Service
+	cases  *retention.Cases
 }
 
 // eventsProxy forwards events to a target set by a test; none by default.
@@ -157,6 +160,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	workflow := inbox.New(db, events)
+	cases := retention.NewCases(db, set, berlin, log)
 	srv, err := portal.New(portal.Deps{
 		Config:      cfg,
 		DB:          db,
@@ -167,7 +172,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		Submissions: subs,
 		Location:    berlin,
 		Auth:        staffAuth,
-		Inbox:       inbox.New(db, events),
+		Inbox:       workflow,
+		Retention:   cases,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +184,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 			t.Logf("portal log:\n%s", logs.String())
 		}
 	})
-	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events}
+	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events,
+		inbox: workflow, cases: cases}
 }
 
 // listen serves the app on a loopback port, for what needs a real

@@ -17,6 +17,7 @@ const (
 	Conflict                // the object changed or exists already
 	Forbidden               // the caller is known but not allowed
 	Unavailable             // a dependency (database, SMTP) is down; retrying later may help
+	Gone                    // the object existed and was deleted for good (its retention period ended)
 )
 
 func (k Kind) String() string {
@@ -31,6 +32,8 @@ func (k Kind) String() string {
 		return "forbidden"
 	case Unavailable:
 		return "unavailable"
+	case Gone:
+		return "gone"
 	default:
 		return "internal"
 	}
