@@ -171,6 +171,12 @@ func (c *Cases) SetPeriod(ctx context.Context, officeID int64, actor, slug strin
 	})
 }
 
+// DeletedSince returns how many cases of office officeID were deleted at
+// or after since.
+func (c *Cases) DeletedSince(ctx context.Context, officeID int64, since time.Time) (int64, error) {
+	return store.CountDeletedSince(ctx, c.db.Pool, officeID, since)
+}
+
 // DueCase is a case due for deletion, with the day it goes.
 type DueCase struct {
 	store.DueRow
