@@ -168,7 +168,11 @@ const tombstoneColumns = `id, office_id, service_slug, form_id, form_version, re
 //     is left to finish; it finds the case gone and sends nothing, and
 //     River removes its row within a day.
 //
-// FOR UPDATE SKIP LOCKED takes the cases one deletion at a time: a case a
+// The cases come from the index submission_retention_due in the order of
+// their closing, so a batch reads its 500 rows however many are due; the
+// rest by primary key (= ANY of an array, never a join the planner might
+// turn into a scan of all submissions). FOR UPDATE SKIP LOCKED takes the
+// cases one deletion at a time: a case a
 // colleague is putting on hold this moment is skipped (and then held), and
 // a second deletion running at once takes the next cases. It writes a
 // tombstone per case and returns them.
@@ -176,16 +180,16 @@ const deleteDueCases = `
 WITH due AS (
     SELECT id FROM submission
     WHERE office_id = $1 AND service_slug = $2 AND closed_at IS NOT NULL AND closed_at <= $3 AND hold_at IS NULL
-    ORDER BY closed_at, id LIMIT $4
+    ORDER BY closed_at LIMIT $4
     FOR UPDATE SKIP LOCKED
 ), drafts AS (
-    DELETE FROM draft WHERE submission_id IN (SELECT id FROM due)
+    DELETE FROM draft WHERE submission_id = ANY (ARRAY(SELECT id FROM due))
 ), jobs AS (
     DELETE FROM river_job WHERE state <> 'running'
       AND (args->>'submission_id' IN (SELECT id::text FROM due)
            OR args->'body'->'submission'->>'id' IN (SELECT id::text FROM due))
 ), gone AS (
-    DELETE FROM submission s USING due WHERE s.id = due.id AND s.office_id = $1
+    DELETE FROM submission s WHERE s.id = ANY (ARRAY(SELECT id FROM due)) AND s.office_id = $1
     RETURNING s.id, s.office_id, s.service_slug, s.form_id, s.form_version, s.reference, s.access_token_hash,
               s.submitted_at, s.closed_at
 )
