@@ -584,3 +584,34 @@ func TestDeletionJobRunsOnRiver(t *testing.T) {
 		t.Errorf("%d deletion jobs for one day", n)
 	}
 }
+
+// TestHoldBeingSetWinsOverTheDeletion: a colleague is putting a due case
+// on hold at the very moment the deletion runs (the hold's transaction
+// holds the row): the deletion neither waits for it nor deletes the case,
+// and once the hold is committed the case stays.
+func TestHoldBeingSetWinsOverTheDeletion(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	k := w.submit(t, "leipzig", "Gleichzeitig")
+	w.close(t, k, inbox.StatusDone, closingDay)
+	tx, err := w.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if ok, err := store.SetHold(ctx, tx, w.offices["leipzig"].ID, k.id, w.staff, "Klage eingegangen", time.Now()); err != nil || !ok {
+		t.Fatalf("hold: %v %v", ok, err)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := w.cases.DeleteDue(runCtx, closingDay.AddDate(11, 0, 0), time.Time{})
+	if err != nil || res.Cases != 0 {
+		t.Fatalf("deletion beside a hold being set: %+v, %v", res, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.deleteDue(t, closingDay.AddDate(11, 0, 0)); n != 0 || !w.exists(t, k) {
+		t.Errorf("the held case was deleted (%d)", n)
+	}
+}

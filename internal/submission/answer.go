@@ -54,9 +54,9 @@ var answerTypes = []string{forms.MediaTypePDF, forms.MediaTypeJPEG, forms.MediaT
 // submission of access token: text and files go to the case's timeline,
 // the case returns to "in Bearbeitung" and is marked unread, all in one
 // transaction. Errors: NotFound (unknown token), Gone (the case was
-// deleted), Invalid (MsgAnswer*, or a
-// form.error.file_* id for a file), Conflict (MsgAnswerClosed: no
-// Rückfrage is open, for instance after a repeated post).
+// deleted), Invalid (MsgAnswer*, or a form.error.file_* id for a file),
+// Conflict (MsgAnswerClosed: no Rückfrage is open, for instance after a
+// repeated post).
 func (s *Service) Answer(ctx context.Context, token, text string, files []Upload) error {
 	const op = "submission: answer"
 	text = strings.TrimSpace(text)
