@@ -66,7 +66,8 @@ func (s *Set) Forms() []*Form {
 // Load reads and checks every *.yaml file of dir in fsys. It returns
 // Problems listing each error with file and line: unknown keys, duplicate
 // ids, conditions that point at nothing, repeated option values, missing
-// translations, patterns that do not compile, and more.
+// translations, patterns that do not compile, a missing or unbounded
+// retention period, and more.
 func Load(fsys fs.FS, dir string) (*Set, error) {
 	names, err := fs.Glob(fsys, path.Join(dir, "*.yaml"))
 	if err != nil {
@@ -93,6 +94,12 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 			continue
 		}
 		firstFile[f.ID] = name
+		if len(ps) == 0 && f.Retention == nil {
+			problems = append(problems, Problem{File: name, Line: 1, Message: fmt.Sprintf(
+				"missing retention: how long a closed case is kept, e.g. retention: {years: 10} (%d month to %d years)",
+				MinRetentionMonths, MaxRetentionMonths/12)})
+			continue
+		}
 		if len(ps) == 0 {
 			set.forms[f.ID] = f
 			set.ids = append(set.ids, f.ID)
@@ -110,6 +117,8 @@ var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 // Parse decodes and checks one definition file. The form is usable only
 // when there are no problems; with semantic problems it is still returned,
 // so Load can check form ids across files. A syntax error returns no form.
+// A missing retention is no problem here (definitions kept with older
+// submissions predate it); Load requires one.
 func Parse(file string, src []byte) (*Form, Problems) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err != nil {
@@ -220,6 +229,11 @@ func (c *checker) check() {
 	c.text("title", f.Title, true)
 	c.text("description", f.Description, false)
 	c.text("legal_basis", f.LegalBasis, false)
+	if r := f.Retention; r != nil {
+		if r.Years < 0 || r.Months < 0 || r.TotalMonths() < MinRetentionMonths || r.TotalMonths() > MaxRetentionMonths {
+			c.errorf("retention", "retention must be between %d month and %d years (years and months, not negative)", MinRetentionMonths, MaxRetentionMonths/12)
+		}
+	}
 	if len(f.Steps) == 0 {
 		c.errorf("steps", "a form needs at least one step")
 	}

@@ -29,6 +29,7 @@ func TestBuiltin(t *testing.T) {
 const validDef = `id: probe
 version: 1
 title: {de: Probe, en: Probe}
+retention: {years: 2}
 steps:
   - id: one
     title: {de: Eins, en: One}
@@ -55,20 +56,20 @@ func TestParseProblems(t *testing.T) {
 		{"valid", func(s string) string { return s }, 0, ""},
 		{"unknown key", func(s string) string {
 			return strings.Replace(s, "        type: text\n", "        type: text\n        colour: red\n", 1)
-		}, 16, "field colour not found"},
-		{"duplicate field id", func(s string) string { return strings.Replace(s, "id: detail", "id: kind", 1) }, 14, `field id "kind" is used twice`},
-		{"condition on nothing", func(s string) string { return strings.Replace(s, "field: kind", "field: nothing", 1) }, 17, `unknown field "nothing"`},
-		{"condition value not an option", func(s string) string { return strings.Replace(s, "equals: b", "equals: c", 1) }, 17, `"c" is not an option`},
-		{"repeated option", func(s string) string { return strings.Replace(s, "{value: b,", "{value: a,", 1) }, 13, `option value "a" repeats`},
-		{"missing translation", func(s string) string { return strings.Replace(s, "{de: Detail, en: Detail}", "{de: Detail}", 1) }, 16, `missing translation "en"`},
+		}, 17, "field colour not found"},
+		{"duplicate field id", func(s string) string { return strings.Replace(s, "id: detail", "id: kind", 1) }, 15, `field id "kind" is used twice`},
+		{"condition on nothing", func(s string) string { return strings.Replace(s, "field: kind", "field: nothing", 1) }, 18, `unknown field "nothing"`},
+		{"condition value not an option", func(s string) string { return strings.Replace(s, "equals: b", "equals: c", 1) }, 18, `"c" is not an option`},
+		{"repeated option", func(s string) string { return strings.Replace(s, "{value: b,", "{value: a,", 1) }, 14, `option value "a" repeats`},
+		{"missing translation", func(s string) string { return strings.Replace(s, "{de: Detail, en: Detail}", "{de: Detail}", 1) }, 17, `missing translation "en"`},
 		{"bad regex", func(s string) string {
 			return strings.Replace(s, "        type: text\n", "        type: text\n        rules: {pattern: \"[a-\", pattern_message: {de: x, en: x}}\n", 1)
-		}, 16, "pattern does not compile"},
-		{"unknown type", func(s string) string { return strings.Replace(s, "type: text", "type: colour", 1) }, 15, `unknown type "colour"`},
+		}, 17, "pattern does not compile"},
+		{"unknown type", func(s string) string { return strings.Replace(s, "type: text", "type: colour", 1) }, 16, `unknown type "colour"`},
 		{"condition looks forward", func(s string) string {
 			return strings.Replace(s, "        options:\n", "        visible_if: {field: detail, equals: x}\n        options:\n", 1)
-		}, 11, "defined later"},
-		{"yaml syntax", func(s string) string { return s + "  - : [\n" }, 17, "did not find expected key"},
+		}, 12, "defined later"},
+		{"yaml syntax", func(s string) string { return s + "  - : [\n" }, 18, "did not find expected key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +90,34 @@ func TestParseProblems(t *testing.T) {
 				t.Errorf("problem %q does not start with file:line", ps[0])
 			}
 		})
+	}
+}
+
+// TestLoadRequiresRetention: a definition without a retention period does
+// not load (nor pass portal forms check), so no form's cases are kept
+// forever by omission; the periods load as months.
+func TestLoadRequiresRetention(t *testing.T) {
+	fsys := fstest.MapFS{"d/a.yaml": {Data: []byte(strings.Replace(validDef, "retention: {years: 2}\n", "", 1))}}
+	_, err := Load(fsys, "d")
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].File != "d/a.yaml" || !strings.Contains(ps[0].Message, "missing retention") {
+		t.Fatalf("got %v", err)
+	}
+	set, err := Load(fstest.MapFS{"d/a.yaml": {Data: []byte(strings.Replace(validDef, "{years: 2}", "{years: 1, months: 6}", 1))}}, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := set.Form("probe"); f.Retention.TotalMonths() != 18 {
+		t.Errorf("retention %+v, want 18 months", f.Retention)
+	}
+	builtin, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range builtin.Forms() {
+		if m := f.Retention.TotalMonths(); m < MinRetentionMonths || m > MaxRetentionMonths {
+			t.Errorf("%s: retention %d months", f.ID, m)
+		}
 	}
 }
 

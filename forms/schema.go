@@ -46,12 +46,16 @@ func (t Text) In(lang string) string {
 // Form is one loaded, checked form definition. It is immutable after Load
 // and safe for concurrent use.
 type Form struct {
-	ID          string  `yaml:"id"`
-	Version     int     `yaml:"version"`
-	Title       Text    `yaml:"title"`
-	Description Text    `yaml:"description"`
-	LegalBasis  Text    `yaml:"legal_basis"`
-	Steps       []*Step `yaml:"steps"`
+	ID          string `yaml:"id"`
+	Version     int    `yaml:"version"`
+	Title       Text   `yaml:"title"`
+	Description Text   `yaml:"description"`
+	LegalBasis  Text   `yaml:"legal_basis"`
+	// Retention is how long a closed case of this form is kept by
+	// default. Load requires it; a definition kept with an old submission
+	// may predate it.
+	Retention *Retention `yaml:"retention"`
+	Steps     []*Step    `yaml:"steps"`
 
 	// Hash is the hex SHA-256 of the definition file. Every submission
 	// records it, so the back office can show the form exactly as it was.
@@ -63,6 +67,26 @@ type Form struct {
 
 	fields map[string]*Field // every field by id, group children included
 }
+
+// Retention is a retention period: how long a case is kept after it was
+// closed (abgeschlossen or abgelehnt), in years and months. It is the
+// form's default; each office sets its own per service to follow its
+// filing rules (Aktenordnung).
+type Retention struct {
+	Years  int `yaml:"years"`
+	Months int `yaml:"months"`
+}
+
+// TotalMonths returns the period in months.
+func (r Retention) TotalMonths() int { return r.Years*12 + r.Months }
+
+// The bounds of a retention period, for definitions and offices alike:
+// at least a month (the office must be able to see and export a case
+// before it goes), at most 30 years.
+const (
+	MinRetentionMonths = 1
+	MaxRetentionMonths = 30 * 12
+)
 
 // Step is one page of a form.
 type Step struct {

@@ -25,6 +25,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/locales"
@@ -55,6 +56,7 @@ type Deps struct {
 	Location    *time.Location       // the offices' time zone (Europe/Berlin)
 	Auth        *auth.Service        // staff accounts and sessions
 	Inbox       *inbox.Service       // the workflow of cases
+	Retention   *retention.Cases     // retention periods, cases due for deletion
 	// SpoolDir holds the files of posts in flight (unlinked and sealed at
 	// once); empty: the system's temporary directory.
 	SpoolDir string
@@ -96,6 +98,7 @@ type Server struct {
 	subs                      *submission.Service
 	auth                      *auth.Service
 	inbox                     *inbox.Service
+	cases                     *retention.Cases
 	engine                    *forms.Engine
 	loc                       *time.Location
 	now                       func() time.Time
@@ -143,6 +146,7 @@ func New(d Deps) (*Server, error) {
 		subs:     d.Submissions,
 		auth:     d.Auth,
 		inbox:    d.Inbox,
+		cases:    d.Retention,
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,
 		now:      time.Now,

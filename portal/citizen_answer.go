@@ -25,7 +25,7 @@ func (s *Server) answerQuestion(c *fiber.Ctx) error {
 		return s.renderAnswerError(c, err, text)
 	}
 	if err != nil {
-		return err
+		return s.orDeleted(c, err)
 	}
 	return c.Redirect("/status/"+c.Params("token")+"?beantwortet=1", fiber.StatusSeeOther)
 }

@@ -104,11 +104,11 @@ func (s *Server) submissionView(c *fiber.Ctx) (*submission.View, *statusPage, *f
 }
 
 // showReceipt answers GET /status/:token/eingang: the receipt page right
-// after submitting.
+// after submitting (of a deleted case: that it was deleted).
 func (s *Server) showReceipt(c *fiber.Ctx) error {
 	_, p, _, err := s.submissionView(c)
 	if err != nil {
-		return err
+		return s.orDeleted(c, err)
 	}
 	p.Title = p.L.T("receipt.title")
 	p.Again = c.Query("erneut") == "1"
@@ -117,11 +117,12 @@ func (s *Server) showReceipt(c *fiber.Ctx) error {
 }
 
 // showStatus answers GET /status/:token: the submission's status and the
-// events its citizen may see.
+// events its citizen may see; for a case deleted when its retention
+// period ended, that it was deleted and when.
 func (s *Server) showStatus(c *fiber.Ctx) error {
 	_, p, _, err := s.submissionView(c)
 	if err != nil {
-		return err
+		return s.orDeleted(c, err)
 	}
 	p.Title = p.L.T("status.title")
 	p.Answered = c.Query("beantwortet") == "1"
@@ -133,11 +134,12 @@ func (s *Server) showStatus(c *fiber.Ctx) error {
 }
 
 // receiptPDF answers GET /status/:token/eingangsbestaetigung.pdf: the
-// receipt with every answer, generated on request and never stored.
+// receipt with every answer, generated on request and never stored (of a
+// deleted case: the page that says it was deleted).
 func (s *Server) receiptPDF(c *fiber.Ctx) error {
 	v, p, f, err := s.submissionView(c)
 	if err != nil {
-		return err
+		return s.orDeleted(c, err)
 	}
 	lang := p.Lang.Code
 	d := receipt.Data{
@@ -190,6 +192,15 @@ func statusText(l *i18n.Localizer, status string) string {
 		return l.T(id)
 	}
 	return status
+}
+
+// formatDate shows the day of a moment in the offices' time zone.
+func formatDate(l *i18n.Localizer, t time.Time, loc *time.Location) string {
+	t = t.In(loc)
+	if l.Lang().Code == "de" {
+		return t.Format("02.01.2006")
+	}
+	return t.Format("2 January 2006")
 }
 
 // formatTime shows a moment in the offices' time zone.

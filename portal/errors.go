@@ -89,6 +89,8 @@ func classify(err error) (status int, msgID string) {
 			return fiber.StatusServiceUnavailable, ""
 		case fault.TooMany:
 			return fiber.StatusTooManyRequests, ""
+		case fault.Gone:
+			return fiber.StatusGone, fault.MessageOf(err)
 		}
 	}
 	return fiber.StatusInternalServerError, ""
@@ -97,7 +99,7 @@ func classify(err error) (status int, msgID string) {
 // errorTexts returns the message ids of heading and text for a status.
 func errorTexts(status int) (heading, text string) {
 	switch status {
-	case 400, 403, 404, 405, 409, 413, 415, 429, 431, 503:
+	case 400, 403, 404, 405, 409, 410, 413, 415, 429, 431, 503:
 		code := itoa3(status)
 		return "error." + code + ".heading", "error." + code + ".text"
 	}

@@ -22,7 +22,9 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/static"
 )
@@ -34,7 +36,13 @@ func TestEveryMessageIDUsedInCodeExists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := []string{msgCSRF, office.MsgPostalCodeRequired, office.MsgPostalCodeFormat}
+	ids := []string{msgCSRF, office.MsgPostalCodeRequired, office.MsgPostalCodeFormat,
+		inbox.MsgHoldReason, inbox.MsgHoldState, retention.MsgPeriod, "status.deleted.title",
+		"staff.case.event.hold", "staff.case.event.hold_lifted", "staff.retention.title", "staff.due.title", "staff.due.all",
+		"staff.case.deletion.held", "staff.case.deletion.unknown", "staff.case.deletion.open", "staff.case.deletion.due"}
+	for _, id := range []string{"year", "years", "month", "months", "both"} {
+		ids = append(ids, "staff.retention.period."+id)
+	}
 	for status := 400; status < 600; status++ {
 		heading, text := errorTexts(status)
 		ids = append(ids, heading, text)

@@ -25,6 +25,8 @@ func staffRoutes() []staffRoute {
 		{http.MethodPost, "/staff/faelle/{id}/status", url.Values{"version": {"1"}, "status": {"in_bearbeitung"}}},
 		{http.MethodPost, "/staff/faelle/{id}/notiz", url.Values{"notiz": {"Notiz"}}},
 		{http.MethodPost, "/staff/faelle/{id}/zuweisung", url.Values{"version": {"1"}, "bearbeitung": {"0"}}},
+		{http.MethodPost, "/staff/faelle/{id}/loeschsperre", url.Values{"grund": {"Klage"}}},
+		{http.MethodPost, "/staff/faelle/{id}/loeschsperre/aufheben", nil},
 		{http.MethodPost, "/staff/faelle/sammel", url.Values{"aktion": {"status:in_bearbeitung"}, "fall": {"{id}:1"}}},
 		{http.MethodPost, "/staff/suche", url.Values{"q": {"{ref}"}}},
 		{http.MethodPost, "/staff/export", url.Values{"format": {"json"}}},

@@ -28,6 +28,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
+	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
@@ -69,6 +70,8 @@ type harness struct {
 	// events receive what the domain tells (new submissions, status
 	// changes); a test points them at a webhook notifier.
 	events *eventsProxy
+	inbox  *inbox.Service
+	cases  *retention.Cases
 }
 
 // eventsProxy forwards events to a target set by a test; none by default.
@@ -161,6 +164,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		t.Fatal(err)
 	}
 	spool := t.TempDir()
+	workflow := inbox.New(db, events)
+	cases := retention.NewCases(db, set, berlin, log)
 	srv, err := portal.New(portal.Deps{
 		SpoolDir:    spool,
 		Config:      cfg,
@@ -172,7 +177,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		Submissions: subs,
 		Location:    berlin,
 		Auth:        staffAuth,
-		Inbox:       inbox.New(db, events),
+		Inbox:       workflow,
+		Retention:   cases,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +189,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 			t.Logf("portal log:\n%s", logs.String())
 		}
 	})
-	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events, spool: spool}
+	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events,
+		inbox: workflow, cases: cases, spool: spool}
 }
 
 // listen serves the app on a loopback port, for what needs a real

@@ -95,6 +95,8 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	staff.Post("/faelle/:id/status", s.changeStatus)
 	staff.Post("/faelle/:id/notiz", s.addNote)
 	staff.Post("/faelle/:id/zuweisung", s.assignCase)
+	staff.Post("/faelle/:id/loeschsperre", s.setHold)
+	staff.Post("/faelle/:id/loeschsperre/aufheben", s.liftHold)
 	staff.Post("/logout/ueberall", s.logoutEverywhere)
 	staff.Get("/passwort", s.showPassword)
 	staff.Post("/passwort", s.changePassword)
@@ -108,6 +110,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	admin.Get("/protokoll", s.showAudit)
 	admin.Get("/mail", s.showMail)
 	admin.Post("/mail", s.setNotify)
+	admin.Get("/aufbewahrung", s.showRetention)
+	admin.Post("/aufbewahrung", s.setRetention)
+	admin.Get("/loeschung", s.showDue)
+	admin.Post("/loeschung/export", s.exportDue)
 
 	// The pages a German public body must have.
 	app.Get("/impressum", s.showImprint)

@@ -34,6 +34,9 @@ type casePage struct {
 	Next        []optionView // the states the case may move to
 	Assignees   []optionView
 	Assignee    string // who has the case, "" for nobody
+	ClosedAt    string // "" while open
+	Deletion    string // when the case will be deleted, or why not
+	Hold        *holdView
 	Form        caseForm
 	Changed     bool // the last change went through
 }
@@ -41,12 +44,13 @@ type casePage struct {
 // caseForm is what was typed into one of the case page's forms when it
 // failed: which form, the message, and the text kept.
 type caseForm struct {
-	Name         string // "status", "note", "assign"
+	Name         string // "status", "note", "assign", "hold"
 	Error        string
 	Status       string
 	Message      string
 	RequestFiles bool
 	Note         string
+	HoldReason   string
 }
 
 type attachmentView struct {
@@ -158,16 +162,25 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 		p.Next = append(p.Next, optionView{Value: n, Label: statusText(p.L, n), ID: "status-" + strconv.Itoa(i), Checked: n == form.Status || (form.Status == "" && i == 0)})
 	}
 	p.Assignees = append(p.Assignees, optionView{Value: "0", Label: p.L.T("staff.inbox.nobody"), Checked: sub.AssigneeID == 0})
+	names := make(map[int64]string, len(colleagues))
 	for _, co := range colleagues {
+		names[co.ID] = co.Name
 		p.Assignees = append(p.Assignees, optionView{Value: strconv.FormatInt(co.ID, 10), Label: co.Name, Checked: co.ID == sub.AssigneeID})
 		if co.ID == sub.AssigneeID {
 			p.Assignee = co.Name
 		}
 	}
+	if err := s.caseDeletion(c, &p, sub, names); err != nil {
+		return err
+	}
 	p.Changed = c.Query("geaendert") == "1" && form.Error == ""
 	if form.Error != "" {
 		form.Error = p.L.T(form.Error)
-		p.Errors = []fieldError{{Field: caseFormFocus[form.Name], Message: form.Error}}
+		focus := caseFormFocus[form.Name]
+		if form.Name == "hold" && p.Hold != nil {
+			focus = "hold-lift" // held meanwhile: the form to lift it is there instead
+		}
+		p.Errors = []fieldError{{Field: focus, Message: form.Error}}
 	}
 	p.Form = form
 	p.CSRF = s.csrf.token(c)
@@ -238,7 +251,7 @@ func (s *Server) afterCaseChange(c *fiber.Ctx, id int64, form caseForm, err erro
 }
 
 // caseFormFocus is where the error summary of each case form leads.
-var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text", "assign": "assignee"}
+var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text", "assign": "assignee", "hold": "hold-reason"}
 
 // staffEventView is an event of the timeline as staff read it: who did
 // what, and whether the citizen sees it.
@@ -261,6 +274,10 @@ func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) event
 		v.Text = l.T("status.event.answer")
 	case store.EventMailFailed:
 		v.Text = l.T("staff.case.event.mail_failed")
+	case store.EventHold:
+		v.Text = l.T("staff.case.event.hold")
+	case store.EventHoldLifted:
+		v.Text = l.T("staff.case.event.hold_lifted")
 	default:
 		v.Text = statusText(l, ev.Status)
 		if ev.RequestFiles {

@@ -198,7 +198,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			return err
 		}
 	}
-	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter})
+	// Cases past their retention period go daily, by one job for all
+	// processes.
+	cases := retention.NewCases(db, set, berlin, log)
+	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{
+		Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter, Retention: &retention.Worker{Cases: cases}, Loc: berlin,
+	})
 	if err != nil {
 		return err
 	}
@@ -226,6 +231,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Auth:        staffAuth,
 		Inbox:       inbox.New(db, notifier),
 		SpoolDir:    spoolDir,
+		Retention:   cases,
 	})
 	if err != nil {
 		return err

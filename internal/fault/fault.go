@@ -18,6 +18,7 @@ const (
 	Forbidden               // the caller is known but not allowed
 	Unavailable             // a dependency (database, SMTP) is down; retrying later may help
 	TooMany                 // the caller tried too often; waiting helps
+	Gone                    // the object existed and was deleted for good (its retention period ended)
 )
 
 func (k Kind) String() string {
@@ -34,6 +35,8 @@ func (k Kind) String() string {
 		return "unavailable"
 	case TooMany:
 		return "too_many"
+	case Gone:
+		return "gone"
 	default:
 		return "internal"
 	}

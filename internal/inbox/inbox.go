@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,10 @@ var transitions = map[string][]string{
 
 // Next returns the states a case in status may move to.
 func Next(status string) []string { return transitions[status] }
+
+// Closed reports whether status ends a case: its retention period counts
+// from the moment it entered it.
+func Closed(status string) bool { return status == StatusDone || status == StatusRejected }
 
 // MaxMessage is the longest message to the citizen.
 const MaxMessage = 2000
@@ -88,10 +93,18 @@ type Events interface {
 type Service struct {
 	db     *store.DB
 	events Events // nil: nobody is told
+	now    func() time.Time
 }
 
 // New returns the workflow on db, telling events (may be nil) of changes.
-func New(db *store.DB, events Events) *Service { return &Service{db: db, events: events} }
+func New(db *store.DB, events Events) *Service {
+	return &Service{db: db, events: events, now: time.Now}
+}
+
+// SetClock makes the service read the time of a closing from now instead
+// of the system clock: tests of retention periods close cases on the dates
+// they need. Call it before the service is used.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 // Change moves submission id of office officeID from version along t,
 // recording the timeline event and the audit entry in the same
@@ -120,7 +133,12 @@ func (s *Service) Change(ctx context.Context, officeID int64, by Actor, id int64
 		if !slices.Contains(Next(cur.Status), t.To) {
 			return fault.New(fault.Invalid, op, MsgTransition)
 		}
-		next, ok, err := store.ChangeStatus(ctx, tx, officeID, id, version, t.To, false)
+		var closedAt *time.Time
+		if Closed(t.To) {
+			at := s.now()
+			closedAt = &at
+		}
+		next, ok, err := store.ChangeStatus(ctx, tx, officeID, id, version, t.To, false, closedAt)
 		if err != nil {
 			return err
 		} else if !ok {
@@ -192,6 +210,68 @@ func (s *Service) Assign(ctx context.Context, officeID int64, by Actor, id int64
 		return audit.Append(ctx, tx, audit.Entry{
 			OfficeID: officeID, Actor: by.String(), Action: "case.assign", Object: object(id),
 		})
+	})
+}
+
+// MaxHoldReason is the longest reason of a deletion hold.
+const MaxHoldReason = 1000
+
+// Message ids of a deletion hold staff cannot set or lift.
+const (
+	MsgHoldReason = "staff.case.hold.error.reason" // empty or too long
+	MsgHoldState  = "staff.case.hold.error.state"  // set or lifted meanwhile
+)
+
+// SetHold puts a deletion hold (Löschsperre) on submission id of office
+// officeID: however old, it is not deleted while the hold lasts. The
+// reason goes onto the case and its internal timeline, which are deleted
+// with it; the audit log, which is kept, records only that a hold was set.
+// Errors: NotFound, Invalid (MsgHoldReason), Conflict (MsgHoldState: the
+// case is held already).
+func (s *Service) SetHold(ctx context.Context, officeID int64, by Actor, id int64, reason string) error {
+	const op = "inbox: set hold"
+	reason = strings.TrimSpace(reason)
+	if reason == "" || utf8.RuneCountInString(reason) > MaxHoldReason {
+		return fault.New(fault.Invalid, op, MsgHoldReason)
+	}
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+			return err
+		}
+		ok, err := store.SetHold(ctx, tx, officeID, id, by.StaffID, reason, s.now())
+		if err != nil {
+			return err
+		} else if !ok {
+			return fault.New(fault.Conflict, op, MsgHoldState)
+		}
+		ev := store.Event{Kind: store.EventHold, Message: reason, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by.String(), Action: "case.hold.set", Object: object(id)})
+	})
+}
+
+// LiftHold ends the deletion hold of submission id of office officeID: a
+// case past its retention period goes with the next deletion run.
+// Errors: NotFound, Conflict (MsgHoldState: no hold).
+func (s *Service) LiftHold(ctx context.Context, officeID int64, by Actor, id int64) error {
+	const op = "inbox: lift hold"
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+			return err
+		}
+		ok, err := store.ClearHold(ctx, tx, officeID, id)
+		if err != nil {
+			return err
+		} else if !ok {
+			return fault.New(fault.Conflict, op, MsgHoldState)
+		}
+		ev := store.Event{Kind: store.EventHoldLifted, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by.String(), Action: "case.hold.lift", Object: object(id)})
 	})
 }
 

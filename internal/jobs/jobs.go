@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/webhook"
 )
@@ -37,6 +39,11 @@ type Options struct {
 	// RescueAfter is how long a job a dead process left running waits
 	// before it runs again (default 5 minutes; River's own is an hour).
 	RescueAfter time.Duration
+	// Retention deletes the cases past their retention period, daily at
+	// retention.DeleteAt in Loc; nil: no cases are deleted.
+	Retention *retention.Worker
+	// Loc is the offices' time zone, for the daily jobs (default UTC).
+	Loc *time.Location
 }
 
 // New returns a River client on db that works the portal's jobs once
@@ -73,6 +80,9 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	if opts.RescueAfter == 0 {
 		opts.RescueAfter = 5 * time.Minute
 	}
+	if opts.Retention != nil && opts.Retention.JobTimeout == 0 {
+		opts.Retention.JobTimeout = min(2*time.Minute, max(time.Second, opts.RescueAfter/2))
+	}
 	// River wants a rescue later than the client's job timeout; every job
 	// kind sets its own (mail 2 min, webhook 15 s) anyway.
 	jobTimeout := min(time.Minute, opts.RescueAfter/2)
@@ -82,11 +92,13 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	if opts.Mail != nil {
 		river.AddWorker(workers, opts.Mail)
 		river.AddWorker(workers, &mail.DigestPlanner{DB: db})
-		loc := opts.Mail.Loc
-		if loc == nil {
-			loc = time.UTC
-		}
+		loc := cmp.Or(opts.Mail.Loc, opts.Loc, time.UTC)
 		periodic = append(periodic, mail.PeriodicDigest(loc))
+	}
+	if opts.Retention != nil {
+		loc := cmp.Or(opts.Loc, time.UTC)
+		river.AddWorker(workers, opts.Retention)
+		periodic = append(periodic, retention.PeriodicDelete(mail.DailyAt{At: retention.DeleteAt, Loc: loc}, loc))
 	}
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		PeriodicJobs: periodic,

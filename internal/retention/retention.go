@@ -1,7 +1,9 @@
 // Package retention deletes personal data whose retention period has
-// ended. It runs in every portal process; deleting is idempotent, so
-// several processes doing it at once is harmless. (Later data kinds, and a
-// schedule shared across processes, move to the job queue with River.)
+// ended. Sweep (accessibility feedback, drafts, sessions, mail
+// bookkeeping) runs in every portal process; deleting is idempotent, so
+// several processes doing it at once is harmless. Cases (submissions with
+// their files, events and everything derived from them) are deleted by a
+// daily River job, once across all processes (cases.go, job.go).
 package retention
 
 import (

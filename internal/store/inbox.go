@@ -32,6 +32,9 @@ type CaseFilter struct {
 	Oldest    bool   // oldest first instead of newest first
 	After     Cursor // the last case of the page before
 	Limit     int
+	// Due, when not nil, keeps only the closed cases it selects (the
+	// cases due for deletion); an empty, non-nil Due selects nothing.
+	Due []DueCut
 }
 
 // Cursor is a position in a list of cases (keyset pagination): the
@@ -84,6 +87,11 @@ func (f CaseFilter) where() (string, []any) {
 			column = "s.search_all"
 		}
 		b.WriteString(" AND " + column + " @@ websearch_to_tsquery('german', " + arg(f.Text) + ")")
+	}
+	if f.Due != nil {
+		cond, more := dueWhere(f.Due, len(args)+1)
+		b.WriteString(cond)
+		args = append(args, more...)
 	}
 	if !f.After.IsZero() {
 		op := "<"

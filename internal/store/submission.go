@@ -56,6 +56,11 @@ type Submission struct {
 	ContactEmail      string // the citizen's address from the form, for notification mails
 	AccessTokenSealed []byte // the status page's token, sealed; nil for submissions before migration 00011
 
+	ClosedAt   *time.Time // when it entered abgeschlossen or abgelehnt; nil while open
+	HoldAt     *time.Time // the deletion hold (Löschsperre), nil for none
+	HoldBy     int64      // who set the hold
+	HoldReason string     // why (required with a hold)
+
 	// CreatedHooks are the office's live webhooks for submission.created,
 	// read by InsertSubmission in the same statement (nil: not read).
 	CreatedHooks []int64
@@ -66,7 +71,8 @@ type Submission struct {
 // the rest are dropped), writes the first case event and closes the draft,
 // in one statement (so one round trip, atomically). ON CONFLICT DO NOTHING makes a
 // repeated submit of the same draft (or a reference number drawn twice)
-// return no row; the caller then tells the two apart.
+// return no row; the caller then tells the two apart. A reference number
+// of a deleted case (its tombstone) counts as drawn.
 const insertSubmission = `
 WITH v AS (
     SELECT to_tsvector('german', $14) AS text, to_tsvector('german', $15) AS medical
@@ -75,6 +81,7 @@ WITH v AS (
                             reference, access_token_hash, draft_id, data, record_sha256,
                             applicant, search, search_all, contact_email, access_token_sealed)
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, v.text, v.text || v.medical, $16, $17 FROM v
+    WHERE NOT EXISTS (SELECT 1 FROM case_tombstone t WHERE t.reference = $7)
     ON CONFLICT DO NOTHING
     RETURNING id, office_id, submitted_at
 ), files AS (
@@ -119,13 +126,15 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 
 const submissionColumns = `id, office_id, service_slug, form_id, form_version, form_hash, locale, reference,
     access_token_hash, draft_id, status, data, record_sha256, submitted_at, updated_at, version,
-    applicant, coalesce(assignee_id, 0), unread, contact_email, access_token_sealed`
+    applicant, coalesce(assignee_id, 0), unread, contact_email, access_token_sealed,
+    closed_at, hold_at, coalesce(hold_by, 0), hold_reason`
 
 func scanSubmission(row interface{ Scan(...any) error }) (Submission, error) {
 	var s Submission
 	err := row.Scan(&s.ID, &s.OfficeID, &s.ServiceSlug, &s.FormID, &s.FormVersion, &s.FormHash, &s.Locale, &s.Reference,
 		&s.AccessTokenHash, &s.DraftID, &s.Status, &s.Data, &s.RecordSHA256, &s.SubmittedAt, &s.UpdatedAt, &s.Version,
-		&s.Applicant, &s.AssigneeID, &s.Unread, &s.ContactEmail, &s.AccessTokenSealed)
+		&s.Applicant, &s.AssigneeID, &s.Unread, &s.ContactEmail, &s.AccessTokenSealed,
+		&s.ClosedAt, &s.HoldAt, &s.HoldBy, &s.HoldReason)
 	return s, err
 }
 
@@ -176,6 +185,8 @@ const (
 	EventAnswer     = "answer"      // the citizen's answer to a Rückfrage
 	EventAssign     = "assign"      // the case was assigned (message: the assignee's name, or empty)
 	EventMailFailed = "mail_failed" // a mail to the citizen was refused for good (message: address and answer)
+	EventHold       = "hold"        // a deletion hold was set (message: the reason)
+	EventHoldLifted = "hold_lifted" // the deletion hold was lifted
 )
 
 const eventColumns = `e.id, e.kind, e.status, e.message, e.at, coalesce(e.staff_id, 0), coalesce(st.name, ''),
@@ -276,16 +287,18 @@ func GetAttachment(ctx context.Context, q Querier, officeID, subID, id int64) (F
 }
 
 const changeStatus = `
-UPDATE submission SET status = $4, version = version + 1, updated_at = now(), unread = unread OR $5
+UPDATE submission SET status = $4, version = version + 1, updated_at = now(), unread = unread OR $5, closed_at = $6
 WHERE id = $1 AND office_id = $2 AND version = $3
 RETURNING version`
 
 // ChangeStatus sets the status of submission id of office officeID if it
 // still has version, marking it unread if markUnread, and returns the new
-// version. It reports false when the version (or the office) did not match.
-func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version int, status string, markUnread bool) (int, bool, error) {
+// version. closedAt is when the case closed, nil for a status that leaves
+// it open (the retention period counts from it). It reports false when
+// the version (or the office) did not match.
+func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version int, status string, markUnread bool, closedAt *time.Time) (int, bool, error) {
 	var v int
-	err := q.QueryRow(ctx, changeStatus, id, officeID, version, status, markUnread).Scan(&v)
+	err := q.QueryRow(ctx, changeStatus, id, officeID, version, status, markUnread, closedAt).Scan(&v)
 	if isNoRows(err) {
 		return 0, false, nil
 	}

@@ -53,9 +53,10 @@ var answerTypes = []string{forms.MediaTypePDF, forms.MediaTypeJPEG, forms.MediaT
 // Answer records the citizen's answer to the open Rückfrage of the
 // submission of access token: text and files go to the case's timeline,
 // the case returns to "in Bearbeitung" and is marked unread, all in one
-// transaction. Errors: NotFound (unknown token), Invalid (MsgAnswer*, or a
-// form.error.file_* id for a file), Conflict (MsgAnswerClosed: no
-// Rückfrage is open, for instance after a repeated post).
+// transaction. Errors: NotFound (unknown token), Gone (the case was
+// deleted), Invalid (MsgAnswer*, or a form.error.file_* id for a file),
+// Conflict (MsgAnswerClosed: no Rückfrage is open, for instance after a
+// repeated post).
 func (s *Service) Answer(ctx context.Context, token, text string, files []Upload) error {
 	const op = "submission: answer"
 	text = strings.TrimSpace(text)
@@ -84,7 +85,7 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 		return fault.New(fault.NotFound, op, "")
 	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
-		sub, err := store.GetSubmissionByToken(ctx, tx, HashToken(t))
+		sub, err := byToken(ctx, tx, op, HashToken(t))
 		if err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 				confidential = ev.Confidential
 			}
 		}
-		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true)
+		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true, nil)
 		if err != nil {
 			return err
 		} else if !ok {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -345,14 +346,42 @@ type View struct {
 	Events     []store.Event
 }
 
+// DeletedError is the cause of a Gone error: the case was deleted when
+// its retention period ended, and this is what is left of it.
+type DeletedError struct {
+	Tombstone store.Tombstone
+}
+
+func (e *DeletedError) Error() string {
+	return "case " + strconv.FormatInt(e.Tombstone.ID, 10) + " was deleted"
+}
+
+// byToken returns the submission whose access token hashes to hash.
+// Errors: NotFound, Gone (a *DeletedError: it was deleted).
+func byToken(ctx context.Context, q store.Querier, op string, hash []byte) (store.Submission, error) {
+	sub, err := store.GetSubmissionByToken(ctx, q, hash)
+	if fault.KindOf(err) != fault.NotFound {
+		return sub, err
+	}
+	tomb, terr := store.GetTombstoneByToken(ctx, q, hash)
+	if terr != nil {
+		if fault.KindOf(terr) == fault.NotFound {
+			return sub, err
+		}
+		return sub, terr
+	}
+	return sub, fault.Wrap(fault.Gone, op, &DeletedError{Tombstone: tomb})
+}
+
 // Lookup returns the submission of an access token with its citizen-visible
-// events. Errors: NotFound.
+// events. Errors: NotFound, Gone (a *DeletedError, for a case deleted when
+// its retention period ended: the citizen's link says so).
 func (s *Service) Lookup(ctx context.Context, token string) (*View, error) {
 	t, ok := ParseToken(token)
 	if !ok {
 		return nil, fault.New(fault.NotFound, "submission: lookup", "")
 	}
-	sub, err := store.GetSubmissionByToken(ctx, s.db.Pool, HashToken(t))
+	sub, err := byToken(ctx, s.db.Pool, "submission: lookup", HashToken(t))
 	if err != nil {
 		return nil, err
 	}
@@ -419,9 +448,17 @@ type Case struct {
 
 // Case returns submission id of office officeID with every event, its
 // attachments (without content) and the form it was made with. Errors:
-// NotFound (also for another office's submission).
+// NotFound (also for another office's submission), Gone (a *DeletedError:
+// the office's case was deleted when its retention period ended).
 func (s *Service) Case(ctx context.Context, set *forms.Set, officeID, id int64) (*Case, error) {
 	sub, err := store.GetSubmission(ctx, s.db.Pool, officeID, id)
+	if fault.KindOf(err) == fault.NotFound {
+		if tomb, terr := store.GetTombstone(ctx, s.db.Pool, officeID, id); terr == nil {
+			return nil, fault.Wrap(fault.Gone, "submission: case", &DeletedError{Tombstone: tomb})
+		} else if fault.KindOf(terr) != fault.NotFound {
+			return nil, terr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
