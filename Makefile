@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValidate$$' -fuzztime $(FUZZTIME) ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $(FUZZTIME) ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/crypto/
+	$(GO) test -run '^$$' -fuzz '^FuzzPDFCheck$$' -fuzztime $(FUZZTIME) ./internal/scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime $(FUZZTIME) ./internal/scan/
 
 # fuzz-short: what make test runs, a few seconds a target. Counts, not
 # durations: Go 1.26's fuzzing coordinator can fail a target with a bare
@@ -43,6 +45,8 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValidate$$' -fuzztime 20000x ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime 150000x ./forms/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 500000x ./internal/crypto/
+	$(GO) test -run '^$$' -fuzz '^FuzzPDFCheck$$' -fuzztime 50000x ./internal/scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime 20000x ./internal/scan/
 
 ## bench: Go benchmarks of the hot paths, then the figures of issues 2, 3, 4 and 5
 bench: deps-run build
@@ -56,7 +60,7 @@ deps-run:
 	@.ci/install-deps postgres
 
 deps-test:
-	@.ci/install-deps postgres chromium node
+	@.ci/install-deps postgres chromium node clamav
 
 clean:
 	rm -rf bin
