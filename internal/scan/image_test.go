@@ -338,8 +338,10 @@ func TestImagesRefused(t *testing.T) {
 		want      Kind
 	}{
 		{"truncated JPEG", MediaTypeJPEG, jpg[:len(jpg)/2], 10 << 20, Damaged},
+		{"JPEG without its end marker", MediaTypeJPEG, jpg[:len(jpg)-2], 10 << 20, Damaged},
 		{"JPEG header only", MediaTypeJPEG, jpg[:20], 10 << 20, Damaged},
 		{"truncated PNG", MediaTypePNG, pngFile[:len(pngFile)-30], 10 << 20, Damaged},
+		{"PNG without its IEND chunk", MediaTypePNG, pngFile[:len(pngFile)-12], 10 << 20, Damaged},
 		{"PNG with a broken chunk CRC", MediaTypePNG, append(append([]byte(nil), pngFile[:40]...), append([]byte{0}, pngFile[41:]...)...), 10 << 20, Damaged},
 		{"JPEG declaring 65535×65535 pixels", MediaTypeJPEG, jpegHeader(65535, 65535), 10 << 20, TooLarge},
 		{"PNG declaring 100000×100000 pixels", MediaTypePNG, hugePNG, 10 << 20, TooLarge},

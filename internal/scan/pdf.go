@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
@@ -78,8 +80,14 @@ func checkPDF(ctx context.Context, content []byte) (err error) {
 		// pdfcpu's message may quote the file's text: it is not logged.
 		return &Finding{Kind: Damaged}
 	}
+	// Every object, in order, so the same file always gets the same
+	// finding; what is found in one object (active content, an embedded
+	// file) tells the citizen more than another's being unreadable.
+	nrs := slices.Sorted(maps.Keys(pc.XRefTable.Table))
 	w := pdfWalk{ctx: ctx}
-	for nr, e := range pc.XRefTable.Table {
+	var unreadable *Finding
+	for _, nr := range nrs {
+		e := pc.XRefTable.Table[nr]
 		if e == nil || e.Free {
 			continue
 		}
@@ -88,16 +96,21 @@ func checkPDF(ctx context.Context, content []byte) (err error) {
 			// In relaxed mode pdfcpu skips an object it cannot parse; a
 			// viewer may parse it all the same, so what it holds is
 			// unknown.
-			return &Finding{Kind: Damaged, Detail: "unreadable object"}
+			unreadable = &Finding{Kind: Damaged, Detail: "unreadable object"}
+			continue
 		}
 		if l, ok := o.(types.LazyObjectStreamObject); ok {
 			if o, err = l.DecodedObject(ctx); err != nil {
-				return &Finding{Kind: Damaged}
+				unreadable = &Finding{Kind: Damaged, Detail: "unreadable object"}
+				continue
 			}
 		}
 		if f := w.object(o, 0); f != nil {
 			return f
 		}
+	}
+	if unreadable != nil {
+		return unreadable
 	}
 	return nil
 }

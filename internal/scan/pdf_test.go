@@ -155,12 +155,10 @@ func TestPDF(t *testing.T) {
 		{"embedded file (fpdf)", fpdfDoc(t, func(f *fpdf.Fpdf) {
 			f.SetAttachments([]fpdf.Attachment{{Content: []byte("MZ"), Filename: "rechnung.exe"}})
 		}), Embedded},
-		{"file attachment annotation (fpdf)", fpdfDoc(t, func(f *fpdf.Fpdf) {
-			f.SetFont("Helvetica", "", 12) // AddAttachmentAnnotation needs a page: added by a hook below
-			f.SetHeaderFunc(func() {
-				f.AddAttachmentAnnotation(&fpdf.Attachment{Content: []byte("x"), Filename: "a.txt"}, 10, 10, 10, 10)
-			})
-		}), Embedded},
+		{"file attachment annotation", onePage("", "/Annots [5 0 R]",
+			"<< /Type /Annot /Subtype /FileAttachment /Rect [0 0 10 10] /FS 6 0 R >>",
+			"<< /Type /Filespec /F (a.txt) /EF << /F 7 0 R >> >>", "stream:x"), Embedded},
+		{"JavaScript after an unreadable object", onePage("/OpenAction 6 0 R", "", "<< /A "+strings.Repeat("[", 500)+strings.Repeat("]", 500)+" >>", "<< /S /JavaScript /JS (x) >>"), Active},
 		{"embedded file stream without name tree", onePage("", "", "<< /Type /EmbeddedFile /Length 0 >>"), Embedded},
 		{"go to an embedded document", onePage("/OpenAction << /S /GoToE /D [0 /Fit] /T << /R /C /N (a.pdf) >> >>", ""), Embedded},
 
