@@ -55,6 +55,11 @@ type Config struct {
 	// TrustedProxies (PORTAL_TRUSTED_PROXIES, comma-separated addresses or
 	// CIDR prefixes) are the only peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+
+	// Clamd (PORTAL_CLAMD) is where ClamAV's daemon listens,
+	// "unix:/path/to/socket" or "tcp:host:port"; every upload is scanned
+	// there. Empty: no virus scan.
+	Clamd string
 }
 
 // Production reports whether the portal runs in production mode.
@@ -184,6 +189,10 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 
+	if c.Clamd = env("PORTAL_CLAMD", ""); c.Clamd != "" && !validClamd(c.Clamd) {
+		problems = append(problems, fmt.Sprintf("PORTAL_CLAMD %q must be unix:/path/to/clamd.socket or tcp:host:port", c.Clamd))
+	}
+
 	if len(problems) > 0 {
 		return c, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
@@ -202,6 +211,20 @@ func DecodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("must be base64 (e.g. openssl rand -base64 32)")
+}
+
+// validClamd reports whether s names a clamd socket as internal/scan
+// dials it: unix: and an absolute path, or tcp: and host:port.
+func validClamd(s string) bool {
+	network, addr, _ := strings.Cut(s, ":")
+	switch network {
+	case "unix":
+		return strings.HasPrefix(addr, "/")
+	case "tcp":
+		host, port, err := net.SplitHostPort(addr)
+		return err == nil && host != "" && port != ""
+	}
+	return false
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -57,6 +57,7 @@ func TestLoadProductionComplete(t *testing.T) {
 		"PORTAL_SECRET_KEY":      strings.Repeat("s", 40),
 		"PORTAL_ENCRYPTION_KEY":  validKey,
 		"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+		"PORTAL_CLAMD":           "tcp:clamav.intern:3310",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +67,9 @@ func TestLoadProductionComplete(t *testing.T) {
 	}
 	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
 		t.Errorf("trusted proxies %v", c.TrustedProxies)
+	}
+	if c.Clamd != "tcp:clamav.intern:3310" {
+		t.Errorf("clamd %q", c.Clamd)
 	}
 }
 
@@ -86,6 +90,9 @@ func TestLoadRejects(t *testing.T) {
 		{"mail from", map[string]string{"MAIL_FROM": "portal"}, "MAIL_FROM"},
 		{"demo flag", map[string]string{"PORTAL_DEMO": "maybe"}, "PORTAL_DEMO"},
 		{"proxy", map[string]string{"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "proxy.local"},
+		{"clamd without network", map[string]string{"PORTAL_CLAMD": "/run/clamav/clamd.ctl"}, "PORTAL_CLAMD"},
+		{"clamd relative socket", map[string]string{"PORTAL_CLAMD": "unix:clamd.ctl"}, "PORTAL_CLAMD"},
+		{"clamd without port", map[string]string{"PORTAL_CLAMD": "tcp:clamav.intern"}, "PORTAL_CLAMD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
