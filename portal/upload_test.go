@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -122,7 +123,8 @@ func openRueckfrage(t *testing.T, h *harness) (string, *citizen) {
 
 // With PORTAL_CLAMD set, every upload is scanned by a real clamd: EICAR
 // is refused on a form step and in an answer to a Rückfrage, with what
-// the citizen typed kept and nothing stored; clean files are taken.
+// the citizen typed kept and nothing stored; clean files are taken; the
+// admin page says the scan is active.
 func TestVirusScanOverHTTP(t *testing.T) {
 	addr := clamdtest.Start(t, clamdtest.Options{})
 	h := newHarness(t, map[string]string{"PORTAL_CLAMD": addr})
@@ -152,4 +154,36 @@ func TestVirusScanOverHTTP(t *testing.T) {
 	}
 	res, _ = citizen.postFiles(statusPath+"/antwort", url.Values{"antwort": {"Anbei der Befund."}}, map[string]map[string][]byte{"dateien": {"befund.pdf": scantest.PDF("")}})
 	expectLocation(t, res, statusPath+"?beantwortet=1")
+
+	admin := h.logIn(t, "admin@leipzig.test", h.addStaff(t, "leipzig", "admin@leipzig.test", "admin", testTOTP))
+	_, b = admin.get("/staff/verwaltung")
+	expectContains(t, b, "Virenscan aktiv (ClamAV ")
+}
+
+// Without PORTAL_CLAMD the admin page says there is no virus scan; with
+// one that does not answer, it says so, and uploads are refused with
+// "try again in a few minutes" (fail closed) while the rest stays.
+func TestAdminPageShowsTheVirusScan(t *testing.T) {
+	h := newHarness(t, nil)
+	admin := h.logIn(t, "admin@leipzig.test", h.addStaff(t, "leipzig", "admin@leipzig.test", "admin", testTOTP))
+	_, b := admin.get("/staff/verwaltung")
+	expectContains(t, b, "Kein Virenscan eingerichtet")
+	_, b = admin.get("/staff/verwaltung?lang=en")
+	expectContains(t, b, "No virus scan configured")
+
+	down := newHarness(t, map[string]string{"PORTAL_CLAMD": "unix:/nonexistent/clamd.sock"})
+	admin = down.logIn(t, "admin@leipzig.test", down.addStaff(t, "leipzig", "admin@leipzig.test", "admin", testTOTP))
+	_, b = admin.get("/staff/verwaltung")
+	expectContains(t, b, "Virenscan eingerichtet, er antwortet aber gerade nicht")
+
+	c := openLetterStep(t, down, "de")
+	res, b := c.postFiles(gutachtenBase+"/auftrag", letterForm(), map[string]map[string][]byte{"request_letter": {"auftrag.pdf": scantest.PDF("")}})
+	expectStatus(t, res, b, http.StatusUnprocessableEntity)
+	expectContains(t, b, "konnte gerade nicht auf Viren geprüft werden", "in einigen Minuten noch einmal", `value="Landesamt für Schule und Bildung"`)
+	if n := down.count(t, "draft_file"); n != 0 {
+		t.Fatalf("%d files stored without a scan", n)
+	}
+	if !bytes.Contains([]byte(down.log.String()), []byte("finding=unavailable")) {
+		t.Errorf("no warning logged:\n%s", down.log.String())
+	}
 }
