@@ -8,9 +8,9 @@ package scan
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
-	"maps"
 	"slices"
 	"time"
 
@@ -22,7 +22,7 @@ import (
 const (
 	// pdfTimeout bounds parsing one PDF; an upload that takes longer is
 	// pathological and refused as damaged.
-	pdfTimeout = 10 * time.Second
+	pdfTimeout = 5 * time.Second
 	// pdfMaxNodes bounds the objects (dictionaries, arrays and their
 	// entries) the walk visits in one file.
 	pdfMaxNodes = 5_000_000
@@ -45,14 +45,14 @@ func pdfConfig() *model.Configuration {
 		Eol:            types.EolLF,
 		Offline:        true,
 		Limits: model.ResourceLimits{
-			MaxStreamBytes:       32 << 20,
-			MaxDecodeBytes:       32 << 20, // an object stream decompressed
+			MaxStreamBytes:       16 << 20,
+			MaxDecodeBytes:       16 << 20, // an object stream or cross-reference stream, decompressed
 			MaxImagePixels:       40 << 20,
 			MaxImageBytes:        160 << 20,
-			MaxObjectCount:       1_000_000,
+			MaxObjectCount:       250_000, // each a table entry in memory
 			MaxObjectStreamCount: 100_000,
-			MaxObjectStreamFirst: 4 << 20,
-			MaxXRefEntries:       1_000_000,
+			MaxObjectStreamFirst: 2 << 20,
+			MaxXRefEntries:       250_000,
 			MaxRecursionDepth:    100,
 		},
 	}
@@ -60,8 +60,12 @@ func pdfConfig() *model.Configuration {
 
 // checkPDF parses content and returns a *Finding when it must be
 // refused.
-func checkPDF(ctx context.Context, content []byte) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, pdfTimeout)
+func checkPDF(ctx context.Context, content []byte) error {
+	return checkPDFWithin(ctx, content, pdfTimeout)
+}
+
+func checkPDFWithin(ctx context.Context, content []byte, timeout time.Duration) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	defer func() {
 		// A parser bug on a hostile file must refuse the file, not fail
@@ -80,19 +84,52 @@ func checkPDF(ctx context.Context, content []byte) (err error) {
 		// pdfcpu's message may quote the file's text: it is not logged.
 		return &Finding{Kind: Damaged}
 	}
-	// Every object, in order, so the same file always gets the same
-	// finding; what is found in one object (active content, an embedded
-	// file) tells the citizen more than another's being unreadable.
-	nrs := slices.Sorted(maps.Keys(pc.XRefTable.Table))
-	w := pdfWalk{ctx: ctx}
-	var unreadable *Finding
-	for _, nr := range nrs {
-		e := pc.XRefTable.Table[nr]
+	if f := walkPDF(ctx, pc); f != nil {
+		return f
+	}
+	return nil
+}
+
+// walkPDF looks at every object of pc: the file's own objects by number,
+// then those of each object stream by stream and index, so the same file
+// always gets the same finding. pdfcpu decodes an object stream when one
+// of its objects is first read, and keeps it; the walk lets go of each
+// stream once its objects are read, so a file of many streams that each
+// decompress to pdfcpu's limit (a decompression bomb) holds one stream in
+// memory at a time, not all of them, until it runs out of time. What is
+// found in one object (active content, an embedded file) tells the
+// citizen more than another's being unreadable, so that comes last.
+func walkPDF(ctx context.Context, pc *model.Context) *Finding {
+	type ref struct{ stream, index, nr int }
+	table := pc.XRefTable.Table
+	refs := make([]ref, 0, len(table))
+	for nr, e := range table {
 		if e == nil || e.Free {
 			continue
 		}
+		r := ref{stream: -1, nr: nr}
+		if _, lazy := e.Object.(types.LazyObjectStreamObject); lazy && e.ObjectStream != nil && e.ObjectStreamInd != nil {
+			r.stream, r.index = *e.ObjectStream, *e.ObjectStreamInd
+		}
+		refs = append(refs, r)
+	}
+	slices.SortFunc(refs, func(a, b ref) int {
+		return cmp.Or(cmp.Compare(a.stream, b.stream), cmp.Compare(a.index, b.index), cmp.Compare(a.nr, b.nr))
+	})
+	w := pdfWalk{ctx: ctx}
+	var unreadable *Finding
+	release := func(stream int) {
+		if e := table[stream]; stream >= 0 && e != nil {
+			e.Object = nil
+		}
+	}
+	for i, r := range refs {
+		if i > 0 && refs[i-1].stream != r.stream {
+			release(refs[i-1].stream)
+		}
+		e := table[r.nr]
 		o := e.Object
-		if o == nil && !e.Compressed && e.Offset != nil && *e.Offset > 0 && !parses(ctx, pc, nr, e) {
+		if o == nil && !e.Compressed && e.Offset != nil && *e.Offset > 0 && !parses(ctx, pc, r.nr, e) {
 			// In relaxed mode pdfcpu skips an object it cannot parse; a
 			// viewer may parse it all the same, so what it holds is
 			// unknown.
@@ -100,19 +137,21 @@ func checkPDF(ctx context.Context, content []byte) (err error) {
 			continue
 		}
 		if l, ok := o.(types.LazyObjectStreamObject); ok {
+			var err error
 			if o, err = l.DecodedObject(ctx); err != nil {
+				if ctx.Err() != nil {
+					return &Finding{Kind: Damaged, Detail: "timeout"}
+				}
 				unreadable = &Finding{Kind: Damaged, Detail: "unreadable object"}
 				continue
 			}
+			e.Object = nil // read once; the stream goes with its last object
 		}
 		if f := w.object(o, 0); f != nil {
 			return f
 		}
 	}
-	if unreadable != nil {
-		return unreadable
-	}
-	return nil
+	return unreadable
 }
 
 // parses reports whether object nr of an entry pdfcpu left empty parses

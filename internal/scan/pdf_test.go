@@ -6,8 +6,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-pdf/fpdf"
 )
@@ -225,4 +230,90 @@ func FuzzPDFCheck(f *testing.F) {
 			t.Fatalf("checkPDF found %v", k)
 		}
 	})
+}
+
+// bombPDF has n object streams of one object each, padded to decompress
+// to pad bytes: a small file that unpacks to n×pad. The streams are the
+// same bytes (the object's number in a stream's prolog is not what the
+// cross-reference stream goes by), compressed once.
+func bombPDF(n, pad int) []byte {
+	const head = "1 0 "
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestSpeed)
+	zw.Write([]byte(head + "<< /Type /Catalog >>"))
+	space := bytes.Repeat([]byte{' '}, 1<<20)
+	for range pad >> 20 {
+		zw.Write(space)
+	}
+	zw.Close()
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.5\n")
+	streams := make([]int, n)
+	for i := range n {
+		streams[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n<< /Type /ObjStm /N 1 /First %d /Filter /FlateDecode /Length %d >>\nstream\n", n+1+i, len(head), z.Len())
+		b.Write(z.Bytes())
+		b.WriteString("\nendstream\nendobj\n")
+	}
+	xref := b.Len()
+	var rows bytes.Buffer
+	row := func(typ byte, f2 uint32, f3 uint16) {
+		rows.WriteByte(typ)
+		rows.Write(binary.BigEndian.AppendUint32(nil, f2))
+		rows.Write(binary.BigEndian.AppendUint16(nil, f3))
+	}
+	row(0, 0, 0xFFFF)
+	for i := range n {
+		row(2, uint32(n+1+i), 0)
+	}
+	for i := range n {
+		row(1, uint32(streams[i]), 0)
+	}
+	row(1, uint32(xref), 0)
+	fmt.Fprintf(&b, "%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n", 2*n+1, 2*n+2, rows.Len())
+	b.Write(rows.Bytes())
+	fmt.Fprintf(&b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", xref)
+	return b.Bytes()
+}
+
+// A small file of many object streams that each unpack to just under the
+// limit is read one stream at a time: the heap stays far below what all
+// of them unpack to (pdfcpu keeps every stream it unpacked; a 10 MB
+// upload of such streams would hold 15 GB).
+func TestPDFDecompressionBombStaysBounded(t *testing.T) {
+	const n, pad = 12, 15 << 20
+	pdf := bombPDF(n, pad)
+	// Frequent collections, so the peak is what is held, not garbage.
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	heap := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	base := heap()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if v := heap(); v > peak.Load() {
+				peak.Store(v)
+			}
+		}
+	}()
+	err := checkPDFWithin(context.Background(), pdf, time.Minute) // all of it, even under the race detector
+	close(done)
+	if err != nil {
+		t.Fatalf("checkPDF = %v", err)
+	}
+	grew := int64(peak.Load()) - int64(base)
+	t.Logf("%d kB file unpacking to %d MB: heap grew by %d MB at most", len(pdf)>>10, n*pad>>20, grew>>20)
+	if grew > n*pad*2/3 {
+		t.Fatalf("heap grew by %d MB: the streams are held", grew>>20)
+	}
 }
