@@ -35,6 +35,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/crypto/
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/formpost/
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/backup/
+	$(GO) test -run '^$$' -fuzz '^FuzzPDFCheck$$' -fuzztime $(FUZZTIME) ./internal/scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime $(FUZZTIME) ./internal/scan/
 
 # fuzz-short: what make test runs, a few seconds a target. Counts, not
 # durations: Go 1.26's fuzzing coordinator can fail a target with a bare
@@ -47,6 +49,8 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime 500000x ./internal/crypto/
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 200000x ./internal/formpost/
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 50000x ./internal/backup/
+	$(GO) test -run '^$$' -fuzz '^FuzzPDFCheck$$' -fuzztime 50000x ./internal/scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime 20000x ./internal/scan/
 
 ## bench: Go benchmarks of the hot paths, then the figures of issues 2, 3, 4 and 5
 bench: deps-run build
@@ -61,7 +65,7 @@ deps-run:
 	@.ci/install-deps postgres
 
 deps-test:
-	@.ci/install-deps postgres chromium node
+	@.ci/install-deps postgres chromium node clamav
 
 clean:
 	rm -rf bin

@@ -38,23 +38,15 @@ const (
 	pdfMagic  = "%PDF-"
 	pdfEOF    = "%%EOF"
 	jpegMagic = "\xff\xd8\xff"
-	jpegEOI   = "\xff\xd9"
 	// PNG signature, then the first chunk, which the PNG spec requires to be
 	// IHDR with a length of 13.
 	pngMagic = "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
-	// The IEND chunk is always empty, so its CRC is a constant too.
-	pngIEND = "\x00\x00\x00\x00IEND\xae\x42\x60\x82"
 )
 
-const (
-	// pdfTrailerWindow is how far from the end "%%EOF" may be. Writers put a
-	// line end after it, some a few bytes of padding; far more than that is
-	// appended data, the classic way to smuggle a second file along.
-	pdfTrailerWindow = 1024
-	// jpegTrailerWindow is how far from the end the EOI marker may be, so
-	// that cameras and scanners which pad the file still pass.
-	jpegTrailerWindow = 16
-)
+// pdfTrailerWindow is how far from the end "%%EOF" may be. Writers put a
+// line end after it, some a few bytes of padding; far more than that is
+// appended data, the classic way to smuggle a second file along.
+const pdfTrailerWindow = 1024
 
 // SniffHeadSize is how many leading bytes SniffMediaType needs at most;
 // callers reading a stream may pass just this much.
@@ -107,9 +99,12 @@ func extensions(mediaType string) []string {
 // name: a PDF/HTML polyglot named "befund.html" would open in a browser as
 // a page. name is only inspected, never used as a path.
 //
-// The completeness checks (a PDF trailer, the PNG IEND chunk, the JPEG end
-// marker) reject files cut off by a dropped connection, which the office
-// could otherwise not open, and data appended after the end.
+// The PDF trailer check rejects files cut off by a dropped connection,
+// which the office could otherwise not open, and data appended after the
+// end. The end of a JPEG or PNG is not looked at here: the upload checks
+// (internal/scan) decode every image, which refuses a truncated one, and
+// store it encoded again, which drops whatever followed the image (a
+// phone's "motion photo" appends a video there).
 func CheckUpload(name string, content []byte, allowed []string, maxSize int64) error {
 	if len(content) == 0 {
 		return ErrFileEmpty
@@ -127,28 +122,10 @@ func CheckUpload(name string, content []byte, allowed []string, maxSize int64) e
 	if !slices.Contains(extensions(mediaType), strings.ToLower(filepath.Ext(name))) {
 		return fmt.Errorf("%w: name extension does not match %s content", ErrFileType, mediaType)
 	}
-	if !complete(mediaType, content) {
+	if mediaType == MediaTypePDF && !bytes.Contains(tail(content, pdfTrailerWindow), []byte(pdfEOF)) {
 		return fmt.Errorf("%w: %s is truncated or has data appended", ErrFileType, mediaType)
 	}
 	return nil
-}
-
-// complete reports whether content, already sniffed as mediaType, ends as
-// a whole file of that type does.
-func complete(mediaType string, content []byte) bool {
-	switch mediaType {
-	case MediaTypePDF:
-		return bytes.Contains(tail(content, pdfTrailerWindow), []byte(pdfEOF))
-	case MediaTypeJPEG:
-		// Bytes 2 and 3 are the first marker after SOI and cannot be EOI.
-		body := content[len(jpegMagic):]
-		return bytes.Contains(tail(body, jpegTrailerWindow), []byte(jpegEOI))
-	case MediaTypePNG:
-		// No padding: anything after IEND is not part of the image.
-		body := content[len(pngMagic):]
-		return bytes.HasSuffix(body, []byte(pngIEND))
-	}
-	return false
 }
 
 // tail returns the last n bytes of b, or all of b if it is shorter.

@@ -118,6 +118,13 @@ func TestCheckUpload(t *testing.T) {
 		{"upper-case extension", "SCAN.PDF", pdf, all, limit, nil},
 		{"exactly the limit", "befund.pdf", pdf, all, int64(len(pdf)), nil},
 		{"jpeg with 14 bytes padding", "foto.jpg", concatBytes(jpegFile, make([]byte, 14)), all, limit, nil},
+		// The end of an image is the decoder's to judge (internal/scan).
+		{"truncated png", "foto.png", pngFile[:len(pngFile)-1], all, limit, nil},
+		{"png with data appended", "foto.png", concatBytes(pngFile, []byte("<html>")), all, limit, nil},
+		{"truncated jpeg", "foto.jpg", jpegFile[:len(jpegFile)-2], all, limit, nil},
+		{"jpeg with a video appended", "foto.jpg", concatBytes(jpegFile, make([]byte, 4096)), all, limit, nil},
+		{"png head only", "foto.png", pngFile[:SniffHeadSize], all, limit, nil},
+		{"jpeg SOI then EOI", "foto.jpg", []byte{0xFF, 0xD8, 0xFF, 0xD9}, all, limit, nil},
 		{"pdf with padding after %%EOF", "befund.pdf", concatBytes(pdf, bytes.Repeat([]byte{' '}, 1000)), all, limit, nil},
 
 		{"empty", "befund.pdf", []byte{}, all, limit, ErrFileEmpty},
@@ -137,12 +144,6 @@ func TestCheckUpload(t *testing.T) {
 		{"truncated pdf", "befund.pdf", pdf[:len(pdf)-10], all, limit, ErrFileType},
 		{"pdf header only", "befund.pdf", []byte("%PDF-"), all, limit, ErrFileType},
 		{"pdf with 1 KiB appended", "befund.pdf", concatBytes(pdf, bytes.Repeat([]byte{' '}, 1024)), all, limit, ErrFileType},
-		{"truncated png", "foto.png", pngFile[:len(pngFile)-1], all, limit, ErrFileType},
-		{"png with data appended", "foto.png", concatBytes(pngFile, []byte("<html>")), all, limit, ErrFileType},
-		{"png head only", "foto.png", pngFile[:SniffHeadSize], all, limit, ErrFileType},
-		{"truncated jpeg", "foto.jpg", jpegFile[:len(jpegFile)-2], all, limit, ErrFileType},
-		{"jpeg with 15 bytes padding", "foto.jpg", concatBytes(jpegFile, make([]byte, 15)), all, limit, ErrFileType},
-		{"jpeg SOI then EOI", "foto.jpg", []byte{0xFF, 0xD8, 0xFF, 0xD9}, all, limit, ErrFileType},
 		{"gif", "bild.gif", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), append(all, "image/gif"), limit, ErrFileType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

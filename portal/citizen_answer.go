@@ -2,6 +2,7 @@ package portal
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -46,8 +47,7 @@ func (s *Server) renderAnswerError(c *fiber.Ctx, err error, text string) error {
 	q := p.Question
 	q.Answer = text
 	q.ErrorField = "answer-text"
-	switch msg {
-	case submission.MsgFileEmpty, submission.MsgFileSize, submission.MsgFileType, submission.MsgFileCount:
+	if slices.Contains(submission.FileMessages(), msg) {
 		q.ErrorField = "answer-files"
 	}
 	var fe *submission.FileError

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/request"
 )
 
 // Keys of request-scoped values in fiber's Locals.
@@ -31,6 +32,8 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 	}
 	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
+	// Services log with it too (internal/request).
+	c.SetUserContext(request.WithID(c.UserContext(), id))
 	return c.Next()
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/retention"
+	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
@@ -157,6 +158,11 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	if err := subs.SaveDefinitions(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}
+	checker, err := scan.New(scan.Options{Clamd: cfg.Clamd, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs.ScanWith(checker)
 	events := &eventsProxy{}
 	subs.Notify(events)
 	staffAuth, err := auth.New(db, cfg.EncryptionKey)

@@ -10,6 +10,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/scan"
 )
 
 // staffPage is what every back-office page shows around its content: who
@@ -104,6 +105,7 @@ type adminPage struct {
 	Done                  string // a message id: what happened
 	Error                 string
 	Form                  struct{ Email, Name, Role string }
+	Scan                  scan.Status // whether uploads are scanned for viruses
 }
 
 // requireAdmin lets only the office's admins through; others get 403.
@@ -114,7 +116,8 @@ func requireAdmin(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// showAdmin answers GET /staff/verwaltung: the office's accounts.
+// showAdmin answers GET /staff/verwaltung: the office's accounts, and
+// whether uploads are scanned for viruses.
 func (s *Server) showAdmin(c *fiber.Ctx) error {
 	return s.renderAdmin(c, fiber.StatusOK, func(p *adminPage) { p.Done = doneMessages[c.Query("erledigt")] })
 }
@@ -138,6 +141,7 @@ func (s *Server) renderAdmin(c *fiber.Ctx, status int, fill func(*adminPage)) er
 	for _, a := range accounts {
 		p.Accounts = append(p.Accounts, accountView{Account: a, RoleLabel: roleLabel(p.L, a.Role)})
 	}
+	p.Scan = s.subs.VirusScan(c.UserContext())
 	fill(&p)
 	for _, r := range []string{auth.RoleCaseworker, auth.RolePhysician, auth.RoleAdmin} {
 		p.Roles = append(p.Roles, optionView{Value: r, Label: roleLabel(p.L, r), Checked: r == p.Form.Role})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/scan/clamdtest"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
 
@@ -166,6 +167,9 @@ func TestServeWithEmbeddedPostgres(t *testing.T) {
 	if !strings.Contains(p.log.String(), "embedded PostgreSQL stopped") {
 		t.Error("the log does not say PostgreSQL was stopped")
 	}
+	if !strings.Contains(p.log.String(), "no virus scan of uploads") {
+		t.Error("the log does not say that uploads are not scanned for viruses")
+	}
 
 	// A restart reuses the data directory and is quick.
 	again := startPortal(t, env)
@@ -208,7 +212,8 @@ func postmasterPID(t *testing.T, root string) int {
 }
 
 func TestServeWithDatabaseURL(t *testing.T) {
-	p := startPortal(t, map[string]string{"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()})
+	clamd := clamdtest.Start(t, clamdtest.Options{})
+	p := startPortal(t, map[string]string{"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir(), "PORTAL_CLAMD": clamd})
 	if status, _, _ := get(t, p.base+"/amt/leipzig"); status != 200 {
 		t.Errorf("office page: %d", status)
 	}
@@ -222,6 +227,9 @@ func TestServeWithDatabaseURL(t *testing.T) {
 	}
 	if !strings.Contains(logs, "shutting down") {
 		t.Error("no shutdown line in the log")
+	}
+	if !strings.Contains(logs, "uploads are scanned for viruses") || !strings.Contains(logs, "ClamAV ") {
+		t.Errorf("no line about the virus scan in the log:\n%s", logs)
 	}
 }
 

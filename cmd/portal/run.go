@@ -31,6 +31,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
 	"github.com/gesundheitsamt/portal/internal/retention"
+	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/internal/webhook"
@@ -170,6 +171,16 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	set, subs, berlin, err := formsAndSubmissions(ctx, cfg, db)
 	if err != nil {
 		return err
+	}
+	checker, err := scan.New(scan.Options{Clamd: cfg.Clamd, Log: log})
+	if err != nil {
+		return err
+	}
+	subs.ScanWith(checker)
+	if cfg.Clamd == "" {
+		log.Info("no virus scan of uploads: PORTAL_CLAMD is not set")
+	} else if st := checker.Status(ctx); st.Version != "" { // Status warns when clamd does not answer
+		log.Info("uploads are scanned for viruses", "clamd", st.Version)
 	}
 	// Background jobs (mails, webhook calls): inserted with the changes
 	// that cause them, worked by every portal process.

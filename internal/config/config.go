@@ -67,6 +67,11 @@ type Config struct {
 	// trusted proxies count only towards MaxConns.
 	MaxConns          int
 	MaxConnsPerClient int
+
+	// Clamd (PORTAL_CLAMD) is where ClamAV's daemon listens,
+	// "unix:/path/to/socket" or "tcp:host:port"; every upload is scanned
+	// there. Empty: no virus scan.
+	Clamd string
 }
 
 // Production reports whether the portal runs in production mode.
@@ -193,6 +198,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MaxConns = count(getenv, "PORTAL_MAX_CONNS", 4096, &problems)
 	c.MaxConnsPerClient = count(getenv, "PORTAL_MAX_CONNS_PER_CLIENT", 256, &problems)
 
+	if c.Clamd = env("PORTAL_CLAMD", ""); c.Clamd != "" && !validClamd(c.Clamd) {
+		problems = append(problems, fmt.Sprintf("PORTAL_CLAMD %q must be unix:/path/to/clamd.socket or tcp:host:port", c.Clamd))
+	}
+
 	if len(problems) > 0 {
 		return c, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
@@ -252,6 +261,20 @@ func loopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
+}
+
+// validClamd reports whether s names a clamd socket as internal/scan
+// dials it: unix: and an absolute path, or tcp: and host:port.
+func validClamd(s string) bool {
+	network, addr, _ := strings.Cut(s, ":")
+	switch network {
+	case "unix":
+		return strings.HasPrefix(addr, "/")
+	case "tcp":
+		host, port, err := net.SplitHostPort(addr)
+		return err == nil && host != "" && port != ""
+	}
+	return false
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

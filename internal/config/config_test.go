@@ -57,6 +57,7 @@ func TestLoadProductionComplete(t *testing.T) {
 		"PORTAL_SECRET_KEY":      strings.Repeat("s", 40),
 		"PORTAL_ENCRYPTION_KEY":  validKey,
 		"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+		"PORTAL_CLAMD":           "tcp:clamav.intern:3310",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +67,9 @@ func TestLoadProductionComplete(t *testing.T) {
 	}
 	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.7/32" {
 		t.Errorf("trusted proxies %v", c.TrustedProxies)
+	}
+	if c.Clamd != "tcp:clamav.intern:3310" {
+		t.Errorf("clamd %q", c.Clamd)
 	}
 }
 
@@ -94,6 +98,9 @@ func TestLoadRejects(t *testing.T) {
 		{"all interfaces without PORTAL_ENV", map[string]string{"PORTAL_ADDR": "0.0.0.0:8080"}, "not a loopback address"},
 		{"no host without PORTAL_ENV", map[string]string{"PORTAL_ADDR": ":8080"}, "not a loopback address"},
 		{"a network address without PORTAL_ENV", map[string]string{"PORTAL_ADDR": "192.168.1.10:8080"}, "PORTAL_ENV=development"},
+		{"clamd without network", map[string]string{"PORTAL_CLAMD": "/run/clamav/clamd.ctl"}, "PORTAL_CLAMD"},
+		{"clamd relative socket", map[string]string{"PORTAL_CLAMD": "unix:clamd.ctl"}, "PORTAL_CLAMD"},
+		{"clamd without port", map[string]string{"PORTAL_CLAMD": "tcp:clamav.intern"}, "PORTAL_CLAMD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

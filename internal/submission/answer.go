@@ -2,7 +2,6 @@ package submission
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"strconv"
 	"strings"
@@ -53,10 +52,11 @@ var answerTypes = []string{forms.MediaTypePDF, forms.MediaTypeJPEG, forms.MediaT
 // Answer records the citizen's answer to the open Rückfrage of the
 // submission of access token: text and files go to the case's timeline,
 // the case returns to "in Bearbeitung" and is marked unread, all in one
-// transaction. Errors: NotFound (unknown token), Gone (the case was
-// deleted), Invalid (MsgAnswer*, or a form.error.file_* id for a file),
-// Conflict (MsgAnswerClosed: no Rückfrage is open, for instance after a
-// repeated post).
+// transaction. Each file goes through the same checks as a form's
+// upload (checkFile), before the transaction. Errors: NotFound (unknown
+// token), Gone (the case was deleted), Invalid (MsgAnswer*, or a MsgFile*
+// id wrapping a *FileError for a file), Conflict (MsgAnswerClosed: no
+// Rückfrage is open, for instance after a repeated post).
 func (s *Service) Answer(ctx context.Context, token, text string, files []Upload) error {
 	const op = "submission: answer"
 	text = strings.TrimSpace(text)
@@ -68,21 +68,21 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 	case len(files) > AnswerMaxFiles:
 		return fault.New(fault.Invalid, op, MsgFileCount)
 	}
-	for _, f := range files {
-		if err := forms.CheckUpload(f.Name, f.Content, answerTypes, forms.MaxUploadMB<<20); err != nil {
-			msg := MsgFileType
-			switch {
-			case errors.Is(err, forms.ErrFileEmpty):
-				msg = MsgFileEmpty
-			case errors.Is(err, forms.ErrFileTooLarge):
-				msg = MsgFileSize
-			}
-			return &fault.Error{Kind: fault.Invalid, Op: op, MessageID: msg, Err: &FileError{Name: f.Name, Err: err}}
-		}
-	}
 	t, ok := ParseToken(token)
 	if !ok {
 		return fault.New(fault.NotFound, op, "")
+	}
+	checked := make([]checkedFile, len(files))
+	for i, f := range files {
+		cf, err := s.checkFile(ctx, op, f.Name, f.Content, answerTypes, forms.MaxUploadMB<<20)
+		if err != nil {
+			var fe *fault.Error
+			if errors.As(err, &fe) && fe.Kind == fault.Invalid {
+				fe.Err = &FileError{Name: f.Name, Err: fe.Err}
+			}
+			return err
+		}
+		checked[i] = cf
 	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		sub, err := byToken(ctx, tx, op, HashToken(t))
@@ -119,15 +119,14 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 		if err != nil {
 			return err
 		}
-		for _, f := range files {
-			sum := sha256.Sum256(f.Content)
-			sealed, err := s.box.Seal(f.Content, FileAAD(sub.OfficeID, AnswerField, sum[:]))
+		for _, f := range checked {
+			sealed, err := s.box.Seal(f.Content, FileAAD(sub.OfficeID, AnswerField, f.SHA256[:]))
 			if err != nil {
 				return err
 			}
 			a := store.File{
-				FieldID: AnswerField, Name: cleanFileName(f.Name), MediaType: forms.SniffMediaType(f.Content),
-				Size: int64(len(f.Content)), SHA256: sum[:], Content: sealed, Confidential: confidential,
+				FieldID: AnswerField, Name: f.Name, MediaType: f.MediaType,
+				Size: int64(len(f.Content)), SHA256: f.SHA256[:], Content: sealed, Confidential: confidential,
 			}
 			if err := store.InsertAttachment(ctx, tx, sub.OfficeID, sub.ID, eventID, a); err != nil {
 				return err

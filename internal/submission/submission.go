@@ -19,6 +19,7 @@ import (
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
@@ -35,6 +36,7 @@ type Service struct {
 	now    func() time.Time
 	events Events       // nil: nobody is told
 	resume ResumeMailer // nil: resume links are not mailed
+	scan   *scan.Checker
 }
 
 // Events are told of new submissions and of the citizen's answers inside
@@ -53,14 +55,29 @@ func (s *Service) Notify(events Events) { s.events = events }
 
 // New returns a service. secret derives access tokens (PORTAL_SECRET_KEY),
 // encKey seals uploads (PORTAL_ENCRYPTION_KEY); loc is the offices' time
-// zone (the year of reference numbers, "today" in date rules).
+// zone (the year of reference numbers, "today" in date rules). Uploads are
+// checked by a scan.Checker without virus scan until ScanWith sets
+// another.
 func New(db *store.DB, engine *forms.Engine, secret, encKey []byte, loc *time.Location) (*Service, error) {
 	box, err := crypto.NewBox(encKey)
 	if err != nil {
 		return nil, fmt.Errorf("submission: %w", err)
 	}
-	return &Service{db: db, box: box, secret: secret, engine: engine, loc: loc, now: time.Now}, nil
+	checker, err := scan.New(scan.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("submission: %w", err)
+	}
+	return &Service{db: db, box: box, secret: secret, engine: engine, loc: loc, now: time.Now, scan: checker}, nil
 }
+
+// ScanWith makes the service check uploads with c (the one with the
+// configured virus scan and the logger). It is called once, at wiring,
+// before the service is used.
+func (s *Service) ScanWith(c *scan.Checker) { s.scan = c }
+
+// VirusScan reports whether uploads are scanned for viruses and what
+// clamd says of its version, for the office admin's page.
+func (s *Service) VirusScan(ctx context.Context) scan.Status { return s.scan.Status(ctx) }
 
 // SaveDefinitions keeps every form definition in the database, so each
 // submission can be shown with the form it was made with.
@@ -144,44 +161,112 @@ func (s *Service) SaveDraft(ctx context.Context, d *Draft) error {
 
 // Upload errors carry these message ids.
 const (
-	MsgFileEmpty = "form.error.file_empty"
-	MsgFileSize  = "form.error.file_size"
-	MsgFileType  = "form.error.file_type"
-	MsgFileCount = "form.error.file_count"
+	MsgFileEmpty    = "form.error.file_empty"
+	MsgFileSize     = "form.error.file_size"
+	MsgFileType     = "form.error.file_type"
+	MsgFileCount    = "form.error.file_count"
+	MsgFileDamaged  = "form.error.file_damaged"  // cannot be read as what it claims to be
+	MsgFileActive   = "form.error.file_active"   // a PDF with JavaScript, launch actions, XFA
+	MsgFileEmbedded = "form.error.file_embedded" // a PDF with embedded files
+	MsgFilePassword = "form.error.file_password" // a PDF that needs a password to open
+	MsgFilePixels   = "form.error.file_pixels"   // an image with too many pixels
+	MsgFileVirus    = "form.error.file_virus"    // the virus scan found a signature
+	MsgFileNotNow   = "form.error.file_not_now"  // the virus scan does not answer: try again later
 )
 
-// AddFile checks an upload for file field fd by content, seals it and
-// stores it with the (saved) draft d; the answers list it. Errors: Invalid
-// with one of the Msg* ids.
+// FileMessages are the message ids of every reason a file is refused,
+// for callers that show them next to the file input.
+func FileMessages() []string {
+	return []string{MsgFileEmpty, MsgFileSize, MsgFileType, MsgFileCount, MsgFileDamaged, MsgFileActive,
+		MsgFileEmbedded, MsgFilePassword, MsgFilePixels, MsgFileVirus, MsgFileNotNow}
+}
+
+// checkedFile is an upload that passed every check: what is stored.
+type checkedFile struct {
+	Name      string // cleaned
+	MediaType string
+	Content   []byte // what is stored: an image encoded again, a PDF as sent
+	SHA256    [32]byte
+}
+
+// checkFile is the one place every uploaded file goes through, from a
+// form step or an answer: its type by content and name, its size, then
+// the checks of internal/scan (PDF content, images encoded again, the
+// virus scan). Errors: Invalid with a MsgFile* id wrapping the reason;
+// a virus scan that cannot run now is Invalid too (MsgFileNotNow), so
+// the file is refused as a bad one would be and everything else the
+// citizen entered stays.
+func (s *Service) checkFile(ctx context.Context, op, name string, content []byte, allowed []string, maxSize int64) (checkedFile, error) {
+	if err := forms.CheckUpload(name, content, allowed, maxSize); err != nil {
+		msg := MsgFileType
+		switch {
+		case errors.Is(err, forms.ErrFileEmpty):
+			msg = MsgFileEmpty
+		case errors.Is(err, forms.ErrFileTooLarge):
+			msg = MsgFileSize
+		}
+		return checkedFile{}, &fault.Error{Kind: fault.Invalid, Op: op, MessageID: msg, Err: err}
+	}
+	mediaType := forms.SniffMediaType(content)
+	stored, err := s.scan.Check(ctx, mediaType, content, maxSize)
+	if err != nil {
+		msg, ok := findingMessage(scan.KindOf(err))
+		if !ok {
+			return checkedFile{}, fmt.Errorf("%s: %w", op, err)
+		}
+		return checkedFile{}, &fault.Error{Kind: fault.Invalid, Op: op, MessageID: msg, Err: err}
+	}
+	return checkedFile{Name: cleanFileName(name), MediaType: mediaType, Content: stored, SHA256: sha256.Sum256(stored)}, nil
+}
+
+// findingMessage is the message id of a scan finding.
+func findingMessage(k scan.Kind) (string, bool) {
+	switch k {
+	case scan.Damaged:
+		return MsgFileDamaged, true
+	case scan.Active:
+		return MsgFileActive, true
+	case scan.Embedded:
+		return MsgFileEmbedded, true
+	case scan.Encrypted:
+		return MsgFilePassword, true
+	case scan.TooLarge:
+		return MsgFilePixels, true
+	case scan.Infected:
+		return MsgFileVirus, true
+	case scan.Unavailable:
+		return MsgFileNotNow, true
+	}
+	return "", false
+}
+
+// AddFile checks an upload for file field fd (checkFile), seals what is
+// to be stored and stores it with the (saved) draft d; the answers list
+// it. Size and checksum are those of the stored bytes (an image encoded
+// again differs from the upload). Errors: Invalid with one of the
+// MsgFile* ids.
 func (s *Service) AddFile(ctx context.Context, d *Draft, fd *forms.Field, name string, content []byte) (forms.File, error) {
 	const op = "submission: add file"
 	if len(d.Answers.Files[fd.ID]) >= fd.Upload.MaxFiles {
 		return forms.File{}, fault.New(fault.Invalid, op, MsgFileCount)
 	}
-	if err := forms.CheckUpload(name, content, fd.Upload.MediaTypes(), fd.Upload.MaxBytes()); err != nil {
-		switch {
-		case errors.Is(err, forms.ErrFileEmpty):
-			return forms.File{}, fault.New(fault.Invalid, op, MsgFileEmpty)
-		case errors.Is(err, forms.ErrFileTooLarge):
-			return forms.File{}, fault.New(fault.Invalid, op, MsgFileSize)
-		default:
-			return forms.File{}, fault.New(fault.Invalid, op, MsgFileType)
-		}
+	cf, err := s.checkFile(ctx, op, name, content, fd.Upload.MediaTypes(), fd.Upload.MaxBytes())
+	if err != nil {
+		return forms.File{}, err
 	}
-	sum := sha256.Sum256(content)
-	sealed, err := s.box.Seal(content, FileAAD(d.OfficeID, fd.ID, sum[:]))
+	sealed, err := s.box.Seal(cf.Content, FileAAD(d.OfficeID, fd.ID, cf.SHA256[:]))
 	if err != nil {
 		return forms.File{}, fmt.Errorf("%s: %w", op, err)
 	}
 	f := store.File{
-		FieldID: fd.ID, Name: cleanFileName(name), MediaType: forms.SniffMediaType(content),
-		Size: int64(len(content)), SHA256: sum[:], Content: sealed,
+		FieldID: fd.ID, Name: cf.Name, MediaType: cf.MediaType,
+		Size: int64(len(cf.Content)), SHA256: cf.SHA256[:], Content: sealed,
 	}
 	id, err := store.InsertDraftFile(ctx, s.db.Pool, d.ID, f)
 	if err != nil {
 		return forms.File{}, err
 	}
-	file := forms.File{ID: id, Name: f.Name, MediaType: f.MediaType, Size: f.Size, SHA256: hex.EncodeToString(sum[:])}
+	file := forms.File{ID: id, Name: f.Name, MediaType: f.MediaType, Size: f.Size, SHA256: hex.EncodeToString(cf.SHA256[:])}
 	d.Answers.Files[fd.ID] = append(d.Answers.Files[fd.ID], file)
 	return file, nil
 }
