@@ -117,7 +117,13 @@ func (e *eventsProxy) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Su
 // data. env overrides configuration variables.
 func newHarness(t testing.TB, env map[string]string) *harness {
 	t.Helper()
-	db := storetest.New(t)
+	return newHarnessOn(t, env, storetest.New(t))
+}
+
+// newHarnessOn is newHarness on the database db (say, one reached through
+// a storetest.Proxy).
+func newHarnessOn(t testing.TB, env map[string]string, db *store.DB) *harness {
+	t.Helper()
 	if err := demo.Seed(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
