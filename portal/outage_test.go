@@ -131,3 +131,73 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 		t.Errorf("readyz after the outage: %d %s", res.StatusCode, b)
 	}
 }
+
+// A form step posted while the database is away comes back with
+// everything typed and a note that it is not saved yet (503), whether the
+// draft could not be read, a new draft could not be counted and stored,
+// or the save failed; a step with a file says the file must be chosen
+// again. Sent again afterwards, the step goes on as usual and the steps
+// saved before are still there.
+func TestStepKeptDuringOutage(t *testing.T) {
+	h, proxy := outageHarness(t)
+	unsaved := func(name string, res *http.Response, b string, want ...string) {
+		t.Helper()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "30" {
+			t.Errorf("%s: status %d, Retry-After %q; want 503, 30\n%s", name, res.StatusCode, res.Header.Get("Retry-After"), excerpt(b))
+		}
+		want = append(want, "Ihre Angaben sind noch nicht gespeichert", "in einigen Minuten erneut ab", `name="_csrf" value="`)
+		expectContains(t, b, want...)
+	}
+
+	// A returning citizen: the first step is saved, the second typed.
+	c := h.citizen(t)
+	c.get(terminBase + "/anliegen")
+	res, _ := c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "message": {"Reise nach Peru"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/termin")
+	c.get(terminBase + "/termin")
+	proxy.Cut()
+	termin := url.Values{"mode": {"video"}, "days": {"mo", "mi"}, "time_of_day": {"vormittags"}, "_action": {"next"}}
+	res, b := c.post(terminBase+"/termin", cloneValues(termin))
+	unsaved("a step whose draft cannot be read", res, b, `value="video" checked`, `value="mo" checked`, `value="mi" checked`)
+	if strings.Contains(b, "Dateien, die Sie") {
+		t.Error("a step without files speaks of files")
+	}
+
+	// A new visitor: nothing stored yet, the draft cannot be started.
+	fresh := h.citizen(t)
+	proxy.Restore()
+	fresh.get(terminBase + "/anliegen")
+	proxy.Cut()
+	res, b = fresh.post(terminBase+"/anliegen", url.Values{"topic": {"beratung"}, "message": {"Gelbfieber <Kenia>"}, "_action": {"next"}})
+	unsaved("a new draft", res, b, `<option value="beratung" selected>`, "Gelbfieber &lt;Kenia&gt;")
+
+	// A step with a file: the answers stay, the file must be chosen again.
+	g := h.citizen(t)
+	proxy.Restore()
+	g.get(gutachtenBase + "/anlass")
+	res, _ = g.post(gutachtenBase+"/anlass", url.Values{"reason": {"dienstfaehigkeit"}, "file_number": {"P-12/2026"}, "_action": {"next"}})
+	expectLocation(t, res, gutachtenBase+"/auftrag")
+	g.get(gutachtenBase + "/auftrag")
+	proxy.Cut()
+	res, b = g.postFiles(gutachtenBase+"/auftrag", url.Values{"authority": {"Landesamt für Schule"}, "_action": {"next"}},
+		map[string]map[string][]byte{"request_letter": {"Auftrag.pdf": []byte(minimalPDF)}})
+	unsaved("a step with a file", res, b, `value="Landesamt für Schule"`, "Bitte wählen Sie sie vor dem erneuten Absenden noch einmal aus.")
+
+	// In English too.
+	res, b = c.post(terminBase+"/termin?lang=en", cloneValues(termin))
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(b, "Your details are not saved yet") {
+		t.Errorf("in English: %d\n%s", res.StatusCode, excerpt(b))
+	}
+
+	// Back: the same posts go on, and the first step was kept.
+	proxy.Restore()
+	res, _ = c.post(terminBase+"/termin", cloneValues(termin))
+	expectLocation(t, res, terminBase+"/kontakt")
+	_, b = c.get(terminBase + "/anliegen")
+	expectContains(t, b, "Reise nach Peru")
+	res, _ = fresh.post(terminBase+"/anliegen", url.Values{"topic": {"beratung"}, "message": {"Gelbfieber <Kenia>"}, "_action": {"next"}})
+	expectLocation(t, res, terminBase+"/termin")
+	if !strings.Contains(h.log.String(), "form step not saved") {
+		t.Error("the unsaved steps are not logged")
+	}
+}
