@@ -49,6 +49,32 @@ func waitMails(t *testing.T, sink *mailtest.Sink, addr string, n int) []mail.Rea
 	return nil
 }
 
+// mailTestKey is the encryption key of the mail tests' workers.
+const mailTestKey = "0123456789abcdef0123456789abcdef"
+
+// newMailWorker returns a mail worker of h sending through sender, with a
+// short first retry, and the box that seals its jobs.
+func newMailWorker(t *testing.T, h *harness, sender mail.Sender) (*mail.Worker, *crypto.Box) {
+	t.Helper()
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse("http://localhost:8080")
+	box, err := crypto.NewBox([]byte(mailTestKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mail.Worker{
+		DB: h.db, Subs: h.subs, Sender: sender, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example",
+		RetryBase: 100 * time.Millisecond, Box: box, Loc: berlin,
+	}, box
+}
+
 // startMail runs the mail jobs of h against a real SMTP sink until the
 // test ends: submissions, status changes and saved drafts send mail.
 // login ("user:password@" or "") goes into SMTP_URL; the workers count
@@ -61,24 +87,8 @@ func startMail(t *testing.T, h *harness, login string) (*mailtest.Sink, *river.C
 		t.Fatal(err)
 	}
 	t.Cleanup(sender.Close)
-	bundle, err := i18n.New(locales.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := url.Parse("http://localhost:8080")
-	key := []byte("0123456789abcdef0123456789abcdef")
-	box, err := crypto.NewBox(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := jobs.New(h.db, key, slog.New(slog.DiscardHandler), jobs.Options{Mail: &mail.Worker{
-		DB: h.db, Subs: h.subs, Sender: sender, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example",
-		RetryBase: 100 * time.Millisecond, Box: box, Loc: berlin,
-	}})
+	worker, box := newMailWorker(t, h, sender)
+	client, err := jobs.New(h.db, []byte(mailTestKey), slog.New(slog.DiscardHandler), jobs.Options{Mail: worker})
 	if err != nil {
 		t.Fatal(err)
 	}

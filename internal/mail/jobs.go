@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -175,6 +176,40 @@ type Worker struct {
 	// timeouts of a slow server). River rescues a job a dead process left
 	// running only once this has passed too.
 	JobTimeout time.Duration
+
+	// unrecorded holds the keys of mails the relay accepted whose record
+	// the database did not take within the job's time: a run of such a
+	// job in this process records it instead of sending again.
+	unrecorded keySet
+}
+
+// keySet is a set of job keys, safe for concurrent use; the zero value is
+// empty.
+type keySet struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+func (k *keySet) add(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.keys == nil {
+		k.keys = map[string]struct{}{}
+	}
+	k.keys[key] = struct{}{}
+}
+
+func (k *keySet) remove(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, key)
+}
+
+func (k *keySet) has(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.keys[key]
+	return ok
 }
 
 // NextRetry waits RetryBase, doubling, at most an hour: with MaxAttempts
@@ -193,6 +228,11 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return cmp.Or(w.JobTi
 // Work writes the mail and sends it. A permanent refusal (5xx) stops the
 // retries and goes into the case's timeline, where staff see it.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	if w.unrecorded.has(job.Args.Key) {
+		// Sent by this process while the database was away for longer
+		// than the job's time: write down what could not be written then.
+		return w.recordSent(ctx, job.Args.Key)
+	}
 	// Run again after its process died between the server's "250 OK" and
 	// River's record of the job: the mail went out already.
 	if sent, err := store.MailSent(ctx, w.DB.Pool, job.Args.Key); err != nil || sent {
@@ -209,7 +249,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if err == nil {
 		// At once, not with River's batched completion: the window in
 		// which a kill makes a second copy shrinks to this one write.
-		return store.RecordMailSent(context.WithoutCancel(ctx), w.DB.Pool, job.Args.Key)
+		return w.recordSent(ctx, job.Args.Key)
 	}
 	// A server's answer may quote the address; River logs the error and
 	// keeps it with the job, so it goes without the address.
@@ -226,6 +266,49 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return river.JobCancel(err)
 	}
 	return err
+}
+
+// recordMinTime is how long recordSent keeps trying at least, however
+// little of the job's time the sending left (but never longer than a
+// job's time).
+const recordMinTime = 10 * time.Second
+
+// recordSent writes down that the relay accepted the mail of key. The
+// mail is out, so this must not fail for a passing reason: were the
+// record lost to a database outage (the drill: PostgreSQL stopped right
+// after the relay's answer), the job would fail, run again and send the
+// mail a second time. So it tries again, with waits growing to 2 s, until
+// the database takes it or the job's time is up (at least recordMinTime
+// or the job's timeout, whichever is shorter).
+// The job succeeds either way; a key still unrecorded then is kept in
+// memory, and a run of the same job in this process (River runs a job
+// again if it could not mark it done) records it instead of sending.
+func (w *Worker) recordSent(ctx context.Context, key string) error {
+	deadline, ok := ctx.Deadline()
+	if floor := time.Now().Add(min(recordMinTime, w.Timeout(nil))); !ok || deadline.Before(floor) {
+		deadline = floor
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		try, cancelTry := context.WithTimeout(ctx, 5*time.Second)
+		err := store.RecordMailSent(try, w.DB.Pool, key)
+		cancelTry()
+		if err == nil {
+			w.unrecorded.remove(key)
+			return nil
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			w.unrecorded.add(key)
+			if w.Log != nil {
+				w.Log.Warn("mail: sent, but the database did not take the record in time; kept in memory, so this process does not send it again",
+					"key", key, "error", err.Error())
+			}
+			return nil
+		}
+	}
 }
 
 // redacted is an error whose text has an address taken out; errors.As

@@ -54,6 +54,7 @@ type Sink struct {
 	user, pass string
 	mechs      []string
 	logins     map[string]int // successful logins by mechanism
+	onAccept   func(Received) // see OnAccept
 }
 
 // Start runs a sink on a free loopback port until the test ends.
@@ -228,6 +229,15 @@ func (s *Sink) MessageIDs() map[string]int {
 	return out
 }
 
+// OnAccept makes the server call fn with each mail it accepts, after
+// recording it and before answering "250 OK": a test can make something
+// fail at the moment the client learns its mail went out.
+func (s *Sink) OnAccept(fn func(Received)) {
+	s.mu.Lock()
+	s.onAccept = fn
+	s.mu.Unlock()
+}
+
 // SetDelay sets Delay while the server runs.
 func (s *Sink) SetDelay(d time.Duration) {
 	s.mu.Lock()
@@ -361,8 +371,13 @@ func (x *session) Data(r io.Reader) error {
 	delay := x.s.Delay
 	x.s.mu.Unlock()
 	time.Sleep(delay)
+	m := Received{From: x.from, To: x.to, Data: bytes.Clone(b), TLS: x.tls}
 	x.s.mu.Lock()
-	x.s.mails = append(x.s.mails, Received{From: x.from, To: x.to, Data: bytes.Clone(b), TLS: x.tls})
+	x.s.mails = append(x.s.mails, m)
+	onAccept := x.s.onAccept
 	x.s.mu.Unlock()
+	if onAccept != nil {
+		onAccept(m)
+	}
 	return nil
 }
