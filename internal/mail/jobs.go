@@ -169,13 +169,17 @@ type Worker struct {
 	// RetryBase is the first wait after a temporary failure; each further
 	// one doubles it, at most an hour (default 30 s).
 	RetryBase time.Duration
-	// Log hears of a relay that refuses the portal (a wrong password): no
-	// mail leaves until someone fixes it. nil: River's own log only.
+	// Log hears when the relay becomes unreachable (a warning), refuses
+	// the portal (a wrong password: an error, no mail leaves until
+	// someone fixes it) and accepts mail again (info): once per change,
+	// not per attempt. nil: River's own log only.
 	Log *slog.Logger
 	// JobTimeout bounds one mail job (default 2 minutes: the SMTP
 	// timeouts of a slow server). River rescues a job a dead process left
 	// running only once this has passed too.
 	JobTimeout time.Duration
+
+	relay relayState
 
 	// unrecorded holds the keys of mails the relay accepted whose record
 	// the database did not take within the job's time: a run of such a
@@ -247,6 +251,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	err = w.Sender.Send(ctx, m.From.Email, m.To.Email, msg)
 	if err == nil {
+		w.relay.saw(ctx, w.Log, nil)
 		// At once, not with River's batched completion: the window in
 		// which a kill makes a second copy shrinks to this one write.
 		return w.recordSent(ctx, job.Args.Key)
@@ -254,11 +259,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	// A server's answer may quote the address; River logs the error and
 	// keeps it with the job, so it goes without the address.
 	err = redact(err, m.To.Email)
-	var relay *RelayError
-	if errors.As(err, &relay) && w.Log != nil {
-		w.Log.ErrorContext(ctx, "mail: the SMTP relay refuses the portal; mails wait and are retried (check SMTP_URL and MAIL_FROM)",
-			"template", job.Args.Template, "attempt", job.Attempt, "error", err.Error())
-	}
+	w.relay.saw(ctx, w.Log, err)
 	if Permanent(err) {
 		if rerr := w.recordRefusal(ctx, job.Args, m, err); rerr != nil {
 			return rerr // try again: the refusal must be recorded

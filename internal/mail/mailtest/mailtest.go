@@ -46,6 +46,7 @@ type Sink struct {
 	idle     time.Duration
 	sessions int
 	srv      *smtp.Server
+	ln       net.Listener // closed by Stop too: srv learns of it only once Serve runs
 	// tls offers STARTTLS, or with implicit serves TLS from the first
 	// byte (smtps); nil: plain text only.
 	tls      *tls.Config
@@ -118,7 +119,7 @@ func (s *Sink) serve(ln net.Listener) {
 	} else if s.tls != nil {
 		srv.TLSConfig = s.tls
 	}
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
@@ -149,11 +150,12 @@ func selfSigned() (tls.Certificate, error) {
 // Stop closes the server and every connection (an outage).
 func (s *Sink) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+		_ = ln.Close()
 	}
 }
 
