@@ -68,8 +68,14 @@ func resumeAAD(key string) []byte { return []byte("portal-mail-resume\x00" + key
 // Kind names the job kind in River.
 func (Args) Kind() string { return "mail.send" }
 
-// MaxAttempts with Worker.NextRetry keeps trying for about a day.
-const MaxAttempts = 31
+// RetryCap is the longest wait between two attempts of a mail: after a
+// long relay outage the mails go out within minutes of its end, not an
+// hour.
+const RetryCap = 5 * time.Minute
+
+// MaxAttempts with Worker.NextRetry keeps trying for about a day: waits
+// of 30 s, 1, 2 and 4 minutes, then 287 of 5 minutes (24 h in all).
+const MaxAttempts = 292
 
 // Queue is the River queue of mail jobs, worked with fewer workers than
 // webhook calls (jobs.Options.MailWorkers).
@@ -167,7 +173,7 @@ type Worker struct {
 	// once; nil: no bound. Sending waits on the network outside it.
 	CPU chan struct{}
 	// RetryBase is the first wait after a temporary failure; each further
-	// one doubles it, at most an hour (default 30 s).
+	// one doubles it, at most RetryCap (default 30 s).
 	RetryBase time.Duration
 	// Log hears when the relay becomes unreachable (a warning), refuses
 	// the portal (a wrong password: an error, no mail leaves until
@@ -216,14 +222,14 @@ func (k *keySet) has(key string) bool {
 	return ok
 }
 
-// NextRetry waits RetryBase, doubling, at most an hour: with MaxAttempts
+// NextRetry waits RetryBase, doubling, at most RetryCap: with MaxAttempts
 // about 24 hours in all.
 func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
 	base := w.RetryBase
 	if base == 0 {
 		base = 30 * time.Second
 	}
-	return time.Now().Add(min(base<<min(job.Attempt-1, 20), time.Hour))
+	return time.Now().Add(min(base<<min(max(job.Attempt-1, 0), 20), RetryCap))
 }
 
 // Timeout bounds writing and sending one mail.

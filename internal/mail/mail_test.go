@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
@@ -298,5 +300,27 @@ func TestRelayOutageIsNotARelayRefusal(t *testing.T) {
 				t.Errorf("want a relay refusal, not an outage: %T %v", err, err)
 			}
 		})
+	}
+}
+
+// A mail that cannot go out is tried for about a day, and never waits
+// more than a few minutes between attempts: after a long relay outage the
+// queue drains within minutes, not an hour.
+func TestMailRetriesWaitMinutesForADay(t *testing.T) {
+	w := &mail.Worker{}
+	var total time.Duration
+	for attempt := 1; attempt < mail.MaxAttempts; attempt++ {
+		before := time.Now()
+		wait := w.NextRetry(&river.Job[mail.Args]{JobRow: &rivertype.JobRow{Attempt: attempt}}).Sub(before)
+		if attempt == 1 && (wait < 29*time.Second || wait > 31*time.Second) {
+			t.Errorf("first wait %v, want 30 s", wait)
+		}
+		if wait > 5*time.Minute+time.Second {
+			t.Fatalf("attempt %d waits %v, more than 5 minutes", attempt, wait)
+		}
+		total += wait
+	}
+	if total < 23*time.Hour || total > 25*time.Hour {
+		t.Errorf("%d attempts span %v, want about a day", mail.MaxAttempts, total)
 	}
 }
