@@ -5,6 +5,7 @@
 package portal
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -57,6 +58,9 @@ type Deps struct {
 	Location    *time.Location       // the offices' time zone (Europe/Berlin)
 	Auth        *auth.Service        // staff accounts and sessions
 	Inbox       *inbox.Service       // the workflow of cases
+	// MinTempFree is the room /readyz wants in the temporary directory, in
+	// bytes (0: eight of the largest posts, at least 256 MiB).
+	MinTempFree uint64
 }
 
 // Server is the portal's HTTP application.
@@ -84,6 +88,7 @@ type Server struct {
 	engine   *forms.Engine
 	loc      *time.Location
 	now      func() time.Time
+	ready    *readiness
 
 	closeOnce sync.Once
 	app       *fiber.App
@@ -134,6 +139,7 @@ func New(d Deps) (*Server, error) {
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,
 		now:      time.Now,
+		ready:    &readiness{db: d.DB, log: d.Logger, minFree: cmp.Or(d.MinTempFree, max(256<<20, 8*uint64(maxBody)))},
 	}
 	proxies := make([]string, len(d.Config.TrustedProxies))
 	for i, p := range d.Config.TrustedProxies {

@@ -121,8 +121,9 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 }
 
 // newHarnessOn is newHarness on the database db (say, one reached through
-// a storetest.Proxy).
-func newHarnessOn(t testing.TB, env map[string]string, db *store.DB) *harness {
+// a storetest.Proxy); deps, if given, change the dependencies before the
+// server is built.
+func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, deps ...func(*portal.Deps)) *harness {
 	t.Helper()
 	if err := demo.Seed(context.Background(), db); err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func newHarnessOn(t testing.TB, env map[string]string, db *store.DB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := portal.New(portal.Deps{
+	d := portal.Deps{
 		Config:      cfg,
 		DB:          db,
 		Directory:   dir,
@@ -174,7 +175,11 @@ func newHarnessOn(t testing.TB, env map[string]string, db *store.DB) *harness {
 		Location:    berlin,
 		Auth:        staffAuth,
 		Inbox:       inbox.New(db, events),
-	})
+	}
+	for _, change := range deps {
+		change(&d)
+	}
+	srv, err := portal.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}
