@@ -240,8 +240,10 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return cmp.Or(w.JobTi
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if w.unrecorded.has(job.Args.Key) {
 		// Sent by this process while the database was away for longer
-		// than the job's time: write down what could not be written then.
-		return w.recordSent(ctx, job.Args.Key)
+		// than the job's time: the mail is out. Its record is being
+		// tried in the background; try it here too.
+		_ = w.tryRecord(ctx, job.Args.Key)
+		return nil
 	}
 	// Run again after its process died between the server's "250 OK" and
 	// River's record of the job: the mail went out already.
@@ -278,7 +280,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 // recordMinTime is how long recordSent keeps trying at least, however
 // little of the job's time the sending left (but never longer than a
 // job's time).
-const recordMinTime = 10 * time.Second
+const recordMinTime = 30 * time.Second
+
+// recordLaterFor is how long a record that missed its job's time is
+// still tried in the background.
+const recordLaterFor = time.Hour
 
 // recordSent writes down that the relay accepted the mail of key. The
 // mail is out, so this must not fail for a passing reason: were the
@@ -287,9 +293,13 @@ const recordMinTime = 10 * time.Second
 // mail a second time. So it tries again, with waits growing to 2 s, until
 // the database takes it or the job's time is up (at least recordMinTime
 // or the job's timeout, whichever is shorter).
-// The job succeeds either way; a key still unrecorded then is kept in
-// memory, and a run of the same job in this process (River runs a job
-// again if it could not mark it done) records it instead of sending.
+// The job succeeds either way. A key still unrecorded then is kept in
+// memory, so that a run of the same job in this process (River runs a job
+// again if it could not mark it done) records it instead of sending, and
+// is tried in the background for recordLaterFor, so that a run in another
+// process, which River starts only after PORTAL_JOBS_RESCUE_AFTER (at
+// least twice the job's time), finds the record once the database is
+// back.
 func (w *Worker) recordSent(ctx context.Context, key string) error {
 	deadline, ok := ctx.Deadline()
 	if floor := time.Now().Add(min(recordMinTime, w.Timeout(nil))); !ok || deadline.Before(floor) {
@@ -297,6 +307,26 @@ func (w *Worker) recordSent(ctx context.Context, key string) error {
 	}
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
+	if err := w.tryRecord(ctx, key); err != nil {
+		w.unrecorded.add(key)
+		if w.Log != nil {
+			w.Log.Warn("mail: sent, but the database did not take the record in time; kept in memory and tried in the background",
+				"key", key, "error", err.Error())
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), recordLaterFor)
+			defer cancel()
+			if w.tryRecord(ctx, key) == nil && w.Log != nil {
+				w.Log.Info("mail: the record of a sent mail is written after all", "key", key)
+			}
+		}()
+	}
+	return nil
+}
+
+// tryRecord writes the record of key until the database takes it (then
+// forgets key from memory) or ctx ends, with waits growing to 2 s.
+func (w *Worker) tryRecord(ctx context.Context, key string) error {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		try, cancelTry := context.WithTimeout(ctx, 5*time.Second)
 		err := store.RecordMailSent(try, w.DB.Pool, key)
@@ -308,12 +338,7 @@ func (w *Worker) recordSent(ctx context.Context, key string) error {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			w.unrecorded.add(key)
-			if w.Log != nil {
-				w.Log.Warn("mail: sent, but the database did not take the record in time; kept in memory, so this process does not send it again",
-					"key", key, "error", err.Error())
-			}
-			return nil
+			return err
 		}
 	}
 }
