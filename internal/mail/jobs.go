@@ -316,9 +316,7 @@ func (w *Worker) recordSent(ctx context.Context, key string) error {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), recordLaterFor)
 			defer cancel()
-			if w.tryRecord(ctx, key) == nil && w.Log != nil {
-				w.Log.Info("mail: the record of a sent mail is written after all", "key", key)
-			}
+			_ = w.tryRecord(ctx, key)
 		}()
 	}
 	return nil
@@ -327,12 +325,15 @@ func (w *Worker) recordSent(ctx context.Context, key string) error {
 // tryRecord writes the record of key until the database takes it (then
 // forgets key from memory) or ctx ends, with waits growing to 2 s.
 func (w *Worker) tryRecord(ctx context.Context, key string) error {
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+	for tries, wait := 1, 50*time.Millisecond; ; tries, wait = tries+1, min(2*wait, 2*time.Second) {
 		try, cancelTry := context.WithTimeout(ctx, 5*time.Second)
 		err := store.RecordMailSent(try, w.DB.Pool, key)
 		cancelTry()
 		if err == nil {
 			w.unrecorded.remove(key)
+			if tries > 1 && w.Log != nil {
+				w.Log.Info("mail: the record of a sent mail is written after the database came back", "key", key, "tries", tries)
+			}
 			return nil
 		}
 		select {

@@ -147,7 +147,9 @@ func selfSigned() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-// Stop closes the server and every connection (an outage).
+// Stop closes the server and every connection (an outage). A mail the
+// server was still taking (within Delay) is not kept: a relay that goes
+// down keeps only what it answered "250 OK" to.
 func (s *Sink) Stop() {
 	s.mu.Lock()
 	srv, ln := s.srv, s.ln
@@ -273,11 +275,12 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.sessions++
 	b.s.mu.Unlock()
 	_, secure := c.TLSConnectionState()
-	return &session{s: b.s, tls: secure}, nil
+	return &session{s: b.s, srv: c.Server(), tls: secure}, nil
 }
 
 type session struct {
 	s      *Sink
+	srv    *smtp.Server // the server of this session: Stop ends it
 	from   string
 	to     []string
 	authed bool
@@ -375,6 +378,10 @@ func (x *session) Data(r io.Reader) error {
 	time.Sleep(delay)
 	m := Received{From: x.from, To: x.to, Data: bytes.Clone(b), TLS: x.tls}
 	x.s.mu.Lock()
+	if x.s.srv != x.srv { // stopped while taking it
+		x.s.mu.Unlock()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "shutting down"}
+	}
 	x.s.mails = append(x.s.mails, m)
 	onAccept := x.s.onAccept
 	x.s.mu.Unlock()
