@@ -489,7 +489,7 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 		Subject: l.Tf("mail."+a.Template+".subject", "Reference", sub.Reference),
 		// One Message-ID per job: a retry after a lost answer is the same
 		// mail to the receiving server, which may then drop the copy.
-		MessageID: a.Key + "." + strconv.FormatInt(sub.ID, 10) + "@" + domainOf(w.From),
+		MessageID: messageID(w.From, a.Key, strconv.FormatInt(sub.ID, 10)),
 	}
 	if office.Email != "" {
 		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
@@ -536,7 +536,7 @@ func (w *Worker) resumeMail(ctx context.Context, a Args) (Message, error) {
 	m := Message{
 		From: Address{Name: office.Name, Email: w.From}, To: Address{Email: r.To},
 		Subject:   l.T("mail.resume.subject"),
-		MessageID: strings.ReplaceAll(a.Key, ":", ".") + "@" + domainOf(w.From),
+		MessageID: messageID(w.From, a.Key),
 	}
 	if office.Email != "" {
 		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
@@ -573,7 +573,7 @@ func (w *Worker) officeNotice(a Args, sub store.Submission, office store.Office)
 	return Message{
 		From: Address{Name: l.T("mail.office_new.from"), Email: w.From}, To: Address{Name: office.Name, Email: office.Email},
 		Subject: d.Subject, Text: txt, HTML: html,
-		MessageID: a.Key + "." + strconv.FormatInt(sub.ID, 10) + "@" + domainOf(w.From),
+		MessageID: messageID(w.From, a.Key, strconv.FormatInt(sub.ID, 10)),
 	}, nil
 }
 
@@ -610,6 +610,26 @@ func text(l *i18n.Localizer, id, fallback string) string {
 		return l.T(id)
 	}
 	return fallback
+}
+
+// messageID is the Message-ID (without brackets) of a job's mail from
+// the address from: the parts (the job's key first) joined by dots, at
+// the sender's domain. Derived from the job alone, it is the same at
+// every attempt, so a receiving system can drop a copy. A key's colons,
+// and whatever else a msg-id may not carry (RFC 5322 dot-atom-text),
+// become dots: a Message-ID that does not parse helps nobody drop
+// anything.
+func messageID(from string, parts ...string) string {
+	left := strings.Map(func(r rune) rune {
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)) {
+			return r
+		}
+		return '.'
+	}, strings.Join(parts, "."))
+	for strings.Contains(left, "..") {
+		left = strings.ReplaceAll(left, "..", ".")
+	}
+	return strings.Trim(left, ".") + "@" + domainOf(from)
 }
 
 func domainOf(addr string) string {
