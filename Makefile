@@ -9,7 +9,7 @@ BIN     := bin/portal
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test fuzz fuzz-short bench deps-run deps-test clean
+.PHONY: all build run test drill fuzz fuzz-short bench deps-run deps-test clean
 
 all: build
 
@@ -25,6 +25,11 @@ test: deps-test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz-short
+
+## drill: the fault drill at full size against bin/portal (two processes, one killed,
+## PostgreSQL and the relay stopped; about five minutes); make test runs its short form
+drill: deps-run build
+	$(GO) test -count=1 -run '^TestDrill$$' -v -timeout 30m ./cmd/portal/ -args -drill.full -drill.bin=$(CURDIR)/$(BIN)
 
 ## fuzz: a run of every fuzz target (parsers of outside input); FUZZTIME=5m for a long one
 FUZZTIME ?= 30s

@@ -5,6 +5,7 @@
 package portal
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"log/slog"
@@ -60,6 +61,9 @@ type Deps struct {
 	// SpoolDir holds the files of posts in flight (unlinked and sealed at
 	// once); empty: the system's temporary directory.
 	SpoolDir string
+	// MinTempFree is the room /readyz wants in the temporary directory, in
+	// bytes (0: eight of the largest posts, at least 256 MiB).
+	MinTempFree uint64
 }
 
 // spoolBudget is the most the files of all posts in flight may take on
@@ -102,6 +106,7 @@ type Server struct {
 	engine                    *forms.Engine
 	loc                       *time.Location
 	now                       func() time.Time
+	ready                     *readiness
 
 	app *fiber.App
 }
@@ -150,6 +155,7 @@ func New(d Deps) (*Server, error) {
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,
 		now:      time.Now,
+		ready:    &readiness{db: d.DB, log: d.Logger, minFree: cmp.Or(d.MinTempFree, max(256<<20, 8*uint64(maxBody)))},
 	}
 	proxies := make([]string, len(d.Config.TrustedProxies))
 	for i, p := range d.Config.TrustedProxies {

@@ -36,7 +36,9 @@ type formContext struct {
 
 // loadForm resolves the office, service and form of the request, and the
 // draft its cookie names. Errors: NotFound when the office does not offer
-// the service.
+// the service; Unavailable when the draft cannot be read, and then the
+// context is returned too, without the draft (a step's post can still
+// show what it carries).
 func (s *Server) loadForm(c *fiber.Ctx) (*formContext, error) {
 	snap, err := s.dir.Snapshot(c.UserContext())
 	if err != nil {
@@ -60,6 +62,8 @@ func (s *Server) loadForm(c *fiber.Ctx) (*formContext, error) {
 			fc.submitted = d
 		case err == nil && d.OfficeID == e.ID && d.ServiceSlug == slug && d.FormID == f.ID:
 			fc.draft = d
+		case fault.KindOf(err) == fault.Unavailable:
+			return fc, err
 		case err != nil && fault.KindOf(err) != fault.NotFound:
 			return nil, err
 		}
@@ -67,17 +71,18 @@ func (s *Server) loadForm(c *fiber.Ctx) (*formContext, error) {
 	return fc, nil
 }
 
-// loadStep is loadForm plus the step the path names. Errors: NotFound.
+// loadStep is loadForm plus the step the path names. Errors: NotFound;
+// Unavailable, with context and step, as loadForm's.
 func (s *Server) loadStep(c *fiber.Ctx) (*formContext, *forms.Step, error) {
 	fc, err := s.loadForm(c)
-	if err != nil {
+	if fc == nil {
 		return nil, nil, err
 	}
 	st, ok := fc.form.Step(c.Params("step"))
 	if !ok {
 		return nil, nil, fiber.ErrNotFound
 	}
-	return fc, st, nil
+	return fc, st, err
 }
 
 // answers returns the draft's answers, or empty ones.
@@ -169,6 +174,10 @@ type stepPage struct {
 	Warnings      []fieldError
 	Ack           string
 	MoreQuestions bool
+	// Unsaved: the post could not be stored (the database is away); the
+	// page shows what it carried. UnsavedFiles: its files, if any, are
+	// not kept.
+	Unsaved, UnsavedFiles bool
 }
 
 // showStep answers GET .../antrag/:step with the step's questions and the
@@ -279,21 +288,32 @@ func ackOf(warns []forms.Issue) string {
 // uploads in the draft, then acts on the button pressed: next (validate
 // this step), back, save for later, add or remove a group entry or a file.
 func (s *Server) postStep(c *fiber.Ctx) error {
-	fc, st, err := s.loadStep(c)
-	if err != nil {
-		return err
+	fc, st, loadErr := s.loadStep(c)
+	if loadErr != nil && (fc == nil || fault.KindOf(loadErr) != fault.Unavailable) {
+		return loadErr
 	}
 	if bodySize(c) > s.stepBodyLimit(st) {
 		return fiber.ErrRequestEntityTooLarge
 	}
 	get, files := postedValues(c)
+	if loadErr != nil {
+		// The draft could not be read: show what this post carries, and
+		// save nothing (a new draft would hide the stored one).
+		fc.draft = submission.NewDraft(fc.office.ID, fc.service, fc.form.ID)
+		fc.draft.Answers.DecodeCounts(st, get)
+		fc.draft.Answers.Decode(st, get)
+		return s.keepUnsaved(c, fc, st, loadErr, nil, nil, false)
+	}
 	if fc.draft == nil {
 		// Each new draft is a row (and room for files) for 30 days: a
-		// client address may start a bounded number of them.
-		if ok, err := s.allow(c, "draft", newDraftsPerHour, time.Hour); err != nil || !ok {
-			if err != nil {
-				return err
-			}
+		// client address may start a bounded number of them. Without
+		// the count (the database is away) the save below fails too,
+		// and the page keeps what was typed.
+		ok, err := s.allow(c, "draft", newDraftsPerHour, time.Hour)
+		switch {
+		case err != nil && fault.KindOf(err) != fault.Unavailable:
+			return err
+		case err == nil && !ok:
 			return fiber.ErrTooManyRequests
 		}
 		fc.draft = submission.NewDraft(fc.office.ID, fc.service, fc.form.ID)
@@ -307,7 +327,7 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 		// Not reachable yet (the definition changed, or a forged post):
 		// keep what was posted, then go to the step that comes first.
 		if err := s.saveDraft(c, fc); err != nil {
-			return err
+			return s.keepUnsaved(c, fc, st, err, nil, nil, false)
 		}
 		return c.Redirect(fc.stepURL(open), fiber.StatusSeeOther)
 	}
@@ -316,24 +336,25 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 	// first (otherwise the one save at the end does).
 	if fc.draft.ID == 0 && len(files) > 0 {
 		if err := s.saveDraft(c, fc); err != nil {
-			return err
+			return s.keepUnsaved(c, fc, st, err, nil, nil, false)
 		}
 	}
 	uploadErrs, err := s.takeUploads(c, fc, st, files)
 	if err != nil {
-		return err
+		return s.keepUnsaved(c, fc, st, err, nil, nil, false)
 	}
 	// Whatever happens next, the answers are saved first: nothing the
-	// citizen entered is lost.
+	// citizen entered is lost (while the database is away, the page
+	// keeps it).
 	show := func(status int, errs, warns []forms.Issue, more bool) error {
 		if err := s.saveDraft(c, fc); err != nil {
-			return err
+			return s.keepUnsaved(c, fc, st, err, errs, warns, more)
 		}
 		return s.renderStep(c, fc, st, status, errs, warns, more)
 	}
 	redirect := func(to string) error {
 		if err := s.saveDraft(c, fc); err != nil {
-			return err
+			return s.keepUnsaved(c, fc, st, err, nil, nil, false)
 		}
 		return c.Redirect(to, fiber.StatusSeeOther)
 	}
@@ -356,7 +377,7 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 		if len(parts) == 3 {
 			id, _ := strconv.ParseInt(parts[2], 10, 64)
 			if err := s.subs.RemoveFile(c.UserContext(), fc.draft, parts[1], id); err != nil {
-				return err
+				return s.keepUnsaved(c, fc, st, err, nil, nil, false)
 			}
 			return redirect(fc.stepURL(st) + "#" + elementID(parts[1]))
 		}

@@ -33,13 +33,23 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.Warn("request refused before routing", "request_id", rid, "method", methodLabel(c), "status", status)
 		s.metrics.observe(methodLabel(c), labelRefused, status, 0)
 	}
-	if status >= 500 {
+	switch {
+	case status == fiber.StatusServiceUnavailable:
+		// The database or another dependency is away: an operations
+		// matter, said once per request at warning level, not a bug.
+		s.log.Warn("request failed: a dependency is unavailable", "request_id", rid, "route", routeLabel(c), "status", status, "err", err)
+	case status >= 500:
 		s.log.Error("request failed", "request_id", rid, "route", routeLabel(c), "status", status, "err", err)
 	}
 	s.setSecurityHeaders(c)
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if status == fiber.StatusTooManyRequests && c.GetRespHeader(fiber.HeaderRetryAfter) == "" {
-		c.Set(fiber.HeaderRetryAfter, "60")
+	if c.GetRespHeader(fiber.HeaderRetryAfter) == "" {
+		switch status {
+		case fiber.StatusTooManyRequests:
+			c.Set(fiber.HeaderRetryAfter, "60")
+		case fiber.StatusServiceUnavailable:
+			c.Set(fiber.HeaderRetryAfter, retryAfterUnavailable)
+		}
 	}
 
 	loc := s.localizerFor(c)
@@ -67,31 +77,33 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	return s.views.render(c, status, "error", p)
 }
 
+// retryAfterUnavailable is the Retry-After of a 503, in seconds: a
+// database restart or failover takes about that long.
+const retryAfterUnavailable = "30"
+
 // classify maps an error to a status and, for errors people must read, a
-// message id.
+// message id. fault.KindOf also finds the errors of a database that went
+// away (a dropped connection, a refused connect, a full disk): 503.
 func classify(err error) (status int, msgID string) {
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		return fe.Code, ""
 	}
-	var de *fault.Error
-	if errors.As(err, &de) {
-		switch de.Kind {
-		case fault.NotFound:
-			return fiber.StatusNotFound, fault.MessageOf(err)
-		case fault.Invalid:
-			return fiber.StatusBadRequest, fault.MessageOf(err)
-		case fault.Conflict:
-			return fiber.StatusConflict, fault.MessageOf(err)
-		case fault.Forbidden:
-			return fiber.StatusForbidden, fault.MessageOf(err)
-		case fault.Unavailable:
-			return fiber.StatusServiceUnavailable, ""
-		case fault.TooMany:
-			return fiber.StatusTooManyRequests, ""
-		case fault.Gone:
-			return fiber.StatusGone, fault.MessageOf(err)
-		}
+	switch fault.KindOf(err) {
+	case fault.NotFound:
+		return fiber.StatusNotFound, fault.MessageOf(err)
+	case fault.Invalid:
+		return fiber.StatusBadRequest, fault.MessageOf(err)
+	case fault.Conflict:
+		return fiber.StatusConflict, fault.MessageOf(err)
+	case fault.Forbidden:
+		return fiber.StatusForbidden, fault.MessageOf(err)
+	case fault.Unavailable:
+		return fiber.StatusServiceUnavailable, fault.MessageOf(err)
+	case fault.TooMany:
+		return fiber.StatusTooManyRequests, ""
+	case fault.Gone:
+		return fiber.StatusGone, fault.MessageOf(err)
 	}
 	return fiber.StatusInternalServerError, ""
 }

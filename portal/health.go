@@ -13,15 +13,15 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 	return c.SendString("ok\n")
 }
 
-// readyz answers 200 when the database answers within two seconds, else
-// 503: a load balancer then sends requests elsewhere.
+// readyz answers 200 when this process can store a submission now, else
+// 503 with the reason: a load balancer then sends requests elsewhere. See
+// readiness for what it checks; it takes at most two seconds.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	if err := s.db.Ping(ctx); err != nil {
-		s.log.Warn("not ready: database does not answer", "request_id", requestIDOf(c), "err", err)
-		return c.Status(fiber.StatusServiceUnavailable).SendString("database unavailable\n")
+	if reason := s.ready.check(ctx); reason != "" {
+		return c.Status(fiber.StatusServiceUnavailable).SendString("not ready: " + reason + "\n")
 	}
 	return c.SendString("ok\n")
 }

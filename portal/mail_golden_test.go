@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	gomail "github.com/emersion/go-message/mail"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/crypto"
@@ -91,13 +92,14 @@ func TestMailGoldenFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew, mail.TemplateResume, mail.TemplateDigest} {
-			a := mail.Args{Key: "golden", Template: tmpl, OfficeID: leipzig.ID, SubmissionID: id}
+			// Keys shaped like the notifier's ("status:<id>:<version>").
+			a := mail.Args{Key: tmpl + ":" + strconv.FormatInt(id, 10) + ":2", Template: tmpl, OfficeID: leipzig.ID, SubmissionID: id}
 			notify := store.NotifyEach
 			switch tmpl {
 			case mail.TemplateResume:
 				a = resumeArgs(leipzig.ID, lang)
 			case mail.TemplateDigest:
-				a = mail.Args{Key: "golden", Template: tmpl, OfficeID: leipzig.ID, Day: "2026-11-24"}
+				a = mail.Args{Key: "digest:" + strconv.FormatInt(leipzig.ID, 10) + ":2026-11-24", Template: tmpl, OfficeID: leipzig.ID, Day: "2026-11-24"}
 				notify = store.NotifyDaily
 			}
 			if err := store.SetOfficeNotify(ctx, h.db.Pool, leipzig.ID, notify); err != nil {
@@ -106,6 +108,16 @@ func TestMailGoldenFiles(t *testing.T) {
 			m, err := w.Compose(ctx, a)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tmpl, lang, err)
+			}
+			// The Message-ID is the job's, the same at every attempt, and
+			// one a receiving system can parse (and so drop a copy by).
+			var head gomail.Header
+			head.SetMessageID(m.MessageID)
+			if parsed, err := head.MessageID(); err != nil || parsed != m.MessageID {
+				t.Errorf("%s: Message-ID %q does not parse: %v", tmpl, m.MessageID, err)
+			}
+			if again, err := w.Compose(ctx, a); err != nil || again.MessageID != m.MessageID {
+				t.Errorf("%s: Message-ID %q, then %q: not stable across attempts", tmpl, m.MessageID, again.MessageID)
 			}
 			got := "Subject: " + m.Subject + "\nTo: " + m.To.Email + "\n\n" + m.Text + "\n----\n" + m.HTML
 			got = strings.NewReplacer(ref, "<REFERENCE>", token, "<TOKEN>", "/faelle/"+strconv.FormatInt(id, 10), "/faelle/<ID>").Replace(got)

@@ -49,6 +49,32 @@ func waitMails(t *testing.T, sink *mailtest.Sink, addr string, n int) []mail.Rea
 	return nil
 }
 
+// mailTestKey is the encryption key of the mail tests' workers.
+const mailTestKey = "0123456789abcdef0123456789abcdef"
+
+// newMailWorker returns a mail worker of h sending through sender, with a
+// short first retry, and the box that seals its jobs.
+func newMailWorker(t *testing.T, h *harness, sender mail.Sender) (*mail.Worker, *crypto.Box) {
+	t.Helper()
+	bundle, err := i18n.New(locales.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse("http://localhost:8080")
+	box, err := crypto.NewBox([]byte(mailTestKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mail.Worker{
+		DB: h.db, Subs: h.subs, Sender: sender, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example",
+		RetryBase: 100 * time.Millisecond, Box: box, Loc: berlin, Log: slog.New(slog.NewTextHandler(h.log, nil)),
+	}, box
+}
+
 // startMail runs the mail jobs of h against a real SMTP sink until the
 // test ends: submissions, status changes and saved drafts send mail.
 // login ("user:password@" or "") goes into SMTP_URL; the workers count
@@ -61,24 +87,8 @@ func startMail(t *testing.T, h *harness, login string) (*mailtest.Sink, *river.C
 		t.Fatal(err)
 	}
 	t.Cleanup(sender.Close)
-	bundle, err := i18n.New(locales.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := url.Parse("http://localhost:8080")
-	key := []byte("0123456789abcdef0123456789abcdef")
-	box, err := crypto.NewBox(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := jobs.New(h.db, key, slog.New(slog.DiscardHandler), jobs.Options{Mail: &mail.Worker{
-		DB: h.db, Subs: h.subs, Sender: sender, Bundle: bundle, BaseURL: base, From: "portal@gesundheitsamt.example",
-		RetryBase: 100 * time.Millisecond, Box: box, Loc: berlin,
-	}})
+	worker, box := newMailWorker(t, h, sender)
+	client, err := jobs.New(h.db, []byte(mailTestKey), slog.New(slog.DiscardHandler), jobs.Options{Mail: worker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,5 +290,51 @@ func TestRelayRefusingThePortalIsNotARefusedMail(t *testing.T) {
 	waitJobsDone(t, h)
 	if n := len(sink.Mails()); n != 2 {
 		t.Errorf("%d mails after the relay was fixed, want 2 (receipt and notice)", n)
+	}
+	// Said once when it began, once when it ended; not per attempt.
+	logs := h.log.String()
+	if n, m := strings.Count(logs, "the SMTP relay refuses the portal"), strings.Count(logs, "the SMTP relay accepts mail again"); n != 1 || m != 1 {
+		t.Errorf("%d lines of the relay refusing over %d attempts, %d of it accepting again; want 1 and 1", n, errs, m)
+	}
+}
+
+// The relay down (connections refused) under a burst: an outage, said
+// once as a warning when it begins and once when mail goes out again,
+// however many attempts fail meanwhile; never the relay refusing the
+// portal.
+func TestRelayOutageLoggedOncePerChange(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	sink, _, _ := startMail(t, h, "")
+	sink.Stop()
+	const n = 6
+	for i := range n {
+		h.submitGutachtenWith(t, "leipzig", map[string]string{"email": fmt.Sprintf("b%d@example.org", i)})
+	}
+	var errs int
+	for deadline := time.Now().Add(30 * time.Second); errs < 4*n && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_ = h.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(cardinality(errors)), 0) FROM river_job WHERE queue = 'mail'`).Scan(&errs)
+	}
+	if errs < 4*n {
+		t.Fatalf("%d failed attempts, want at least %d", errs, 4*n)
+	}
+	sink.Restart()
+	sink.Wait(2*n, 30*time.Second)
+	waitJobsDone(t, h)
+	logs := h.log.String()
+	counts := map[string]int{}
+	for _, line := range strings.Split(logs, "\n") {
+		switch {
+		case strings.Contains(line, "level=WARN") && strings.Contains(line, "the SMTP relay cannot be reached"):
+			counts["unreachable"]++
+		case strings.Contains(line, "level=INFO") && strings.Contains(line, "the SMTP relay accepts mail again"):
+			counts["back"]++
+		case strings.Contains(line, "level=ERROR"):
+			counts["error"]++
+		}
+	}
+	if counts["unreachable"] != 1 || counts["back"] != 1 || counts["error"] != 0 {
+		t.Errorf("over %d failed attempts: %d warnings of an unreachable relay, %d lines of it back, %d errors; want 1, 1, 0\n%s",
+			errs, counts["unreachable"], counts["back"], counts["error"], logs)
 	}
 }

@@ -124,7 +124,14 @@ func (e *eventsProxy) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Su
 // data. env overrides configuration variables.
 func newHarness(t testing.TB, env map[string]string) *harness {
 	t.Helper()
-	db := storetest.New(t)
+	return newHarnessOn(t, env, storetest.New(t))
+}
+
+// newHarnessOn is newHarness on the database db (say, one reached through
+// a storetest.Proxy); deps, if given, change the dependencies before the
+// server is built.
+func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, deps ...func(*portal.Deps)) *harness {
+	t.Helper()
 	if err := demo.Seed(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +179,7 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 	spool := t.TempDir()
 	workflow := inbox.New(db, events)
 	cases := retention.NewCases(db, set, berlin, log)
-	srv, err := portal.New(portal.Deps{
+	d := portal.Deps{
 		SpoolDir:    spool,
 		Config:      cfg,
 		DB:          db,
@@ -185,7 +192,11 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 		Auth:        staffAuth,
 		Inbox:       workflow,
 		Retention:   cases,
-	})
+	}
+	for _, change := range deps {
+		change(&d)
+	}
+	srv, err := portal.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}

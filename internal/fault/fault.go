@@ -80,12 +80,18 @@ func Wrap(k Kind, op string, err error) error {
 	return &Error{Kind: k, Op: op, Err: err}
 }
 
-// KindOf returns the kind of the outermost classified error in err's chain,
-// or Internal when there is none.
+// KindOf returns the kind of the outermost classified error in err's chain.
+// An error classified as nothing else (no kind, or Internal) whose cause
+// says a dependency is unreachable (a dropped or refused database
+// connection, a full disk; see unreachable) is Unavailable, wherever it
+// arose: store queries, transactions, the job queue. Otherwise Internal.
 func KindOf(err error) Kind {
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e.Kind != Internal {
 		return e.Kind
+	}
+	if err != nil && unreachable(err) {
+		return Unavailable
 	}
 	return Internal
 }

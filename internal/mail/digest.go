@@ -184,7 +184,7 @@ func (w *Worker) digestMail(ctx context.Context, a Args) (Message, error) {
 	return Message{
 		From: Address{Name: l.T("mail.office_new.from"), Email: w.From}, To: Address{Name: office.Name, Email: office.Email},
 		Subject: d.Subject, Text: txt, HTML: html,
-		MessageID: "digest." + strconv.FormatInt(office.ID, 10) + "." + a.Day + "@" + domainOf(w.From),
+		MessageID: messageID(w.From, "digest", strconv.FormatInt(office.ID, 10), a.Day),
 	}, nil
 }
 

@@ -67,8 +67,14 @@ func resumeAAD(key string) []byte { return []byte("portal-mail-resume\x00" + key
 // Kind names the job kind in River.
 func (Args) Kind() string { return "mail.send" }
 
-// MaxAttempts with Worker.NextRetry keeps trying for about a day.
-const MaxAttempts = 31
+// RetryCap is the longest wait between two attempts of a mail: after a
+// long relay outage the mails go out within minutes of its end, not an
+// hour.
+const RetryCap = 5 * time.Minute
+
+// MaxAttempts with Worker.NextRetry keeps trying for about a day: waits
+// of 30 s, 1, 2 and 4 minutes, then 287 of 5 minutes (24 h in all).
+const MaxAttempts = 292
 
 // Queue is the River queue of mail jobs, worked with fewer workers than
 // webhook calls (jobs.Options.MailWorkers).
@@ -166,25 +172,33 @@ type Worker struct {
 	// once; nil: no bound. Sending waits on the network outside it.
 	CPU chan struct{}
 	// RetryBase is the first wait after a temporary failure; each further
-	// one doubles it, at most an hour (default 30 s).
+	// one doubles it, at most RetryCap (default 30 s).
 	RetryBase time.Duration
-	// Log hears of a relay that refuses the portal (a wrong password): no
-	// mail leaves until someone fixes it. nil: River's own log only.
+	// Log hears when the relay becomes unreachable (a warning), refuses
+	// the portal (a wrong password: an error, no mail leaves until
+	// someone fixes it) and accepts mail again (info): once per change,
+	// not per attempt. nil: River's own log only.
 	Log *slog.Logger
 	// JobTimeout bounds one mail job (default 2 minutes: the SMTP
 	// timeouts of a slow server). River rescues a job a dead process left
 	// running only once this has passed too.
 	JobTimeout time.Duration
+
+	relay relayState
+
+	// unrecorded holds the keys of mails the relay accepted whose record
+	// the database did not take within the job's time (record.go).
+	unrecorded keySet
 }
 
-// NextRetry waits RetryBase, doubling, at most an hour: with MaxAttempts
+// NextRetry waits RetryBase, doubling, at most RetryCap: with MaxAttempts
 // about 24 hours in all.
 func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
 	base := w.RetryBase
 	if base == 0 {
 		base = 30 * time.Second
 	}
-	return time.Now().Add(min(base<<min(job.Attempt-1, 20), time.Hour))
+	return time.Now().Add(min(base<<min(max(job.Attempt-1, 0), 20), RetryCap))
 }
 
 // Timeout bounds writing and sending one mail.
@@ -193,6 +207,13 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return cmp.Or(w.JobTi
 // Work writes the mail and sends it. A permanent refusal (5xx) stops the
 // retries and goes into the case's timeline, where staff see it.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	if w.unrecorded.has(job.Args.Key) {
+		// Sent by this process while the database was away for longer
+		// than the job's time: the mail is out. Its record is being
+		// tried in the background; try it here too.
+		_ = w.tryRecord(ctx, job.Args.Key)
+		return nil
+	}
 	// Run again after its process died between the server's "250 OK" and
 	// River's record of the job: the mail went out already.
 	if sent, err := store.MailSent(ctx, w.DB.Pool, job.Args.Key); err != nil || sent {
@@ -207,18 +228,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	err = w.Sender.Send(ctx, m.From.Email, m.To.Email, msg)
 	if err == nil {
+		w.relay.saw(ctx, w.Log, nil)
 		// At once, not with River's batched completion: the window in
 		// which a kill makes a second copy shrinks to this one write.
-		return store.RecordMailSent(context.WithoutCancel(ctx), w.DB.Pool, job.Args.Key)
+		return w.recordSent(ctx, job.Args.Key)
 	}
 	// A server's answer may quote the address; River logs the error and
 	// keeps it with the job, so it goes without the address.
 	err = redact(err, m.To.Email)
-	var relay *RelayError
-	if errors.As(err, &relay) && w.Log != nil {
-		w.Log.ErrorContext(ctx, "mail: the SMTP relay refuses the portal; mails wait and are retried (check SMTP_URL and MAIL_FROM)",
-			"template", job.Args.Template, "attempt", job.Attempt, "error", err.Error())
-	}
+	w.relay.saw(ctx, w.Log, err)
 	if Permanent(err) {
 		if rerr := w.recordRefusal(ctx, job.Args, m, err); rerr != nil {
 			return rerr // try again: the refusal must be recorded
@@ -373,7 +391,7 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 		Subject: l.Tf("mail."+a.Template+".subject", "Reference", sub.Reference),
 		// One Message-ID per job: a retry after a lost answer is the same
 		// mail to the receiving server, which may then drop the copy.
-		MessageID: a.Key + "." + strconv.FormatInt(sub.ID, 10) + "@" + domainOf(w.From),
+		MessageID: messageID(w.From, a.Key, strconv.FormatInt(sub.ID, 10)),
 	}
 	if office.Email != "" {
 		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
@@ -420,7 +438,7 @@ func (w *Worker) resumeMail(ctx context.Context, a Args) (Message, error) {
 	m := Message{
 		From: Address{Name: office.Name, Email: w.From}, To: Address{Email: r.To},
 		Subject:   l.T("mail.resume.subject"),
-		MessageID: strings.ReplaceAll(a.Key, ":", ".") + "@" + domainOf(w.From),
+		MessageID: messageID(w.From, a.Key),
 	}
 	if office.Email != "" {
 		m.ReplyTo = &Address{Name: office.Name, Email: office.Email}
@@ -457,7 +475,7 @@ func (w *Worker) officeNotice(a Args, sub store.Submission, office store.Office)
 	return Message{
 		From: Address{Name: l.T("mail.office_new.from"), Email: w.From}, To: Address{Name: office.Name, Email: office.Email},
 		Subject: d.Subject, Text: txt, HTML: html,
-		MessageID: a.Key + "." + strconv.FormatInt(sub.ID, 10) + "@" + domainOf(w.From),
+		MessageID: messageID(w.From, a.Key, strconv.FormatInt(sub.ID, 10)),
 	}, nil
 }
 
@@ -494,6 +512,26 @@ func text(l *i18n.Localizer, id, fallback string) string {
 		return l.T(id)
 	}
 	return fallback
+}
+
+// messageID is the Message-ID (without brackets) of a job's mail from
+// the address from: the parts (the job's key first) joined by dots, at
+// the sender's domain. Derived from the job alone, it is the same at
+// every attempt, so a receiving system can drop a copy. A key's colons,
+// and whatever else a msg-id may not carry (RFC 5322 dot-atom-text),
+// become dots: a Message-ID that does not parse helps nobody drop
+// anything.
+func messageID(from string, parts ...string) string {
+	left := strings.Map(func(r rune) rune {
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)) {
+			return r
+		}
+		return '.'
+	}, strings.Join(parts, "."))
+	for strings.Contains(left, "..") {
+		left = strings.ReplaceAll(left, "..", ".")
+	}
+	return strings.Trim(left, ".") + "@" + domainOf(from)
 }
 
 func domainOf(addr string) string {

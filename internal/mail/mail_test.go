@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
@@ -231,5 +234,93 @@ func TestSMTPOverTLS(t *testing.T) {
 	}
 	if m := plain.Wait(1, 5*time.Second); m[0].TLS {
 		t.Error("the plain server reports TLS: the check above proves nothing")
+	}
+}
+
+// A relay that cannot be reached, or goes away, is an outage: retried,
+// and not the relay refusing the portal (whose settings are then at
+// fault) nor a refused address. A relay that answers with a refusal of
+// the portal is a RelayError.
+func TestRelayOutageIsNotARelayRefusal(t *testing.T) {
+	ctx := context.Background()
+	raw, _, _ := mail.Message{From: mail.Address{Email: "portal@test"}, To: mail.Address{Email: "a@test"}, Subject: "x", Text: "x", HTML: "x"}.Bytes()
+	// greets runs a server that writes greeting (nothing: closes at once)
+	// to every connection, then closes it.
+	greets := func(greeting string) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = c.Write([]byte(greeting))
+				time.Sleep(20 * time.Millisecond)
+				c.Close()
+			}
+		}()
+		return ln.Addr().String()
+	}
+	stopped := mailtest.Start(t)
+	stopped.Stop()
+	wrongPassword := mailtest.Start(t)
+	wrongPassword.RequireAuth("portal", "richtig", "PLAIN")
+	tests := []struct {
+		name, url string
+		outage    bool
+	}{
+		{"connection refused", "smtp://" + stopped.Addr, true},
+		{"closed before the greeting", "smtp://" + greets(""), true},
+		{"421 at the greeting", "smtp://" + greets("421 4.3.2 mx.test Service not available\r\n"), true},
+		{"554 at the greeting", "smtp://" + greets("554 5.3.2 mx.test No service for you\r\n"), false},
+		{"a wrong password", "smtp://portal:falsch@" + wrongPassword.Addr, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := mail.NewSMTP(tt.url, false, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Send(ctx, "portal@test", "a@test", raw)
+			var outage *mail.OutageError
+			var relay *mail.RelayError
+			switch {
+			case err == nil:
+				t.Fatal("delivered")
+			case mail.Permanent(err):
+				t.Errorf("permanent: %v", err)
+			case tt.outage && (!errors.As(err, &outage) || errors.As(err, &relay)):
+				t.Errorf("want an outage, not a relay refusal: %T %v", err, err)
+			case !tt.outage && (errors.As(err, &outage) || !errors.As(err, &relay)):
+				t.Errorf("want a relay refusal, not an outage: %T %v", err, err)
+			}
+		})
+	}
+}
+
+// A mail that cannot go out is tried for about a day, and never waits
+// more than a few minutes between attempts: after a long relay outage the
+// queue drains within minutes, not an hour.
+func TestMailRetriesWaitMinutesForADay(t *testing.T) {
+	w := &mail.Worker{}
+	var total time.Duration
+	for attempt := 1; attempt < mail.MaxAttempts; attempt++ {
+		before := time.Now()
+		wait := w.NextRetry(&river.Job[mail.Args]{JobRow: &rivertype.JobRow{Attempt: attempt}}).Sub(before)
+		if attempt == 1 && (wait < 29*time.Second || wait > 31*time.Second) {
+			t.Errorf("first wait %v, want 30 s", wait)
+		}
+		if wait > 5*time.Minute+time.Second {
+			t.Fatalf("attempt %d waits %v, more than 5 minutes", attempt, wait)
+		}
+		total += wait
+	}
+	if total < 23*time.Hour || total > 25*time.Hour {
+		t.Errorf("%d attempts span %v, want about a day", mail.MaxAttempts, total)
 	}
 }

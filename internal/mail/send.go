@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -33,7 +35,7 @@ func Permanent(err error) bool {
 	return errors.As(err, &se) && se.Code >= 500 && !errors.As(err, &re)
 }
 
-// RelayError is a failure before any recipient was named (the connection,
+// RelayError is a refusal before any recipient was named (the greeting,
 // STARTTLS, AUTH or MAIL FROM), or a relay that will not relay for the
 // portal at all. It says the portal's SMTP settings or the relay are at
 // fault; the mail is retried.
@@ -41,6 +43,32 @@ type RelayError struct{ Err error }
 
 func (e *RelayError) Error() string { return e.Err.Error() }
 func (e *RelayError) Unwrap() error { return e.Err }
+
+// OutageError says the relay could not be reached or went away: no
+// connection (refused, a timeout, a name that does not resolve), a
+// connection closed or reset during the conversation, or "421 service
+// not available". Nobody's settings need be wrong, nobody's address is to
+// blame; the mail is retried.
+type OutageError struct{ Err error }
+
+func (e *OutageError) Error() string { return e.Err.Error() }
+func (e *OutageError) Unwrap() error { return e.Err }
+
+// unreachable reports whether err is the relay or the network failing,
+// not the relay answering.
+func unreachable(err error) bool {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code == 421
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return false // a TLS alert: the relay refused the handshake
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
 
 // SMTP sends through an SMTP server, keeping a few connections open
 // between mails so a burst does not pay a handshake (and a TLS one) for
@@ -109,7 +137,7 @@ func (s *SMTP) Send(ctx context.Context, from, to string, msg []byte) error {
 				s.dropIdle()
 				continue
 			}
-			return err
+			return &OutageError{Err: err}
 		case errors.As(err, &se):
 			// The server answered: the connection is fine for the next mail.
 			if c.Reset() == nil {
@@ -126,7 +154,11 @@ func (s *SMTP) Send(ctx context.Context, from, to string, msg []byte) error {
 				s.dropIdle()
 				continue
 			}
-			return fmt.Errorf("mail: send: %w", err)
+			err = fmt.Errorf("mail: send: %w", err)
+			if unreachable(err) {
+				return &OutageError{Err: err}
+			}
+			return err
 		}
 	}
 }
@@ -162,7 +194,10 @@ func (s *SMTP) get(ctx context.Context) (*smtp.Client, bool, error) {
 	}
 	s.mu.Unlock()
 	c, err := s.dial(ctx)
-	if err != nil {
+	switch {
+	case err != nil && unreachable(err):
+		return nil, false, &OutageError{Err: err}
+	case err != nil:
 		return nil, false, &RelayError{Err: err}
 	}
 	return c, false, nil

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -128,4 +129,79 @@ func TestFeedbackIsStored(t *testing.T) {
 	if _, err := store.InsertFeedback(ctx, db.Pool, store.Feedback{Lang: "de"}); err == nil {
 		t.Error("an empty message was stored")
 	}
+}
+
+// Every way the database can go away reaches the caller as Unavailable,
+// whichever query, transaction or connect met it; an answer of a server
+// that is there (a broken constraint, no row) keeps its own kind.
+func TestConnectionLossIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	proxy := storetest.NewProxy(t, storetest.DSN(t))
+	db, err := store.Open(ctx, proxy.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ping := func() error { return db.Pool.QueryRow(ctx, `SELECT 1`).Scan(new(int)) }
+	expect := func(what string, err error, want fault.Kind) {
+		t.Helper()
+		if got := fault.KindOf(err); got != want {
+			t.Errorf("%s: kind %v, want %v (%v)", what, got, want, err)
+		}
+	}
+
+	// A connection the pool holds dies under it; then connects are refused.
+	if err := ping(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	expect("query on a dropped connection", ping(), fault.Unavailable)
+	expect("query while connects are refused", ping(), fault.Unavailable)
+	_, err = store.GetOffice(ctx, db.Pool, 1)
+	expect("a store method while connects are refused", err, fault.Unavailable)
+	expect("a transaction while connects are refused", db.InTx(ctx, func(pgx.Tx) error { return nil }), fault.Unavailable)
+	proxy.Restore()
+
+	// Cut between the statements of a transaction: its commit fails.
+	err = db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO mail_sent (key) VALUES ('a')`); err != nil {
+			return err
+		}
+		proxy.Cut()
+		_, err := tx.Exec(ctx, `INSERT INTO mail_sent (key) VALUES ('b')`)
+		return err
+	})
+	expect("a statement inside a transaction after the cut", err, fault.Unavailable)
+	proxy.Restore()
+
+	// The server ends the connection (an administrator, a fast shutdown):
+	// SQLSTATE 57P01 on the next statement.
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	_, err = conn.Exec(ctx, `SELECT 1`)
+	expect("a terminated backend", err, fault.Unavailable)
+	conn.Release()
+
+	// No server on the port at all.
+	_, err = store.Open(ctx, "host=127.0.0.1 port=1 user=portal dbname=portal sslmode=disable connect_timeout=2")
+	expect("nothing listening", err, fault.Unavailable)
+
+	// A server that is there and answers: not an outage.
+	if err := ping(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Pool.Exec(ctx, `INSERT INTO mail_sent (key) VALUES ('c'), ('c')`)
+	expect("a broken constraint", err, fault.Internal)
+	_, err = store.GetOffice(ctx, db.Pool, 424242)
+	expect("no such row", err, fault.NotFound)
 }

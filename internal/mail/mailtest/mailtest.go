@@ -46,6 +46,7 @@ type Sink struct {
 	idle     time.Duration
 	sessions int
 	srv      *smtp.Server
+	ln       net.Listener // closed by Stop too: srv learns of it only once Serve runs
 	// tls offers STARTTLS, or with implicit serves TLS from the first
 	// byte (smtps); nil: plain text only.
 	tls      *tls.Config
@@ -54,6 +55,7 @@ type Sink struct {
 	user, pass string
 	mechs      []string
 	logins     map[string]int // successful logins by mechanism
+	onAccept   func(Received) // see OnAccept
 }
 
 // Start runs a sink on a free loopback port until the test ends.
@@ -117,7 +119,7 @@ func (s *Sink) serve(ln net.Listener) {
 	} else if s.tls != nil {
 		srv.TLSConfig = s.tls
 	}
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
@@ -145,14 +147,17 @@ func selfSigned() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-// Stop closes the server and every connection (an outage).
+// Stop closes the server and every connection (an outage). A mail the
+// server was still taking (within Delay) is not kept: a relay that goes
+// down keeps only what it answered "250 OK" to.
 func (s *Sink) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+		_ = ln.Close()
 	}
 }
 
@@ -228,6 +233,15 @@ func (s *Sink) MessageIDs() map[string]int {
 	return out
 }
 
+// OnAccept makes the server call fn with each mail it accepts, after
+// recording it and before answering "250 OK": a test can make something
+// fail at the moment the client learns its mail went out.
+func (s *Sink) OnAccept(fn func(Received)) {
+	s.mu.Lock()
+	s.onAccept = fn
+	s.mu.Unlock()
+}
+
 // SetDelay sets Delay while the server runs.
 func (s *Sink) SetDelay(d time.Duration) {
 	s.mu.Lock()
@@ -261,11 +275,12 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.sessions++
 	b.s.mu.Unlock()
 	_, secure := c.TLSConnectionState()
-	return &session{s: b.s, tls: secure}, nil
+	return &session{s: b.s, srv: c.Server(), tls: secure}, nil
 }
 
 type session struct {
 	s      *Sink
+	srv    *smtp.Server // the server of this session: Stop ends it
 	from   string
 	to     []string
 	authed bool
@@ -361,8 +376,17 @@ func (x *session) Data(r io.Reader) error {
 	delay := x.s.Delay
 	x.s.mu.Unlock()
 	time.Sleep(delay)
+	m := Received{From: x.from, To: x.to, Data: bytes.Clone(b), TLS: x.tls}
 	x.s.mu.Lock()
-	x.s.mails = append(x.s.mails, Received{From: x.from, To: x.to, Data: bytes.Clone(b), TLS: x.tls})
+	if x.s.srv != x.srv { // stopped while taking it
+		x.s.mu.Unlock()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "shutting down"}
+	}
+	x.s.mails = append(x.s.mails, m)
+	onAccept := x.s.onAccept
 	x.s.mu.Unlock()
+	if onAccept != nil {
+		onAccept(m)
+	}
 	return nil
 }
