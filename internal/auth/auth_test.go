@@ -276,6 +276,84 @@ func TestEnrolmentKeepsTheSecretOnTheServer(t *testing.T) {
 	}
 }
 
+// Enrolment and the code check are one transaction with the new session:
+// when the session cannot be made (here: the database refuses it), no
+// secret, recovery code or spent code is left behind, and the same step
+// succeeds once the database takes it.
+func TestSecondFactorStepsAreAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	svc, db, office := newService(t)
+	if _, err := svc.AddStaff(ctx, auth.NewAccount{OfficeID: office, Email: "neu@x.test", Name: "N", Role: "admin", Password: "richtig-und-lang"}); err != nil {
+		t.Fatal(err)
+	}
+	refuseSessions := func(on bool) {
+		t.Helper()
+		sql := `DROP TRIGGER IF EXISTS refuse ON staff_session`
+		if on {
+			sql = `CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+				CREATE TRIGGER refuse BEFORE INSERT ON staff_session FOR EACH ROW EXECUTE FUNCTION refuse()`
+		}
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() (enrolled bool, codes, unused int) {
+		t.Helper()
+		if err := db.Pool.QueryRow(ctx, `SELECT s.totp_secret IS NOT NULL,
+			(SELECT count(*) FROM staff_recovery_code c WHERE c.staff_id = s.id),
+			(SELECT count(*) FROM staff_recovery_code c WHERE c.staff_id = s.id AND c.used_at IS NULL)
+			FROM staff s WHERE s.email = 'neu@x.test'`).Scan(&enrolled, &codes, &unused); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+
+	half, next, _, err := svc.Login(ctx, "neu@x.test", "richtig-und-lang", from)
+	if err != nil || next != auth.NeedEnrol {
+		t.Fatalf("login: %v %v", next, err)
+	}
+	e, err := svc.NewEnrolment(ctx, half)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(e.Secret, time.Now())
+	refuseSessions(true)
+	if _, _, _, err := svc.Enrol(ctx, half, code, from); err == nil {
+		t.Fatal("enrolled without a session")
+	}
+	if enrolled, codes, _ := state(); enrolled || codes != 0 {
+		t.Fatalf("a failed enrolment left the secret (%v) and %d recovery codes", enrolled, codes)
+	}
+	refuseSessions(false)
+	full, _, recovery, err := svc.Enrol(ctx, half, code, from) // the same code: it was not spent
+	if err != nil || len(recovery) != 10 {
+		t.Fatalf("enrolment after the failure: %d codes, %v", len(recovery), err)
+	}
+	if err := svc.Logout(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+
+	// A recovery code is spent only with the session it opens.
+	half, next, _, err = svc.Login(ctx, "neu@x.test", "richtig-und-lang", from)
+	if err != nil || next != auth.NeedCode {
+		t.Fatalf("second login: %v %v", next, err)
+	}
+	refuseSessions(true)
+	if _, _, err := svc.VerifyCode(ctx, half, recovery[0], from); err == nil {
+		t.Fatal("logged in without a session")
+	}
+	if _, _, unused := state(); unused != 10 {
+		t.Errorf("a failed login spent a recovery code: %d unused", unused)
+	}
+	refuseSessions(false)
+	if _, _, err := svc.VerifyCode(ctx, half, recovery[0], from); err != nil {
+		t.Fatalf("the recovery code after the failure: %v", err)
+	}
+	if _, _, unused := state(); unused != 9 {
+		t.Errorf("%d unused recovery codes after using one, want 9", unused)
+	}
+}
+
 // A known and an unknown address cost the same work: the password hash
 // (of a dummy for the unknown one) and one write transaction each, so the
 // same number of commits (and fsyncs, the costly part) per attempt.
