@@ -256,6 +256,24 @@ func (s *Set) MaxUploadBytes() int64 {
 	return n
 }
 
+// MaxStepFiles returns the most files any step of any form takes in one
+// post (max_files over the step's file fields).
+func (s *Set) MaxStepFiles() int {
+	n := 0
+	for _, f := range s.forms {
+		for _, st := range f.Steps {
+			files := 0
+			for _, fd := range st.Fields {
+				if fd != nil && fd.Upload != nil {
+					files += fd.Upload.MaxFiles
+				}
+			}
+			n = max(n, files)
+		}
+	}
+	return n
+}
+
 // Field returns the field with id, anywhere in the form.
 func (f *Form) Field(id string) (*Field, bool) {
 	fd, ok := f.fields[id]

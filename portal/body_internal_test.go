@@ -18,9 +18,10 @@ import (
 
 // uploadServer serves a form step's path behind takeBody on a real
 // connection, with short upload timeouts.
-func uploadServer(t *testing.T, idle, total time.Duration) string {
+func uploadServer(t *testing.T, idle, total, grace time.Duration, rate float64) string {
 	t.Helper()
-	s := &Server{maxBody: 1 << 20, spool: formpost.NewSpool(t.TempDir(), 1<<20), uploadIdle: idle, uploadTimeout: total,
+	s := &Server{maxBody: 1 << 20, maxFiles: 4, spool: formpost.NewSpool(t.TempDir(), 1<<20), uploadIdle: idle, uploadTimeout: total,
+		uploadGrace: grace, uploadRate: rate,
 		log: slog.New(slog.DiscardHandler)}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true, StreamRequestBody: true, DisablePreParseMultipartForm: true, BodyLimit: formBodySize, ReadTimeout: 5 * time.Second})
 	app.Use(s.takeBody)
@@ -86,7 +87,7 @@ func dribble(t *testing.T, addr string, n int, gap time.Duration) (int, time.Dur
 // stalls (the idle time) or is too slow overall (the total time): a slow
 // client cannot hold a connection for long.
 func TestSlowUploadsAreCutOff(t *testing.T) {
-	addr := uploadServer(t, 300*time.Millisecond, 1500*time.Millisecond)
+	addr := uploadServer(t, 300*time.Millisecond, 1500*time.Millisecond, time.Hour, 0)
 	if status, took := dribble(t, addr, 8, 100*time.Millisecond); status != http.StatusOK {
 		t.Errorf("an upload that keeps coming (a byte every 100 ms for %v): status %d", took, status)
 	}
@@ -95,5 +96,20 @@ func TestSlowUploadsAreCutOff(t *testing.T) {
 	}
 	if status, took := dribble(t, addr, 40, 100*time.Millisecond); status != http.StatusRequestTimeout || took > 3*time.Second {
 		t.Errorf("a dribbling upload: status %d after %v, want 408 after the 1.5 s in all", status, took)
+	}
+}
+
+// An upload slower than the rate on average is ended once the grace is
+// over, however regularly its bytes come.
+func TestUploadsBelowTheRateAreCutOff(t *testing.T) {
+	// The first 9 KiB come at once; then 10 bytes a second: below 4,000
+	// a second on average after about 2.3 s.
+	addr := uploadServer(t, 300*time.Millisecond, time.Minute, 500*time.Millisecond, 4000)
+	if status, took := dribble(t, addr, 60, 100*time.Millisecond); status != http.StatusRequestTimeout || took > 3500*time.Millisecond {
+		t.Errorf("10 bytes a second: status %d after %v, want 408 after about 2.3 s", status, took)
+	}
+	fast := uploadServer(t, 300*time.Millisecond, time.Minute, 500*time.Millisecond, 10)
+	if status, took := dribble(t, fast, 12, 50*time.Millisecond); status != http.StatusOK {
+		t.Errorf("20 bytes a second against a rate of 10: status %d after %v", status, took)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -190,9 +191,156 @@ func TestUploadsLeaveNothingInTheSpool(t *testing.T) {
 	if entries, _ := os.ReadDir(h.spool); len(entries) != 0 {
 		t.Errorf("left in the spool: %v", entries)
 	}
+	// Its temporary file was unlinked when made; once the post is
+	// answered it is closed too, and its bytes are given back.
+	if n := openSpoolFiles(t); n != 0 {
+		t.Errorf("%d spooled files still open", n)
+	}
+	if _, metrics := h.local("/metrics"); !strings.Contains(metrics, "portal_upload_spool_bytes 0\n") {
+		t.Error("the spool still holds bytes of the answered post")
+	}
 	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
 	res, err = http.ReadResponse(rd, nil)
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("next request on the same connection: %v %v", res, err)
 	}
+}
+
+// A body nothing read never becomes the next request: fiber answers an
+// unknown method before any middleware, and its connection then ends, so
+// a request hidden in the body (here: for /metrics, which answers only
+// local clients, as a proxy's would seem) is never served.
+func TestUnreadBodiesEndTheirConnection(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	hidden := "GET /metrics HTTP/1.1\r\nHost: localhost:8080\r\n\r\n"
+	body := strings.Repeat("x", 8192) + hidden
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "PROPFIND / HTTP/1.1\r\nHost: localhost:8080\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	rd := bufio.NewReader(conn)
+	res, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = body2drain(res)
+	if res.StatusCode < 400 || !res.Close {
+		t.Errorf("unknown method: status %d, connection kept: %v", res.StatusCode, !res.Close)
+	}
+	if res, err := http.ReadResponse(rd, nil); err == nil {
+		t.Errorf("the request hidden in the body was served: status %d", res.StatusCode)
+	}
+}
+
+func body2drain(res *http.Response) error {
+	_, err := io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return err
+}
+
+// Only a multipart post to a form step or an answer takes more than a
+// text post: a large urlencoded body to an upload route is refused from
+// its length; the media type is read whatever its case.
+func TestOnlyMultipartPostsTakeUploads(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	res, b := rawRequest(t, base, fmt.Sprintf("POST %s/auftrag HTTP/1.1\nHost: localhost:8080\nContent-Type: application/x-www-form-urlencoded\nContent-Length: %d",
+		gutachtenBase, 8<<20), bytes.Repeat([]byte("a=1&"), 4096))
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !res.Close {
+		t.Errorf("8 MiB urlencoded to a form step: status %d\n%s", res.StatusCode, excerpt(b))
+	}
+
+	c := h.citizen(t)
+	c.get(gutachtenBase + "/anlass")
+	res, _ = c.post(gutachtenBase+"/anlass", url.Values{"reason": {"dienstfaehigkeit"}, "file_number": {"P-12/2026"}, "_action": {"next"}})
+	expectLocation(t, res, gutachtenBase+"/auftrag")
+	c.get(gutachtenBase + "/auftrag")
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	for k, v := range map[string]string{"_csrf": c.token, "authority": "Landesamt", "authority_contact": "Frau Beispiel", "_action": "next"} {
+		_ = w.WriteField(k, v)
+	}
+	fw, _ := w.CreateFormFile("request_letter", "auftrag.pdf")
+	_, _ = fw.Write([]byte(minimalPDF))
+	_ = w.Close()
+	req := httptest.NewRequest(http.MethodPost, gutachtenBase+"/auftrag", &mp)
+	req.Header.Set("Content-Type", "Multipart/Form-Data; boundary="+w.Boundary())
+	res, b = c.send(req)
+	if res.StatusCode != http.StatusSeeOther || h.count(t, "draft_file") != 1 {
+		t.Errorf("upload with Multipart/Form-Data: status %d, %d files\n%s", res.StatusCode, h.count(t, "draft_file"), excerpt(b))
+	}
+}
+
+// A post cut short (the client went away before its Content-Length) is
+// not a post: answered 400, nothing of it stored, even though its first
+// fields, the CSRF token among them, arrived.
+func TestCutOffPostsAreNotTaken(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	s := h.openFeedbackForm(t)
+	form := url.Values{"_csrf": {s.token}, "message": {strings.Repeat("Ein langer Hinweis. ", 200)}}.Encode()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST /barrierefreiheit HTTP/1.1\r\nHost: localhost:8080\r\nCookie: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
+		s.cookie, len(form)+2000, form)
+	_ = conn.(*net.TCPConn).CloseWrite()
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = body2drain(res)
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a cut-off post: status %d, want 400", res.StatusCode)
+	}
+	if n := h.feedbackCount(t); n != 0 {
+		t.Errorf("%d feedback messages stored from a cut-off post", n)
+	}
+}
+
+// A client that asks before sending (Expect: 100-continue) learns that its
+// body is too large before it sends it.
+func TestExpectContinueIsAnsweredFromTheHeaders(t *testing.T) {
+	h := newHarness(t, nil)
+	base := h.listen()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /barrierefreiheit HTTP/1.1\r\nHost: localhost:8080\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+		"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n", 1<<30)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = body2drain(res)
+	if res.StatusCode != http.StatusExpectationFailed {
+		t.Errorf("1 GiB announced with Expect: status %d, want 417", res.StatusCode)
+	}
+}
+
+// openSpoolFiles counts this process's open files that are spooled
+// uploads (unlinked: "portal-upload-… (deleted)").
+func openSpoolFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.Contains(target, "portal-upload-") {
+			n++
+		}
+	}
+	return n
 }

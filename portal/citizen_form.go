@@ -500,6 +500,9 @@ const uploadWait = 20 * time.Second
 // files of at most uploadSlots posts are held in memory at once: the rest
 // wait their turn.
 func (s *Server) withUploads(c *fiber.Ctx, files []*formpost.File, limit int64, use func([]submission.Upload) error) error {
+	if len(files) == 0 {
+		return use(nil)
+	}
 	t := time.NewTimer(uploadWait)
 	defer t.Stop()
 	select {
@@ -507,6 +510,8 @@ func (s *Server) withUploads(c *fiber.Ctx, files []*formpost.File, limit int64, 
 	case <-t.C:
 		c.Set(fiber.HeaderRetryAfter, "30")
 		return fault.New(fault.Unavailable, "portal: upload slots", "")
+	case <-c.UserContext().Done():
+		return fault.Wrap(fault.Unavailable, "portal: upload slots", c.UserContext().Err())
 	}
 	defer func() { <-s.uploadSlots }()
 	uploads := make([]submission.Upload, len(files))

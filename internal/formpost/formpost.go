@@ -8,6 +8,7 @@
 package formpost
 
 import (
+	"bufio"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -16,26 +17,37 @@ import (
 	"io"
 	"mime/multipart"
 	"os"
+	"strings"
 	"sync/atomic"
 )
 
-// Errors of Read. Anything else it returns is a malformed post.
+// Errors of Read. Anything else it returns is a malformed post (or an
+// error of the reader it was given).
 var (
-	// ErrTooLarge: the text values, the number of parts or a part's
-	// headers went over their limits.
+	// ErrTooLarge: the text values (with the names of fields and files),
+	// the number of parts or of files, or a part's headers went over
+	// their limits.
 	ErrTooLarge = errors.New("formpost: too large")
 	// ErrBusy: the spool's budget is spent by posts in flight; the same
 	// post may succeed a little later.
 	ErrBusy = errors.New("formpost: spool full")
+	// ErrSpool: a temporary file could not be made or written (the disk,
+	// not the post).
+	ErrSpool = errors.New("formpost: spool")
 )
 
 // Limits bound what one post may hold.
 type Limits struct {
-	Text   int   // bytes of all text values together
+	Text   int   // bytes of all text values, field names and file names together
 	Parts  int   // parts, text and files
-	Header int   // bytes of one part's headers
+	Files  int   // file parts
+	Header int   // bytes of one part's headers (at least 4 KiB: the parser reads ahead that much)
 	File   int64 // bytes kept of one file: a longer file keeps File+1 bytes (so a size check can tell) and drops the rest
 }
+
+// fileCost is what each file takes of the spool's budget beyond its
+// bytes: open files are bounded too, whatever their size.
+const fileCost = 64 << 10
 
 // Spool is where files of posts in flight wait, with a budget of bytes
 // shared by all of them: the disk a burst of uploads can take is bounded.
@@ -67,10 +79,14 @@ type Form struct {
 func (f *Form) Close() error {
 	var first error
 	for _, file := range f.all {
+		if file.f == nil { // an empty file: no temporary file was made
+			f.spool.used.Add(-fileCost)
+			continue
+		}
 		if err := file.f.Close(); err != nil && first == nil {
 			first = err
 		}
-		f.spool.used.Add(-file.stored)
+		f.spool.used.Add(-file.stored - fileCost)
 	}
 	f.all = nil
 	return first
@@ -89,87 +105,110 @@ type File struct {
 // Open returns a reader of the file's content from its start; each call
 // reads anew.
 func (f *File) Open() io.Reader {
+	if f.f == nil {
+		return strings.NewReader("")
+	}
 	block, _ := aes.NewCipher(f.key) // a 32-byte key: cannot fail
 	return cipher.StreamReader{S: cipher.NewCTR(block, f.iv), R: io.NewSectionReader(f.f, 0, f.Size)}
 }
 
 // Read parses the multipart body r with boundary. On any error the files
-// written so far are released. It does not read past the closing
-// boundary.
+// written so far are released. It ends at the closing boundary (the parser
+// may have read a little beyond it).
 func Read(r io.Reader, boundary string, lim Limits, spool *Spool) (*Form, error) {
 	guard := &headerGuard{r: r}
 	mr := multipart.NewReader(guard, boundary)
 	form := &Form{Values: make(map[string][]string), Files: make(map[string][]*File), spool: spool}
-	text := lim.Text
+	text, files := lim.Text, 0
+	fail := func(err error) (*Form, error) {
+		form.Close()
+		if guard.over {
+			err = ErrTooLarge
+		}
+		return nil, err
+	}
 	for parts := 0; ; parts++ {
 		guard.arm(lim.Header)
 		p, err := mr.NextPart()
 		guard.disarm()
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF { // the closing boundary; a body cut short gives a wrapped EOF
 			return form, nil
 		}
 		if err == nil && parts >= lim.Parts {
 			err = ErrTooLarge
 		}
 		if err != nil {
-			form.Close()
-			if guard.over {
-				err = ErrTooLarge
-			}
-			return nil, err
+			return fail(err)
 		}
-		name := p.FormName()
+		name, fileName := p.FormName(), p.FileName()
+		if text -= len(name) + len(fileName); text < 0 {
+			return fail(ErrTooLarge)
+		}
 		if name == "" {
 			if _, err := io.Copy(io.Discard, p); err != nil {
-				form.Close()
-				return nil, err
+				return fail(err)
 			}
 			continue
 		}
-		if p.FileName() == "" { // a text value, as mime/multipart's ReadForm decides
+		if fileName == "" { // a text value, as mime/multipart's ReadForm decides
 			b, err := io.ReadAll(io.LimitReader(p, int64(text)+1))
 			if err == nil && len(b) > text {
 				err = ErrTooLarge
 			}
 			if err != nil {
-				form.Close()
-				return nil, err
+				return fail(err)
 			}
 			text -= len(b)
 			form.Values[name] = append(form.Values[name], string(b))
 			continue
 		}
-		file, err := spool.write(p, p.FileName(), lim.File)
+		if files++; files > lim.Files {
+			return fail(ErrTooLarge)
+		}
+		file, err := spool.write(p, fileName, lim.File)
 		if file != nil {
 			form.all = append(form.all, file)
 		}
 		if err != nil {
-			form.Close()
-			return nil, err
+			return fail(err)
 		}
 		form.Files[name] = append(form.Files[name], file)
 	}
 }
 
 // write copies a file part into a new sealed temporary file, keeping at
-// most max+1 bytes and dropping the rest of the part.
+// most max+1 bytes and dropping the rest of the part. An empty part makes
+// no temporary file. The file (when not nil) holds its share of the
+// budget, also when write fails.
 func (s *Spool) write(part io.Reader, name string, max int64) (*File, error) {
+	if s.used.Add(fileCost) > s.budget {
+		s.used.Add(-fileCost)
+		return nil, ErrBusy
+	}
+	file := &File{Name: name}
+	br := bufio.NewReader(io.LimitReader(part, max+1))
+	if _, err := br.Peek(1); err != nil {
+		if err == io.EOF {
+			err = nil
+		}
+		return file, err
+	}
 	f, err := os.CreateTemp(s.dir, "portal-upload-*")
 	if err != nil {
-		return nil, fmt.Errorf("formpost: spool: %w", err)
+		return file, fmt.Errorf("%w: %w", ErrSpool, err)
 	}
+	file.f = f
 	// Unlinked at once: the open file is all there is, and it goes when
 	// it is closed, or when the process dies.
 	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("formpost: spool: %w", err)
+		return file, fmt.Errorf("%w: %w", ErrSpool, err)
 	}
-	file := &File{Name: name, f: f, key: make([]byte, 32), iv: make([]byte, aes.BlockSize)}
+	file.key, file.iv = make([]byte, 32), make([]byte, aes.BlockSize)
 	_, _ = rand.Read(file.key)
 	_, _ = rand.Read(file.iv)
 	block, _ := aes.NewCipher(file.key)
 	w := &budgeted{spool: s, file: file, w: cipher.StreamWriter{S: cipher.NewCTR(block, file.iv), W: f}}
-	n, err := io.Copy(w, io.LimitReader(part, max+1))
+	n, err := io.Copy(w, br)
 	file.Size = n
 	if err == nil {
 		_, err = io.Copy(io.Discard, part)
@@ -190,7 +229,11 @@ func (b *budgeted) Write(p []byte) (int, error) {
 		return 0, ErrBusy
 	}
 	b.file.stored += int64(len(p))
-	return b.w.Write(p)
+	n, err := b.w.Write(p)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrSpool, err)
+	}
+	return n, err
 }
 
 // headerGuard fails reads beyond a budget while armed: mime/multipart

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var testLimits = Limits{Text: 1 << 10, Parts: 10, Header: 8 << 10, File: 1 << 20}
+var testLimits = Limits{Text: 1 << 10, Parts: 10, Files: 4, Header: 8 << 10, File: 1 << 20}
 
 // post builds a multipart body of text fields and files (name → content).
 func post(t testing.TB, fields [][2]string, files [][3]string) (*bytes.Buffer, string) {
@@ -64,7 +64,7 @@ func TestReadKeepsValuesAndFiles(t *testing.T) {
 	if err != nil || len(raw) != len(secret) || bytes.Contains(raw, []byte("Masern")) {
 		t.Errorf("the temporary file is not sealed (%d bytes, err %v)", len(raw), err)
 	}
-	if spool.InUse() != int64(len(secret)+3) {
+	if spool.InUse() != int64(len(secret)+3)+2*fileCost {
 		t.Errorf("spool holds %d bytes", spool.InUse())
 	}
 	if err := form.Close(); err != nil || spool.InUse() != 0 {
@@ -86,6 +86,12 @@ func TestReadLimits(t *testing.T) {
 		want   error
 	}{
 		{name: "text over the budget", fields: [][2]string{{"a", long}, {"b", long}}, want: ErrTooLarge},
+		{name: "names count as text", fields: [][2]string{{long, "1"}, {long, "2"}}, want: ErrTooLarge},
+		{name: "file names count as text", files: [][3]string{{"f", long + ".pdf", "x"}, {"f", long + ".pdf", "y"}}, want: ErrTooLarge},
+		{name: "too many files", files: [][3]string{{"f", "1.pdf", "x"}, {"f", "2.pdf", "x"}, {"f", "3.pdf", "x"}, {"f", "4.pdf", "x"}, {"f", "5.pdf", "x"}}, want: ErrTooLarge},
+		// (Cut off right after a delimiter, a post cannot be told from a
+		// complete one here: the HTTP layer compares its length.)
+		{name: "cut off inside a part", raw: "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvvv", want: io.ErrUnexpectedEOF},
 		{name: "too many parts", fields: many, want: ErrTooLarge},
 		{name: "headers too long", raw: "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: " + strings.Repeat("p", 20<<10) + "\r\n\r\nv\r\n--B--\r\n", want: ErrTooLarge},
 		{name: "preamble too long", raw: strings.Repeat("junk junk\r\n", 4<<10) + "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--B--\r\n", want: ErrTooLarge},
@@ -130,7 +136,7 @@ func TestReadFileOverLimit(t *testing.T) {
 	if f := form.Files["f"][0]; f.Size != 1001 {
 		t.Errorf("size %d, want 1001", f.Size)
 	}
-	if form.Values["after"][0] != "kept" || spool.InUse() != 1001 {
+	if form.Values["after"][0] != "kept" || spool.InUse() != 1001+fileCost {
 		t.Errorf("values %v, spool %d", form.Values, spool.InUse())
 	}
 }
@@ -138,7 +144,7 @@ func TestReadFileOverLimit(t *testing.T) {
 // The spool's budget is shared: a post that would go over it fails with
 // ErrBusy and gives back what it took.
 func TestReadSpoolBudget(t *testing.T) {
-	spool := NewSpool(t.TempDir(), 4000)
+	spool := NewSpool(t.TempDir(), 2*fileCost+4000)
 	first, boundary := post(t, nil, [][3]string{{"f", "a.pdf", strings.Repeat("a", 3000)}})
 	held, err := Read(first, boundary, testLimits, spool)
 	if err != nil {
@@ -148,8 +154,8 @@ func TestReadSpoolBudget(t *testing.T) {
 	if _, err := Read(second, boundary, testLimits, spool); !errors.Is(err, ErrBusy) {
 		t.Fatalf("err %v, want ErrBusy", err)
 	}
-	if spool.InUse() != 3000 {
-		t.Errorf("spool holds %d, want the first post's 3000", spool.InUse())
+	if spool.InUse() != 3000+fileCost {
+		t.Errorf("spool holds %d, want the first post's 3000 and its file's share", spool.InUse())
 	}
 	held.Close()
 	third, boundary := post(t, nil, [][3]string{{"f", "c.pdf", strings.Repeat("c", 3000)}})
@@ -158,6 +164,41 @@ func TestReadSpoolBudget(t *testing.T) {
 		t.Fatalf("after the first post ended: %v", err)
 	}
 	form.Close()
+}
+
+// Empty files open nothing, and every file, empty or not, takes its share
+// of the budget: a post of many tiny files cannot exhaust the process's
+// file descriptors.
+func TestEmptyFilesOpenNothing(t *testing.T) {
+	spool := NewSpool(t.TempDir(), 10<<20)
+	before := openFiles(t)
+	body, boundary := post(t, nil, [][3]string{{"f", "a.pdf", ""}, {"f", "b.pdf", ""}, {"f", "c.pdf", ""}})
+	form, err := Read(body, boundary, testLimits, spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := openFiles(t); n != before {
+		t.Errorf("%d files open during the post, %d before", n, before)
+	}
+	if f := form.Files["f"]; len(f) != 3 || f[0].Size != 0 || spool.InUse() != 3*fileCost {
+		t.Errorf("files %v, spool %d", f, spool.InUse())
+	}
+	if b, _ := io.ReadAll(form.Files["f"][1].Open()); len(b) != 0 {
+		t.Error("an empty file reads as something")
+	}
+	form.Close()
+	if spool.InUse() != 0 {
+		t.Errorf("spool holds %d after the post", spool.InUse())
+	}
+}
+
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
 }
 
 func FuzzRead(f *testing.F) {
@@ -170,7 +211,7 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		spool := NewSpool(dir, 1<<20)
-		lim := Limits{Text: 256, Parts: 8, Header: 1 << 10, File: 512}
+		lim := Limits{Text: 256, Parts: 8, Files: 4, Header: 4 << 10, File: 512}
 		form, err := Read(bytes.NewReader(data), boundary, lim, spool)
 		if err != nil {
 			if form != nil {
