@@ -229,3 +229,25 @@ func TestIsFormStep(t *testing.T) {
 		}
 	}
 }
+
+// Limits count an IPv6 client by its /64: changing the last 64 bits gets
+// past no limit.
+func TestClientKeyOfIPv6IsItsSlash64(t *testing.T) {
+	s := &Server{}
+	app := fiber.New()
+	for peer, want := range map[string]string{
+		"2001:db8:1:2::1":         "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:1:2:3": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":         "2001:db8:1:3::/64",
+		"198.51.100.7":            "198.51.100.7",
+		"::ffff:198.51.100.7":     "198.51.100.7",
+	} {
+		var fctx fasthttp.RequestCtx
+		fctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.ParseIP(peer), Port: 1}, nil)
+		c := app.AcquireCtx(&fctx)
+		if got := s.clientKey(c); got != want {
+			t.Errorf("%s: %s, want %s", peer, got, want)
+		}
+		app.ReleaseCtx(c)
+	}
+}

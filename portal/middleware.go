@@ -102,7 +102,7 @@ const localRouteLabel = "route_label"
 const (
 	labelUnmatched = "(unmatched)" // the catch-all 404
 	labelCSRF      = "(csrf)"      // refused by the CSRF check
-	labelRefused   = "(refused)"   // refused by the server before routing
+	labelRefused   = "(refused)"   // refused by the server before routing (headers too large, a malformed request)
 )
 
 // routeLabel is the route pattern a request is logged and counted under:
@@ -258,15 +258,25 @@ func (s *Server) trusted(a netip.Addr) bool {
 // clientIP is the address rate limits key on. From a trusted proxy it is the
 // right-most X-Forwarded-For entry that is not itself a trusted proxy (the
 // left part of the header is whatever the client sent, and spoofable);
-// otherwise the peer address. It is never logged or stored as is.
+// otherwise, or when the proxy names no such entry, the peer address. It
+// is never logged or stored as is.
 func (s *Server) clientIP(c *fiber.Ctx) string {
 	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
 	if !ok {
 		return c.Context().RemoteIP().String()
 	}
-	peer = peer.Unmap()
+	if a, ok := s.forwardedFor(c, peer.Unmap()); ok {
+		return a.String()
+	}
+	return peer.Unmap().String()
+}
+
+// forwardedFor returns the client a trusted proxy peer relays: the
+// right-most X-Forwarded-For entry that is not a trusted proxy. It
+// reports false when peer is no trusted proxy or names no such entry.
+func (s *Server) forwardedFor(c *fiber.Ctx, peer netip.Addr) (netip.Addr, bool) {
 	if !s.trusted(peer) {
-		return peer.String()
+		return netip.Addr{}, false
 	}
 	var hops []string // every header line: a proxy may add its own after the client's
 	for _, line := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
@@ -278,10 +288,23 @@ func (s *Server) clientIP(c *fiber.Ctx) string {
 			break // garbage: trust nothing further left
 		}
 		if !s.trusted(a.Unmap()) {
-			return a.Unmap().String()
+			return a.Unmap(), true
 		}
 	}
-	return peer.String()
+	return netip.Addr{}, false
+}
+
+// clientKey is what limits count a client under: its address, or for
+// IPv6 its /64, which one household or device usually has whole (a client
+// must not get past a limit by changing its last 64 bits).
+func (s *Server) clientKey(c *fiber.Ctx) string {
+	ip := s.clientIP(c)
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func levelFor(status int) slog.Level {

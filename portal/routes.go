@@ -160,7 +160,7 @@ const newDraftsPerHour = 120
 // across portal processes and under parallel requests, and keys by an
 // HMAC of the address.
 func (s *Server) allow(c *fiber.Ctx, purpose string, max int, window time.Duration) (bool, error) {
-	n, err := store.CountEvent(c.UserContext(), s.db.Pool, s.keyed(purpose, s.clientIP(c)), window)
+	n, err := store.CountEvent(c.UserContext(), s.db.Pool, s.keyed(purpose, s.clientKey(c)), window)
 	if err != nil {
 		return false, fault.Wrap(fault.Unavailable, "portal: rate count", err)
 	}

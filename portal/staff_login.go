@@ -63,7 +63,7 @@ func (s *Server) setDeviceCookie(c *fiber.Ctx, token string) {
 // loginClient is what internal/auth knows of the browser attempting a
 // login.
 func (s *Server) loginClient(c *fiber.Ctx) auth.Client {
-	return auth.Client{Addr: s.clientIP(c), Device: c.Cookies(s.deviceCookie())}
+	return auth.Client{Addr: s.clientKey(c), Device: c.Cookies(s.deviceCookie())}
 }
 
 // loginRefusal renders page (staff_login or staff_code, data p) for a

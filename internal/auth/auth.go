@@ -18,7 +18,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,7 +74,7 @@ type Service struct {
 	keyKey    []byte // keys throttle rows and device tokens
 	throttles throttles
 	slots     chan struct{} // password hashes at once (argon)
-	dummy     func() string // a hash to check against for unknown addresses, made once when first needed
+	dummy     string        // a hash to check against for unknown addresses
 	now       func() time.Time
 }
 
@@ -90,7 +89,7 @@ func New(db *store.DB, encKey []byte) (*Service, error) {
 	m.Write([]byte("portal-login-throttle"))
 	return &Service{
 		db: db, box: box, keyKey: m.Sum(nil), throttles: defaultThrottles(), slots: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		dummy: sync.OnceValue(func() string { return HashPassword(NewPassword()) }), now: time.Now,
+		dummy: HashPassword(NewPassword()), now: time.Now,
 	}, nil
 }
 
@@ -194,9 +193,11 @@ const (
 // and what comes next, and, when the login is complete, a device token
 // for the browser (else ""). Every failure is the same Invalid error
 // (MsgLoginFailed), after the same work for a known and an unknown
-// address: the password hash (of a dummy for an unknown one), the
-// throttle's statements and one transaction. Errors: Invalid, TooMany
-// (MsgThrottled, a *ThrottledError: the attempt was not looked at),
+// address (throttle keys are of the address, known or not): the look at
+// the throttle, the password hash (of a dummy for an unknown address),
+// and one write transaction with the throttle's statements (and, for a
+// known address, its audit entry). Errors: Invalid, TooMany (MsgThrottled,
+// a *ThrottledError: the attempt was not looked at, nor hashed),
 // Unavailable (MsgBusy: too many logins at once).
 func (s *Service) Login(ctx context.Context, email, password string, c Client) (token string, next Next, device string, err error) {
 	const op = "auth: login"
@@ -206,7 +207,17 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	if err != nil && fault.KindOf(err) != fault.NotFound {
 		return "", 0, "", err
 	}
-	hash := s.dummy()
+	// A blocked key refuses the attempt before it costs a hash: a flood
+	// of attempts at a blocked account cannot keep the hash slots busy.
+	// (Only a shortcut: the claim below decides.)
+	keys, ths := s.passwordKeys(email, c)
+	if wait, err := store.BlockedFor(ctx, s.db.Pool, keys); err != nil || wait > 0 {
+		if err != nil {
+			return "", 0, "", err
+		}
+		return "", 0, "", throttled(op, wait)
+	}
+	hash := s.dummy
 	if known {
 		hash = acct.PasswordHash
 	}
@@ -217,7 +228,6 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	ok = ok && known && !acct.Disabled
 	// The attempt counts whatever its outcome, checked and counted in the
 	// transaction that records it, so parallel guesses pass no limit.
-	keys, ths := s.passwordKeys(email, c)
 	var wait time.Duration
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		allowed, w, err := s.claim(ctx, tx, email, keys, ths)
@@ -225,9 +235,9 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 			return err
 		}
 		switch {
-		case !allowed:
+		case !allowed: // not looked at, so not audited: the throttle counts it
 			wait = w
-			return s.auditIf(ctx, tx, known, acct, "login.throttled")
+			return nil
 		case !ok:
 			return s.auditIf(ctx, tx, known, acct, "login.failed")
 		}
@@ -258,9 +268,10 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 }
 
 // completed ends the throttle of a complete login of acct from c, in its
-// transaction tx: the keys it used start afresh; others (a stranger's
-// guesses from elsewhere) stay. It audits the login and returns a new
-// device token for the browser.
+// transaction tx: the keys it used, the account's key and its second
+// factor's start afresh; the keys of other clients (a stranger's guesses
+// from elsewhere) stay. It audits the login and returns a new device
+// token for the browser.
 func (s *Service) completed(ctx context.Context, tx pgx.Tx, acct store.Staff, c Client) (string, error) {
 	keys, _ := s.passwordKeys(acct.Email, c)
 	if err := store.ClearAttempts(ctx, tx, append(keys, s.key("password-account", acct.Email), s.codeKey(acct.ID))); err != nil {
@@ -278,11 +289,6 @@ func (s *Service) auditIf(ctx context.Context, tx pgx.Tx, known bool, acct store
 		return nil
 	}
 	return audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action})
-}
-
-// audit records an action of account acct in its office's audit log.
-func (s *Service) audit(ctx context.Context, acct store.Staff, action string) error {
-	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action})
 }
 
 // Actor names a staff member in the audit log.
@@ -474,27 +480,26 @@ func (s *Service) NewEnrolment(ctx context.Context, token string) (Enrolment, er
 	if err != nil {
 		return Enrolment{}, err
 	}
-	var key *otp.Key
-	if sess.PendingTOTP != nil {
-		secret, err := s.box.Open(sess.PendingTOTP, pendingAAD(token))
-		if err != nil {
-			return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
-		}
-		key, err = totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: acct.Email, Secret: mustBase32(string(secret))})
-		if err != nil {
-			return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
-		}
-	} else {
-		if key, err = totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: acct.Email}); err != nil {
-			return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
-		}
-		sealed, err := s.box.Seal([]byte(key.Secret()), pendingAAD(token))
+	if sess.PendingTOTP == nil {
+		// Offer a new secret; of two pages asking at once, the first to
+		// store its secret wins, and both show that one.
+		raw := make([]byte, 20)
+		_, _ = rand.Read(raw)
+		sealed, err := s.box.Seal(raw, pendingAAD(token))
 		if err != nil {
 			return Enrolment{}, err
 		}
-		if err := store.SetPendingTOTP(ctx, s.db.Pool, hashToken(token), sealed); err != nil {
+		if sess.PendingTOTP, err = store.SetPendingTOTP(ctx, s.db.Pool, hashToken(token), sealed); err != nil {
 			return Enrolment{}, err
 		}
+	}
+	raw, err := s.box.Open(sess.PendingTOTP, pendingAAD(token))
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: acct.Email, Secret: raw})
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("auth: enrolment: %w", err)
 	}
 	img, err := key.Image(240, 240)
 	if err != nil {
@@ -513,15 +518,6 @@ const totpIssuer = "Gesundheitsamt-Portal"
 // pendingAAD binds a pending TOTP secret to its session.
 func pendingAAD(token string) []byte {
 	return append([]byte("portal-totp-pending\x00"), hashToken(token)...)
-}
-
-// mustBase32 decodes a secret this service made and sealed itself.
-func mustBase32(secret string) []byte {
-	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
-	if err != nil {
-		panic("auth: a sealed TOTP secret is not base32: " + err.Error())
-	}
-	return raw
 }
 
 // enrolling returns the half-finished session of token and its account,
@@ -556,10 +552,11 @@ func (s *Service) Enrol(ctx context.Context, token, code string, c Client) (stri
 	if sess.PendingTOTP == nil {
 		return "", "", nil, fault.New(fault.NotFound, "auth: enrol: no secret offered", "")
 	}
-	secret, err := s.box.Open(sess.PendingTOTP, pendingAAD(token))
+	raw, err := s.box.Open(sess.PendingTOTP, pendingAAD(token))
 	if err != nil {
 		return "", "", nil, fmt.Errorf("auth: enrol: %w", err)
 	}
+	secret := []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
 	step, ok := s.codeStep(code, string(secret))
 	if !ok {
 		return "", "", nil, fault.New(fault.Invalid, "auth: enrol", MsgCodeWrong)

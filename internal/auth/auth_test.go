@@ -232,8 +232,8 @@ func TestParallelPasswordsPassNoLimit(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'login.failed'`).Scan(&failed); err != nil {
 		t.Fatal(err)
 	}
-	if looked > 5 || failed > 5 {
-		t.Errorf("%d of 41 parallel attempts looked at (%d recorded as failed), want at most 5", looked, failed)
+	if looked > 5 || failed > 5 || looked == 0 {
+		t.Errorf("%d of 41 parallel attempts looked at (%d recorded as failed), want 1 to 5", looked, failed)
 	}
 }
 

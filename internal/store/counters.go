@@ -41,7 +41,10 @@ type Throttle struct {
 // claimAttempt lets an attempt through when its key is not blocked, and
 // counts it; the attempt that uses up the free ones blocks the key for
 // the first delay, each later one for twice the one before (up to the
-// cap). A refused attempt changes nothing but the row's updated_at.
+// cap). A refused attempt changes nothing but the row's updated_at. The
+// row records the transaction that was let through: two attempts can
+// share a timestamp, never a transaction id (a claim per key and
+// transaction).
 const claimAttempt = `
 INSERT INTO login_throttle AS t (key, owner, attempts, blocked_until)
 VALUES ($1, $5, 1, CASE WHEN $2 <= 1 THEN now() + $3 * interval '1 millisecond' ELSE '-infinity' END)
@@ -51,9 +54,9 @@ ON CONFLICT (key) DO UPDATE SET
         WHEN t.blocked_until > now() THEN t.blocked_until
         WHEN t.attempts + 1 >= $2 THEN now() + least($3 * power(2, least(t.attempts + 1 - $2, 30)), $4) * interval '1 millisecond'
         ELSE t.blocked_until END,
-    allowed_at = CASE WHEN t.blocked_until <= now() THEN now() ELSE t.allowed_at END,
+    allowed_tx = CASE WHEN t.blocked_until <= now() THEN pg_current_xact_id() ELSE t.allowed_tx END,
     updated_at = now()
-RETURNING allowed_at = now(),
+RETURNING allowed_tx = pg_current_xact_id(),
     CASE WHEN blocked_until > now() THEN ceil(extract(epoch FROM blocked_until - now()) * 1000)::bigint ELSE 0 END`
 
 // ClaimAttempt counts an attempt under key (of owner) and reports whether
@@ -68,10 +71,23 @@ func ClaimAttempt(ctx context.Context, q Querier, key, owner []byte, th Throttle
 	return ok, time.Duration(ms) * time.Millisecond, nil
 }
 
+const blockedFor = `
+SELECT coalesce(ceil(extract(epoch FROM max(blocked_until) - now()) * 1000)::bigint, 0)
+FROM login_throttle WHERE key = ANY($1) AND blocked_until > now()`
+
+// BlockedFor returns how long the longest block of keys lasts (0: none is
+// blocked). It counts nothing: ClaimAttempt decides.
+func BlockedFor(ctx context.Context, q Querier, keys [][]byte) (time.Duration, error) {
+	var ms int64
+	if err := q.QueryRow(ctx, blockedFor, keys).Scan(&ms); err != nil {
+		return 0, fmt.Errorf("store: blocked for: %w", err)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
 const clearAttempts = `DELETE FROM login_throttle WHERE key = ANY($1)`
 
-// ClearAttempts forgets the attempts of keys (after a complete login, or
-// when an admin resets an account).
+// ClearAttempts forgets the attempts of keys (after a complete login).
 func ClearAttempts(ctx context.Context, q Querier, keys [][]byte) error {
 	if _, err := q.Exec(ctx, clearAttempts, keys); err != nil {
 		return fmt.Errorf("store: clear attempts: %w", err)

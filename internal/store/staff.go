@@ -149,15 +149,32 @@ func TouchSession(ctx context.Context, q Querier, idHash []byte, idle time.Durat
 	return s, nil
 }
 
-const setPendingTOTP = `UPDATE staff_session SET pending_totp = $2 WHERE id_hash = $1 AND NOT second_factor`
+// setPendingTOTP stores a secret where none is kept yet and returns the
+// one kept: the first of two requests at once wins.
+const setPendingTOTP = `
+WITH set AS (
+    UPDATE staff_session SET pending_totp = $2 WHERE id_hash = $1 AND NOT second_factor AND pending_totp IS NULL
+    RETURNING pending_totp)
+SELECT pending_totp FROM set
+UNION ALL
+SELECT pending_totp FROM staff_session WHERE id_hash = $1 AND NOT second_factor AND NOT EXISTS (SELECT 1 FROM set)`
+
+const getPendingTOTP = `SELECT pending_totp FROM staff_session WHERE id_hash = $1`
 
 // SetPendingTOTP keeps the sealed TOTP secret offered to the half-finished
-// session of idHash.
-func SetPendingTOTP(ctx context.Context, q Querier, idHash, sealed []byte) error {
-	if _, err := q.Exec(ctx, setPendingTOTP, idHash, sealed); err != nil {
-		return fmt.Errorf("store: set pending totp: %w", err)
+// session of idHash, unless one is kept already, and returns the one kept.
+// Errors: NotFound (no such half-finished session).
+func SetPendingTOTP(ctx context.Context, q Querier, idHash, sealed []byte) ([]byte, error) {
+	var kept []byte
+	if err := q.QueryRow(ctx, setPendingTOTP, idHash, sealed).Scan(&kept); err != nil {
+		return nil, notFound("store: set pending totp", err)
 	}
-	return nil
+	if kept == nil { // another request stored its secret while this statement ran: read it
+		if err := q.QueryRow(ctx, getPendingTOTP, idHash).Scan(&kept); err != nil {
+			return nil, notFound("store: set pending totp", err)
+		}
+	}
+	return kept, nil
 }
 
 const deleteSession = `DELETE FROM staff_session WHERE id_hash = $1`

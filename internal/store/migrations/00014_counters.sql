@@ -22,7 +22,7 @@ CREATE TABLE login_throttle (
     owner         bytea NOT NULL,
     attempts      integer NOT NULL,
     blocked_until timestamptz NOT NULL DEFAULT '-infinity',
-    allowed_at    timestamptz NOT NULL DEFAULT now(), -- the last attempt let through
+    allowed_tx    xid8 NOT NULL DEFAULT pg_current_xact_id(), -- the transaction of the last attempt let through
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX login_throttle_updated ON login_throttle (updated_at);
