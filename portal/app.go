@@ -90,23 +90,25 @@ type Server struct {
 	// (canonical.go).
 	slashRoutes map[string]bool
 	maxBody     int             // the largest body of any route: a form step with uploads
+	maxFiles    int             // the most file parts of a post
 	spool       *formpost.Spool // files of posts in flight
 	pdfSlots    chan struct{}   // PDF receipts rendered at once
 	// uploadSlots bounds the uploads held in memory at once (read from
 	// the spool, checked, sealed, stored).
 	uploadSlots chan struct{}
-	// uploadIdle and uploadTimeout end uploads whose client stops
-	// sending, or sends too slowly (body.go).
-	uploadIdle, uploadTimeout time.Duration
-	forms                     *forms.Set
-	subs                      *submission.Service
-	auth                      *auth.Service
-	inbox                     *inbox.Service
-	cases                     *retention.Cases
-	engine                    *forms.Engine
-	loc                       *time.Location
-	now                       func() time.Time
-	ready                     *readiness
+	// uploadIdle, uploadTimeout, uploadGrace and uploadRate end uploads
+	// whose client stops sending, or sends too slowly (body.go).
+	uploadIdle, uploadTimeout, uploadGrace time.Duration
+	uploadRate                             float64
+	forms                                  *forms.Set
+	subs                                   *submission.Service
+	auth                                   *auth.Service
+	inbox                                  *inbox.Service
+	cases                                  *retention.Cases
+	engine                                 *forms.Engine
+	loc                                    *time.Location
+	now                                    func() time.Time
+	ready                                  *readiness
 
 	app *fiber.App
 }
@@ -129,11 +131,14 @@ func New(d Deps) (*Server, error) {
 	}
 	maxBody := max(int(d.Forms.MaxUploadBytes())+bodySlack, answerBodySize, 1<<20) // the largest limit of any route
 	s := &Server{
-		maxBody:     maxBody,
+		maxBody: maxBody,
+		// A post may carry twice the files its fields take, so that a
+		// citizen who chose too many is told so beside the field.
+		maxFiles:    2 * max(d.Forms.MaxStepFiles(), submission.AnswerMaxFiles),
 		spool:       formpost.NewSpool(d.SpoolDir, spoolBudget),
 		pdfSlots:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 		uploadSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		uploadIdle:  uploadIdle, uploadTimeout: uploadTimeout,
+		uploadIdle:  uploadIdle, uploadTimeout: uploadTimeout, uploadGrace: uploadGrace, uploadRate: uploadRate,
 		cfg:      d.Config,
 		db:       d.DB,
 		dir:      d.Directory,
@@ -187,6 +192,8 @@ func New(d Deps) (*Server, error) {
 		CaseSensitive: true,
 		StrictRouting: false,
 	})
+	s.app.Server().Handler = closeUnread(s.app.Server().Handler)
+	s.app.Server().ContinueHandler = s.continueBody
 	s.routes(d.Registry)
 	s.slashRoutes = slashRoutesOf(s.app)
 	s.registerCacheMetrics(d.Registry)

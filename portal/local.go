@@ -3,6 +3,7 @@ package portal
 import (
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,21 +13,29 @@ import (
 
 // onlyFrom lets a request through when its client is on loopback or in
 // allowed, and answers 404 otherwise (nothing tells that the page
-// exists). A request relayed by a proxy that is not trusted counts as
-// from outside, whatever its peer: a proxy on the same machine would
-// otherwise make every client look local.
+// exists). Through a trusted proxy the client is the one its
+// X-Forwarded-For names, and a proxy that names none is refused (its own
+// address says nothing of the client). A request relayed by a proxy that
+// is not trusted counts as from outside, whatever its peer: a proxy on
+// the same machine would otherwise make every client look local. (One
+// that adds no header at all cannot be told from a local client: list it
+// in PORTAL_TRUSTED_PROXIES.)
 func (s *Server) onlyFrom(allowed []netip.Prefix) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
+		if !ok {
+			return fiber.ErrNotFound
+		}
+		a := peer.Unmap()
 		h := &c.Request().Header
-		relayed := len(h.Peek(fiber.HeaderXForwardedFor)) > 0 || len(h.Peek("Forwarded")) > 0
-		if relayed && !s.fromTrustedProxy(c) {
+		switch relayed := len(h.Peek(fiber.HeaderXForwardedFor)) > 0 || len(h.Peek("Forwarded")) > 0; {
+		case s.trusted(a):
+			if a, ok = s.forwardedFor(c, a); !ok {
+				return fiber.ErrNotFound
+			}
+		case relayed:
 			return fiber.ErrNotFound
 		}
-		a, err := netip.ParseAddr(s.clientIP(c))
-		if err != nil {
-			return fiber.ErrNotFound
-		}
-		a = a.Unmap()
 		if a.IsLoopback() {
 			return c.Next()
 		}
@@ -43,7 +52,12 @@ func (s *Server) onlyFrom(allowed []netip.Prefix) fiber.Handler {
 // configuration (PORTAL_MAX_CONNS, PORTAL_MAX_CONNS_PER_CLIENT), until
 // Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	l := connlimit.Wrap(ln, connlimit.Limits{Total: s.cfg.MaxConns, PerClient: s.cfg.MaxConnsPerClient, Exempt: s.cfg.TrustedProxies})
+	var texts []string
+	for _, lang := range s.bundle.Languages() {
+		texts = append(texts, s.bundle.Localizer(lang.Code).T("error.connections"))
+	}
+	l := connlimit.Wrap(ln, connlimit.Limits{Total: s.cfg.MaxConns, PerClient: s.cfg.MaxConnsPerClient, Exempt: s.cfg.TrustedProxies,
+		Refusal: strings.Join(texts, " / ")})
 	s.conns.Store(l)
 	return s.app.Listener(l)
 }

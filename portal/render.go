@@ -152,10 +152,11 @@ type sharedPage struct {
 	br   []byte
 }
 
-// maxCachedPages bounds each page cache (shared and spliced pages). Its
-// keys are routes with parameters a handler found valid (an office, a
-// service, a step), so the bound is never reached in use; when it is, an
-// entry makes room.
+// maxCachedPages bounds each page cache (shared and spliced pages), about
+// 30 MB at most. Its keys are routes with parameters a handler found valid
+// (an office, a service, a step) and a language, so junk requests add
+// none; when many offices and languages reach the bound, an entry makes
+// room, and a page dropped is only rendered again.
 const maxCachedPages = 1024
 
 // renderShared answers with page name, rendered by build, from the cache

@@ -138,7 +138,7 @@ func Load(getenv func(string) string) (Config, error) {
 		// Development mode publishes the development mailbox (every
 		// citizen's status link) and generated keys: only on purpose.
 		problems = append(problems, fmt.Sprintf("PORTAL_ADDR %q is not a loopback address: set PORTAL_ENV=production, "+
-			"or PORTAL_ENV=development to serve a development portal (with its mailbox at /dev/mail) to the network", c.Addr))
+			"or PORTAL_ENV=development to serve a development portal (generated keys, mails kept in its database) to the network", c.Addr))
 	}
 
 	base, err := url.Parse(strings.TrimRight(env("PORTAL_BASE_URL", "http://localhost:8080"), "/"))

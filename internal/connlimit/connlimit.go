@@ -21,6 +21,9 @@ type Limits struct {
 	// Exempt are peers whose connections count only towards Total:
 	// reverse proxies, whose connections carry many clients.
 	Exempt []netip.Prefix
+	// Refusal is the text a refused connection reads (plain text, UTF-8;
+	// before a request is read, so in every language the portal speaks).
+	Refusal string
 }
 
 // Listener is a net.Listener under Limits. It is safe for concurrent use.
@@ -36,7 +39,7 @@ type Listener struct {
 
 // Wrap returns ln under lim.
 func Wrap(ln net.Listener, lim Limits) *Listener {
-	const text = "Zu viele Verbindungen, bitte gleich noch einmal. / Too many connections, please try again shortly.\n"
+	text := lim.Refusal + "\n"
 	refusal := fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 10\r\n"+
 		"Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(text), text)
 	return &Listener{Listener: ln, lim: lim, clients: make(map[netip.Prefix]int), refusal: []byte(refusal)}

@@ -63,7 +63,7 @@ func waitOpen(t *testing.T, l *Listener, want int) {
 }
 
 func TestLimitsPerClientAndInAll(t *testing.T) {
-	l, addr := serve(t, Limits{Total: 6, PerClient: 3, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}})
+	l, addr := serve(t, Limits{Total: 6, PerClient: 3, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}, Refusal: "Zu viele. / Too many."})
 	var held []net.Conn
 	for i := 0; i < 3; i++ {
 		c, ok := dial(t, "127.0.0.2", addr)
