@@ -483,7 +483,7 @@ func benchmarkSubmitOn(b *testing.B, h *harness, withJobs bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h.events.set(jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, nil)})
+		h.events.set(jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, nil, []byte("bench-secret"))})
 	}
 	c := h.citizen(b)
 	fillTermin(b, c)

@@ -20,9 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/inbox"
+	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/locales"
@@ -39,7 +41,9 @@ func TestEveryMessageIDUsedInCodeExists(t *testing.T) {
 	ids := []string{msgCSRF, office.MsgPostalCodeRequired, office.MsgPostalCodeFormat,
 		inbox.MsgHoldReason, inbox.MsgHoldState, retention.MsgPeriod, "status.deleted.title",
 		"staff.case.event.hold", "staff.case.event.hold_lifted", "staff.retention.title", "staff.due.title", "staff.due.all",
-		"staff.case.deletion.held", "staff.case.deletion.unknown", "staff.case.deletion.open", "staff.case.deletion.due"}
+		"staff.case.deletion.held", "staff.case.deletion.unknown", "staff.case.deletion.open", "staff.case.deletion.due",
+		mail.MsgRecipientCapped, "staff.case.event.mail_capped", "error.connections", auth.MsgThrottled, auth.MsgBusy,
+		"staff.login.wait.second", "staff.login.wait.seconds", "staff.login.wait.minutes"}
 	for _, id := range []string{"year", "years", "month", "months", "both"} {
 		ids = append(ids, "staff.retention.period."+id)
 	}

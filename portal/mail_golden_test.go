@@ -59,7 +59,7 @@ func TestMailGoldenFiles(t *testing.T) {
 	resumeArgs := func(officeID int64, lang string) mail.Args {
 		t.Helper()
 		err := h.db.InTx(ctx, func(tx pgx.Tx) error {
-			return mail.NewNotifier(client, box).ResumeLink(ctx, tx, submission.ResumeRequest{
+			return mail.NewNotifier(client, box, []byte(mailTestKey)).ResumeLink(ctx, tx, submission.ResumeRequest{
 				OfficeID: officeID, ServiceSlug: "reiseimpfberatung", DraftID: map[string]int64{"de": 1, "en": 2}[lang], Token: "RESUMETOKEN", To: "later@example.org",
 				Lang: lang, Expires: time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC),
 			})

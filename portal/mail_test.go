@@ -13,12 +13,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/crypto"
+	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
 	"github.com/gesundheitsamt/portal/internal/jobs"
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
 	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/locales"
 )
 
@@ -96,7 +99,7 @@ func startMail(t *testing.T, h *harness, login string) (*mailtest.Sink, *river.C
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = jobs.Stop(client, 5*time.Second) })
-	notifier := mail.NewNotifier(client, box)
+	notifier := mail.NewNotifier(client, box, []byte(mailTestKey))
 	h.subs.MailResume(notifier)
 	h.events.set(jobs.Events{notifier})
 	return sink, client, notifier
@@ -336,5 +339,54 @@ func TestRelayOutageLoggedOncePerChange(t *testing.T) {
 	if counts["unreachable"] != 1 || counts["back"] != 1 || counts["error"] != 0 {
 		t.Errorf("over %d failed attempts: %d warnings of an unreachable relay, %d lines of it back, %d errors; want 1, 1, 0\n%s",
 			errs, counts["unreachable"], counts["back"], counts["error"], logs)
+	}
+}
+
+// Anyone can type a stranger's address: receipts and resume links to one
+// address are counted in the day, in the transaction that enqueues them,
+// and beyond mail.RecipientPerDay nothing more is sent there. A resume
+// link then says so; a receipt's case notes it for staff. Another address
+// is not held up.
+func TestMailsToOneAddressAreCappedPerDay(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	sink, _, _ := startMail(t, h, "")
+	set, _ := forms.Builtin()
+	f, _ := set.Form("terminanfrage")
+	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(to string) error {
+		d := submission.NewDraft(o.ID, "terminanfrage", f.ID)
+		if err := h.subs.SaveDraft(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		return h.subs.SendResumeLink(ctx, d, to, "de")
+	}
+	for i := range mail.RecipientPerDay {
+		if err := send("opfer@example.org"); err != nil {
+			t.Fatalf("resume link %d: %v", i+1, err)
+		}
+	}
+	if err := send("Opfer@Example.ORG"); fault.MessageOf(err) != mail.MsgRecipientCapped {
+		t.Errorf("one more to the same address (spelled otherwise): %v", err)
+	}
+	if err := send("jemand@example.org"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	waitMails(t, sink, "opfer@example.org", mail.RecipientPerDay)
+
+	id, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"email": "opfer@example.org"})
+	var capped int
+	if err := h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM case_event WHERE submission_id = $1 AND kind = 'mail_capped' AND NOT citizen_visible`, id).Scan(&capped); err != nil {
+		t.Fatal(err)
+	}
+	if capped != 1 {
+		t.Errorf("%d notes of an unsent receipt in the case", capped)
+	}
+	time.Sleep(500 * time.Millisecond) // a receipt, if enqueued, would be out by now
+	if n := len(mailsTo(t, sink, "opfer@example.org")); n != mail.RecipientPerDay {
+		t.Errorf("%d mails to the address, want the cap of %d", n, mail.RecipientPerDay)
 	}
 }

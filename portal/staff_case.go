@@ -274,6 +274,8 @@ func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) event
 		v.Text = l.T("status.event.answer")
 	case store.EventMailFailed:
 		v.Text = l.T("staff.case.event.mail_failed")
+	case store.EventMailCapped:
+		v.Text = l.T("staff.case.event.mail_capped")
 	case store.EventHold:
 		v.Text = l.T("staff.case.event.hold")
 	case store.EventHoldLifted:

@@ -218,7 +218,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	mails := mail.NewNotifier(jobClient, box)
+	mails := mail.NewNotifier(jobClient, box, cfg.SecretKey)
 	notifier := jobs.Events{webhook.NewNotifier(jobClient), mails}
 	subs.Notify(notifier)
 	subs.MailResume(mails)

@@ -87,7 +87,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, box)}
+	events := jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, box, []byte("retention-test-secret"))}
 	subs.Notify(events)
 	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(db, events), clock: &clock{t: time.Now()},
 		cases: retention.NewCases(db, set, berlin, slog.New(slog.DiscardHandler)), offices: map[string]store.Office{}}

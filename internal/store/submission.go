@@ -185,6 +185,7 @@ const (
 	EventAnswer     = "answer"      // the citizen's answer to a Rückfrage
 	EventAssign     = "assign"      // the case was assigned (message: the assignee's name, or empty)
 	EventMailFailed = "mail_failed" // a mail to the citizen was refused for good (message: address and answer)
+	EventMailCapped = "mail_capped" // the receipt was not sent: its address had its mails of the day
 	EventHold       = "hold"        // a deletion hold was set (message: the reason)
 	EventHoldLifted = "hold_lifted" // the deletion hold was lifted
 )
