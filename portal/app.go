@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -61,9 +62,9 @@ type Deps struct {
 	// SpoolDir holds the files of posts in flight (unlinked and sealed at
 	// once); empty: the system's temporary directory.
 	SpoolDir string
-	// MinTempFree is the room /readyz wants in the temporary directory, in
-	// bytes (0: eight of the largest posts, at least 256 MiB).
-	MinTempFree uint64
+	// MinSpoolFree is the room /readyz wants in SpoolDir, in bytes (0:
+	// eight of the largest posts, at least 256 MiB).
+	MinSpoolFree uint64
 }
 
 // spoolBudget is the most the files of all posts in flight may take on
@@ -160,7 +161,7 @@ func New(d Deps) (*Server, error) {
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,
 		now:      time.Now,
-		ready:    &readiness{db: d.DB, log: d.Logger, minFree: cmp.Or(d.MinTempFree, max(256<<20, 8*uint64(maxBody)))},
+		ready:    &readiness{db: d.DB, log: d.Logger, dir: cmp.Or(d.SpoolDir, os.TempDir()), minFree: cmp.Or(d.MinSpoolFree, max(256<<20, 8*uint64(maxBody)))},
 	}
 	proxies := make([]string, len(d.Config.TrustedProxies))
 	for i, p := range d.Config.TrustedProxies {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,12 +20,13 @@ const probeEvery = 5 * time.Second
 // readiness decides whether this process can store a submission now: the
 // database answers, took the last write probe (store.ProbeWrite: a full
 // disk or a read-only server fails it, a ping does not notice), and the
-// temporary directory, where uploads are spooled, has room. Safe for
-// concurrent use.
+// spool's directory, where uploads wait, has room. Safe for concurrent
+// use.
 type readiness struct {
 	db      *store.DB
 	log     *slog.Logger
-	minFree uint64 // bytes the temporary directory must keep free
+	dir     string // the spool's directory
+	minFree uint64 // bytes it must keep free
 
 	probing sync.Mutex // one probe at a time; the others use the last outcome
 	last    atomic.Pointer[probeOutcome]
@@ -58,12 +58,12 @@ func (r *readiness) reason(ctx context.Context) (string, error) {
 	if err := r.db.Ping(ctx); err != nil {
 		return "the database does not answer", err
 	}
-	free, err := freeBytes(os.TempDir())
+	free, err := freeBytes(r.dir)
 	if err != nil {
-		return "the temporary directory cannot be checked", err
+		return "the upload directory cannot be checked", err
 	}
 	if free < r.minFree {
-		return "the temporary directory is nearly full", fmt.Errorf("%s: %d MiB free, less than %d MiB", os.TempDir(), free>>20, r.minFree>>20)
+		return "the upload directory is nearly full", fmt.Errorf("%s: %d MiB free, less than %d MiB", r.dir, free>>20, r.minFree>>20)
 	}
 	if err := r.probe(ctx); err != nil {
 		return "the database cannot store data", err

@@ -37,23 +37,23 @@ func waitReadyz(t *testing.T, h *harness, status int) string {
 	return ""
 }
 
-// Uploads are spooled to the temporary directory: with less room there
-// than the portal wants, it is not ready, and says why in a fixed phrase
-// (the page is public) and once in the log.
-func TestReadyzWantsRoomInTheTemporaryDirectory(t *testing.T) {
+// Uploads wait in the spool's directory: with less room there than the
+// portal wants, it is not ready, and says why in a fixed phrase (the page
+// is public) and once in the log.
+func TestReadyzWantsRoomForTheSpool(t *testing.T) {
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(os.TempDir(), &st); err != nil {
+	if err := syscall.Statfs(t.TempDir(), &st); err != nil {
 		t.Fatal(err)
 	}
 	free := st.Bavail * uint64(st.Bsize)
-	cramped := newHarnessOn(t, nil, storetest.New(t), func(d *portal.Deps) { d.MinTempFree = free + 1<<30 })
+	cramped := newHarnessOn(t, nil, storetest.New(t), func(d *portal.Deps) { d.MinSpoolFree = free + 1<<30 })
 	for range 3 {
 		res, b := cramped.get("/readyz")
-		if res.StatusCode != http.StatusServiceUnavailable || b != "not ready: the temporary directory is nearly full\n" {
+		if res.StatusCode != http.StatusServiceUnavailable || b != "not ready: the upload directory is nearly full\n" {
 			t.Fatalf("/readyz with too little room: %d %q", res.StatusCode, b)
 		}
 	}
-	if n := strings.Count(cramped.log.String(), "not ready: the temporary directory is nearly full"); n != 1 {
+	if n := strings.Count(cramped.log.String(), "not ready: the upload directory is nearly full"); n != 1 {
 		t.Errorf("%d log lines for three answers, want 1:\n%s", n, cramped.log.String())
 	}
 	if res, b := newHarness(t, nil).get("/readyz"); res.StatusCode != http.StatusOK {
