@@ -307,9 +307,12 @@ func (s *Server) clientKey(c *fiber.Ctx) string {
 	return p.String()
 }
 
+// levelFor is the log level of an answer: an error for a server error, a
+// warning for a refusal (503 too: a dependency away, or too much at once,
+// not a bug), info otherwise.
 func levelFor(status int) slog.Level {
 	switch {
-	case status >= 500:
+	case status >= 500 && status != fiber.StatusServiceUnavailable:
 		return slog.LevelError
 	case status >= 400 && status != fiber.StatusNotFound:
 		return slog.LevelWarn
