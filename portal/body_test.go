@@ -150,11 +150,7 @@ func TestBodyLimitsWithoutALength(t *testing.T) {
 // answered. The same connection then carries the next request.
 func TestUploadsLeaveNothingInTheSpool(t *testing.T) {
 	h := newHarness(t, nil)
-	c := h.citizen(t)
-	c.get(gutachtenBase + "/anlass")
-	res, _ := c.post(gutachtenBase+"/anlass", url.Values{"reason": {"dienstfaehigkeit"}, "file_number": {"P-12/2026"}, "_action": {"next"}})
-	expectLocation(t, res, gutachtenBase+"/auftrag")
-	c.get(gutachtenBase + "/auftrag")
+	c := atUploadStep(t, h)
 
 	base := h.listen()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -162,14 +158,7 @@ func TestUploadsLeaveNothingInTheSpool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var mp bytes.Buffer
-	w := multipart.NewWriter(&mp)
-	for k, v := range map[string]string{"_csrf": c.token, "authority": "Landesamt", "authority_contact": "Frau Beispiel", "_action": "next"} {
-		_ = w.WriteField(k, v)
-	}
-	fw, _ := w.CreateFormFile("request_letter", "auftrag.pdf")
-	_, _ = fw.Write([]byte(minimalPDF))
-	_ = w.Close()
+	mp, w := letterPost(c.token)
 	var cookies []string
 	for k, v := range c.cookies {
 		cookies = append(cookies, k+"="+v)
@@ -177,7 +166,7 @@ func TestUploadsLeaveNothingInTheSpool(t *testing.T) {
 	rd := bufio.NewReader(conn)
 	fmt.Fprintf(conn, "POST %s/auftrag HTTP/1.1\r\nHost: localhost:8080\r\nCookie: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
 		gutachtenBase, strings.Join(cookies, "; "), w.FormDataContentType(), mp.Len(), mp.String())
-	res, err = http.ReadResponse(rd, nil)
+	res, err := http.ReadResponse(rd, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,20 +243,9 @@ func TestOnlyMultipartPostsTakeUploads(t *testing.T) {
 		t.Errorf("8 MiB urlencoded to a form step: status %d\n%s", res.StatusCode, excerpt(b))
 	}
 
-	c := h.citizen(t)
-	c.get(gutachtenBase + "/anlass")
-	res, _ = c.post(gutachtenBase+"/anlass", url.Values{"reason": {"dienstfaehigkeit"}, "file_number": {"P-12/2026"}, "_action": {"next"}})
-	expectLocation(t, res, gutachtenBase+"/auftrag")
-	c.get(gutachtenBase + "/auftrag")
-	var mp bytes.Buffer
-	w := multipart.NewWriter(&mp)
-	for k, v := range map[string]string{"_csrf": c.token, "authority": "Landesamt", "authority_contact": "Frau Beispiel", "_action": "next"} {
-		_ = w.WriteField(k, v)
-	}
-	fw, _ := w.CreateFormFile("request_letter", "auftrag.pdf")
-	_, _ = fw.Write([]byte(minimalPDF))
-	_ = w.Close()
-	req := httptest.NewRequest(http.MethodPost, gutachtenBase+"/auftrag", &mp)
+	c := atUploadStep(t, h)
+	mp, w := letterPost(c.token)
+	req := httptest.NewRequest(http.MethodPost, gutachtenBase+"/auftrag", mp)
 	req.Header.Set("Content-Type", "Multipart/Form-Data; boundary="+w.Boundary())
 	res, b = c.send(req)
 	if res.StatusCode != http.StatusSeeOther || h.count(t, "draft_file") != 1 {
@@ -343,4 +321,29 @@ func openSpoolFiles(t *testing.T) int {
 		}
 	}
 	return n
+}
+
+// atUploadStep returns a citizen at the step of the medical report that
+// takes the request letter.
+func atUploadStep(t *testing.T, h *harness) *citizen {
+	t.Helper()
+	c := h.citizen(t)
+	c.get(gutachtenBase + "/anlass")
+	res, _ := c.post(gutachtenBase+"/anlass", url.Values{"reason": {"dienstfaehigkeit"}, "file_number": {"P-12/2026"}, "_action": {"next"}})
+	expectLocation(t, res, gutachtenBase+"/auftrag")
+	c.get(gutachtenBase + "/auftrag")
+	return c
+}
+
+// letterPost is that step's answers with a request letter, multipart.
+func letterPost(token string) (*bytes.Buffer, *multipart.Writer) {
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	for k, v := range map[string]string{"_csrf": token, "authority": "Landesamt", "authority_contact": "Frau Beispiel", "_action": "next"} {
+		_ = w.WriteField(k, v)
+	}
+	fw, _ := w.CreateFormFile("request_letter", "auftrag.pdf")
+	_, _ = fw.Write([]byte(minimalPDF))
+	_ = w.Close()
+	return &mp, w
 }
