@@ -87,8 +87,8 @@ type Server struct {
 	shared   sharedPages
 	spliced  splicedPages
 	conns    atomic.Pointer[connlimit.Listener] // the listener Serve runs on
-	// slashRoutes are the static routes spelled with a trailing slash
-	// (canonical.go).
+	// slashRoutes are the static routes spelled with a trailing slash,
+	// by their path without it (canonical.go).
 	slashRoutes map[string]bool
 	maxBody     int             // the largest body of any route: a form step with uploads
 	maxFiles    int             // the most file parts of a post

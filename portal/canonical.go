@@ -39,7 +39,7 @@ func (s *Server) canonicalPath(c *fiber.Ctx) error {
 // backslash (which browsers read as a slash: "/\evil.example" is another
 // site), or a control character.
 func (s *Server) canonical(path string) (string, bool) {
-	if path == "/" {
+	if s.plain(path) {
 		return path, true
 	}
 	if strings.ContainsAny(path, "\\") {
@@ -62,19 +62,50 @@ func (s *Server) canonical(path string) (string, bool) {
 		kept = append(kept, seg)
 	}
 	clean := "/" + strings.Join(kept, "/")
-	if clean != "/" && s.slashRoutes[clean+"/"] {
+	if s.slashRoutes[clean] {
 		clean += "/"
 	}
 	return clean, true
 }
 
-// slashRoutesOf returns the static routes whose path ends in a slash
-// ("/staff/"): their canonical spelling keeps it.
+// plain reports, without allocating, whether path is canonical as it
+// stands: what nearly every request's path is.
+func (s *Server) plain(path string) bool {
+	if path == "/" {
+		return true
+	}
+	if len(path) < 2 || path[0] != '/' {
+		return false
+	}
+	bare, slash := strings.CutSuffix(path, "/")
+	if slash != s.slashRoutes[bare] {
+		return false
+	}
+	start := 1
+	for i := 1; i <= len(bare); i++ {
+		if i < len(bare) && bare[i] != '/' {
+			if c := bare[i]; c < 0x21 || c == 0x7f || c == '\\' {
+				return false
+			}
+			continue
+		}
+		switch bare[start:i] {
+		case "", ".", "..":
+			return false
+		}
+		start = i + 1
+	}
+	return true
+}
+
+// slashRoutesOf returns the static routes whose path ends in a slash, by
+// their path without it ("/staff" for "/staff/"): their canonical spelling
+// keeps the slash.
 func slashRoutesOf(app *fiber.App) map[string]bool {
 	out := make(map[string]bool)
 	for _, r := range app.GetRoutes() {
 		if len(r.Path) > 1 && strings.HasSuffix(r.Path, "/") && !strings.ContainsAny(r.Path, ":*+") {
-			out[r.Path] = true
+			out[strings.TrimSuffix(r.Path, "/")] = true
 		}
 	}
 	return out
@@ -84,6 +115,9 @@ func slashRoutesOf(app *fiber.App) map[string]bool {
 // values: what a page cache keys on.
 func routeKey(c *fiber.Ctx) string {
 	r := c.Route()
+	if len(r.Params) == 0 {
+		return r.Path
+	}
 	var b strings.Builder
 	b.WriteString(r.Path)
 	for _, p := range r.Params {

@@ -255,3 +255,16 @@ func TestClientKeyOfIPv6IsItsSlash64(t *testing.T) {
 		app.ReleaseCtx(c)
 	}
 }
+
+// The fast check of canonical paths agrees with the full one.
+func TestPlainPathsAreCanonical(t *testing.T) {
+	s := &Server{slashRoutes: map[string]bool{"/staff": true}}
+	for _, path := range []string{"/", "/amt/leipzig", "/amt/leipzig/", "/amt//leipzig", "//amt", "/staff", "/staff/", "/staff//",
+		"/amt/./x", "/amt/../x", "/amt/..", "/amt/.", "/a\\b", "/a\tb", "/static/app.3f2a.css", "/amt/leipzig/leistungen/x/antrag/y",
+		"/.hidden", "/a..b", "/staff/verwaltung", "/staff/verwaltung/"} {
+		want, ok := s.canonical(path)
+		if got := s.plain(path); got != (ok && want == path) {
+			t.Errorf("%q: plain %v, canonical %q %v", path, got, want, ok)
+		}
+	}
+}
