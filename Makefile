@@ -57,7 +57,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzPDFCheck$$' -fuzztime 50000x ./internal/scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime 20000x ./internal/scan/
 
-## bench: Go benchmarks of the hot paths, then the figures of issues 2, 3, 4 and 5
+## bench: Go benchmarks of the hot paths, then the figures of the real binary under load
 bench: deps-run build
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./forms/ ./internal/... | tee bin/bench.txt

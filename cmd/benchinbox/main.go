@@ -1,4 +1,4 @@
-// Command benchinbox measures issue 4's inbox figures against a running
+// Command benchinbox measures the inbox at a million cases against a running
 // portal (started with PORTAL_DEMO=1, PORTAL_DEMO_PASSWORD and
 // PORTAL_DEMO_TOTP): it seeds a million submissions into one office with
 // COPY (once; a second run reuses them), logs in as the office's demo

@@ -1,4 +1,4 @@
-// Command benchmail measures issue 5's mail figure against a running
+// Command benchmail measures the delivery of a burst of mail against a running
 // portal: it runs an SMTP sink (emersion/go-smtp) that the portal sends to
 // (SMTP_URL=smtp://<-sink>), seeds -n submissions with an address directly
 // in the portal's database, queues one receipt mail (with its PDF) for each

@@ -1,4 +1,4 @@
-// Command benchsubmit measures issue 3's submission figure against a
+// Command benchsubmit measures submissions per second against a
 // running portal: it prepares completed drafts of the appointment request
 // directly in the portal's database, then posts their submits over HTTP
 // from a fixed number of connections for a fixed time, counts the rows
