@@ -236,7 +236,7 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 		}
 		switch {
 		case !allowed: // not looked at, so not audited: the throttle counts it
-			wait = w
+			wait = max(w, time.Millisecond)
 			return nil
 		case !ok:
 			return s.auditIf(ctx, tx, known, acct, "login.failed")
@@ -378,7 +378,7 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string, c Client) 
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		allowed, w, err := store.ClaimAttempt(ctx, tx, s.codeKey(acct.ID), s.owner(acct.Email), s.throttles.secondFactor)
 		if err != nil || !allowed {
-			wait = w
+			wait = max(w, time.Millisecond)
 			return err
 		}
 		ok, action, err := s.secondFactor(ctx, tx, acct, string(secret), code)
