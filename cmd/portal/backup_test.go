@@ -139,25 +139,6 @@ func apiLetters(t *testing.T, base, token string) map[string]string {
 	return out
 }
 
-func auditHashes(t *testing.T, db *store.DB) map[int64]string {
-	t.Helper()
-	rows, err := db.Pool.Query(context.Background(), `SELECT id, encode(hash, 'hex') FROM audit_log`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[int64]string{}
-	for rows.Next() {
-		var id int64
-		var h string
-		if err := rows.Scan(&id, &h); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = h
-	}
-	return out
-}
-
 func runWith(env map[string]string, stdout io.Writer, args ...string) error {
 	return run(context.Background(), append([]string{"portal"}, args...), func(k string) string { return env[k] }, stdout)
 }
@@ -222,7 +203,7 @@ func TestBackupWhileServingRestoresIntoAFreshDataDir(t *testing.T) {
 	if err := runWith(envA, io.Discard, "backup", file); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("a second backup onto the same name: %v", err)
 	}
-	wantAudit := auditHashes(t, dbA)
+	wantAudit := storetest.AuditHashes(t, dbA)
 	dbA.Close()
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
@@ -271,7 +252,7 @@ func TestBackupWhileServingRestoresIntoAFreshDataDir(t *testing.T) {
 	b := startPortal(t, envB)
 	t.Cleanup(func() { os.RemoveAll(clusterRoot(b.log.String(), envB["PORTAL_DATA_DIR"])) })
 	dbB := portalDB(t, envB)
-	gotAudit := auditHashes(t, dbB)
+	gotAudit := storetest.AuditHashes(t, dbB)
 	for id, h := range wantAudit {
 		if gotAudit[id] != h {
 			t.Errorf("audit entry %d: %q after the restore, %q before", id, gotAudit[id], h)

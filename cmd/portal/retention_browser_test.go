@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/retention"
@@ -52,16 +50,7 @@ func TestBrowserRetentionPages(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	step(t, ctx, "login", chromedp.Navigate(p.base+"/staff/login?lang=de"))
-	step(t, ctx, "email", chromedp.SendKeys(chromedp.ID("login-email"), "admin@leipzig.example"))
-	markPage(t, ctx)
-	step(t, ctx, "password", chromedp.SendKeys(chromedp.ID("login-password"), "demo-passwort-123"+kb.Enter))
-	waitLoaded(t, ctx)
-	code, _ := totp.GenerateCode(demoTOTP, time.Now())
-	markPage(t, ctx)
-	step(t, ctx, "code", chromedp.SendKeys(chromedp.ID("login-code"), code+kb.Enter))
-	waitLoaded(t, ctx)
-	waitPath(t, ctx, "/staff/")
+	loginInBrowser(t, ctx, p.base, "admin@leipzig.example")
 
 	// The hold: without a reason the error leads to the field; then set.
 	clickAndWait(t, ctx, "open the case", chromedp.CSS(`.table a[href^="/staff/faelle/"]`))

@@ -245,16 +245,7 @@ func TestBrowserRueckfrage(t *testing.T) {
 	sendTerminInBrowser(t, ctx, p.base+"/amt/leipzig/leistungen/terminanfrage/antrag?lang=de")
 	statusURL := eval[string](t, ctx, `document.querySelector('main a[href^="/status/"]:not([download])').href`)
 
-	step(t, ctx, "login", chromedp.Navigate(p.base+"/staff/login?lang=de"))
-	step(t, ctx, "email", chromedp.SendKeys(chromedp.ID("login-email"), "sachbearbeitung@leipzig.example"))
-	markPage(t, ctx)
-	step(t, ctx, "password", chromedp.SendKeys(chromedp.ID("login-password"), "demo-passwort-123"+kb.Enter))
-	waitLoaded(t, ctx)
-	code, _ := totp.GenerateCode(demoTOTP, time.Now())
-	markPage(t, ctx)
-	step(t, ctx, "code", chromedp.SendKeys(chromedp.ID("login-code"), code+kb.Enter))
-	waitLoaded(t, ctx)
-	waitPath(t, ctx, "/staff/")
+	loginInBrowser(t, ctx, p.base, "sachbearbeitung@leipzig.example")
 
 	// The inbox with its filters open, and a search.
 	step(t, ctx, "open filters", chromedp.Click(chromedp.CSS(".filters summary")))
@@ -369,4 +360,20 @@ func sendTerminInBrowser(t *testing.T, ctx context.Context, url string) {
 	}
 	step(t, ctx, "consent", chromedp.Click(chromedp.ID("f-consent")))
 	clickAndWait(t, ctx, "send", chromedp.CSS(`button[data-once]`))
+}
+
+// loginInBrowser logs a demo account in through the login pages, as a
+// person types it, in German, and waits for the inbox.
+func loginInBrowser(t *testing.T, ctx context.Context, base, email string) {
+	t.Helper()
+	step(t, ctx, "login", chromedp.Navigate(base+"/staff/login?lang=de"))
+	step(t, ctx, "email", chromedp.SendKeys(chromedp.ID("login-email"), email))
+	markPage(t, ctx)
+	step(t, ctx, "password", chromedp.SendKeys(chromedp.ID("login-password"), "demo-passwort-123"+kb.Enter))
+	waitLoaded(t, ctx)
+	code, _ := totp.GenerateCode(demoTOTP, time.Now())
+	markPage(t, ctx)
+	step(t, ctx, "code", chromedp.SendKeys(chromedp.ID("login-code"), code+kb.Enter))
+	waitLoaded(t, ctx)
+	waitPath(t, ctx, "/staff/")
 }

@@ -178,31 +178,12 @@ func attachments(t *testing.T, db *store.DB, key []byte) map[string]string {
 	return out
 }
 
-func auditRows(t *testing.T, db *store.DB) map[int64]string {
-	t.Helper()
-	rows, err := db.Pool.Query(context.Background(), `SELECT id, encode(hash, 'hex') FROM audit_log`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[int64]string{}
-	for rows.Next() {
-		var id int64
-		var h string
-		if err := rows.Scan(&id, &h); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = h
-	}
-	return out
-}
-
 func TestRestoreFindsEverySubmissionAttachmentAndAuditEntry(t *testing.T) {
 	ctx := context.Background()
 	srcDSN, src := seeded(t)
 	path, m := writeBackup(t, srcDSN, src)
 	wantFiles := attachments(t, src, encKey)
-	wantAudit := auditRows(t, src)
+	wantAudit := storetest.AuditHashes(t, src)
 
 	var leipzig store.OfficeCounts
 	for _, c := range m.Offices {
@@ -244,7 +225,7 @@ func TestRestoreFindsEverySubmissionAttachmentAndAuditEntry(t *testing.T) {
 			t.Errorf("attachment of %s restored as %q", ref, gotFiles[ref])
 		}
 	}
-	gotAudit := auditRows(t, dst)
+	gotAudit := storetest.AuditHashes(t, dst)
 	for id, h := range wantAudit {
 		if gotAudit[id] != h {
 			t.Errorf("audit entry %d: restored %q, want %q", id, gotAudit[id], h)
@@ -272,12 +253,12 @@ func TestRestoreFindsEverySubmissionAttachmentAndAuditEntry(t *testing.T) {
 
 	// The restored database is not empty: a second restore is refused and
 	// changes nothing.
-	before := auditRows(t, dst)
+	before := storetest.AuditHashes(t, dst)
 	_, err = backup.Restore(ctx, openBackup(t, path), target)
 	if fault.KindOf(err) != fault.Conflict || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("restore into a database with data: %v", err)
 	}
-	if after := auditRows(t, dst); len(after) != len(before) {
+	if after := storetest.AuditHashes(t, dst); len(after) != len(before) {
 		t.Errorf("the refused restore changed the audit log: %d entries, were %d", len(after), len(before))
 	}
 }

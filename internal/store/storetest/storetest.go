@@ -190,3 +190,27 @@ func withDatabase(dsn, db string) string {
 	}
 	return dsn + " dbname=" + db
 }
+
+// AuditHashes returns the hash of every audit entry of db by id: what a
+// copy of the database must hold alike.
+func AuditHashes(t testing.TB, db *store.DB) map[int64]string {
+	t.Helper()
+	rows, err := db.Pool.Query(context.Background(), `SELECT id, encode(hash, 'hex') FROM audit_log`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var h string
+		if err := rows.Scan(&id, &h); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = h
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
