@@ -207,12 +207,19 @@ func TestHostileLoadLeavesMemoryBounded(t *testing.T) {
 		before := h.rss()
 		var status int
 		top := h.peak(func() {
-			req, _ := http.NewRequest(http.MethodPost, base+"/amt/leipzig/leistungen/terminanfrage/antrag/anliegen", bytes.NewReader(bomb.Bytes()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Content-Encoding", "gzip")
-			req.Header.Set("Cookie", cookie)
-			req.Header.Set("X-CSRF-Token", token)
-			res, err := normal.Do(req)
+			// Over a connection of its own, written while the answer is
+			// read: the server answers from the headers and closes, and
+			// a client still writing may see the connection reset.
+			c := h.dialFrom("127.0.0.1")
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			go func() {
+				fmt.Fprintf(c, "POST /amt/leipzig/leistungen/terminanfrage/antrag/anliegen HTTP/1.1\r\nHost: localhost\r\n"+
+					"Content-Type: application/x-www-form-urlencoded\r\nContent-Encoding: gzip\r\nCookie: %s\r\nX-CSRF-Token: %s\r\n"+
+					"Content-Length: %d\r\n\r\n", cookie, token, bomb.Len())
+				_, _ = c.Write(bomb.Bytes())
+			}()
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
