@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/forms"
@@ -24,16 +26,16 @@ type (
 		Name string `json:"name"`
 	}
 	apiSubmission struct {
-		ID          int64     `json:"id"`
-		Reference   string    `json:"reference"`
-		Service     string    `json:"service"`
-		Status      string    `json:"status"`
-		SubmittedAt time.Time `json:"submitted_at"`
-		UpdatedAt   time.Time `json:"updated_at"`
-		Applicant   string    `json:"applicant"`
-		Assignee    *apiStaff `json:"assignee"`
-		Unread      bool      `json:"unread"`
-		Version     int       `json:"version"`
+		ID          int64         `json:"id"`
+		Reference   string        `json:"reference"`
+		Service     string        `json:"service"`
+		Status      domain.Status `json:"status"`
+		SubmittedAt time.Time     `json:"submitted_at"`
+		UpdatedAt   time.Time     `json:"updated_at"`
+		Applicant   string        `json:"applicant"`
+		Assignee    *apiStaff     `json:"assignee"`
+		Unread      bool          `json:"unread"`
+		Version     int           `json:"version"`
 	}
 	apiSubmissionList struct {
 		Data       []apiSubmission `json:"data"`
@@ -62,15 +64,15 @@ type (
 		Attachments []apiAttachment `json:"attachments"`
 	}
 	apiEvent struct {
-		ID           int64     `json:"id"`
-		Kind         string    `json:"kind"`
-		Status       string    `json:"status"`
-		Message      string    `json:"message"`
-		At           time.Time `json:"at"`
-		Internal     bool      `json:"internal"`
-		RequestFiles bool      `json:"request_files,omitempty"`
-		Author       string    `json:"author"`
-		Confidential bool      `json:"confidential,omitempty"` // its message is withheld without medical:read
+		ID           int64         `json:"id"`
+		Kind         string        `json:"kind"`
+		Status       domain.Status `json:"status"`
+		Message      string        `json:"message"`
+		At           time.Time     `json:"at"`
+		Internal     bool          `json:"internal"`
+		RequestFiles bool          `json:"request_files,omitempty"`
+		Author       string        `json:"author"`
+		Confidential bool          `json:"confidential,omitempty"` // its message is withheld without medical:read
 	}
 	apiEventList struct {
 		Data []apiEvent `json:"data"`
@@ -99,10 +101,11 @@ const (
 func apiFilter(c *fiber.Ctx, officeID int64) (store.CaseFilter, error) {
 	f := store.CaseFilter{OfficeID: officeID, Limit: apiDefaultLimit}
 	if v := c.Query("status"); v != "" {
-		if !validStatus(v) {
+		st, ok := domain.ParseStatus(v)
+		if !ok {
 			return f, apiBadRequest("status")
 		}
-		f.Status = v
+		f.Status = st
 	}
 	f.Service = c.Query("service")
 	switch v := c.Query("assignee"); v {
@@ -147,15 +150,6 @@ func apiFilter(c *fiber.Ctx, officeID int64) (store.CaseFilter, error) {
 	return f, nil
 }
 
-func validStatus(s string) bool {
-	for _, v := range inbox.Statuses {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 func apiSubmissionOf(r store.CaseRow) apiSubmission {
 	out := apiSubmission{
 		ID: r.ID, Reference: r.Reference, Service: r.ServiceSlug, Status: r.Status, SubmittedAt: r.SubmittedAt,
@@ -180,7 +174,7 @@ func (s *Server) apiListSubmissions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: t.OfficeID, Actor: t.Actor(), Action: "api.submissions.list"}); err != nil {
+	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: t.OfficeID, Actor: t.Actor(), Action: domain.APISubmissionsList}); err != nil {
 		return err
 	}
 	out := apiSubmissionList{Data: make([]apiSubmission, 0, min(len(rows), limit))}
@@ -210,7 +204,7 @@ func (s *Server) apiCase(c *fiber.Ctx) (*submission.Case, error) {
 		return nil, err
 	}
 	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: t.OfficeID, Actor: t.Actor(), Action: "case.read", Object: "submission:" + strconv.FormatInt(id, 10),
+		OfficeID: t.OfficeID, Actor: t.Actor(), Action: domain.CaseRead, Object: domain.CaseObject(id),
 	}); err != nil {
 		return nil, err
 	}
@@ -336,11 +330,13 @@ func (s *Server) apiChangeStatus(c *fiber.Ctx) error {
 	var req apiStatusChange
 	dec := json.NewDecoder(bytes.NewReader(c.Body()))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || !validStatus(req.Status) || req.Version < 1 {
+	err = dec.Decode(&req)
+	to, ok := domain.ParseStatus(req.Status)
+	if err != nil || !ok || req.Version < 1 {
 		return apiBadRequest("body: want {\"status\", \"version\"[, \"message\", \"request_files\"]}")
 	}
-	err = s.inbox.Change(c.UserContext(), t.OfficeID, inbox.ByToken(t.ID), id, req.Version,
-		inbox.Transition{To: req.Status, Message: cleanText(req.Message), RequestFiles: req.RequestFiles, Confidential: t.Has(auth.ScopeMedicalRead)})
+	err = s.inbox.Change(c.UserContext(), t.OfficeID, t.Actor(), id, req.Version,
+		inbox.Transition{To: to, Message: cleanText(req.Message), RequestFiles: req.RequestFiles, Confidential: t.Has(auth.ScopeMedicalRead)})
 	if err == nil && !t.Has(auth.ScopeSubmissionsRead) {
 		return c.SendStatus(fiber.StatusNoContent) // a write-only token reads nothing back
 	}

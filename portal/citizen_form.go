@@ -309,7 +309,7 @@ func (s *Server) postStep(c *fiber.Ctx) error {
 		// client address may start a bounded number of them. Without
 		// the count (the database is away) the save below fails too,
 		// and the page keeps what was typed.
-		ok, err := s.allow(c, "draft", newDraftsPerHour, time.Hour)
+		ok, err := s.allow(c, draftLimit)
 		switch {
 		case err != nil && fault.KindOf(err) != fault.Unavailable:
 			return err

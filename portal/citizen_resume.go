@@ -1,8 +1,6 @@
 package portal
 
 import (
-	"time"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
@@ -55,10 +53,6 @@ func (s *Server) renderSaved(c *fiber.Ctx, status int, msgID, email string) erro
 	return s.views.render(c, status, "form_saved", p)
 }
 
-// resumeMailsPerHour bounds the resume mails one client address may ask
-// for: the form must not become a way to send mail to strangers.
-const resumeMailsPerHour = 10
-
 // mailResumeLink answers POST .../antrag/gespeichert: the resume link by
 // mail to the address given (not kept anywhere but in the sealed job).
 func (s *Server) mailResumeLink(c *fiber.Ctx) error {
@@ -70,7 +64,7 @@ func (s *Server) mailResumeLink(c *fiber.Ctx) error {
 	if fc.draft == nil {
 		return c.Redirect(fc.base, fiber.StatusSeeOther)
 	}
-	if ok, err := s.allow(c, "resume-mail", resumeMailsPerHour, time.Hour); err != nil || !ok {
+	if ok, err := s.allow(c, resumeMailLimit); err != nil || !ok {
 		if err != nil {
 			return err
 		}

@@ -5,11 +5,12 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/i18n"
-	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/receipt"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
@@ -88,10 +89,10 @@ func (s *Server) submissionView(c *fiber.Ctx) (*submission.View, *statusPage, *f
 		}
 		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: text, Message: ev.Message})
 	}
-	if v.Submission.Status == inbox.StatusQuestion {
+	if v.Submission.Status == domain.Question {
 		// The open question is the latest Rückfrage.
 		for i := len(v.Events) - 1; i >= 0; i-- {
-			if ev := v.Events[i]; ev.Kind == store.EventStatus && ev.Status == inbox.StatusQuestion {
+			if ev := v.Events[i]; ev.Kind == store.EventStatus && ev.Status == domain.Question {
 				p.Question = &questionView{
 					Text: ev.Message, At: formatTime(p.L, ev.At, s.loc), RequestFiles: ev.RequestFiles, Action: base + "/antwort",
 					MaxFiles: submission.AnswerMaxFiles, MaxSizeMB: forms.MaxUploadMB,
@@ -186,12 +187,12 @@ func (s *Server) receiptPDF(c *fiber.Ctx) error {
 }
 
 // statusText names a status in the reader's language.
-func statusText(l *i18n.Localizer, status string) string {
-	id := "status.state." + status
+func statusText(l *i18n.Localizer, status domain.Status) string {
+	id := "status.state." + string(status)
 	if l.Has(id) {
 		return l.T(id)
 	}
-	return status
+	return string(status)
 }
 
 // formatDate shows the day of a moment in the offices' time zone.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
@@ -23,12 +24,12 @@ func (h *harness) closeCase(t testing.TB, slug string, id int64, day time.Time) 
 	}
 	h.inbox.SetClock(func() time.Time { return day })
 	defer h.inbox.SetClock(time.Now)
-	for _, to := range []string{inbox.StatusInProgress, inbox.StatusDone} {
+	for _, to := range []domain.Status{domain.InProgress, domain.Done} {
 		sub, err := store.GetSubmission(ctx, h.db.Pool, o.ID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.inbox.Change(ctx, o.ID, inbox.ByStaff(0), id, sub.Version, inbox.Transition{To: to}); err != nil {
+		if err := h.inbox.Change(ctx, o.ID, domain.StaffMember(0), id, sub.Version, inbox.Transition{To: to}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,8 +3,6 @@ package portal
 import (
 	"fmt"
 	"runtime/debug"
-	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -14,9 +12,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/gesundheitsamt/portal/internal/fault"
-	"github.com/gesundheitsamt/portal/internal/store"
 )
 
 // routes registers every route of the portal: this table is the map of the
@@ -62,7 +57,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF)
 	app.Get("/fortsetzen", noStore, s.showResume)
 	app.Get("/fortsetzen/:token", noStore, s.showResume)
-	app.Post("/fortsetzen", noStore, s.limit("resume", 20, 10*time.Minute), s.resume)
+	app.Post("/fortsetzen", noStore, s.limit(resumeLimit), s.resume)
 
 	// Staff: the login steps, then everything behind requireStaff.
 	app.Get("/staff/login", noStore, s.showLogin)
@@ -120,7 +115,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/datenschutz", s.showPrivacy)
 	app.Get("/leichte-sprache", s.showEasyLanguage)
 	app.Get("/barrierefreiheit", noStore, s.showAccessibility)
-	app.Post("/barrierefreiheit", noStore, s.limit("feedback", 10, 10*time.Minute), s.sendFeedback)
+	app.Post("/barrierefreiheit", noStore, s.limit(feedbackLimit), s.sendFeedback)
 	app.Get("/barrierefreiheit/danke", s.showFeedbackThanks)
 
 	app.Use(func(c *fiber.Ctx) error {
@@ -129,40 +124,6 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	})
 }
 
-// limit allows max requests per client address within window (see
-// allow).
-func (s *Server) limit(purpose string, max int, window time.Duration) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		ok, err := s.allow(c, purpose, max, window)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(window.Seconds())))
-			return fiber.ErrTooManyRequests
-		}
-		return c.Next()
-	}
-}
-
 func (s *Server) logPanic(c *fiber.Ctx, e any) {
 	s.log.Error("panic", "request_id", requestIDOf(c), "route", routeLabel(c), "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
-}
-
-// newDraftsPerHour is how many forms one client address may start in an
-// hour: plenty for a family or an office behind one address, little for a
-// script filling the database.
-const newDraftsPerHour = 120
-
-// allow counts an event of purpose for the request's client address in a
-// fixed window and reports whether it stays within max. It counts in
-// PostgreSQL, in one statement (store.CountEvent), so the bound holds
-// across portal processes and under parallel requests, and keys by an
-// HMAC of the address.
-func (s *Server) allow(c *fiber.Ctx, purpose string, max int, window time.Duration) (bool, error) {
-	n, err := store.CountEvent(c.UserContext(), s.db.Pool, s.keyed(purpose, s.clientKey(c)), window)
-	if err != nil {
-		return false, fault.Wrap(fault.Unavailable, "portal: rate count", err)
-	}
-	return n <= max, nil
 }

@@ -2,7 +2,8 @@ package portal
 
 import (
 	"strconv"
-	"time"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -23,7 +24,7 @@ type staffPage struct {
 }
 
 // IsAdmin reports whether the page's reader administers the office.
-func (p staffPage) IsAdmin() bool { return p.Staff.Role == auth.RoleAdmin }
+func (p staffPage) IsAdmin() bool { return p.Staff.Role == domain.Admin }
 
 func (s *Server) newStaffPage(c *fiber.Ctx, titleID string) (staffPage, error) {
 	st := staffOf(c)
@@ -72,7 +73,7 @@ func (s *Server) renderPassword(c *fiber.Ctx, status int, msgID string) error {
 // changePassword answers POST /staff/passwort: every session of the
 // account ends, this one goes on under a new id.
 func (s *Server) changePassword(c *fiber.Ctx) error {
-	if ok, err := s.allow(c, "login", loginsPerClient, 15*time.Minute); err != nil || !ok {
+	if ok, err := s.allow(c, loginLimit); err != nil || !ok {
 		if err != nil {
 			return err
 		}
@@ -110,7 +111,7 @@ type adminPage struct {
 
 // requireAdmin lets only the office's admins through; others get 403.
 func requireAdmin(c *fiber.Ctx) error {
-	if staffOf(c).Role != auth.RoleAdmin {
+	if staffOf(c).Role != domain.Admin {
 		return fiber.ErrForbidden
 	}
 	return c.Next()
@@ -143,8 +144,8 @@ func (s *Server) renderAdmin(c *fiber.Ctx, status int, fill func(*adminPage)) er
 	}
 	p.Scan = s.subs.VirusScan(c.UserContext())
 	fill(&p)
-	for _, r := range []string{auth.RoleCaseworker, auth.RolePhysician, auth.RoleAdmin} {
-		p.Roles = append(p.Roles, optionView{Value: r, Label: roleLabel(p.L, r), Checked: r == p.Form.Role})
+	for _, r := range domain.Roles {
+		p.Roles = append(p.Roles, optionView{Value: string(r), Label: roleLabel(p.L, r), Checked: string(r) == p.Form.Role})
 	}
 	if p.Done != "" {
 		p.Done = p.L.T(p.Done)
@@ -164,11 +165,11 @@ type accountView struct {
 	RoleLabel string
 }
 
-func roleLabel(l *i18n.Localizer, role string) string {
+func roleLabel(l *i18n.Localizer, role domain.Role) string {
 	switch role {
-	case auth.RoleAdmin:
+	case domain.Admin:
 		return l.T("staff.role.admin")
-	case auth.RolePhysician:
+	case domain.Physician:
 		return l.T("staff.role.physician")
 	default:
 		return l.T("staff.role.caseworker")
@@ -180,7 +181,7 @@ func roleLabel(l *i18n.Localizer, role string) string {
 func (s *Server) createAccount(c *fiber.Ctx) error {
 	admin := staffOf(c)
 	email, name, role := cleanText(c.FormValue("email")), cleanText(c.FormValue("name")), cleanText(c.FormValue("role"))
-	password, err := s.auth.CreateAccount(c.UserContext(), admin, email, name, role)
+	password, err := s.auth.CreateAccount(c.UserContext(), admin, email, name, domain.Role(role))
 	if k := fault.KindOf(err); k == fault.Invalid || k == fault.Conflict {
 		return s.renderAdmin(c, fiber.StatusUnprocessableEntity, func(p *adminPage) {
 			p.Error = fault.MessageOf(err)
@@ -306,7 +307,7 @@ func (s *Server) showAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: auth.Actor(sp.Staff.ID), Action: "audit.read"}); err != nil {
+	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: sp.Staff.Actor(), Action: domain.AuditRead}); err != nil {
 		return err
 	}
 	p := auditPage{staffPage: sp}
@@ -320,7 +321,7 @@ func (s *Server) showAudit(c *fiber.Ctx) error {
 		return err
 	}
 	for _, a := range accounts {
-		names[auth.Actor(a.ID)] = a.Name
+		names[domain.StaffMember(a.ID).String()] = a.Name
 	}
 	for _, e := range entries {
 		actor := e.Actor

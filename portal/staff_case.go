@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/forms"
@@ -84,7 +86,7 @@ func mayReadFile(st auth.Staff, f *forms.Form, a store.File) bool {
 // mayRead reports whether the staff member may read answers marked
 // confidential: medical.
 func mayRead(st auth.Staff, confidential bool) bool {
-	return !confidential || st.Role == auth.RolePhysician
+	return !confidential || st.ReadsMedical()
 }
 
 // showCase answers GET /staff/faelle/:id: the submission as its form
@@ -103,7 +105,7 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 		return err
 	}
 	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: st.OfficeID, Actor: auth.Actor(st.ID), Action: "case.read", Object: "submission:" + strconv.FormatInt(k.Submission.ID, 10),
+		OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.CaseRead, Object: domain.CaseObject(k.Submission.ID),
 	}); err != nil {
 		return err
 	}
@@ -158,8 +160,8 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 	}
 	p.Base = fmt.Sprintf("/staff/faelle/%d", sub.ID)
 	p.Version = sub.Version
-	for i, n := range inbox.Next(sub.Status) {
-		p.Next = append(p.Next, optionView{Value: n, Label: statusText(p.L, n), ID: "status-" + strconv.Itoa(i), Checked: n == form.Status || (form.Status == "" && i == 0)})
+	for i, n := range sub.Status.Next() {
+		p.Next = append(p.Next, optionView{Value: string(n), Label: statusText(p.L, n), ID: "status-" + strconv.Itoa(i), Checked: string(n) == form.Status || (form.Status == "" && i == 0)})
 	}
 	p.Assignees = append(p.Assignees, optionView{Value: "0", Label: p.L.T("staff.inbox.nobody"), Checked: sub.AssigneeID == 0})
 	names := make(map[int64]string, len(colleagues))
@@ -200,8 +202,8 @@ func (s *Server) changeStatus(c *fiber.Ctx) error {
 	form := caseForm{Name: "status", Status: cleanText(c.FormValue("status")), Message: cleanText(c.FormValue("message")),
 		RequestFiles: c.FormValue("unterlagen") == "1"}
 	// A physician's Rückfrage is about health: its answer is for physicians.
-	t := inbox.Transition{To: form.Status, Message: form.Message, RequestFiles: form.RequestFiles, Confidential: st.Role == auth.RolePhysician}
-	err = s.inbox.Change(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, t)
+	t := inbox.Transition{To: domain.Status(form.Status), Message: form.Message, RequestFiles: form.RequestFiles, Confidential: st.ReadsMedical()}
+	err = s.inbox.Change(c.UserContext(), st.OfficeID, st.Actor(), id, version, t)
 	return s.afterCaseChange(c, id, form, err)
 }
 
@@ -213,7 +215,7 @@ func (s *Server) addNote(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	form := caseForm{Name: "note", Note: cleanText(c.FormValue("notiz"))}
-	err = s.inbox.AddNote(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, form.Note)
+	err = s.inbox.AddNote(c.UserContext(), st.OfficeID, st.Actor(), id, form.Note)
 	return s.afterCaseChange(c, id, form, err)
 }
 
@@ -227,7 +229,7 @@ func (s *Server) assignCase(c *fiber.Ctx) error {
 	}
 	version, _ := strconv.Atoi(c.FormValue("version"))
 	to, _ := strconv.ParseInt(c.FormValue("bearbeitung"), 10, 64)
-	err = s.inbox.Assign(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, to)
+	err = s.inbox.Assign(c.UserContext(), st.OfficeID, st.Actor(), id, version, to)
 	return s.afterCaseChange(c, id, caseForm{Name: "assign"}, err)
 }
 
@@ -308,14 +310,14 @@ func (s *Server) downloadAttachment(c *fiber.Ctx) error {
 	if !mayReadFile(st, k.Form, a) {
 		return fiber.ErrNotFound // not even that it is there: the case page says it is withheld
 	}
-	return s.sendAttachment(c, st.OfficeID, auth.Actor(st.ID), a, content)
+	return s.sendAttachment(c, st.OfficeID, st.Actor(), a, content)
 }
 
 // sendAttachment records the download of attachment a by actor in the
 // office's audit log, then sends it as a download that no browser runs.
-func (s *Server) sendAttachment(c *fiber.Ctx, officeID int64, actor string, a store.File, content []byte) error {
+func (s *Server) sendAttachment(c *fiber.Ctx, officeID int64, actor domain.Actor, a store.File, content []byte) error {
 	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: officeID, Actor: actor, Action: "attachment.download", Object: "attachment:" + strconv.FormatInt(a.ID, 10),
+		OfficeID: officeID, Actor: actor, Action: domain.AttachmentDownload, Object: domain.AttachmentObject(a.ID),
 	}); err != nil {
 		return err
 	}

@@ -4,10 +4,11 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
-	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
@@ -58,7 +59,7 @@ func (s *Server) showDue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: auth.Actor(sp.Staff.ID), Action: "retention.due.read"}); err != nil {
+	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: sp.Staff.Actor(), Action: domain.RetentionDueRead}); err != nil {
 		return err
 	}
 	if len(rows) > duePageSize {
@@ -100,5 +101,5 @@ func (s *Server) exportDue(c *fiber.Ctx) error {
 		columns = exportColumns(svc)
 	}
 	cf := store.CaseFilter{OfficeID: st.OfficeID, Due: cuts, Oldest: true}
-	return s.streamExport(c, cf, c.FormValue("format"), columns, "retention.due.export", "loeschung")
+	return s.streamExport(c, cf, c.FormValue("format"), columns, domain.RetentionDueExport, "loeschung")
 }

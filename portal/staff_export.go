@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/forms"
@@ -32,7 +34,7 @@ func (s *Server) exportCases(c *fiber.Ctx) error {
 	if svc, ok := s.serviceForm(c, f.Service); ok {
 		columns = exportColumns(svc)
 	}
-	return s.streamExport(c, f.caseFilter(st, s.loc), c.FormValue("format"), columns, "export", "vorgaenge")
+	return s.streamExport(c, f.caseFilter(st, s.loc), c.FormValue("format"), columns, domain.CaseExport, "vorgaenge")
 }
 
 // streamExport answers with the cases cf selects as format (csv or json;
@@ -40,13 +42,13 @@ func (s *Server) exportCases(c *fiber.Ctx) error {
 // named name plus the time. It records action.<format> in the audit log
 // before the first byte. Answers marked confidential: medical are left
 // out unless the reader is a physician.
-func (s *Server) streamExport(c *fiber.Ctx, cf store.CaseFilter, format string, columns []exportColumn, action, name string) error {
+func (s *Server) streamExport(c *fiber.Ctx, cf store.CaseFilter, format string, columns []exportColumn, action domain.Action, name string) error {
 	st := staffOf(c)
 	if format != "csv" && format != "json" {
 		return fiber.ErrNotFound
 	}
 	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: st.OfficeID, Actor: auth.Actor(st.ID), Action: action + "." + format,
+		OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.Export(action, format),
 	}); err != nil {
 		return err
 	}
@@ -238,7 +240,7 @@ func neutraliseCell(v string) string {
 type exportCase struct {
 	Reference   string         `json:"reference"`
 	Service     string         `json:"service"`
-	Status      string         `json:"status"`
+	Status      domain.Status  `json:"status"`
 	SubmittedAt time.Time      `json:"submitted_at"`
 	UpdatedAt   time.Time      `json:"updated_at"`
 	Assignee    string         `json:"assignee,omitempty"`

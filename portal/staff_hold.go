@@ -7,7 +7,6 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
-	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
@@ -73,7 +72,7 @@ func (s *Server) setHold(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	form := caseForm{Name: "hold", HoldReason: cleanText(c.FormValue("grund"))}
-	err = s.inbox.SetHold(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, form.HoldReason)
+	err = s.inbox.SetHold(c.UserContext(), st.OfficeID, st.Actor(), id, form.HoldReason)
 	return s.afterCaseChange(c, id, form, err)
 }
 
@@ -84,6 +83,6 @@ func (s *Server) liftHold(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.ErrNotFound
 	}
-	err = s.inbox.LiftHold(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id)
+	err = s.inbox.LiftHold(c.UserContext(), st.OfficeID, st.Actor(), id)
 	return s.afterCaseChange(c, id, caseForm{Name: "hold"}, err)
 }

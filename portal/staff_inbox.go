@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
@@ -127,7 +129,7 @@ func (f inboxFilter) url(extra ...string) string {
 // caseFilter turns f into the store's filter for staff member st.
 // Unknown values select nothing rather than everything.
 func (f inboxFilter) caseFilter(st auth.Staff, loc *time.Location) store.CaseFilter {
-	cf := store.CaseFilter{OfficeID: st.OfficeID, Service: f.Service, Status: f.Status, Unread: f.Unread, Oldest: f.Oldest}
+	cf := store.CaseFilter{OfficeID: st.OfficeID, Service: f.Service, Status: domain.Status(f.Status), Unread: f.Unread, Oldest: f.Oldest}
 	switch f.Assignee {
 	case "":
 	case "ich":
@@ -153,7 +155,7 @@ func (f inboxFilter) caseFilter(st auth.Staff, loc *time.Location) store.CaseFil
 			cf.Reference = ref
 		} else {
 			cf.Text = f.Text
-			cf.Medical = st.Role == auth.RolePhysician
+			cf.Medical = st.ReadsMedical()
 		}
 	}
 	return cf
@@ -213,11 +215,11 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 	if err != nil {
 		return err
 	}
-	action := "inbox.read"
+	action := domain.InboxRead
 	if f.Text != "" {
-		action = "inbox.search" // who searched is recorded, not for whom
+		action = domain.InboxSearch // who searched is recorded, not for whom
 	}
-	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: auth.Actor(st.ID), Action: action}); err != nil {
+	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: st.Actor(), Action: action}); err != nil {
 		return err
 	}
 	colleagues, err := store.ListColleagues(ctx, s.db.Pool, st.OfficeID)
@@ -238,11 +240,12 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 			p.Services = append(p.Services, optionView{Value: slug, Label: serviceOf(p.L, slug, "").Title, Checked: slug == f.Service})
 		}
 	}
-	for _, status := range inbox.Statuses {
-		p.Statuses = append(p.Statuses, optionView{Value: status, Label: statusText(p.L, status), Checked: status == f.Status})
+	for _, status := range domain.Statuses {
+		current := string(status) == f.Status
+		p.Statuses = append(p.Statuses, optionView{Value: string(status), Label: statusText(p.L, status), Checked: current})
 		all := f
-		all.Status = status
-		p.Counts = append(p.Counts, countView{Label: statusText(p.L, status), N: counts[status], URL: all.url(), Current: status == f.Status})
+		all.Status = string(status)
+		p.Counts = append(p.Counts, countView{Label: statusText(p.L, status), N: counts[status], URL: all.url(), Current: current})
 	}
 	p.Assignees = append(p.Assignees,
 		optionView{Value: "ich", Label: p.L.T("staff.inbox.filter.mine"), Checked: f.Assignee == "ich"},
@@ -264,7 +267,7 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 	}
 	// A page lists up to 200 cases of a few services and states: each
 	// text is looked up once, not per row.
-	services, statuses := map[string]string{}, map[string]string{}
+	services, statuses := map[string]string{}, map[domain.Status]string{}
 	pick := p.L.Tf("staff.inbox.bulk.pick", "Reference", "\x00")
 	p.UnreadLabel, p.NobodyLabel = p.L.T("staff.inbox.unread"), p.L.T("staff.inbox.nobody")
 	p.Rows = make([]inboxRow, 0, len(rows))
@@ -304,8 +307,8 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 // status changes that need no message, and assignment.
 func bulkActions(l *i18n.Localizer, colleagues []store.Colleague) []optionView {
 	out := []optionView{{Value: "", Label: l.T("staff.inbox.bulk.choose")}}
-	for _, status := range []string{inbox.StatusInProgress, inbox.StatusDone, inbox.StatusRejected} {
-		out = append(out, optionView{Value: "status:" + status, Label: l.Tf("staff.inbox.bulk.status", "Status", statusText(l, status))})
+	for _, status := range []domain.Status{domain.InProgress, domain.Done, domain.Rejected} {
+		out = append(out, optionView{Value: "status:" + string(status), Label: l.Tf("staff.inbox.bulk.status", "Status", statusText(l, status))})
 	}
 	out = append(out, optionView{Value: "assign:0", Label: l.T("staff.inbox.bulk.unassign")})
 	for _, co := range colleagues {
@@ -345,10 +348,10 @@ func (s *Server) bulkChange(c *fiber.Ctx) error {
 		}
 		var err error
 		if kind == "status" {
-			err = s.inbox.Change(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, inbox.Transition{To: arg})
+			err = s.inbox.Change(c.UserContext(), st.OfficeID, st.Actor(), id, version, inbox.Transition{To: domain.Status(arg)})
 		} else {
 			to, _ := strconv.ParseInt(arg, 10, 64)
-			err = s.inbox.Assign(c.UserContext(), st.OfficeID, inbox.ByStaff(st.ID), id, version, to)
+			err = s.inbox.Assign(c.UserContext(), st.OfficeID, st.Actor(), id, version, to)
 		}
 		switch {
 		case err == nil:

@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -18,11 +17,6 @@ import (
 
 // Keys of request-scoped values of the back office.
 const localStaff = "staff"
-
-// loginsPerClient bounds login attempts (password or code) per client
-// address in 15 minutes, whatever the account; internal/auth throttles
-// them per account.
-const loginsPerClient = 30
 
 // staffCookie is the back office's session cookie. SameSite=Strict: no
 // staff request needs to come from another site.
@@ -167,7 +161,7 @@ func (s *Server) showLogin(c *fiber.Ctx) error {
 // address kept.
 func (s *Server) login(c *fiber.Ctx) error {
 	email := cleanText(c.FormValue("email"))
-	if ok, err := s.allow(c, "login", loginsPerClient, 15*time.Minute); err != nil || !ok {
+	if ok, err := s.allow(c, loginLimit); err != nil || !ok {
 		if err != nil {
 			return err
 		}
@@ -202,7 +196,7 @@ func (s *Server) showCode(c *fiber.Ctx) error {
 
 // verifyCode answers POST /staff/login/code.
 func (s *Server) verifyCode(c *fiber.Ctx) error {
-	if ok, err := s.allow(c, "login", loginsPerClient, 15*time.Minute); err != nil || !ok {
+	if ok, err := s.allow(c, loginLimit); err != nil || !ok {
 		if err != nil {
 			return err
 		}

@@ -3,11 +3,12 @@ package portal
 import (
 	"strconv"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
-	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
@@ -51,7 +52,7 @@ func (s *Server) showMail(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: auth.Actor(sp.Staff.ID), Action: "mail.refusals.read"}); err != nil {
+	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: sp.Staff.Actor(), Action: domain.MailRefusalsRead}); err != nil {
 		return err
 	}
 	p := mailPage{staffPage: sp, Email: office.Email, Saved: c.Query("gespeichert") == "1"}
@@ -93,7 +94,7 @@ func (s *Server) setNotify(c *fiber.Ctx) error {
 		if err := store.SetOfficeNotify(c.UserContext(), tx, st.OfficeID, mode); err != nil {
 			return err
 		}
-		return audit.Append(c.UserContext(), tx, audit.Entry{OfficeID: st.OfficeID, Actor: auth.Actor(st.ID), Action: "office.notify." + mode})
+		return audit.Append(c.UserContext(), tx, audit.Entry{OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.OfficeNotify(mode)})
 	})
 	if fault.KindOf(err) == fault.Invalid {
 		return fiber.ErrUnprocessableEntity // the form offers only valid choices

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/retention"
 )
@@ -95,7 +94,7 @@ func (s *Server) setRetention(c *fiber.Ctx) error {
 			months = n
 		}
 	}
-	err := s.cases.SetPeriod(c.UserContext(), st.OfficeID, auth.Actor(st.ID), slug, months)
+	err := s.cases.SetPeriod(c.UserContext(), st.OfficeID, st.Actor(), slug, months)
 	if fault.KindOf(err) == fault.Invalid {
 		return s.renderRetention(c, fiber.StatusUnprocessableEntity, slug, fault.MessageOf(err), typed, years)
 	}

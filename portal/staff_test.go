@@ -13,6 +13,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
@@ -27,7 +28,7 @@ func (h *harness) addStaff(t testing.TB, slug, email, role, secret string) strin
 	}
 	pw := auth.NewPassword()
 	if _, err := h.auth.AddStaff(context.Background(), auth.NewAccount{
-		OfficeID: o.ID, Email: email, Name: "Test " + role, Role: role, Password: pw, TOTPSecret: secret,
+		OfficeID: o.ID, Email: email, Name: "Test " + role, Role: domain.Role(role), Password: pw, TOTPSecret: secret,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pquerna/otp/totp"
@@ -154,9 +156,9 @@ var (
 	medications = []string{"keine", "Ibuprofen bei Bedarf", "Metformin 500 mg", "L-Thyroxin 75 µg", "Ramipril 5 mg", "Salbutamol-Spray", "keine regelmäßigen Medikamente"}
 	cities      = []string{"Leipzig", "Markkleeberg", "Taucha", "Schkeuditz", "Markranstädt"}
 	statuses    = []struct {
-		status string
+		status domain.Status
 		weight int
-	}{{"abgeschlossen", 80}, {"abgelehnt", 5}, {"in_bearbeitung", 8}, {"rueckfrage", 2}, {"eingegangen", 5}}
+	}{{domain.Done, 80}, {domain.Rejected, 5}, {domain.InProgress, 8}, {domain.Question, 2}, {domain.Received, 5}}
 )
 
 // seed adds submissions to the office until it has n, through COPY into an
@@ -220,7 +222,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS bench_seed (
 			at := now.Add(-time.Duration(rnd.Int64N(int64(3 * 365 * 24 * time.Hour))))
 			st := pick(rnd)
 			var assignee any
-			if st != "eingegangen" && len(staff) > 0 {
+			if st != domain.Received && len(staff) > 0 {
 				assignee = staff[rnd.IntN(len(staff))]
 			}
 			answers := map[string]any{
@@ -235,7 +237,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS bench_seed (
 			_, _ = rand.Read(token)
 			text := strings.Join([]string{given, family, answers["date_of_birth"].(string), answers["street"].(string), answers["postal_code"].(string), city, answers["email"].(string), answers["message"].(string)}, "\n")
 			data[i] = []any{f.service, f.id, f.hash, submission.NewReference(f.code, at.Year()), token, minDraft - int64(done+i) - 1,
-				st, record, sum[:], at, family + ", " + given, assignee, st == "eingegangen", text, medications[rnd.IntN(len(medications))]}
+				string(st), record, sum[:], at, family + ", " + given, assignee, st == domain.Received, text, medications[rnd.IntN(len(medications))]}
 		}
 		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"bench_seed"}, []string{
 			"service_slug", "form_id", "form_hash", "reference", "access_token_hash", "draft_id", "status", "data", "record_sha256",
@@ -264,7 +266,7 @@ ON CONFLICT DO NOTHING`, officeID); err != nil {
 	return time.Since(start).Seconds(), nil
 }
 
-func pick(rnd *mrand.Rand) string {
+func pick(rnd *mrand.Rand) domain.Status {
 	x := rnd.IntN(100)
 	for _, s := range statuses {
 		if x < s.weight {
@@ -318,7 +320,7 @@ func explain(ctx context.Context, pool *pgxpool.Pool, officeID int64, deep strin
 		title string
 		f     store.CaseFilter
 	}{
-		{"First inbox page, status filter", store.CaseFilter{OfficeID: officeID, Status: "in_bearbeitung", Limit: 51}},
+		{"First inbox page, status filter", store.CaseFilter{OfficeID: officeID, Status: domain.InProgress, Limit: 51}},
 		{"Full-text search (a surname), caseworker", store.CaseFilter{OfficeID: officeID, Text: familyNames[123], Limit: 51}},
 		{"Full-text search (a surname), physician: medical answers too", store.CaseFilter{OfficeID: officeID, Text: familyNames[123], Medical: true, Limit: 51}},
 		{"Full-text search (a word in most cases)", store.CaseFilter{OfficeID: officeID, Text: "Leipzig", Limit: 51}},

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
@@ -33,7 +35,8 @@ func staffCommand(ctx context.Context, args []string, getenv func(string) string
 	if err := parseAdd("staff", usage, args, fs, "office", "email", "name", "role"); err != nil {
 		return err
 	}
-	if !auth.ValidRole(*role) {
+	r, ok := domain.ParseRole(*role)
+	if !ok {
 		return fmt.Errorf("staff add: role %q: use admin, caseworker or physician", *role)
 	}
 	password := auth.NewPassword()
@@ -56,7 +59,7 @@ func staffCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	id, err := svc.AddStaff(ctx, auth.NewAccount{
-		OfficeID: office.ID, Email: *email, Name: *name, Role: *role, Password: password, TOTPSecret: *totpSecret,
+		OfficeID: office.ID, Email: *email, Name: *name, Role: r, Password: password, TOTPSecret: *totpSecret,
 		OneTime: !*fromStdin, // a printed password is to be replaced at the first login
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
@@ -157,8 +158,8 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, action := range []string{"login", "case.read", "logout"} {
-		if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: office.ID, Actor: "staff:1", Action: action}); err != nil {
+	for _, action := range []domain.Action{domain.Login, domain.CaseRead, domain.Logout} {
+		if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: office.ID, Actor: domain.StaffMember(1), Action: action}); err != nil {
 			t.Fatal(err)
 		}
 	}

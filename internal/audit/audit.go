@@ -15,19 +15,37 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
-// Entry is one record of the log.
+// Entry is what an action appends to the log: who did what to which
+// object, in which office.
 type Entry struct {
+	OfficeID int64
+	Actor    domain.Actor
+	Action   domain.Action
+	Object   domain.Object // "" when none
+}
+
+// Record is an entry as the log keeps it: its fields as text, as they
+// were hashed, with its place in the chain.
+type Record struct {
 	ID       int64
 	OfficeID int64
 	At       time.Time
-	Actor    string // "staff:12", "token:3", "system"
+	Actor    string // "staff:12", "token:3", "citizen", "system"
 	Action   string // "login", "case.read", "attachment.download", ...
 	Object   string // "submission:42", "" when none
 	PrevHash []byte
 	Hash     []byte
+}
+
+// record is e as the log keeps it, at at after prev.
+func (e Entry) record(at time.Time, prev []byte) Record {
+	r := Record{OfficeID: e.OfficeID, At: at, Actor: e.Actor.String(), Action: string(e.Action), Object: string(e.Object), PrevHash: prev}
+	r.Hash = hashOf(r)
+	return r
 }
 
 // lockSpace is the first key of the advisory locks that serialise appends
@@ -47,11 +65,9 @@ func Append(ctx context.Context, tx pgx.Tx, e Entry) error {
 		return fmt.Errorf("audit: last entry: %w", err)
 	}
 	// PostgreSQL keeps microseconds: hash what will be read back.
-	e.At = time.Now().UTC().Truncate(time.Microsecond)
-	e.PrevHash = prev
-	e.Hash = hashOf(e)
+	r := e.record(time.Now().UTC().Truncate(time.Microsecond), prev)
 	_, err = tx.Exec(ctx, `INSERT INTO audit_log (office_id, at, actor, action, object, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.OfficeID, e.At, e.Actor, e.Action, e.Object, e.PrevHash, e.Hash)
+		r.OfficeID, r.At, r.Actor, r.Action, r.Object, r.PrevHash, r.Hash)
 	if err != nil {
 		return fmt.Errorf("audit: append: %w", err)
 	}
@@ -84,10 +100,9 @@ func AppendAll(ctx context.Context, tx pgx.Tx, entries []Entry) error {
 	ats, actors, actions, objects := make([]time.Time, n), make([]string, n), make([]string, n), make([]string, n)
 	prevs, hashes := make([][]byte, n), make([][]byte, n)
 	for i, e := range entries {
-		e.At, e.PrevHash = at, prev
-		e.Hash = hashOf(e)
-		ats[i], actors[i], actions[i], objects[i], prevs[i], hashes[i] = e.At, e.Actor, e.Action, e.Object, e.PrevHash, e.Hash
-		prev = e.Hash
+		r := e.record(at, prev)
+		ats[i], actors[i], actions[i], objects[i], prevs[i], hashes[i] = r.At, r.Actor, r.Action, r.Object, r.PrevHash, r.Hash
+		prev = r.Hash
 	}
 	// WITH ORDINALITY keeps the order, so ids follow the chain.
 	_, err = tx.Exec(ctx, `INSERT INTO audit_log (office_id, at, actor, action, object, prev_hash, hash)
@@ -109,7 +124,7 @@ func AppendNow(ctx context.Context, db *store.DB, e Entry) error {
 
 // hashOf is SHA-256 over the previous hash and the entry's fields, each
 // length-prefixed so no two entries encode alike.
-func hashOf(e Entry) []byte {
+func hashOf(e Record) []byte {
 	h := sha256.New()
 	h.Write(e.PrevHash)
 	var n [8]byte
@@ -151,7 +166,7 @@ func Verify(ctx context.Context, q store.Querier, officeID int64) (int, error) {
 	last := make(map[int64][]byte)
 	n := 0
 	for rows.Next() {
-		var e Entry
+		var e Record
 		if err := rows.Scan(&e.ID, &e.OfficeID, &e.At, &e.Actor, &e.Action, &e.Object, &e.PrevHash, &e.Hash); err != nil {
 			return n, fmt.Errorf("audit: verify: %w", err)
 		}
@@ -178,12 +193,12 @@ ORDER BY id DESC LIMIT $3`
 
 // List returns at most limit entries of office officeID, newest first,
 // older than entry before (0: from the newest).
-func List(ctx context.Context, q store.Querier, officeID, before int64, limit int) ([]Entry, error) {
+func List(ctx context.Context, q store.Querier, officeID, before int64, limit int) ([]Record, error) {
 	rows, err := q.Query(ctx, listEntries, officeID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Entry])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Record])
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
@@ -42,7 +43,7 @@ func TestChainAppendOnlyAndTamperDetection(t *testing.T) {
 			defer wg.Done()
 			office := []int64{lej, hal}[i%2]
 			for j := range 5 {
-				if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: office, Actor: fmt.Sprintf("staff:%d", i), Action: "case.read", Object: fmt.Sprintf("submission:%d", j)}); err != nil {
+				if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: office, Actor: domain.StaffMember(int64(i)), Action: domain.CaseRead, Object: domain.CaseObject(int64(j))}); err != nil {
 					t.Error(err)
 				}
 			}

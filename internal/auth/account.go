@@ -2,7 +2,8 @@ package auth
 
 import (
 	"context"
-	"strconv"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 
 	"github.com/jackc/pgx/v5"
 
@@ -81,7 +82,7 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next, repe
 		if err := store.ClearAttempts(ctx, tx, [][]byte{s.key("current-password", acct.Email)}); err != nil {
 			return err
 		}
-		if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "password.change"}); err != nil {
+		if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: domain.StaffMember(acct.ID), Action: domain.PasswordChange}); err != nil {
 			return err
 		}
 		// This session goes on under a new id, with the new password.
@@ -97,7 +98,7 @@ type Account struct {
 	ID            int64
 	Email         string
 	Name          string
-	Role          string
+	Role          domain.Role
 	Enrolled      bool // has a second factor
 	TOTPRequired  bool
 	Disabled      bool
@@ -109,7 +110,7 @@ type Account struct {
 // Accounts returns the accounts of admin's office. Errors: Forbidden for
 // anyone but an admin.
 func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) {
-	if admin.Role != RoleAdmin {
+	if admin.Role != domain.Admin {
 		return nil, fault.New(fault.Forbidden, "auth: accounts", "")
 	}
 	rows, err := store.ListStaff(ctx, s.db.Pool, admin.OfficeID)
@@ -141,8 +142,8 @@ func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) 
 // CreateAccount makes an account in admin's office with a generated
 // one-time password, which it returns; the account and its audit entry
 // are one transaction. Errors: Forbidden, Invalid, Conflict (as AddStaff).
-func (s *Service) CreateAccount(ctx context.Context, admin Staff, email, name, role string) (string, error) {
-	if admin.Role != RoleAdmin {
+func (s *Service) CreateAccount(ctx context.Context, admin Staff, email, name string, role domain.Role) (string, error) {
+	if admin.Role != domain.Admin {
 		return "", fault.New(fault.Forbidden, "auth: create account", "")
 	}
 	password := NewPassword()
@@ -156,7 +157,7 @@ func (s *Service) CreateAccount(ctx context.Context, admin Staff, email, name, r
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: "staff.create", Object: "staff:" + strconv.FormatInt(id, 10),
+			OfficeID: admin.OfficeID, Actor: admin.Actor(), Action: domain.StaffCreate, Object: domain.StaffObject(id),
 		})
 	})
 	return password, err
@@ -172,7 +173,7 @@ func (s *Service) ResetPassword(ctx context.Context, admin Staff, id int64) (str
 	if err != nil {
 		return "", err
 	}
-	err = s.adminChange(ctx, admin, id, "staff.password_reset", func(tx pgx.Tx) (bool, error) {
+	err = s.adminChange(ctx, admin, id, domain.StaffPasswordReset, func(tx pgx.Tx) (bool, error) {
 		return store.SetPassword(ctx, tx, admin.OfficeID, id, hash, true)
 	})
 	return password, err
@@ -182,7 +183,7 @@ func (s *Service) ResetPassword(ctx context.Context, admin Staff, id int64) (str
 // id of admin's office (a lost phone), ends its sessions and lifts its
 // throttles: its next login enrols again. Errors: Forbidden, NotFound.
 func (s *Service) ResetSecondFactor(ctx context.Context, admin Staff, id int64) error {
-	return s.adminChange(ctx, admin, id, "staff.totp_reset", func(tx pgx.Tx) (bool, error) {
+	return s.adminChange(ctx, admin, id, domain.StaffTOTPReset, func(tx pgx.Tx) (bool, error) {
 		return store.ResetTOTP(ctx, tx, admin.OfficeID, id)
 	})
 }
@@ -194,9 +195,9 @@ func (s *Service) SetDisabled(ctx context.Context, admin Staff, id int64, disabl
 	if disabled && id == admin.ID {
 		return fault.New(fault.Invalid, "auth: disable", MsgSelf)
 	}
-	action := "staff.enable"
+	action := domain.StaffEnable
 	if disabled {
-		action = "staff.disable"
+		action = domain.StaffDisable
 	}
 	return s.adminChange(ctx, admin, id, action, func(tx pgx.Tx) (bool, error) {
 		return store.SetDisabled(ctx, tx, admin.OfficeID, id, disabled)
@@ -208,9 +209,9 @@ func (s *Service) SetDisabled(ctx context.Context, admin Staff, id int64, disabl
 // optional: admins and physicians always need one. Errors: Forbidden,
 // NotFound, Invalid (MsgTOTPRole).
 func (s *Service) SetSecondFactorRequired(ctx context.Context, admin Staff, id int64, required bool) error {
-	action := "staff.totp_optional"
+	action := domain.StaffTOTPOptional
 	if required {
-		action = "staff.totp_required"
+		action = domain.StaffTOTPRequired
 	}
 	return s.adminChange(ctx, admin, id, action, func(tx pgx.Tx) (bool, error) {
 		acct, err := store.GetStaff(ctx, tx, id)
@@ -220,8 +221,8 @@ func (s *Service) SetSecondFactorRequired(ctx context.Context, admin Staff, id i
 		if err != nil {
 			return false, err
 		}
-		if !required && acct.Role != RoleCaseworker {
-			return false, fault.New(fault.Invalid, "auth: "+action, MsgTOTPRole)
+		if !required && acct.Role != domain.Caseworker {
+			return false, fault.New(fault.Invalid, "auth: "+string(action), MsgTOTPRole)
 		}
 		return store.SetTOTPRequired(ctx, tx, admin.OfficeID, id, required)
 	})
@@ -231,9 +232,9 @@ func (s *Service) SetSecondFactorRequired(ctx context.Context, admin Staff, id i
 // the office) with the end of the account's sessions, the lifting of its
 // throttles (an admin who resets or re-enables an account means it to
 // work at once) and the audit entry, in one transaction.
-func (s *Service) adminChange(ctx context.Context, admin Staff, id int64, action string, change func(pgx.Tx) (bool, error)) error {
-	op := "auth: " + action
-	if admin.Role != RoleAdmin {
+func (s *Service) adminChange(ctx context.Context, admin Staff, id int64, action domain.Action, change func(pgx.Tx) (bool, error)) error {
+	op := "auth: " + string(action)
+	if admin.Role != domain.Admin {
 		return fault.New(fault.Forbidden, op, "")
 	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
@@ -255,7 +256,7 @@ func (s *Service) adminChange(ctx context.Context, admin Staff, id int64, action
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: admin.OfficeID, Actor: Actor(admin.ID), Action: action, Object: "staff:" + strconv.FormatInt(id, 10),
+			OfficeID: admin.OfficeID, Actor: admin.Actor(), Action: action, Object: domain.StaffObject(id),
 		})
 	})
 }

@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"image/png"
 	"runtime"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp"
@@ -29,18 +31,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
-
-// Roles of staff.
-const (
-	RoleAdmin      = "admin"
-	RoleCaseworker = "caseworker"
-	RolePhysician  = "physician"
-)
-
-// ValidRole reports whether r is a role.
-func ValidRole(r string) bool {
-	return r == RoleAdmin || r == RoleCaseworker || r == RolePhysician
-}
 
 // Timeouts of logins.
 const (
@@ -61,11 +51,18 @@ type Staff struct {
 	OfficeID int64
 	Email    string
 	Name     string
-	Role     string
+	Role     domain.Role
 	// MustChangePassword: the password was generated or reset; nothing
 	// but the password change opens until it is changed.
 	MustChangePassword bool
 }
+
+// Actor is the staff member as the one who acts.
+func (st Staff) Actor() domain.Actor { return domain.StaffMember(st.ID) }
+
+// ReadsMedical reports whether the staff member may read what is marked
+// medical: answers, files, a physician's Rückfrage and its answer.
+func (st Staff) ReadsMedical() bool { return st.Role.ReadsMedical() }
 
 // Service runs accounts and logins. It is safe for concurrent use.
 type Service struct {
@@ -98,7 +95,7 @@ type NewAccount struct {
 	OfficeID   int64
 	Email      string
 	Name       string
-	Role       string
+	Role       domain.Role
 	Password   string
 	TOTPSecret string // base32; empty: enrolment at first login
 	OneTime    bool   // a generated password: to be changed at the first login
@@ -143,7 +140,7 @@ func (s *Service) account(ctx context.Context, a NewAccount, checkLength bool, h
 	const op = "auth: account"
 	email := normalizeEmail(a.Email)
 	switch {
-	case !ValidRole(a.Role):
+	case !slices.Contains(domain.Roles, a.Role):
 		return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.role")
 	case !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n") || len(email) > 254:
 		return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.email")
@@ -239,7 +236,7 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 			wait = max(w, time.Millisecond)
 			return nil
 		case !ok:
-			return s.auditIf(ctx, tx, known, acct, "login.failed")
+			return s.auditIf(ctx, tx, known, acct, domain.LoginFailed)
 		}
 		next = LoggedIn
 		switch {
@@ -277,22 +274,19 @@ func (s *Service) completed(ctx context.Context, tx pgx.Tx, acct store.Staff, c 
 	if err := store.ClearAttempts(ctx, tx, append(keys, s.key("password-account", acct.Email), s.codeKey(acct.ID))); err != nil {
 		return "", err
 	}
-	if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: "login"}); err != nil {
+	if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: domain.StaffMember(acct.ID), Action: domain.Login}); err != nil {
 		return "", err
 	}
 	return s.NewDevice(acct.Email), nil
 }
 
 // auditIf records action of acct when the address was known.
-func (s *Service) auditIf(ctx context.Context, tx pgx.Tx, known bool, acct store.Staff, action string) error {
+func (s *Service) auditIf(ctx context.Context, tx pgx.Tx, known bool, acct store.Staff, action domain.Action) error {
 	if !known {
 		return nil
 	}
-	return audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action})
+	return audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: domain.StaffMember(acct.ID), Action: action})
 }
-
-// Actor names a staff member in the audit log.
-func Actor(staffID int64) string { return "staff:" + strconv.FormatInt(staffID, 10) }
 
 func (s *Service) newSession(ctx context.Context, q store.Querier, acct store.Staff, complete bool) (string, error) {
 	b := make([]byte, 32)
@@ -390,7 +384,7 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string, c Client) 
 			return nil // the count stands; nothing was spent
 		}
 		if action != "" {
-			if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: Actor(acct.ID), Action: action}); err != nil {
+			if err := audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: domain.StaffMember(acct.ID), Action: action}); err != nil {
 				return err
 			}
 		}
@@ -411,13 +405,13 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string, c Client) 
 // secondFactor checks code as a TOTP code of secret, never accepted twice,
 // or as an unused recovery code of acct, which it spends (and then names
 // the audit action to record).
-func (s *Service) secondFactor(ctx context.Context, tx pgx.Tx, acct store.Staff, secret, code string) (bool, string, error) {
+func (s *Service) secondFactor(ctx context.Context, tx pgx.Tx, acct store.Staff, secret, code string) (bool, domain.Action, error) {
 	if normalized, ok := parseRecoveryCode(code); ok {
 		used, err := store.UseRecoveryCode(ctx, tx, acct.ID, hashToken(normalized))
 		if err != nil || !used {
 			return false, "", err
 		}
-		return true, "login.recovery_code", nil
+		return true, domain.LoginRecoveryCode, nil
 	}
 	step, ok := s.codeStep(code, secret)
 	if !ok {
@@ -601,7 +595,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
 		return err
 	}
-	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sess.OfficeID, Actor: Actor(sess.StaffID), Action: "logout"})
+	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sess.OfficeID, Actor: domain.StaffMember(sess.StaffID), Action: domain.Logout})
 }
 
 // LogoutEverywhere ends every session of account st.
@@ -609,5 +603,5 @@ func (s *Service) LogoutEverywhere(ctx context.Context, st Staff) error {
 	if err := store.DeleteStaffSessions(ctx, s.db.Pool, st.ID); err != nil {
 		return err
 	}
-	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: Actor(st.ID), Action: "logout.everywhere"})
+	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.LogoutEverywhere})
 }

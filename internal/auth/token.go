@@ -6,9 +6,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -42,8 +43,8 @@ type Token struct {
 // Has reports whether the token carries scope.
 func (t Token) Has(scope string) bool { return slices.Contains(t.Scopes, scope) }
 
-// Actor names the token in the audit log: "token:3".
-func (t Token) Actor() string { return "token:" + strconv.FormatInt(t.ID, 10) }
+// Actor is the token as the one who acts.
+func (t Token) Actor() domain.Actor { return domain.Token(t.ID) }
 
 // AddToken creates an API token of office officeID with scopes and
 // returns its id and the secret, which exists nowhere else afterwards.

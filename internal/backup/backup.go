@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
@@ -59,7 +61,7 @@ func Write(ctx context.Context, w io.Writer, src Source, m Manifest) (Manifest, 
 		return m, err
 	}
 	for _, id := range ids {
-		if err := audit.AppendNow(ctx, src.DB, audit.Entry{OfficeID: id, Actor: "system", Action: "database.backup"}); err != nil {
+		if err := audit.AppendNow(ctx, src.DB, audit.Entry{OfficeID: id, Actor: domain.System, Action: domain.DatabaseBackup}); err != nil {
 			return m, err
 		}
 	}
@@ -171,7 +173,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 		return r, err
 	}
 	for _, id := range ids {
-		e := audit.Entry{OfficeID: id, Actor: "system", Action: "database.restore", Object: "backup:" + m.CreatedAt.Format(time.RFC3339)}
+		e := audit.Entry{OfficeID: id, Actor: domain.System, Action: domain.DatabaseRestore, Object: domain.BackupObject(m.CreatedAt.Format(time.RFC3339))}
 		if err := audit.AppendNow(ctx, t.DB, e); err != nil {
 			return r, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/backup"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -96,7 +97,7 @@ func submitWithLetter(t *testing.T, db *store.DB, letter string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: office.ID, Actor: "staff:1", Action: "case.read", Object: "submission:" + r.Reference}); err != nil {
+	if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: office.ID, Actor: domain.StaffMember(1), Action: domain.CaseRead, Object: domain.Object("submission:" + r.Reference)}); err != nil {
 		t.Fatal(err)
 	}
 	return r.Reference

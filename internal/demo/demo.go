@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -90,15 +92,16 @@ func Describe() []string {
 
 // StaffAccount is a demo staff account (without its password).
 type StaffAccount struct {
-	Email, Name, Role string
+	Email, Name string
+	Role        domain.Role
 }
 
 // Staff returns the demo accounts of an office: an admin, a caseworker and
 // a physician, addressed <role>@<slug>.example as CONTRACT.md says.
 func Staff(officeSlug string) []StaffAccount {
 	return []StaffAccount{
-		{Email: "admin@" + officeSlug + ".example", Name: "Alex Admin", Role: "admin"},
-		{Email: "sachbearbeitung@" + officeSlug + ".example", Name: "Sam Sachbearbeitung", Role: "caseworker"},
-		{Email: "aerztin@" + officeSlug + ".example", Name: "Dr. Dana Ärztin", Role: "physician"},
+		{Email: "admin@" + officeSlug + ".example", Name: "Alex Admin", Role: domain.Admin},
+		{Email: "sachbearbeitung@" + officeSlug + ".example", Name: "Sam Sachbearbeitung", Role: domain.Caseworker},
+		{Email: "aerztin@" + officeSlug + ".example", Name: "Dr. Dana Ärztin", Role: domain.Physician},
 	}
 }

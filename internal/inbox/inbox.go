@@ -5,11 +5,11 @@ package inbox
 
 import (
 	"context"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,30 +17,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
-
-// The states of a case.
-const (
-	StatusReceived   = "eingegangen"
-	StatusInProgress = "in_bearbeitung"
-	StatusQuestion   = "rueckfrage"
-	StatusDone       = "abgeschlossen"
-	StatusRejected   = "abgelehnt"
-)
-
-// transitions are the workflow: eingegangen → in Bearbeitung → Rückfrage
-// → in Bearbeitung → abgeschlossen | abgelehnt.
-var transitions = map[string][]string{
-	StatusReceived:   {StatusInProgress},
-	StatusInProgress: {StatusQuestion, StatusDone, StatusRejected},
-	StatusQuestion:   {StatusInProgress},
-}
-
-// Next returns the states a case in status may move to.
-func Next(status string) []string { return transitions[status] }
-
-// Closed reports whether status ends a case: its retention period counts
-// from the moment it entered it.
-func Closed(status string) bool { return status == StatusDone || status == StatusRejected }
 
 // MaxMessage is the longest message to the citizen.
 const MaxMessage = 2000
@@ -55,27 +31,9 @@ const (
 	MsgAssignee   = "staff.case.error.assignee"
 )
 
-// Actor is who changes a case: a staff member or an API token.
-type Actor struct {
-	StaffID int64
-	TokenID int64
-}
-
-// ByStaff and ByToken make an Actor.
-func ByStaff(id int64) Actor { return Actor{StaffID: id} }
-func ByToken(id int64) Actor { return Actor{TokenID: id} }
-
-// String names the actor in the audit log: "staff:12" or "token:3".
-func (a Actor) String() string {
-	if a.TokenID != 0 {
-		return "token:" + strconv.FormatInt(a.TokenID, 10)
-	}
-	return "staff:" + strconv.FormatInt(a.StaffID, 10)
-}
-
 // Transition is a status change as staff ask for it.
 type Transition struct {
-	To           string
+	To           domain.Status
 	Message      string // to the citizen; for a Rückfrage the question, required
 	RequestFiles bool   // a Rückfrage asking for documents
 	// Confidential: a Rückfrage about health (a physician's): the answer
@@ -111,17 +69,17 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 // transaction. Errors: NotFound (no such case in this office), Conflict
 // (MsgConflict: someone changed the case since version), Invalid
 // (MsgTransition, MsgMessage, MsgQuestion).
-func (s *Service) Change(ctx context.Context, officeID int64, by Actor, id int64, version int, t Transition) error {
+func (s *Service) Change(ctx context.Context, officeID int64, by domain.Actor, id int64, version int, t Transition) error {
 	const op = "inbox: change"
 	t.Message = strings.TrimSpace(t.Message)
 	switch {
 	case utf8.RuneCountInString(t.Message) > MaxMessage:
 		return fault.New(fault.Invalid, op, MsgMessage)
-	case t.To == StatusQuestion && t.Message == "":
+	case t.To == domain.Question && t.Message == "":
 		return fault.New(fault.Invalid, op, MsgQuestion)
 	}
-	t.RequestFiles = t.RequestFiles && t.To == StatusQuestion
-	t.Confidential = t.Confidential && t.To == StatusQuestion
+	t.RequestFiles = t.RequestFiles && t.To == domain.Question
+	t.Confidential = t.Confidential && t.To == domain.Question
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		cur, err := store.GetSubmission(ctx, tx, officeID, id)
 		if err != nil {
@@ -130,11 +88,11 @@ func (s *Service) Change(ctx context.Context, officeID int64, by Actor, id int64
 		if cur.Version != version {
 			return fault.New(fault.Conflict, op, MsgConflict)
 		}
-		if !slices.Contains(Next(cur.Status), t.To) {
+		if !cur.Status.MayBecome(t.To) {
 			return fault.New(fault.Invalid, op, MsgTransition)
 		}
 		var closedAt *time.Time
-		if Closed(t.To) {
+		if t.To.Closed() {
 			at := s.now()
 			closedAt = &at
 		}
@@ -150,13 +108,13 @@ func (s *Service) Change(ctx context.Context, officeID int64, by Actor, id int64
 				return err
 			}
 		}
-		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: by.StaffID, TokenID: by.TokenID,
+		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: by.StaffID(), TokenID: by.TokenID(),
 			RequestFiles: t.RequestFiles, Confidential: t.Confidential}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: officeID, Actor: by.String(), Action: "case.status." + t.To, Object: object(id),
+			OfficeID: officeID, Actor: by, Action: domain.CaseStatus(t.To), Object: domain.CaseObject(id),
 		})
 	})
 }
@@ -167,7 +125,7 @@ const MaxNote = 5000
 // AddNote adds an internal note (never shown to the citizen) to submission
 // id of office officeID. A note changes nothing of the case, so it needs
 // no version. Errors: NotFound, Invalid (MsgNote: empty or too long).
-func (s *Service) AddNote(ctx context.Context, officeID int64, by Actor, id int64, text string) error {
+func (s *Service) AddNote(ctx context.Context, officeID int64, by domain.Actor, id int64, text string) error {
 	const op = "inbox: add note"
 	text = strings.TrimSpace(text)
 	if text == "" || utf8.RuneCountInString(text) > MaxNote {
@@ -177,18 +135,18 @@ func (s *Service) AddNote(ctx context.Context, officeID int64, by Actor, id int6
 		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
 			return err
 		}
-		ev := store.Event{Kind: store.EventNote, Message: text, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
+		ev := store.Event{Kind: store.EventNote, Message: text, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by.String(), Action: "case.note", Object: object(id)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.CaseNote, Object: domain.CaseObject(id)})
 	})
 }
 
 // Assign gives submission id of office officeID (at version) to staff
 // member to of the same office, or to nobody (to = 0). Errors: NotFound,
 // Conflict (MsgConflict), Invalid (MsgAssignee: not an active colleague).
-func (s *Service) Assign(ctx context.Context, officeID int64, by Actor, id int64, version int, to int64) error {
+func (s *Service) Assign(ctx context.Context, officeID int64, by domain.Actor, id int64, version int, to int64) error {
 	const op = "inbox: assign"
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		name, err := colleague(ctx, tx, officeID, to)
@@ -203,12 +161,12 @@ func (s *Service) Assign(ctx context.Context, officeID int64, by Actor, id int64
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgConflict)
 		}
-		ev := store.Event{Kind: store.EventAssign, Message: name, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
+		ev := store.Event{Kind: store.EventAssign, Message: name, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: officeID, Actor: by.String(), Action: "case.assign", Object: object(id),
+			OfficeID: officeID, Actor: by, Action: domain.CaseAssign, Object: domain.CaseObject(id),
 		})
 	})
 }
@@ -228,7 +186,7 @@ const (
 // with it; the audit log, which is kept, records only that a hold was set.
 // Errors: NotFound, Invalid (MsgHoldReason), Conflict (MsgHoldState: the
 // case is held already).
-func (s *Service) SetHold(ctx context.Context, officeID int64, by Actor, id int64, reason string) error {
+func (s *Service) SetHold(ctx context.Context, officeID int64, by domain.Actor, id int64, reason string) error {
 	const op = "inbox: set hold"
 	reason = strings.TrimSpace(reason)
 	if reason == "" || utf8.RuneCountInString(reason) > MaxHoldReason {
@@ -238,24 +196,24 @@ func (s *Service) SetHold(ctx context.Context, officeID int64, by Actor, id int6
 		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
 			return err
 		}
-		ok, err := store.SetHold(ctx, tx, officeID, id, by.StaffID, reason, s.now())
+		ok, err := store.SetHold(ctx, tx, officeID, id, by.StaffID(), reason, s.now())
 		if err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgHoldState)
 		}
-		ev := store.Event{Kind: store.EventHold, Message: reason, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
+		ev := store.Event{Kind: store.EventHold, Message: reason, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by.String(), Action: "case.hold.set", Object: object(id)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.CaseHoldSet, Object: domain.CaseObject(id)})
 	})
 }
 
 // LiftHold ends the deletion hold of submission id of office officeID: a
 // case past its retention period goes with the next deletion run.
 // Errors: NotFound, Conflict (MsgHoldState: no hold).
-func (s *Service) LiftHold(ctx context.Context, officeID int64, by Actor, id int64) error {
+func (s *Service) LiftHold(ctx context.Context, officeID int64, by domain.Actor, id int64) error {
 	const op = "inbox: lift hold"
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
@@ -267,11 +225,11 @@ func (s *Service) LiftHold(ctx context.Context, officeID int64, by Actor, id int
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgHoldState)
 		}
-		ev := store.Event{Kind: store.EventHoldLifted, StaffID: by.StaffID, TokenID: by.TokenID, Internal: true}
+		ev := store.Event{Kind: store.EventHoldLifted, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
 		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by.String(), Action: "case.hold.lift", Object: object(id)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.CaseHoldLift, Object: domain.CaseObject(id)})
 	})
 }
 
@@ -292,8 +250,3 @@ func colleague(ctx context.Context, q store.Querier, officeID, id int64) (string
 	}
 	return "", fault.New(fault.Invalid, "inbox: assign", MsgAssignee)
 }
-
-func object(id int64) string { return "submission:" + strconv.FormatInt(id, 10) }
-
-// Statuses are the states in workflow order, as lists show them.
-var Statuses = []string{StatusReceived, StatusInProgress, StatusQuestion, StatusDone, StatusRejected}

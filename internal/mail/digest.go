@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
-	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/store"
 
 	htmltemplate "html/template"
@@ -170,11 +171,11 @@ func (w *Worker) digestMail(ctx context.Context, a Args) (Message, error) {
 			d.Services = append(d.Services, countRow{Label: text(l, "service."+s.Slug+".title", s.Slug), N: int64(n)})
 		}
 	}
-	for _, st := range inbox.Statuses {
-		if st == inbox.StatusDone || st == inbox.StatusRejected {
+	for _, st := range domain.Statuses {
+		if st.Closed() {
 			continue
 		}
-		d.Open = append(d.Open, countRow{Label: text(l, "status.state."+st, st), N: open[st]})
+		d.Open = append(d.Open, countRow{Label: text(l, "status.state."+string(st), string(st)), N: open[st]})
 	}
 	d.Subject = l.Tf("mail.digest.subject", "Date", d.Date, "New", strconv.Itoa(counts.New))
 	txt, html, err := render(digestText, digestHTML, d)

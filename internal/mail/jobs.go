@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
@@ -180,7 +182,7 @@ func insertOpts() *river.InsertOpts {
 // StatusChanged enqueues the mail of a status change made by the office.
 func (n *Notifier) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
 	tmpl := TemplateStatus
-	if sub.Status == "rueckfrage" {
+	if sub.Status == domain.Question {
 		tmpl = TemplateQuestion
 	}
 	return n.enqueue(ctx, tx, sub, tmpl, fmt.Sprintf("status:%d:%d", sub.ID, sub.Version))
@@ -352,12 +354,12 @@ func (w *Worker) recordRefusal(ctx context.Context, a Args, m Message, sendErr e
 		if err := store.InsertMailRefusal(ctx, tx, r); err != nil {
 			return err
 		}
-		object := "office"
+		object := domain.Object("office")
 		switch {
 		case a.Template == TemplateResume:
 			object = "draft"
 		case a.SubmissionID != 0:
-			object = "submission:" + strconv.FormatInt(a.SubmissionID, 10)
+			object = domain.CaseObject(a.SubmissionID)
 		}
 		if a.SubmissionID != 0 && toCitizen(a.Template) {
 			ev := store.Event{Kind: store.EventMailFailed, Message: m.To.Email + ": " + answer, Internal: true}
@@ -365,7 +367,7 @@ func (w *Worker) recordRefusal(ctx context.Context, a Args, m Message, sendErr e
 				return err
 			}
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: "system", Action: "mail.refused." + a.Template, Object: object})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: domain.System, Action: domain.MailRefused(a.Template), Object: object})
 	})
 }
 
@@ -419,7 +421,7 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 	l := w.Bundle.Localizer(sub.Locale)
 	d := mailData{
 		L: l, Reference: sub.Reference, Service: text(l, "service."+sub.ServiceSlug+".title", sub.ServiceSlug),
-		Status: text(l, "status.state."+sub.Status, sub.Status),
+		Status: text(l, "status.state."+string(sub.Status), string(sub.Status)),
 		Link:   w.BaseURL.JoinPath("status", token).String(), Office: office,
 	}
 	t, ok := templates[a.Template]

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 
 	"github.com/jackc/pgx/v5"
 
@@ -147,7 +148,7 @@ func (c *Cases) Period(ctx context.Context, officeID int64, slug string) (Period
 // to months, or back to the form's default when months is 0, recorded in
 // the audit log as done by actor. Errors: Invalid (MsgPeriod: out of
 // bounds), NotFound (no such service).
-func (c *Cases) SetPeriod(ctx context.Context, officeID int64, actor, slug string, months int) error {
+func (c *Cases) SetPeriod(ctx context.Context, officeID int64, actor domain.Actor, slug string, months int) error {
 	const op = "retention: set period"
 	if months != 0 && (months < forms.MinRetentionMonths || months > forms.MaxRetentionMonths) {
 		return fault.New(fault.Invalid, op, MsgPeriod)
@@ -156,7 +157,6 @@ func (c *Cases) SetPeriod(ctx context.Context, officeID int64, actor, slug strin
 		return err
 	}
 	return c.db.InTx(ctx, func(tx pgx.Tx) error {
-		action := "retention.period.default"
 		if months == 0 {
 			if err := store.ClearOfficeRetention(ctx, tx, officeID, slug); err != nil {
 				return err
@@ -165,9 +165,8 @@ func (c *Cases) SetPeriod(ctx context.Context, officeID int64, actor, slug strin
 			if err := store.SetOfficeRetention(ctx, tx, officeID, slug, months); err != nil {
 				return err
 			}
-			action = "retention.period." + strconv.Itoa(months) + "m"
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: actor, Action: action, Object: "service:" + slug})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: actor, Action: domain.RetentionPeriod(months), Object: domain.ServiceObject(slug)})
 	})
 }
 
@@ -297,7 +296,7 @@ func (c *Cases) deleteBatch(ctx context.Context, pair store.OfficeService, close
 		}
 		entries := make([]audit.Entry, len(gone))
 		for i, t := range gone {
-			entries[i] = audit.Entry{OfficeID: t.OfficeID, Actor: "system", Action: "case.deleted", Object: "submission:" + strconv.FormatInt(t.ID, 10)}
+			entries[i] = audit.Entry{OfficeID: t.OfficeID, Actor: domain.System, Action: domain.CaseDeleted, Object: domain.CaseObject(t.ID)}
 		}
 		n = len(gone)
 		return audit.AppendAll(ctx, tx, entries)

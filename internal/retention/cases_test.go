@@ -17,6 +17,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/jobs"
@@ -156,7 +157,7 @@ func (w *world) submit(t *testing.T, slug, family string) kase {
 }
 
 // move takes case k through the workflow at the clock's time.
-func (w *world) move(t *testing.T, k kase, to ...string) {
+func (w *world) move(t *testing.T, k kase, to ...domain.Status) {
 	t.Helper()
 	ctx := context.Background()
 	for _, status := range to {
@@ -165,10 +166,10 @@ func (w *world) move(t *testing.T, k kase, to ...string) {
 			t.Fatal(err)
 		}
 		tr := inbox.Transition{To: status}
-		if status == inbox.StatusQuestion {
+		if status == domain.Question {
 			tr.Message, tr.RequestFiles = "Bitte senden Sie den Befund.", true
 		}
-		if err := w.inbox.Change(ctx, sub.OfficeID, inbox.ByStaff(w.staff), k.id, sub.Version, tr); err != nil {
+		if err := w.inbox.Change(ctx, sub.OfficeID, domain.StaffMember(w.staff), k.id, sub.Version, tr); err != nil {
 			t.Fatalf("%s → %s: %v", sub.Status, status, err)
 		}
 	}
@@ -176,10 +177,10 @@ func (w *world) move(t *testing.T, k kase, to ...string) {
 
 // close takes case k from eingegangen to status (abgeschlossen or
 // abgelehnt) on day.
-func (w *world) close(t *testing.T, k kase, status string, day time.Time) {
+func (w *world) close(t *testing.T, k kase, status domain.Status, day time.Time) {
 	t.Helper()
 	w.clock.set(day)
-	w.move(t, k, inbox.StatusInProgress, status)
+	w.move(t, k, domain.InProgress, status)
 }
 
 // exists reports whether case k is still a submission.
@@ -263,11 +264,11 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 	done := w.submit(t, "leipzig", "Löschmann")
 	// The citizen answered a Rückfrage with a file (an attachment of an
 	// event), a note was written, a mail was refused.
-	w.move(t, done, inbox.StatusInProgress, inbox.StatusQuestion)
+	w.move(t, done, domain.InProgress, domain.Question)
 	if err := w.subs.Answer(ctx, done.token, "Anbei der Befund von Löschmann.", []submission.Upload{{Name: "Befund.pdf", Content: []byte(pdf)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.inbox.AddNote(ctx, w.offices["leipzig"].ID, inbox.ByStaff(w.staff), done.id, "Herr Löschmann rief an."); err != nil {
+	if err := w.inbox.AddNote(ctx, w.offices["leipzig"].ID, domain.StaffMember(w.staff), done.id, "Herr Löschmann rief an."); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.InsertMailRefusal(ctx, w.db.Pool, store.MailRefusal{OfficeID: w.offices["leipzig"].ID, SubmissionID: done.id,
@@ -275,18 +276,18 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.clock.set(closingDay)
-	w.move(t, done, inbox.StatusDone)
+	w.move(t, done, domain.Done)
 
 	rejected := w.submit(t, "halle", "Abweiser")
-	w.close(t, rejected, inbox.StatusRejected, closingDay)
+	w.close(t, rejected, domain.Rejected, closingDay)
 	held := w.submit(t, "leipzig", "Sperrling")
-	w.close(t, held, inbox.StatusDone, closingDay)
-	if err := w.inbox.SetHold(ctx, w.offices["leipzig"].ID, inbox.ByStaff(w.staff), held.id, "Widerspruchsverfahren anhängig"); err != nil {
+	w.close(t, held, domain.Done, closingDay)
+	if err := w.inbox.SetHold(ctx, w.offices["leipzig"].ID, domain.StaffMember(w.staff), held.id, "Widerspruchsverfahren anhängig"); err != nil {
 		t.Fatal(err)
 	}
 	w.clock.set(closingDay.AddDate(-20, 0, 0))
 	open := w.submit(t, "leipzig", "Offenbach")
-	w.move(t, open, inbox.StatusInProgress)
+	w.move(t, open, domain.InProgress)
 
 	before := w.traces(t, done, "Löschmann")
 	for _, what := range []string{"submission", "attachment", "case_event", "mail_refusal", "draft", "mail jobs", "webhook jobs", "search",
@@ -359,7 +360,7 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 
 	// Lifted, the hold lets the next run delete the case; the open one
 	// stays however old.
-	if err := w.inbox.LiftHold(ctx, w.offices["leipzig"].ID, inbox.ByStaff(w.staff), held.id); err != nil {
+	if err := w.inbox.LiftHold(ctx, w.offices["leipzig"].ID, domain.StaffMember(w.staff), held.id); err != nil {
 		t.Fatal(err)
 	}
 	if n := w.deleteDue(t, deletedAt.Add(day)); n != 1 || w.exists(t, held) {
@@ -382,19 +383,19 @@ func TestClosingIsRecordedAndHoldsNeedAReason(t *testing.T) {
 	k := w.submit(t, "leipzig", "Schlussmann")
 	office := w.offices["leipzig"].ID
 	w.clock.set(closingDay.Add(-day))
-	w.move(t, k, inbox.StatusInProgress)
+	w.move(t, k, domain.InProgress)
 	sub, _ := store.GetSubmission(ctx, w.db.Pool, office, k.id)
 	if sub.ClosedAt != nil {
 		t.Errorf("an open case has a closing time %v", sub.ClosedAt)
 	}
 	w.clock.set(closingDay)
-	w.move(t, k, inbox.StatusRejected)
+	w.move(t, k, domain.Rejected)
 	sub, _ = store.GetSubmission(ctx, w.db.Pool, office, k.id)
 	if sub.ClosedAt == nil || !sub.ClosedAt.Equal(closingDay) {
 		t.Errorf("closed_at %v, want %v", sub.ClosedAt, closingDay)
 	}
 
-	by := inbox.ByStaff(w.staff)
+	by := domain.StaffMember(w.staff)
 	for _, reason := range []string{"", "   ", strings.Repeat("x", inbox.MaxHoldReason+1)} {
 		if err := w.inbox.SetHold(ctx, office, by, k.id, reason); fault.MessageOf(err) != inbox.MsgHoldReason {
 			t.Errorf("hold with reason %.10q: %v", reason, err)
@@ -440,14 +441,14 @@ func TestOfficePeriodReplacesTheDefault(t *testing.T) {
 	leipzig := w.offices["leipzig"].ID
 	const service = "amtsaerztliche-untersuchung"
 	for _, months := range []int{-1, 361} {
-		if err := w.cases.SetPeriod(ctx, leipzig, "staff:1", service, months); fault.MessageOf(err) != retention.MsgPeriod {
+		if err := w.cases.SetPeriod(ctx, leipzig, domain.StaffMember(1), service, months); fault.MessageOf(err) != retention.MsgPeriod {
 			t.Errorf("period of %d months: %v", months, err)
 		}
 	}
-	if err := w.cases.SetPeriod(ctx, leipzig, "staff:1", "gibt-es-nicht", 12); fault.KindOf(err) != fault.NotFound {
+	if err := w.cases.SetPeriod(ctx, leipzig, domain.StaffMember(1), "gibt-es-nicht", 12); fault.KindOf(err) != fault.NotFound {
 		t.Errorf("period of an unknown service: %v", err)
 	}
-	if err := w.cases.SetPeriod(ctx, leipzig, "staff:1", service, 1); err != nil {
+	if err := w.cases.SetPeriod(ctx, leipzig, domain.StaffMember(1), service, 1); err != nil {
 		t.Fatal(err)
 	}
 	p, err := w.cases.Period(ctx, leipzig, service)
@@ -459,9 +460,9 @@ func TestOfficePeriodReplacesTheDefault(t *testing.T) {
 	// the case stays on 27 February and goes on 1 March.
 	closed := time.Date(2027, 1, 31, 9, 0, 0, 0, w.berlin)
 	lej := w.submit(t, "leipzig", "Kurzfrist")
-	w.close(t, lej, inbox.StatusDone, closed)
+	w.close(t, lej, domain.Done, closed)
 	hal := w.submit(t, "halle", "Langfrist")
-	w.close(t, hal, inbox.StatusDone, closed)
+	w.close(t, hal, domain.Done, closed)
 	if due := w.cases.DueAt(closed, 1); !due.Equal(time.Date(2027, 2, 28, 9, 0, 0, 0, w.berlin)) {
 		t.Errorf("due %v", due)
 	}
@@ -471,7 +472,7 @@ func TestOfficePeriodReplacesTheDefault(t *testing.T) {
 	if n := w.deleteDue(t, time.Date(2027, 3, 1, 9, 0, 0, 0, w.berlin)); n != 1 || w.exists(t, lej) || !w.exists(t, hal) {
 		t.Errorf("%d deleted; Leipzig's still there: %v, Halle's (ten years) gone: %v", n, w.exists(t, lej), !w.exists(t, hal))
 	}
-	if err := w.cases.SetPeriod(ctx, leipzig, "staff:1", service, 0); err != nil {
+	if err := w.cases.SetPeriod(ctx, leipzig, domain.StaffMember(1), service, 0); err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := w.cases.Period(ctx, leipzig, service); p.Override != 0 || p.Months() != 120 {
@@ -496,7 +497,7 @@ func TestDeletionRunsInBatches(t *testing.T) {
 	w.cases.SetBatchSize(2)
 	for i := range 5 {
 		k := w.submit(t, "leipzig", "Stapel"+string(rune('a'+i)))
-		w.close(t, k, inbox.StatusDone, closingDay)
+		w.close(t, k, domain.Done, closingDay)
 	}
 	late := closingDay.AddDate(11, 0, 0)
 	res, err := w.cases.DeleteDue(ctx, late, time.Now().Add(-time.Second))
@@ -556,7 +557,7 @@ func TestDeletionJobRunsOnRiver(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	k := w.submit(t, "leipzig", "Riverberg")
-	w.close(t, k, inbox.StatusDone, closingDay)
+	w.close(t, k, domain.Done, closingDay)
 	worker := &retention.Worker{Cases: w.cases, Now: func() time.Time { return closingDay.AddDate(10, 0, 2) }}
 	client, err := jobs.New(w.db, []byte("0123456789abcdef0123456789abcdef"), slog.New(slog.DiscardHandler),
 		jobs.Options{Retention: worker, Loc: w.berlin})
@@ -593,7 +594,7 @@ func TestHoldBeingSetWinsOverTheDeletion(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	k := w.submit(t, "leipzig", "Gleichzeitig")
-	w.close(t, k, inbox.StatusDone, closingDay)
+	w.close(t, k, domain.Done, closingDay)
 	tx, err := w.db.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +24,7 @@ const AssigneeNone = -1
 type CaseFilter struct {
 	OfficeID  int64 // required: every query names the office
 	Service   string
-	Status    string
+	Status    domain.Status
 	Assignee  int64     // a staff id, or AssigneeNone
 	From, To  time.Time // received at or after From, before To
 	Unread    bool
@@ -115,7 +117,7 @@ type CaseRow struct {
 	ID           int64
 	Reference    string
 	ServiceSlug  string
-	Status       string
+	Status       domain.Status
 	SubmittedAt  time.Time
 	UpdatedAt    time.Time
 	Applicant    string
@@ -230,15 +232,15 @@ const foldAbove = 256
 // It reads the deltas the triggers of migration 00007 append and, when
 // they have piled up, folds them (concurrent folds never count a delta
 // twice: a delta is deleted by exactly one of them).
-func CountByStatus(ctx context.Context, q Querier, officeID int64) (map[string]int64, error) {
+func CountByStatus(ctx context.Context, q Querier, officeID int64) (map[domain.Status]int64, error) {
 	rows, err := q.Query(ctx, countByStatus, officeID)
 	if err != nil {
 		return nil, fmt.Errorf("store: count cases: %w", err)
 	}
-	out := make(map[string]int64)
+	out := make(map[domain.Status]int64)
 	var total int64
 	for rows.Next() {
-		var status string
+		var status domain.Status
 		var n, deltas int64
 		if err := rows.Scan(&status, &n, &deltas); err != nil {
 			rows.Close()
@@ -296,7 +298,7 @@ func MarkRead(ctx context.Context, q Querier, officeID, id int64) error {
 type Colleague struct {
 	ID   int64
 	Name string
-	Role string
+	Role domain.Role
 }
 
 const listColleagues = `

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"context"
 	"fmt"
 	"strconv"
@@ -275,7 +277,7 @@ type DueRow struct {
 	ID          int64
 	Reference   string
 	ServiceSlug string
-	Status      string
+	Status      domain.Status
 	SubmittedAt time.Time
 	ClosedAt    time.Time
 	HoldAt      *time.Time

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +20,7 @@ type Staff struct {
 	OfficeID     int64
 	Email        string
 	Name         string
-	Role         string
+	Role         domain.Role
 	PasswordHash string
 	TOTPSecret   []byte // sealed; nil until enrolled
 	TOTPRequired bool

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"context"
 	"fmt"
 	"time"
@@ -40,7 +42,7 @@ type Submission struct {
 	Reference       string
 	AccessTokenHash []byte
 	DraftID         int64
-	Status          string
+	Status          domain.Status
 	Data            []byte // the record (JSON)
 	RecordSHA256    []byte
 	SubmittedAt     time.Time
@@ -120,7 +122,7 @@ func InsertSubmission(ctx context.Context, q Querier, s *Submission, fileIDs []i
 		}
 		return false, fmt.Errorf("store: insert submission: %w", err)
 	}
-	s.Status, s.Version, s.Unread = "eingegangen", 1, true
+	s.Status, s.Version, s.Unread = domain.Received, 1, true
 	return true, nil
 }
 
@@ -166,7 +168,7 @@ func GetSubmissionByToken(ctx context.Context, q Querier, tokenHash []byte) (Sub
 type Event struct {
 	ID           int64
 	Kind         string // EventStatus, EventNote, EventAnswer, EventAssign
-	Status       string
+	Status       domain.Status
 	Message      string
 	At           time.Time
 	StaffID      int64  // who wrote it; 0 for the citizen, the system and the API
@@ -178,7 +180,7 @@ type Event struct {
 	Confidential bool   // a physician's Rückfrage or the answer to it: for physicians only
 }
 
-// The kinds of events besides the first ("eingegangen").
+// The kinds of events besides the first (domain.Received).
 const (
 	EventStatus     = "status"      // a status change, with an optional message to the citizen
 	EventNote       = "note"        // an internal note
@@ -297,7 +299,7 @@ RETURNING version`
 // version. closedAt is when the case closed, nil for a status that leaves
 // it open (the retention period counts from it). It reports false when
 // the version (or the office) did not match.
-func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version int, status string, markUnread bool, closedAt *time.Time) (int, bool, error) {
+func ChangeStatus(ctx context.Context, q Querier, officeID, id int64, version int, status domain.Status, markUnread bool, closedAt *time.Time) (int, bool, error) {
 	var v int
 	err := q.QueryRow(ctx, changeStatus, id, officeID, version, status, markUnread, closedAt).Scan(&v)
 	if isNoRows(err) {

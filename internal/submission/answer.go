@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/forms"
@@ -89,7 +91,7 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 		if err != nil {
 			return err
 		}
-		if sub.Status != "rueckfrage" {
+		if sub.Status != domain.Question {
 			return fault.New(fault.Conflict, op, MsgAnswerClosed)
 		}
 		// The answer is as confidential as the question it answers.
@@ -99,23 +101,23 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 		}
 		confidential := false
 		for _, ev := range events {
-			if ev.Kind == store.EventStatus && ev.Status == "rueckfrage" {
+			if ev.Kind == store.EventStatus && ev.Status == domain.Question {
 				confidential = ev.Confidential
 			}
 		}
-		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, "in_bearbeitung", true, nil)
+		next, ok, err := store.ChangeStatus(ctx, tx, sub.OfficeID, sub.ID, sub.Version, domain.AnswerReturnsTo, true, nil)
 		if err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgAnswerClosed) // staff changed the case meanwhile
 		}
 		if s.events != nil {
-			sub.Status, sub.Version = "in_bearbeitung", next
+			sub.Status, sub.Version = domain.AnswerReturnsTo, next
 			if err := s.events.Answered(ctx, tx, sub); err != nil {
 				return err
 			}
 		}
-		eventID, err := store.InsertEvent(ctx, tx, sub.OfficeID, sub.ID, store.Event{Kind: store.EventAnswer, Status: "in_bearbeitung", Message: text, Confidential: confidential})
+		eventID, err := store.InsertEvent(ctx, tx, sub.OfficeID, sub.ID, store.Event{Kind: store.EventAnswer, Status: domain.AnswerReturnsTo, Message: text, Confidential: confidential})
 		if err != nil {
 			return err
 		}
@@ -132,6 +134,6 @@ func (s *Service) Answer(ctx context.Context, token, text string, files []Upload
 				return err
 			}
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: sub.OfficeID, Actor: "citizen", Action: "case.answer", Object: "submission:" + strconv.FormatInt(sub.ID, 10)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: sub.OfficeID, Actor: domain.Citizen, Action: domain.CaseAnswer, Object: domain.CaseObject(sub.ID)})
 	})
 }

@@ -126,7 +126,7 @@ func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, event string, sub sto
 		p := Payload{
 			ID:    fmt.Sprintf("%s.%d.%d.%d", event, sub.ID, sub.Version, h),
 			Event: event, OccurredAt: now,
-			Submission: PayloadSubmission{ID: sub.ID, Reference: sub.Reference, Service: sub.ServiceSlug, Status: sub.Status, Version: sub.Version},
+			Submission: PayloadSubmission{ID: sub.ID, Reference: sub.Reference, Service: sub.ServiceSlug, Status: string(sub.Status), Version: sub.Version},
 		}
 		body, err := json.Marshal(p)
 		if err != nil {
