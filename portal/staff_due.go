@@ -4,11 +4,10 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/gesundheitsamt/portal/internal/domain"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 )

@@ -3,12 +3,11 @@ package portal
 import (
 	"strconv"
 
-	"github.com/gesundheitsamt/portal/internal/domain"
-
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )

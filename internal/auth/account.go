@@ -3,11 +3,10 @@ package auth
 import (
 	"context"
 
-	"github.com/gesundheitsamt/portal/internal/domain"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gesundheitsamt/portal/internal/domain"
-
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )

@@ -22,12 +22,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gesundheitsamt/portal/internal/domain"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/crypto"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
 )

@@ -1,14 +1,14 @@
 package store
 
 import (
-	"github.com/gesundheitsamt/portal/internal/domain"
-
 	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 )
 
 // Retention of case data (migration 00013): deletion holds, the offices'

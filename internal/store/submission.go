@@ -1,13 +1,13 @@
 package store
 
 import (
-	"github.com/gesundheitsamt/portal/internal/domain"
-
 	"context"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
 )
 
 // FormDefinition is a form definition as a submission was made with it.
