@@ -13,6 +13,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 all: build
 
+## build: bin/portal, its version from git describe (make alone does this)
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/portal
 
@@ -27,11 +28,12 @@ test: deps-test
 	$(MAKE) fuzz-short
 
 ## drill: the fault drill at full size against bin/portal (two processes, one killed,
-## PostgreSQL and the relay stopped; about five minutes); make test runs its short form
+## PostgreSQL and the relay stopped; a few minutes); make test runs its short form
 drill: deps-run build
 	$(GO) test -count=1 -run '^TestDrill$$' -v -timeout 30m ./cmd/portal/ -args -drill.full -drill.bin=$(CURDIR)/$(BIN)
 
-## fuzz: a run of every fuzz target (parsers of outside input); FUZZTIME=5m for a long one
+## fuzz: a run of the fuzz targets of parsers of outside input (FuzzRender of
+## internal/receipt is not among them); FUZZTIME=5m for a long one
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./forms/
@@ -58,6 +60,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime 20000x ./internal/scan/
 
 ## bench: Go benchmarks of the hot paths, then the figures of the real binary under load
+## (.ci/bench-http, .ci/bench-inbox, .ci/bench-mail) and the hostile-load test at full size
 bench: deps-run build
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./forms/ ./internal/... | tee bin/bench.txt
@@ -66,11 +69,13 @@ bench: deps-run build
 	.ci/bench-mail
 	PORTAL_HOSTILE_URLS=100000 $(GO) test -count=1 -run '^TestHostileLoadLeavesMemoryBounded$$' -v ./cmd/portal/ | grep -E 'hostile_test|^(ok|FAIL|---)'
 
+# deps-run, deps-test: the installs of make run and make test alone (.ci/install-deps)
 deps-run:
 	@.ci/install-deps postgres
 
 deps-test:
 	@.ci/install-deps postgres chromium node clamav
 
+## clean: remove bin/ (var/, the local database and keys, stays)
 clean:
 	rm -rf bin
