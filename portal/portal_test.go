@@ -177,7 +177,7 @@ func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, deps ...fun
 		t.Fatal(err)
 	}
 	spool := t.TempDir()
-	workflow := inbox.New(db, events)
+	workflow := inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events})
 	cases := retention.NewCases(db, set, berlin, log)
 	d := portal.Deps{
 		SpoolDir:    spool,

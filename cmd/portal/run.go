@@ -240,7 +240,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Submissions: subs,
 		Location:    berlin,
 		Auth:        staffAuth,
-		Inbox:       inbox.New(db, notifier),
+		Inbox:       inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: notifier}),
 		SpoolDir:    spoolDir,
 		Retention:   cases,
 	})

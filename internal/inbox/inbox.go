@@ -11,10 +11,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
 // MaxMessage is the longest message to the citizen.
@@ -46,16 +48,37 @@ type Events interface {
 	StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error
 }
 
-// Service runs the workflow.
+// Service is the case service: it opens cases for staff and API tokens
+// (withholding what the reader may not see, recording the read), lists
+// and exports them, and moves them along the workflow. Every rule about
+// what a reader of a case may see or change lives here, once, for the
+// back office and the API alike. It is safe for concurrent use.
 type Service struct {
 	db     *store.DB
+	subs   *submission.Service
+	forms  *forms.Set
 	events Events // nil: nobody is told
 	now    func() time.Time
 }
 
-// New returns the workflow on db, telling events (may be nil) of changes.
-func New(db *store.DB, events Events) *Service {
-	return &Service{db: db, events: events, now: time.Now}
+// Options are what the case service is built from.
+type Options struct {
+	DB          *store.DB
+	Submissions *submission.Service // loads a case's record and opens its files
+	Forms       *forms.Set          // the definitions a case's form is found in
+	Events      Events              // told of status changes; nil: nobody
+	// Now is the clock of closings (retention periods count from them);
+	// nil: the system clock. Tests close cases on the dates they need.
+	Now func() time.Time
+}
+
+// New returns the case service.
+func New(o Options) *Service {
+	s := &Service{db: o.DB, subs: o.Submissions, forms: o.Forms, events: o.Events, now: o.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
 }
 
 // SetClock makes the service read the time of a closing from now instead

@@ -90,7 +90,7 @@ func newWorld(t *testing.T) *world {
 	}
 	events := jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, box, []byte("retention-test-secret"))}
 	subs.Notify(events)
-	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(db, events), clock: &clock{t: time.Now()},
+	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events}), clock: &clock{t: time.Now()},
 		cases: retention.NewCases(db, set, berlin, slog.New(slog.DiscardHandler)), offices: map[string]store.Office{}}
 	w.inbox.SetClock(w.clock.now)
 	for _, slug := range []string{"leipzig", "halle"} {
