@@ -104,6 +104,10 @@ type Item struct {
 	Value        string // several values on several lines
 	Confidential bool
 	Empty        bool // not answered
+	// Withheld: answered, but not for this reader (confidential); Value
+	// says so instead of the answer. Summarize never sets it: the case
+	// service does.
+	Withheld bool
 }
 
 // Words are the few words Summarize needs that are not in the definition.

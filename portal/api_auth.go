@@ -8,6 +8,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 )
 
 const localToken = "api-token"
@@ -45,6 +46,9 @@ func tokenOf(c *fiber.Ctx) auth.Token {
 	t, _ := c.Locals(localToken).(auth.Token)
 	return t
 }
+
+// tokenAccess is how the request's token works on cases (inbox.Access).
+func tokenAccess(c *fiber.Ctx) inbox.Access { return inbox.TokenAccess(tokenOf(c)) }
 
 //go:embed api_openapi.json
 var openAPIDocument []byte

@@ -9,13 +9,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gesundheitsamt/portal/forms"
-	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/store"
-	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
 // The API's representations (api_openapi.json describes them).
@@ -169,11 +166,8 @@ func (s *Server) apiListSubmissions(c *fiber.Ctx) error {
 	}
 	limit := f.Limit
 	f.Limit++
-	rows, err := store.ListCases(c.UserContext(), s.db.Pool, f)
+	rows, err := s.inbox.List(c.UserContext(), tokenAccess(c), f)
 	if err != nil {
-		return err
-	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: t.OfficeID, Actor: t.Actor(), Action: domain.APISubmissionsList}); err != nil {
 		return err
 	}
 	out := apiSubmissionList{Data: make([]apiSubmission, 0, min(len(rows), limit))}
@@ -189,52 +183,28 @@ func (s *Server) apiListSubmissions(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// apiCase loads the path's submission for the token's office and records
-// the read. Another office's submission is 404, like one that does not
-// exist.
-func (s *Server) apiCase(c *fiber.Ctx) (*submission.Case, error) {
-	t := tokenOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, fiber.ErrNotFound
-	}
-	k, err := s.subs.Case(c.UserContext(), s.forms, t.OfficeID, id)
+// apiCase opens the path's submission for the token (inbox.Open).
+// Another office's submission is 404, like one that does not exist.
+func (s *Server) apiCase(c *fiber.Ctx) (*inbox.Case, error) {
+	id, err := caseID(c)
 	if err != nil {
 		return nil, err
 	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: t.OfficeID, Actor: t.Actor(), Action: domain.CaseRead, Object: domain.CaseObject(id),
-	}); err != nil {
-		return nil, err
-	}
-	return k, nil
-}
-
-// mayFetch reports whether token t may download attachment a of a case
-// of form f (see mayReadFile).
-func mayFetch(t auth.Token, f *forms.Form, a store.File) bool {
-	fd, _ := f.Field(a.FieldID)
-	return !withheldFor(t, fd) && (!a.Confidential || t.Has(auth.ScopeMedicalRead))
-}
-
-// withheldFor reports whether token t may not read field fd's answers.
-func withheldFor(t auth.Token, fd *forms.Field) bool {
-	return fd != nil && fd.Confidential == forms.ConfidentialMedical && !t.Has(auth.ScopeMedicalRead)
+	return s.inbox.Open(c.UserContext(), tokenAccess(c), id)
 }
 
 // apiGetSubmission answers GET /api/v1/submissions/:id.
 func (s *Server) apiGetSubmission(c *fiber.Ctx) error {
-	t := tokenOf(c)
 	k, err := s.apiCase(c)
 	if err != nil {
 		return err
 	}
 	sub := k.Submission
-	row, err := s.caseRowOf(c, sub)
+	row, err := s.inbox.Row(c.UserContext(), sub)
 	if err != nil {
 		return err
 	}
-	answers, withheld := forms.Redact(k.Form, k.Envelope.Answers, func(fd *forms.Field) bool { return withheldFor(t, fd) })
+	answers, withheld := k.Record()
 	out := apiSubmissionDetail{
 		apiSubmission: apiSubmissionOf(row),
 		Form:          apiForm{ID: sub.FormID, Version: sub.FormVersion, Hash: sub.FormHash},
@@ -243,28 +213,14 @@ func (s *Server) apiGetSubmission(c *fiber.Ctx) error {
 	if out.Withheld == nil {
 		out.Withheld = []string{}
 	}
-	for _, a := range k.Attachments {
-		v := apiAttachment{ID: a.ID, Field: a.FieldID, MediaType: a.MediaType, Size: a.Size, Withheld: !mayFetch(t, k.Form, a)}
-		if !v.Withheld { // a withheld file's name and checksum may say what it is
-			v.Name, v.SHA256 = a.Name, hex.EncodeToString(a.SHA256)
+	for _, a := range k.Files() {
+		v := apiAttachment{ID: a.ID, Field: a.FieldID, MediaType: a.MediaType, Size: a.Size, Withheld: a.Withheld, Name: a.Name}
+		if !a.Withheld {
+			v.SHA256 = hex.EncodeToString(a.SHA256)
 		}
 		out.Attachments = append(out.Attachments, v)
 	}
 	return c.JSON(out)
-}
-
-// caseRowOf is a submission as lists show it, with its assignee's name.
-func (s *Server) caseRowOf(c *fiber.Ctx, sub store.Submission) (store.CaseRow, error) {
-	row := store.CaseRow{
-		ID: sub.ID, Reference: sub.Reference, ServiceSlug: sub.ServiceSlug, Status: sub.Status, SubmittedAt: sub.SubmittedAt,
-		UpdatedAt: sub.UpdatedAt, Applicant: sub.Applicant, AssigneeID: sub.AssigneeID, Unread: sub.Unread, Version: sub.Version,
-	}
-	if sub.AssigneeID == 0 {
-		return row, nil
-	}
-	st, err := store.GetStaff(c.UserContext(), s.db.Pool, sub.AssigneeID)
-	row.AssigneeName = st.Name
-	return row, err
 }
 
 // apiListEvents answers GET /api/v1/submissions/:id/events.
@@ -273,18 +229,15 @@ func (s *Server) apiListEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := apiEventList{Data: make([]apiEvent, 0, len(k.Events))}
-	for _, ev := range k.Events {
+	events := k.Events()
+	out := apiEventList{Data: make([]apiEvent, 0, len(events))}
+	for _, ev := range events {
 		author := ev.StaffName
 		if ev.TokenName != "" {
 			author = ev.TokenName
 		}
-		message := ev.Message
-		if ev.Confidential && !tokenOf(c).Has(auth.ScopeMedicalRead) {
-			message = "" // a physician's Rückfrage or its answer
-		}
 		out.Data = append(out.Data, apiEvent{
-			ID: ev.ID, Kind: ev.Kind, Status: ev.Status, Message: message, At: ev.At, Internal: ev.Internal,
+			ID: ev.ID, Kind: ev.Kind, Status: ev.Status, Message: ev.Message, At: ev.At, Internal: ev.Internal,
 			RequestFiles: ev.RequestFiles, Author: author, Confidential: ev.Confidential,
 		})
 	}
@@ -296,35 +249,15 @@ func (s *Server) apiListEvents(c *fiber.Ctx) error {
 // the medical:read scope is 404, as the case page hides it from
 // caseworkers.
 func (s *Server) apiAttachment(c *fiber.Ctx) error {
-	t := tokenOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fiber.ErrNotFound
-	}
-	fileID, err := strconv.ParseInt(c.Params("file"), 10, 64)
-	if err != nil {
-		return fiber.ErrNotFound
-	}
-	k, err := s.subs.Case(c.UserContext(), s.forms, t.OfficeID, id)
-	if err != nil {
-		return err
-	}
-	a, content, err := s.subs.Attachment(c.UserContext(), t.OfficeID, k.Submission.ID, fileID)
-	if err != nil {
-		return err
-	}
-	if !mayFetch(t, k.Form, a) {
-		return fiber.ErrNotFound
-	}
-	return s.sendAttachment(c, t.OfficeID, t.Actor(), a, content)
+	return s.sendAttachment(c, tokenAccess(c))
 }
 
 // apiChangeStatus answers POST /api/v1/submissions/:id/status.
 func (s *Server) apiChangeStatus(c *fiber.Ctx) error {
 	t := tokenOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fiber.ErrNotFound
+	id, err := caseID(c)
+	if err != nil {
+		return err
 	}
 	var req apiStatusChange
 	dec := json.NewDecoder(bytes.NewReader(c.Body()))
@@ -334,19 +267,20 @@ func (s *Server) apiChangeStatus(c *fiber.Ctx) error {
 	if err != nil || !ok || req.Version < 1 {
 		return apiBadRequest("body: want {\"status\", \"version\"[, \"message\", \"request_files\"]}")
 	}
-	err = s.inbox.Change(c.UserContext(), t.OfficeID, t.Actor(), id, req.Version,
-		inbox.Transition{To: to, Message: cleanText(req.Message), RequestFiles: req.RequestFiles, Confidential: t.Has(auth.ScopeMedicalRead)})
+	access := tokenAccess(c)
+	err = s.inbox.Change(c.UserContext(), access, id, req.Version,
+		inbox.Transition{To: to, Message: cleanText(req.Message), RequestFiles: req.RequestFiles})
 	if err == nil && !t.Has(auth.ScopeSubmissionsRead) {
 		return c.SendStatus(fiber.StatusNoContent) // a write-only token reads nothing back
 	}
 	if err != nil { // Invalid is 400 with the reason, Conflict 409
 		return err
 	}
-	sub, err := store.GetSubmission(c.UserContext(), s.db.Pool, t.OfficeID, id)
+	sub, err := s.inbox.Get(c.UserContext(), access, id)
 	if err != nil {
 		return err
 	}
-	row, err := s.caseRowOf(c, sub)
+	row, err := s.inbox.Row(c.UserContext(), sub)
 	if err != nil {
 		return err
 	}

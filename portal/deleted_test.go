@@ -29,7 +29,7 @@ func (h *harness) closeCase(t testing.TB, slug string, id int64, day time.Time) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.inbox.Change(ctx, o.ID, domain.StaffMember(0), id, sub.Version, inbox.Transition{To: to}); err != nil {
+		if err := h.inbox.Change(ctx, inbox.Access{OfficeID: o.ID, Actor: domain.StaffMember(0)}, id, sub.Version, inbox.Transition{To: to}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gesundheitsamt/portal/internal/domain"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
@@ -103,7 +104,7 @@ func TestRetentionAdminPages(t *testing.T) {
 	h.closeCase(t, "leipzig", held, now.AddDate(-2, 0, 5))
 	h.closeCase(t, "leipzig", later, now.AddDate(-1, 0, 0))
 	o, _ := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
-	if err := h.inbox.SetHold(ctx, o.ID, domain.StaffMember(0), held, "Klage"); err != nil {
+	if err := h.inbox.SetHold(ctx, inbox.Access{OfficeID: o.ID, Actor: domain.StaffMember(0)}, held, "Klage"); err != nil {
 		t.Fatal(err)
 	}
 	refs := map[int64]string{}

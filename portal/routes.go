@@ -9,9 +9,10 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/compress"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
-	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gesundheitsamt/portal/internal/auth"
 )
 
 // routes registers every route of the portal: this table is the map of the

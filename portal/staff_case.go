@@ -9,9 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gesundheitsamt/portal/forms"
-	"github.com/gesundheitsamt/portal/internal/audit"
-	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
@@ -62,30 +59,13 @@ type attachmentView struct {
 	Withheld   bool   // a medical file, for physicians only
 }
 
-// caseOf loads the case of the path's id for the staff member's office.
-// Another office's case is 404, exactly like one that does not exist.
-func (s *Server) caseOf(c *fiber.Ctx) (*submission.Case, error) {
+// caseID is the case id of the path; anything else is 404.
+func caseID(c *fiber.Ctx) (int64, error) {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return nil, fiber.ErrNotFound
+		return 0, fiber.ErrNotFound
 	}
-	return s.subs.Case(c.UserContext(), s.forms, staffOf(c).OfficeID, id)
-}
-
-// mayReadFile reports whether the staff member may open attachment a of a
-// case of form f: not a file of a question marked confidential: medical,
-// nor one sent with the answer to a physician's Rückfrage, unless they
-// are a physician.
-func mayReadFile(st auth.Staff, f *forms.Form, a store.File) bool {
-	fd, _ := f.Field(a.FieldID)
-	confidential := a.Confidential || (fd != nil && fd.Confidential == forms.ConfidentialMedical)
-	return mayRead(st, confidential)
-}
-
-// mayRead reports whether the staff member may read answers marked
-// confidential: medical.
-func mayRead(st auth.Staff, confidential bool) bool {
-	return !confidential || st.ReadsMedical()
+	return id, nil
 }
 
 // showCase answers GET /staff/faelle/:id: the submission as its form
@@ -98,22 +78,16 @@ func (s *Server) showCase(c *fiber.Ctx) error {
 // renderCase renders the case page; form.Error (a message id) and what
 // was typed come back when a change failed.
 func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
-	st := staffOf(c)
-	k, err := s.caseOf(c)
+	id, err := caseID(c)
 	if err != nil {
 		return err
 	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.CaseRead, Object: domain.CaseObject(k.Submission.ID),
-	}); err != nil {
+	access := staffAccess(c)
+	k, err := s.inbox.Open(c.UserContext(), access, id)
+	if err != nil {
 		return err
 	}
-	if k.Submission.Unread {
-		if err := store.MarkRead(c.UserContext(), s.db.Pool, st.OfficeID, k.Submission.ID); err != nil {
-			return err
-		}
-	}
-	colleagues, err := store.ListColleagues(c.UserContext(), s.db.Pool, st.OfficeID)
+	colleagues, err := s.inbox.Colleagues(c.UserContext(), access)
 	if err != nil {
 		return err
 	}
@@ -129,31 +103,22 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 	p.Service = serviceOf(p.L, sub.ServiceSlug, "").Title
 	p.Received = formatTime(p.L, sub.SubmittedAt, s.loc)
 	p.Status = statusText(p.L, sub.Status)
-	withheld := p.L.T("staff.case.withheld")
-	for _, sec := range forms.Summarize(k.Form, k.Answers, lang, s.words(p.L)) {
-		v := sectionView{Title: sec.Title}
-		for _, it := range sec.Items {
-			if !mayRead(st, it.Confidential) && !it.Empty {
-				it.Value, it.Empty = withheld, true // that an answer exists shows; what it is does not
-			}
-			v.Items = append(v.Items, it)
-		}
-		p.Sections = append(p.Sections, v)
+	for _, sec := range k.Summary(lang, s.words(p.L), p.L.T("staff.case.withheld")) {
+		p.Sections = append(p.Sections, sectionView{Title: sec.Title, Items: sec.Items})
 	}
-	for _, a := range k.Attachments {
-		v := attachmentView{Name: a.Name, Size: humanSize(a.Size), FromAnswer: a.FieldID == submission.AnswerField}
-		if !mayReadFile(st, k.Form, a) {
-			// Not even the name: it may say what the file is about.
-			v.Withheld, v.Name = true, p.L.T("staff.case.withheld_file")
+	for _, a := range k.Files() {
+		v := attachmentView{Name: a.Name, Size: humanSize(a.Size), FromAnswer: a.FieldID == submission.AnswerField, Withheld: a.Withheld}
+		if a.Withheld {
+			v.Name = p.L.T("staff.case.withheld_file") // not even the name: it may say what the file is about
 		} else {
 			v.URL = fmt.Sprintf("/staff/faelle/%d/anlagen/%d", sub.ID, a.ID)
 		}
 		p.Attachments = append(p.Attachments, v)
 	}
-	for _, ev := range k.Events {
-		v := staffEventView(p.L, ev, s.loc)
-		if ev.Confidential && !mayRead(st, true) && v.Message != "" {
-			v.Message = withheld
+	for _, ev := range k.Events() {
+		v := staffEventView(p.L, ev.Event, s.loc)
+		if ev.Withheld {
+			v.Message = p.L.T("staff.case.withheld")
 		}
 		p.Events = append(p.Events, v)
 	}
@@ -192,43 +157,39 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 // or the page says why not (someone else changed it meanwhile, a step the
 // workflow does not allow, a message too long), keeping the message typed.
 func (s *Server) changeStatus(c *fiber.Ctx) error {
-	st := staffOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	id, err := caseID(c)
 	if err != nil {
-		return fiber.ErrNotFound
+		return err
 	}
 	version, _ := strconv.Atoi(c.FormValue("version"))
 	form := caseForm{Name: "status", Status: cleanText(c.FormValue("status")), Message: cleanText(c.FormValue("message")),
 		RequestFiles: c.FormValue("unterlagen") == "1"}
-	// A physician's Rückfrage is about health: its answer is for physicians.
-	t := inbox.Transition{To: domain.Status(form.Status), Message: form.Message, RequestFiles: form.RequestFiles, Confidential: st.ReadsMedical()}
-	err = s.inbox.Change(c.UserContext(), st.OfficeID, st.Actor(), id, version, t)
+	t := inbox.Transition{To: domain.Status(form.Status), Message: form.Message, RequestFiles: form.RequestFiles}
+	err = s.inbox.Change(c.UserContext(), staffAccess(c), id, version, t)
 	return s.afterCaseChange(c, id, form, err)
 }
 
 // addNote answers POST /staff/faelle/:id/notiz: an internal note.
 func (s *Server) addNote(c *fiber.Ctx) error {
-	st := staffOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	id, err := caseID(c)
 	if err != nil {
-		return fiber.ErrNotFound
+		return err
 	}
 	form := caseForm{Name: "note", Note: cleanText(c.FormValue("notiz"))}
-	err = s.inbox.AddNote(c.UserContext(), st.OfficeID, st.Actor(), id, form.Note)
+	err = s.inbox.AddNote(c.UserContext(), staffAccess(c), id, form.Note)
 	return s.afterCaseChange(c, id, form, err)
 }
 
 // assignCase answers POST /staff/faelle/:id/zuweisung: the case goes to a
 // colleague of the office, or to nobody.
 func (s *Server) assignCase(c *fiber.Ctx) error {
-	st := staffOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	id, err := caseID(c)
 	if err != nil {
-		return fiber.ErrNotFound
+		return err
 	}
 	version, _ := strconv.Atoi(c.FormValue("version"))
 	to, _ := strconv.ParseInt(c.FormValue("bearbeitung"), 10, 64)
-	err = s.inbox.Assign(c.UserContext(), st.OfficeID, st.Actor(), id, version, to)
+	err = s.inbox.Assign(c.UserContext(), staffAccess(c), id, version, to)
 	return s.afterCaseChange(c, id, caseForm{Name: "assign"}, err)
 }
 
@@ -291,10 +252,16 @@ func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) event
 }
 
 // downloadAttachment answers GET /staff/faelle/:id/anlagen/:file: the file
-// decrypted, as a download that no browser runs, recorded in the audit log.
+// decrypted, recorded in the audit log; a file the reader may not open
+// is 404, as the case page lists it as withheld.
 func (s *Server) downloadAttachment(c *fiber.Ctx) error {
-	st := staffOf(c)
-	k, err := s.caseOf(c)
+	return s.sendAttachment(c, staffAccess(c))
+}
+
+// sendAttachment answers with the path's attachment of the path's case,
+// opened for access (inbox.OpenFile), as a download that no browser runs.
+func (s *Server) sendAttachment(c *fiber.Ctx, access inbox.Access) error {
+	id, err := caseID(c)
 	if err != nil {
 		return err
 	}
@@ -302,22 +269,8 @@ func (s *Server) downloadAttachment(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.ErrNotFound
 	}
-	a, content, err := s.subs.Attachment(c.UserContext(), st.OfficeID, k.Submission.ID, fileID)
+	a, content, err := s.inbox.OpenFile(c.UserContext(), access, id, fileID)
 	if err != nil {
-		return err
-	}
-	if !mayReadFile(st, k.Form, a) {
-		return fiber.ErrNotFound // not even that it is there: the case page says it is withheld
-	}
-	return s.sendAttachment(c, st.OfficeID, st.Actor(), a, content)
-}
-
-// sendAttachment records the download of attachment a by actor in the
-// office's audit log, then sends it as a download that no browser runs.
-func (s *Server) sendAttachment(c *fiber.Ctx, officeID int64, actor domain.Actor, a store.File, content []byte) error {
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: officeID, Actor: actor, Action: domain.AttachmentDownload, Object: domain.AttachmentObject(a.ID),
-	}); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, a.MediaType)

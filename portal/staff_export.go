@@ -11,12 +11,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/forms"
-	"github.com/gesundheitsamt/portal/internal/audit"
-	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/store"
-	"github.com/gesundheitsamt/portal/internal/submission"
 )
 
 // exportTimeout bounds one export: a million cases stream in well under it.
@@ -42,17 +40,15 @@ func (s *Server) exportCases(c *fiber.Ctx) error {
 // before the first byte. Answers marked confidential: medical are left
 // out unless the reader is a physician.
 func (s *Server) streamExport(c *fiber.Ctx, cf store.CaseFilter, format string, columns []exportColumn, action domain.Action, name string) error {
-	st := staffOf(c)
 	if format != "csv" && format != "json" {
 		return fiber.ErrNotFound
 	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{
-		OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.Export(action, format),
-	}); err != nil {
+	export, err := s.inbox.StartExport(c.UserContext(), staffAccess(c), action, format)
+	if err != nil {
 		return err
 	}
 	l := s.localizerFor(c)
-	x := &exporter{s: s, st: st, l: l, forms: map[string]*forms.Form{}, columns: columns}
+	x := &exporter{s: s, export: export, l: l, columns: columns}
 	name += "-" + time.Now().In(s.loc).Format("2006-01-02-1504") + "." + format
 	if format == "csv" {
 		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
@@ -123,32 +119,13 @@ func exportColumns(f *forms.Form) []exportColumn {
 	return out
 }
 
+// exporter writes the cases of an export (inbox.Export), which withholds
+// what the reader may not read, as CSV or JSON.
 type exporter struct {
 	s       *Server
-	st      auth.Staff
+	export  *inbox.Export
 	l       *i18n.Localizer
 	columns []exportColumn
-	forms   map[string]*forms.Form // by hash: each definition parsed once per export
-}
-
-// record returns the form a case was made with and its record.
-func (x *exporter) record(ctx context.Context, r store.ExportRow) (*forms.Form, submission.Envelope, error) {
-	var env submission.Envelope
-	f, ok := x.forms[r.FormHash]
-	if !ok {
-		var err error
-		if f, err = x.s.subs.FormOf(ctx, x.s.forms, r.FormID, r.FormHash); err != nil {
-			return nil, env, err
-		}
-		x.forms[r.FormHash] = f
-	}
-	err := json.Unmarshal(r.Data, &env)
-	return f, env, err
-}
-
-// withheld reports whether the reader may not see a field's answers.
-func (x *exporter) withheld(fd *forms.Field) bool {
-	return !mayRead(x.st, fd.Confidential == forms.ConfidentialMedical)
 }
 
 func (x *exporter) csv(ctx context.Context, w *bufio.Writer, cf store.CaseFilter) error {
@@ -172,24 +149,21 @@ func (x *exporter) csv(ctx context.Context, w *bufio.Writer, cf store.CaseFilter
 	withheld := x.l.T("staff.export.withheld")
 	words := x.s.words(x.l)
 	n := 0
-	err := store.EachCase(ctx, x.s.db.Pool, cf, func(r store.ExportRow) error {
+	err := x.export.Each(ctx, cf, func(e inbox.Exported) error {
+		r := e.Row
 		rec := []string{
 			r.Reference, serviceOf(x.l, r.ServiceSlug, "").Title, statusText(x.l, r.Status),
 			r.SubmittedAt.In(x.s.loc).Format(time.RFC3339), r.UpdatedAt.In(x.s.loc).Format(time.RFC3339),
 			r.AssigneeName, r.Applicant,
 		}
 		if len(x.columns) > 0 {
-			f, env, err := x.record(ctx, r)
-			if err != nil {
-				return err
-			}
 			values := map[string][]string{}
-			for _, sec := range forms.Summarize(f, forms.AnswersFromRecord(f, env.Answers), "de", words) {
+			for _, sec := range e.Summary("de", words, withheld) {
 				for _, it := range sec.Items {
 					switch {
-					case it.Empty:
-					case it.Confidential && !mayRead(x.st, true):
+					case it.Withheld:
 						values[it.FieldID] = []string{withheld}
+					case it.Empty:
 					default:
 						values[it.FieldID] = append(values[it.FieldID], it.Value)
 					}
@@ -261,12 +235,9 @@ func (x *exporter) json(ctx context.Context, w *bufio.Writer, cf store.CaseFilte
 	}
 	enc := json.NewEncoder(w)
 	first := true
-	err := store.EachCase(ctx, x.s.db.Pool, cf, func(r store.ExportRow) error {
-		f, env, err := x.record(ctx, r)
-		if err != nil {
-			return err
-		}
-		answers, left := forms.Redact(f, env.Answers, x.withheld)
+	err := x.export.Each(ctx, cf, func(e inbox.Exported) error {
+		r, f := e.Row, e.Form()
+		answers, left := e.Record()
 		if !first {
 			if err := w.WriteByte(','); err != nil {
 				return err
@@ -276,7 +247,7 @@ func (x *exporter) json(ctx context.Context, w *bufio.Writer, cf store.CaseFilte
 		return enc.Encode(exportCase{
 			Reference: r.Reference, Service: r.ServiceSlug, Status: r.Status, SubmittedAt: r.SubmittedAt.In(x.s.loc),
 			UpdatedAt: r.UpdatedAt.In(x.s.loc), Assignee: r.AssigneeName, Applicant: r.Applicant,
-			Form: exportForm{ID: f.ID, Version: f.Version, Hash: r.FormHash}, Answers: answers, Withheld: left,
+			Form: exportForm{ID: f.ID, Version: f.Version, Hash: e.FormHash}, Answers: answers, Withheld: left,
 		})
 	})
 	if err != nil {

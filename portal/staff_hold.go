@@ -66,23 +66,21 @@ func periodText(l *i18n.Localizer, months int) string {
 // setHold answers POST /staff/faelle/:id/loeschsperre: a deletion hold
 // with its reason, or the page again with why not and the reason kept.
 func (s *Server) setHold(c *fiber.Ctx) error {
-	st := staffOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	id, err := caseID(c)
 	if err != nil {
-		return fiber.ErrNotFound
+		return err
 	}
 	form := caseForm{Name: "hold", HoldReason: cleanText(c.FormValue("grund"))}
-	err = s.inbox.SetHold(c.UserContext(), st.OfficeID, st.Actor(), id, form.HoldReason)
+	err = s.inbox.SetHold(c.UserContext(), staffAccess(c), id, form.HoldReason)
 	return s.afterCaseChange(c, id, form, err)
 }
 
 // liftHold answers POST /staff/faelle/:id/loeschsperre/aufheben.
 func (s *Server) liftHold(c *fiber.Ctx) error {
-	st := staffOf(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	id, err := caseID(c)
 	if err != nil {
-		return fiber.ErrNotFound
+		return err
 	}
-	err = s.inbox.LiftHold(c.UserContext(), st.OfficeID, st.Actor(), id)
+	err = s.inbox.LiftHold(c.UserContext(), staffAccess(c), id)
 	return s.afterCaseChange(c, id, caseForm{Name: "hold"}, err)
 }

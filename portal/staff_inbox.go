@@ -9,7 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
@@ -76,10 +75,6 @@ type inboxFilter struct {
 
 // inboxSize is how many cases an inbox page lists.
 const inboxSize = 50
-
-// searchTimeout bounds one search (store.ListCasesWithin):
-// a search is expected within 50 ms at a million cases.
-const searchTimeout = 3 * time.Second
 
 // readFilter reads the inbox filter from get (query or form values).
 func readFilter(get func(string) string) inboxFilter {
@@ -153,8 +148,7 @@ func (f inboxFilter) caseFilter(st auth.Staff, loc *time.Location) store.CaseFil
 		if ref, ok := submission.ParseReference(f.Text); ok {
 			cf.Reference = ref
 		} else {
-			cf.Text = f.Text
-			cf.Medical = st.ReadsMedical()
+			cf.Text = f.Text // the medical answers too for physicians (inbox.List)
 		}
 	}
 	return cf
@@ -196,32 +190,20 @@ func (s *Server) renderInbox(c *fiber.Ctx, f inboxFilter, after string) error {
 	ctx := c.UserContext()
 	cf := f.caseFilter(st, s.loc)
 	cf.After, cf.Limit = decodeCursor(after), inboxSize+1
-	var rows []store.CaseRow
+	access := staffAccess(c)
 	var searchErr string
-	var err error
-	if cf.Text != "" {
-		rows, err = s.db.ListCasesWithin(ctx, cf, searchTimeout)
-		if fault.KindOf(err) == fault.Invalid {
-			searchErr, err = fault.MessageOf(err), nil
-		}
-	} else {
-		rows, err = store.ListCases(ctx, s.db.Pool, cf)
+	rows, err := s.inbox.List(ctx, access, cf)
+	if fault.KindOf(err) == fault.Invalid && cf.Text != "" { // too broad to answer in time
+		searchErr, err = fault.MessageOf(err), nil
 	}
 	if err != nil {
 		return err
 	}
-	counts, err := store.CountByStatus(ctx, s.db.Pool, st.OfficeID)
+	counts, err := s.inbox.Counts(ctx, access)
 	if err != nil {
 		return err
 	}
-	action := domain.InboxRead
-	if f.Text != "" {
-		action = domain.InboxSearch // who searched is recorded, not for whom
-	}
-	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: st.Actor(), Action: action}); err != nil {
-		return err
-	}
-	colleagues, err := store.ListColleagues(ctx, s.db.Pool, st.OfficeID)
+	colleagues, err := s.inbox.Colleagues(ctx, access)
 	if err != nil {
 		return err
 	}
@@ -324,7 +306,6 @@ const maxBulk = 2 * inboxSize
 // showed. A case someone changed meanwhile, or whose status does not
 // allow the step, is skipped and counted, never overwritten.
 func (s *Server) bulkChange(c *fiber.Ctx) error {
-	st := staffOf(c)
 	// The way back is rebuilt from the filter it names, never echoed: a
 	// posted value could carry another site or a line break.
 	back := "/staff/"
@@ -336,6 +317,7 @@ func (s *Server) bulkChange(c *fiber.Ctx) error {
 	if (kind != "status" && kind != "assign") || len(picked) == 0 || len(picked) > maxBulk {
 		return c.Redirect(withQuery(back, "fehler", "auswahl"), fiber.StatusSeeOther)
 	}
+	access := staffAccess(c)
 	done, skipped := 0, 0
 	for _, raw := range picked {
 		idText, versionText, _ := strings.Cut(string(raw), ":")
@@ -347,10 +329,10 @@ func (s *Server) bulkChange(c *fiber.Ctx) error {
 		}
 		var err error
 		if kind == "status" {
-			err = s.inbox.Change(c.UserContext(), st.OfficeID, st.Actor(), id, version, inbox.Transition{To: domain.Status(arg)})
+			err = s.inbox.Change(c.UserContext(), access, id, version, inbox.Transition{To: domain.Status(arg)})
 		} else {
 			to, _ := strconv.ParseInt(arg, 10, 64)
-			err = s.inbox.Assign(c.UserContext(), st.OfficeID, st.Actor(), id, version, to)
+			err = s.inbox.Assign(c.UserContext(), access, id, version, to)
 		}
 		switch {
 		case err == nil:

@@ -13,6 +13,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/inbox"
 )
 
 // Keys of request-scoped values of the back office.
@@ -135,6 +136,10 @@ func staffOf(c *fiber.Ctx) auth.Staff {
 	st, _ := c.Locals(localStaff).(auth.Staff)
 	return st
 }
+
+// staffAccess is how the logged-in staff member works on cases
+// (inbox.Access).
+func staffAccess(c *fiber.Ctx) inbox.Access { return inbox.StaffAccess(staffOf(c)) }
 
 // loginPage is the data of templates/staff_login.html, staff_code.html and
 // staff_enrol.html.

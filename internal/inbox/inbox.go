@@ -1,6 +1,14 @@
-// Package inbox owns the workflow of a case: its states, the transitions
-// staff may make, and what each transition records (the timeline event the
-// citizen sees, the audit entry), in one transaction.
+// Package inbox is the case service: everything staff and API tokens do
+// with the cases of their office goes through it, so each rule exists
+// once for the back office and the API alike.
+//
+//   - access.go: who works on cases (Access) and what they may read;
+//   - read.go: opening a case (withholding what the access may not read,
+//     recording the read, marking it read) and its files;
+//   - list.go: lists, counts and exports, recorded in the audit log;
+//   - inbox.go: the workflow (status changes and Rückfragen along
+//     domain's transitions, notes, assignment, deletion holds), each
+//     change with its timeline event and audit entry in one transaction.
 package inbox
 
 import (
@@ -37,9 +45,6 @@ type Transition struct {
 	To           domain.Status
 	Message      string // to the citizen; for a Rückfrage the question, required
 	RequestFiles bool   // a Rückfrage asking for documents
-	// Confidential: a Rückfrage about health (a physician's): the answer
-	// and its files are for physicians only.
-	Confidential bool
 }
 
 // Events are told of changes inside their transaction, so what they do
@@ -86,12 +91,12 @@ func New(o Options) *Service {
 // they need. Call it before the service is used.
 func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
-// Change moves submission id of office officeID from version along t,
+// Change moves submission id of a's office from version along t,
 // recording the timeline event and the audit entry in the same
 // transaction. Errors: NotFound (no such case in this office), Conflict
 // (MsgConflict: someone changed the case since version), Invalid
 // (MsgTransition, MsgMessage, MsgQuestion).
-func (s *Service) Change(ctx context.Context, officeID int64, by domain.Actor, id int64, version int, t Transition) error {
+func (s *Service) Change(ctx context.Context, a Access, id int64, version int, t Transition) error {
 	const op = "inbox: change"
 	t.Message = strings.TrimSpace(t.Message)
 	switch {
@@ -101,9 +106,12 @@ func (s *Service) Change(ctx context.Context, officeID int64, by domain.Actor, i
 		return fault.New(fault.Invalid, op, MsgQuestion)
 	}
 	t.RequestFiles = t.RequestFiles && t.To == domain.Question
-	t.Confidential = t.Confidential && t.To == domain.Question
+	// A Rückfrage asked by whoever reads medical content (a physician, a
+	// token with medical:read) is about health: the answer and its files
+	// are for them only.
+	confidential := a.Medical && t.To == domain.Question
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
-		cur, err := store.GetSubmission(ctx, tx, officeID, id)
+		cur, err := store.GetSubmission(ctx, tx, a.OfficeID, id)
 		if err != nil {
 			return err
 		}
@@ -118,7 +126,7 @@ func (s *Service) Change(ctx context.Context, officeID int64, by domain.Actor, i
 			at := s.now()
 			closedAt = &at
 		}
-		next, ok, err := store.ChangeStatus(ctx, tx, officeID, id, version, t.To, false, closedAt)
+		next, ok, err := store.ChangeStatus(ctx, tx, a.OfficeID, id, version, t.To, false, closedAt)
 		if err != nil {
 			return err
 		} else if !ok {
@@ -130,13 +138,13 @@ func (s *Service) Change(ctx context.Context, officeID int64, by domain.Actor, i
 				return err
 			}
 		}
-		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: by.StaffID(), TokenID: by.TokenID(),
-			RequestFiles: t.RequestFiles, Confidential: t.Confidential}
-		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+		ev := store.Event{Kind: store.EventStatus, Status: t.To, Message: t.Message, StaffID: a.Actor.StaffID(), TokenID: a.Actor.TokenID(),
+			RequestFiles: t.RequestFiles, Confidential: confidential}
+		if _, err := store.InsertEvent(ctx, tx, a.OfficeID, id, ev); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: officeID, Actor: by, Action: domain.CaseStatus(t.To), Object: domain.CaseObject(id),
+			OfficeID: a.OfficeID, Actor: a.Actor, Action: domain.CaseStatus(t.To), Object: domain.CaseObject(id),
 		})
 	})
 }
@@ -145,50 +153,50 @@ func (s *Service) Change(ctx context.Context, officeID int64, by domain.Actor, i
 const MaxNote = 5000
 
 // AddNote adds an internal note (never shown to the citizen) to submission
-// id of office officeID. A note changes nothing of the case, so it needs
+// id of a's office. A note changes nothing of the case, so it needs
 // no version. Errors: NotFound, Invalid (MsgNote: empty or too long).
-func (s *Service) AddNote(ctx context.Context, officeID int64, by domain.Actor, id int64, text string) error {
+func (s *Service) AddNote(ctx context.Context, a Access, id int64, text string) error {
 	const op = "inbox: add note"
 	text = strings.TrimSpace(text)
 	if text == "" || utf8.RuneCountInString(text) > MaxNote {
 		return fault.New(fault.Invalid, op, MsgNote)
 	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+		if _, err := store.GetSubmission(ctx, tx, a.OfficeID, id); err != nil {
 			return err
 		}
-		ev := store.Event{Kind: store.EventNote, Message: text, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
-		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+		ev := store.Event{Kind: store.EventNote, Message: text, StaffID: a.Actor.StaffID(), TokenID: a.Actor.TokenID(), Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, a.OfficeID, id, ev); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.CaseNote, Object: domain.CaseObject(id)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: a.Actor, Action: domain.CaseNote, Object: domain.CaseObject(id)})
 	})
 }
 
-// Assign gives submission id of office officeID (at version) to staff
+// Assign gives submission id of a's office (at version) to staff
 // member to of the same office, or to nobody (to = 0). Errors: NotFound,
 // Conflict (MsgConflict), Invalid (MsgAssignee: not an active colleague).
-func (s *Service) Assign(ctx context.Context, officeID int64, by domain.Actor, id int64, version int, to int64) error {
+func (s *Service) Assign(ctx context.Context, a Access, id int64, version int, to int64) error {
 	const op = "inbox: assign"
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
-		name, err := colleague(ctx, tx, officeID, to)
+		name, err := colleague(ctx, tx, a.OfficeID, to)
 		if err != nil {
 			return err
 		}
-		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+		if _, err := store.GetSubmission(ctx, tx, a.OfficeID, id); err != nil {
 			return err
 		}
-		if _, ok, err := store.SetAssignee(ctx, tx, officeID, id, version, to); err != nil {
+		if _, ok, err := store.SetAssignee(ctx, tx, a.OfficeID, id, version, to); err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgConflict)
 		}
-		ev := store.Event{Kind: store.EventAssign, Message: name, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
-		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+		ev := store.Event{Kind: store.EventAssign, Message: name, StaffID: a.Actor.StaffID(), TokenID: a.Actor.TokenID(), Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, a.OfficeID, id, ev); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{
-			OfficeID: officeID, Actor: by, Action: domain.CaseAssign, Object: domain.CaseObject(id),
+			OfficeID: a.OfficeID, Actor: a.Actor, Action: domain.CaseAssign, Object: domain.CaseObject(id),
 		})
 	})
 }
@@ -202,60 +210,60 @@ const (
 	MsgHoldState  = "staff.case.hold.error.state"  // set or lifted meanwhile
 )
 
-// SetHold puts a deletion hold (Löschsperre) on submission id of office
-// officeID: however old, it is not deleted while the hold lasts. The
+// SetHold puts a deletion hold (Löschsperre) on submission id of
+// a's office: however old, it is not deleted while the hold lasts. The
 // reason goes onto the case and its internal timeline, which are deleted
 // with it; the audit log, which is kept, records only that a hold was set.
 // Errors: NotFound, Invalid (MsgHoldReason), Conflict (MsgHoldState: the
 // case is held already).
-func (s *Service) SetHold(ctx context.Context, officeID int64, by domain.Actor, id int64, reason string) error {
+func (s *Service) SetHold(ctx context.Context, a Access, id int64, reason string) error {
 	const op = "inbox: set hold"
 	reason = strings.TrimSpace(reason)
 	if reason == "" || utf8.RuneCountInString(reason) > MaxHoldReason {
 		return fault.New(fault.Invalid, op, MsgHoldReason)
 	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+		if _, err := store.GetSubmission(ctx, tx, a.OfficeID, id); err != nil {
 			return err
 		}
-		ok, err := store.SetHold(ctx, tx, officeID, id, by.StaffID(), reason, s.now())
+		ok, err := store.SetHold(ctx, tx, a.OfficeID, id, a.Actor.StaffID(), reason, s.now())
 		if err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgHoldState)
 		}
-		ev := store.Event{Kind: store.EventHold, Message: reason, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
-		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+		ev := store.Event{Kind: store.EventHold, Message: reason, StaffID: a.Actor.StaffID(), TokenID: a.Actor.TokenID(), Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, a.OfficeID, id, ev); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.CaseHoldSet, Object: domain.CaseObject(id)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: a.Actor, Action: domain.CaseHoldSet, Object: domain.CaseObject(id)})
 	})
 }
 
-// LiftHold ends the deletion hold of submission id of office officeID: a
+// LiftHold ends the deletion hold of submission id of a's office: a
 // case past its retention period goes with the next deletion run.
 // Errors: NotFound, Conflict (MsgHoldState: no hold).
-func (s *Service) LiftHold(ctx context.Context, officeID int64, by domain.Actor, id int64) error {
+func (s *Service) LiftHold(ctx context.Context, a Access, id int64) error {
 	const op = "inbox: lift hold"
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := store.GetSubmission(ctx, tx, officeID, id); err != nil {
+		if _, err := store.GetSubmission(ctx, tx, a.OfficeID, id); err != nil {
 			return err
 		}
-		ok, err := store.ClearHold(ctx, tx, officeID, id)
+		ok, err := store.ClearHold(ctx, tx, a.OfficeID, id)
 		if err != nil {
 			return err
 		} else if !ok {
 			return fault.New(fault.Conflict, op, MsgHoldState)
 		}
-		ev := store.Event{Kind: store.EventHoldLifted, StaffID: by.StaffID(), TokenID: by.TokenID(), Internal: true}
-		if _, err := store.InsertEvent(ctx, tx, officeID, id, ev); err != nil {
+		ev := store.Event{Kind: store.EventHoldLifted, StaffID: a.Actor.StaffID(), TokenID: a.Actor.TokenID(), Internal: true}
+		if _, err := store.InsertEvent(ctx, tx, a.OfficeID, id, ev); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.CaseHoldLift, Object: domain.CaseObject(id)})
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: a.Actor, Action: domain.CaseHoldLift, Object: domain.CaseObject(id)})
 	})
 }
 
-// colleague returns the name of active staff member id of office officeID
+// colleague returns the name of active staff member id of a's office
 // ("" for id 0). Errors: Invalid (MsgAssignee).
 func colleague(ctx context.Context, q store.Querier, officeID, id int64) (string, error) {
 	if id == 0 {

@@ -169,7 +169,7 @@ func (w *world) move(t *testing.T, k kase, to ...domain.Status) {
 		if status == domain.Question {
 			tr.Message, tr.RequestFiles = "Bitte senden Sie den Befund.", true
 		}
-		if err := w.inbox.Change(ctx, sub.OfficeID, domain.StaffMember(w.staff), k.id, sub.Version, tr); err != nil {
+		if err := w.inbox.Change(ctx, inbox.Access{OfficeID: sub.OfficeID, Actor: domain.StaffMember(w.staff)}, k.id, sub.Version, tr); err != nil {
 			t.Fatalf("%s → %s: %v", sub.Status, status, err)
 		}
 	}
@@ -268,7 +268,7 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 	if err := w.subs.Answer(ctx, done.token, "Anbei der Befund von Löschmann.", []submission.Upload{{Name: "Befund.pdf", Content: []byte(pdf)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.inbox.AddNote(ctx, w.offices["leipzig"].ID, domain.StaffMember(w.staff), done.id, "Herr Löschmann rief an."); err != nil {
+	if err := w.inbox.AddNote(ctx, inbox.Access{OfficeID: w.offices["leipzig"].ID, Actor: domain.StaffMember(w.staff)}, done.id, "Herr Löschmann rief an."); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.InsertMailRefusal(ctx, w.db.Pool, store.MailRefusal{OfficeID: w.offices["leipzig"].ID, SubmissionID: done.id,
@@ -282,7 +282,7 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 	w.close(t, rejected, domain.Rejected, closingDay)
 	held := w.submit(t, "leipzig", "Sperrling")
 	w.close(t, held, domain.Done, closingDay)
-	if err := w.inbox.SetHold(ctx, w.offices["leipzig"].ID, domain.StaffMember(w.staff), held.id, "Widerspruchsverfahren anhängig"); err != nil {
+	if err := w.inbox.SetHold(ctx, inbox.Access{OfficeID: w.offices["leipzig"].ID, Actor: domain.StaffMember(w.staff)}, held.id, "Widerspruchsverfahren anhängig"); err != nil {
 		t.Fatal(err)
 	}
 	w.clock.set(closingDay.AddDate(-20, 0, 0))
@@ -360,7 +360,7 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 
 	// Lifted, the hold lets the next run delete the case; the open one
 	// stays however old.
-	if err := w.inbox.LiftHold(ctx, w.offices["leipzig"].ID, domain.StaffMember(w.staff), held.id); err != nil {
+	if err := w.inbox.LiftHold(ctx, inbox.Access{OfficeID: w.offices["leipzig"].ID, Actor: domain.StaffMember(w.staff)}, held.id); err != nil {
 		t.Fatal(err)
 	}
 	if n := w.deleteDue(t, deletedAt.Add(day)); n != 1 || w.exists(t, held) {
@@ -397,27 +397,27 @@ func TestClosingIsRecordedAndHoldsNeedAReason(t *testing.T) {
 
 	by := domain.StaffMember(w.staff)
 	for _, reason := range []string{"", "   ", strings.Repeat("x", inbox.MaxHoldReason+1)} {
-		if err := w.inbox.SetHold(ctx, office, by, k.id, reason); fault.MessageOf(err) != inbox.MsgHoldReason {
+		if err := w.inbox.SetHold(ctx, inbox.Access{OfficeID: office, Actor: by}, k.id, reason); fault.MessageOf(err) != inbox.MsgHoldReason {
 			t.Errorf("hold with reason %.10q: %v", reason, err)
 		}
 	}
-	if err := w.inbox.SetHold(ctx, w.offices["halle"].ID, by, k.id, "Akteneinsicht"); fault.KindOf(err) != fault.NotFound {
+	if err := w.inbox.SetHold(ctx, inbox.Access{OfficeID: w.offices["halle"].ID, Actor: by}, k.id, "Akteneinsicht"); fault.KindOf(err) != fault.NotFound {
 		t.Errorf("another office held the case: %v", err)
 	}
-	if err := w.inbox.SetHold(ctx, office, by, k.id, "Akteneinsicht durch Herrn Schlussmann"); err != nil {
+	if err := w.inbox.SetHold(ctx, inbox.Access{OfficeID: office, Actor: by}, k.id, "Akteneinsicht durch Herrn Schlussmann"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.inbox.SetHold(ctx, office, by, k.id, "zweimal"); fault.MessageOf(err) != inbox.MsgHoldState {
+	if err := w.inbox.SetHold(ctx, inbox.Access{OfficeID: office, Actor: by}, k.id, "zweimal"); fault.MessageOf(err) != inbox.MsgHoldState {
 		t.Errorf("a second hold: %v", err)
 	}
 	sub, _ = store.GetSubmission(ctx, w.db.Pool, office, k.id)
 	if sub.HoldAt == nil || sub.HoldReason != "Akteneinsicht durch Herrn Schlussmann" || sub.HoldBy != w.staff {
 		t.Errorf("hold %v %q %d", sub.HoldAt, sub.HoldReason, sub.HoldBy)
 	}
-	if err := w.inbox.LiftHold(ctx, office, by, k.id); err != nil {
+	if err := w.inbox.LiftHold(ctx, inbox.Access{OfficeID: office, Actor: by}, k.id); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.inbox.LiftHold(ctx, office, by, k.id); fault.MessageOf(err) != inbox.MsgHoldState {
+	if err := w.inbox.LiftHold(ctx, inbox.Access{OfficeID: office, Actor: by}, k.id); fault.MessageOf(err) != inbox.MsgHoldState {
 		t.Errorf("lifting no hold: %v", err)
 	}
 	var actions string
