@@ -31,8 +31,10 @@ type mailData struct {
 	P          func(string) string // a paragraph's text, with the mail's facts filled in
 }
 
-// Compose writes the mail of a job. Errors: NotFound (the submission does
-// not exist or has no address).
+// Compose writes the mail of a job, ready to encode; the Worker calls it
+// for every job, tests to see a mail as it goes out. Errors: NotFound (the
+// submission does not exist or has no address, or the office wants no
+// such notice or summary, see officeNotice and digestMail).
 func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 	switch a.Template {
 	case TemplateResume:
@@ -186,6 +188,8 @@ func (w *Worker) receiptPDF(l *i18n.Localizer, sub store.Submission, o store.Off
 	return buf.Bytes(), err
 }
 
+// text is the localized text of message id, or fallback where the
+// locale has none (a service or a status without a title).
 func text(l *i18n.Localizer, id, fallback string) string {
 	if l.Has(id) {
 		return l.T(id)
