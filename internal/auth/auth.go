@@ -31,13 +31,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
-// Timeouts of logins.
-const (
-	IdleTimeout     = 30 * time.Minute
-	AbsoluteTimeout = 12 * time.Hour
-	secondFactorTTL = 5 * time.Minute // between password and code
-)
-
 // Message ids of what a person reads.
 const (
 	MsgLoginFailed = "staff.login.error.failed" // one message for every failure: nothing to enumerate
@@ -287,52 +280,9 @@ func (s *Service) auditIf(ctx context.Context, tx pgx.Tx, known bool, acct store
 	return audit.Append(ctx, tx, audit.Entry{OfficeID: acct.OfficeID, Actor: domain.StaffMember(acct.ID), Action: action})
 }
 
-func (s *Service) newSession(ctx context.Context, q store.Querier, acct store.Staff, complete bool) (string, error) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	token := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
-	end := s.now().Add(AbsoluteTimeout)
-	if !complete {
-		end = s.now().Add(secondFactorTTL)
-	}
-	err := store.InsertSession(ctx, q, hashToken(token), store.Session{
-		StaffID: acct.ID, OfficeID: acct.OfficeID, SecondFactor: complete, ExpiresAt: end,
-	})
-	return token, err
-}
-
 func hashToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]
-}
-
-// Session returns the account of a complete session (both factors) and
-// renews its idle timer. Errors: NotFound for unknown, idle, expired,
-// half-finished sessions and disabled accounts.
-func (s *Service) Session(ctx context.Context, token string) (Staff, error) {
-	sess, err := s.touch(ctx, token)
-	if err != nil {
-		return Staff{}, err
-	}
-	if !sess.SecondFactor {
-		return Staff{}, fault.New(fault.NotFound, "auth: session", "")
-	}
-	return s.staffOf(ctx, sess)
-}
-
-func (s *Service) touch(ctx context.Context, token string) (store.Session, error) {
-	if token == "" || len(token) > 100 {
-		return store.Session{}, fault.New(fault.NotFound, "auth: session", "")
-	}
-	return store.TouchSession(ctx, s.db.Pool, hashToken(token), IdleTimeout)
-}
-
-func (s *Service) staffOf(ctx context.Context, sess store.Session) (Staff, error) {
-	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
-	if err != nil {
-		return Staff{}, err
-	}
-	return Staff{ID: acct.ID, OfficeID: acct.OfficeID, Email: acct.Email, Name: acct.Name, Role: acct.Role, MustChangePassword: acct.MustChangePassword}, nil
 }
 
 // VerifyCode checks the TOTP code, or a recovery code, of a half-finished
@@ -580,27 +530,4 @@ func (s *Service) Enrol(ctx context.Context, token, code string, c Client) (stri
 		return "", "", nil, err
 	}
 	return token, device, codes, nil
-}
-
-// Logout ends the session of token.
-func (s *Service) Logout(ctx context.Context, token string) error {
-	sess, err := s.touch(ctx, token)
-	if fault.KindOf(err) == fault.NotFound {
-		return nil // gone already
-	}
-	if err != nil {
-		return err
-	}
-	if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
-		return err
-	}
-	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sess.OfficeID, Actor: domain.StaffMember(sess.StaffID), Action: domain.Logout})
-}
-
-// LogoutEverywhere ends every session of account st.
-func (s *Service) LogoutEverywhere(ctx context.Context, st Staff) error {
-	if err := store.DeleteStaffSessions(ctx, s.db.Pool, st.ID); err != nil {
-		return err
-	}
-	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.LogoutEverywhere})
 }
