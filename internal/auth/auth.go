@@ -1,8 +1,27 @@
 // Package auth owns staff accounts and their logins: argon2id passwords,
 // TOTP as the second factor (required for admins and physicians), sessions
-// in PostgreSQL with idle and absolute timeouts, throttled attempts
-// (throttle.go). Roles decide what staff may see; offices decide which
-// cases.
+// in PostgreSQL with idle and absolute timeouts, throttled attempts, and
+// an office's API tokens. Roles decide what staff may see; offices decide
+// which cases.
+//
+// The files:
+//
+//   - auth.go: Staff, the Service and its constructor, and the helpers
+//     every part uses (normalizeEmail, hashToken).
+//   - login.go: a login's steps: Login (the password), VerifyCode (the
+//     TOTP or recovery code), and what finishes a login.
+//   - totp.go: the enrolment of a TOTP secret (NewEnrolment, Enrol) and
+//     the check of a code's time step.
+//   - session.go: sessions with their timeouts: made, looked up and
+//     renewed (Session), ended (Logout, LogoutEverywhere).
+//   - account.go: accounts: their creation (AddStaff, CreateAccount,
+//     UpsertDemoStaff), the password change, the admin's list and changes.
+//   - password.go: argon2id hashes and generated passwords.
+//   - recovery.go: recovery codes, made and parsed.
+//   - throttle.go: the throttle of password and code attempts, the device
+//     tokens that exempt a known browser from a stranger's guesses, and
+//     the bound on hashes at once.
+//   - token.go: API tokens and their scopes.
 package auth
 
 import (
@@ -66,6 +85,9 @@ func New(db *store.DB, encKey []byte) (*Service, error) {
 // normalizeEmail lower-cases and trims an address.
 func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
+// hashToken is what is stored of a secret token (a session's, a recovery
+// code, an API token): its SHA-256, so a copy of the database opens
+// nothing.
 func hashToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]
