@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"encoding/base32"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,6 +23,86 @@ const (
 	MsgSelf          = "staff.admin.error.self"
 	MsgTOTPRole      = "staff.admin.error.totp_role"
 )
+
+// NewAccount is what AddStaff needs.
+type NewAccount struct {
+	OfficeID   int64
+	Email      string
+	Name       string
+	Role       domain.Role
+	Password   string
+	TOTPSecret string // base32; empty: enrolment at first login
+	OneTime    bool   // a generated password: to be changed at the first login
+}
+
+// AddStaff creates an account. Errors: Invalid (role, e-mail, short
+// password, malformed TOTP secret), Conflict (address taken).
+func (s *Service) AddStaff(ctx context.Context, a NewAccount) (int64, error) {
+	row, err := s.account(ctx, a, true, "")
+	if err != nil {
+		return 0, err
+	}
+	return store.InsertStaff(ctx, s.db.Pool, row)
+}
+
+// UpsertDemoStaff creates demo accounts or resets their password and TOTP
+// secret to the given ones. The operator chose the demo password
+// (PORTAL_DEMO_PASSWORD), so its length is not checked; all demo accounts
+// share it, so it is hashed once (one argon2id run instead of one per
+// account at every start).
+func (s *Service) UpsertDemoStaff(ctx context.Context, accounts []NewAccount) error {
+	var hash string
+	for _, a := range accounts {
+		row, err := s.account(ctx, a, false, hash)
+		if err != nil {
+			return err
+		}
+		hash = row.PasswordHash
+		if err := store.UpsertDemoStaff(ctx, s.db.Pool, row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// account checks a (its password's length only when checkLength) and
+// builds its row; hash, when given, is a hash of a.Password made before.
+func (s *Service) account(ctx context.Context, a NewAccount, checkLength bool, hash string) (store.Staff, error) {
+	const op = "auth: account"
+	email := normalizeEmail(a.Email)
+	switch {
+	case !slices.Contains(domain.Roles, a.Role):
+		return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.role")
+	case !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n") || len(email) > 254:
+		return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.email")
+	case strings.TrimSpace(a.Name) == "":
+		return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.name")
+	case a.Password == "" || (checkLength && len([]rune(a.Password)) < MinPasswordLen):
+		return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.password_short")
+	}
+	if hash == "" {
+		var err error
+		if hash, err = s.hash(ctx, op, a.Password); err != nil {
+			return store.Staff{}, err
+		}
+	}
+	row := store.Staff{
+		OfficeID: a.OfficeID, Email: email, Name: strings.TrimSpace(a.Name), Role: a.Role,
+		PasswordHash: hash, TOTPRequired: true, MustChangePassword: a.OneTime,
+	}
+	if a.TOTPSecret != "" {
+		secret := strings.ToUpper(strings.ReplaceAll(a.TOTPSecret, " ", ""))
+		if _, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(secret, "=")); err != nil || len(secret) < 16 {
+			return store.Staff{}, fault.New(fault.Invalid, op, "staff.error.totp_secret")
+		}
+		sealed, err := s.box.Seal([]byte(secret), totpAAD(email))
+		if err != nil {
+			return store.Staff{}, err
+		}
+		row.TOTPSecret = sealed
+	}
+	return row, nil
+}
 
 // ChangePassword replaces the password of the account of session token
 // after checking the current one. Every session of the account ends, the

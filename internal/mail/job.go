@@ -1,0 +1,67 @@
+package mail
+
+import (
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// The mails a job writes (Args.Template): the citizen's, and the notice
+// to the office. TemplateDigest is with the daily summary (digest.go).
+const (
+	TemplateReceipt  = "receipt"  // the submission arrived, with the PDF receipt
+	TemplateStatus   = "status"   // the status changed
+	TemplateQuestion = "question" // the office asks something (Rückfrage)
+	// TemplateOfficeNew tells the office's inbox address that a submission
+	// arrived: reference and link into the back office, no personal data.
+	TemplateOfficeNew = "office_new"
+	// TemplateResume sends the resume link of a saved draft.
+	TemplateResume = "resume"
+)
+
+// Args are a mail job's arguments: which mail about which submission. The
+// address and the link are read when the mail is written, so no personal
+// data sits in the queue. Key makes the job unique: one mail per event and
+// recipient, however often the event is reported.
+type Args struct {
+	Key          string `json:"key" river:"unique"`
+	Template     string `json:"template"`
+	OfficeID     int64  `json:"office_id"`
+	SubmissionID int64  `json:"submission_id,omitempty"`
+	// Sealed holds, for a resume link, address and link sealed with
+	// PORTAL_ENCRYPTION_KEY: the draft has no address to read them from.
+	Sealed []byte `json:"sealed,omitempty"`
+	// Day is the day a summary (TemplateDigest) counts, YYYY-MM-DD.
+	Day string `json:"day,omitempty"`
+}
+
+// Kind names the job kind in River.
+func (Args) Kind() string { return "mail.send" }
+
+// resumeData is what a resume link's job carries, sealed.
+type resumeData struct {
+	To, Token, Lang, Service string
+	Expires                  time.Time
+}
+
+// resumeAAD binds a sealed resume job to its key.
+func resumeAAD(key string) []byte { return []byte("portal-mail-resume\x00" + key) }
+
+// RetryCap is the longest wait between two attempts of a mail: after a
+// long relay outage the mails go out within minutes of its end, not an
+// hour.
+const RetryCap = 5 * time.Minute
+
+// MaxAttempts with Worker.NextRetry keeps trying for about a day: waits
+// of 30 s, 1, 2 and 4 minutes, then 287 of 5 minutes (24 h in all).
+const MaxAttempts = 292
+
+// Queue is the River queue of mail jobs, worked with fewer workers than
+// webhook calls (jobs.Options.MailWorkers).
+const Queue = "mail"
+
+// insertOpts are every mail job's: its queue, about a day of attempts,
+// one job per key.
+func insertOpts() *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: MaxAttempts, Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
