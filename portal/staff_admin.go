@@ -302,11 +302,8 @@ func (s *Server) showAudit(c *fiber.Ctx) error {
 		return err
 	}
 	before, _ := strconv.ParseInt(c.Query("vor"), 10, 64)
-	entries, err := audit.List(c.UserContext(), s.db.Pool, sp.Staff.OfficeID, before, auditPageSize+1)
+	entries, err := audit.ReadLog(c.UserContext(), s.db, sp.Staff.OfficeID, sp.Staff.Actor(), before, auditPageSize+1)
 	if err != nil {
-		return err
-	}
-	if err := audit.AppendNow(c.UserContext(), s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: sp.Staff.Actor(), Action: domain.AuditRead}); err != nil {
 		return err
 	}
 	p := auditPage{staffPage: sp}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -54,11 +53,8 @@ func (s *Server) showDue(c *fiber.Ctx) error {
 	if !known {
 		p.Service = "" // a service that does not exist: the whole list
 	}
-	rows, err := s.cases.Due(ctx, sp.Staff.OfficeID, s.now(), p.Service, decodeCursor(c.Query("nach")), duePageSize+1)
+	rows, err := s.cases.Due(ctx, sp.Staff.OfficeID, sp.Staff.Actor(), s.now(), p.Service, decodeCursor(c.Query("nach")), duePageSize+1)
 	if err != nil {
-		return err
-	}
-	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: sp.Staff.Actor(), Action: domain.RetentionDueRead}); err != nil {
 		return err
 	}
 	if len(rows) > duePageSize {

@@ -4,11 +4,9 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/gesundheitsamt/portal/internal/audit"
-	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
@@ -47,11 +45,8 @@ func (s *Server) showMail(c *fiber.Ctx) error {
 		return err
 	}
 	before, _ := strconv.ParseInt(c.Query("vor"), 10, 64)
-	refusals, err := store.ListMailRefusals(ctx, s.db.Pool, sp.Staff.OfficeID, before, refusalPageSize+1)
+	refusals, err := mail.ListRefusals(ctx, s.db, sp.Staff.OfficeID, sp.Staff.Actor(), before, refusalPageSize+1)
 	if err != nil {
-		return err
-	}
-	if err := audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sp.Staff.OfficeID, Actor: sp.Staff.Actor(), Action: domain.MailRefusalsRead}); err != nil {
 		return err
 	}
 	p := mailPage{staffPage: sp, Email: office.Email, Saved: c.Query("gespeichert") == "1"}
@@ -89,12 +84,7 @@ func (s *Server) showMail(c *fiber.Ctx) error {
 func (s *Server) setNotify(c *fiber.Ctx) error {
 	st := staffOf(c)
 	mode := c.FormValue("notify")
-	err := s.db.InTx(c.UserContext(), func(tx pgx.Tx) error {
-		if err := store.SetOfficeNotify(c.UserContext(), tx, st.OfficeID, mode); err != nil {
-			return err
-		}
-		return audit.Append(c.UserContext(), tx, audit.Entry{OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.OfficeNotify(mode)})
-	})
+	err := mail.SetOfficeNotify(c.UserContext(), s.db, st.OfficeID, st.Actor(), mode)
 	if fault.KindOf(err) == fault.Invalid {
 		return fiber.ErrUnprocessableEntity // the form offers only valid choices
 	}

@@ -204,3 +204,18 @@ func List(ctx context.Context, q store.Querier, officeID, before int64, limit in
 	}
 	return out, nil
 }
+
+// ReadLog returns at most limit entries of office officeID, newest first,
+// older than entry before (0: from the newest), for by (an admin of the
+// office), and records the read in the same log: who looked at the log
+// is itself logged.
+func ReadLog(ctx context.Context, db *store.DB, officeID int64, by domain.Actor, before int64, limit int) ([]Record, error) {
+	entries, err := List(ctx, db.Pool, officeID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := AppendNow(ctx, db, Entry{OfficeID: officeID, Actor: by, Action: domain.AuditRead}); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
@@ -131,4 +132,17 @@ func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, sub store.Submission,
 		return fmt.Errorf("mail: enqueue %s: %w", key, err)
 	}
 	return nil
+}
+
+// SetOfficeNotify sets how office officeID hears of new cases (mode:
+// store.NotifyEach, NotifyDaily or NotifyOff), by an admin of the office,
+// with the audit entry in the same transaction. Errors: Invalid (another
+// mode).
+func SetOfficeNotify(ctx context.Context, db *store.DB, officeID int64, by domain.Actor, mode string) error {
+	return db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := store.SetOfficeNotify(ctx, tx, officeID, mode); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.OfficeNotify(mode)})
+	})
 }

@@ -47,3 +47,18 @@ func toCitizen(template string) bool {
 	_, ok := bodies[template]
 	return ok
 }
+
+// ListRefusals returns office officeID's refused mails for by (an admin of
+// the office), newest first, at most limit, older than before (0: from the
+// newest), and records the read in the audit log: the list carries
+// addresses.
+func ListRefusals(ctx context.Context, db *store.DB, officeID int64, by domain.Actor, before int64, limit int) ([]store.MailRefusal, error) {
+	refusals, err := store.ListMailRefusals(ctx, db.Pool, officeID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.AppendNow(ctx, db, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.MailRefusalsRead}); err != nil {
+		return nil, err
+	}
+	return refusals, nil
+}

@@ -201,8 +201,9 @@ func (c *Cases) DueCuts(ctx context.Context, officeID int64, at time.Time, slug 
 // Due returns office officeID's cases that are due for deletion within
 // DueWithin of now (of service slug only, unless it is empty), held ones
 // included, in the order they are due: at most limit, after the case of
-// cursor after.
-func (c *Cases) Due(ctx context.Context, officeID int64, now time.Time, slug string, after store.Cursor, limit int) ([]DueCase, error) {
+// cursor after; for by, a staff member of the office, whose read is
+// recorded in the audit log (the list names applicants).
+func (c *Cases) Due(ctx context.Context, officeID int64, by domain.Actor, now time.Time, slug string, after store.Cursor, limit int) ([]DueCase, error) {
 	cuts, err := c.DueCuts(ctx, officeID, now.Add(DueWithin), slug)
 	if err != nil {
 		return nil, err
@@ -218,6 +219,9 @@ func (c *Cases) Due(ctx context.Context, officeID int64, now time.Time, slug str
 	out := make([]DueCase, len(rows))
 	for i, r := range rows {
 		out[i] = DueCase{DueRow: r, DueAt: c.DueAt(r.ClosedAt, months[r.ServiceSlug])}
+	}
+	if err := audit.AppendNow(ctx, c.db, audit.Entry{OfficeID: officeID, Actor: by, Action: domain.RetentionDueRead}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
