@@ -16,7 +16,14 @@ import (
 )
 
 // routes registers every route of the portal: this table is the map of the
-// application.
+// application. The comment of each route names the service method its
+// handler calls, and so where the rule it applies lives: inbox is the case
+// service (internal/inbox), submission the citizen's drafts and
+// submissions, auth the staff accounts and logins, office.Directory the
+// catalogue of offices and services, retention the retention periods,
+// audit and mail the admin's audited reads; "(page only)" renders without
+// a service. docs/adding-a-feature.md follows one route through the
+// layers.
 func (s *Server) routes(reg *prometheus.Registry) {
 	app := s.app
 
@@ -37,87 +44,87 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}), s.language, s.csrf.protect)
 
 	// Citizens.
-	app.Get("/", s.showStart)
-	app.Get("/amt/:office", s.showOffice)
-	app.Get("/leistungen/:service", s.showService)
-	app.Get("/amt/:office/leistungen/:service", s.showOfficeService)
+	app.Get("/", s.showStart)                                        // office.Directory (catalogue, postal code search)
+	app.Get("/amt/:office", s.showOffice)                            // office.Directory
+	app.Get("/leistungen/:service", s.showService)                   // office.Directory
+	app.Get("/amt/:office/leistungen/:service", s.showOfficeService) // office.Directory
 
 	// A form: its steps, the check page, submit; then receipt and status,
 	// reached only through the access token.
 	const form = "/amt/:office/leistungen/:service/antrag"
-	app.Get(form, noStore, s.startForm)
-	app.Get(form+"/pruefen", noStore, s.showCheck)
-	app.Post(form+"/absenden", noStore, s.submitForm)
-	app.Get(form+"/gespeichert", noStore, s.showSaved)
-	app.Post(form+"/gespeichert", noStore, s.mailResumeLink)
-	app.Get(form+"/:step", noStore, s.showStep)
-	app.Post(form+"/:step", noStore, s.postStep)
-	app.Get("/status/:token", noStore, s.showStatus)
-	app.Post("/status/:token/antwort", noStore, s.answerQuestion)
-	app.Get("/status/:token/eingang", noStore, s.showReceipt)
-	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF)
-	app.Get("/fortsetzen", noStore, s.showResume)
-	app.Get("/fortsetzen/:token", noStore, s.showResume)
-	app.Post("/fortsetzen", noStore, s.limit(resumeLimit), s.resume)
+	app.Get(form, noStore, s.startForm)                                       // submission.OpenDraft
+	app.Get(form+"/pruefen", noStore, s.showCheck)                            // submission.OpenDraft, forms.Engine
+	app.Post(form+"/absenden", noStore, s.submitForm)                         // submission.Submit
+	app.Get(form+"/gespeichert", noStore, s.showSaved)                        // (page only)
+	app.Post(form+"/gespeichert", noStore, s.mailResumeLink)                  // submission.SendResumeLink; resumeMailLimit
+	app.Get(form+"/:step", noStore, s.showStep)                               // submission.OpenDraft
+	app.Post(form+"/:step", noStore, s.postStep)                              // submission.SaveDraft, AddFile, RemoveFile; draftLimit
+	app.Get("/status/:token", noStore, s.showStatus)                          // submission.Lookup
+	app.Post("/status/:token/antwort", noStore, s.answerQuestion)             // submission.Answer
+	app.Get("/status/:token/eingang", noStore, s.showReceipt)                 // submission.Lookup
+	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF) // submission.Lookup, receipt
+	app.Get("/fortsetzen", noStore, s.showResume)                             // (page only)
+	app.Get("/fortsetzen/:token", noStore, s.showResume)                      // (page only)
+	app.Post("/fortsetzen", noStore, s.limit(resumeLimit), s.resume)          // submission.OpenDraft
 
 	// Staff: the login steps, then everything behind requireStaff.
-	app.Get("/staff/login", noStore, s.showLogin)
-	app.Post("/staff/login", noStore, s.login)
-	app.Get("/staff/login/code", noStore, s.showCode)
-	app.Post("/staff/login/code", noStore, s.verifyCode)
-	app.Get("/staff/login/einrichten", noStore, s.showEnrol)
-	app.Post("/staff/login/einrichten", noStore, s.enrol)
-	app.Post("/staff/logout", noStore, s.logout)
+	app.Get("/staff/login", noStore, s.showLogin)            // (page only)
+	app.Post("/staff/login", noStore, s.login)               // auth.Login; loginLimit
+	app.Get("/staff/login/code", noStore, s.showCode)        // (page only)
+	app.Post("/staff/login/code", noStore, s.verifyCode)     // auth.VerifyCode; loginLimit
+	app.Get("/staff/login/einrichten", noStore, s.showEnrol) // auth.NewEnrolment
+	app.Post("/staff/login/einrichten", noStore, s.enrol)    // auth.Enrol
+	app.Post("/staff/logout", noStore, s.logout)             // auth.Logout
 	if s.devMailbox() {
-		app.Get("/dev/mail", noStore, s.onlyFrom(nil), s.showDevMail)
+		app.Get("/dev/mail", noStore, s.onlyFrom(nil), s.showDevMail) // store.ListDevMail
 	}
 
 	// The REST API for Fachverfahren: bearer tokens, JSON, no cookies.
 	app.Get("/api/v1/openapi.json", s.showOpenAPI)
 	api := app.Group("/api/v1", noStore)
-	api.Get("/submissions", s.requireToken(auth.ScopeSubmissionsRead), s.apiListSubmissions)
-	api.Get("/submissions/:id", s.requireToken(auth.ScopeSubmissionsRead), s.apiGetSubmission)
-	api.Get("/submissions/:id/events", s.requireToken(auth.ScopeSubmissionsRead), s.apiListEvents)
-	api.Get("/submissions/:id/attachments/:file", s.requireToken(auth.ScopeAttachmentsRead), s.apiAttachment)
-	api.Post("/submissions/:id/status", s.requireToken(auth.ScopeSubmissionsWrite), s.apiChangeStatus)
+	api.Get("/submissions", s.requireToken(auth.ScopeSubmissionsRead), s.apiListSubmissions)                  // inbox.List
+	api.Get("/submissions/:id", s.requireToken(auth.ScopeSubmissionsRead), s.apiGetSubmission)                // inbox.Open
+	api.Get("/submissions/:id/events", s.requireToken(auth.ScopeSubmissionsRead), s.apiListEvents)            // inbox.Open
+	api.Get("/submissions/:id/attachments/:file", s.requireToken(auth.ScopeAttachmentsRead), s.apiAttachment) // inbox.OpenFile
+	api.Post("/submissions/:id/status", s.requireToken(auth.ScopeSubmissionsWrite), s.apiChangeStatus)        // inbox.Change
 
 	staff := app.Group("/staff", noStore, s.requireStaff)
-	staff.Get("/", s.showInbox)
-	staff.Post("/suche", s.searchInbox)
-	staff.Post("/export", s.exportCases)
-	staff.Post("/faelle/sammel", s.bulkChange)
-	staff.Get("/faelle/:id", s.showCase)
-	staff.Get("/faelle/:id/anlagen/:file", s.downloadAttachment)
-	staff.Post("/faelle/:id/status", s.changeStatus)
-	staff.Post("/faelle/:id/notiz", s.addNote)
-	staff.Post("/faelle/:id/zuweisung", s.assignCase)
-	staff.Post("/faelle/:id/loeschsperre", s.setHold)
-	staff.Post("/faelle/:id/loeschsperre/aufheben", s.liftHold)
-	staff.Post("/logout/ueberall", s.logoutEverywhere)
-	staff.Get("/passwort", s.showPassword)
-	staff.Post("/passwort", s.changePassword)
+	staff.Get("/", s.showInbox)                                  // inbox.List, Counts
+	staff.Post("/suche", s.searchInbox)                          // inbox.List (search)
+	staff.Post("/export", s.exportCases)                         // inbox.StartExport, Export.Each
+	staff.Post("/faelle/sammel", s.bulkChange)                   // inbox.Change, Assign (per case)
+	staff.Get("/faelle/:id", s.showCase)                         // inbox.Open, Colleagues
+	staff.Get("/faelle/:id/anlagen/:file", s.downloadAttachment) // inbox.OpenFile
+	staff.Post("/faelle/:id/status", s.changeStatus)             // inbox.Change (also the Rückfrage)
+	staff.Post("/faelle/:id/notiz", s.addNote)                   // inbox.AddNote
+	staff.Post("/faelle/:id/zuweisung", s.assignCase)            // inbox.Assign
+	staff.Post("/faelle/:id/loeschsperre", s.setHold)            // inbox.SetHold
+	staff.Post("/faelle/:id/loeschsperre/aufheben", s.liftHold)  // inbox.LiftHold
+	staff.Post("/logout/ueberall", s.logoutEverywhere)           // auth.LogoutEverywhere
+	staff.Get("/passwort", s.showPassword)                       // (page only)
+	staff.Post("/passwort", s.changePassword)                    // auth.ChangePassword; loginLimit
 	admin := staff.Group("/verwaltung", requireAdmin)
-	admin.Get("", s.showAdmin)
-	admin.Post("/konten", s.createAccount)
-	admin.Post("/konten/:id/passwort", s.resetPassword)
-	admin.Post("/konten/:id/zweiter-faktor", s.resetSecondFactor)
-	admin.Post("/konten/:id/sperre", s.setDisabled)
-	admin.Post("/konten/:id/zweiter-faktor-pflicht", s.setSecondFactorRequired)
-	admin.Get("/protokoll", s.showAudit)
-	admin.Get("/mail", s.showMail)
-	admin.Post("/mail", s.setNotify)
-	admin.Get("/aufbewahrung", s.showRetention)
-	admin.Post("/aufbewahrung", s.setRetention)
-	admin.Get("/loeschung", s.showDue)
-	admin.Post("/loeschung/export", s.exportDue)
+	admin.Get("", s.showAdmin)                                                  // auth.Accounts
+	admin.Post("/konten", s.createAccount)                                      // auth.CreateAccount
+	admin.Post("/konten/:id/passwort", s.resetPassword)                         // auth.ResetPassword
+	admin.Post("/konten/:id/zweiter-faktor", s.resetSecondFactor)               // auth.ResetSecondFactor
+	admin.Post("/konten/:id/sperre", s.setDisabled)                             // auth.SetDisabled
+	admin.Post("/konten/:id/zweiter-faktor-pflicht", s.setSecondFactorRequired) // auth.SetSecondFactorRequired
+	admin.Get("/protokoll", s.showAudit)                                        // audit.ReadLog
+	admin.Get("/mail", s.showMail)                                              // mail.ListRefusals
+	admin.Post("/mail", s.setNotify)                                            // mail.SetOfficeNotify
+	admin.Get("/aufbewahrung", s.showRetention)                                 // retention.Cases.Periods
+	admin.Post("/aufbewahrung", s.setRetention)                                 // retention.Cases.SetPeriod
+	admin.Get("/loeschung", s.showDue)                                          // retention.Cases.Due
+	admin.Post("/loeschung/export", s.exportDue)                                // retention.Cases.DueCuts, inbox.StartExport
 
 	// The pages a German public body must have.
-	app.Get("/impressum", s.showImprint)
-	app.Get("/datenschutz", s.showPrivacy)
-	app.Get("/leichte-sprache", s.showEasyLanguage)
-	app.Get("/barrierefreiheit", noStore, s.showAccessibility)
-	app.Post("/barrierefreiheit", noStore, s.limit(feedbackLimit), s.sendFeedback)
-	app.Get("/barrierefreiheit/danke", s.showFeedbackThanks)
+	app.Get("/impressum", s.showImprint)                                           // (page only)
+	app.Get("/datenschutz", s.showPrivacy)                                         // (page only)
+	app.Get("/leichte-sprache", s.showEasyLanguage)                                // (page only)
+	app.Get("/barrierefreiheit", noStore, s.showAccessibility)                     // (page only)
+	app.Post("/barrierefreiheit", noStore, s.limit(feedbackLimit), s.sendFeedback) // store.InsertFeedback
+	app.Get("/barrierefreiheit/danke", s.showFeedbackThanks)                       // (page only)
 
 	app.Use(func(c *fiber.Ctx) error {
 		c.Locals(localRouteLabel, labelUnmatched)
