@@ -463,8 +463,8 @@ func BenchmarkRenderStepWithDraft(b *testing.B) {
 // validation of every step, and the one-statement insert.
 // BenchmarkSubmit measures a submit; BenchmarkSubmitWithJobs the same
 // with the receipt mail and the webhook lookup enqueued in its
-// transaction, as serve wires it (issue 5: enqueueing may cost less than
-// 1 ms).
+// transaction, as serve wires it (the enqueueing is meant to cost less
+// than 1 ms).
 func BenchmarkSubmit(b *testing.B)         { benchmarkSubmit(b, false) }
 func BenchmarkSubmitWithJobs(b *testing.B) { benchmarkSubmit(b, true) }
 

@@ -63,7 +63,7 @@ func requestIDOf(c *fiber.Ctx) string {
 }
 
 // accessLog logs one line per request and records its metrics. It logs the
-// route pattern, never the path or query: paths will carry access tokens
+// route pattern, never the path or query: paths carry access tokens
 // (/status/:token) and queries what people typed. No client address either:
 // it is personal data. Errors from the chain are rendered here, through the
 // one error handler, so the line carries the final status.
@@ -106,7 +106,7 @@ const (
 )
 
 // routeLabel is the route pattern a request is logged and counted under:
-// never the raw path, which will carry tokens and is whatever a client sent.
+// never the raw path, which carries tokens and is whatever a client sent.
 func routeLabel(c *fiber.Ctx) string {
 	if l, ok := c.Locals(localRouteLabel).(string); ok {
 		return l
@@ -132,8 +132,8 @@ func methodLabel(c *fiber.Ctx) string {
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
 
-// permissionsPolicy turns off every powerful feature; the video pages will
-// allow camera and microphone for themselves.
+// permissionsPolicy turns off every powerful feature: no page of the portal
+// uses camera, microphone or the like.
 const permissionsPolicy = "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), " +
 	"fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), " +
 	"picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), " +

@@ -22,7 +22,7 @@ const (
 	Production  = "production"
 )
 
-// Config is the validated configuration. See CONTRACT.md for the variables.
+// Config is the validated configuration; README.md lists the variables.
 type Config struct {
 	Env         string   // development or production
 	Addr        string   // PORTAL_ADDR, host:port
@@ -31,8 +31,9 @@ type Config struct {
 	DataDir     string   // PORTAL_DATA_DIR
 	PGBin       string   // PG_BIN: directory of the PostgreSQL server binaries (embedded mode)
 
-	// SecretKey signs cookies and tokens; EncryptionKey (32 bytes) encrypts
-	// attachments at rest. In development both may be empty here and are then
+	// SecretKey signs the CSRF tokens, derives the citizens' access tokens
+	// and keys the rate and mail counters (HMACs, so no address is
+	// stored); EncryptionKey (32 bytes) encrypts attachments at rest. In development both may be empty here and are then
 	// generated into DataDir by LoadOrCreateSecrets.
 	SecretKey     []byte
 	EncryptionKey []byte

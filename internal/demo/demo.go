@@ -1,4 +1,4 @@
-// Package demo seeds the demonstration data of CONTRACT.md: two offices with
+// Package demo seeds the demonstration data README.md describes: two offices with
 // their postal-code areas and the service catalogue, every service enabled
 // in both. Seeding is idempotent: running it again changes nothing.
 package demo
@@ -19,7 +19,7 @@ type Office struct {
 	Areas  []store.PostalArea
 }
 
-// Offices returns the demo offices of CONTRACT.md.
+// Offices returns the demo offices (Leipzig and Halle).
 func Offices() []Office {
 	return []Office{
 		{
@@ -96,7 +96,7 @@ type StaffAccount struct {
 }
 
 // Staff returns the demo accounts of an office: an admin, a caseworker and
-// a physician, addressed <role>@<slug>.example as CONTRACT.md says.
+// a physician, addressed admin@, sachbearbeitung@ and aerztin@<slug>.example.
 func Staff(officeSlug string) []StaffAccount {
 	return []StaffAccount{
 		{Email: "admin@" + officeSlug + ".example", Name: "Alex Admin", Role: domain.Admin},
