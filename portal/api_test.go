@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/store"
 )
 
@@ -367,36 +369,30 @@ func TestAPIStatusChanges(t *testing.T) {
 
 // Another office's token, a missing scope or a bad token never reach a
 // case: 404 for what belongs to another office, exactly as for what does
-// not exist, 401 and 403 for the token itself.
+// not exist, and lists without it (every route under /api/ of the app,
+// by its case in isolationCases); 401 and 403 for the token itself.
 func TestAPITokensAreBoundToOfficeAndScopes(t *testing.T) {
-	h := newHarness(t, nil)
+	w := newIsolationWorld(t)
+	h := w.h
 	spec := loadOpenAPI(t, h)
-	id, _ := h.submitGutachten(t, "leipzig")
-	var attachment int64
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT id FROM attachment WHERE submission_id = $1`, id).Scan(&attachment); err != nil {
-		t.Fatal(err)
-	}
-	halle := h.apiToken(t, spec, "halle", "submissions:read", "submissions:write", "attachments:read", "medical:read")
+	w.control(t, "/api/", apiSender(h.apiToken(t, spec, "leipzig", auth.Scopes...)))
+	halle := h.apiToken(t, spec, "halle", auth.Scopes...)
+	before := w.leipzigState(t)
+	w.try(t, "/api/", apiSender(halle))
+
 	readOnly := h.apiToken(t, spec, "leipzig", "submissions:read")
 	none := &apiClient{t: t, h: h, spec: spec}
 	wrong := &apiClient{t: t, h: h, spec: spec, token: "gap_" + strings.Repeat("A", 43)}
-	c := fmt.Sprintf("/api/v1/submissions/%d", id)
-	missing := "/api/v1/submissions/99999999"
+	c := fmt.Sprintf("/api/v1/submissions/%d", w.openCase)
+	attachment := w.targets[0].vals["{file}"]
 	for _, tc := range []struct {
 		who          *apiClient
 		method, path string
 		body         any
 		want         int
 	}{
-		{halle, http.MethodGet, c, nil, 404},
-		{halle, http.MethodGet, c + "/events", nil, 404},
-		{halle, http.MethodGet, fmt.Sprintf("%s/attachments/%d", c, attachment), nil, 404},
-		{halle, http.MethodPost, c + "/status", map[string]any{"status": "in_bearbeitung", "version": 1}, 404},
-		{halle, http.MethodGet, missing, nil, 404},
-		{halle, http.MethodGet, missing + "/events", nil, 404},
-		{halle, http.MethodPost, missing + "/status", map[string]any{"status": "in_bearbeitung", "version": 1}, 404},
 		{readOnly, http.MethodPost, c + "/status", map[string]any{"status": "in_bearbeitung", "version": 1}, 403},
-		{readOnly, http.MethodGet, fmt.Sprintf("%s/attachments/%d", c, attachment), nil, 403},
+		{readOnly, http.MethodGet, c + "/attachments/" + attachment, nil, 403},
 		{none, http.MethodGet, "/api/v1/submissions", nil, 401},
 		{wrong, http.MethodGet, "/api/v1/submissions", nil, 401},
 		{wrong, http.MethodGet, c, nil, 401},
@@ -413,14 +409,17 @@ func TestAPITokensAreBoundToOfficeAndScopes(t *testing.T) {
 			t.Errorf("%s %s: 401 without a Bearer challenge", tc.method, tc.path)
 		}
 	}
-	var page apiList
-	halle.get("/api/v1/submissions", &page)
-	if len(page.Data) != 0 {
-		t.Errorf("Halle's token lists %d Leipzig cases", len(page.Data))
-	}
-	var status string
-	_ = h.db.Pool.QueryRow(context.Background(), `SELECT status FROM submission WHERE id = $1`, id).Scan(&status)
-	if status != "eingegangen" {
-		t.Errorf("the case was changed: %s", status)
+	w.expectUnchanged(t, before)
+}
+
+// apiSender sends as the API client a, the body as JSON.
+func apiSender(a *apiClient) sender {
+	return func(method, path string, _ url.Values, body map[string]any) (*http.Response, string) {
+		var payload any
+		if body != nil {
+			payload = body
+		}
+		res, b := a.do(method, path, payload)
+		return res, string(b)
 	}
 }

@@ -1,6 +1,10 @@
 package portal
 
 import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"html/template"
 	"io"
 	"io/fs"
@@ -10,6 +14,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,52 +28,258 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
-	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/i18n"
-	"github.com/gesundheitsamt/portal/internal/inbox"
-	"github.com/gesundheitsamt/portal/internal/mail"
-	"github.com/gesundheitsamt/portal/internal/office"
-	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/static"
 )
 
 // TestEveryMessageIDUsedInCodeExists covers the ids that Go code (not a
-// template) passes to the localizer; templates are checked at start.
+// template; templates are checked at start) passes to the localizer: the
+// ids the code spells out are found by parsing it, the ids it computes are
+// built here the way the code builds them. Each must be defined in every
+// language's own file.
 func TestEveryMessageIDUsedInCodeExists(t *testing.T) {
 	bundle, err := i18n.New(locales.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := []string{msgCSRF, office.MsgPostalCodeRequired, office.MsgPostalCodeFormat,
-		inbox.MsgHoldReason, inbox.MsgHoldState, retention.MsgPeriod, "status.deleted.title",
-		"staff.case.event.hold", "staff.case.event.hold_lifted", "staff.retention.title", "staff.due.title", "staff.due.all",
-		"staff.case.deletion.held", "staff.case.deletion.unknown", "staff.case.deletion.open", "staff.case.deletion.due",
-		mail.MsgRecipientCapped, "staff.case.event.mail_capped", "error.connections", auth.MsgThrottled, auth.MsgBusy,
-		"staff.login.wait.second", "staff.login.wait.seconds", "staff.login.wait.minutes"}
-	for _, id := range []string{"year", "years", "month", "months", "both"} {
-		ids = append(ids, "staff.retention.period."+id)
+	prefixes := map[string]bool{}
+	for _, id := range bundle.MessageIDs(i18n.Source) {
+		first, _, _ := strings.Cut(id, ".")
+		prefixes[first] = true
 	}
+	uses, problems := messageIDsInCode(t, repositoryRoot(t), prefixes)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if len(uses) < 50 {
+		t.Fatalf("the scan found only %d message ids in the code: it no longer sees them", len(uses))
+	}
+
+	// Ids the code computes from a value.
+	computed := func(id string) { uses = append(uses, idUse{id: id, at: "computed"}) }
 	for status := 400; status < 600; status++ {
 		heading, text := errorTexts(status)
-		ids = append(ids, heading, text)
+		computed(heading)
+		computed(text)
 	}
 	for _, r := range feedbackRules {
-		ids = append(ids, r.msgID)
+		computed(r.msgID)
 	}
 	for _, svc := range demo.Services() {
 		for _, part := range []string{"title", "summary", "body", "legal"} {
-			ids = append(ids, "service."+svc.Slug+"."+part)
+			computed("service." + svc.Slug + "." + part)
 		}
 	}
+	for _, st := range domain.Statuses {
+		computed("status.state." + string(st))
+	}
+	for _, unit := range []string{"year", "years", "month", "months", "both"} {
+		computed("staff.retention.period." + unit)
+	}
+	for _, m := range notifyModes {
+		computed("staff.mail." + m)
+	}
+
 	for _, l := range bundle.Languages() {
-		loc := bundle.Localizer(l.Code)
-		for _, id := range ids {
-			if !loc.Has(id) {
-				t.Errorf("%s: message %q is used by the code but not defined", l.Code, id)
+		own := map[string]bool{}
+		for _, id := range bundle.MessageIDs(l.Code) {
+			own[id] = true
+		}
+		for _, u := range uses {
+			if !own[u.id] {
+				t.Errorf("%s: message %q (%s) is used by the code but not defined in active.%s.toml", l.Code, u.id, u.at, l.Code)
 			}
 		}
+	}
+}
+
+// idShape is the shape of a message id: dotted lowercase words.
+var idShape = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$`)
+
+// templateAction and templateString find the quoted strings inside the
+// actions of a text or HTML template kept in a Go literal
+// ({{.L.T "mail.greeting"}}).
+var (
+	templateAction = regexp.MustCompile(`\{\{.*?\}\}`)
+	templateString = regexp.MustCompile(`"([^"\\]*)"`)
+)
+
+// notMessageIDs are the literals of the shape of a message id that name
+// something else, each with what it names. One that no longer occurs in
+// the code fails the test, so the list cannot grow stale.
+var notMessageIDs = map[string]string{
+	"mail.send":        "the kind of River's mail job",
+	"mail.digest.plan": "the kind of River's digest planning job",
+	"mail.digest":      "the id of the periodic digest job",
+	"layout.html":      "the name of the page layout template",
+}
+
+// idUse is a message id and where the code names it.
+type idUse struct{ id, at string }
+
+// messageIDsInCode parses every non-test Go file under root, as a linter
+// would, and returns the message ids the code spells out:
+//   - every string literal of the shape of an id whose first word is one
+//     of prefixes (the top-level keys of the locale files), wherever it
+//     stands: a table, a struct field, a return, an action of a template
+//     kept in a Go string;
+//   - every literal given as the id to a localizer (.T, .Tf, .TData) or to
+//     fault.New, whatever its shape;
+//   - the value of every constant named Msg… or msg….
+//
+// Constants of a named type other than string (domain.Action) are words
+// of that type's own vocabulary and are left out, as are notMessageIDs.
+// problems names what cannot be checked (a Msg constant whose value is
+// not a plain literal) and entries of notMessageIDs no longer found.
+func messageIDsInCode(t *testing.T, root string, prefixes map[string]bool) (uses []idUse, problems []string) {
+	t.Helper()
+	fset := token.NewFileSet()
+	seen := map[token.Pos]bool{}         // literals already taken or left out
+	exempted := map[string]bool{}        // notMessageIDs met
+	looksLikeID := func(s string) bool { // by shape and top-level key
+		first, _, _ := strings.Cut(s, ".")
+		return idShape.MatchString(s) && prefixes[first]
+	}
+	add := func(lit *ast.BasicLit, always bool) {
+		if lit.Kind != token.STRING || seen[lit.Pos()] {
+			return
+		}
+		seen[lit.Pos()] = true
+		s, err := strconv.Unquote(lit.Value)
+		if err != nil || s == "" {
+			return // "" is "no message" (fault.New without one)
+		}
+		at := fset.Position(lit.Pos()).String()
+		switch {
+		case always:
+			uses = append(uses, idUse{id: s, at: at})
+		case looksLikeID(s):
+			if _, ok := notMessageIDs[s]; ok {
+				exempted[s] = true
+				return
+			}
+			uses = append(uses, idUse{id: s, at: at})
+		case strings.Contains(s, "{{"):
+			for _, action := range templateAction.FindAllString(s, -1) {
+				for _, m := range templateString.FindAllStringSubmatch(action, -1) {
+					if looksLikeID(m[1]) {
+						uses = append(uses, idUse{id: m[1], at: at + " (template)"})
+					}
+				}
+			}
+		}
+	}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != root && (name == "testdata" || name == "vendor" || name == "node_modules" || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		f, err := parser.ParseFile(fset, rel, src, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		// Parents are visited before their children, so the rules for a
+		// call and a declaration see their literals first.
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				if lit, ok := localizedArg(n).(*ast.BasicLit); ok {
+					add(lit, true)
+				}
+			case *ast.ValueSpec:
+				for i, ident := range n.Names {
+					var lit *ast.BasicLit
+					if i < len(n.Values) {
+						lit, _ = n.Values[i].(*ast.BasicLit)
+					}
+					switch {
+					case msgConst.MatchString(ident.Name):
+						if lit == nil || lit.Kind != token.STRING {
+							problems = append(problems, fmt.Sprintf("%s: %s is not a plain string literal; a message id must be one to be checked",
+								fset.Position(ident.Pos()), ident.Name))
+							continue
+						}
+						add(lit, true)
+					case lit != nil && n.Type != nil && !isIdent(n.Type, "string"):
+						seen[lit.Pos()] = true // a word of its type's vocabulary
+					}
+				}
+			case *ast.BasicLit:
+				add(n, false)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, what := range notMessageIDs {
+		if !exempted[s] {
+			problems = append(problems, fmt.Sprintf("%q (%s) is no longer in the code: drop it from notMessageIDs", s, what))
+		}
+	}
+	return uses, problems
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
+}
+
+// msgConst is the name of a constant holding a message id.
+var msgConst = regexp.MustCompile(`^[Mm]sg[A-Z]`)
+
+// localizedArg returns the argument of call that is a message id: the
+// first of l.T, l.Tf and l.TData, the third of fault.New; nil for any
+// other call.
+func localizedArg(call *ast.CallExpr) ast.Expr {
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return nil
+	}
+	switch pkg, _ := sel.X.(*ast.Ident); {
+	case pkg != nil && pkg.Name == "fault" && sel.Sel.Name == "New" && len(call.Args) == 3:
+		return call.Args[2]
+	case (sel.Sel.Name == "T" || sel.Sel.Name == "Tf" || sel.Sel.Name == "TData") && len(call.Args) > 0:
+		return call.Args[0]
+	}
+	return nil
+}
+
+// repositoryRoot is the directory of go.mod above the test's directory.
+func repositoryRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
 	}
 }
 
