@@ -26,6 +26,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/retention"
@@ -75,7 +76,8 @@ type harness struct {
 	cases  *retention.Cases
 }
 
-// eventsProxy forwards events to a target set by a test; none by default.
+// eventsProxy forwards events, and resume links, to a target set by a
+// test; none by default.
 type eventsProxy struct {
 	mu     sync.Mutex
 	target events
@@ -111,6 +113,15 @@ func (e *eventsProxy) Answered(ctx context.Context, tx pgx.Tx, sub store.Submiss
 		return t.Answered(ctx, tx, sub)
 	}
 	return nil
+}
+
+// ResumeLink forwards to a target that mails resume links (a
+// mail.Notifier); without one, resume links are not mailed.
+func (e *eventsProxy) ResumeLink(ctx context.Context, tx pgx.Tx, r submission.ResumeRequest) error {
+	if m, ok := e.get().(submission.ResumeMailer); ok {
+		return m.ResumeLink(ctx, tx, r)
+	}
+	return fault.New(fault.Unavailable, "portal test: resume link", "")
 }
 
 func (e *eventsProxy) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submission) error {
@@ -158,20 +169,21 @@ func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, deps ...fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), cfg.SecretKey, cfg.EncryptionKey, berlin)
+	checker, err := scan.New(scan.Options{Clamd: cfg.Clamd, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := &eventsProxy{}
+	subs, err := submission.New(submission.Options{
+		DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: cfg.SecretKey, EncryptionKey: cfg.EncryptionKey,
+		Location: berlin, Scan: checker, Events: events, Resume: events,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := subs.SaveDefinitions(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}
-	checker, err := scan.New(scan.Options{Clamd: cfg.Clamd, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subs.ScanWith(checker)
-	events := &eventsProxy{}
-	subs.Notify(events)
 	staffAuth, err := auth.New(db, cfg.EncryptionKey)
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func submitLetters(t *testing.T, env map[string]string, db *store.DB, offices ..
 	if err := cfg.LoadExistingSecrets(); err != nil {
 		t.Fatal(err)
 	}
-	_, subs, _, err := formsAndSubmissions(ctx, cfg, db)
+	_, subs, _, err := formsAndSubmissions(ctx, cfg, db, submission.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

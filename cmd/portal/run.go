@@ -168,22 +168,34 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		fmt.Fprintln(stdout)
 	}
 
-	set, subs, berlin, err := formsAndSubmissions(ctx, cfg, db)
-	if err != nil {
-		return err
-	}
 	checker, err := scan.New(scan.Options{Clamd: cfg.Clamd, Log: log})
 	if err != nil {
 		return err
 	}
-	subs.ScanWith(checker)
 	if cfg.Clamd == "" {
 		log.Info("no virus scan of uploads: PORTAL_CLAMD is not set")
 	} else if st := checker.Status(ctx); st.Version != "" { // Status warns when clamd does not answer
 		log.Info("uploads are scanned for viruses", "clamd", st.Version)
 	}
+	box, err := crypto.NewBox(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
 	// Background jobs (mails, webhook calls): inserted with the changes
-	// that cause them, worked by every portal process.
+	// that cause them, worked by every portal process. The notifiers
+	// insert through a client of their own: the client that works the
+	// jobs needs the mail worker, which needs the submission service,
+	// which needs the notifiers.
+	inserter, err := jobs.NewInserter(db, log)
+	if err != nil {
+		return err
+	}
+	mails := mail.NewNotifier(inserter, box, cfg.SecretKey)
+	notifier := jobs.Events{webhook.NewNotifier(inserter), mails}
+	set, subs, berlin, err := formsAndSubmissions(ctx, cfg, db, submission.Options{Scan: checker, Events: notifier, Resume: mails})
+	if err != nil {
+		return err
+	}
 	bundle, err := i18n.New(locales.FS)
 	if err != nil {
 		return err
@@ -199,16 +211,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	} else {
 		log.Info("mails go to the development mailbox", "url", cfg.BaseURL.JoinPath("dev", "mail").String())
 	}
-	box, err := crypto.NewBox(cfg.EncryptionKey)
-	if err != nil {
-		return err
-	}
-	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin, Box: box, Log: log}
+	var dkim *mail.DKIM
 	if cfg.DKIMKeyFile != "" {
-		if mailWorker.DKIM, err = mail.LoadDKIM(cfg.DKIMKeyFile, cfg.DKIMSelector, cfg.MailFrom); err != nil {
+		if dkim, err = mail.LoadDKIM(cfg.DKIMKeyFile, cfg.DKIMSelector, cfg.MailFrom); err != nil {
 			return err
 		}
 	}
+	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin, DKIM: dkim, Box: box, Log: log}
 	// Cases past their retention period go daily, by one job for all
 	// processes.
 	cases := retention.NewCases(db, set, berlin, log)
@@ -218,10 +227,6 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	mails := mail.NewNotifier(jobClient, box, cfg.SecretKey)
-	notifier := jobs.Events{webhook.NewNotifier(jobClient), mails}
-	subs.Notify(notifier)
-	subs.MailResume(mails)
 	// Files of posts in flight wait on disk under the data directory (not
 	// /tmp, which may be memory), unlinked and sealed.
 	spoolDir := filepath.Join(cfg.DataDir, "spool")
@@ -292,8 +297,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 
 // formsAndSubmissions loads the shipped form definitions, keeps them in
 // the database (submissions refer to them by hash) and builds the
-// submission service.
-func formsAndSubmissions(ctx context.Context, cfg config.Config, db *store.DB) (*forms.Set, *submission.Service, *time.Location, error) {
+// submission service from o and cfg.
+func formsAndSubmissions(ctx context.Context, cfg config.Config, db *store.DB, o submission.Options) (*forms.Set, *submission.Service, *time.Location, error) {
 	set, err := forms.Builtin()
 	if err != nil {
 		return nil, nil, nil, err
@@ -302,7 +307,8 @@ func formsAndSubmissions(ctx context.Context, cfg config.Config, db *store.DB) (
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	subs, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), cfg.SecretKey, cfg.EncryptionKey, berlin)
+	o.DB, o.Engine, o.Secret, o.EncryptionKey, o.Location = db, forms.NewEngine(forms.NewValidator(), berlin), cfg.SecretKey, cfg.EncryptionKey, berlin
+	subs, err := submission.New(o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
