@@ -22,8 +22,8 @@ func (h *harness) closeCase(t testing.TB, slug string, id int64, day time.Time) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.inbox.SetClock(func() time.Time { return day })
-	defer h.inbox.SetClock(time.Now)
+	h.clock.set(day)
+	defer h.clock.set(time.Time{})
 	for _, to := range []domain.Status{domain.InProgress, domain.Done} {
 		sub, err := store.GetSubmission(ctx, h.db.Pool, o.ID, id)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"html"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -19,12 +18,7 @@ import (
 	"testing"
 
 	"github.com/gesundheitsamt/portal/forms"
-	"github.com/gesundheitsamt/portal/internal/i18n"
-	"github.com/gesundheitsamt/portal/internal/jobs"
-	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/submission"
-	"github.com/gesundheitsamt/portal/internal/webhook"
-	"github.com/gesundheitsamt/portal/locales"
 )
 
 // citizen is a browser without JavaScript: it keeps cookies, reads the
@@ -472,18 +466,9 @@ func benchmarkSubmit(b *testing.B, withJobs bool) { benchmarkSubmitOn(b, newHarn
 
 func benchmarkSubmitOn(b *testing.B, h *harness, withJobs bool) {
 	if withJobs {
-		bundle, err := i18n.New(locales.FS)
-		if err != nil {
-			b.Fatal(err)
-		}
-		// Not started: jobs are only inserted, as in a process under load.
-		client, err := jobs.New(h.db, []byte("0123456789abcdef0123456789abcdef"), slog.New(slog.DiscardHandler), jobs.Options{
-			Mail: &mail.Worker{DB: h.db, Subs: h.subs, Sender: mail.Mailbox{DB: h.db}, Bundle: bundle},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		h.events.set(jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, nil, []byte("bench-secret"))})
+		// The wiring's notifier: jobs are only inserted (the app is not
+		// started), as in a process under load.
+		h.events.set(h.notifier)
 	}
 	c := h.citizen(b)
 	fillTermin(b, c)

@@ -22,7 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/app"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/demo"
@@ -30,7 +30,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/retention"
-	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
@@ -59,6 +58,7 @@ func (b *syncBuffer) String() string {
 
 type harness struct {
 	t    testing.TB
+	app  *app.App
 	srv  *portal.Server
 	db   *store.DB
 	dir  *office.Directory
@@ -70,10 +70,39 @@ type harness struct {
 	spool string
 	base  string // of the loopback listener of local, once started
 	// events receive what the domain tells (new submissions, status
-	// changes); a test points them at a webhook notifier.
+	// changes, resume links); a test points them at a webhook or mail
+	// notifier, such as notifier.
 	events *eventsProxy
-	inbox  *inbox.Service
-	cases  *retention.Cases
+	// notifier is the one the wiring built: jobs inserted, not worked
+	// (the app is not started).
+	notifier app.Notifier
+	inbox    *inbox.Service
+	cases    *retention.Cases
+	// clock is what the services read the time from.
+	clock *testClock
+}
+
+// testClock is the services' clock in tests: the system's until a test
+// sets a time.
+type testClock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		return time.Now()
+	}
+	return c.at
+}
+
+// set makes the clock say at; the zero time: the system clock again.
+func (c *testClock) set(at time.Time) {
+	c.mu.Lock()
+	c.at = at
+	c.mu.Unlock()
 }
 
 // eventsProxy forwards events, and resume links, to a target set by a
@@ -139,9 +168,8 @@ func newHarness(t testing.TB, env map[string]string) *harness {
 }
 
 // newHarnessOn is newHarness on the database db (say, one reached through
-// a storetest.Proxy); deps, if given, change the dependencies before the
-// server is built.
-func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, deps ...func(*portal.Deps)) *harness {
+// a storetest.Proxy); opts, if given, change the wiring's options.
+func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, opts ...func(*app.Options)) *harness {
 	t.Helper()
 	if err := demo.Seed(context.Background(), db); err != nil {
 		t.Fatal(err)
@@ -158,68 +186,30 @@ func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, deps ...fun
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	dir := office.NewDirectory(db, time.Minute, log)
-	reg := prometheus.NewRegistry()
-	set, err := forms.Builtin()
+	h := &harness{t: t, db: db, log: logs, events: &eventsProxy{}, clock: &testClock{}, spool: t.TempDir()}
+	o := app.Options{
+		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		Registry: prometheus.NewRegistry(),
+		Notifier: func(built app.Notifier) app.Notifier { h.notifier = built; return h.events },
+		Now:      h.clock.now,
+		SpoolDir: h.spool,
+	}
+	for _, change := range opts {
+		change(&o)
+	}
+	a, err := app.New(context.Background(), cfg, db, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checker, err := scan.New(scan.Options{Clamd: cfg.Clamd, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := &eventsProxy{}
-	subs, err := submission.New(submission.Options{
-		DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: cfg.SecretKey, EncryptionKey: cfg.EncryptionKey,
-		Location: berlin, Scan: checker, Events: events, Resume: events,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := subs.SaveDefinitions(context.Background(), set); err != nil {
-		t.Fatal(err)
-	}
-	staffAuth, err := auth.New(db, cfg.EncryptionKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spool := t.TempDir()
-	workflow := inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events})
-	cases := retention.NewCases(db, set, berlin, log)
-	d := portal.Deps{
-		SpoolDir:    spool,
-		Config:      cfg,
-		DB:          db,
-		Directory:   dir,
-		Logger:      log,
-		Registry:    reg,
-		Forms:       set,
-		Submissions: subs,
-		Location:    berlin,
-		Auth:        staffAuth,
-		Inbox:       workflow,
-		Retention:   cases,
-	}
-	for _, change := range deps {
-		change(&d)
-	}
-	srv, err := portal.New(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown(time.Second) })
+	t.Cleanup(a.Stop)
+	t.Cleanup(func() { _ = a.Server.Shutdown(time.Second) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("portal log:\n%s", logs.String())
 		}
 	})
-	return &harness{t: t, srv: srv, db: db, dir: dir, reg: reg, log: logs, auth: staffAuth, subs: subs, events: events,
-		inbox: workflow, cases: cases, spool: spool}
+	h.app, h.srv, h.dir, h.reg, h.auth, h.subs, h.inbox, h.cases = a, a.Server, a.Directory, a.Registry, a.Auth, a.Submissions, a.Inbox, a.Retention
+	return h
 }
 
 // listen serves the app on a loopback port, for what needs a real

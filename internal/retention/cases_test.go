@@ -92,9 +92,9 @@ func newWorld(t *testing.T) *world {
 	if err := subs.SaveDefinitions(ctx, set); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events}), clock: &clock{t: time.Now()},
+	c := &clock{t: time.Now()}
+	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events, Now: c.now}), clock: c,
 		cases: retention.NewCases(db, set, berlin, slog.New(slog.DiscardHandler)), offices: map[string]store.Office{}}
-	w.inbox.SetClock(w.clock.now)
 	for _, slug := range []string{"leipzig", "halle"} {
 		o, err := store.GetOfficeBySlug(ctx, db.Pool, slug)
 		if err != nil {
