@@ -2,7 +2,6 @@ package portal_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -33,28 +32,11 @@ import (
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/testlog"
 	"github.com/gesundheitsamt/portal/portal"
 )
 
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
-
-// syncBuffer collects log output written from request goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type harness struct {
 	t    testing.TB
@@ -63,7 +45,7 @@ type harness struct {
 	db   *store.DB
 	dir  *office.Directory
 	reg  *prometheus.Registry
-	log  *syncBuffer
+	log  *testlog.Buffer
 	auth *auth.Service
 	subs *submission.Service
 	// spool is the directory of the files of posts in flight.
@@ -185,7 +167,7 @@ func newHarnessOn(t testing.TB, env map[string]string, db *store.DB, opts ...fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	h := &harness{t: t, db: db, log: logs, events: &eventsProxy{}, clock: &testClock{}, spool: t.TempDir()}
 	o := app.Options{
 		Logger:   slog.New(slog.NewTextHandler(logs, nil)),

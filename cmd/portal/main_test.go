@@ -17,6 +17,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/scan/clamdtest"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
+	"github.com/gesundheitsamt/portal/internal/testlog"
 )
 
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
@@ -24,8 +25,7 @@ func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 // logSink is the portal's stdout in tests: it keeps the log and reports the
 // listening address from the "portal ready" line.
 type logSink struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
+	testlog.Buffer
 	ready chan string
 	once  sync.Once
 }
@@ -33,19 +33,11 @@ type logSink struct {
 var readyRe = regexp.MustCompile(`msg="portal ready" addr=(\S+)`)
 
 func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf.Write(p)
+	s.Buffer.Write(p)
 	if m := readyRe.FindSubmatch(p); m != nil {
 		s.once.Do(func() { s.ready <- string(m[1]) })
 	}
 	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // instance is a running run() in this test process.
