@@ -7,33 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gesundheitsamt/portal/internal/domain"
-	"github.com/gesundheitsamt/portal/internal/inbox"
-	"github.com/gesundheitsamt/portal/internal/store"
 )
-
-// closeCase takes case id of office slug from eingegangen to abgeschlossen
-// on day, through the workflow.
-func (h *harness) closeCase(t testing.TB, slug string, id int64, day time.Time) {
-	t.Helper()
-	ctx := context.Background()
-	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.inbox.SetClock(func() time.Time { return day })
-	defer h.inbox.SetClock(time.Now)
-	for _, to := range []domain.Status{domain.InProgress, domain.Done} {
-		sub, err := store.GetSubmission(ctx, h.db.Pool, o.ID, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.inbox.Change(ctx, inbox.Access{OfficeID: o.ID, Actor: domain.StaffMember(0)}, id, sub.Version, inbox.Transition{To: to}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestDeletedCaseSaysSoEverywhere: once a case is deleted, its citizen's
 // link says it was deleted and when (in German and English), its receipt

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 var csrfFieldRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -240,21 +238,6 @@ func TestFeedbackIsRateLimited(t *testing.T) {
 	if keys == "" || strings.Contains(keys, "0.0.0.0") || strings.Contains(keys, "127.0.0.1") {
 		t.Errorf("rate-limit keys %q", keys)
 	}
-}
-
-// newFastCtx is a request for benchmarks that call the handler directly.
-func newFastCtx(method, uri, body string) *fasthttp.RequestCtx {
-	var req fasthttp.Request
-	req.Header.SetMethod(method)
-	req.SetRequestURI(uri)
-	req.Header.SetHost("localhost:8080")
-	if body != "" {
-		req.SetBodyString(body)
-		req.Header.SetContentType("application/x-www-form-urlencoded")
-	}
-	ctx := &fasthttp.RequestCtx{}
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
-	return ctx
 }
 
 // tamper changes the first character of a token to another one. (Upper-

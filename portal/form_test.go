@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"html"
 	"io"
-	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,146 +17,10 @@ import (
 	"testing"
 
 	"github.com/gesundheitsamt/portal/forms"
-	"github.com/gesundheitsamt/portal/internal/i18n"
-	"github.com/gesundheitsamt/portal/internal/jobs"
-	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/submission"
-	"github.com/gesundheitsamt/portal/internal/webhook"
-	"github.com/gesundheitsamt/portal/locales"
 )
 
-// citizen is a browser without JavaScript: it keeps cookies, reads the
-// CSRF token of the last page and follows redirects by hand.
-type citizen struct {
-	t       testing.TB
-	h       *harness
-	cookies map[string]string
-	token   string // CSRF token of the last page
-	last    string // body of the last page
-}
-
-func (h *harness) citizen(t testing.TB) *citizen {
-	return &citizen{t: t, h: h, cookies: map[string]string{}}
-}
-
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
-func (c *citizen) send(req *http.Request) (*http.Response, string) {
-	c.t.Helper()
-	var parts []string
-	for k, v := range c.cookies {
-		parts = append(parts, k+"="+v)
-	}
-	req.Header.Set("Cookie", strings.Join(parts, "; "))
-	res := c.h.do(req)
-	for _, ck := range res.Cookies() {
-		c.cookies[ck.Name] = ck.Value
-	}
-	b := body(c.t, res)
-	if m := csrfField.FindStringSubmatch(b); m != nil {
-		c.token = m[1]
-	}
-	c.last = b
-	return res, b
-}
-
-func (c *citizen) get(path string) (*http.Response, string) {
-	c.t.Helper()
-	return c.send(httptest.NewRequest(http.MethodGet, path, nil))
-}
-
-// post sends a form the way a browser does and returns the response.
-func (c *citizen) post(path string, form url.Values) (*http.Response, string) {
-	c.t.Helper()
-	if form.Get("_csrf") == "" {
-		form.Set("_csrf", c.token)
-	}
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return c.send(req)
-}
-
-// postFiles sends a multipart form with files (input name → file name →
-// content).
-func (c *citizen) postFiles(path string, form url.Values, files map[string]map[string][]byte) (*http.Response, string) {
-	c.t.Helper()
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	if form.Get("_csrf") == "" {
-		form.Set("_csrf", c.token)
-	}
-	for k, vs := range form {
-		for _, v := range vs {
-			_ = w.WriteField(k, v)
-		}
-	}
-	for field, byName := range files {
-		for name, content := range byName {
-			fw, err := w.CreateFormFile(field, name)
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			_, _ = fw.Write(content)
-		}
-	}
-	_ = w.Close()
-	req := httptest.NewRequest(http.MethodPost, path, &buf)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	return c.send(req)
-}
-
-// follow sends the request and then follows redirects with GET.
-func (c *citizen) follow(res *http.Response, b string) (*http.Response, string) {
-	c.t.Helper()
-	for i := 0; i < 5 && res.StatusCode == http.StatusSeeOther; i++ {
-		res, b = c.get(res.Header.Get("Location"))
-	}
-	return res, b
-}
-
-func expectStatus(t testing.TB, res *http.Response, b string, want int) {
-	t.Helper()
-	if res.StatusCode != want {
-		t.Fatalf("status %d, want %d\n%s", res.StatusCode, want, excerpt(b))
-	}
-}
-
-func expectLocation(t testing.TB, res *http.Response, want string) {
-	t.Helper()
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
-		t.Fatalf("status %d Location %q, want 303 to %q", res.StatusCode, res.Header.Get("Location"), want)
-	}
-}
-
-func expectContains(t testing.TB, b string, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		if !strings.Contains(b, w) {
-			t.Errorf("page lacks %q\n%s", w, excerpt(b))
-		}
-	}
-}
-
-const terminBase = "/amt/leipzig/leistungen/terminanfrage/antrag"
-
 var referencePattern = regexp.MustCompile(`LEJ-20[0-9]{2}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}`)
-
-// fillTermin answers the appointment request's steps validly, up to the
-// check page.
-func fillTermin(t testing.TB, c *citizen) {
-	t.Helper()
-	c.get(terminBase + "/anliegen")
-	res, _ := c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "message": {"Bitte um Beratung."}, "_action": {"next"}})
-	expectLocation(t, res, terminBase+"/termin")
-	c.get(terminBase + "/termin")
-	res, _ = c.post(terminBase+"/termin", url.Values{"mode": {"video"}, "days": {"mo", "mi"}, "time_of_day": {"vormittags"}, "_action": {"next"}})
-	expectLocation(t, res, terminBase+"/kontakt")
-	c.get(terminBase + "/kontakt")
-	res, _ = c.post(terminBase+"/kontakt", url.Values{
-		"given_name": {"Łukasz"}, "family_name": {"Müller-Lüdenscheidt"}, "email": {"lukasz@example.org"}, "_action": {"next"},
-	})
-	expectLocation(t, res, terminBase+"/pruefen")
-}
 
 func TestFormFromServicePageToReceipt(t *testing.T) {
 	h := newHarness(t, nil)
@@ -382,15 +244,6 @@ func TestFormRepeatingGroupAndUploads(t *testing.T) {
 	}
 }
 
-// count returns the number of rows of table.
-func (h *harness) count(t testing.TB, table string) (n int) {
-	t.Helper()
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestConcurrentSubmitsOfOneDraftMakeOneSubmission(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.citizen(t)
@@ -472,18 +325,9 @@ func benchmarkSubmit(b *testing.B, withJobs bool) { benchmarkSubmitOn(b, newHarn
 
 func benchmarkSubmitOn(b *testing.B, h *harness, withJobs bool) {
 	if withJobs {
-		bundle, err := i18n.New(locales.FS)
-		if err != nil {
-			b.Fatal(err)
-		}
-		// Not started: jobs are only inserted, as in a process under load.
-		client, err := jobs.New(h.db, []byte("0123456789abcdef0123456789abcdef"), slog.New(slog.DiscardHandler), jobs.Options{
-			Mail: &mail.Worker{DB: h.db, Subs: h.subs, Sender: mail.Mailbox{DB: h.db}, Bundle: bundle},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		h.events.set(jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, nil, []byte("bench-secret"))})
+		// The wiring's notifier: jobs are only inserted (the app is not
+		// started), as in a process under load.
+		h.events.set(h.notifier)
 	}
 	c := h.citizen(b)
 	fillTermin(b, c)
@@ -577,12 +421,6 @@ func TestSplicedStepPage(t *testing.T) {
 	res, _ = c.post(terminBase+"/anliegen", url.Values{"topic": {"impfung"}, "message": {"x"}, "_action": {"next"}})
 	expectLocation(t, res, terminBase+"/termin")
 }
-
-const gutachtenBase = "/amt/leipzig/leistungen/amtsaerztliche-untersuchung/antrag"
-
-// minimalPDF is a small but complete PDF.
-const minimalPDF = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n" +
-	"trailer<</Root 1 0 R>>\n%%EOF\n"
 
 func TestFormUploads(t *testing.T) {
 	h := newHarness(t, nil)

@@ -100,8 +100,7 @@ func startMail(t *testing.T, h *harness, login string) (*mailtest.Sink, *river.C
 	}
 	t.Cleanup(func() { _ = jobs.Stop(client, 5*time.Second) })
 	notifier := mail.NewNotifier(client, box, []byte(mailTestKey))
-	h.subs.MailResume(notifier)
-	h.events.set(jobs.Events{notifier})
+	h.events.set(notifier)
 	return sink, client, notifier
 }
 

@@ -15,11 +15,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/gesundheitsamt/portal/internal/app"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
-	"github.com/gesundheitsamt/portal/portal"
 )
 
 // waitReadyz polls /readyz until it answers status (the write probe's
@@ -46,7 +46,7 @@ func TestReadyzWantsRoomForTheSpool(t *testing.T) {
 		t.Fatal(err)
 	}
 	free := st.Bavail * uint64(st.Bsize)
-	cramped := newHarnessOn(t, nil, storetest.New(t), func(d *portal.Deps) { d.MinSpoolFree = free + 1<<30 })
+	cramped := newHarnessOn(t, nil, storetest.New(t), func(o *app.Options) { o.MinSpoolFree = free + 1<<30 })
 	for range 3 {
 		res, b := cramped.get("/readyz")
 		if res.StatusCode != http.StatusServiceUnavailable || b != "not ready: the upload directory is nearly full\n" {

@@ -8,60 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/gesundheitsamt/portal/forms"
-	"github.com/gesundheitsamt/portal/internal/store"
-	"github.com/gesundheitsamt/portal/internal/submission"
 )
-
-// submitGutachten makes a submission of the medical report form at office
-// slug, with a medical answer and the authority's letter, and returns its
-// id and the citizen's access token.
-func (h *harness) submitGutachten(t testing.TB, slug string) (int64, string) {
-	t.Helper()
-	return h.submitGutachtenWith(t, slug, nil)
-}
-
-// submitGutachtenWith is submitGutachten with some answers replaced.
-func (h *harness) submitGutachtenWith(t testing.TB, slug string, answers map[string]string) (int64, string) {
-	t.Helper()
-	ctx := context.Background()
-	set, _ := forms.Builtin()
-	f, _ := set.Form("amtsaerztliches-gutachten")
-	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := submission.NewDraft(o.ID, "amtsaerztliche-untersuchung", f.ID)
-	for k, v := range map[string]string{
-		"reason": "dienstfaehigkeit", "file_number": "P-1", "authority": "Landesamt <b>fett</b>", "disability": "nein",
-		"medication": "Ibuprofen <script>alert(1)</script>",
-		"given_name": "Zoë", "family_name": "Ó Briain", "date_of_birth": "1980-02-03", "street": "Markt 1",
-		"postal_code": "04109", "city": "Leipzig", "email": "zoe@example.org",
-	} {
-		d.Answers.Values[k] = []string{v}
-	}
-	for k, v := range answers {
-		d.Answers.Values[k] = []string{v}
-	}
-	d.Answers.Done = []string{"anlass", "auftrag", "gesundheit", "kontakt"}
-	if err := h.subs.SaveDraft(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	letter, _ := f.Field("request_letter")
-	if _, err := h.subs.AddFile(ctx, d, letter, "Auftrag Dienststelle.pdf", []byte(minimalPDF)); err != nil {
-		t.Fatal(err)
-	}
-	r, err := h.subs.Submit(ctx, d, f, o.Code, "de")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id int64
-	if err := h.db.Pool.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	return id, r.AccessToken
-}
 
 func TestStaffCaseView(t *testing.T) {
 	h := newHarness(t, nil)

@@ -13,45 +13,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/auth"
-	"github.com/gesundheitsamt/portal/internal/domain"
-	"github.com/gesundheitsamt/portal/internal/store"
 )
-
-const testTOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-// addStaff creates an account at office slug and returns its password.
-func (h *harness) addStaff(t testing.TB, slug, email, role, secret string) string {
-	t.Helper()
-	o, err := store.GetOfficeBySlug(context.Background(), h.db.Pool, slug)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := auth.NewPassword()
-	if _, err := h.auth.AddStaff(context.Background(), auth.NewAccount{
-		OfficeID: o.ID, Email: email, Name: "Test " + role, Role: domain.Role(role), Password: pw, TOTPSecret: secret,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return pw
-}
-
-// logIn goes through password and code and returns the citizen-style client
-// holding the staff session.
-func (h *harness) logIn(t testing.TB, email, password string) *citizen {
-	t.Helper()
-	c := h.citizen(t)
-	c.get("/staff/login")
-	res, _ := c.post("/staff/login", url.Values{"email": {email}, "password": {password}})
-	expectLocation(t, res, "/staff/login/code")
-	c.get("/staff/login/code")
-	code, err := totp.GenerateCode(testTOTP, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, _ = c.post("/staff/login/code", url.Values{"code": {code}})
-	expectLocation(t, res, "/staff/")
-	return c
-}
 
 func TestStaffLoginAndOfficeIsolation(t *testing.T) {
 	h := newHarness(t, nil)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/app"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -54,12 +54,15 @@ func submitLetters(t *testing.T, env map[string]string, db *store.DB, offices ..
 	if err := cfg.LoadExistingSecrets(); err != nil {
 		t.Fatal(err)
 	}
-	_, subs, _, err := formsAndSubmissions(ctx, cfg, db)
+	// Nobody is told of these submissions: no mail or webhook job for the
+	// running portal to work.
+	a, err := app.New(ctx, cfg, db, app.Options{Notifier: func(app.Notifier) app.Notifier { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, _ := forms.Builtin()
-	f, _ := set.Form("amtsaerztliches-gutachten")
+	t.Cleanup(a.Stop)
+	subs := a.Submissions
+	f, _ := a.Forms.Form("amtsaerztliches-gutachten")
 	field, _ := f.Field("request_letter")
 	letters := map[string]string{}
 	for i, slug := range offices {

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -15,54 +11,6 @@ import (
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
-
-// fillScript answers every visible question of the step in the tab the
-// way a careful citizen would, and returns the ids of the file inputs that
-// still need a file. Conditions look back only, so a second call answers
-// what the first one revealed.
-const fillScript = `(() => {
-	const form = document.querySelector("form[data-form]");
-	const shown = el => !el.closest("[hidden]");
-	const files = [];
-	for (const el of form.querySelectorAll("input, select, textarea")) {
-		if (!shown(el) || el.type === "hidden") continue;
-		const ac = el.getAttribute("autocomplete") || "";
-		if (el.type === "radio") {
-			const group = form.querySelectorAll('input[name="' + el.name + '"]');
-			if (![...group].some(r => r.checked)) group[0].checked = true;
-		} else if (el.type === "checkbox") {
-			const group = form.querySelectorAll('input[name="' + el.name + '"]');
-			if (![...group].some(r => r.checked)) group[0].checked = true;
-		} else if (el.tagName === "SELECT") {
-			if (!el.value) el.selectedIndex = 1;
-		} else if (el.type === "file") {
-			if (!el.closest(".field").querySelector(".files")) files.push(el.id);
-		} else if (!el.value) {
-			if (el.type === "date") el.value = el.max ? "1990-05-17" : "2027-09-15";
-			else if (el.type === "email") el.value = "anna.muster@example.org";
-			else if (el.type === "tel") el.value = "0341 123456";
-			else if (ac === "postal-code" || el.classList.contains("input--postal")) el.value = "04109";
-			else if (ac === "given-name") el.value = "Łukasz";
-			else if (ac === "family-name") el.value = "Müller-Lüdenscheidt";
-			else if (el.getAttribute("inputmode") === "numeric" || el.getAttribute("inputmode") === "decimal") el.value = "3";
-			else el.value = "Angabe";
-		}
-		el.dispatchEvent(new Event("change", {bubbles: true}));
-	}
-	return files;
-})()`
-
-// writeTestPDF writes a small, real PDF for the upload fields.
-func writeTestPDF(t *testing.T) string {
-	t.Helper()
-	pdf := "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n" +
-		"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-	path := filepath.Join(t.TempDir(), "impfpass.pdf")
-	if err := os.WriteFile(path, []byte(pdf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 var serviceOfForm = map[string]string{
 	"belehrung-43-ifsg":         "belehrung-infektionsschutz",
@@ -145,32 +93,6 @@ func TestBrowserEveryFormStepIsAccessible(t *testing.T) {
 			})
 		}
 	}
-}
-
-// markPage marks the page in the tab, so waitLoaded can tell when the next
-// one has replaced it.
-func markPage(t *testing.T, ctx context.Context) {
-	t.Helper()
-	eval[bool](t, ctx, `window.__old = true`)
-}
-
-// waitLoaded waits until a new page (not the marked one) has loaded.
-func waitLoaded(t *testing.T, ctx context.Context) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ok, err := tryEval[bool](ctx, `!window.__old && document.readyState === "complete"`); err == nil && ok {
-			return
-		}
-	}
-	t.Fatal("no new page loaded")
-}
-
-// clickAndWait clicks the element and waits for the page it loads.
-func clickAndWait[S chromedp.Selectable](t *testing.T, ctx context.Context, what string, sel S) {
-	t.Helper()
-	markPage(t, ctx)
-	step(t, ctx, what, chromedp.Click(sel))
-	waitLoaded(t, ctx)
 }
 
 // TestBrowserFormByKeyboardOnly completes the appointment request with the

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gesundheitsamt/portal/internal/testlog"
 )
 
 // The figures of hostile load, measured on the real binary (built without
@@ -32,8 +34,7 @@ type hostile struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
-	out  *bytes.Buffer
-	mu   *sync.Mutex
+	out  *testlog.Buffer
 }
 
 func startHostile(t *testing.T) *hostile {
@@ -53,14 +54,12 @@ func startHostile(t *testing.T) *hostile {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &hostile{t: t, cmd: cmd, out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	h := &hostile{t: t, cmd: cmd, out: &testlog.Buffer{}}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
-			h.mu.Lock()
-			h.out.WriteString(sc.Text() + "\n")
-			h.mu.Unlock()
+			h.out.Write([]byte(sc.Text() + "\n"))
 			if m := readyRe.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- m[1]
 			}
@@ -76,9 +75,7 @@ func startHostile(t *testing.T) *hostile {
 			_ = cmd.Process.Kill()
 		}
 		if t.Failed() {
-			h.mu.Lock()
 			t.Logf("portal output (last 4000 bytes):\n%s", tail(h.out.String(), 4000))
-			h.mu.Unlock()
 		}
 	})
 	select {

@@ -187,10 +187,3 @@ func TestKilledMidBurstLosesNoMail(t *testing.T) {
 		t.Errorf("%d mails sent twice, more than the %d in flight at the kill", copies, running)
 	}
 }
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,102 +17,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/scan/clamdtest"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
-
-func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
-
-// logSink is the portal's stdout in tests: it keeps the log and reports the
-// listening address from the "portal ready" line.
-type logSink struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	ready chan string
-	once  sync.Once
-}
-
-var readyRe = regexp.MustCompile(`msg="portal ready" addr=(\S+)`)
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf.Write(p)
-	if m := readyRe.FindSubmatch(p); m != nil {
-		s.once.Do(func() { s.ready <- string(m[1]) })
-	}
-	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// instance is a running run() in this test process.
-type instance struct {
-	base    string
-	log     *logSink
-	started time.Duration // from run() to the ready line
-	stop    func() error  // cancels the context, returns run's result
-}
-
-// startPortal runs the real program (`portal serve`) with env on a free
-// loopback port and waits until it is ready.
-func startPortal(t *testing.T, env map[string]string) *instance {
-	t.Helper()
-	vars := map[string]string{"PORTAL_ADDR": "127.0.0.1:0"}
-	for k, v := range env {
-		vars[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sink := &logSink{ready: make(chan string, 1)}
-	done := make(chan error, 1)
-	began := time.Now()
-	go func() { done <- run(ctx, []string{"portal", "serve"}, func(k string) string { return vars[k] }, sink) }()
-
-	var stopped bool
-	var result error
-	stop := func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			select {
-			case result = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("run did not return within 30 s of the signal\n%s", sink)
-			}
-		}
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
-
-	select {
-	case addr := <-sink.ready:
-		return &instance{base: "http://" + addr, log: sink, started: time.Since(began), stop: stop}
-	case err := <-done:
-		stopped = true
-		t.Fatalf("run returned before it was ready: %v\n%s", err, sink)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("not ready after 90 s\n%s", sink)
-	}
-	return nil
-}
-
-// client follows no redirects, so tests see them.
-var client = &http.Client{
-	Timeout:       10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-func get(t *testing.T, url string) (int, string, http.Header) {
-	t.Helper()
-	res, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b), res.Header
-}
 
 func TestServeWithEmbeddedPostgres(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "var")
@@ -183,18 +86,6 @@ func TestServeWithEmbeddedPostgres(t *testing.T) {
 	if status, _, _ := get(t, again.base+"/amt/halle"); status != 200 {
 		t.Errorf("office page after restart: %d", status)
 	}
-}
-
-var placedRe = regexp.MustCompile(`placed outside the data directory.* using=(\S+)`)
-
-// clusterRoot is where the embedded PostgreSQL lives: under the data
-// directory, or, as root with a data directory the postgres user cannot
-// enter (t.TempDir is 0700), in the private place the log names.
-func clusterRoot(log, dataDir string) string {
-	if m := placedRe.FindStringSubmatch(log); m != nil {
-		return m[1]
-	}
-	return filepath.Join(dataDir, "pg")
 }
 
 func postmasterPID(t *testing.T, root string) int {

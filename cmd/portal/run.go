@@ -1,8 +1,6 @@
 package main
 
 import (
-	_ "time/tzdata" // Europe/Berlin also where the system has no zone files
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,28 +13,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/app"
 	"github.com/gesundheitsamt/portal/internal/auth"
 	"github.com/gesundheitsamt/portal/internal/config"
-	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/fault"
-	"github.com/gesundheitsamt/portal/internal/i18n"
-	"github.com/gesundheitsamt/portal/internal/inbox"
-	"github.com/gesundheitsamt/portal/internal/jobs"
-	"github.com/gesundheitsamt/portal/internal/mail"
-	"github.com/gesundheitsamt/portal/internal/office"
 	"github.com/gesundheitsamt/portal/internal/pgembed"
-	"github.com/gesundheitsamt/portal/internal/retention"
-	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
-	"github.com/gesundheitsamt/portal/internal/submission"
-	"github.com/gesundheitsamt/portal/internal/webhook"
-	"github.com/gesundheitsamt/portal/locales"
-	"github.com/gesundheitsamt/portal/portal"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -117,8 +101,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // serve runs the web server until ctx ends, then shuts down in order: stop
-// accepting, finish requests in flight (up to 10 s), close the database,
-// stop the embedded PostgreSQL.
+// accepting, finish requests in flight (up to 10 s), stop the background
+// work, close the database, stop the embedded PostgreSQL.
 func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -139,113 +123,23 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	defer closeDB()
-	staffAuth, err := auth.New(db, cfg.EncryptionKey)
-	if err != nil {
-		return err
-	}
 	if cfg.Demo {
 		if err := demo.Seed(ctx, db); err != nil {
 			return err
 		}
 		log.Info("demo data ready", "offices", strings.Join(demo.Describe(), "; "))
-		password, err := seedDemoStaff(ctx, cfg, db, staffAuth)
-		if err != nil {
+	}
+	a, err := app.New(ctx, cfg, db, app.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	// The background work stops after the requests, before the database
+	// closes.
+	defer a.Stop()
+	if cfg.Demo {
+		if err := showDemoStaff(ctx, cfg, db, a.Auth, stdout); err != nil {
 			return err
 		}
-		// Printed on purpose, so a newcomer can log in after make run; in
-		// production the operator chose the password (PORTAL_DEMO_PASSWORD
-		// is then required) and it is not printed.
-		shown := password
-		if cfg.Production() {
-			shown = "from PORTAL_DEMO_PASSWORD"
-		}
-		fmt.Fprintf(stdout, "\nDemo staff (password %s%s), log in at %s/staff/login:\n", shown, totpHint(cfg), cfg.BaseURL)
-		for _, o := range demo.Offices() {
-			for _, s := range demo.Staff(o.Office.Slug) {
-				fmt.Fprintf(stdout, "  %-36s %s\n", s.Email, s.Role)
-			}
-		}
-		fmt.Fprintln(stdout)
-	}
-
-	set, subs, berlin, err := formsAndSubmissions(ctx, cfg, db)
-	if err != nil {
-		return err
-	}
-	checker, err := scan.New(scan.Options{Clamd: cfg.Clamd, Log: log})
-	if err != nil {
-		return err
-	}
-	subs.ScanWith(checker)
-	if cfg.Clamd == "" {
-		log.Info("no virus scan of uploads: PORTAL_CLAMD is not set")
-	} else if st := checker.Status(ctx); st.Version != "" { // Status warns when clamd does not answer
-		log.Info("uploads are scanned for viruses", "clamd", st.Version)
-	}
-	// Background jobs (mails, webhook calls): inserted with the changes
-	// that cause them, worked by every portal process.
-	bundle, err := i18n.New(locales.FS)
-	if err != nil {
-		return err
-	}
-	var sender mail.Sender = mail.Mailbox{DB: db}
-	if cfg.SMTPURL != "" {
-		smtpSender, err := mail.NewSMTP(cfg.SMTPURL, cfg.Production(), nil)
-		if err != nil {
-			return err
-		}
-		defer smtpSender.Close()
-		sender = smtpSender
-	} else {
-		log.Info("mails go to the development mailbox", "url", cfg.BaseURL.JoinPath("dev", "mail").String())
-	}
-	box, err := crypto.NewBox(cfg.EncryptionKey)
-	if err != nil {
-		return err
-	}
-	mailWorker := &mail.Worker{DB: db, Subs: subs, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom, Loc: berlin, Box: box, Log: log}
-	if cfg.DKIMKeyFile != "" {
-		if mailWorker.DKIM, err = mail.LoadDKIM(cfg.DKIMKeyFile, cfg.DKIMSelector, cfg.MailFrom); err != nil {
-			return err
-		}
-	}
-	// Cases past their retention period go daily, by one job for all
-	// processes.
-	cases := retention.NewCases(db, set, berlin, log)
-	jobClient, err := jobs.New(db, cfg.EncryptionKey, log, jobs.Options{
-		Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter, Retention: &retention.Worker{Cases: cases}, Loc: berlin,
-	})
-	if err != nil {
-		return err
-	}
-	mails := mail.NewNotifier(jobClient, box, cfg.SecretKey)
-	notifier := jobs.Events{webhook.NewNotifier(jobClient), mails}
-	subs.Notify(notifier)
-	subs.MailResume(mails)
-	// Files of posts in flight wait on disk under the data directory (not
-	// /tmp, which may be memory), unlinked and sealed.
-	spoolDir := filepath.Join(cfg.DataDir, "spool")
-	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
-		return fmt.Errorf("spool dir: %w", err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := portal.New(portal.Deps{
-		Config:      cfg,
-		DB:          db,
-		Directory:   office.NewDirectory(db, 30*time.Second, log),
-		Logger:      log,
-		Registry:    reg,
-		Forms:       set,
-		Submissions: subs,
-		Location:    berlin,
-		Auth:        staffAuth,
-		Inbox:       inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: notifier}),
-		SpoolDir:    spoolDir,
-		Retention:   cases,
-	})
-	if err != nil {
-		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -255,26 +149,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	// Start-up work peaks (brotli of the static files, argon2id of the demo
 	// password take tens of MB for a moment): give that back before serving.
 	debug.FreeOSMemory()
-
-	// Background workers stop before the database closes.
-	workCtx, stopWork := context.WithCancel(context.Background())
-	workDone := make(chan struct{})
-	go func() {
-		defer close(workDone)
-		retention.Run(workCtx, db, 6*time.Hour, log)
-	}()
-	defer func() { stopWork(); <-workDone }()
-	if err := jobClient.Start(workCtx); err != nil {
-		return fmt.Errorf("jobs: %w", err)
+	if err := a.Start(ctx); err != nil {
+		ln.Close()
+		return err
 	}
-	defer func() {
-		if err := jobs.Stop(jobClient, 10*time.Second); err != nil {
-			log.Warn("jobs: stop", "err", err)
-		}
-	}()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- a.Server.Serve(ln) }()
 	log.Info("portal ready", "addr", ln.Addr().String(), "url", cfg.BaseURL.String(), "env", cfg.Env, "version", version)
 
 	select {
@@ -283,33 +164,35 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	if err := srv.Shutdown(10 * time.Second); err != nil {
+	if err := a.Server.Shutdown(10 * time.Second); err != nil {
 		log.Warn("shutdown: requests still in flight were cut off", "err", err)
 	}
 	<-served
 	return nil
 }
 
-// formsAndSubmissions loads the shipped form definitions, keeps them in
-// the database (submissions refer to them by hash) and builds the
-// submission service.
-func formsAndSubmissions(ctx context.Context, cfg config.Config, db *store.DB) (*forms.Set, *submission.Service, *time.Location, error) {
-	set, err := forms.Builtin()
+// showDemoStaff gives the demo offices their staff and prints how to log
+// in as them.
+func showDemoStaff(ctx context.Context, cfg config.Config, db *store.DB, staffAuth *auth.Service, stdout io.Writer) error {
+	password, err := seedDemoStaff(ctx, cfg, db, staffAuth)
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		return nil, nil, nil, err
+	// Printed on purpose, so a newcomer can log in after make run; in
+	// production the operator chose the password (PORTAL_DEMO_PASSWORD
+	// is then required) and it is not printed.
+	shown := password
+	if cfg.Production() {
+		shown = "from PORTAL_DEMO_PASSWORD"
 	}
-	subs, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), cfg.SecretKey, cfg.EncryptionKey, berlin)
-	if err != nil {
-		return nil, nil, nil, err
+	fmt.Fprintf(stdout, "\nDemo staff (password %s%s), log in at %s/staff/login:\n", shown, totpHint(cfg), cfg.BaseURL)
+	for _, o := range demo.Offices() {
+		for _, s := range demo.Staff(o.Office.Slug) {
+			fmt.Fprintf(stdout, "  %-36s %s\n", s.Email, s.Role)
+		}
 	}
-	if err := subs.SaveDefinitions(ctx, set); err != nil {
-		return nil, nil, nil, err
-	}
-	return set, subs, berlin, nil
+	fmt.Fprintln(stdout)
+	return nil
 }
 
 // formsCommand runs "forms check [DIR]": it loads the definitions and

@@ -20,8 +20,6 @@ import (
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
 
-const demoTOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
 func TestStaffAddCommand(t *testing.T) {
 	dsn := storetest.DSN(t)
 	env := map[string]string{"DATABASE_URL": dsn, "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()}
@@ -344,37 +342,4 @@ func TestBrowserSavedPageIsAccessible(t *testing.T) {
 	if got := eval[string](t, ctx, `document.getElementById("saved-email").value`); got != "keine adresse" {
 		t.Errorf("the address typed is gone: %q", got)
 	}
-}
-
-// sendTerminInBrowser fills in and sends the appointment request at url,
-// step by step as a person would, and stays on the receipt page.
-func sendTerminInBrowser(t *testing.T, ctx context.Context, url string) {
-	t.Helper()
-	step(t, ctx, "start a form", chromedp.Navigate(url))
-	for range 6 {
-		waitLoaded(t, ctx)
-		if eval[bool](t, ctx, `location.pathname.endsWith("/pruefen")`) {
-			break
-		}
-		eval[[]string](t, ctx, fillScript)
-		clickAndWait(t, ctx, "next", chromedp.CSS(`.form__actions button[value="next"]`))
-	}
-	step(t, ctx, "consent", chromedp.Click(chromedp.ID("f-consent")))
-	clickAndWait(t, ctx, "send", chromedp.CSS(`button[data-once]`))
-}
-
-// loginInBrowser logs a demo account in through the login pages, as a
-// person types it, in German, and waits for the inbox.
-func loginInBrowser(t *testing.T, ctx context.Context, base, email string) {
-	t.Helper()
-	step(t, ctx, "login", chromedp.Navigate(base+"/staff/login?lang=de"))
-	step(t, ctx, "email", chromedp.SendKeys(chromedp.ID("login-email"), email))
-	markPage(t, ctx)
-	step(t, ctx, "password", chromedp.SendKeys(chromedp.ID("login-password"), "demo-passwort-123"+kb.Enter))
-	waitLoaded(t, ctx)
-	code, _ := totp.GenerateCode(demoTOTP, time.Now())
-	markPage(t, ctx)
-	step(t, ctx, "code", chromedp.SendKeys(chromedp.ID("login-code"), code+kb.Enter))
-	waitLoaded(t, ctx)
-	waitPath(t, ctx, "/staff/")
 }

@@ -65,7 +65,9 @@ func submitWithLetter(t *testing.T, db *store.DB, letter string) string {
 		t.Fatal(err)
 	}
 	berlin, _ := time.LoadLocation("Europe/Berlin")
-	svc, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), secretKey, encKey, berlin)
+	svc, err := submission.New(submission.Options{
+		DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: secretKey, EncryptionKey: encKey, Location: berlin,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,11 +86,6 @@ func New(o Options) *Service {
 	return s
 }
 
-// SetClock makes the service read the time of a closing from now instead
-// of the system clock: tests of retention periods close cases on the dates
-// they need. Call it before the service is used.
-func (s *Service) SetClock(now func() time.Time) { s.now = now }
-
 // Change moves submission id of a's office from version along t,
 // recording the timeline event and the audit entry in the same
 // transaction. Errors: NotFound (no such case in this office), Conflict

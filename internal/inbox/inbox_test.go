@@ -68,7 +68,7 @@ func newService(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
-	subs, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), []byte("secret"), key, berlin)
+	subs, err := submission.New(submission.Options{DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: []byte("secret"), EncryptionKey: key, Location: berlin})
 	if err != nil {
 		t.Fatal(err)
 	}

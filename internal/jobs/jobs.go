@@ -119,6 +119,20 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	return client, nil
 }
 
+// NewInserter returns a River client on db that only inserts jobs: it has
+// no workers and is never started. The notifiers enqueue through it, so
+// they need not wait for the client New returns, whose mail worker needs
+// the submission service the notifiers are given to. A job inserted here
+// is worked by the started clients of every portal process, as one
+// inserted by them would be.
+func NewInserter(db *store.DB, log *slog.Logger) (*river.Client[pgx.Tx], error) {
+	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: log.With("component", "jobs")})
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return client, nil
+}
+
 // Stop lets running jobs finish (up to timeout), then cancels them; River
 // retries a cancelled job later, so nothing is lost.
 func Stop(client *river.Client[pgx.Tx], timeout time.Duration) error {

@@ -71,13 +71,6 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
-	subs, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), []byte("secret"), key, berlin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := subs.SaveDefinitions(ctx, set); err != nil {
-		t.Fatal(err)
-	}
 	// An insert-only River client: the jobs stay in river_job, where the
 	// deletion must find them.
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
@@ -89,10 +82,19 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	events := jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, box, []byte("retention-test-secret"))}
-	subs.Notify(events)
-	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events}), clock: &clock{t: time.Now()},
+	subs, err := submission.New(submission.Options{
+		DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: []byte("secret"), EncryptionKey: key,
+		Location: berlin, Events: events,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := subs.SaveDefinitions(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Now()}
+	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events, Now: c.now}), clock: c,
 		cases: retention.NewCases(db, set, berlin, slog.New(slog.DiscardHandler)), offices: map[string]store.Office{}}
-	w.inbox.SetClock(w.clock.now)
 	for _, slug := range []string{"leipzig", "halle"} {
 		o, err := store.GetOfficeBySlug(ctx, db.Pool, slug)
 		if err != nil {

@@ -1,41 +1,22 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gesundheitsamt/portal/internal/request"
 	"github.com/gesundheitsamt/portal/internal/scan/clamdtest"
+	"github.com/gesundheitsamt/portal/internal/testlog"
 )
-
-// syncBuffer is a log destination for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestClamd(t *testing.T) {
 	addr := clamdtest.Start(t, clamdtest.Options{})
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c := newChecker(t, Options{Clamd: addr, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	ctx := request.WithID(context.Background(), "req-clamd-1")
 
@@ -122,7 +103,7 @@ func TestClamdUnavailable(t *testing.T) {
 		{"no answer", "tcp:" + silent.Addr().String()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &testlog.Buffer{}
 			c := newChecker(t, Options{Clamd: tt.addr, ClamdTimeout: 300 * time.Millisecond, Log: slog.New(slog.NewTextHandler(logs, nil))})
 			start := time.Now()
 			stored, err := c.Check(context.Background(), MediaTypePDF, onePage("", ""), 10<<20)
@@ -147,7 +128,7 @@ func TestClamdUnavailable(t *testing.T) {
 // tells the operator what to set.
 func TestClamdStreamMaxLength(t *testing.T) {
 	addr := clamdtest.Start(t, clamdtest.Options{StreamMaxLength: "1K"})
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c := newChecker(t, Options{Clamd: addr, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	big := onePage("", "", "stream:"+strings.Repeat("sauber ", 40_000)) // 280 kB
 	_, err := c.Check(context.Background(), MediaTypePDF, big, 10<<20)

@@ -28,10 +28,6 @@ type ResumeMailer interface {
 	ResumeLink(ctx context.Context, tx pgx.Tx, r ResumeRequest) error
 }
 
-// MailResume makes the service send resume links through m. It is called
-// once, at wiring.
-func (s *Service) MailResume(m ResumeMailer) { s.resume = m }
-
 // MsgResumeEmail is the message of an address that cannot be one.
 const MsgResumeEmail = "form.saved.mail.error"
 

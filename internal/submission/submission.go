@@ -49,31 +49,47 @@ type Events interface {
 	Answered(ctx context.Context, tx pgx.Tx, sub store.Submission) error
 }
 
-// Notify makes the service tell events of submissions and answers. It is
-// called once, at wiring, before the service is used.
-func (s *Service) Notify(events Events) { s.events = events }
-
-// New returns a service. secret derives access tokens (PORTAL_SECRET_KEY),
-// encKey seals uploads (PORTAL_ENCRYPTION_KEY); loc is the offices' time
-// zone (the year of reference numbers, "today" in date rules). Uploads are
-// checked by a scan.Checker without virus scan until ScanWith sets
-// another.
-func New(db *store.DB, engine *forms.Engine, secret, encKey []byte, loc *time.Location) (*Service, error) {
-	box, err := crypto.NewBox(encKey)
-	if err != nil {
-		return nil, fmt.Errorf("submission: %w", err)
-	}
-	checker, err := scan.New(scan.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("submission: %w", err)
-	}
-	return &Service{db: db, box: box, secret: secret, engine: engine, loc: loc, now: time.Now, scan: checker}, nil
+// Options are what the service is built from.
+type Options struct {
+	DB     *store.DB
+	Engine *forms.Engine // validates and renders the forms' answers
+	// Secret derives access tokens (PORTAL_SECRET_KEY); EncryptionKey
+	// seals uploads (PORTAL_ENCRYPTION_KEY).
+	Secret, EncryptionKey []byte
+	// Location is the offices' time zone: the year of reference numbers,
+	// "today" in date rules.
+	Location *time.Location
+	// Scan checks uploads (the one with the configured virus scan and the
+	// logger); nil: the checks of internal/scan without a virus scan.
+	Scan *scan.Checker
+	// Events are told of submissions and answers; nil: nobody is told.
+	Events Events
+	// Resume mails the resume links of saved drafts; nil: they are not
+	// mailed (SendResumeLink is Unavailable).
+	Resume ResumeMailer
+	// Now is the clock of drafts' expiry; nil: the system clock.
+	Now func() time.Time
 }
 
-// ScanWith makes the service check uploads with c (the one with the
-// configured virus scan and the logger). It is called once, at wiring,
-// before the service is used.
-func (s *Service) ScanWith(c *scan.Checker) { s.scan = c }
+// New returns a service built from o.
+func New(o Options) (*Service, error) {
+	box, err := crypto.NewBox(o.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("submission: %w", err)
+	}
+	checker := o.Scan
+	if checker == nil {
+		if checker, err = scan.New(scan.Options{}); err != nil {
+			return nil, fmt.Errorf("submission: %w", err)
+		}
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: o.DB, box: box, secret: o.Secret, engine: o.Engine, loc: o.Location, now: now, scan: checker,
+		events: o.Events, resume: o.Resume}, nil
+}
 
 // VirusScan reports whether uploads are scanned for viruses and what
 // clamd says of its version, for the office admin's page.

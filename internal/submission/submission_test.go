@@ -11,6 +11,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
@@ -38,12 +39,7 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	berlin, _ := time.LoadLocation("Europe/Berlin")
-	key := []byte("0123456789abcdef0123456789abcdef")
-	svc, err := submission.New(db, forms.NewEngine(forms.NewValidator(), berlin), []byte("secret"), key, berlin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newService(t, db, nil)
 	if err := svc.SaveDefinitions(ctx, set); err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +48,21 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	return fixture{db: db, svc: svc, set: set, officeID: id}
+}
+
+// newService returns the service on db, checking uploads with checker
+// (nil: without a virus scan).
+func newService(t *testing.T, db *store.DB, checker *scan.Checker) *submission.Service {
+	t.Helper()
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	svc, err := submission.New(submission.Options{
+		DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: []byte("secret"),
+		EncryptionKey: []byte("0123456789abcdef0123456789abcdef"), Location: berlin, Scan: checker,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 // completeGutachten answers every step of the medical report form for a
