@@ -157,7 +157,7 @@ type apiClient struct {
 
 func (h *harness) apiToken(t testing.TB, spec *openAPI, slug string, scopes ...string) *apiClient {
 	t.Helper()
-	o, err := store.GetOfficeBySlug(context.Background(), h.db.Pool, slug)
+	o, err := store.GetOfficeBySlug(context.Background(), h.db, slug)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestAPISubmissionDetailWithholdsMedicalAnswers(t *testing.T) {
 	}
 	// Reads through the API are in the audit log, by token.
 	var n int
-	_ = h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE actor LIKE 'token:%' AND action IN ('case.read', 'attachment.download')`).Scan(&n)
+	_ = h.db.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE actor LIKE 'token:%' AND action IN ('case.read', 'attachment.download')`).Scan(&n)
 	if n != 4 {
 		t.Errorf("%d audited API reads, want 4", n)
 	}

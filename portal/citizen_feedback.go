@@ -69,7 +69,7 @@ func (s *Server) sendFeedback(c *fiber.Ctx) error {
 		p.CSRF = s.csrf.token(c)
 		return s.views.render(c, fiber.StatusUnprocessableEntity, "barrierefreiheit", p)
 	}
-	if _, err := store.InsertFeedback(c.UserContext(), s.db.Pool, store.Feedback{
+	if _, err := store.InsertFeedback(c.UserContext(), s.db, store.Feedback{
 		Lang: p.Lang.Code, Page: f.Page, Message: f.Message, Name: f.Name, Email: f.Email,
 	}); err != nil {
 		return err

@@ -20,7 +20,7 @@ func TestDeletedCaseSaysSoEverywhere(t *testing.T) {
 	id, token := h.submitGutachten(t, "leipzig")
 	kept, _ := h.submitGutachten(t, "leipzig")
 	var ref string
-	if err := h.db.Pool.QueryRow(ctx, `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref); err != nil {
+	if err := h.db.QueryRow(ctx, `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref); err != nil {
 		t.Fatal(err)
 	}
 	h.closeCase(t, "leipzig", id, time.Date(2026, 2, 2, 10, 0, 0, 0, time.UTC))

@@ -26,7 +26,7 @@ func (s *Server) devMailbox() bool { return !s.cfg.Production() && s.cfg.SMTPURL
 // the portal would have sent, with their links, so every link of every
 // mail can be followed on a developer's machine.
 func (s *Server) showDevMail(c *fiber.Ctx) error {
-	rows, err := store.ListDevMail(c.UserContext(), s.db.Pool, 50)
+	rows, err := store.ListDevMail(c.UserContext(), s.db, 50)
 	if err != nil {
 		return err
 	}

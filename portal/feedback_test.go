@@ -62,7 +62,7 @@ func (h *harness) postFeedback(s formSession, form url.Values, header ...string)
 
 func (h *harness) feedbackCount(t *testing.T) (n int) {
 	t.Helper()
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM accessibility_feedback`).Scan(&n); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT count(*) FROM accessibility_feedback`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -79,7 +79,7 @@ func TestFeedbackIsStoredAndRedirects(t *testing.T) {
 		t.Fatalf("status %d, location %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	var msg, page, email, lang string
-	err := h.db.Pool.QueryRow(context.Background(), `SELECT message, page, email, lang FROM accessibility_feedback`).Scan(&msg, &page, &email, &lang)
+	err := h.db.QueryRow(context.Background(), `SELECT message, page, email, lang FROM accessibility_feedback`).Scan(&msg, &page, &email, &lang)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestFeedbackIsRateLimited(t *testing.T) {
 	}
 	// Rate-limit records must not hold client addresses.
 	var keys string
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT string_agg(encode(key, 'escape'), ' ') FROM rate_count`).Scan(&keys); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT string_agg(encode(key, 'escape'), ' ') FROM rate_count`).Scan(&keys); err != nil {
 		t.Fatal(err)
 	}
 	if keys == "" || strings.Contains(keys, "0.0.0.0") || strings.Contains(keys, "127.0.0.1") {

@@ -139,7 +139,7 @@ func TestFormFromServicePageToReceipt(t *testing.T) {
 	// hash, and the checksum over exactly these bytes.
 	var data []byte
 	var sum []byte
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT data::text, record_sha256 FROM submission`).Scan(&data, &sum); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT data::text, record_sha256 FROM submission`).Scan(&data, &sum); err != nil {
 		t.Fatal(err)
 	}
 	var env struct {
@@ -333,7 +333,7 @@ func benchmarkSubmitOn(b *testing.B, h *harness, withJobs bool) {
 	fillTermin(b, c)
 	c.get(terminBase + "/pruefen")
 	var answers []byte
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT answers FROM draft`).Scan(&answers); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT answers FROM draft`).Scan(&answers); err != nil {
 		b.Fatal(err)
 	}
 	csrfName := "__Host-csrf"
@@ -344,7 +344,7 @@ func benchmarkSubmitOn(b *testing.B, h *harness, withJobs bool) {
 	for b.Loop() {
 		b.StopTimer()
 		token := submission.NewToken()
-		if _, err := h.db.Pool.Exec(context.Background(), `INSERT INTO draft (token_hash, office_id, service_slug, form_id, answers, expires_at)
+		if _, err := h.db.Exec(context.Background(), `INSERT INTO draft (token_hash, office_id, service_slug, form_id, answers, expires_at)
 			SELECT $1, office_id, service_slug, form_id, answers, expires_at FROM draft LIMIT 1`, submission.HashToken(token)); err != nil {
 			b.Fatal(err)
 		}
@@ -454,7 +454,7 @@ func TestFormUploads(t *testing.T) {
 	expectLocation(t, res, gutachtenBase+"/gesundheit")
 	var stored []byte
 	var size int64
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT content, size FROM draft_file`).Scan(&stored, &size); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT content, size FROM draft_file`).Scan(&stored, &size); err != nil {
 		t.Fatal(err)
 	}
 	if size != int64(len(minimalPDF)) || bytes.Contains(stored, []byte("%PDF")) {
@@ -602,7 +602,7 @@ func TestFormSubmitRevalidates(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.citizen(t)
 	fillTermin(t, c)
-	if _, err := h.db.Pool.Exec(context.Background(),
+	if _, err := h.db.Exec(context.Background(),
 		`UPDATE draft SET answers = jsonb_set(answers, '{values,email}', '["kaputt"]')`); err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +628,7 @@ func TestFormChangeReturnsToCheckPage(t *testing.T) {
 	expectContains(t, b, "Beratung (z. B. sexuelle Gesundheit, Tuberkulose)", "Neu")
 	// Remove the e-mail behind the steps' back: the check page sends the
 	// citizen to the contact step.
-	if _, err := h.db.Pool.Exec(context.Background(), `UPDATE draft SET answers = answers #- '{values,email}'`); err != nil {
+	if _, err := h.db.Exec(context.Background(), `UPDATE draft SET answers = answers #- '{values,email}'`); err != nil {
 		t.Fatal(err)
 	}
 	res, b = c.get(terminBase + "/pruefen")

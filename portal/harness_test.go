@@ -460,7 +460,7 @@ func fillTermin(t testing.TB, c *citizen) {
 // count returns the number of rows of table.
 func (h *harness) count(t testing.TB, table string) (n int) {
 	t.Helper()
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -477,7 +477,7 @@ const testTOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 // addStaff creates an account at office slug and returns its password.
 func (h *harness) addStaff(t testing.TB, slug, email, role, secret string) string {
 	t.Helper()
-	o, err := store.GetOfficeBySlug(context.Background(), h.db.Pool, slug)
+	o, err := store.GetOfficeBySlug(context.Background(), h.db, slug)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func (h *harness) submitGutachtenWith(t testing.TB, slug string, answers map[str
 	ctx := context.Background()
 	set, _ := forms.Builtin()
 	f, _ := set.Form("amtsaerztliches-gutachten")
-	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, slug)
+	o, err := store.GetOfficeBySlug(ctx, h.db, slug)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func (h *harness) submitGutachtenWith(t testing.TB, slug string, answers map[str
 		t.Fatal(err)
 	}
 	var id int64
-	if err := h.db.Pool.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&id); err != nil {
+	if err := h.db.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id, r.AccessToken
@@ -562,14 +562,14 @@ func (h *harness) submitGutachtenWith(t testing.TB, slug string, answers map[str
 func (h *harness) closeCase(t testing.TB, slug string, id int64, day time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, slug)
+	o, err := store.GetOfficeBySlug(ctx, h.db, slug)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.clock.set(day)
 	defer h.clock.set(time.Time{})
 	for _, to := range []domain.Status{domain.InProgress, domain.Done} {
-		sub, err := store.GetSubmission(ctx, h.db.Pool, o.ID, id)
+		sub, err := store.GetSubmission(ctx, h.db, o.ID, id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -261,7 +261,7 @@ func newIsolationWorld(t *testing.T) *isolationWorld {
 	ctx := context.Background()
 	h := newHarness(t, nil)
 	w := &isolationWorld{h: h, routes: officeRoutes(h)}
-	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	o, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func newIsolationWorld(t *testing.T) *isolationWorld {
 	w.openCase = open
 	var file int64
 	var closedRef string
-	if err := h.db.Pool.QueryRow(ctx, `SELECT a.id, s.reference, (SELECT reference FROM submission WHERE id = $2)
+	if err := h.db.QueryRow(ctx, `SELECT a.id, s.reference, (SELECT reference FROM submission WHERE id = $2)
 		FROM attachment a JOIN submission s ON s.id = a.submission_id WHERE s.id = $1`, open, closed).Scan(&file, &w.ref, &closedRef); err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func newIsolationWorld(t *testing.T) *isolationWorld {
 	if err := audit.AppendNow(ctx, h.db, audit.Entry{OfficeID: o.ID, Actor: domain.StaffMember(account), Action: domain.CaseRead, Object: domain.CaseObject(open)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.InsertMailRefusal(ctx, h.db.Pool, store.MailRefusal{OfficeID: o.ID, SubmissionID: open, Template: "receipt",
+	if err := store.InsertMailRefusal(ctx, h.db, store.MailRefusal{OfficeID: o.ID, SubmissionID: open, Template: "receipt",
 		Recipient: "zoe@example.org", Answer: "550 Postfach in Leipzig voll"}); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func (w *isolationWorld) leipzigState(t *testing.T) map[string]string {
 		if strings.Contains(query, "$2") {
 			args = append(args, w.objects)
 		}
-		if err := w.h.db.Pool.QueryRow(context.Background(), query, args...).Scan(&s); err != nil {
+		if err := w.h.db.QueryRow(context.Background(), query, args...).Scan(&s); err != nil {
 			t.Fatalf("%s: %v", part, err)
 		}
 		if s != nil {
@@ -496,7 +496,7 @@ func TestStaffPostsNeedTheCSRFToken(t *testing.T) {
 		t.Fatalf("only %d posts under /staff/ in the app's routes", posts)
 	}
 	var version, events int
-	_ = h.db.Pool.QueryRow(context.Background(), `SELECT version, (SELECT count(*) FROM case_event WHERE submission_id = $1) FROM submission WHERE id = $1`, id).Scan(&version, &events)
+	_ = h.db.QueryRow(context.Background(), `SELECT version, (SELECT count(*) FROM case_event WHERE submission_id = $1) FROM submission WHERE id = $1`, id).Scan(&version, &events)
 	if version != 1 || events != 1 {
 		t.Errorf("a post without token changed the case: version %d, %d events", version, events)
 	}

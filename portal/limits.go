@@ -44,7 +44,7 @@ var (
 // processes and under parallel requests, and keys by an HMAC of the
 // address, which is personal data and never stored. Errors: Unavailable.
 func (s *Server) allow(c *fiber.Ctx, l clientLimit) (bool, error) {
-	n, err := store.CountEvent(c.UserContext(), s.db.Pool, s.keyed(l.purpose, s.clientKey(c)), l.window)
+	n, err := store.CountEvent(c.UserContext(), s.db, s.keyed(l.purpose, s.clientKey(c)), l.window)
 	if err != nil {
 		return false, fault.Wrap(fault.Unavailable, "portal: rate count", err)
 	}

@@ -18,7 +18,7 @@ func waitJobsDone(t *testing.T, h *harness) {
 	t.Helper()
 	var n int
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job
+		if err := h.db.QueryRow(context.Background(), `SELECT count(*) FROM river_job
 			WHERE queue = 'mail' AND state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	_, b = admin.get("/staff/verwaltung/mail?gespeichert=1")
 	expectContains(t, b, `value="daily" checked`, "Die Einstellung ist gespeichert.")
 	var audited int
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'office.notify.daily'`).Scan(&audited)
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'office.notify.daily'`).Scan(&audited)
 	if audited != 1 {
 		t.Errorf("the choice is audited %d times, want once", audited)
 	}
@@ -87,16 +87,16 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	// address, as the form promised. The server's answer quoted the
 	// address: River's log and job rows get it without.
 	var refusals, attempts, leaked int
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM mail_refusal`).Scan(&refusals)
-	_ = h.db.Pool.QueryRow(ctx, `SELECT coalesce(max(attempt), 0) FROM river_job WHERE queue = 'mail' AND state = 'cancelled'`).Scan(&attempts)
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM mail_refusal`).Scan(&refusals)
+	_ = h.db.QueryRow(ctx, `SELECT coalesce(max(attempt), 0) FROM river_job WHERE queue = 'mail' AND state = 'cancelled'`).Scan(&attempts)
 	if refusals != 2 || attempts != 1 {
 		t.Errorf("%d refusals recorded after at most %d attempts, want 2 after 1", refusals, attempts)
 	}
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%weg@example.org%'`).Scan(&leaked)
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE errors::text LIKE '%weg@example.org%'`).Scan(&leaked)
 	if leaked != 0 {
 		t.Errorf("the refused address is in %d job rows", leaked)
 	}
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM mail_refusal WHERE template = 'resume'
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM mail_refusal WHERE template = 'resume'
 		AND (recipient <> '' OR answer LIKE '%weg@example.org%')`).Scan(&leaked)
 	if leaked != 0 {
 		t.Error("a draft's refused resume link kept its address")
@@ -115,11 +115,11 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	// the next midnight (still the same day in UTC: not counted).
 	const day = "2026-11-20"
 	for id, at := range map[int64]string{refusedID: "2026-11-20 00:05", lateID: "2026-11-20 23:30", nextDayID: "2026-11-21 00:15"} {
-		if _, err := h.db.Pool.Exec(ctx, `UPDATE submission SET submitted_at = ($2::timestamp AT TIME ZONE 'Europe/Berlin') WHERE id = $1`, id, at); err != nil {
+		if _, err := h.db.Exec(ctx, `UPDATE submission SET submitted_at = ($2::timestamp AT TIME ZONE 'Europe/Berlin') WHERE id = $1`, id, at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := h.db.Pool.Exec(ctx, `UPDATE mail_refusal SET at = '2026-11-20 12:00+01'`); err != nil {
+	if _, err := h.db.Exec(ctx, `UPDATE mail_refusal SET at = '2026-11-20 12:00+01'`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -155,7 +155,7 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	expectContains(t, digest.Text, "Neue Anträge: 2", "Amtsärztliche Untersuchung und Gutachten: 2", "Antworten auf Rückfragen: 0",
 		"Abgewiesene E-Mails: 2", "http://localhost:8080/staff/verwaltung/mail", "Eingegangen: 3", "http://localhost:8080/staff/")
 	var refs []string
-	rows, _ := h.db.Pool.Query(ctx, `SELECT reference FROM submission`)
+	rows, _ := h.db.Query(ctx, `SELECT reference FROM submission`)
 	for rows.Next() {
 		var r string
 		_ = rows.Scan(&r)
@@ -189,7 +189,7 @@ func TestDailyDigestInsteadOfAMailPerSubmission(t *testing.T) {
 	if m := waitMails(t, sink, leipzigInbox, 2)[1]; !strings.HasPrefix(m.Subject, "Neuer Antrag ") {
 		t.Errorf("after switching back: %q", m.Subject)
 	}
-	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	o, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err != nil || o.Notify != store.NotifyEach {
 		t.Errorf("Leipzig notifies %q (%v)", o.Notify, err)
 	}

@@ -68,7 +68,7 @@ func TestMailGoldenFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		var raw []byte
-		if err := h.db.Pool.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'mail.send' ORDER BY id DESC LIMIT 1`).Scan(&raw); err != nil {
+		if err := h.db.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'mail.send' ORDER BY id DESC LIMIT 1`).Scan(&raw); err != nil {
 			t.Fatal(err)
 		}
 		var a mail.Args
@@ -77,18 +77,18 @@ func TestMailGoldenFiles(t *testing.T) {
 		}
 		return a
 	}
-	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	leipzig, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, token := h.submitGutachten(t, "leipzig")
 	var ref string
-	if err := h.db.Pool.QueryRow(ctx, `UPDATE submission SET status = 'in_bearbeitung', submitted_at = '2026-11-24 09:30:00+01'
+	if err := h.db.QueryRow(ctx, `UPDATE submission SET status = 'in_bearbeitung', submitted_at = '2026-11-24 09:30:00+01'
 		WHERE id = $1 RETURNING reference`, id).Scan(&ref); err != nil {
 		t.Fatal(err)
 	}
 	for _, lang := range []string{"de", "en"} {
-		if _, err := h.db.Pool.Exec(ctx, `UPDATE submission SET locale = $2 WHERE id = $1`, id, lang); err != nil {
+		if _, err := h.db.Exec(ctx, `UPDATE submission SET locale = $2 WHERE id = $1`, id, lang); err != nil {
 			t.Fatal(err)
 		}
 		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew, mail.TemplateResume, mail.TemplateDigest} {
@@ -102,7 +102,7 @@ func TestMailGoldenFiles(t *testing.T) {
 				a = mail.Args{Key: "digest:" + strconv.FormatInt(leipzig.ID, 10) + ":2026-11-24", Template: tmpl, OfficeID: leipzig.ID, Day: "2026-11-24"}
 				notify = store.NotifyDaily
 			}
-			if err := store.SetOfficeNotify(ctx, h.db.Pool, leipzig.ID, notify); err != nil {
+			if err := store.SetOfficeNotify(ctx, h.db, leipzig.ID, notify); err != nil {
 				t.Fatal(err)
 			}
 			m, err := w.Compose(ctx, a)

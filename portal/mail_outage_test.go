@@ -78,7 +78,7 @@ func TestRecordLostForLongerThanTheJobSendsOnce(t *testing.T) {
 	w, _ := newMailWorker(t, h, sender)
 	w.JobTimeout = 300 * time.Millisecond
 	id, _ := h.submitGutachten(t, "leipzig")
-	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	leipzig, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestRecordLostForLongerThanTheJobSendsOnce(t *testing.T) {
 	proxy.Restore()
 	var sent bool
 	for deadline := time.Now().Add(10 * time.Second); !sent && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		sent, _ = store.MailSent(ctx, h.db.Pool, key)
+		sent, _ = store.MailSent(ctx, h.db, key)
 	}
 	if !sent {
 		t.Error("the record was not written in the background once the database was back")

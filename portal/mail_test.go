@@ -115,7 +115,7 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 		"authority": "Landesamt für Schulaufsicht", "medication": "Metformin retard", "street": "Markt 17"}
 	id, token := h.submitGutachtenWith(t, "leipzig", answers)
 	var ref string
-	_ = h.db.Pool.QueryRow(ctx, `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref)
+	_ = h.db.QueryRow(ctx, `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref)
 	got := waitMails(t, sink, "zoe@example.org", 1)[0]
 	if !strings.Contains(got.Subject, "Ihr Antrag ist eingegangen: "+ref) || len(got.Attachments) != 1 ||
 		!strings.Contains(got.Text, "http://localhost:8080/status/"+token) {
@@ -156,11 +156,11 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 	}
 
 	// Told again of the same event (a retried transaction): still one mail.
-	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	leipzig, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := store.GetSubmission(ctx, h.db.Pool, leipzig.ID, id)
+	sub, err := store.GetSubmission(ctx, h.db, leipzig.ID, id)
 	if err == nil {
 		err = h.db.InTx(ctx, func(tx pgx.Tx) error { return notifier.Submitted(ctx, tx, sub) })
 	}
@@ -218,7 +218,7 @@ func TestMailsReachTheCitizenOnceWithoutTheirAnswers(t *testing.T) {
 		t.Errorf("the resume link: %d", res.StatusCode)
 	}
 	var jobs int
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send' AND args::text LIKE '%later@example.org%'`).Scan(&jobs)
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send' AND args::text LIKE '%later@example.org%'`).Scan(&jobs)
 	if jobs != 0 {
 		t.Error("the address is readable in the job queue")
 	}
@@ -274,15 +274,15 @@ func TestRelayRefusingThePortalIsNotARefusedMail(t *testing.T) {
 	id, _ := h.submitGutachtenWith(t, "leipzig", nil)
 	var errs int
 	for deadline := time.Now().Add(30 * time.Second); errs < 2 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		_ = h.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(cardinality(errors)), 0) FROM river_job WHERE queue = 'mail'`).Scan(&errs)
+		_ = h.db.QueryRow(ctx, `SELECT coalesce(sum(cardinality(errors)), 0) FROM river_job WHERE queue = 'mail'`).Scan(&errs)
 	}
 	if errs < 2 {
 		t.Fatal("the mail jobs never tried the relay")
 	}
 	var refusals, failedEvents, cancelled int
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM mail_refusal`).Scan(&refusals)
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM case_event WHERE submission_id = $1 AND kind = 'mail_failed'`, id).Scan(&failedEvents)
-	_ = h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = 'mail' AND state IN ('cancelled', 'discarded')`).Scan(&cancelled)
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM mail_refusal`).Scan(&refusals)
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM case_event WHERE submission_id = $1 AND kind = 'mail_failed'`, id).Scan(&failedEvents)
+	_ = h.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = 'mail' AND state IN ('cancelled', 'discarded')`).Scan(&cancelled)
 	if refusals != 0 || failedEvents != 0 || cancelled != 0 {
 		t.Errorf("a wrong relay password: %d refusals, %d timeline entries, %d jobs given up; want none", refusals, failedEvents, cancelled)
 	}
@@ -315,7 +315,7 @@ func TestRelayOutageLoggedOncePerChange(t *testing.T) {
 	}
 	var errs int
 	for deadline := time.Now().Add(30 * time.Second); errs < 4*n && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		_ = h.db.Pool.QueryRow(ctx, `SELECT coalesce(sum(cardinality(errors)), 0) FROM river_job WHERE queue = 'mail'`).Scan(&errs)
+		_ = h.db.QueryRow(ctx, `SELECT coalesce(sum(cardinality(errors)), 0) FROM river_job WHERE queue = 'mail'`).Scan(&errs)
 	}
 	if errs < 4*n {
 		t.Fatalf("%d failed attempts, want at least %d", errs, 4*n)
@@ -352,7 +352,7 @@ func TestMailsToOneAddressAreCappedPerDay(t *testing.T) {
 	sink, _, _ := startMail(t, h, "")
 	set, _ := forms.Builtin()
 	f, _ := set.Form("terminanfrage")
-	o, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	o, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestMailsToOneAddressAreCappedPerDay(t *testing.T) {
 
 	id, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"email": "opfer@example.org"})
 	var capped int
-	if err := h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM case_event WHERE submission_id = $1 AND kind = 'mail_capped' AND NOT citizen_visible`, id).Scan(&capped); err != nil {
+	if err := h.db.QueryRow(ctx, `SELECT count(*) FROM case_event WHERE submission_id = $1 AND kind = 'mail_capped' AND NOT citizen_visible`, id).Scan(&capped); err != nil {
 		t.Fatal(err)
 	}
 	if capped != 1 {

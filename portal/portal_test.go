@@ -122,11 +122,11 @@ func TestSharedPagesFollowLanguageAndDirectory(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	id, err := store.UpsertOffice(ctx, h.db.Pool, store.Office{Slug: "dresden", Code: "DRS", Name: "Gesundheitsamt Dresden"})
+	id, err := store.UpsertOffice(ctx, h.db, store.Office{Slug: "dresden", Code: "DRS", Name: "Gesundheitsamt Dresden"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.EnableService(ctx, h.db.Pool, id, "terminanfrage"); err != nil {
+	if err := store.EnableService(ctx, h.db, id, "terminanfrage"); err != nil {
 		t.Fatal(err)
 	}
 	h.dir.Invalidate()
@@ -247,14 +247,14 @@ func TestLanguageSwitchNeverLeavesTheSite(t *testing.T) {
 func TestSeveralOfficesLinkOnlyToWhatTheyOffer(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	halle, err := store.GetOfficeBySlug(ctx, h.db.Pool, "halle")
+	halle, err := store.GetOfficeBySlug(ctx, h.db, "halle")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.ReplacePostalAreas(ctx, h.db.Pool, halle.ID, []store.PostalArea{{FirstCode: "04109", LastCode: "04109"}}); err != nil {
+	if err := store.ReplacePostalAreas(ctx, h.db, halle.ID, []store.PostalArea{{FirstCode: "04109", LastCode: "04109"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.Pool.Exec(ctx, `DELETE FROM office_service WHERE office_id = $1 AND service_slug = 'reiseimpfberatung'`, halle.ID); err != nil {
+	if _, err := h.db.Exec(ctx, `DELETE FROM office_service WHERE office_id = $1 AND service_slug = 'reiseimpfberatung'`, halle.ID); err != nil {
 		t.Fatal(err)
 	}
 	h.dir.Invalidate()

@@ -51,7 +51,7 @@ func TestDeletionHoldOnTheCasePage(t *testing.T) {
 
 	var actions string
 	var leaks int
-	if err := h.db.Pool.QueryRow(ctx, `SELECT string_agg(action, ',' ORDER BY id) FILTER (WHERE action LIKE 'case.hold.%'),
+	if err := h.db.QueryRow(ctx, `SELECT string_agg(action, ',' ORDER BY id) FILTER (WHERE action LIKE 'case.hold.%'),
 		count(*) FILTER (WHERE audit_log::text LIKE '%Widerspruch%' OR audit_log::text LIKE '%Briain%') FROM audit_log`).Scan(&actions, &leaks); err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +103,14 @@ func TestRetentionAdminPages(t *testing.T) {
 	h.closeCase(t, "leipzig", soon, now.AddDate(-2, 0, 10))
 	h.closeCase(t, "leipzig", held, now.AddDate(-2, 0, 5))
 	h.closeCase(t, "leipzig", later, now.AddDate(-1, 0, 0))
-	o, _ := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	o, _ := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err := h.inbox.SetHold(ctx, inbox.Access{OfficeID: o.ID, Actor: domain.StaffMember(0)}, held, "Klage"); err != nil {
 		t.Fatal(err)
 	}
 	refs := map[int64]string{}
 	for _, id := range []int64{soon, held, later} {
 		var r string
-		_ = h.db.Pool.QueryRow(ctx, `SELECT reference FROM submission WHERE id = $1`, id).Scan(&r)
+		_ = h.db.QueryRow(ctx, `SELECT reference FROM submission WHERE id = $1`, id).Scan(&r)
 		refs[id] = r
 	}
 	berlin, _ := time.LoadLocation("Europe/Berlin")
@@ -133,7 +133,7 @@ func TestRetentionAdminPages(t *testing.T) {
 		t.Errorf("Content-Disposition %q", res.Header.Get("Content-Disposition"))
 	}
 	var actions string
-	if err := h.db.Pool.QueryRow(ctx, `SELECT string_agg(action || ' ' || object, ',' ORDER BY id) FROM audit_log
+	if err := h.db.QueryRow(ctx, `SELECT string_agg(action || ' ' || object, ',' ORDER BY id) FROM audit_log
 		WHERE action LIKE 'retention.%'`).Scan(&actions); err != nil {
 		t.Fatal(err)
 	}

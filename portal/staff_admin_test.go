@@ -37,7 +37,7 @@ func firstLogin(t *testing.T, h *harness, email, password string) *citizen {
 func staffID(t *testing.T, h *harness, email string) int64 {
 	t.Helper()
 	var id int64
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT id FROM staff WHERE email = $1`, email).Scan(&id); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT id FROM staff WHERE email = $1`, email).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -135,7 +135,7 @@ func TestAdminResetsDisablesAndIsConfinedToTheOffice(t *testing.T) {
 		}
 	}
 	var disabled bool
-	_ = h.db.Pool.QueryRow(context.Background(), `SELECT disabled FROM staff WHERE id = $1`, halleID).Scan(&disabled)
+	_ = h.db.QueryRow(context.Background(), `SELECT disabled FROM staff WHERE id = $1`, halleID).Scan(&disabled)
 	if disabled {
 		t.Error("Leipzig's admin disabled a Halle account")
 	}

@@ -60,7 +60,7 @@ func TestStaffCaseView(t *testing.T) {
 
 	// Each read and the download are in Leipzig's audit log.
 	var reads, downloads int
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT
+	if err := h.db.QueryRow(context.Background(), `SELECT
 		count(*) FILTER (WHERE action = 'case.read' AND object = 'submission:' || $1::bigint),
 		count(*) FILTER (WHERE action = 'attachment.download')
 		FROM audit_log WHERE office_id = (SELECT id FROM office WHERE slug = 'leipzig')`, id).Scan(&reads, &downloads); err != nil {
@@ -107,7 +107,7 @@ func TestStaffWorkflow(t *testing.T) {
 	expectContains(t, b, "In Bearbeitung", "Wir prüfen &lt;i&gt;Ihren&lt;/i&gt; Antrag.")
 
 	var n int
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action = 'case.status.in_bearbeitung'`).Scan(&n); err != nil || n != 1 {
+	if err := h.db.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action = 'case.status.in_bearbeitung'`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("audit entries of the change: %d %v", n, err)
 	}
 }

@@ -99,7 +99,7 @@ func TestInboxSearch(t *testing.T) {
 	other, _ := h.submitGutachtenWith(t, "leipzig", map[string]string{"family_name": "Schneider", "authority": "Metformin-Studie O'Neill"})
 	h.submitGutachtenWith(t, "halle", map[string]string{"family_name": "Kowalczyk"})
 	var ref string
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT reference FROM submission WHERE id = $1`, id).Scan(&ref); err != nil {
 		t.Fatal(err)
 	}
 	worker := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
@@ -171,7 +171,7 @@ func TestInboxBulkActions(t *testing.T) {
 	_, page = worker.follow(res, "")
 	expectContains(t, page, "2 geändert, 1 übersprungen")
 	var statuses []string
-	rows, _ := h.db.Pool.Query(context.Background(), `SELECT status FROM submission WHERE id = ANY($1) ORDER BY id`, []int64{a, b, c, halle})
+	rows, _ := h.db.Query(context.Background(), `SELECT status FROM submission WHERE id = ANY($1) ORDER BY id`, []int64{a, b, c, halle})
 	for rows.Next() {
 		var s string
 		_ = rows.Scan(&s)
@@ -217,8 +217,8 @@ func TestCaseNotesAndAssignment(t *testing.T) {
 	var mine, theirs int64
 	ctx := context.Background()
 	h.addStaff(t, "halle", "sb@halle.test", "caseworker", testTOTP)
-	_ = h.db.Pool.QueryRow(ctx, `SELECT id FROM staff WHERE email = 'sb@leipzig.test'`).Scan(&mine)
-	_ = h.db.Pool.QueryRow(ctx, `SELECT id FROM staff WHERE email = 'sb@halle.test'`).Scan(&theirs)
+	_ = h.db.QueryRow(ctx, `SELECT id FROM staff WHERE email = 'sb@leipzig.test'`).Scan(&mine)
+	_ = h.db.QueryRow(ctx, `SELECT id FROM staff WHERE email = 'sb@halle.test'`).Scan(&theirs)
 	res, b = worker.post(casePath+"/zuweisung", url.Values{"version": {"1"}, "bearbeitung": {strconv.FormatInt(theirs, 10)}})
 	expectStatus(t, res, b, http.StatusUnprocessableEntity)
 	expectContains(t, b, "gehört nicht (mehr) zu Ihrem Gesundheitsamt")
@@ -349,7 +349,7 @@ func TestExportNeutralisesFormulasAndWithholdsMedicalAnswers(t *testing.T) {
 		t.Errorf("caseworker's JSON: %+v", doc.Cases[0])
 	}
 	var exports int
-	_ = h.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action LIKE 'export.%'`).Scan(&exports)
+	_ = h.db.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action LIKE 'export.%'`).Scan(&exports)
 	if exports != 3 {
 		t.Errorf("%d exports audited, want 3", exports)
 	}
@@ -381,7 +381,7 @@ func TestAnswerToAPhysiciansQuestionIsConfidential(t *testing.T) {
 	}
 	expectContains(t, b, "Vertrauliche ärztliche Datei")
 	var file int64
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT id FROM attachment WHERE submission_id = $1 AND confidential`, id).Scan(&file); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT id FROM attachment WHERE submission_id = $1 AND confidential`, id).Scan(&file); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := worker.get(fmt.Sprintf("%s/anlagen/%d", casePath, file)); res.StatusCode != http.StatusNotFound {

@@ -40,7 +40,7 @@ func (s *Server) showMail(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	office, err := store.GetOffice(ctx, s.db.Pool, sp.Staff.OfficeID)
+	office, err := store.GetOffice(ctx, s.db, sp.Staff.OfficeID)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func TestStaffLoginAndOfficeIsolation(t *testing.T) {
 		}
 	}
 	var lej, hal string
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT
+	if err := h.db.QueryRow(context.Background(), `SELECT
 		(SELECT reference FROM submission WHERE reference LIKE 'LEJ-%'), (SELECT reference FROM submission WHERE reference LIKE 'HAL-%')`).Scan(&lej, &hal); err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +76,14 @@ func TestStaffLoginAndOfficeIsolation(t *testing.T) {
 	// The audit log of Leipzig holds the failed and the good login and
 	// the read of the inbox, in a chain that verifies; Halle's holds none.
 	var actions string
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT string_agg(action, ',' ORDER BY id) FROM audit_log
+	if err := h.db.QueryRow(context.Background(), `SELECT string_agg(action, ',' ORDER BY id) FROM audit_log
 		WHERE office_id = (SELECT id FROM office WHERE slug = 'leipzig')`).Scan(&actions); err != nil {
 		t.Fatal(err)
 	}
 	if actions != "login.failed,login,inbox.read" {
 		t.Errorf("audit log of Leipzig: %s", actions)
 	}
-	if n, err := audit.Verify(context.Background(), h.db.Pool, 0); err != nil || n != 3 {
+	if n, err := audit.Verify(context.Background(), h.db, 0); err != nil || n != 3 {
 		t.Errorf("audit chain: %d entries, %v", n, err)
 	}
 

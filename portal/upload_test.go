@@ -93,7 +93,7 @@ func TestFormUploadPhotoIsStoredWithoutMetadata(t *testing.T) {
 	expectLocation(t, res, gutachtenBase+"/gesundheit")
 	_ = b
 	var size int64
-	if err := h.db.Pool.QueryRow(context.Background(), `SELECT size FROM draft_file`).Scan(&size); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT size FROM draft_file`).Scan(&size); err != nil {
 		t.Fatal(err)
 	}
 	if size == int64(len(photo)) {

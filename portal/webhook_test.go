@@ -86,7 +86,7 @@ func TestWebhooksAreSignedRetriedAndSentOncePerEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leipzig, err := store.GetOfficeBySlug(ctx, h.db.Pool, "leipzig")
+	leipzig, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestWebhooksAreSignedRetriedAndSentOncePerEvent(t *testing.T) {
 	}
 
 	// Told again of the same change (a retried transaction): no second call.
-	sub, err := store.GetSubmission(ctx, h.db.Pool, leipzig.ID, id)
+	sub, err := store.GetSubmission(ctx, h.db, leipzig.ID, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestWebhooksAreSignedRetriedAndSentOncePerEvent(t *testing.T) {
 		seen[c.ID] = true
 	}
 	var status int
-	if err := h.db.Pool.QueryRow(ctx, `SELECT last_status FROM webhook WHERE office_id = $1 AND url LIKE '%/hook'`, leipzig.ID).Scan(&status); err != nil || status != http.StatusNoContent {
+	if err := h.db.QueryRow(ctx, `SELECT last_status FROM webhook WHERE office_id = $1 AND url LIKE '%/hook'`, leipzig.ID).Scan(&status); err != nil || status != http.StatusNoContent {
 		t.Errorf("last delivery recorded as %d (%v)", status, err)
 	}
 }

@@ -66,7 +66,7 @@ func submitLetters(t *testing.T, env map[string]string, db *store.DB, offices ..
 	field, _ := f.Field("request_letter")
 	letters := map[string]string{}
 	for i, slug := range offices {
-		office, err := store.GetOfficeBySlug(ctx, db.Pool, slug)
+		office, err := store.GetOfficeBySlug(ctx, db, slug)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func TestBackupWhileServingRestoresIntoAFreshDataDir(t *testing.T) {
 		}
 	}
 	var halle int
-	if err := dbB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM attachment a JOIN office o ON o.id = a.office_id WHERE o.slug = 'halle'`).Scan(&halle); err != nil || halle != 1 {
+	if err := dbB.QueryRow(context.Background(), `SELECT count(*) FROM attachment a JOIN office o ON o.id = a.office_id WHERE o.slug = 'halle'`).Scan(&halle); err != nil || halle != 1 {
 		t.Errorf("halle's attachments after the restore: %d, %v", halle, err)
 	}
 	out.Reset()

@@ -140,19 +140,19 @@ func TestDrill(t *testing.T) {
 
 	// Submissions: what was acknowledged is stored, nothing twice.
 	var stored, drafts, references int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT draft_id), count(DISTINCT reference) FROM submission`).Scan(&stored, &drafts, &references); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*), count(DISTINCT draft_id), count(DISTINCT reference) FROM submission`).Scan(&stored, &drafts, &references); err != nil {
 		t.Fatal(err)
 	}
 	acked := client.ackedTokens()
 	var lost int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM draft d WHERE d.token_hash = ANY($1) AND NOT EXISTS (SELECT 1 FROM submission s WHERE s.draft_id = d.id)`,
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM draft d WHERE d.token_hash = ANY($1) AND NOT EXISTS (SELECT 1 FROM submission s WHERE s.draft_id = d.id)`,
 		hashes(acked)).Scan(&lost); err != nil {
 		t.Fatal(err)
 	}
 	duplicated := stored - drafts + (stored - references)
 
 	// Mails: a receipt and an office notice per stored submission.
-	ids, err := pgx.CollectRows(must(db.Pool.Query(ctx, `SELECT id FROM submission`)), pgx.RowTo[int64])
+	ids, err := pgx.CollectRows(must(db.Query(ctx, `SELECT id FROM submission`)), pgx.RowTo[int64])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func drillDrafts(t *testing.T, db *store.DB, n int) []string {
 	t.Helper()
 	ctx := context.Background()
 	var officeID int64
-	if err := db.Pool.QueryRow(ctx, `SELECT id FROM office WHERE slug = 'leipzig'`).Scan(&officeID); err != nil {
+	if err := db.QueryRow(ctx, `SELECT id FROM office WHERE slug = 'leipzig'`).Scan(&officeID); err != nil {
 		t.Fatal(err)
 	}
 	tokens := make([]string, n)
@@ -346,7 +346,7 @@ func drillDrafts(t *testing.T, db *store.DB, n int) []string {
 		tokens[i] = submission.NewToken()
 		rows[i] = []any{submission.HashToken(tokens[i]), officeID, "terminanfrage", "terminanfrage", answers, expires}
 	}
-	if _, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"draft"},
+	if _, err := db.CopyFrom(ctx, pgx.Identifier{"draft"},
 		[]string{"token_hash", "office_id", "service_slug", "form_id", "answers", "expires_at"}, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func hashes(tokens []string) [][]byte {
 // runningMailJobs returns the keys of the mail jobs River has as running.
 func runningMailJobs(t *testing.T, db *store.DB) map[string]bool {
 	t.Helper()
-	keys, err := pgx.CollectRows(must(db.Pool.Query(context.Background(),
+	keys, err := pgx.CollectRows(must(db.Query(context.Background(),
 		`SELECT args->>'key' FROM river_job WHERE kind = 'mail.send' AND state = 'running'`)), pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)

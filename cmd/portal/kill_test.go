@@ -16,7 +16,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/mail"
@@ -102,7 +101,7 @@ func TestKilledMidBurstLosesNoMail(t *testing.T) {
 	const n = 400
 	var officeID int64
 	var formID, hash string
-	if err := db.Pool.QueryRow(ctx, `SELECT o.id, d.form_id, d.hash FROM office o, form_definition d
+	if err := db.QueryRow(ctx, `SELECT o.id, d.form_id, d.hash FROM office o, form_definition d
 		WHERE o.slug = 'leipzig' AND d.form_id = 'terminanfrage' LIMIT 1`).Scan(&officeID, &formID, &hash); err != nil {
 		t.Fatal(err)
 	}
@@ -116,15 +115,15 @@ func TestKilledMidBurstLosesNoMail(t *testing.T) {
 		rows[i] = []any{officeID, "terminanfrage", formID, 1, hash, "de", submission.NewReference("LEJ", 2026), submission.HashToken(token),
 			-int64(i) - 1, []byte(`{"answers":{}}`), []byte{0}, fmt.Sprintf("b%d@example.org", i), sealed}
 	}
-	if _, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"submission"}, []string{"office_id", "service_slug", "form_id", "form_version", "form_hash",
+	if _, err := db.CopyFrom(ctx, pgx.Identifier{"submission"}, []string{"office_id", "service_slug", "form_id", "form_version", "form_hash",
 		"locale", "reference", "access_token_hash", "draft_id", "data", "record_sha256", "contact_email", "access_token_sealed"}, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := pgx.CollectRows(must(db.Pool.Query(ctx, `SELECT id FROM submission WHERE draft_id < 0 ORDER BY id`)), pgx.RowTo[int64])
+	ids, err := pgx.CollectRows(must(db.Query(ctx, `SELECT id FROM submission WHERE draft_id < 0 ORDER BY id`)), pgx.RowTo[int64])
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
+	client, err := river.NewClient(db.RiverDriver(), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +153,7 @@ func TestKilledMidBurstLosesNoMail(t *testing.T) {
 		t.Fatalf("the burst was over (%d mails) before the kill", atKill)
 	}
 	var running int
-	_ = db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send' AND state = 'running'`).Scan(&running)
+	_ = db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send' AND state = 'running'`).Scan(&running)
 	time.Sleep(time.Second) // the rescue waits for PORTAL_JOBS_RESCUE_AFTER and the jobs' own timeout (half of it)
 	startProcess(t, bin, env)
 
@@ -171,16 +170,16 @@ func TestKilledMidBurstLosesNoMail(t *testing.T) {
 	t.Logf("%d of %d mails before the kill, %d jobs left running by it, %d mails sent twice (same Message-ID)", atKill, n, running, copies)
 	if len(ids2) != n {
 		var states string
-		_ = db.Pool.QueryRow(ctx, `SELECT string_agg(state || ':' || n, ' ') FROM (SELECT state::text, count(*) n FROM river_job WHERE kind = 'mail.send' GROUP BY 1) s`).Scan(&states)
+		_ = db.QueryRow(ctx, `SELECT string_agg(state || ':' || n, ' ') FROM (SELECT state::text, count(*) n FROM river_job WHERE kind = 'mail.send' GROUP BY 1) s`).Scan(&states)
 		var sched string
-		_ = db.Pool.QueryRow(ctx, `SELECT coalesce(min(scheduled_at)::text, '') || ' .. ' || coalesce(max(scheduled_at)::text, '') || ' now ' || now()::text FROM river_job WHERE kind = 'mail.send' AND state <> 'completed'`).Scan(&sched)
+		_ = db.QueryRow(ctx, `SELECT coalesce(min(scheduled_at)::text, '') || ' .. ' || coalesce(max(scheduled_at)::text, '') || ' now ' || now()::text FROM river_job WHERE kind = 'mail.send' AND state <> 'completed'`).Scan(&sched)
 		var lastErr string
-		_ = db.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(DISTINCT (errors[array_length(errors, 1)]->>'error') || ' @' || attempt, ' | '), '') FROM river_job WHERE state = 'retryable'`).Scan(&lastErr)
+		_ = db.QueryRow(ctx, `SELECT coalesce(string_agg(DISTINCT (errors[array_length(errors, 1)]->>'error') || ' @' || attempt, ' | '), '') FROM river_job WHERE state = 'retryable'`).Scan(&lastErr)
 		t.Logf("errors: %s", lastErr)
 		var leader string
-		_ = db.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(leader_id || ' ' || elected_at::text || ' → ' || expires_at::text, '; '), 'none') FROM river_leader`).Scan(&leader)
+		_ = db.QueryRow(ctx, `SELECT coalesce(string_agg(leader_id || ' ' || elected_at::text || ' → ' || expires_at::text, '; '), 'none') FROM river_leader`).Scan(&leader)
 		var attempted string
-		_ = db.Pool.QueryRow(ctx, `SELECT min(attempted_at)::text || ' attempted_by ' || coalesce(min(attempted_by[1]), '') FROM river_job WHERE state = 'running'`).Scan(&attempted)
+		_ = db.QueryRow(ctx, `SELECT min(attempted_at)::text || ' attempted_by ' || coalesce(min(attempted_by[1]), '') FROM river_job WHERE state = 'running'`).Scan(&attempted)
 		t.Fatalf("%d distinct mails arrived, want %d: mail was lost (jobs: %s; scheduled %s; leader %s; running since %s)", len(ids2), n, states, sched, leader, attempted)
 	}
 	if copies > running {

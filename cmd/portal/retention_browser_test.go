@@ -45,7 +45,7 @@ func TestBrowserRetentionPages(t *testing.T) {
 	defer db.Close()
 	// Closed almost six months ago: the appointment request's period ends
 	// in five days.
-	if _, err := db.Pool.Exec(ctx0, `UPDATE submission SET status = 'abgeschlossen',
+	if _, err := db.Exec(ctx0, `UPDATE submission SET status = 'abgeschlossen',
 		closed_at = now() - interval '6 months' + interval '5 days'`); err != nil {
 		t.Fatal(err)
 	}

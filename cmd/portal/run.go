@@ -270,7 +270,7 @@ func openOffice(ctx context.Context, getenv func(string) string, cmd, slug strin
 	if err != nil {
 		return nil, err
 	}
-	office, err := store.GetOfficeBySlug(ctx, db.Pool, slug)
+	office, err := store.GetOfficeBySlug(ctx, db, slug)
 	if err != nil {
 		closeDB()
 		if fault.KindOf(err) == fault.NotFound {

@@ -98,7 +98,7 @@ func seedDemoStaff(ctx context.Context, cfg config.Config, db *store.DB, svc *au
 	}
 	var accounts []auth.NewAccount
 	for _, o := range demo.Offices() {
-		office, err := store.GetOfficeBySlug(ctx, db.Pool, o.Office.Slug)
+		office, err := store.GetOfficeBySlug(ctx, db, o.Office.Slug)
 		if err != nil {
 			return "", err
 		}
@@ -146,13 +146,13 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	defer closeDB()
 	var officeID int64
 	if *officeSlug != "" {
-		o, err := store.GetOfficeBySlug(ctx, db.Pool, *officeSlug)
+		o, err := store.GetOfficeBySlug(ctx, db, *officeSlug)
 		if err != nil {
 			return fmt.Errorf("audit verify: no office %q", *officeSlug)
 		}
 		officeID = o.ID
 	}
-	n, err := audit.Verify(ctx, db.Pool, officeID)
+	n, err := audit.Verify(ctx, db, officeID)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func TestBrowserStaffLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Pool.Exec(context.Background(), `INSERT INTO mail_refusal (office_id, submission_id, template, recipient, answer)
+	if _, err := db.Exec(context.Background(), `INSERT INTO mail_refusal (office_id, submission_id, template, recipient, answer)
 		SELECT office_id, id, 'receipt', 'tippfehler@example.org', '550 5.1.1 No such user here' FROM submission LIMIT 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	office, err := store.GetOfficeBySlug(ctx, db.Pool, "halle")
+	office, err := store.GetOfficeBySlug(ctx, db, "halle")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,10 +166,10 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Fatalf("verify: %v %q", err, out.String())
 	}
 	var second int64
-	if err := db.Pool.QueryRow(ctx, `SELECT id FROM audit_log WHERE action = 'case.read'`).Scan(&second); err != nil {
+	if err := db.QueryRow(ctx, `SELECT id FROM audit_log WHERE action = 'case.read'`).Scan(&second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Pool.Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER USER;
+	if _, err := db.Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER USER;
 		UPDATE audit_log SET actor = 'staff:2' WHERE action = 'case.read';
 		ALTER TABLE audit_log ENABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)

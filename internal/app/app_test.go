@@ -45,7 +45,7 @@ func TestNewStartStop(t *testing.T) {
 		t.Fatalf("healthz: %v %v", res, err)
 	}
 	var n int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM form_definition`).Scan(&n); err != nil || n != len(a.Forms.Forms()) {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM form_definition`).Scan(&n); err != nil || n != len(a.Forms.Forms()) {
 		t.Errorf("%d form definitions stored, want %d (%v)", n, len(a.Forms.Forms()), err)
 	}
 	if fi, err := os.Stat(cfg.DataDir + "/spool"); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {

@@ -210,7 +210,7 @@ func List(ctx context.Context, q store.Querier, officeID, before int64, limit in
 // office), and records the read in the same log: who looked at the log
 // is itself logged.
 func ReadLog(ctx context.Context, db *store.DB, officeID int64, by domain.Actor, before int64, limit int) ([]Record, error) {
-	entries, err := List(ctx, db.Pool, officeID, before, limit)
+	entries, err := List(ctx, db, officeID, before, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (s *Service) AddStaff(ctx context.Context, a NewAccount) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return store.InsertStaff(ctx, s.db.Pool, row)
+	return store.InsertStaff(ctx, s.db, row)
 }
 
 // UpsertDemoStaff creates demo accounts or resets their password and TOTP
@@ -58,7 +58,7 @@ func (s *Service) UpsertDemoStaff(ctx context.Context, accounts []NewAccount) er
 			return err
 		}
 		hash = row.PasswordHash
-		if err := store.UpsertDemoStaff(ctx, s.db.Pool, row); err != nil {
+		if err := store.UpsertDemoStaff(ctx, s.db, row); err != nil {
 			return err
 		}
 	}
@@ -120,17 +120,17 @@ func (s *Service) ChangePassword(ctx context.Context, token, current, next, repe
 	if !sess.SecondFactor {
 		return "", fault.New(fault.NotFound, op, "")
 	}
-	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
+	acct, err := store.GetStaff(ctx, s.db, sess.StaffID)
 	if err != nil {
 		return "", err
 	}
 	// Counted before it is looked at, like every attempt at a secret.
-	allowed, _, err := store.ClaimAttempt(ctx, s.db.Pool, s.key("current-password", acct.Email), s.owner(acct.Email), s.throttles.currentPassword)
+	allowed, _, err := store.ClaimAttempt(ctx, s.db, s.key("current-password", acct.Email), s.owner(acct.Email), s.throttles.currentPassword)
 	if err != nil {
 		return "", err
 	}
 	if !allowed {
-		if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
+		if err := store.DeleteSession(ctx, s.db, hashToken(token)); err != nil {
 			return "", err
 		}
 		return "", fault.New(fault.NotFound, op+": throttled", "")
@@ -195,7 +195,7 @@ func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) 
 	if admin.Role != domain.Admin {
 		return nil, fault.New(fault.Forbidden, "auth: accounts", "")
 	}
-	rows, err := store.ListStaff(ctx, s.db.Pool, admin.OfficeID)
+	rows, err := store.ListStaff(ctx, s.db, admin.OfficeID)
 	if err != nil {
 		return nil, err
 	}
@@ -203,13 +203,13 @@ func (s *Service) Accounts(ctx context.Context, admin Staff) ([]Account, error) 
 	for _, r := range rows {
 		keys = append(keys, s.key("password-account", r.Email), s.codeKey(r.ID))
 	}
-	blocked, err := store.BlockedKeys(ctx, s.db.Pool, keys)
+	blocked, err := store.BlockedKeys(ctx, s.db, keys)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Account, 0, len(rows))
 	for i, r := range rows {
-		n, err := store.CountRecoveryCodes(ctx, s.db.Pool, r.ID)
+		n, err := store.CountRecoveryCodes(ctx, s.db, r.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/gesundheitsamt/portal/internal/auth"
@@ -39,7 +38,7 @@ func newService(t *testing.T) (*auth.Service, *store.DB, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := store.GetOfficeBySlug(ctx, db.Pool, "leipzig")
+	o, err := store.GetOfficeBySlug(ctx, db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,7 @@ func TestLoginSessionsAndLockout(t *testing.T) {
 	}
 
 	// Idle sessions die.
-	if _, err := db.Pool.Exec(ctx, `UPDATE staff_session SET last_seen = now() - interval '31 minutes'`); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE staff_session SET last_seen = now() - interval '31 minutes'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Session(ctx, full); fault.KindOf(err) != fault.NotFound {
@@ -151,7 +150,7 @@ func TestLogoutEverywhereAndDisabledAccounts(t *testing.T) {
 		}
 	}
 	c := login()
-	if _, err := db.Pool.Exec(ctx, `UPDATE staff SET disabled = true WHERE id = $1`, id); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE staff SET disabled = true WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Session(ctx, c); fault.KindOf(err) != fault.NotFound {
@@ -229,7 +228,7 @@ func TestParallelPasswordsPassNoLimit(t *testing.T) {
 		}
 	}
 	var failed int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'login.failed'`).Scan(&failed); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'login.failed'`).Scan(&failed); err != nil {
 		t.Fatal(err)
 	}
 	if looked > 5 || failed > 5 || looked == 0 {
@@ -271,7 +270,7 @@ func TestEnrolmentKeepsTheSecretOnTheServer(t *testing.T) {
 		t.Fatalf("the offered secret's code: %v", err)
 	}
 	var enrolled bool
-	if err := db.Pool.QueryRow(ctx, `SELECT totp_secret IS NOT NULL FROM staff WHERE email = 'e@x.test'`).Scan(&enrolled); err != nil || !enrolled {
+	if err := db.QueryRow(ctx, `SELECT totp_secret IS NOT NULL FROM staff WHERE email = 'e@x.test'`).Scan(&enrolled); err != nil || !enrolled {
 		t.Errorf("not enrolled: %v", err)
 	}
 }
@@ -293,13 +292,13 @@ func TestSecondFactorStepsAreAllOrNothing(t *testing.T) {
 			sql = `CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
 				CREATE TRIGGER refuse BEFORE INSERT ON staff_session FOR EACH ROW EXECUTE FUNCTION refuse()`
 		}
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+		if _, err := db.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
 		}
 	}
 	state := func() (enrolled bool, codes, unused int) {
 		t.Helper()
-		if err := db.Pool.QueryRow(ctx, `SELECT s.totp_secret IS NOT NULL,
+		if err := db.QueryRow(ctx, `SELECT s.totp_secret IS NOT NULL,
 			(SELECT count(*) FROM staff_recovery_code c WHERE c.staff_id = s.id),
 			(SELECT count(*) FROM staff_recovery_code c WHERE c.staff_id = s.id AND c.used_at IS NULL)
 			FROM staff s WHERE s.email = 'neu@x.test'`).Scan(&enrolled, &codes, &unused); err != nil {
@@ -361,15 +360,15 @@ func TestSecondFactorStepsAreAllOrNothing(t *testing.T) {
 func TestUnknownAddressesCostTheSameTransactions(t *testing.T) {
 	ctx := context.Background()
 	_, db, office := newService(t)
-	cfg := db.Pool.Config().Copy()
+	cfg := db.Config()
 	count := &statements{}
 	cfg.ConnConfig.Tracer = count
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	traced, err := store.OpenConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
-	svc, err := auth.New(&store.DB{Pool: pool}, []byte("0123456789abcdef0123456789abcdef"))
+	defer traced.Close()
+	svc, err := auth.New(traced, []byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}

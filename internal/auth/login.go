@@ -43,7 +43,7 @@ const (
 func (s *Service) Login(ctx context.Context, email, password string, c Client) (token string, next Next, device string, err error) {
 	const op = "auth: login"
 	email = normalizeEmail(email)
-	acct, err := store.GetStaffByEmail(ctx, s.db.Pool, email)
+	acct, err := store.GetStaffByEmail(ctx, s.db, email)
 	known := err == nil
 	if err != nil && fault.KindOf(err) != fault.NotFound {
 		return "", 0, "", err
@@ -52,7 +52,7 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	// of attempts at a blocked account cannot keep the hash slots busy.
 	// (Only a shortcut: the claim below decides.)
 	keys, ths := s.passwordKeys(email, c)
-	if wait, err := store.BlockedFor(ctx, s.db.Pool, keys); err != nil || wait > 0 {
+	if wait, err := store.BlockedFor(ctx, s.db, keys); err != nil || wait > 0 {
 		if err != nil {
 			return "", 0, "", err
 		}
@@ -147,7 +147,7 @@ func (s *Service) VerifyCode(ctx context.Context, token, code string, c Client) 
 	if err != nil {
 		return "", "", err
 	}
-	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
+	acct, err := store.GetStaff(ctx, s.db, sess.StaffID)
 	if err != nil {
 		return "", "", err
 	}

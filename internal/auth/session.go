@@ -57,12 +57,12 @@ func (s *Service) touch(ctx context.Context, token string) (store.Session, error
 	if token == "" || len(token) > 100 {
 		return store.Session{}, fault.New(fault.NotFound, "auth: session", "")
 	}
-	return store.TouchSession(ctx, s.db.Pool, hashToken(token), IdleTimeout)
+	return store.TouchSession(ctx, s.db, hashToken(token), IdleTimeout)
 }
 
 // staffOf returns the account of sess as the back office needs it.
 func (s *Service) staffOf(ctx context.Context, sess store.Session) (Staff, error) {
-	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
+	acct, err := store.GetStaff(ctx, s.db, sess.StaffID)
 	if err != nil {
 		return Staff{}, err
 	}
@@ -78,7 +78,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	if err := store.DeleteSession(ctx, s.db.Pool, hashToken(token)); err != nil {
+	if err := store.DeleteSession(ctx, s.db, hashToken(token)); err != nil {
 		return err
 	}
 	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: sess.OfficeID, Actor: domain.StaffMember(sess.StaffID), Action: domain.Logout})
@@ -86,7 +86,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 
 // LogoutEverywhere ends every session of account st.
 func (s *Service) LogoutEverywhere(ctx context.Context, st Staff) error {
-	if err := store.DeleteStaffSessions(ctx, s.db.Pool, st.ID); err != nil {
+	if err := store.DeleteStaffSessions(ctx, s.db, st.ID); err != nil {
 		return err
 	}
 	return audit.AppendNow(ctx, s.db, audit.Entry{OfficeID: st.OfficeID, Actor: st.Actor(), Action: domain.LogoutEverywhere})

@@ -64,7 +64,7 @@ func (s *Service) AddToken(ctx context.Context, officeID int64, name string, sco
 		return 0, "", fmt.Errorf("%s: %w", op, err)
 	}
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	id, err := store.InsertAPIToken(ctx, s.db.Pool, officeID, name, hashToken(secret), slices.Compact(slices.Sorted(slices.Values(scopes))))
+	id, err := store.InsertAPIToken(ctx, s.db, officeID, name, hashToken(secret), slices.Compact(slices.Sorted(slices.Values(scopes))))
 	if err != nil {
 		return 0, "", err
 	}
@@ -81,12 +81,12 @@ func (s *Service) AuthenticateToken(ctx context.Context, secret string) (Token, 
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) != len(tokenPrefix)+43 {
 		return Token{}, fault.New(fault.NotFound, "auth: token", "")
 	}
-	t, err := store.GetAPITokenByHash(ctx, s.db.Pool, hashToken(secret))
+	t, err := store.GetAPITokenByHash(ctx, s.db, hashToken(secret))
 	if err != nil {
 		return Token{}, err
 	}
 	if t.LastUsedAt == nil || time.Since(*t.LastUsedAt) > tokenTouchEvery {
-		if err := store.TouchAPIToken(ctx, s.db.Pool, t.ID); err != nil {
+		if err := store.TouchAPIToken(ctx, s.db, t.ID); err != nil {
 			return Token{}, err
 		}
 	}

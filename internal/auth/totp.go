@@ -69,7 +69,7 @@ func (s *Service) NewEnrolment(ctx context.Context, token string) (Enrolment, er
 		if err != nil {
 			return Enrolment{}, err
 		}
-		if sess.PendingTOTP, err = store.SetPendingTOTP(ctx, s.db.Pool, hashToken(token), sealed); err != nil {
+		if sess.PendingTOTP, err = store.SetPendingTOTP(ctx, s.db, hashToken(token), sealed); err != nil {
 			return Enrolment{}, err
 		}
 	}
@@ -107,7 +107,7 @@ func (s *Service) enrolling(ctx context.Context, token, op string) (store.Sessio
 	if err != nil {
 		return store.Session{}, store.Staff{}, err
 	}
-	acct, err := store.GetStaff(ctx, s.db.Pool, sess.StaffID)
+	acct, err := store.GetStaff(ctx, s.db, sess.StaffID)
 	if err != nil {
 		return store.Session{}, store.Staff{}, err
 	}

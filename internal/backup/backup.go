@@ -47,7 +47,7 @@ type Source struct {
 // no portal schema, Unavailable when the database does not answer, and
 // pg_dump's own message otherwise.
 func Write(ctx context.Context, w io.Writer, src Source, m Manifest) (Manifest, error) {
-	if _, err := store.SchemaVersion(ctx, src.DB.Pool); err != nil {
+	if _, err := store.SchemaVersion(ctx, src.DB); err != nil {
 		if fault.KindOf(err) == fault.NotFound {
 			return m, fault.Wrap(fault.NotFound, "the database holds no portal data", err)
 		}
@@ -55,7 +55,7 @@ func Write(ctx context.Context, w io.Writer, src Source, m Manifest) (Manifest, 
 	}
 	// A backup reads every office's data: the offices' logs say when.
 	// Appended before the snapshot, the entries are part of the backup.
-	ids, err := store.ListOfficeIDs(ctx, src.DB.Pool)
+	ids, err := store.ListOfficeIDs(ctx, src.DB)
 	if err != nil {
 		return m, err
 	}
@@ -142,7 +142,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 			"the backup was made by a newer portal (%s, schema version %d; this one knows up to %d): restore it with that version or a newer one",
 			m.PortalVersion, m.SchemaVersion, latest))
 	}
-	if err := CheckEmpty(ctx, t.DB.Pool); err != nil {
+	if err := CheckEmpty(ctx, t.DB); err != nil {
 		return r, err
 	}
 	if _, err := bf.Archive.Seek(0, io.SeekStart); err != nil {
@@ -152,7 +152,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 		"--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"); err != nil {
 		return r, err
 	}
-	if r.Offices, err = store.CountOffices(ctx, t.DB.Pool); err != nil {
+	if r.Offices, err = store.CountOffices(ctx, t.DB); err != nil {
 		return r, err
 	}
 	if err := sameCounts(m.Offices, r.Offices); err != nil {
@@ -161,13 +161,13 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 	if err := t.DB.Migrate(ctx, t.Log); err != nil {
 		return r, err
 	}
-	if r.SchemaTo, err = store.SchemaVersion(ctx, t.DB.Pool); err != nil {
+	if r.SchemaTo, err = store.SchemaVersion(ctx, t.DB); err != nil {
 		return r, err
 	}
-	if r.AuditEntries, err = audit.Verify(ctx, t.DB.Pool, 0); err != nil {
+	if r.AuditEntries, err = audit.Verify(ctx, t.DB, 0); err != nil {
 		return r, fmt.Errorf("restored, but the audit log does not verify: %w", err)
 	}
-	ids, err := store.ListOfficeIDs(ctx, t.DB.Pool)
+	ids, err := store.ListOfficeIDs(ctx, t.DB)
 	if err != nil {
 		return r, err
 	}
@@ -177,7 +177,7 @@ func Restore(ctx context.Context, bf *File, t Target) (Report, error) {
 			return r, err
 		}
 	}
-	if r.PendingJobs, err = store.CountPendingJobs(ctx, t.DB.Pool); err != nil {
+	if r.PendingJobs, err = store.CountPendingJobs(ctx, t.DB); err != nil {
 		return r, err
 	}
 	return r, nil

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/gesundheitsamt/portal/forms"
@@ -74,7 +73,7 @@ func submitWithLetter(t *testing.T, db *store.DB, letter string) string {
 	if err := svc.SaveDefinitions(ctx, set); err != nil {
 		t.Fatal(err)
 	}
-	office, err := store.GetOfficeBySlug(ctx, db.Pool, "leipzig")
+	office, err := store.GetOfficeBySlug(ctx, db, "leipzig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +153,7 @@ func openBackup(t *testing.T, path string) *backup.File {
 // key, by submission reference.
 func attachments(t *testing.T, db *store.DB, key []byte) map[string]string {
 	t.Helper()
-	rows, err := db.Pool.Query(context.Background(), `SELECT s.reference, a.office_id, a.field_id, a.sha256, a.content
+	rows, err := db.Query(context.Background(), `SELECT s.reference, a.office_id, a.field_id, a.sha256, a.content
 		FROM attachment a JOIN submission s ON s.id = a.submission_id AND s.office_id = a.office_id`)
 	if err != nil {
 		t.Fatal(err)
@@ -237,14 +236,14 @@ func TestRestoreFindsEverySubmissionAttachmentAndAuditEntry(t *testing.T) {
 	if len(gotAudit) != len(wantAudit)+len(m.Offices) {
 		t.Errorf("%d audit entries after the restore, want the %d of the backup and one per office", len(gotAudit), len(wantAudit))
 	}
-	if n, err := audit.Verify(ctx, dst.Pool, 0); err != nil || n != len(gotAudit) {
+	if n, err := audit.Verify(ctx, dst, 0); err != nil || n != len(gotAudit) {
 		t.Errorf("audit verify on the restored copy: %d, %v", n, err)
 	}
 	if r.AuditEntries != len(wantAudit) {
 		t.Errorf("report: %d audit entries verified, want %d", r.AuditEntries, len(wantAudit))
 	}
 	var restoreEntry string
-	if err := dst.Pool.QueryRow(ctx, `SELECT object FROM audit_log WHERE action = 'database.restore' LIMIT 1`).Scan(&restoreEntry); err != nil ||
+	if err := dst.QueryRow(ctx, `SELECT object FROM audit_log WHERE action = 'database.restore' LIMIT 1`).Scan(&restoreEntry); err != nil ||
 		restoreEntry != "backup:"+m.CreatedAt.Format(time.RFC3339) {
 		t.Errorf("restore entry %q, %v", restoreEntry, err)
 	}
@@ -288,7 +287,7 @@ func TestRestoreRefusesAnotherEncryptionKey(t *testing.T) {
 			if fault.KindOf(err) != tt.kind || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), m.EncryptionKey) || !strings.Contains(err.Error(), "--force") {
 				t.Fatalf("restore with %s: %v", tt.name, err)
 			}
-			if names, _ := store.Relations(ctx, dst.Pool); len(names) != 0 {
+			if names, _ := store.Relations(ctx, dst); len(names) != 0 {
 				t.Errorf("a refused restore left %v", names)
 			}
 		})
@@ -315,7 +314,7 @@ func TestRestoreOfAnOlderBackupMigrates(t *testing.T) {
 	const old = 5
 	srcDSN := storetest.EmptyDSN(t)
 	src := open(t, srcDSN)
-	sqlDB := stdlib.OpenDBFromPool(src.Pool)
+	sqlDB := src.SQLDB()
 	defer sqlDB.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, os.DirFS("../store/migrations"))
 	if err != nil {
@@ -324,7 +323,7 @@ func TestRestoreOfAnOlderBackupMigrates(t *testing.T) {
 	if _, err := provider.UpTo(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.Pool.Exec(ctx, `INSERT INTO office (slug, code, name) VALUES ('alt', 'ALT', 'Gesundheitsamt Alt')`); err != nil {
+	if _, err := src.Exec(ctx, `INSERT INTO office (slug, code, name) VALUES ('alt', 'ALT', 'Gesundheitsamt Alt')`); err != nil {
 		t.Fatal(err)
 	}
 	path, m := writeBackup(t, srcDSN, src)
@@ -341,10 +340,10 @@ func TestRestoreOfAnOlderBackupMigrates(t *testing.T) {
 	if r.SchemaFrom != old || r.SchemaTo != store.LatestSchemaVersion() {
 		t.Errorf("schema %d → %d, want %d → %d", r.SchemaFrom, r.SchemaTo, old, store.LatestSchemaVersion())
 	}
-	if _, err := store.CountPendingJobs(ctx, dst.Pool); err != nil {
+	if _, err := store.CountPendingJobs(ctx, dst); err != nil {
 		t.Errorf("the job queue was not migrated: %v", err)
 	}
-	if o, err := store.GetOfficeBySlug(ctx, dst.Pool, "alt"); err != nil || o.Notify == "" {
+	if o, err := store.GetOfficeBySlug(ctx, dst, "alt"); err != nil || o.Notify == "" {
 		t.Errorf("office after the migrations: %+v, %v", o, err)
 	}
 }

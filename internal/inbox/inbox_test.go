@@ -89,7 +89,7 @@ func newService(t *testing.T) *world {
 
 func (w *world) office(t *testing.T, slug string) store.Office {
 	t.Helper()
-	o, err := store.GetOfficeBySlug(context.Background(), w.db.Pool, slug)
+	o, err := store.GetOfficeBySlug(context.Background(), w.db, slug)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func (w *world) office(t *testing.T, slug string) store.Office {
 func (w *world) addStaff(t *testing.T, o store.Office, email string, role domain.Role) auth.Staff {
 	t.Helper()
 	st := auth.Staff{OfficeID: o.ID, Email: email, Name: email, Role: role}
-	if err := w.db.Pool.QueryRow(context.Background(), `INSERT INTO staff (office_id, email, name, role, password_hash)
+	if err := w.db.QueryRow(context.Background(), `INSERT INTO staff (office_id, email, name, role, password_hash)
 		VALUES ($1, $2, $3, $4, 'x') RETURNING id`, o.ID, email, email, string(role)).Scan(&st.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func (w *world) addStaff(t *testing.T, o store.Office, email string, role domain
 func (w *world) addToken(t *testing.T, o store.Office, name string, scopes ...string) auth.Token {
 	t.Helper()
 	tok := auth.Token{OfficeID: o.ID, Name: name, Scopes: scopes}
-	if err := w.db.Pool.QueryRow(context.Background(), `INSERT INTO api_token (office_id, name, token_hash, scopes)
+	if err := w.db.QueryRow(context.Background(), `INSERT INTO api_token (office_id, name, token_hash, scopes)
 		VALUES ($1, $2, $3, $4) RETURNING id`, o.ID, name, []byte(name), scopes).Scan(&tok.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func (w *world) submit(t *testing.T, o store.Office, family, medication string) 
 		t.Fatal(err)
 	}
 	k := kase{token: r.AccessToken, ref: r.Reference}
-	if err := w.db.Pool.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&k.id); err != nil {
+	if err := w.db.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&k.id); err != nil {
 		t.Fatal(err)
 	}
 	return k
@@ -184,7 +184,7 @@ func (w *world) change(t *testing.T, a inbox.Access, id int64, tr inbox.Transiti
 
 func (w *world) get(t *testing.T, officeID, id int64) store.Submission {
 	t.Helper()
-	sub, err := store.GetSubmission(context.Background(), w.db.Pool, officeID, id)
+	sub, err := store.GetSubmission(context.Background(), w.db, officeID, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func (w *world) get(t *testing.T, officeID, id int64) store.Submission {
 // with the answer to the Rückfrage.
 func (w *world) files(t *testing.T, k kase) (letter, finding int64) {
 	t.Helper()
-	rows, err := w.db.Pool.Query(context.Background(), `SELECT id, field_id FROM attachment WHERE submission_id = $1`, k.id)
+	rows, err := w.db.Query(context.Background(), `SELECT id, field_id FROM attachment WHERE submission_id = $1`, k.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ type entry struct{ Actor, Action, Object string }
 func (w *world) auditMark(t *testing.T) int64 {
 	t.Helper()
 	var id int64
-	if err := w.db.Pool.QueryRow(context.Background(), `SELECT coalesce(max(id), 0) FROM audit_log`).Scan(&id); err != nil {
+	if err := w.db.QueryRow(context.Background(), `SELECT coalesce(max(id), 0) FROM audit_log`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -235,7 +235,7 @@ func (w *world) auditMark(t *testing.T) int64 {
 // auditSince returns the audit entries of every office after mark.
 func (w *world) auditSince(t *testing.T, mark int64) []entry {
 	t.Helper()
-	rows, err := w.db.Pool.Query(context.Background(), `SELECT actor, action, object FROM audit_log WHERE id > $1 ORDER BY id`, mark)
+	rows, err := w.db.Query(context.Background(), `SELECT actor, action, object FROM audit_log WHERE id > $1 ORDER BY id`, mark)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestOpenWithholdsWhatTheAccessMayNotRead(t *testing.T) {
 		{"token with medical:read", w.medToken, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := w.db.Pool.Exec(ctx, `UPDATE submission SET unread = true WHERE id = $1`, k.id); err != nil {
+			if _, err := w.db.Exec(ctx, `UPDATE submission SET unread = true WHERE id = $1`, k.id); err != nil {
 				t.Fatal(err)
 			}
 			mark := w.auditMark(t)
@@ -394,7 +394,7 @@ func TestAnotherOfficesCaseIsNotFound(t *testing.T) {
 	ctx := context.Background()
 	w := newService(t)
 	theirs := w.submit(t, w.halle, "Brandt", "Ibuprofen")
-	fileID, _ := store.ListAttachments(ctx, w.db.Pool, w.halle.ID, theirs.id)
+	fileID, _ := store.ListAttachments(ctx, w.db, w.halle.ID, theirs.id)
 	if len(fileID) != 1 {
 		t.Fatalf("Halle's case has %d files", len(fileID))
 	}
@@ -542,7 +542,7 @@ func TestARueckfrageAskedWithMedicalAccessIsConfidential(t *testing.T) {
 			k := w.submit(t, w.leipzig, "Vogelsang", "Metformin")
 			w.change(t, w.caseworker, k.id, inbox.Transition{To: domain.InProgress})
 			w.change(t, tc.access, k.id, inbox.Transition{To: domain.Question, Message: "  " + question + "\n", RequestFiles: true})
-			events, err := store.ListEvents(ctx, w.db.Pool, w.leipzig.ID, k.id)
+			events, err := store.ListEvents(ctx, w.db, w.leipzig.ID, k.id)
 			if err != nil {
 				t.Fatal(err)
 			}

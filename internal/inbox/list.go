@@ -33,7 +33,7 @@ func (s *Service) List(ctx context.Context, a Access, f store.CaseFilter) ([]sto
 	if f.Text != "" {
 		rows, err = s.db.ListCasesWithin(ctx, f, SearchTimeout)
 	} else {
-		rows, err = store.ListCases(ctx, s.db.Pool, f)
+		rows, err = store.ListCases(ctx, s.db, f)
 	}
 	if err != nil && fault.KindOf(err) != fault.Invalid {
 		return nil, err
@@ -56,7 +56,7 @@ func (s *Service) List(ctx context.Context, a Access, f store.CaseFilter) ([]sto
 // Counts returns how many cases of a's office are in each status (no
 // case data: not recorded).
 func (s *Service) Counts(ctx context.Context, a Access) (map[domain.Status]int64, error) {
-	return store.CountByStatus(ctx, s.db.Pool, a.OfficeID)
+	return store.CountByStatus(ctx, s.db, a.OfficeID)
 }
 
 // Row returns the list row of case sub (of a's office), with its
@@ -75,7 +75,7 @@ func (s *Service) Row(ctx context.Context, sub store.Submission) (store.CaseRow,
 // record: what a change answers with. Not recorded: it carries no
 // answers. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, a Access, id int64) (store.Submission, error) {
-	sub, err := store.GetSubmission(ctx, s.db.Pool, a.OfficeID, id)
+	sub, err := store.GetSubmission(ctx, s.db, a.OfficeID, id)
 	sub.Data = nil
 	return sub, err
 }
@@ -111,7 +111,7 @@ func (s *Service) StartExport(ctx context.Context, a Access, x domain.Action, fo
 // them, so an export of a million cases needs the memory of one.
 func (x *Export) Each(ctx context.Context, f store.CaseFilter, fn func(Exported) error) error {
 	f.OfficeID = x.access.OfficeID
-	return store.EachCase(ctx, x.s.db.Pool, f, func(r store.ExportRow) error {
+	return store.EachCase(ctx, x.s.db, f, func(r store.ExportRow) error {
 		form, ok := x.forms[r.FormHash]
 		if !ok {
 			var err error

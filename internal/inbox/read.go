@@ -112,7 +112,7 @@ func (s *Service) Open(ctx context.Context, a Access, id int64) (*Case, error) {
 		return nil, err
 	}
 	if k.Submission.Unread && a.Actor.Kind == domain.StaffActor {
-		if err := store.MarkRead(ctx, s.db.Pool, a.OfficeID, id); err != nil {
+		if err := store.MarkRead(ctx, s.db, a.OfficeID, id); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +145,7 @@ func (s *Service) OpenFile(ctx context.Context, a Access, caseID, fileID int64) 
 // Colleagues are the active staff of a's office, whom a case may be
 // assigned to.
 func (s *Service) Colleagues(ctx context.Context, a Access) ([]store.Colleague, error) {
-	return store.ListColleagues(ctx, s.db.Pool, a.OfficeID)
+	return store.ListColleagues(ctx, s.db, a.OfficeID)
 }
 
 // Assignee returns the name of the staff member sub is assigned to ("" for
@@ -154,6 +154,6 @@ func (s *Service) Assignee(ctx context.Context, sub store.Submission) (string, e
 	if sub.AssigneeID == 0 {
 		return "", nil
 	}
-	st, err := store.GetStaff(ctx, s.db.Pool, sub.AssigneeID)
+	st, err := store.GetStaff(ctx, s.db, sub.AssigneeID)
 	return st.Name, err
 }

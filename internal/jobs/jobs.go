@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/mail"
@@ -100,7 +99,7 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 		river.AddWorker(workers, opts.Retention)
 		periodic = append(periodic, retention.PeriodicDelete(mail.DailyAt{At: retention.DeleteAt, Loc: loc}, loc))
 	}
-	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+	client, err := river.NewClient(db.RiverDriver(), &river.Config{
 		PeriodicJobs: periodic,
 		Logger:       log.With("component", "jobs"),
 		Queues: map[string]river.QueueConfig{
@@ -126,7 +125,7 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 // is worked by the started clients of every portal process, as one
 // inserted by them would be.
 func NewInserter(db *store.DB, log *slog.Logger) (*river.Client[pgx.Tx], error) {
-	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{Logger: log.With("component", "jobs")})
+	client, err := river.NewClient(db.RiverDriver(), &river.Config{Logger: log.With("component", "jobs")})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}

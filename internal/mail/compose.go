@@ -42,11 +42,11 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 	case TemplateDigest:
 		return w.digestMail(ctx, a)
 	}
-	sub, err := store.GetSubmission(ctx, w.DB.Pool, a.OfficeID, a.SubmissionID)
+	sub, err := store.GetSubmission(ctx, w.DB, a.OfficeID, a.SubmissionID)
 	if err != nil {
 		return Message{}, err
 	}
-	office, err := store.GetOffice(ctx, w.DB.Pool, a.OfficeID)
+	office, err := store.GetOffice(ctx, w.DB, a.OfficeID)
 	if err != nil {
 		return Message{}, err
 	}
@@ -112,7 +112,7 @@ func (w *Worker) resumeMail(ctx context.Context, a Args) (Message, error) {
 	if err := json.Unmarshal(plain, &r); err != nil {
 		return Message{}, river.JobCancel(err)
 	}
-	office, err := store.GetOffice(ctx, w.DB.Pool, a.OfficeID)
+	office, err := store.GetOffice(ctx, w.DB, a.OfficeID)
 	if err != nil {
 		return Message{}, err
 	}

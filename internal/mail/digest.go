@@ -96,7 +96,7 @@ func (p *DigestPlanner) Work(ctx context.Context, job *river.Job[DigestPlanArgs]
 // PlanDigests enqueues the summary of day (YYYY-MM-DD) for every office
 // that wants one: one job per office and day, however often it is called.
 func PlanDigests(ctx context.Context, db *store.DB, client *river.Client[pgx.Tx], day string) error {
-	offices, err := store.ListDigestOffices(ctx, db.Pool)
+	offices, err := store.ListDigestOffices(ctx, db)
 	if err != nil || len(offices) == 0 {
 		return err
 	}
@@ -133,7 +133,7 @@ type countRow struct {
 // NotFound (the office no longer wants it, has no address, or the day
 // was quiet: no mail that says nothing).
 func (w *Worker) digestMail(ctx context.Context, a Args) (Message, error) {
-	office, err := store.GetOffice(ctx, w.DB.Pool, a.OfficeID)
+	office, err := store.GetOffice(ctx, w.DB, a.OfficeID)
 	if err != nil {
 		return Message{}, err
 	}
@@ -144,14 +144,14 @@ func (w *Worker) digestMail(ctx context.Context, a Args) (Message, error) {
 	if err != nil {
 		return Message{}, river.JobCancel(fmt.Errorf("mail: digest day %q: %w", a.Day, err))
 	}
-	counts, err := store.CountDay(ctx, w.DB.Pool, a.OfficeID, day, day.AddDate(0, 0, 1))
+	counts, err := store.CountDay(ctx, w.DB, a.OfficeID, day, day.AddDate(0, 0, 1))
 	if err != nil {
 		return Message{}, err
 	}
 	if counts.Empty() {
 		return Message{}, fault.New(fault.NotFound, "mail: digest", "")
 	}
-	open, err := store.CountByStatus(ctx, w.DB.Pool, a.OfficeID)
+	open, err := store.CountByStatus(ctx, w.DB, a.OfficeID)
 	if err != nil {
 		return Message{}, err
 	}
@@ -161,7 +161,7 @@ func (w *Worker) digestMail(ctx context.Context, a Args) (Message, error) {
 		Link:      w.BaseURL.JoinPath("staff").String() + "/",
 		MailsLink: w.BaseURL.JoinPath("staff", "verwaltung", "mail").String(),
 	}
-	services, err := store.ListServices(ctx, w.DB.Pool)
+	services, err := store.ListServices(ctx, w.DB)
 	if err != nil {
 		return Message{}, err
 	}

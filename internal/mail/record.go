@@ -58,7 +58,7 @@ func (w *Worker) recordSent(ctx context.Context, key string) error {
 func (w *Worker) tryRecord(ctx context.Context, key string) error {
 	for tries, wait := 1, 50*time.Millisecond; ; tries, wait = tries+1, min(2*wait, 2*time.Second) {
 		try, cancelTry := context.WithTimeout(ctx, 5*time.Second)
-		err := store.RecordMailSent(try, w.DB.Pool, key)
+		err := store.RecordMailSent(try, w.DB, key)
 		cancelTry()
 		if err == nil {
 			w.unrecorded.remove(key)

@@ -53,7 +53,7 @@ func toCitizen(template string) bool {
 // newest), and records the read in the audit log: the list carries
 // addresses.
 func ListRefusals(ctx context.Context, db *store.DB, officeID int64, by domain.Actor, before int64, limit int) ([]store.MailRefusal, error) {
-	refusals, err := store.ListMailRefusals(ctx, db.Pool, officeID, before, limit)
+	refusals, err := store.ListMailRefusals(ctx, db, officeID, before, limit)
 	if err != nil {
 		return nil, err
 	}

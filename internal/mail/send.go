@@ -317,5 +317,5 @@ type Mailbox struct {
 
 // Send keeps msg.
 func (m Mailbox) Send(ctx context.Context, from, to string, msg []byte) error {
-	return store.InsertDevMail(ctx, m.DB.Pool, from, to, msg)
+	return store.InsertDevMail(ctx, m.DB, from, to, msg)
 }

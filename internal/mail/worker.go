@@ -79,7 +79,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	// Run again after its process died between the server's "250 OK" and
 	// River's record of the job: the mail went out already.
-	if sent, err := store.MailSent(ctx, w.DB.Pool, job.Args.Key); err != nil || sent {
+	if sent, err := store.MailSent(ctx, w.DB, job.Args.Key); err != nil || sent {
 		return err
 	}
 	m, msg, err := w.write(ctx, job.Args)

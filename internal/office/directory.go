@@ -193,19 +193,19 @@ func (d *Directory) Invalidate() {
 }
 
 func load(ctx context.Context, db *store.DB) (*Snapshot, error) {
-	offices, err := store.ListOffices(ctx, db.Pool)
+	offices, err := store.ListOffices(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	areas, err := store.ListPostalAreas(ctx, db.Pool)
+	areas, err := store.ListPostalAreas(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	services, err := store.ListServices(ctx, db.Pool)
+	services, err := store.ListServices(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	pairs, err := store.ListOfficeServices(ctx, db.Pool)
+	pairs, err := store.ListOfficeServices(ctx, db)
 	if err != nil {
 		return nil, err
 	}

@@ -85,12 +85,12 @@ func TestResponsible(t *testing.T) {
 func TestOverlappingAreasYieldSeveralOffices(t *testing.T) {
 	ctx := context.Background()
 	db, dir := seeded(t)
-	halle, err := store.GetOfficeBySlug(ctx, db.Pool, "halle")
+	halle, err := store.GetOfficeBySlug(ctx, db, "halle")
 	if err != nil {
 		t.Fatal(err)
 	}
 	areas := []store.PostalArea{{FirstCode: "06108", LastCode: "06132"}, {FirstCode: "04109", LastCode: "04109"}}
-	if err := store.ReplacePostalAreas(ctx, db.Pool, halle.ID, areas); err != nil {
+	if err := store.ReplacePostalAreas(ctx, db, halle.ID, areas); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := dir.Snapshot(ctx)
@@ -110,7 +110,7 @@ func TestSnapshotIsCachedAndInvalidated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.UpsertOffice(ctx, db.Pool, store.Office{Slug: "dresden", Code: "DRS", Name: "Gesundheitsamt Dresden"}); err != nil {
+	if _, err := store.UpsertOffice(ctx, db, store.Office{Slug: "dresden", Code: "DRS", Name: "Gesundheitsamt Dresden"}); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := dir.Snapshot(ctx); again != first {

@@ -59,11 +59,11 @@ WHERE s.draft_id <= -$1::bigint AND s.draft_id > -($1::bigint + 2 * $2::bigint)`
 		if first {
 			args, first = []any{officeID, hash, from, n, closed}, false
 		}
-		if _, err := db.Pool.Exec(ctx, q, args...); err != nil {
+		if _, err := db.Exec(ctx, q, args...); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if _, err := db.Pool.Exec(ctx, `ANALYZE`); err != nil {
+	if _, err := db.Exec(ctx, `ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -83,10 +83,10 @@ func BenchmarkDeleteDue10000(b *testing.B) {
 		b.Fatal(err)
 	}
 	f, _ := set.Form("amtsaerztliches-gutachten")
-	if err := store.SaveFormDefinition(ctx, db.Pool, store.FormDefinition{FormID: f.ID, Hash: f.Hash, Version: f.Version, Source: string(f.Source)}); err != nil {
+	if err := store.SaveFormDefinition(ctx, db, store.FormDefinition{FormID: f.ID, Hash: f.Hash, Version: f.Version, Source: string(f.Source)}); err != nil {
 		b.Fatal(err)
 	}
-	office, err := store.GetOfficeBySlug(ctx, db.Pool, "leipzig")
+	office, err := store.GetOfficeBySlug(ctx, db, "leipzig")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,11 +105,11 @@ func BenchmarkDeleteDue10000(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "cases/s")
 	var left int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE args ? 'submission_id' AND NOT EXISTS
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE args ? 'submission_id' AND NOT EXISTS
 		(SELECT 1 FROM submission s WHERE s.id = (args->>'submission_id')::bigint)`).Scan(&left); err != nil || left != 0 {
 		b.Errorf("%d jobs of deleted cases left, %v", left, err)
 	}
-	if _, err := audit.Verify(ctx, db.Pool, 0); err != nil {
+	if _, err := audit.Verify(ctx, db, 0); err != nil {
 		b.Error(err)
 	}
 }

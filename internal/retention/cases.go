@@ -114,11 +114,11 @@ func (c *Cases) defaults(ctx context.Context, q store.Querier) ([]Period, error)
 // Periods returns office officeID's retention period of every service of
 // the catalogue, in catalogue order.
 func (c *Cases) Periods(ctx context.Context, officeID int64) ([]Period, error) {
-	out, err := c.defaults(ctx, c.db.Pool)
+	out, err := c.defaults(ctx, c.db)
 	if err != nil {
 		return nil, err
 	}
-	own, err := store.ListOfficeRetention(ctx, c.db.Pool, officeID)
+	own, err := store.ListOfficeRetention(ctx, c.db, officeID)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (c *Cases) SetPeriod(ctx context.Context, officeID int64, actor domain.Acto
 // DeletedSince returns how many cases of office officeID were deleted at
 // or after since.
 func (c *Cases) DeletedSince(ctx context.Context, officeID int64, since time.Time) (int64, error) {
-	return store.CountDeletedSince(ctx, c.db.Pool, officeID, since)
+	return store.CountDeletedSince(ctx, c.db, officeID, since)
 }
 
 // DueCase is a case due for deletion, with the day it goes.
@@ -208,7 +208,7 @@ func (c *Cases) Due(ctx context.Context, officeID int64, by domain.Actor, now ti
 	if err != nil {
 		return nil, err
 	}
-	rows, err := store.ListDueCases(ctx, c.db.Pool, officeID, cuts, after, limit)
+	rows, err := store.ListDueCases(ctx, c.db, officeID, cuts, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -240,11 +240,11 @@ type Deleted struct {
 // longer loaded and the office set none) are kept, and the log says so.
 func (c *Cases) DeleteDue(ctx context.Context, now, stop time.Time) (Deleted, error) {
 	var res Deleted
-	pairs, err := store.ListClosedPairs(ctx, c.db.Pool)
+	pairs, err := store.ListClosedPairs(ctx, c.db)
 	if err != nil || len(pairs) == 0 {
 		return res, err
 	}
-	defaults, err := c.defaults(ctx, c.db.Pool)
+	defaults, err := c.defaults(ctx, c.db)
 	if err != nil {
 		return res, err
 	}
@@ -252,7 +252,7 @@ func (c *Cases) DeleteDue(ctx context.Context, now, stop time.Time) (Deleted, er
 	for _, p := range defaults {
 		byService[p.Service] = p.Default
 	}
-	own, err := store.ListRetentionOverrides(ctx, c.db.Pool)
+	own, err := store.ListRetentionOverrides(ctx, c.db)
 	if err != nil {
 		return res, err
 	}

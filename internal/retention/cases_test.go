@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/audit"
@@ -73,7 +72,7 @@ func newWorld(t *testing.T) *world {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	// An insert-only River client: the jobs stay in river_job, where the
 	// deletion must find them.
-	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
+	client, err := river.NewClient(db.RiverDriver(), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,19 +95,19 @@ func newWorld(t *testing.T) *world {
 	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events, Now: c.now}), clock: c,
 		cases: retention.NewCases(db, set, berlin, slog.New(slog.DiscardHandler)), offices: map[string]store.Office{}}
 	for _, slug := range []string{"leipzig", "halle"} {
-		o, err := store.GetOfficeBySlug(ctx, db.Pool, slug)
+		o, err := store.GetOfficeBySlug(ctx, db, slug)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.offices[slug] = o
 		// Each office has a webhook: every submission and change enqueues
 		// a call naming the submission.
-		if _, err := store.InsertWebhook(ctx, db.Pool, store.Webhook{OfficeID: o.ID, URL: "https://fv.example/hook", Secret: []byte("x"),
+		if _, err := store.InsertWebhook(ctx, db, store.Webhook{OfficeID: o.ID, URL: "https://fv.example/hook", Secret: []byte("x"),
 			Events: webhook.Events}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.Pool.QueryRow(ctx, `INSERT INTO staff (office_id, email, name, role, password_hash)
+	if err := db.QueryRow(ctx, `INSERT INTO staff (office_id, email, name, role, password_hash)
 		VALUES ($1, 'sb@leipzig.test', 'Sam', 'caseworker', 'x') RETURNING id`, w.offices["leipzig"].ID).Scan(&w.staff); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +151,7 @@ func (w *world) submit(t *testing.T, slug, family string) kase {
 		t.Fatal(err)
 	}
 	k := kase{token: r.AccessToken, ref: r.Reference, office: slug}
-	if err := w.db.Pool.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&k.id); err != nil {
+	if err := w.db.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&k.id); err != nil {
 		t.Fatal(err)
 	}
 	return k
@@ -163,7 +162,7 @@ func (w *world) move(t *testing.T, k kase, to ...domain.Status) {
 	t.Helper()
 	ctx := context.Background()
 	for _, status := range to {
-		sub, err := store.GetSubmission(ctx, w.db.Pool, w.offices[k.office].ID, k.id)
+		sub, err := store.GetSubmission(ctx, w.db, w.offices[k.office].ID, k.id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +188,7 @@ func (w *world) close(t *testing.T, k kase, status domain.Status, day time.Time)
 func (w *world) exists(t *testing.T, k kase) bool {
 	t.Helper()
 	var n int
-	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM submission WHERE id = $1`, k.id).Scan(&n); err != nil {
+	if err := w.db.QueryRow(context.Background(), `SELECT count(*) FROM submission WHERE id = $1`, k.id).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
@@ -223,12 +222,12 @@ func (w *world) traces(t *testing.T, k kase, family string) map[string]int {
 		"search":       `SELECT count(*) FROM submission WHERE search_all @@ plainto_tsquery('german', 'Syndrom') AND id = $1::bigint`,
 	} {
 		var n int
-		if err := w.db.Pool.QueryRow(ctx, q, id).Scan(&n); err != nil {
+		if err := w.db.QueryRow(ctx, q, id).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		out[name] = n
 	}
-	rows, err := w.db.Pool.Query(ctx, `SELECT table_name FROM information_schema.tables
+	rows, err := w.db.Query(ctx, `SELECT table_name FROM information_schema.tables
 		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +238,7 @@ func (w *world) traces(t *testing.T, k kase, family string) map[string]int {
 	}
 	for _, table := range tables {
 		var n int
-		if err := w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()+` t WHERE t::text ILIKE '%' || $1 || '%'`, family).Scan(&n); err != nil {
+		if err := w.db.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()+` t WHERE t::text ILIKE '%' || $1 || '%'`, family).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", table, err)
 		}
 		if n > 0 {
@@ -273,7 +272,7 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 	if err := w.inbox.AddNote(ctx, inbox.Access{OfficeID: w.offices["leipzig"].ID, Actor: domain.StaffMember(w.staff)}, done.id, "Herr Löschmann rief an."); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.InsertMailRefusal(ctx, w.db.Pool, store.MailRefusal{OfficeID: w.offices["leipzig"].ID, SubmissionID: done.id,
+	if err := store.InsertMailRefusal(ctx, w.db, store.MailRefusal{OfficeID: w.offices["leipzig"].ID, SubmissionID: done.id,
 		Template: "status", Recipient: "loeschmann@example.org", Answer: "550 Löschmann unknown"}); err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +331,7 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 	}
 
 	// The tombstone keeps reference, office, service, form and dates.
-	tomb, err := store.GetTombstone(ctx, w.db.Pool, w.offices["leipzig"].ID, done.id)
+	tomb, err := store.GetTombstone(ctx, w.db, w.offices["leipzig"].ID, done.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,23 +339,23 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 		!tomb.ClosedAt.Equal(closingDay) || !tomb.DeletedAt.Equal(deletedAt) || tomb.SubmittedAt.IsZero() {
 		t.Errorf("tombstone %+v", tomb)
 	}
-	if _, err := store.GetTombstone(ctx, w.db.Pool, w.offices["halle"].ID, done.id); fault.KindOf(err) != fault.NotFound {
+	if _, err := store.GetTombstone(ctx, w.db, w.offices["halle"].ID, done.id); fault.KindOf(err) != fault.NotFound {
 		t.Errorf("another office reads the tombstone: %v", err)
 	}
-	if tomb, err := store.GetTombstoneByToken(ctx, w.db.Pool, submission.HashToken(done.token)); err != nil || tomb.ID != done.id {
+	if tomb, err := store.GetTombstoneByToken(ctx, w.db, submission.HashToken(done.token)); err != nil || tomb.ID != done.id {
 		t.Errorf("the citizen's link does not find the tombstone: %+v %v", tomb, err)
 	}
 	// One audit entry per deleted case, naming only its id; the chains of
 	// both offices verify.
 	var entries int
-	if err := w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE actor = 'system' AND action = 'case.deleted'
+	if err := w.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE actor = 'system' AND action = 'case.deleted'
 		AND object IN ($1, $2)`, fmt.Sprintf("submission:%d", done.id), fmt.Sprintf("submission:%d", rejected.id)).Scan(&entries); err != nil {
 		t.Fatal(err)
 	}
 	if entries != 2 {
 		t.Errorf("%d audit entries of the deletion, want 2", entries)
 	}
-	if n, err := audit.Verify(ctx, w.db.Pool, 0); err != nil || n == 0 {
+	if n, err := audit.Verify(ctx, w.db, 0); err != nil || n == 0 {
 		t.Errorf("audit chain after the deletion: %d entries, %v", n, err)
 	}
 
@@ -371,7 +370,7 @@ func TestCasesAreDeletedWhenTheirPeriodIsOver(t *testing.T) {
 	if n := w.deleteDue(t, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)); n != 0 || !w.exists(t, open) {
 		t.Errorf("an open case was deleted (%d)", n)
 	}
-	if _, err := audit.Verify(ctx, w.db.Pool, 0); err != nil {
+	if _, err := audit.Verify(ctx, w.db, 0); err != nil {
 		t.Errorf("audit chain: %v", err)
 	}
 }
@@ -386,13 +385,13 @@ func TestClosingIsRecordedAndHoldsNeedAReason(t *testing.T) {
 	office := w.offices["leipzig"].ID
 	w.clock.set(closingDay.Add(-day))
 	w.move(t, k, domain.InProgress)
-	sub, _ := store.GetSubmission(ctx, w.db.Pool, office, k.id)
+	sub, _ := store.GetSubmission(ctx, w.db, office, k.id)
 	if sub.ClosedAt != nil {
 		t.Errorf("an open case has a closing time %v", sub.ClosedAt)
 	}
 	w.clock.set(closingDay)
 	w.move(t, k, domain.Rejected)
-	sub, _ = store.GetSubmission(ctx, w.db.Pool, office, k.id)
+	sub, _ = store.GetSubmission(ctx, w.db, office, k.id)
 	if sub.ClosedAt == nil || !sub.ClosedAt.Equal(closingDay) {
 		t.Errorf("closed_at %v, want %v", sub.ClosedAt, closingDay)
 	}
@@ -412,7 +411,7 @@ func TestClosingIsRecordedAndHoldsNeedAReason(t *testing.T) {
 	if err := w.inbox.SetHold(ctx, inbox.Access{OfficeID: office, Actor: by}, k.id, "zweimal"); fault.MessageOf(err) != inbox.MsgHoldState {
 		t.Errorf("a second hold: %v", err)
 	}
-	sub, _ = store.GetSubmission(ctx, w.db.Pool, office, k.id)
+	sub, _ = store.GetSubmission(ctx, w.db, office, k.id)
 	if sub.HoldAt == nil || sub.HoldReason != "Akteneinsicht durch Herrn Schlussmann" || sub.HoldBy != w.staff {
 		t.Errorf("hold %v %q %d", sub.HoldAt, sub.HoldReason, sub.HoldBy)
 	}
@@ -424,7 +423,7 @@ func TestClosingIsRecordedAndHoldsNeedAReason(t *testing.T) {
 	}
 	var actions string
 	var leaks int
-	if err := w.db.Pool.QueryRow(ctx, `SELECT string_agg(action, ',' ORDER BY id) FILTER (WHERE action LIKE 'case.hold.%'),
+	if err := w.db.QueryRow(ctx, `SELECT string_agg(action, ',' ORDER BY id) FILTER (WHERE action LIKE 'case.hold.%'),
 		count(*) FILTER (WHERE audit_log::text ILIKE '%Schlussmann%' OR audit_log::text ILIKE '%Akteneinsicht%')
 		FROM audit_log WHERE office_id = $1`, office).Scan(&actions, &leaks); err != nil {
 		t.Fatal(err)
@@ -481,7 +480,7 @@ func TestOfficePeriodReplacesTheDefault(t *testing.T) {
 		t.Errorf("back to the default: %+v", p)
 	}
 	var actions string
-	if err := w.db.Pool.QueryRow(ctx, `SELECT string_agg(action || ' ' || object, ',' ORDER BY id) FROM audit_log
+	if err := w.db.QueryRow(ctx, `SELECT string_agg(action || ' ' || object, ',' ORDER BY id) FROM audit_log
 		WHERE office_id = $1 AND action LIKE 'retention.period.%'`, leipzig).Scan(&actions); err != nil {
 		t.Fatal(err)
 	}
@@ -510,13 +509,13 @@ func TestDeletionRunsInBatches(t *testing.T) {
 		t.Errorf("%d deleted, want 5", n)
 	}
 	var batches int
-	if err := w.db.Pool.QueryRow(ctx, `SELECT count(DISTINCT at) FROM audit_log WHERE action = 'case.deleted'`).Scan(&batches); err != nil {
+	if err := w.db.QueryRow(ctx, `SELECT count(DISTINCT at) FROM audit_log WHERE action = 'case.deleted'`).Scan(&batches); err != nil {
 		t.Fatal(err)
 	}
 	if batches != 3 {
 		t.Errorf("%d transactions, want 3 of at most 2 cases", batches)
 	}
-	if n, err := audit.Verify(ctx, w.db.Pool, 0); err != nil || n == 0 {
+	if n, err := audit.Verify(ctx, w.db, 0); err != nil || n == 0 {
 		t.Errorf("audit chain: %d, %v", n, err)
 	}
 }
@@ -580,7 +579,7 @@ func TestDeletionJobRunsOnRiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'retention.delete'`).Scan(&n); err != nil {
+	if err := w.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'retention.delete'`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {
@@ -597,7 +596,7 @@ func TestHoldBeingSetWinsOverTheDeletion(t *testing.T) {
 	w := newWorld(t)
 	k := w.submit(t, "leipzig", "Gleichzeitig")
 	w.close(t, k, domain.Done, closingDay)
-	tx, err := w.db.Pool.Begin(ctx)
+	tx, err := w.db.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ const SessionIdle = 30 * time.Minute
 
 // Sweep deletes everything past its retention period as of now.
 func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) error {
-	n, err := store.DeleteFeedbackBefore(ctx, db.Pool, now.Add(-FeedbackPeriod))
+	n, err := store.DeleteFeedbackBefore(ctx, db, now.Add(-FeedbackPeriod))
 	if err != nil {
 		return err
 	}
@@ -33,27 +33,27 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	}
 	// Drafts (with their uploads) end 30 days after their last change;
 	// submitted drafts hold only the link to their submission by then.
-	if n, err = store.DeleteExpiredDrafts(ctx, db.Pool, now); err != nil {
+	if n, err = store.DeleteExpiredDrafts(ctx, db, now); err != nil {
 		return err
 	}
 	if n > 0 {
 		log.Info("retention: deleted expired drafts", "count", n)
 	}
-	if _, err = store.DeleteExpiredSessions(ctx, db.Pool, now, now.Add(-SessionIdle)); err != nil {
+	if _, err = store.DeleteExpiredSessions(ctx, db, now, now.Add(-SessionIdle)); err != nil {
 		return err
 	}
 	// Rate windows that ended, and login attempts nobody made for a day.
-	if err = store.DeleteStaleCounters(ctx, db.Pool, now); err != nil {
+	if err = store.DeleteStaleCounters(ctx, db, now); err != nil {
 		return err
 	}
 	// Accepted-mail keys matter only while a job could run again: a mail
 	// job gives up after about a day.
-	if _, err = store.DeleteOldMailSent(ctx, db.Pool, now.Add(-MailSentPeriod)); err != nil {
+	if _, err = store.DeleteOldMailSent(ctx, db, now.Add(-MailSentPeriod)); err != nil {
 		return err
 	}
 	// Refused mails name an address: kept long enough for the office to
 	// reach the citizen another way, no longer.
-	if _, err = store.DeleteOldMailRefusals(ctx, db.Pool, now.Add(-MailRefusalPeriod)); err != nil {
+	if _, err = store.DeleteOldMailRefusals(ctx, db, now.Add(-MailRefusalPeriod)); err != nil {
 		return err
 	}
 	return nil

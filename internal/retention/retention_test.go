@@ -18,7 +18,7 @@ func TestOldFeedbackIsDeleted(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	for _, age := range []string{"1 day", "700 days", "731 days", "5 years"} {
-		if _, err := db.Pool.Exec(ctx, `INSERT INTO accessibility_feedback (lang, message, created_at)
+		if _, err := db.Exec(ctx, `INSERT INTO accessibility_feedback (lang, message, created_at)
 			VALUES ('de', 'Barriere', now() - $1::interval)`, age); err != nil {
 			t.Fatal(err)
 		}
@@ -27,13 +27,13 @@ func TestOldFeedbackIsDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM accessibility_feedback`).Scan(&n); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM accessibility_feedback`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 2 {
 		t.Errorf("%d messages left, want the 2 younger than two years", n)
 	}
-	if _, err := store.InsertFeedback(ctx, db.Pool, store.Feedback{Lang: "de", Message: "neu"}); err != nil {
+	if _, err := store.InsertFeedback(ctx, db, store.Feedback{Lang: "de", Message: "neu"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -55,12 +55,12 @@ func TestOldMailRefusalsAreDeleted(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	var office int64
-	if err := db.Pool.QueryRow(ctx, `INSERT INTO office (slug, code, name, street, postal_code, city, phone, email, website)
+	if err := db.QueryRow(ctx, `INSERT INTO office (slug, code, name, street, postal_code, city, phone, email, website)
 		VALUES ('x', 'XXX', 'Amt X', '', '', '', '', '', '') RETURNING id`).Scan(&office); err != nil {
 		t.Fatal(err)
 	}
 	for _, age := range []string{"1 day", "89 days", "91 days", "1 year"} {
-		if _, err := db.Pool.Exec(ctx, `INSERT INTO mail_refusal (office_id, template, recipient, answer, at)
+		if _, err := db.Exec(ctx, `INSERT INTO mail_refusal (office_id, template, recipient, answer, at)
 			VALUES ($1, 'resume', 'a@example.org', '550', now() - $2::interval)`, office, age); err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestOldMailRefusalsAreDeleted(t *testing.T) {
 	if err := retention.Sweep(ctx, db, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	left, err := store.ListMailRefusals(ctx, db.Pool, office, 0, 10)
+	left, err := store.ListMailRefusals(ctx, db, office, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestOldMailRefusalsAreDeleted(t *testing.T) {
 		t.Errorf("%d refusals left, want the 2 younger than 90 days", len(left))
 	}
 	// Paging from an id beyond int4 (a typed ?vor=) is no error.
-	if older, err := store.ListMailRefusals(ctx, db.Pool, office, 3_000_000_000, 10); err != nil || len(older) != 2 {
+	if older, err := store.ListMailRefusals(ctx, db, office, 3_000_000_000, 10); err != nil || len(older) != 2 {
 		t.Errorf("paging from a large id: %d rows, %v", len(older), err)
 	}
 }

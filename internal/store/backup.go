@@ -134,7 +134,7 @@ const exportSnapshot = `SELECT pg_export_snapshot()`
 // pg_dump --snapshot) that imports it while fn runs sees exactly what fn's
 // queries see.
 func (db *DB) InSnapshot(ctx context.Context, fn func(tx pgx.Tx, snapshot string) error) error {
-	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fault.Wrap(fault.Unavailable, "store: begin snapshot", err)
 	}

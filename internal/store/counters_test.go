@@ -23,7 +23,7 @@ func TestCountEventInParallel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := store.CountEvent(ctx, db.Pool, []byte("login:client"), time.Hour)
+			n, err := store.CountEvent(ctx, db, []byte("login:client"), time.Hour)
 			if err != nil {
 				t.Error(err)
 				return
@@ -40,7 +40,7 @@ func TestCountEventInParallel(t *testing.T) {
 			t.Fatalf("counts %v, want 1 to 60 once each", got)
 		}
 	}
-	if n, _ := store.CountEvent(ctx, db.Pool, []byte("other"), time.Hour); n != 1 {
+	if n, _ := store.CountEvent(ctx, db, []byte("other"), time.Hour); n != 1 {
 		t.Errorf("another key starts at %d", n)
 	}
 }
@@ -60,7 +60,7 @@ func TestClaimAttemptInParallel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, wait, err := store.ClaimAttempt(ctx, db.Pool, key, owner, th)
+			ok, wait, err := store.ClaimAttempt(ctx, db, key, owner, th)
 			if err != nil {
 				t.Error(err)
 				return
@@ -78,14 +78,14 @@ func TestClaimAttemptInParallel(t *testing.T) {
 	if passed != 5 || waits != 45 {
 		t.Errorf("%d passed, %d refused with the first delay; want 5 and 45", passed, waits)
 	}
-	blocked, err := store.BlockedKeys(ctx, db.Pool, [][]byte{key, []byte("other")})
+	blocked, err := store.BlockedKeys(ctx, db, [][]byte{key, []byte("other")})
 	if err != nil || !blocked[string(key)] || len(blocked) != 1 {
 		t.Errorf("blocked %v, %v", blocked, err)
 	}
-	if err := store.ClearOwnerAttempts(ctx, db.Pool, owner); err != nil {
+	if err := store.ClearOwnerAttempts(ctx, db, owner); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, err := store.ClaimAttempt(ctx, db.Pool, key, owner, th); !ok || err != nil {
+	if ok, _, err := store.ClaimAttempt(ctx, db, key, owner, th); !ok || err != nil {
 		t.Errorf("after clearing: %v %v", ok, err)
 	}
 }

@@ -54,7 +54,7 @@ func offices(t testing.TB, db *store.DB) (leipzig, halle int64) {
 	if err := demo.Seed(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT id FROM office WHERE slug = 'leipzig'), (SELECT id FROM office WHERE slug = 'halle')`).Scan(&leipzig, &halle); err != nil {
+	if err := db.QueryRow(ctx, `SELECT (SELECT id FROM office WHERE slug = 'leipzig'), (SELECT id FROM office WHERE slug = 'halle')`).Scan(&leipzig, &halle); err != nil {
 		t.Fatal(err)
 	}
 	return leipzig, halle
@@ -66,7 +66,7 @@ func TestCountsByStatusStayExactUnderConcurrentFolds(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	leipzig, halle := offices(t, db)
-	insertCases(t, db.Pool, halle, "eingegangen", 3, "")
+	insertCases(t, db, halle, "eingegangen", 3, "")
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -75,17 +75,17 @@ func TestCountsByStatusStayExactUnderConcurrentFolds(t *testing.T) {
 		go func() { // writers: inserts, status changes, a delete
 			defer wg.Done()
 			for i := range 40 {
-				if err := insertCasesErr(db.Pool, leipzig, "eingegangen", 2, ""); err != nil {
+				if err := insertCasesErr(db, leipzig, "eingegangen", 2, ""); err != nil {
 					errs <- err
 					return
 				}
-				if _, err := db.Pool.Exec(ctx, `UPDATE submission SET status = 'in_bearbeitung'
+				if _, err := db.Exec(ctx, `UPDATE submission SET status = 'in_bearbeitung'
 					WHERE id = (SELECT id FROM submission WHERE office_id = $1 AND status = 'eingegangen' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)`, leipzig); err != nil {
 					errs <- err
 					return
 				}
 				if i%10 == w {
-					if _, err := db.Pool.Exec(ctx, `DELETE FROM submission WHERE id = (SELECT max(id) FROM submission WHERE office_id = $1)`, leipzig); err != nil {
+					if _, err := db.Exec(ctx, `DELETE FROM submission WHERE id = (SELECT max(id) FROM submission WHERE office_id = $1)`, leipzig); err != nil {
 						errs <- err
 						return
 					}
@@ -98,7 +98,7 @@ func TestCountsByStatusStayExactUnderConcurrentFolds(t *testing.T) {
 		go func() { // readers, folding as they go
 			defer wg.Done()
 			for range 60 {
-				if _, err := store.CountByStatus(ctx, db.Pool, leipzig); err != nil {
+				if _, err := store.CountByStatus(ctx, db, leipzig); err != nil {
 					errs <- err
 					return
 				}
@@ -111,11 +111,11 @@ func TestCountsByStatusStayExactUnderConcurrentFolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, office := range []int64{leipzig, halle} {
-		got, err := store.CountByStatus(ctx, db.Pool, office)
+		got, err := store.CountByStatus(ctx, db, office)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, _ := db.Pool.Query(ctx, `SELECT status, count(*) FROM submission WHERE office_id = $1 GROUP BY status`, office)
+		rows, _ := db.Query(ctx, `SELECT status, count(*) FROM submission WHERE office_id = $1 GROUP BY status`, office)
 		want := map[string]int64{}
 		for rows.Next() {
 			var s string
@@ -128,7 +128,7 @@ func TestCountsByStatusStayExactUnderConcurrentFolds(t *testing.T) {
 		}
 	}
 	var deltas int
-	_ = db.Pool.QueryRow(ctx, `SELECT count(*) FROM case_count WHERE office_id = $1`, leipzig).Scan(&deltas)
+	_ = db.QueryRow(ctx, `SELECT count(*) FROM case_count WHERE office_id = $1`, leipzig).Scan(&deltas)
 	if deltas > 256+16 {
 		t.Errorf("%d delta rows left: folding does not keep up", deltas)
 	}
@@ -138,10 +138,10 @@ func TestListCasesNeverCrossesOffices(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	leipzig, halle := offices(t, db)
-	insertCases(t, db.Pool, leipzig, "eingegangen", 3, "Schneider Impfung")
-	insertCases(t, db.Pool, halle, "eingegangen", 3, "Schneider Impfung")
+	insertCases(t, db, leipzig, "eingegangen", 3, "Schneider Impfung")
+	insertCases(t, db, halle, "eingegangen", 3, "Schneider Impfung")
 	var halleRef string
-	_ = db.Pool.QueryRow(ctx, `SELECT reference FROM submission WHERE office_id = $1 LIMIT 1`, halle).Scan(&halleRef)
+	_ = db.QueryRow(ctx, `SELECT reference FROM submission WHERE office_id = $1 LIMIT 1`, halle).Scan(&halleRef)
 	for name, f := range map[string]store.CaseFilter{
 		"all":       {},
 		"status":    {Status: "eingegangen"},
@@ -155,12 +155,12 @@ func TestListCasesNeverCrossesOffices(t *testing.T) {
 		"dates":     {From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)},
 	} {
 		f.OfficeID, f.Limit = leipzig, 100
-		rows, err := store.ListCases(ctx, db.Pool, f)
+		rows, err := store.ListCases(ctx, db, f)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		var n int
-		err = store.EachCase(ctx, db.Pool, f, func(r store.ExportRow) error {
+		err = store.EachCase(ctx, db, f, func(r store.ExportRow) error {
 			n++
 			return nil
 		})
@@ -186,10 +186,10 @@ func TestSearchThatRunsTooLongIsCancelled(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	leipzig, _ := offices(t, db)
-	insertCases(t, db.Pool, leipzig, "eingegangen", 1, "Schneider")
+	insertCases(t, db, leipzig, "eingegangen", 1, "Schneider")
 	// A search that cannot finish: the table is locked by another
 	// transaction, and waiting counts against the statement's time.
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := db.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
 
@@ -29,7 +27,7 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("store: migration lock: %w", err)
 	}
-	sqlDB := stdlib.OpenDBFromPool(db.Pool)
+	sqlDB := db.SQLDB()
 	defer sqlDB.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithSessionLocker(locker))
 	if err != nil {
@@ -52,7 +50,7 @@ const riverLock = 0x72697672
 // migrateJobs applies the migrations of River, the job queue, which keeps
 // its own tables and versions.
 func (db *DB) migrateJobs(ctx context.Context, log *slog.Logger) error {
-	conn, err := db.Pool.Acquire(ctx)
+	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("store: river migrations: %w", err)
 	}
@@ -61,7 +59,7 @@ func (db *DB) migrateJobs(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("store: river migrations: %w", err)
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, riverLock) //nolint:errcheck
-	migrator, err := rivermigrate.New(riverpgxv5.New(db.Pool), nil)
+	migrator, err := rivermigrate.New(db.RiverDriver(), nil)
 	if err != nil {
 		return fmt.Errorf("store: river migrations: %w", err)
 	}

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
@@ -15,22 +16,67 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
 )
 
-// Querier is what a query needs: satisfied by *pgxpool.Pool and pgx.Tx, so
-// one method serves inside and outside a transaction.
+// Querier is what a query needs: satisfied by *DB and pgx.Tx, so one
+// function serves inside and outside a transaction.
 type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// DB is the pool plus the operations that need more than one query.
+// DB is the portal's connection pool: a Querier for single statements,
+// InTx for transactions, and the operations that need more than one
+// query. The pool itself stays inside this package; the job queue gets
+// River's driver on it (RiverDriver), nothing else needs it.
 type DB struct {
-	Pool *pgxpool.Pool
+	pool *pgxpool.Pool
 }
+
+// Exec runs sql on a connection of the pool.
+func (db *DB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return db.pool.Exec(ctx, sql, args...)
+}
+
+// Query runs sql on a connection of the pool; the rows hold it until
+// closed.
+func (db *DB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return db.pool.Query(ctx, sql, args...)
+}
+
+// QueryRow runs sql on a connection of the pool for at most one row.
+func (db *DB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return db.pool.QueryRow(ctx, sql, args...)
+}
+
+// CopyFrom copies rows into table with PostgreSQL's COPY protocol: bulk
+// loads (the seeding of benchmarks and drills).
+func (db *DB) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error) {
+	return db.pool.CopyFrom(ctx, table, columns, rows)
+}
+
+// Begin starts a transaction the caller ends; InTx, which always ends
+// it, is the way for everything but tests that hold one open on purpose.
+func (db *DB) Begin(ctx context.Context) (pgx.Tx, error) { return db.pool.Begin(ctx) }
+
+// RiverDriver is River's driver on the pool: jobs are inserted in the
+// transactions of the changes that cause them and worked over the same
+// connections.
+func (db *DB) RiverDriver() riverdriver.Driver[pgx.Tx] { return riverpgxv5.New(db.pool) }
+
+// SQLDB is the pool as a database/sql handle, for tools that need one
+// (goose's migrations); the caller closes it, which leaves the pool open.
+func (db *DB) SQLDB() *sql.DB { return stdlib.OpenDBFromPool(db.pool) }
+
+// Config is a copy of the pool's configuration: for a second, smaller
+// pool to the same database (tests of exhausted connections).
+func (db *DB) Config() *pgxpool.Config { return db.pool.Config().Copy() }
 
 // Open connects to dsn and checks that the server answers. A server that
 // does not answer is an Unavailable error. Every error of the pool later
@@ -57,6 +103,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "portal"
+	return OpenConfig(ctx, cfg)
+}
+
+// OpenConfig is Open with a pool configuration of the caller's (a copy of
+// Config with a tracer, in tests). Errors: Unavailable.
+func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fault.Wrap(fault.Unavailable, "store: open", err)
@@ -67,15 +119,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fault.Wrap(fault.Unavailable, "store: connect", err)
 	}
-	return &DB{Pool: pool}, nil
+	return &DB{pool: pool}, nil
 }
 
 // Close closes the pool, waiting for connections in use.
-func (db *DB) Close() { db.Pool.Close() }
+func (db *DB) Close() { db.pool.Close() }
 
 // Ping reports whether the database answers within ctx.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.Pool.Ping(ctx); err != nil {
+	if err := db.pool.Ping(ctx); err != nil {
 		return fault.Wrap(fault.Unavailable, "store: ping", err)
 	}
 	return nil
@@ -84,7 +136,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // InTx runs fn in a transaction, committing when fn returns nil and rolling
 // back otherwise (also when fn panics).
 func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := db.Pool.Begin(ctx)
+	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return fault.Wrap(fault.Unavailable, "store: begin", err)
 	}

@@ -29,7 +29,7 @@ func TestDemoSeedIsIdempotent(t *testing.T) {
 	db := storetest.New(t)
 	count := func() (n int) {
 		t.Helper()
-		err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM office) + (SELECT count(*) FROM office_postal_area)
+		err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM office) + (SELECT count(*) FROM office_postal_area)
 			+ (SELECT count(*) FROM service) + (SELECT count(*) FROM office_service)`).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +59,7 @@ func TestOfficesForPostalCode(t *testing.T) {
 		"04102": "", "04358": "", "06108": "halle", "06132": "halle", "06133": "", "99999": "",
 	}
 	for code, want := range tests {
-		offices, err := store.OfficesForPostalCode(ctx, db.Pool, code)
+		offices, err := store.OfficesForPostalCode(ctx, db, code)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func TestOfficesForPostalCode(t *testing.T) {
 
 func TestGetOfficeBySlugNotFound(t *testing.T) {
 	db := storetest.New(t)
-	_, err := store.GetOfficeBySlug(context.Background(), db.Pool, "nowhere")
+	_, err := store.GetOfficeBySlug(context.Background(), db, "nowhere")
 	if fault.KindOf(err) != fault.NotFound {
 		t.Errorf("err = %v, want a NotFound error", err)
 	}
@@ -96,7 +96,7 @@ func TestInTxRollsBackOnError(t *testing.T) {
 	if err != errBoom {
 		t.Fatalf("err = %v", err)
 	}
-	offices, err := store.ListOffices(ctx, db.Pool)
+	offices, err := store.ListOffices(ctx, db)
 	if err != nil || len(offices) != 0 {
 		t.Errorf("offices after rollback: %v, %v", offices, err)
 	}
@@ -110,7 +110,7 @@ func TestDatabaseRefusesInvalidOffices(t *testing.T) {
 		{Slug: "ok", Code: "lej", Name: "x"},
 		{Slug: "ok", Code: "LEJ", Name: ""},
 	} {
-		if _, err := store.UpsertOffice(ctx, db.Pool, o); err == nil {
+		if _, err := store.UpsertOffice(ctx, db, o); err == nil {
 			t.Errorf("%+v was accepted", o)
 		}
 	}
@@ -119,14 +119,14 @@ func TestDatabaseRefusesInvalidOffices(t *testing.T) {
 func TestFeedbackIsStored(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
-	f, err := store.InsertFeedback(ctx, db.Pool, store.Feedback{Lang: "de", Message: "Kontrast zu schwach"})
+	f, err := store.InsertFeedback(ctx, db, store.Feedback{Lang: "de", Message: "Kontrast zu schwach"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.ID == 0 || f.CreatedAt.IsZero() {
 		t.Errorf("%+v", f)
 	}
-	if _, err := store.InsertFeedback(ctx, db.Pool, store.Feedback{Lang: "de"}); err == nil {
+	if _, err := store.InsertFeedback(ctx, db, store.Feedback{Lang: "de"}); err == nil {
 		t.Error("an empty message was stored")
 	}
 }
@@ -142,7 +142,7 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ping := func() error { return db.Pool.QueryRow(ctx, `SELECT 1`).Scan(new(int)) }
+	ping := func() error { return db.QueryRow(ctx, `SELECT 1`).Scan(new(int)) }
 	expect := func(what string, err error, want fault.Kind) {
 		t.Helper()
 		if got := fault.KindOf(err); got != want {
@@ -157,7 +157,7 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 	proxy.Cut()
 	expect("query on a dropped connection", ping(), fault.Unavailable)
 	expect("query while connects are refused", ping(), fault.Unavailable)
-	_, err = store.GetOffice(ctx, db.Pool, 1)
+	_, err = store.GetOffice(ctx, db, 1)
 	expect("a store method while connects are refused", err, fault.Unavailable)
 	expect("a transaction while connects are refused", db.InTx(ctx, func(pgx.Tx) error { return nil }), fault.Unavailable)
 	proxy.Restore()
@@ -176,7 +176,7 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 
 	// The server ends the connection (an administrator, a fast shutdown):
 	// SQLSTATE 57P01 on the next statement.
-	conn, err := db.Pool.Acquire(ctx)
+	conn, err := db.Begin(ctx) // holds one connection of the pool
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,13 +184,13 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+	if _, err := db.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
 	_, err = conn.Exec(ctx, `SELECT 1`)
 	expect("a terminated backend", err, fault.Unavailable)
-	conn.Release()
+	_ = conn.Rollback(ctx)
 
 	// No server on the port at all.
 	_, err = store.Open(ctx, "host=127.0.0.1 port=1 user=portal dbname=portal sslmode=disable connect_timeout=2")
@@ -200,8 +200,8 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 	if err := ping(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.Pool.Exec(ctx, `INSERT INTO mail_sent (key) VALUES ('c'), ('c')`)
+	_, err = db.Exec(ctx, `INSERT INTO mail_sent (key) VALUES ('c'), ('c')`)
 	expect("a broken constraint", err, fault.Internal)
-	_, err = store.GetOffice(ctx, db.Pool, 424242)
+	_, err = store.GetOffice(ctx, db, 424242)
 	expect("no such row", err, fault.NotFound)
 }

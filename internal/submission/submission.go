@@ -100,7 +100,7 @@ func (s *Service) VirusScan(ctx context.Context) scan.Status { return s.scan.Sta
 func (s *Service) SaveDefinitions(ctx context.Context, set *forms.Set) error {
 	for _, f := range set.Forms() {
 		d := store.FormDefinition{FormID: f.ID, Hash: f.Hash, Version: f.Version, Source: string(f.Source)}
-		if err := store.SaveFormDefinition(ctx, s.db.Pool, d); err != nil {
+		if err := store.SaveFormDefinition(ctx, s.db, d); err != nil {
 			return err
 		}
 	}
@@ -126,7 +126,7 @@ func (s *Service) OpenDraft(ctx context.Context, token string) (*Draft, error) {
 	if !ok {
 		return nil, fault.New(fault.NotFound, "submission: open draft", "")
 	}
-	row, err := store.GetDraft(ctx, s.db.Pool, HashToken(t))
+	row, err := store.GetDraft(ctx, s.db, HashToken(t))
 	if err != nil {
 		return nil, err
 	}
@@ -162,10 +162,10 @@ func (s *Service) SaveDraft(ctx context.Context, d *Draft) error {
 	}
 	expires := s.now().Add(DraftTTL)
 	if d.ID != 0 {
-		return store.UpdateDraft(ctx, s.db.Pool, d.ID, data, expires)
+		return store.UpdateDraft(ctx, s.db, d.ID, data, expires)
 	}
 	token := NewToken()
-	id, err := store.InsertDraft(ctx, s.db.Pool, HashToken(token), store.Draft{
+	id, err := store.InsertDraft(ctx, s.db, HashToken(token), store.Draft{
 		OfficeID: d.OfficeID, ServiceSlug: d.ServiceSlug, FormID: d.FormID, Answers: data, ExpiresAt: expires,
 	})
 	if err != nil {
@@ -278,7 +278,7 @@ func (s *Service) AddFile(ctx context.Context, d *Draft, fd *forms.Field, name s
 		FieldID: fd.ID, Name: cf.Name, MediaType: cf.MediaType,
 		Size: int64(len(cf.Content)), SHA256: cf.SHA256[:], Content: sealed,
 	}
-	id, err := store.InsertDraftFile(ctx, s.db.Pool, d.ID, f)
+	id, err := store.InsertDraftFile(ctx, s.db, d.ID, f)
 	if err != nil {
 		return forms.File{}, err
 	}
@@ -306,7 +306,7 @@ func (s *Service) RemoveFile(ctx context.Context, d *Draft, fieldID string, id i
 	files := d.Answers.Files[fieldID]
 	for i, f := range files {
 		if f.ID == id {
-			if err := store.DeleteDraftFile(ctx, s.db.Pool, d.ID, id); err != nil {
+			if err := store.DeleteDraftFile(ctx, s.db, d.ID, id); err != nil {
 				return err
 			}
 			d.Answers.Files[fieldID] = append(files[:i:i], files[i+1:]...)
@@ -408,7 +408,7 @@ func (s *Service) AccessToken(sub store.Submission) (string, error) {
 // insert stores sub; with events, in a transaction that also tells them.
 func (s *Service) insert(ctx context.Context, sub *store.Submission, fileIDs []int64) (bool, error) {
 	if s.events == nil {
-		return store.InsertSubmission(ctx, s.db.Pool, sub, fileIDs)
+		return store.InsertSubmission(ctx, s.db, sub, fileIDs)
 	}
 	var inserted bool
 	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
@@ -422,7 +422,7 @@ func (s *Service) insert(ctx context.Context, sub *store.Submission, fileIDs []i
 }
 
 func (s *Service) receiptOf(ctx context.Context, d *Draft, access string) (Receipt, error) {
-	sub, err := store.GetSubmissionByDraft(ctx, s.db.Pool, d.ID)
+	sub, err := store.GetSubmissionByDraft(ctx, s.db, d.ID)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -482,7 +482,7 @@ func (s *Service) Lookup(ctx context.Context, token string) (*View, error) {
 	if !ok {
 		return nil, fault.New(fault.NotFound, "submission: lookup", "")
 	}
-	sub, err := byToken(ctx, s.db.Pool, "submission: lookup", HashToken(t))
+	sub, err := byToken(ctx, s.db, "submission: lookup", HashToken(t))
 	if err != nil {
 		return nil, err
 	}
@@ -490,7 +490,7 @@ func (s *Service) Lookup(ctx context.Context, token string) (*View, error) {
 	if err := json.Unmarshal(sub.Data, &v.Envelope); err != nil {
 		return nil, fmt.Errorf("submission: decode record %d: %w", sub.ID, err)
 	}
-	if v.Events, err = store.ListCitizenEvents(ctx, s.db.Pool, sub.OfficeID, sub.ID); err != nil {
+	if v.Events, err = store.ListCitizenEvents(ctx, s.db, sub.OfficeID, sub.ID); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -525,7 +525,7 @@ func (s *Service) FormOf(ctx context.Context, set *forms.Set, formID, hash strin
 	if f, ok := set.Form(formID); ok && f.Hash == hash {
 		return f, nil
 	}
-	d, err := store.GetFormDefinition(ctx, s.db.Pool, formID, hash)
+	d, err := store.GetFormDefinition(ctx, s.db, formID, hash)
 	if err != nil {
 		return nil, err
 	}
@@ -552,9 +552,9 @@ type Case struct {
 // NotFound (also for another office's submission), Gone (a *DeletedError:
 // the office's case was deleted when its retention period ended).
 func (s *Service) Case(ctx context.Context, set *forms.Set, officeID, id int64) (*Case, error) {
-	sub, err := store.GetSubmission(ctx, s.db.Pool, officeID, id)
+	sub, err := store.GetSubmission(ctx, s.db, officeID, id)
 	if fault.KindOf(err) == fault.NotFound {
-		if tomb, terr := store.GetTombstone(ctx, s.db.Pool, officeID, id); terr == nil {
+		if tomb, terr := store.GetTombstone(ctx, s.db, officeID, id); terr == nil {
 			return nil, fault.Wrap(fault.Gone, "submission: case", &DeletedError{Tombstone: tomb})
 		} else if fault.KindOf(terr) != fault.NotFound {
 			return nil, terr
@@ -571,10 +571,10 @@ func (s *Service) Case(ctx context.Context, set *forms.Set, officeID, id int64) 
 		return nil, err
 	}
 	c.Answers = forms.AnswersFromRecord(c.Form, c.Envelope.Answers)
-	if c.Events, err = store.ListEvents(ctx, s.db.Pool, officeID, id); err != nil {
+	if c.Events, err = store.ListEvents(ctx, s.db, officeID, id); err != nil {
 		return nil, err
 	}
-	if c.Attachments, err = store.ListAttachments(ctx, s.db.Pool, officeID, id); err != nil {
+	if c.Attachments, err = store.ListAttachments(ctx, s.db, officeID, id); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -583,7 +583,7 @@ func (s *Service) Case(ctx context.Context, set *forms.Set, officeID, id int64) 
 // Attachment returns attachment attID of submission subID of office
 // officeID, decrypted. Errors: NotFound.
 func (s *Service) Attachment(ctx context.Context, officeID, subID, attID int64) (store.File, []byte, error) {
-	a, err := store.GetAttachment(ctx, s.db.Pool, officeID, subID, attID)
+	a, err := store.GetAttachment(ctx, s.db, officeID, subID, attID)
 	if err != nil {
 		return store.File{}, nil, err
 	}

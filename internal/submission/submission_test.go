@@ -44,7 +44,7 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	var id int64
-	if err := db.Pool.QueryRow(ctx, `SELECT id FROM office WHERE slug = 'leipzig'`).Scan(&id); err != nil {
+	if err := db.QueryRow(ctx, `SELECT id FROM office WHERE slug = 'leipzig'`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return fixture{db: db, svc: svc, set: set, officeID: id}
@@ -109,7 +109,7 @@ func TestFilesAreSealedBoundAndOnlyVisibleOnesSubmitted(t *testing.T) {
 
 	// Sealed at rest, bound to office, question and checksum.
 	var sealed, sum []byte
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT content, sha256 FROM draft_file`).Scan(&sealed, &sum); err != nil {
+	if err := fx.db.QueryRow(ctx, `SELECT content, sha256 FROM draft_file`).Scan(&sealed, &sum); err != nil {
 		t.Fatal(err)
 	}
 	if plain, err := fx.svc.OpenFile(fx.officeID, "request_letter", sum, sealed); err != nil || string(plain) != pdf {
@@ -130,7 +130,7 @@ func TestFilesAreSealedBoundAndOnlyVisibleOnesSubmitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var attachments, draftFiles int
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM attachment), (SELECT count(*) FROM draft_file)`).Scan(&attachments, &draftFiles); err != nil {
+	if err := fx.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM attachment), (SELECT count(*) FROM draft_file)`).Scan(&attachments, &draftFiles); err != nil {
 		t.Fatal(err)
 	}
 	if attachments != 0 || draftFiles != 0 {
@@ -170,7 +170,7 @@ func TestAttachmentsGoWithTheSubmission(t *testing.T) {
 	}
 	var officeID int64
 	var sealed, sum []byte
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT office_id, content, sha256 FROM attachment`).Scan(&officeID, &sealed, &sum); err != nil {
+	if err := fx.db.QueryRow(ctx, `SELECT office_id, content, sha256 FROM attachment`).Scan(&officeID, &sealed, &sum); err != nil {
 		t.Fatal(err)
 	}
 	if plain, err := fx.svc.OpenFile(officeID, "request_letter", sum, sealed); err != nil || string(plain) != pdf {

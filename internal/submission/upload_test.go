@@ -35,7 +35,7 @@ func newLetterDraft(t *testing.T, fx fixture) (*submission.Draft, *forms.Field) 
 func (fx fixture) count(t *testing.T, table string) int {
 	t.Helper()
 	var n int
-	if err := fx.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+	if err := fx.db.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -97,7 +97,7 @@ func TestImagesAreStoredWithoutMetadata(t *testing.T) {
 			}
 			var sealed, sum []byte
 			var size int64
-			if err := fx.db.Pool.QueryRow(ctx, `SELECT content, sha256, size FROM draft_file`).Scan(&sealed, &sum, &size); err != nil {
+			if err := fx.db.QueryRow(ctx, `SELECT content, sha256, size FROM draft_file`).Scan(&sealed, &sum, &size); err != nil {
 				t.Fatal(err)
 			}
 			stored, err := fx.svc.OpenFile(fx.officeID, letter.ID, sum, sealed)
@@ -124,7 +124,7 @@ func TestImagesAreStoredWithoutMetadata(t *testing.T) {
 				t.Fatal(err)
 			}
 			var officeID, subID, attID int64
-			if err := fx.db.Pool.QueryRow(ctx, `SELECT office_id, submission_id, id FROM attachment`).Scan(&officeID, &subID, &attID); err != nil {
+			if err := fx.db.QueryRow(ctx, `SELECT office_id, submission_id, id FROM attachment`).Scan(&officeID, &subID, &attID); err != nil {
 				t.Fatal(err)
 			}
 			a, plain, err := fx.svc.Attachment(ctx, officeID, subID, attID)
@@ -145,7 +145,7 @@ func openQuestion(t *testing.T, fx fixture, d *submission.Draft) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fx.db.Pool.Exec(ctx, `UPDATE submission SET status = 'rueckfrage'`); err != nil {
+	if _, err := fx.db.Exec(ctx, `UPDATE submission SET status = 'rueckfrage'`); err != nil {
 		t.Fatal(err)
 	}
 	return r.AccessToken
@@ -187,7 +187,7 @@ func TestVirusScan(t *testing.T) {
 		t.Fatalf("answer with an infected file: %v", err)
 	}
 	var status string
-	if err := fx.db.Pool.QueryRow(ctx, `SELECT status FROM submission`).Scan(&status); err != nil || status != "rueckfrage" {
+	if err := fx.db.QueryRow(ctx, `SELECT status FROM submission`).Scan(&status); err != nil || status != "rueckfrage" {
 		t.Fatalf("status %q after a refused answer (%v)", status, err)
 	}
 	if n := fx.count(t, "attachment"); n != 1 { // the clean letter only

@@ -176,7 +176,7 @@ func (w *Worker) NextRetry(job *river.Job[Args]) time.Time {
 // Work sends one call. A webhook that was removed or disabled meanwhile
 // is dropped; anything but a 2xx answer is an error, and River retries.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	h, err := store.GetWebhook(ctx, w.DB.Pool, job.Args.WebhookID)
+	h, err := store.GetWebhook(ctx, w.DB, job.Args.WebhookID)
 	if fault.KindOf(err) == fault.NotFound {
 		return nil
 	}
@@ -192,7 +192,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if callErr != nil {
 		errText = callErr.Error()
 	}
-	if err := store.RecordDelivery(ctx, w.DB.Pool, h.ID, status, errText); err != nil {
+	if err := store.RecordDelivery(ctx, w.DB, h.ID, status, errText); err != nil {
 		return errors.Join(callErr, err)
 	}
 	return callErr
@@ -296,6 +296,6 @@ func Add(ctx context.Context, db *store.DB, box *crypto.Box, officeID int64, raw
 	if err != nil {
 		return 0, "", err
 	}
-	id, err := store.InsertWebhook(ctx, db.Pool, store.Webhook{OfficeID: officeID, URL: u.String(), Secret: sealed, Events: events})
+	id, err := store.InsertWebhook(ctx, db, store.Webhook{OfficeID: officeID, URL: u.String(), Secret: sealed, Events: events})
 	return id, secret, err
 }

@@ -195,7 +195,7 @@ func withDatabase(dsn, db string) string {
 // copy of the database must hold alike.
 func AuditHashes(t testing.TB, db *store.DB) map[int64]string {
 	t.Helper()
-	rows, err := db.Pool.Query(context.Background(), `SELECT id, encode(hash, 'hex') FROM audit_log`)
+	rows, err := db.Query(context.Background(), `SELECT id, encode(hash, 'hex') FROM audit_log`)
 	if err != nil {
 		t.Fatal(err)
 	}
