@@ -1,6 +1,7 @@
 // Package app is the one place the portal's dependency graph is built:
-// serve, the HTTP tests and the benchmarks call New and run the same
-// application. Every dependency is given to its constructor; nothing is
+// serve and the HTTP tests and Go benchmarks call New and run the same
+// application (the bench tools under cmd/ measure the binary serve
+// builds). Every dependency is given to its constructor; nothing is
 // set after construction. What legitimately differs between production,
 // tests and benchmarks is an Option.
 package app

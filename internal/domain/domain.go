@@ -2,8 +2,9 @@
 // and the workflow between them, the roles of staff, who acts (the actor
 // and its string form in the audit log), the audit actions and the
 // confidentiality marker of answers. It imports nothing of ours, so the
-// store, the services and the HTTP layer all speak it; no status, role or
-// action is spelled as a string literal anywhere else.
+// store, the services and the HTTP layer all speak it; no Go string
+// literal elsewhere spells a status, role or action (a test scans for
+// them; SQL constants keep the column defaults of the migrations).
 package domain
 
 import (

@@ -287,6 +287,9 @@ func TestOpenWithholdsWhatTheAccessMayNotRead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if c.Submission.Data != nil || c.Submission.AccessTokenSealed != nil {
+				t.Error("the opened case carries the full record or the sealed access token")
+			}
 
 			// Summary: answered medical items are withheld, their value replaced.
 			var withheldItems []string
@@ -490,7 +493,7 @@ func TestListStaysInTheOfficeAndRecordsTheRead(t *testing.T) {
 	}{
 		{"caseworker's inbox", w.caseworker, store.CaseFilter{}, domain.InboxRead, true},
 		{"caseworker names Halle", w.caseworker, store.CaseFilter{OfficeID: w.halle.ID}, domain.InboxRead, true},
-		{"caseworker names Halle's reference", w.caseworker, store.CaseFilter{OfficeID: w.halle.ID, Reference: theirs.ref}, domain.InboxRead, false},
+		{"caseworker names Halle's reference", w.caseworker, store.CaseFilter{OfficeID: w.halle.ID, Reference: theirs.ref}, domain.InboxSearch, false},
 		{"caseworker searches a name", w.caseworker, store.CaseFilter{OfficeID: w.halle.ID, Text: "Vogelsang"}, domain.InboxSearch, true},
 		{"caseworker searches a medication", w.caseworker, store.CaseFilter{Text: "Metformin"}, domain.InboxSearch, false},
 		{"physician searches a medication", w.physician, store.CaseFilter{OfficeID: w.halle.ID, Text: "Metformin"}, domain.InboxSearch, true},
@@ -522,6 +525,55 @@ func TestListStaysInTheOfficeAndRecordsTheRead(t *testing.T) {
 	rows, err := w.inbox.List(ctx, w.halleWorker, store.CaseFilter{Reference: theirs.ref, Limit: 50})
 	if err != nil || len(rows) != 1 || rows[0].ID != theirs.id {
 		t.Errorf("Halle lists %+v, %v", rows, err)
+	}
+}
+
+// TestExportSearchesAndWithholdsLikeTheList: an export of a search finds
+// by medical answers only for medical access, never another office's
+// case, and records the export before the first row.
+func TestExportSearchesAndWithholdsLikeTheList(t *testing.T) {
+	ctx := context.Background()
+	w := newService(t)
+	ours := w.medicalCase(t)
+	theirs := w.submit(t, w.halle, "Vogelsang", "Metformin 850 mg")
+	for _, tc := range []struct {
+		name   string
+		access inbox.Access
+		found  bool
+	}{
+		{"caseworker", w.caseworker, false},
+		{"physician", w.physician, true},
+		{"token", w.token, false},
+		{"token with medical:read", w.medToken, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mark := w.auditMark(t)
+			x, err := w.inbox.StartExport(ctx, tc.access, domain.CaseExport, "json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectAudit(t, w.auditSince(t, mark), entry{tc.access.Actor.String(), "export.json", ""})
+			found := false
+			err = x.Each(ctx, store.CaseFilter{OfficeID: w.halle.ID, Text: "Metformin", Medical: true}, func(e inbox.Exported) error {
+				if e.Row.ID == theirs.id {
+					t.Errorf("the export holds Halle's case %s", e.Row.Reference)
+				}
+				if e.Row.ID == ours.id {
+					found = true
+					record, withheld := e.Record()
+					if _, ok := record["medication"]; ok == !tc.access.Medical {
+						t.Errorf("medication in the record: %v, withheld %v", ok, withheld)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found != tc.found {
+				t.Errorf("found by a medical answer: %v, want %v", found, tc.found)
+			}
+		})
 	}
 }
 

@@ -21,9 +21,10 @@ const SearchTimeout = 3 * time.Second
 
 // List returns the cases of a's office that f selects (f.OfficeID is
 // a's, whatever f says), after which the read is recorded in the audit
-// log: a token's as api.submissions.list, a search as inbox.search (who
-// searched, never what for), any other list as inbox.read. A search looks
-// into the medical answers only for an access that may read them.
+// log: a token's as api.submissions.list, a search (a text, or the
+// reference number it was) as inbox.search (who searched, never what
+// for), any other list as inbox.read. A search looks into the medical
+// answers only for an access that may read them.
 // Errors: Invalid (store.MsgSearchTooBroad).
 func (s *Service) List(ctx context.Context, a Access, f store.CaseFilter) ([]store.CaseRow, error) {
 	f.OfficeID = a.OfficeID
@@ -42,7 +43,7 @@ func (s *Service) List(ctx context.Context, a Access, f store.CaseFilter) ([]sto
 	switch {
 	case a.Actor.Kind == domain.TokenActor:
 		action = domain.APISubmissionsList
-	case f.Text != "":
+	case f.Text != "" || f.Reference != "":
 		action = domain.InboxSearch
 	}
 	// A search too broad to answer is recorded too: who searched counts,
@@ -59,8 +60,8 @@ func (s *Service) Counts(ctx context.Context, a Access) (map[domain.Status]int64
 	return store.CountByStatus(ctx, s.db, a.OfficeID)
 }
 
-// Row returns the list row of case sub (of a's office), with its
-// assignee's name, as lists show it.
+// Row returns the list row of case sub, as Open or Get returned it, with
+// its assignee's name, as lists show it.
 func (s *Service) Row(ctx context.Context, sub store.Submission) (store.CaseRow, error) {
 	row := store.CaseRow{
 		ID: sub.ID, Reference: sub.Reference, ServiceSlug: sub.ServiceSlug, Status: sub.Status, SubmittedAt: sub.SubmittedAt,
@@ -76,7 +77,7 @@ func (s *Service) Row(ctx context.Context, sub store.Submission) (store.CaseRow,
 // answers. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, a Access, id int64) (store.Submission, error) {
 	sub, err := store.GetSubmission(ctx, s.db, a.OfficeID, id)
-	sub.Data = nil
+	sub.Data, sub.AccessTokenSealed = nil, nil
 	return sub, err
 }
 
@@ -111,6 +112,7 @@ func (s *Service) StartExport(ctx context.Context, a Access, x domain.Action, fo
 // them, so an export of a million cases needs the memory of one.
 func (x *Export) Each(ctx context.Context, f store.CaseFilter, fn func(Exported) error) error {
 	f.OfficeID = x.access.OfficeID
+	f.Medical = x.access.Medical && f.Text != "" // as List: the medical answers are searched only by who may read them
 	return store.EachCase(ctx, x.s.db, f, func(r store.ExportRow) error {
 		form, ok := x.forms[r.FormHash]
 		if !ok {

@@ -48,8 +48,9 @@ func (x answers) Record() (forms.Record, []string) {
 	return forms.Redact(x.form, x.record, func(fd *forms.Field) bool { return !x.access.mayRead(fieldMarker(fd)) })
 }
 
-// Case is one case opened for an access: the submission, its answers,
-// files and timeline, each withholding what the access may not read.
+// Case is one case opened for an access: the submission (without its
+// record and sealed token), its answers, files and timeline, each
+// withholding what the access may not read.
 type Case struct {
 	answers
 	Submission store.Submission
@@ -116,7 +117,11 @@ func (s *Service) Open(ctx context.Context, a Access, id int64) (*Case, error) {
 			return nil, err
 		}
 	}
-	return &Case{answers: newAnswers(a, k.Form, k.Envelope.Answers), Submission: k.Submission, files: k.Attachments, events: k.Events}, nil
+	sub := k.Submission
+	// The full record and the sealed access token stay here: what leaves
+	// is the record as the access may read it (Summary, Record).
+	sub.Data, sub.AccessTokenSealed = nil, nil
+	return &Case{answers: newAnswers(a, k.Form, k.Envelope.Answers), Submission: sub, files: k.Attachments, events: k.Events}, nil
 }
 
 // OpenFile returns attachment fileID of case caseID of a's office,
