@@ -83,10 +83,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/api/v1/openapi.json", s.showOpenAPI)
 	api := app.Group("/api/v1", noStore)
 	api.Get("/submissions", s.requireToken(auth.ScopeSubmissionsRead), s.apiListSubmissions)                  // inbox.List
-	api.Get("/submissions/:id", s.requireToken(auth.ScopeSubmissionsRead), s.apiGetSubmission)                // inbox.Open
+	api.Get("/submissions/:id", s.requireToken(auth.ScopeSubmissionsRead), s.apiGetSubmission)                // inbox.Open, Row
 	api.Get("/submissions/:id/events", s.requireToken(auth.ScopeSubmissionsRead), s.apiListEvents)            // inbox.Open
 	api.Get("/submissions/:id/attachments/:file", s.requireToken(auth.ScopeAttachmentsRead), s.apiAttachment) // inbox.OpenFile
-	api.Post("/submissions/:id/status", s.requireToken(auth.ScopeSubmissionsWrite), s.apiChangeStatus)        // inbox.Change
+	api.Post("/submissions/:id/status", s.requireToken(auth.ScopeSubmissionsWrite), s.apiChangeStatus)        // inbox.Change, Get, Row
 
 	staff := app.Group("/staff", noStore, s.requireStaff)
 	staff.Get("/", s.showInbox)                                  // inbox.List, Counts
@@ -116,7 +116,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	admin.Get("/aufbewahrung", s.showRetention)                                 // retention.Cases.Periods
 	admin.Post("/aufbewahrung", s.setRetention)                                 // retention.Cases.SetPeriod
 	admin.Get("/loeschung", s.showDue)                                          // retention.Cases.Due
-	admin.Post("/loeschung/export", s.exportDue)                                // retention.Cases.DueCuts, inbox.StartExport
+	admin.Post("/loeschung/export", s.exportDue)                                // retention.Cases.DueCuts, inbox.StartExport, Export.Each
 
 	// The pages a German public body must have.
 	app.Get("/impressum", s.showImprint)                                           // (page only)
