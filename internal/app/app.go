@@ -177,7 +177,7 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 		return nil, err
 	}
 	if a.Jobs, err = jobs.New(db, cfg.EncryptionKey, log, jobs.Options{
-		Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter, Retention: &retention.Worker{Cases: a.Retention}, Loc: a.Location,
+		Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter, Retention: &retention.Worker{Cases: a.Retention, JobTimeout: jobs.JobTimeout(cfg.JobsRescueAfter)}, Loc: a.Location,
 	}); err != nil {
 		return nil, err
 	}
@@ -248,6 +248,7 @@ func (a *App) mailWorker(cfg config.Config, opts Options, box *crypto.Box) (*mai
 	return &mail.Worker{
 		DB: a.DB, Subs: a.Submissions, Sender: sender, Bundle: bundle, BaseURL: cfg.BaseURL, From: cfg.MailFrom,
 		Loc: a.Location, DKIM: dkim, Box: box, Log: a.log,
+		JobTimeout: jobs.JobTimeout(cfg.JobsRescueAfter), CPU: jobs.MailCPU(),
 	}, nil
 }
 

@@ -58,15 +58,13 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	if opts.MailWorkers == 0 {
 		opts.MailWorkers = 32
 	}
+	// The wiring (internal/app) builds the workers with these; a test
+	// that builds a worker by hand gets the same defaults here.
 	if opts.Mail != nil && opts.Mail.JobTimeout == 0 {
-		// River rescues a dead process's job only after the job's own
-		// timeout: a short rescue time asks for a short one.
-		opts.Mail.JobTimeout = min(2*time.Minute, max(time.Second, opts.RescueAfter/2))
+		opts.Mail.JobTimeout = JobTimeout(opts.RescueAfter)
 	}
 	if opts.Mail != nil && opts.Mail.CPU == nil {
-		// Half the CPUs write mails at most: a burst of receipts must not
-		// make the citizens' requests wait.
-		opts.Mail.CPU = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+		opts.Mail.CPU = MailCPU()
 	}
 	if opts.HTTP == nil {
 		opts.HTTP = &http.Client{
@@ -80,7 +78,7 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 		opts.RescueAfter = 5 * time.Minute
 	}
 	if opts.Retention != nil && opts.Retention.JobTimeout == 0 {
-		opts.Retention.JobTimeout = min(2*time.Minute, max(time.Second, opts.RescueAfter/2))
+		opts.Retention.JobTimeout = JobTimeout(opts.RescueAfter)
 	}
 	// River wants a rescue later than the client's job timeout; every job
 	// kind sets its own (mail 2 min, webhook 15 s) anyway.
@@ -117,6 +115,20 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 	}
 	return client, nil
 }
+
+// JobTimeout is the timeout of a mail or retention job when a job left
+// running by a dead process runs again after rescueAfter
+// (PORTAL_JOBS_RESCUE_AFTER): half of it, between a second and two
+// minutes. River rescues such a job only after the job's own timeout, so
+// a short rescue time asks for a short one.
+func JobTimeout(rescueAfter time.Duration) time.Duration {
+	return min(2*time.Minute, max(time.Second, rescueAfter/2))
+}
+
+// MailCPU is the semaphore of the mails written at once: half the CPUs
+// at most, so that a burst of receipts does not make the citizens'
+// requests wait.
+func MailCPU() chan struct{} { return make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)) }
 
 // NewInserter returns a River client on db that only inserts jobs: it has
 // no workers and is never started. The notifiers enqueue through it, so
