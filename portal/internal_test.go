@@ -19,7 +19,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -31,6 +30,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/i18n"
+	"github.com/gesundheitsamt/portal/internal/testlog"
 	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/static"
 )
@@ -368,12 +368,11 @@ func TestPanicBecomesLocalized500WithoutDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs strings.Builder
-	var mu sync.Mutex
+	var logs testlog.Buffer
 	s := &Server{
 		bundle:  bundle,
 		views:   views,
-		log:     slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
+		log:     slog.New(slog.NewTextHandler(&logs, nil)),
 		metrics: newHTTPMetrics(prometheus.NewRegistry()),
 	}
 	s.cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
@@ -394,23 +393,10 @@ func TestPanicBecomesLocalized500WithoutDetails(t *testing.T) {
 		t.Error("the panic's details reached the page")
 	}
 	id := res.Header.Get("X-Request-Id")
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "secret internal detail") || !strings.Contains(logs.String(), "request_id="+id) ||
 		!strings.Contains(logs.String(), "internal_test.go") {
 		t.Errorf("the log must carry the panic, its stack and the request id:\n%s", logs.String())
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestAcceptsEncoding(t *testing.T) {
