@@ -7,23 +7,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
-	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/inbox"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/submission/submissiontest"
 )
 
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 const (
-	pdf      = "%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+	pdf      = submissiontest.PDF
 	withheld = "〔vertraulich〕"
 	// question is a physician's Rückfrage: medical, as is the answer.
 	question = "Bitte senden Sie den Befund Ihrer Kardiologin."
@@ -39,6 +38,7 @@ var words = forms.Words{Yes: "Ja", NotAnswered: "nicht beantwortet"}
 // world is the case service on a fresh database with the demo offices,
 // staff of both offices and API tokens of Leipzig.
 type world struct {
+	sw      submissiontest.World
 	db      *store.DB
 	set     *forms.Set
 	subs    *submission.Service
@@ -54,28 +54,10 @@ type world struct {
 // It is the one place that knows how the services are constructed.
 func newService(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	db := storetest.New(t)
-	if err := demo.Seed(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	set, err := forms.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := []byte("0123456789abcdef0123456789abcdef")
-	subs, err := submission.New(submission.Options{DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: []byte("secret"), EncryptionKey: key, Location: berlin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := subs.SaveDefinitions(ctx, set); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{db: db, set: set, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set})}
+	sw := submissiontest.New(t)
+	db, set := sw.DB, sw.Forms
+	subs := sw.Service(t, submission.Options{})
+	w := &world{sw: sw, db: db, set: set, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set})}
 	w.leipzig = w.office(t, "leipzig")
 	w.halle = w.office(t, "halle")
 	w.caseworker = inbox.StaffAccess(w.addStaff(t, w.leipzig, "sb@leipzig.test", domain.Caseworker))
@@ -128,34 +110,8 @@ type kase struct {
 // letter is attached.
 func (w *world) submit(t *testing.T, o store.Office, family, medication string) kase {
 	t.Helper()
-	ctx := context.Background()
-	f, _ := w.set.Form("amtsaerztliches-gutachten")
-	d := submission.NewDraft(o.ID, "amtsaerztliche-untersuchung", f.ID)
-	for k, v := range map[string]string{
-		"reason": "dienstfaehigkeit", "file_number": "P-1", "authority": "Landesamt", "disability": "nein",
-		"medication": medication,
-		"given_name": "Zoë", "family_name": family, "date_of_birth": "1980-02-03", "street": "Markt 1",
-		"postal_code": "04109", "city": "Leipzig", "email": strings.ToLower(family) + "@example.org",
-	} {
-		d.Answers.Values[k] = []string{v}
-	}
-	d.Answers.Done = []string{"anlass", "auftrag", "gesundheit", "kontakt"}
-	if err := w.subs.SaveDraft(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	letter, _ := f.Field("request_letter")
-	if _, err := w.subs.AddFile(ctx, d, letter, letterName, []byte(pdf)); err != nil {
-		t.Fatal(err)
-	}
-	r, err := w.subs.Submit(ctx, d, f, o.Code, "de")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := kase{token: r.AccessToken, ref: r.Reference}
-	if err := w.db.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&k.id); err != nil {
-		t.Fatal(err)
-	}
-	return k
+	k := w.sw.SubmitGutachten(t, w.subs, o, family, medication, letterName)
+	return kase{id: k.ID, token: k.Token, ref: k.Ref}
 }
 
 // medicalCase is a case of Leipzig with every kind of content: open and

@@ -15,7 +15,6 @@ import (
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/crypto"
-	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/inbox"
@@ -23,12 +22,12 @@ import (
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
-	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/submission/submissiontest"
 	"github.com/gesundheitsamt/portal/internal/webhook"
 )
 
-const pdf = "%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+const pdf = submissiontest.PDF
 
 // clock is a time the test sets.
 type clock struct {
@@ -43,6 +42,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 // their mail and webhook jobs, the workflow on a clock the test sets, the
 // deletion of cases.
 type world struct {
+	sw      submissiontest.World
 	db      *store.DB
 	set     *forms.Set
 	berlin  *time.Location
@@ -57,19 +57,8 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	db := storetest.New(t)
-	if err := demo.Seed(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	set, err := forms.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := []byte("0123456789abcdef0123456789abcdef")
+	sw := submissiontest.New(t)
+	db, set, berlin, key := sw.DB, sw.Forms, sw.Location, submissiontest.EncryptionKey
 	// An insert-only River client: the jobs stay in river_job, where the
 	// deletion must find them.
 	client, err := river.NewClient(db.RiverDriver(), &river.Config{})
@@ -81,18 +70,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	events := jobs.Events{webhook.NewNotifier(client), mail.NewNotifier(client, box, []byte("retention-test-secret"))}
-	subs, err := submission.New(submission.Options{
-		DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: []byte("secret"), EncryptionKey: key,
-		Location: berlin, Events: events,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := subs.SaveDefinitions(ctx, set); err != nil {
-		t.Fatal(err)
-	}
+	subs := sw.Service(t, submission.Options{Events: events})
 	c := &clock{t: time.Now()}
-	w := &world{db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events, Now: c.now}), clock: c,
+	w := &world{sw: sw, db: db, set: set, berlin: berlin, subs: subs, inbox: inbox.New(inbox.Options{DB: db, Submissions: subs, Forms: set, Events: events, Now: c.now}), clock: c,
 		cases: retention.NewCases(db, set, berlin, slog.New(slog.DiscardHandler)), offices: map[string]store.Office{}}
 	for _, slug := range []string{"leipzig", "halle"} {
 		o, err := store.GetOfficeBySlug(ctx, db, slug)
@@ -126,35 +106,8 @@ type kase struct {
 // named family, with the authority's letter attached.
 func (w *world) submit(t *testing.T, slug, family string) kase {
 	t.Helper()
-	ctx := context.Background()
-	f, _ := w.set.Form("amtsaerztliches-gutachten")
-	o := w.offices[slug]
-	d := submission.NewDraft(o.ID, "amtsaerztliche-untersuchung", f.ID)
-	for k, v := range map[string]string{
-		"reason": "dienstfaehigkeit", "file_number": "P-1", "authority": "Landesamt", "disability": "nein",
-		"medication": "Tabletten gegen " + family + "-Syndrom",
-		"given_name": "Zoë", "family_name": family, "date_of_birth": "1980-02-03", "street": "Markt 1",
-		"postal_code": "04109", "city": "Leipzig", "email": strings.ToLower(family) + "@example.org",
-	} {
-		d.Answers.Values[k] = []string{v}
-	}
-	d.Answers.Done = []string{"anlass", "auftrag", "gesundheit", "kontakt"}
-	if err := w.subs.SaveDraft(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	letter, _ := f.Field("request_letter")
-	if _, err := w.subs.AddFile(ctx, d, letter, "Auftrag "+family+".pdf", []byte(pdf)); err != nil {
-		t.Fatal(err)
-	}
-	r, err := w.subs.Submit(ctx, d, f, o.Code, "de")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := kase{token: r.AccessToken, ref: r.Reference, office: slug}
-	if err := w.db.QueryRow(ctx, `SELECT id FROM submission WHERE draft_id = $1`, d.ID).Scan(&k.id); err != nil {
-		t.Fatal(err)
-	}
-	return k
+	k := w.sw.SubmitGutachten(t, w.subs, w.offices[slug], family, "Tabletten gegen "+family+"-Syndrom", "Auftrag "+family+".pdf")
+	return kase{id: k.ID, token: k.Token, ref: k.Ref, office: slug}
 }
 
 // move takes case k through the workflow at the clock's time.

@@ -5,16 +5,14 @@ import (
 	"errors"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/crypto"
-	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/fault"
-	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/submission/submissiontest"
 )
 
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
@@ -22,6 +20,7 @@ func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 const pdf = "%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 type fixture struct {
+	world    submissiontest.World
 	db       *store.DB
 	svc      *submission.Service
 	set      *forms.Set
@@ -30,39 +29,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	ctx := context.Background()
-	db := storetest.New(t)
-	if err := demo.Seed(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	set, err := forms.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := newService(t, db, nil)
-	if err := svc.SaveDefinitions(ctx, set); err != nil {
-		t.Fatal(err)
-	}
+	w := submissiontest.New(t)
 	var id int64
-	if err := db.QueryRow(ctx, `SELECT id FROM office WHERE slug = 'leipzig'`).Scan(&id); err != nil {
+	if err := w.DB.QueryRow(context.Background(), `SELECT id FROM office WHERE slug = 'leipzig'`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	return fixture{db: db, svc: svc, set: set, officeID: id}
-}
-
-// newService returns the service on db, checking uploads with checker
-// (nil: without a virus scan).
-func newService(t *testing.T, db *store.DB, checker *scan.Checker) *submission.Service {
-	t.Helper()
-	berlin, _ := time.LoadLocation("Europe/Berlin")
-	svc, err := submission.New(submission.Options{
-		DB: db, Engine: forms.NewEngine(forms.NewValidator(), berlin), Secret: []byte("secret"),
-		EncryptionKey: []byte("0123456789abcdef0123456789abcdef"), Location: berlin, Scan: checker,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc
+	return fixture{world: w, db: w.DB, svc: w.Service(t, submission.Options{}), set: w.Forms, officeID: id}
 }
 
 // completeGutachten answers every step of the medical report form for a

@@ -162,7 +162,7 @@ func TestVirusScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.svc = newService(t, fx.db, checker)
+	fx.svc = fx.world.Service(t, submission.Options{Scan: checker})
 	d, letter := newLetterDraft(t, fx)
 
 	infected := scantest.PDF("", scantest.Stream("", clamdtest.EICAR))
@@ -202,7 +202,7 @@ func TestVirusScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.svc = newService(t, fx.db, down)
+	fx.svc = fx.world.Service(t, submission.Options{Scan: down})
 	d2, _ := newLetterDraft(t, fx)
 	if _, err := fx.svc.AddFile(ctx, d2, letter, "auftrag.pdf", scantest.PDF("")); fault.KindOf(err) != fault.Invalid || fault.MessageOf(err) != submission.MsgFileNotNow {
 		t.Fatalf("with clamd down: %v", err)
