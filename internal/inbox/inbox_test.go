@@ -625,3 +625,28 @@ func TestChangeFollowsTheWorkflow(t *testing.T) {
 		})
 	}
 }
+
+// TestRowNamesTheAssigneeOfTheCasesOffice: a list row carries the name of
+// the staff member a case is assigned to, read within the case's office.
+func TestRowNamesTheAssigneeOfTheCasesOffice(t *testing.T) {
+	ctx := context.Background()
+	w := newService(t)
+	k := w.submit(t, w.leipzig, "Vogelsang", "keine")
+	sub := w.get(t, w.leipzig.ID, k.id)
+	if err := w.inbox.Assign(ctx, w.caseworker, k.id, sub.Version, w.physician.Actor.StaffID()); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := w.inbox.Get(ctx, w.caseworker, k.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := w.inbox.Row(ctx, sub)
+	if err != nil || row.AssigneeName != "arzt@leipzig.test" || row.AssigneeID != w.physician.Actor.StaffID() {
+		t.Fatalf("row %+v, %v: want the physician as assignee", row, err)
+	}
+	// A staff id of another office is not read as this case's assignee.
+	sub.AssigneeID = w.halleWorker.Actor.StaffID()
+	if _, err := w.inbox.Row(ctx, sub); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("Row with Halle's staff member as assignee: %v, want NotFound", err)
+	}
+}

@@ -61,14 +61,18 @@ func (s *Service) Counts(ctx context.Context, a Access) (map[domain.Status]int64
 }
 
 // Row returns the list row of case sub, as Open or Get returned it, with
-// its assignee's name, as lists show it.
+// its assignee's name (a staff member of the case's office), as lists
+// show it.
 func (s *Service) Row(ctx context.Context, sub store.Submission) (store.CaseRow, error) {
 	row := store.CaseRow{
 		ID: sub.ID, Reference: sub.Reference, ServiceSlug: sub.ServiceSlug, Status: sub.Status, SubmittedAt: sub.SubmittedAt,
 		UpdatedAt: sub.UpdatedAt, Applicant: sub.Applicant, AssigneeID: sub.AssigneeID, Unread: sub.Unread, Version: sub.Version,
 	}
+	if sub.AssigneeID == 0 {
+		return row, nil
+	}
 	var err error
-	row.AssigneeName, err = s.Assignee(ctx, sub)
+	row.AssigneeName, err = store.StaffName(ctx, s.db, sub.OfficeID, sub.AssigneeID)
 	return row, err
 }
 

@@ -152,13 +152,3 @@ func (s *Service) OpenFile(ctx context.Context, a Access, caseID, fileID int64) 
 func (s *Service) Colleagues(ctx context.Context, a Access) ([]store.Colleague, error) {
 	return store.ListColleagues(ctx, s.db, a.OfficeID)
 }
-
-// Assignee returns the name of the staff member sub is assigned to ("" for
-// nobody).
-func (s *Service) Assignee(ctx context.Context, sub store.Submission) (string, error) {
-	if sub.AssigneeID == 0 {
-		return "", nil
-	}
-	st, err := store.GetStaff(ctx, s.db, sub.AssigneeID)
-	return st.Name, err
-}

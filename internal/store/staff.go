@@ -333,3 +333,16 @@ func SetTOTPRequired(ctx context.Context, q Querier, officeID, id int64, require
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+const staffName = `SELECT name FROM staff WHERE office_id = $1 AND id = $2`
+
+// StaffName returns the name of staff member id of office officeID: what
+// a case shows of its assignee, and nothing of the account besides.
+// Errors: NotFound.
+func StaffName(ctx context.Context, q Querier, officeID, id int64) (string, error) {
+	var name string
+	if err := q.QueryRow(ctx, staffName, officeID, id).Scan(&name); err != nil {
+		return "", notFound("store: staff name", err)
+	}
+	return name, nil
+}
