@@ -51,6 +51,20 @@ const (
 	CaseDeleted  Action = "case.deleted"
 )
 
+// Video consultations (the object is the consultation). What was said or
+// shown is never recorded; these say only who planned, changed, admitted,
+// turned away and ended.
+const (
+	VideoCreate     Action = "video.create"
+	VideoReschedule Action = "video.reschedule"
+	VideoCancel     Action = "video.cancel"
+	VideoResend     Action = "video.resend" // the invitation went out again
+	VideoGuest      Action = "video.guest"  // a link for an interpreter or companion
+	VideoAdmit      Action = "video.admit"
+	VideoDeny       Action = "video.deny"
+	VideoEnd        Action = "video.end"
+)
+
 // The system's own work.
 const (
 	DatabaseBackup  Action = "database.backup"

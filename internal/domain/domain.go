@@ -188,11 +188,13 @@ func ParseActor(s string) (Actor, bool) {
 // "attachment:7", "staff:3", "backup:<time>"; "" for none.
 type Object string
 
-// CaseObject, AttachmentObject and StaffObject name a submission, an
-// attachment and a staff account in the audit log.
+// CaseObject, AttachmentObject, StaffObject and VideoObject name a
+// submission, an attachment, a staff account and a video consultation in
+// the audit log.
 func CaseObject(id int64) Object       { return Object("submission:" + strconv.FormatInt(id, 10)) }
 func AttachmentObject(id int64) Object { return Object("attachment:" + strconv.FormatInt(id, 10)) }
 func StaffObject(id int64) Object      { return Object("staff:" + strconv.FormatInt(id, 10)) }
+func VideoObject(id int64) Object      { return Object("video:" + strconv.FormatInt(id, 10)) }
 
 // BackupObject names a backup by the time it was made (RFC 3339).
 func BackupObject(at string) Object { return Object("backup:" + at) }

@@ -73,7 +73,7 @@ func TestDomainWordsAreNotSpelledOutside(t *testing.T) {
 			t.Fatalf("the scan of this package missed %q: %v", must, words)
 		}
 	}
-	prefixes := []string{"staff:", "token:", "submission:", "attachment:", "service:", "backup:",
+	prefixes := []string{"staff:", "token:", "submission:", "attachment:", "service:", "backup:", "video:",
 		"case.status.", "mail.refused.", "office.notify.", "retention.period."}
 	root, err := filepath.Abs("../..")
 	if err != nil {

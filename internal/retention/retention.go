@@ -1,6 +1,6 @@
 // Package retention deletes personal data whose retention period has
 // ended. Sweep (accessibility feedback, drafts, sessions, mail
-// bookkeeping) runs in every portal process; deleting is idempotent, so
+// bookkeeping, video consultations' metadata) runs in every portal process; deleting is idempotent, so
 // several processes doing it at once is harmless. Cases (submissions with
 // their files, events and everything derived from them) are deleted by a
 // daily River job, once across all processes (cases.go, job.go).
@@ -56,8 +56,20 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	if _, err = store.DeleteOldMailRefusals(ctx, db, now.Add(-MailRefusalPeriod)); err != nil {
 		return err
 	}
+	// Video consultations' metadata (who joined when, admissions): 90
+	// days after each consultation's end.
+	if n, err = store.DeleteOldVideo(ctx, db, now.Add(-VideoPeriod)); err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("retention: deleted the metadata of old video consultations", "count", n)
+	}
 	return nil
 }
+
+// VideoPeriod is how long a video consultation's metadata is kept after
+// its end (Anlage 31b BMV-Ä: at most three months).
+const VideoPeriod = 90 * 24 * time.Hour
 
 // MailSentPeriod is how long the keys of accepted mails are kept.
 const MailSentPeriod = 3 * 24 * time.Hour

@@ -190,6 +190,11 @@ const (
 	EventMailCapped = "mail_capped" // the receipt was not sent: its address had its mails of the day
 	EventHold       = "hold"        // a deletion hold was set (message: the reason)
 	EventHoldLifted = "hold_lifted" // the deletion hold was lifted
+	// A video consultation about the case was planned, moved or
+	// cancelled (message: its start, RFC 3339); the citizen sees it.
+	EventVideoPlanned   = "video_planned"
+	EventVideoMoved     = "video_moved"
+	EventVideoCancelled = "video_cancelled"
 )
 
 const eventColumns = `e.id, e.kind, e.status, e.message, e.at, coalesce(e.staff_id, 0), coalesce(st.name, ''),
