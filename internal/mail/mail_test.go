@@ -331,7 +331,7 @@ func TestMailRetriesWaitMinutesForADay(t *testing.T) {
 // An attachment's media type goes out with its parameters: a calendar
 // client reads an invitation's method from them, and a type the encoder
 // could not format would go out without any.
-func TestAttachmentKeepsMediaTypeParameters(t *testing.T) {
+func TestMessageAttachmentKeepsMediaTypeParameters(t *testing.T) {
 	m := mail.Message{
 		From: mail.Address{Email: "portal@test"}, To: mail.Address{Email: "a@test"}, Subject: "x", Text: "x", HTML: "x",
 		Attachments: []mail.Attachment{

@@ -100,11 +100,11 @@ func (w *videoWorld) enqueue(t *testing.T, v mail.VideoMail) (mail.Args, string)
 	return a, raw
 }
 
-// TestVideoJobCarriesNothingInPlainText enqueues a video mail and reads
+// TestVideoMailJobCarriesNothingInPlainText enqueues a video mail and reads
 // the queue as anyone with database access can: no address, name, token
 // or reference. A retry of the event makes no second job; what cannot
 // become a mail is refused before it is queued.
-func TestVideoJobCarriesNothingInPlainText(t *testing.T) {
+func TestVideoMailJobCarriesNothingInPlainText(t *testing.T) {
 	w := newVideoWorld(t)
 	ctx := context.Background()
 	v := w.mailAbout(mail.TemplateVideoInvite, "de", 0)
@@ -348,11 +348,11 @@ func propValue(ev *ics.VEvent, p ics.ComponentProperty) string {
 	return ""
 }
 
-// TestVideoCancellationGoesOutWithItsCalendar works a cancellation's job
+// TestVideoCancellationMailGoesOutWithItsCalendar works a cancellation's job
 // as the queue does, to a real SMTP server: the mail arrives once, and
 // its calendar part says CANCEL in its content type, where Outlook and
 // Gmail read it, and in the file.
-func TestVideoCancellationGoesOutWithItsCalendar(t *testing.T) {
+func TestVideoCancellationMailGoesOutWithItsCalendar(t *testing.T) {
 	w := newVideoWorld(t)
 	ctx := context.Background()
 	sink := mailtest.Start(t)
