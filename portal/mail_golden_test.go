@@ -32,8 +32,9 @@ var messageID = regexp.MustCompile(`\b(mail|receipt|status|staff|service)\.[a-z_
 var updateMail = flag.Bool("update-mail", false, "rewrite the golden mails in testdata/mail")
 
 // TestMailGoldenFiles renders every mail in German and English and
-// compares subject, text and HTML with testdata/mail/<template>.<lang>.golden
-// (reference numbers, tokens and ids replaced by placeholders). Run with
+// compares subject, text and HTML (and a video mail's calendar file) with
+// testdata/mail/<template>.<lang>.golden (reference numbers, tokens, ids
+// and time stamps replaced by placeholders). Run with
 // -update-mail after an intended change, and read the diff.
 func TestMailGoldenFiles(t *testing.T) {
 	h := newHarness(t, nil)
@@ -109,41 +110,100 @@ func TestMailGoldenFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s: %v", tmpl, lang, err)
 			}
-			// The Message-ID is the job's, the same at every attempt, and
-			// one a receiving system can parse (and so drop a copy by).
-			var head gomail.Header
-			head.SetMessageID(m.MessageID)
-			if parsed, err := head.MessageID(); err != nil || parsed != m.MessageID {
-				t.Errorf("%s: Message-ID %q does not parse: %v", tmpl, m.MessageID, err)
-			}
-			if again, err := w.Compose(ctx, a); err != nil || again.MessageID != m.MessageID {
-				t.Errorf("%s: Message-ID %q, then %q: not stable across attempts", tmpl, m.MessageID, again.MessageID)
-			}
 			got := "Subject: " + m.Subject + "\nTo: " + m.To.Email + "\n\n" + m.Text + "\n----\n" + m.HTML
 			got = strings.NewReplacer(ref, "<REFERENCE>", token, "<TOKEN>", "/faelle/"+strconv.FormatInt(id, 10), "/faelle/<ID>").Replace(got)
-			if messageID.MatchString(got) || strings.Contains(got, "<no value>") {
-				t.Errorf("%s %s: a message id or template field is missing:\n%s", tmpl, lang, got)
-			}
 			if (tmpl == mail.TemplateOfficeNew || tmpl == mail.TemplateDigest) && lang == "en" {
-				continue // the office's mails are German, whatever the citizen's language
-			}
-			file := filepath.Join("..", "testdata", "mail", tmpl+"."+lang+".golden")
-			if *updateMail {
-				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
+				checkMail(t, w, a, m, got, "") // the office's mails are German, whatever the citizen's language
 				continue
 			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run go test ./portal -run TestMailGoldenFiles -update-mail)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the golden file; run with -update-mail and read the diff\n--- got\n%s", file, got)
-			}
+			checkMail(t, w, a, m, got, filepath.Join("..", "testdata", "mail", tmpl+"."+lang+".golden"))
 		}
+	}
+
+	// The video consultation's mails: composed from the job the notifier
+	// queues (address and link sealed), with the calendar file, whose
+	// DTSTAMP (when the job was queued) becomes a placeholder.
+	stamp := regexp.MustCompile(`DTSTAMP:\d{8}T\d{6}Z`)
+	notifier := mail.NewNotifier(client, box, []byte(mailTestKey))
+	for _, lang := range []string{"de", "en"} {
+		for n, tmpl := range []string{mail.TemplateVideoInvite, mail.TemplateVideoMoved, mail.TemplateVideoCancelled, mail.TemplateVideoGuest} {
+			v := mail.VideoMail{
+				Key: "video:7:" + lang + ":" + strconv.Itoa(n), Template: tmpl, OfficeID: leipzig.ID, ConsultationID: 7,
+				Sequence: map[string]int{mail.TemplateVideoMoved: 1, mail.TemplateVideoCancelled: 2}[tmpl],
+				To:       "zoe@example.org", Name: "Zoë Ó Briain", Lang: lang, Token: "JOINTOKEN",
+				Start: time.Date(2026, 12, 3, 10, 0, 0, 0, berlin), Length: 45 * time.Minute, Reference: ref,
+			}
+			switch tmpl {
+			case mail.TemplateVideoCancelled:
+				v.Token = ""
+			case mail.TemplateVideoGuest:
+				// Given the reference as a careless caller might: the
+				// golden file shows the guest's mail has none.
+				v.To, v.Name = "dolmetsch@example.org", "Ana Dolmetsch"
+			}
+			if err := h.db.InTx(ctx, func(tx pgx.Tx) error { return notifier.Video(ctx, tx, v) }); err != nil {
+				t.Fatal(err)
+			}
+			var raw []byte
+			if err := h.db.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'mail.send' AND args->>'key' = $1`, v.Key).Scan(&raw); err != nil {
+				t.Fatal(err)
+			}
+			var a mail.Args
+			if err := json.Unmarshal(raw, &a); err != nil {
+				t.Fatal(err)
+			}
+			m, err := w.Compose(ctx, a)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tmpl, lang, err)
+			}
+			if len(m.Attachments) != 1 {
+				t.Fatalf("%s %s: %d attachments, want the calendar", tmpl, lang, len(m.Attachments))
+			}
+			cal := m.Attachments[0]
+			got := "Subject: " + m.Subject + "\nTo: " + m.To.Email + "\n\n" + m.Text + "\n----\n" + m.HTML +
+				"\n----\n" + cal.Name + " (" + cal.MediaType + ")\n" + stamp.ReplaceAllString(strings.ReplaceAll(string(cal.Content), "\r\n", "\n"), "DTSTAMP:<STAMP>")
+			got = strings.ReplaceAll(got, ref, "<REFERENCE>")
+			checkMail(t, w, a, m, got, filepath.Join("..", "testdata", "mail", tmpl+"."+lang+".golden"))
+		}
+	}
+}
+
+// checkMail checks a composed mail: a Message-ID a receiving system can
+// parse, the same at every attempt; no message id or template field
+// unfilled in got (the mail as its golden file shows it); and got the same
+// as the golden file (none: not compared), or written to it with
+// -update-mail.
+func checkMail(t *testing.T, w *mail.Worker, a mail.Args, m mail.Message, got, file string) {
+	t.Helper()
+	ctx := context.Background()
+	var head gomail.Header
+	head.SetMessageID(m.MessageID)
+	if parsed, err := head.MessageID(); err != nil || parsed != m.MessageID {
+		t.Errorf("%s: Message-ID %q does not parse: %v", a.Key, m.MessageID, err)
+	}
+	if again, err := w.Compose(ctx, a); err != nil || again.MessageID != m.MessageID {
+		t.Errorf("%s: Message-ID %q, then %q: not stable across attempts", a.Key, m.MessageID, again.MessageID)
+	}
+	if messageID.MatchString(got) || strings.Contains(got, "<no value>") {
+		t.Errorf("%s: a message id or template field is missing:\n%s", a.Key, got)
+	}
+	if file == "" {
+		return
+	}
+	if *updateMail {
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run go test ./portal -run TestMailGoldenFiles -update-mail)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file; run with -update-mail and read the diff\n--- got\n%s", file, got)
 	}
 }

@@ -33,14 +33,17 @@ type mailData struct {
 
 // Compose writes the mail of a job, ready to encode; the Worker calls it
 // for every job, tests to see a mail as it goes out. Errors: NotFound (the
-// submission does not exist or has no address, or the office wants no
-// such notice or summary, see officeNotice and digestMail).
+// submission or the office does not exist, the submission has no
+// address, or the office wants no such notice or summary, see
+// officeNotice and digestMail).
 func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 	switch a.Template {
 	case TemplateResume:
 		return w.resumeMail(ctx, a)
 	case TemplateDigest:
 		return w.digestMail(ctx, a)
+	case TemplateVideoInvite, TemplateVideoMoved, TemplateVideoCancelled, TemplateVideoGuest:
+		return w.videoMail(ctx, a)
 	}
 	sub, err := store.GetSubmission(ctx, w.DB, a.OfficeID, a.SubmissionID)
 	if err != nil {

@@ -3,7 +3,8 @@
 // them, so nothing is sent for work that rolled back.
 //
 // No mail carries health data or answers: a mail names the service and the
-// reference number and links to the token-protected page.
+// reference number and links to the token-protected page; a video
+// consultation's mail names the office, the time and the join link.
 //
 // The files, in the order a mail passes through them:
 //
@@ -14,6 +15,11 @@
 //     recipient.
 //   - digest.go: the daily summary to an office, its planning job and
 //     its mail.
+//   - video.go: the mails of a video consultation (invitation, move,
+//     cancellation, a guest's invitation): Notifier.Video, which seals
+//     address and join link into the job, and their composition.
+//   - ics.go: the consultation as a calendar file (iTIP REQUEST or
+//     CANCEL) with golang-ical.
 //   - worker.go: the Worker, which works a job: write, send, record.
 //   - compose.go: Compose, which renders a job's mail (receipt with its
 //     PDF, status, Rückfrage, office notice, resume link) into a Message.

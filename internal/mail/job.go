@@ -19,6 +19,17 @@ const (
 	TemplateResume = "resume"
 )
 
+// The mails of a video consultation (Videosprechstunde), each with the
+// appointment as a calendar file; enqueued by Notifier.Video.
+const (
+	TemplateVideoInvite    = "video_invite"    // the appointment and the join link
+	TemplateVideoMoved     = "video_moved"     // the new time; the link stays the same
+	TemplateVideoCancelled = "video_cancelled" // called off; no link
+	// TemplateVideoGuest invites a guest (an interpreter, a companion)
+	// with a link of their own; it names neither the patient nor the case.
+	TemplateVideoGuest = "video_guest"
+)
+
 // Args are a mail job's arguments: which mail about which submission. The
 // address and the link are read when the mail is written, so no personal
 // data sits in the queue. Key makes the job unique: one mail per event and
@@ -28,8 +39,10 @@ type Args struct {
 	Template     string `json:"template"`
 	OfficeID     int64  `json:"office_id"`
 	SubmissionID int64  `json:"submission_id,omitempty"`
-	// Sealed holds, for a resume link, address and link sealed with
-	// PORTAL_ENCRYPTION_KEY: the draft has no address to read them from.
+	// Sealed holds, for a resume link and a video consultation's mails,
+	// address and link sealed with PORTAL_ENCRYPTION_KEY: the draft has no
+	// address to read them from, and the database keeps a join token's
+	// hash only.
 	Sealed []byte `json:"sealed,omitempty"`
 	// Day is the day a summary (TemplateDigest) counts, YYYY-MM-DD.
 	Day string `json:"day,omitempty"`

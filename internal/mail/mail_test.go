@@ -1,16 +1,19 @@
 package mail_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-smtp"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -322,5 +325,53 @@ func TestMailRetriesWaitMinutesForADay(t *testing.T) {
 	}
 	if total < 23*time.Hour || total > 25*time.Hour {
 		t.Errorf("%d attempts span %v, want about a day", mail.MaxAttempts, total)
+	}
+}
+
+// An attachment's media type goes out with its parameters: a calendar
+// client reads an invitation's method from them, and a type the encoder
+// could not format would go out without any.
+func TestMessageAttachmentKeepsMediaTypeParameters(t *testing.T) {
+	m := mail.Message{
+		From: mail.Address{Email: "portal@test"}, To: mail.Address{Email: "a@test"}, Subject: "x", Text: "x", HTML: "x",
+		Attachments: []mail.Attachment{
+			{Name: "termin.ics", MediaType: "text/calendar; charset=utf-8; method=REQUEST", Content: []byte("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")},
+			{Name: "quittung.pdf", MediaType: "application/pdf", Content: []byte("%PDF-1.7")},
+		},
+	}
+	raw, _, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type part struct{ mediaType, method, charset, name string }
+	var got []part
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := p.Header.(*gomail.AttachmentHeader); ok {
+			mt, params, err := h.ContentType()
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, _ := h.Filename()
+			got = append(got, part{mt, params["method"], params["charset"], name})
+		}
+	}
+	want := []part{{"text/calendar", "REQUEST", "utf-8", "termin.ics"}, {"application/pdf", "", "", "quittung.pdf"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("attachments %v, want %v", got, want)
+	}
+	m.Attachments = []mail.Attachment{{Name: "x", MediaType: "text/calendar; method", Content: []byte("x")}}
+	if _, _, err := m.Bytes(); err == nil {
+		t.Error("an attachment with a malformed media type was encoded")
 	}
 }

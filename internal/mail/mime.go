@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime"
 	"strings"
 	"time"
 	"unicode"
@@ -31,7 +32,9 @@ type Address struct {
 	Name, Email string
 }
 
-// Attachment is a file attached to a mail.
+// Attachment is a file attached to a mail. MediaType may carry
+// parameters ("text/calendar; charset=utf-8; method=REQUEST"): a calendar
+// client reads the method from them.
 type Attachment struct {
 	Name, MediaType string
 	Content         []byte
@@ -111,8 +114,12 @@ func (m Message) Encode(w io.Writer) (string, error) {
 		return "", fmt.Errorf("mail: encode: %w", err)
 	}
 	for _, a := range m.Attachments {
+		mediaType, params, err := mime.ParseMediaType(a.MediaType)
+		if err != nil {
+			return "", fmt.Errorf("mail: encode: attachment %q: %w", a.Name, err)
+		}
 		var ah gomail.AttachmentHeader
-		ah.SetContentType(a.MediaType, nil)
+		ah.SetContentType(mediaType, params)
 		ah.SetFilename(oneLine(a.Name))
 		ah.Set("Content-Transfer-Encoding", "base64")
 		aw, err := mw.CreateAttachment(ah)

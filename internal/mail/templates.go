@@ -150,3 +150,64 @@ var resumeHTML = htmltemplate.Must(htmltemplate.New("resume").Parse(`<!DOCTYPE h
 </body>
 </html>
 `))
+
+// The video consultation's mails: the appointment's facts, then the join
+// link with when it works, what is needed and that it is personal (a
+// cancellation says whom to contact instead), the calendar file, the
+// office.
+var videoText = texttemplate.Must(texttemplate.New("video").Parse(`{{.Greeting}}
+
+{{.Intro}}
+
+{{.L.T "mail.video.date"}}: {{.Date}}
+{{.L.T "mail.video.time"}}: {{.Time}}
+{{.L.T "mail.video.length"}}: {{.Length}}
+{{with .Reference}}{{$.L.T "mail.video.reference"}}: {{.}}
+{{end}}
+{{if .Link}}{{.LinkIntro}}
+{{.Link}}
+
+{{.Window}}
+
+{{.L.T "mail.video.needs"}}
+
+{{.Secret}}
+{{else}}{{.Contact}}
+{{end}}
+{{.Calendar}}
+
+{{.Reply}}
+{{.Office.Name}}
+{{with .Office.Street}}{{.}}
+{{end}}{{.Office.PostalCode}} {{.Office.City}}
+{{with .Office.Phone}}{{.}}
+{{end}}{{with .Office.Email}}{{.}}
+{{end}}
+-- 
+{{.Footer}}
+`))
+
+var videoHTML = htmltemplate.Must(htmltemplate.New("video").Parse(`<!DOCTYPE html>
+<html lang="{{.L.Lang.Code}}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{.Subject}}</title></head>
+<body style="font-family: Arial, Helvetica, sans-serif; font-size: 16px; line-height: 1.5; color: #1a1a1a; max-width: 40em; margin: 0 auto; padding: 1em;">
+<p>{{.Greeting}}</p>
+<p>{{.Intro}}</p>
+<p><strong>{{.L.T "mail.video.date"}}:</strong> {{.Date}}<br>
+<strong>{{.L.T "mail.video.time"}}:</strong> {{.Time}}<br>
+<strong>{{.L.T "mail.video.length"}}:</strong> {{.Length}}{{with .Reference}}<br>
+<strong>{{$.L.T "mail.video.reference"}}:</strong> {{.}}{{end}}</p>
+{{if .Link}}<p>{{.LinkIntro}}</p>
+<p><a href="{{.Link}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.video.link_text"}}</a></p>
+<p>{{.Window}}</p>
+<p>{{.L.T "mail.video.needs"}}</p>
+<p>{{.Secret}}</p>
+{{else}}<p>{{.Contact}}</p>
+{{end}}<p>{{.Calendar}}</p>
+<p>{{.Reply}}<br>
+<strong>{{.Office.Name}}</strong><br>
+{{with .Office.Street}}{{.}}<br>{{end}}{{.Office.PostalCode}} {{.Office.City}}{{with .Office.Phone}}<br>{{.}}{{end}}{{with .Office.Email}}<br>{{.}}{{end}}</p>
+<p style="color: #505a5f; font-size: 14px;">{{.Footer}}</p>
+</body>
+</html>
+`))
