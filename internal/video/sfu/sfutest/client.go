@@ -74,6 +74,7 @@ type Client struct {
 	audio, video *webrtc.TrackLocalStaticRTP
 	sendMu       sync.Mutex // serialises writes per client, and seq
 	seq          map[string]uint16
+	buf          map[string][]byte // the payload being written, reused
 	count        map[string]uint32
 
 	inbox chan sfu.Message
@@ -122,6 +123,7 @@ func New(send func(sfu.Message) error, opt Options) (*Client, error) {
 		send:   send,
 		pc:     pc,
 		seq:    map[string]uint16{},
+		buf:    map[string][]byte{},
 		count:  map[string]uint32{},
 		inbox:  make(chan sfu.Message, 1024),
 		done:   make(chan struct{}),
@@ -380,6 +382,7 @@ func (c *Client) write(t *webrtc.TrackLocalStaticRTP, kind string, size int) err
 	n := c.count[kind]
 	c.count[kind] = n + 1
 	c.seq[kind]++
+	c.buf[kind] = appendPayload(c.buf[kind], c.opt.Name, n, size)
 	clock := uint32(48)
 	if kind == "video" {
 		clock = 90
@@ -391,7 +394,7 @@ func (c *Client) write(t *webrtc.TrackLocalStaticRTP, kind string, size int) err
 			SequenceNumber: c.seq[kind],
 			Timestamp:      n * clock * 10,
 		},
-		Payload: Payload(c.opt.Name, n, size),
+		Payload: c.buf[kind],
 	})
 }
 
@@ -407,26 +410,36 @@ func (c *Client) Sent(kind string) uint32 {
 // number n: "SFUT", n (4 bytes), len(from), from, then bytes that depend on
 // n and their position, size bytes in all (at least as many as the header).
 func Payload(from string, n uint32, size int) []byte {
-	b := make([]byte, max(size, 9+len(from)))
-	copy(b, "SFUT")
-	binary.BigEndian.PutUint32(b[4:], n)
-	b[8] = byte(len(from))
-	copy(b[9:], from)
-	for i := 9 + len(from); i < len(b); i++ {
-		b[i] = byte(n*31 + uint32(i)*7)
+	return appendPayload(nil, from, n, size)
+}
+
+func appendPayload(b []byte, from string, n uint32, size int) []byte {
+	b = append(b[:0], "SFUT"...)
+	b = binary.BigEndian.AppendUint32(b, n)
+	b = append(b, byte(len(from)))
+	b = append(b, from...)
+	for i := len(b); i < size; i++ {
+		b = append(b, fill(n, i))
 	}
 	return b
 }
 
+func fill(n uint32, i int) byte { return byte(n*31 + uint32(i)*7) }
+
 // parsePayload returns the sender and packet number of a payload, and
 // whether the payload is exactly what that sender wrote.
-func parsePayload(b []byte) (from string, n uint32, ok bool) {
-	if len(b) < 9 || string(b[:4]) != "SFUT" || len(b) < 9+int(b[8]) {
-		return "", 0, false
+func parsePayload(b []byte) (from []byte, n uint32, ok bool) {
+	if len(b) < 9 || !bytes.Equal(b[:4], []byte("SFUT")) || len(b) < 9+int(b[8]) {
+		return nil, 0, false
 	}
 	n = binary.BigEndian.Uint32(b[4:])
-	from = string(b[9 : 9+int(b[8])])
-	return from, n, bytes.Equal(b, Payload(from, n, len(b)))
+	from = b[9 : 9+int(b[8])]
+	for i := 9 + len(from); i < len(b); i++ {
+		if b[i] != fill(n, i) {
+			return from, n, false
+		}
+	}
+	return from, n, true
 }
 
 func (c *Client) readRTCP(sender *webrtc.RTPSender) {
@@ -479,7 +492,9 @@ func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		case err != nil || !ok:
 			st.Corrupt++
 		default:
-			st.From = from
+			if st.From != string(from) {
+				st.From = string(from)
+			}
 			if !st.seen[num] {
 				st.seen[num] = true
 				st.Distinct++
