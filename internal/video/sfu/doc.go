@@ -1,0 +1,97 @@
+// Package sfu is the media core of video consultations: a selective
+// forwarding unit on pion/webrtc. Every participant has one PeerConnection
+// to the server; what a participant publishes is forwarded, packet by
+// packet and byte for byte in its payload, to every other participant of
+// the same room. Nothing is decoded or stored, so media that browsers
+// encrypt end to end (encoded transforms) passes through as ciphertext.
+//
+// The package knows nothing of people, rooms in the database, waiting rooms
+// or HTTP. The video service admits a person and calls
+//
+//	p, err := sfu.Room(roomID).Join(personID, sfu.PeerInfo{Name: n, Role: r}, ws)
+//
+// where ws implements Signaler by writing JSON to the person's websocket;
+// it then passes every message read from the websocket to p.Handle, and
+// calls p.Close when the person leaves or the websocket ends (p.Done tells
+// it when the peer ended by itself).
+//
+// # Signalling
+//
+// Messages are JSON objects {"type": ..., ...} (see Message), one per
+// websocket frame. The server is always the offerer; the browser only ever
+// answers. Renegotiation is driven by the server, so there is no glare and
+// the browser never needs onnegotiationneeded.
+//
+// Server → browser:
+//
+//	{"type":"peers","peers":[{"id":"…","name":"…","role":"staff","streamId":"s1a2b…"}, …]}
+//	    Everyone in the room, the receiver included, in join order. Sent on
+//	    join (before the first offer) and whenever someone joins or leaves.
+//	    A remote track belongs to the peer whose streamId equals
+//	    RTCTrackEvent.streams[0].id.
+//	{"type":"offer","sdp":"v=0…"}
+//	    Apply with setRemoteDescription, then createAnswer,
+//	    setLocalDescription and send the answer. At most one offer is
+//	    outstanding: the next one comes only after the answer.
+//	{"type":"candidate","candidate":{"candidate":"candidate:…","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"…"}}
+//	    A server candidate for addIceCandidate. Candidates of an offer are
+//	    always sent after that offer.
+//
+// Browser → server:
+//
+//	{"type":"answer","sdp":"v=0…"}     the answer to the last offer
+//	{"type":"candidate","candidate":{…}}  RTCIceCandidate.toJSON(), after the first answer
+//	{"type":"restart"}                 re-offer with new ICE credentials (after a network
+//	                                   change, or when iceConnectionState is "failed")
+//	{"type":"publish","kind":"video"}  offer one more receiving slot ("audio" or "video"),
+//	                                   e.g. for screen sharing; at most MaxTracks slots
+//
+// Order on join:
+//
+//  1. server: peers, then offer. The first offer has one recvonly audio and
+//     one recvonly video m-section (the browser's slots to publish in),
+//     followed by one sendonly m-section per track already published in the
+//     room.
+//  2. browser: before answering, attach its microphone and camera to the
+//     slots: pc.addTrack(track, stream) for each (addTrack reuses the
+//     transceivers the offer created, in m-section order per kind), or
+//     transceiver.sender.replaceTrack(track) and direction = "sendonly".
+//     Then answer; its direction for the slots is sendonly (or inactive for
+//     a slot it leaves empty).
+//  3. both: trickle candidates. The server is reachable on its host
+//     candidates (Config.UDPPort, Config.TCPPort), so the browser's
+//     candidates may be mDNS names or relayed ones; both work.
+//
+// Renegotiation: when another peer starts publishing, the server adds a
+// sendonly m-section (stream id = that peer's streamId) to everyone else and
+// sends them a new offer; when a peer leaves (or stops a track), its
+// m-sections in everyone else's connection become inactive in the next
+// offer, and the browser's track ends (the stream gets a removetrack
+// event). Inactive m-sections are not reused. Answers are processed one at
+// a time per peer; changes that happen while an offer is outstanding are
+// collected into one further offer.
+//
+// When the server forwards a new track to a browser, it asks the track's
+// publisher for a keyframe once the browser's answer is in, so that the
+// video appears at once. Keyframe requests of subscribers (PLI, FIR) reach
+// the publisher as a PLI, at most one per track every 500 ms.
+//
+// # Media
+//
+// Codecs: Opus (payload type 111), VP8 (96), H.264 constrained baseline
+// profile-level-id=42e01f, packetization-mode=1 (102). No RTX and no FEC;
+// lost packets are retransmitted on NACK by the browser towards the server
+// and by the server (from its per-sender history) towards subscribers.
+// Congestion control is the browser's: the server sends TWCC feedback to
+// publishers, and adds its own TWCC sequence numbers on what it forwards.
+// With Config.MaxBitrate the server also caps each publisher's video with a
+// REMB message every second. There is no simulcast: a subscriber on a poor
+// link gets what the publisher sends, and relies on NACK and keyframes.
+//
+// # Limits
+//
+// Config.MaxPeers (DefaultMaxPeers) peers per room, MaxTracks published
+// tracks per peer, answers of at most MaxSDP bytes, candidates of at most
+// MaxCandidate bytes. Messages of unknown type are refused with
+// ErrUnknownType; no input panics.
+package sfu

@@ -1,0 +1,133 @@
+package sfu
+
+import (
+	"fmt"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// The payload types the server offers. The server is always the offerer, so
+// these numbers are the ones every browser uses towards it.
+const (
+	ptOpus = 111
+	ptVP8  = 96
+	ptH264 = 102
+)
+
+// newMediaEngine registers the codecs every participant can send and
+// receive: Opus, VP8 and H.264 constrained baseline (what Safari and
+// hardware encoders do best). No RTX and no FEC: retransmissions come on the
+// media SSRC (RFC 4585 NACK), which keeps forwarding a plain copy. With
+// remb, the server may cap a publisher's video bitrate with REMB messages.
+func newMediaEngine(remb bool) (*webrtc.MediaEngine, error) {
+	videoFeedback := []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}}
+	if remb {
+		videoFeedback = append(videoFeedback, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
+	}
+	m := &webrtc.MediaEngine{}
+	codecs := []struct {
+		kind  webrtc.RTPCodecType
+		codec webrtc.RTPCodecParameters
+	}{
+		{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+				SDPFmtpLine: "minptime=10;useinbandfec=1",
+			},
+			PayloadType: ptOpus,
+		}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback,
+			},
+			PayloadType: ptVP8,
+		}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFeedback,
+				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+			},
+			PayloadType: ptH264,
+		}},
+	}
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
+			return nil, fmt.Errorf("register %s: %w", c.codec.MimeType, err)
+		}
+	}
+	return m, nil
+}
+
+// newInterceptors registers what every peer connection runs on its RTP and
+// RTCP: NACK generation (towards publishers) and responding (towards
+// subscribers, from a per-sender history), sender and receiver reports, and
+// transport-wide congestion control: TWCC feedback to publishers, so that
+// the browser's own congestion control sizes what it sends, and TWCC
+// sequence numbers on what the server sends, so that subscribers' feedback
+// describes the server's stream rather than the publisher's.
+//
+// webrtc.RegisterDefaultInterceptors is not used because it also registers
+// the MID and RID header extensions: a forwarded packet would carry the
+// publisher's MID into a subscriber's connection, where it names another
+// transceiver, and the browser would route it there.
+func newInterceptors(m *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	r := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(m, r); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(r); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSender(m, r); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newAPI builds the one webrtc.API all the SFU's peer connections come from.
+func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, logs pionLogs) (*webrtc.API, error) {
+	m, err := newMediaEngine(cfg.MaxBitrate > 0)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newInterceptors(m)
+	if err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: logs}
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+	}
+	se.SetICEUDPMux(udp)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if tcp != nil {
+		se.SetICETCPMux(tcp)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	// A server neither needs nor can resolve mDNS names; browsers reach it
+	// on its real addresses and show up as peer-reflexive candidates.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.DisableActiveTCP(true)
+	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	if len(cfg.PublicIPs) > 0 {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("public ips: %w", err)
+		}
+	}
+	return webrtc.NewAPI(
+		webrtc.WithMediaEngine(m),
+		webrtc.WithInterceptorRegistry(r),
+		webrtc.WithSettingEngine(se),
+	), nil
+}

@@ -1,0 +1,487 @@
+package sfu_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/video/sfu"
+	"github.com/gesundheitsamt/portal/internal/video/sfu/sfutest"
+)
+
+// testLog is where the SFU logs during tests: nowhere, or stderr with
+// SFU_TEST_LOG=1 (debug with SFU_TEST_LOG=debug).
+func testLog() *slog.Logger {
+	switch os.Getenv("SFU_TEST_LOG") {
+	case "":
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	case "debug":
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug - 4}))
+	default:
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+}
+
+func newSFU(t testing.TB, cfg sfu.Config) *sfu.SFU {
+	t.Helper()
+	cfg.Loopback = true
+	s, err := sfu.New(cfg, testLog())
+	if err != nil {
+		t.Fatalf("sfu.New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("sfu.Close: %v", err)
+		}
+	})
+	return s
+}
+
+// participant is one test client joined to a room.
+type participant struct {
+	*sfutest.Client
+	peer *sfu.Peer
+	name string
+}
+
+func join(t testing.TB, room *sfu.Room, id, name, role string, opt sfutest.Options) *participant {
+	t.Helper()
+	opt.Name = name
+	c, p, err := sfutest.Join(room, id, sfu.PeerInfo{Name: name, Role: role}, opt)
+	if err != nil {
+		t.Fatalf("join %s: %v", id, err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		p.Close()
+		for _, err := range c.Errors() {
+			t.Errorf("client %s: %v", name, err)
+		}
+	})
+	return &participant{Client: c, peer: p, name: name}
+}
+
+// leave ends the participant as a closing browser tab does, followed by
+// the websocket layer's Close.
+func (p *participant) leave() {
+	p.Client.Close()
+	p.peer.Close()
+}
+
+var av = sfutest.Options{Audio: true, Video: true}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// receiving waits until to has received at least n distinct packets of
+// kind from from, and returns the track's stats.
+func receiving(t testing.TB, to, from *participant, kind string, n int) sfutest.TrackStats {
+	t.Helper()
+	var st sfutest.TrackStats
+	waitFor(t, 15*time.Second, fmt.Sprintf("%s to receive %d %s packets from %s", to.name, n, kind, from.name), func() bool {
+		var ok bool
+		st, ok = to.Received(from.name, kind)
+		return ok && st.Distinct >= n
+	})
+	return st
+}
+
+// more waits until to has received n more distinct packets of kind from
+// from than it has now.
+func more(t testing.TB, to, from *participant, kind string, n int) {
+	t.Helper()
+	st, _ := to.Received(from.name, kind)
+	receiving(t, to, from, kind, st.Distinct+n)
+}
+
+func checkIntact(t testing.TB, ps ...*participant) {
+	t.Helper()
+	for _, p := range ps {
+		for _, st := range p.Tracks() {
+			if st.Corrupt > 0 {
+				t.Errorf("%s: track %s from %s: %d of %d packets changed on the way", p.name, st.TrackID, st.From, st.Corrupt, st.Packets)
+			}
+		}
+	}
+}
+
+func streamOf(t testing.TB, p *participant, name string) string {
+	t.Helper()
+	for _, info := range p.Peers() {
+		if info.Name == name {
+			return info.StreamID
+		}
+	}
+	t.Fatalf("%s's peers %+v lack %s", p.name, p.Peers(), name)
+	return ""
+}
+
+func TestTwoPeersExchangeMedia(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	room := s.Room("r1")
+	alice := join(t, room, "a", "alice", "staff", av)
+	bob := join(t, room, "b", "bob", "patient", av)
+
+	for _, pair := range [][2]*participant{{alice, bob}, {bob, alice}} {
+		to, from := pair[0], pair[1]
+		v := receiving(t, to, from, "video", 30)
+		a := receiving(t, to, from, "audio", 15)
+		// The stream id in the peers message is what labels the video.
+		if want := streamOf(t, to, from.name); v.StreamID != want || a.StreamID != want {
+			t.Errorf("%s: streams of %s's tracks are %q, %q; peers message says %q", to.name, from.name, v.StreamID, a.StreamID, want)
+		}
+	}
+	checkIntact(t, alice, bob)
+
+	got := room.Peers()
+	if len(got) != 2 || got[0].ID != "a" || got[0].Name != "alice" || got[0].Role != "staff" ||
+		got[1].ID != "b" || got[1].Role != "patient" || got[0].StreamID == "" || got[0].StreamID == got[1].StreamID {
+		t.Errorf("room.Peers() = %+v", got)
+	}
+	if n := len(alice.Tracks()); n != 2 {
+		t.Errorf("alice receives %d tracks, want 2 (she must not get her own back)", n)
+	}
+}
+
+func TestLateJoinerGetsEverythingAndKeyframes(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	room := s.Room("r1")
+	alice := join(t, room, "a", "alice", "staff", av)
+	bob := join(t, room, "b", "bob", "patient", av)
+	receiving(t, alice, bob, "video", 10)
+	receiving(t, bob, alice, "video", 10)
+	time.Sleep(600 * time.Millisecond) // past the keyframe request gap
+	alicePLIs, bobPLIs := alice.PLIs(), bob.PLIs()
+
+	ines := join(t, room, "i", "ines", "guest", av) // the interpreter
+	for _, from := range []*participant{alice, bob} {
+		receiving(t, ines, from, "video", 20)
+		receiving(t, ines, from, "audio", 10)
+	}
+	for _, to := range []*participant{alice, bob} {
+		receiving(t, to, ines, "video", 20)
+		receiving(t, to, ines, "audio", 10)
+		if n := len(to.Peers()); n != 3 {
+			t.Errorf("%s's peers list has %d entries, want 3", to.name, n)
+		}
+	}
+	waitFor(t, 5*time.Second, "a keyframe request to both publishers", func() bool {
+		return alice.PLIs() > alicePLIs && bob.PLIs() > bobPLIs
+	})
+	checkIntact(t, alice, bob, ines)
+}
+
+func TestLeave(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	room := s.Room("r1")
+	alice := join(t, room, "a", "alice", "staff", av)
+	bob := join(t, room, "b", "bob", "patient", av)
+	ines := join(t, room, "i", "ines", "guest", av)
+	for _, to := range []*participant{alice, bob} {
+		receiving(t, to, ines, "video", 10)
+		receiving(t, to, ines, "audio", 5)
+	}
+	offers := alice.Offers()
+
+	ines.peer.Close()
+	ines.peer.Close() // idempotent
+	for _, to := range []*participant{alice, bob} {
+		waitFor(t, 10*time.Second, to.name+" to drop ines's tracks", func() bool {
+			_, v := to.Received("ines", "video")
+			_, a := to.Received("ines", "audio")
+			return !v && !a
+		})
+		if n := len(to.Peers()); n != 2 {
+			t.Errorf("%s's peers list has %d entries after ines left, want 2", to.name, n)
+		}
+	}
+	if alice.Offers() <= offers {
+		t.Errorf("alice answered no new offer after ines left")
+	}
+	// The others go on.
+	more(t, alice, bob, "video", 20)
+	more(t, bob, alice, "video", 20)
+	if err := ines.peer.Handle(sfu.Message{Type: sfu.TypeRestart}); !errors.Is(err, sfu.ErrClosed) {
+		t.Errorf("Handle on a closed peer: %v, want ErrClosed", err)
+	}
+
+	if n := s.RoomCount(); n != 1 {
+		t.Errorf("%d rooms, want 1", n)
+	}
+	alice.leave()
+	bob.leave()
+	if n := s.RoomCount(); n != 0 {
+		t.Errorf("%d rooms after everyone left, want 0", n)
+	}
+	if n := len(room.Peers()); n != 0 {
+		t.Errorf("empty room lists %d peers", n)
+	}
+	// The same id makes a new room.
+	carl := join(t, s.Room("r1"), "c", "carl", "staff", sfutest.Options{})
+	waitFor(t, 5*time.Second, "carl's first offer", func() bool { return carl.Offers() > 0 })
+	if n := s.RoomCount(); n != 1 {
+		t.Errorf("%d rooms after a new join, want 1", n)
+	}
+	// Joining through the old Room value reaches the same, new room.
+	dora := join(t, room, "d", "dora", "patient", sfutest.Options{})
+	_ = dora
+	if n := len(s.Room("r1").Peers()); n != 2 {
+		t.Errorf("room r1 has %d peers, want 2", n)
+	}
+}
+
+func TestICERestart(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	room := s.Room("r1")
+	alice := join(t, room, "a", "alice", "staff", av)
+	bob := join(t, room, "b", "bob", "patient", av)
+	receiving(t, alice, bob, "video", 10)
+	receiving(t, bob, alice, "video", 10)
+	ufrag := alice.RemoteUfrag()
+
+	if err := alice.Send(sfu.Message{Type: sfu.TypeRestart}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "an offer with new ICE credentials", func() bool {
+		u := alice.RemoteUfrag()
+		return u != "" && u != ufrag
+	})
+	more(t, alice, bob, "video", 30)
+	more(t, bob, alice, "video", 30)
+	more(t, alice, bob, "audio", 15)
+	checkIntact(t, alice, bob)
+	if st := alice.State(); st != webrtc.PeerConnectionStateConnected {
+		t.Errorf("alice's connection is %s after the restart", st)
+	}
+}
+
+// recorder is a Signaler that keeps what the server sends, and passes it
+// on to a client once one is attached.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []sfu.Message
+	to   *sfutest.Client
+}
+
+func (r *recorder) Signal(m sfu.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, m)
+	if r.to != nil {
+		r.to.Handle(m)
+	}
+	return nil
+}
+
+func (r *recorder) count(typ string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if m.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *recorder) attach(c *sfutest.Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.to = c
+	for _, m := range r.msgs {
+		c.Handle(m)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	room := s.Room("r1")
+	bob := join(t, room, "b", "bob", "patient", av)
+	rec := &recorder{}
+	peer, err := room.Join("a", sfu.PeerInfo{Name: "alice", Role: "staff"}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(peer.Close)
+	waitFor(t, 5*time.Second, "the first offer", func() bool { return rec.count(sfu.TypeOffer) == 1 })
+
+	cand := &webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"}
+	tests := []struct {
+		name string
+		msg  sfu.Message
+		want error
+	}{
+		{"unknown type", sfu.Message{Type: "bogus"}, sfu.ErrUnknownType},
+		{"empty type", sfu.Message{}, sfu.ErrUnknownType},
+		{"offer from the browser", sfu.Message{Type: sfu.TypeOffer, SDP: "v=0"}, sfu.ErrUnknownType},
+		{"peers from the browser", sfu.Message{Type: sfu.TypePeers}, sfu.ErrUnknownType},
+		{"garbage sdp", sfu.Message{Type: sfu.TypeAnswer, SDP: "not an sdp \x00\xff"}, sfu.ErrNegotiation},
+		{"empty sdp", sfu.Message{Type: sfu.TypeAnswer}, sfu.ErrInvalidMessage},
+		{"huge sdp", sfu.Message{Type: sfu.TypeAnswer, SDP: "v=0\r\n" + strings.Repeat("a=x\r\n", sfu.MaxSDP/5)}, sfu.ErrInvalidMessage},
+		{"candidate before the answer", sfu.Message{Type: sfu.TypeCandidate, Candidate: cand}, sfu.ErrNegotiation},
+		{"candidate missing", sfu.Message{Type: sfu.TypeCandidate}, sfu.ErrInvalidMessage},
+		{"candidate too long", sfu.Message{Type: sfu.TypeCandidate, Candidate: &webrtc.ICECandidateInit{Candidate: strings.Repeat("x", 2000)}}, sfu.ErrInvalidMessage},
+		{"publish of an unknown kind", sfu.Message{Type: sfu.TypePublish, Kind: "smell"}, sfu.ErrInvalidMessage},
+		{"publish", sfu.Message{Type: sfu.TypePublish, Kind: "video"}, nil},
+		{"publish again", sfu.Message{Type: sfu.TypePublish, Kind: "audio"}, nil},
+		{"publish a fifth", sfu.Message{Type: sfu.TypePublish, Kind: "video"}, sfu.ErrTooManyTracks},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := peer.Handle(tt.msg)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Handle(%s) = %v, want %v", tt.msg.Type, err, tt.want)
+			}
+			if err != nil && fault.KindOf(err) != fault.Invalid {
+				t.Errorf("kind %s, want invalid", fault.KindOf(err))
+			}
+		})
+	}
+
+	// Still usable: a client takes over the offers so far and answers the
+	// last one; the media flows both ways.
+	c, err := sfutest.New(peer.Handle, sfutest.Options{Name: "alice", Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rec.attach(c)
+	alice := &participant{Client: c, peer: peer, name: "alice"}
+	receiving(t, alice, bob, "video", 20)
+	receiving(t, bob, alice, "video", 20)
+	checkIntact(t, alice, bob)
+
+	// A stable connection: an answer now answers nothing.
+	waitFor(t, 5*time.Second, "the last offer to be answered", func() bool {
+		err := peer.Handle(sfu.Message{Type: sfu.TypeAnswer, SDP: "v=0\r\n"})
+		return errors.Is(err, sfu.ErrNoOffer)
+	})
+	// Errors other than the expected ones would show here.
+	for _, err := range c.Errors() {
+		t.Errorf("client: %v", err)
+	}
+}
+
+func TestJoinErrors(t *testing.T) {
+	s := newSFU(t, sfu.Config{MaxPeers: 2})
+	room := s.Room("r1")
+	if _, err := room.Join("a", sfu.PeerInfo{}, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		id   string
+		info sfu.PeerInfo
+		out  sfu.Signaler
+		want error
+		kind fault.Kind
+	}{
+		{"empty id", "", sfu.PeerInfo{}, &recorder{}, sfu.ErrInvalidPeer, fault.Invalid},
+		{"long id", strings.Repeat("x", 65), sfu.PeerInfo{}, &recorder{}, sfu.ErrInvalidPeer, fault.Invalid},
+		{"long name", "x", sfu.PeerInfo{Name: strings.Repeat("x", 201)}, &recorder{}, sfu.ErrInvalidPeer, fault.Invalid},
+		{"bad utf-8", "x\xff", sfu.PeerInfo{}, &recorder{}, sfu.ErrInvalidPeer, fault.Invalid},
+		{"no signaler", "x", sfu.PeerInfo{}, nil, sfu.ErrInvalidPeer, fault.Invalid},
+		{"same id", "a", sfu.PeerInfo{}, &recorder{}, sfu.ErrPeerExists, fault.Conflict},
+		{"second", "b", sfu.PeerInfo{}, &recorder{}, nil, 0},
+		{"full", "c", sfu.PeerInfo{}, &recorder{}, sfu.ErrRoomFull, fault.Conflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := room.Join(tt.id, tt.info, tt.out)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Join = %v, want %v", err, tt.want)
+			}
+			if err != nil && fault.KindOf(err) != tt.kind {
+				t.Errorf("kind %s, want %s", fault.KindOf(err), tt.kind)
+			}
+		})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.Room("r2").Join("a", sfu.PeerInfo{}, &recorder{}); !errors.Is(err, sfu.ErrClosed) || fault.KindOf(err) != fault.Unavailable {
+		t.Errorf("Join after Close = %v, want ErrClosed (unavailable)", err)
+	}
+	if n := s.RoomCount(); n != 0 {
+		t.Errorf("%d rooms after Close", n)
+	}
+}
+
+// failing is a Signaler whose websocket has gone.
+type failing struct{}
+
+func (failing) Signal(sfu.Message) error { return errors.New("websocket closed") }
+
+func TestSignalerFailureEndsPeer(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	room := s.Room("r1")
+	peer, err := room.Join("a", sfu.PeerInfo{}, failing{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-peer.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("peer did not end when its Signaler failed")
+	}
+	waitFor(t, 5*time.Second, "the room to empty", func() bool { return s.RoomCount() == 0 })
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, err := sfu.New(sfu.Config{Loopback: true}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := s.Room("r1")
+	var ps []*participant
+	for _, name := range []string{"alice", "bob"} {
+		c, p, err := sfutest.Join(room, name, sfu.PeerInfo{Name: name}, sfutest.Options{Name: name, Audio: true, Video: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, &participant{Client: c, peer: p, name: name})
+	}
+	receiving(t, ps[0], ps[1], "video", 10)
+	receiving(t, ps[1], ps[0], "video", 10)
+	ps[0].peer.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		p.Client.Close()
+	}
+	const slack = 3
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+slack {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("%d goroutines before, %d after closing everything:\n%s", before, runtime.NumGoroutine(), buf[:n])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,167 @@
+package sfu
+
+import (
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// keyframeGap is the least time between two keyframe requests the server
+// sends a publisher for one track, however many subscribers ask: a keyframe
+// costs several times an ordinary frame, and one answers them all.
+const keyframeGap = 500 * time.Millisecond
+
+// capInterval is how often a publisher is reminded of Config.MaxBitrate.
+const capInterval = time.Second
+
+// rtpBufSize fits any packet pion accepts (its receive MTU is 1460).
+const rtpBufSize = 1500
+
+// track is one published track: what arrives from the owner's browser on
+// remote is written, unchanged but for SSRC and payload type, to local,
+// which every subscriber's sender is bound to.
+type track struct {
+	owner   *Peer
+	remote  *webrtc.TrackRemote
+	local   *webrtc.TrackLocalStaticRTP
+	lastKey atomic.Int64 // unix nanoseconds of the last keyframe request
+}
+
+// onTrack runs, in a goroutine of pion's, for every track the browser
+// starts sending; it forwards the track until it ends.
+func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if !p.enter() {
+		return
+	}
+	defer p.wg.Done()
+	p.mu.Lock()
+	room := p.room
+	p.published++
+	id := fmt.Sprintf("%s-%s-%d", p.info.StreamID, remote.Kind(), p.published)
+	p.mu.Unlock()
+	if room == nil {
+		return
+	}
+	t, err := room.publish(p, remote, id)
+	if err != nil {
+		p.log.Info("sfu: track not forwarded", "kind", remote.Kind().String(), "err", err)
+		return
+	}
+	if remote.Kind() == webrtc.RTPCodecTypeVideo {
+		p.mu.Lock()
+		p.video = append(p.video, t)
+		p.mu.Unlock()
+	}
+	p.log.Debug("sfu: forwarding", "track", id, "codec", remote.Codec().MimeType)
+
+	p.wg.Add(1)
+	go p.readReceiverRTCP(receiver)
+	t.forward()
+	room.unpublish(t)
+
+	p.mu.Lock()
+	p.video = slices.DeleteFunc(p.video, func(v *track) bool { return v == t })
+	p.mu.Unlock()
+}
+
+// forward copies packets until the remote track ends (the browser stopped
+// sending on it, or the connection closed). One buffer serves all packets;
+// TrackLocalStaticRTP.Write parses only the header, rewrites SSRC and
+// payload type per subscriber and sends the payload bytes as they came: the
+// browsers' end-to-end encrypted frames pass untouched.
+func (t *track) forward() {
+	buf := make([]byte, rtpBufSize)
+	for {
+		n, _, err := t.remote.Read(buf)
+		if err != nil {
+			return
+		}
+		// An error names subscribers whose connection is closing; they
+		// leave through their own Close.
+		_, _ = t.local.Write(buf[:n])
+	}
+}
+
+// keyframe asks the publisher for a keyframe of a video track, at most once
+// per keyframeGap.
+func (t *track) keyframe() {
+	if t.remote.Kind() != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := t.lastKey.Load()
+	if now-last < int64(keyframeGap) || !t.lastKey.CompareAndSwap(last, now) {
+		return
+	}
+	_ = t.owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.remote.SSRC())}})
+}
+
+// readRTCP reads what a subscriber's browser reports about t. Reading is
+// also what drives the interceptors: NACKs are answered from the sender's
+// history as they are read. Picture loss and full intra requests become one
+// rate-limited keyframe request to the publisher.
+func (p *Peer) readRTCP(sender *webrtc.RTPSender, t *track) {
+	defer p.wg.Done()
+	buf := make([]byte, rtpBufSize)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				t.keyframe()
+			}
+		}
+	}
+}
+
+// readReceiverRTCP reads the publisher's sender reports so that the
+// receiver reports the server sends back carry round-trip timing.
+func (p *Peer) readReceiverRTCP(receiver *webrtc.RTPReceiver) {
+	defer p.wg.Done()
+	buf := make([]byte, rtpBufSize)
+	for {
+		if _, _, err := receiver.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// capLoop reminds the publisher every capInterval that its video may use at
+// most Config.MaxBitrate, with a REMB message; browsers take the lower of
+// this and their own estimate.
+func (p *Peer) capLoop() {
+	defer p.wg.Done()
+	tick := time.NewTicker(capInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		ssrcs := make([]uint32, 0, len(p.video))
+		for _, t := range p.video {
+			ssrcs = append(ssrcs, uint32(t.remote.SSRC()))
+		}
+		p.mu.Unlock()
+		if len(ssrcs) == 0 {
+			continue
+		}
+		_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
+			Bitrate: float32(p.s.cfg.MaxBitrate),
+			SSRCs:   ssrcs,
+		}})
+	}
+}
