@@ -34,6 +34,8 @@ import (
 	"github.com/gesundheitsamt/portal/internal/scan"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/video"
+	"github.com/gesundheitsamt/portal/internal/video/sfu"
 	"github.com/gesundheitsamt/portal/internal/webhook"
 	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/portal"
@@ -85,6 +87,9 @@ type App struct {
 	Location    *time.Location // the offices' time zone, Europe/Berlin
 	Submissions *submission.Service
 	Inbox       *inbox.Service
+	Video       *video.Service
+	Media       *sfu.SFU   // the calls' media on this process
+	Hub         *video.Hub // who is connected to which call here
 	Auth        *auth.Service
 	Directory   *office.Directory
 	Retention   *retention.Cases
@@ -111,9 +116,10 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 		log = slog.New(slog.DiscardHandler)
 	}
 	a = &App{DB: db, log: log}
+	built := a // a is nil once an error is returned
 	defer func() {
 		if err != nil {
-			a.close()
+			built.close()
 		}
 	}()
 	if a.Forms, err = forms.Builtin(); err != nil {
@@ -168,6 +174,18 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 		return nil, err
 	}
 	a.Inbox = inbox.New(inbox.Options{DB: db, Submissions: a.Submissions, Forms: a.Forms, Events: a.Notifier, Now: opts.Now})
+	a.Video = video.New(video.Options{DB: db, Box: box, Mail: mails, Secret: cfg.SecretKey, Now: opts.Now})
+	// The calls' media: one UDP port for all of them. In development the
+	// server also offers loopback addresses, so two tabs of one machine
+	// connect without any network.
+	if a.Media, err = sfu.New(sfu.Config{
+		UDPPort: cfg.VideoUDPPort, TCPPort: cfg.VideoTCPPort, PublicIPs: cfg.VideoPublicIPs, Loopback: !cfg.Production(),
+	}, log); err != nil {
+		return nil, fmt.Errorf("video media: %w", err)
+	}
+	media := a.Media
+	a.closers = append(a.closers, func() { _ = media.Close() })
+	a.Hub = video.NewHub(a.Video, a.Media, log)
 	// Cases past their retention period go daily, by one job for all
 	// processes.
 	a.Retention = retention.NewCases(db, a.Forms, a.Location, log)
@@ -208,6 +226,8 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 		Location:     a.Location,
 		Auth:         a.Auth,
 		Inbox:        a.Inbox,
+		Video:        a.Video,
+		Hub:          a.Hub,
 		Retention:    a.Retention,
 		SpoolDir:     spoolDir,
 		MinSpoolFree: opts.MinSpoolFree,

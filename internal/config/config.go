@@ -73,6 +73,19 @@ type Config struct {
 	// "unix:/path/to/socket" or "tcp:host:port"; every upload is scanned
 	// there. Empty: no virus scan.
 	Clamd string
+
+	// Video consultations' media (internal/video/sfu). VideoUDPPort
+	// (PORTAL_VIDEO_UDP_PORT) is the one UDP port of all calls' media; 0
+	// (the default): a free port chosen at start, which suits one machine
+	// but no firewall. VideoTCPPort (PORTAL_VIDEO_TCP_PORT, default 0:
+	// none) takes ICE over TCP for networks that block UDP.
+	// VideoPublicIPs (PORTAL_VIDEO_PUBLIC_IP, comma-separated) are the
+	// addresses browsers reach the server at when it sits behind 1:1 NAT.
+	// Development also offers loopback addresses, so two tabs on one
+	// machine connect.
+	VideoUDPPort   int
+	VideoTCPPort   int
+	VideoPublicIPs []string
 }
 
 // Production reports whether the portal runs in production mode.
@@ -203,6 +216,19 @@ func Load(getenv func(string) string) (Config, error) {
 		problems = append(problems, fmt.Sprintf("PORTAL_CLAMD %q must be unix:/path/to/clamd.socket or tcp:host:port", c.Clamd))
 	}
 
+	c.VideoUDPPort = port(getenv, "PORTAL_VIDEO_UDP_PORT", &problems)
+	c.VideoTCPPort = port(getenv, "PORTAL_VIDEO_TCP_PORT", &problems)
+	for _, ip := range strings.Split(getenv("PORTAL_VIDEO_PUBLIC_IP"), ",") {
+		if ip = strings.TrimSpace(ip); ip == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(ip); err != nil {
+			problems = append(problems, fmt.Sprintf("PORTAL_VIDEO_PUBLIC_IP: %q is not an IP address", ip))
+			continue
+		}
+		c.VideoPublicIPs = append(c.VideoPublicIPs, ip)
+	}
+
 	if len(problems) > 0 {
 		return c, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
@@ -251,6 +277,20 @@ func count(getenv func(string) string, key string, def int, problems *[]string) 
 	if err != nil || n < 1 {
 		*problems = append(*problems, fmt.Sprintf("%s must be a positive number, not %q", key, v))
 		return def
+	}
+	return n
+}
+
+// port reads the port number of key: 0 (the default) or 1..65535.
+func port(getenv func(string) string, key string, problems *[]string) int {
+	v := strings.TrimSpace(getenv(key))
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		*problems = append(*problems, fmt.Sprintf("%s must be a port number (0 to 65535), not %q", key, v))
+		return 0
 	}
 	return n
 }

@@ -58,6 +58,8 @@ func TestLoadProductionComplete(t *testing.T) {
 		"PORTAL_ENCRYPTION_KEY":  validKey,
 		"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
 		"PORTAL_CLAMD":           "tcp:clamav.intern:3310",
+		"PORTAL_VIDEO_UDP_PORT":  "50000",
+		"PORTAL_VIDEO_PUBLIC_IP": "203.0.113.7, 2001:db8::7",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +72,9 @@ func TestLoadProductionComplete(t *testing.T) {
 	}
 	if c.Clamd != "tcp:clamav.intern:3310" {
 		t.Errorf("clamd %q", c.Clamd)
+	}
+	if c.VideoUDPPort != 50000 || c.VideoTCPPort != 0 || len(c.VideoPublicIPs) != 2 || c.VideoPublicIPs[1] != "2001:db8::7" {
+		t.Errorf("video media: udp %d, tcp %d, public %v", c.VideoUDPPort, c.VideoTCPPort, c.VideoPublicIPs)
 	}
 }
 
@@ -98,6 +103,9 @@ func TestLoadRejects(t *testing.T) {
 		{"all interfaces without PORTAL_ENV", map[string]string{"PORTAL_ADDR": "0.0.0.0:8080"}, "not a loopback address"},
 		{"no host without PORTAL_ENV", map[string]string{"PORTAL_ADDR": ":8080"}, "not a loopback address"},
 		{"a network address without PORTAL_ENV", map[string]string{"PORTAL_ADDR": "192.168.1.10:8080"}, "PORTAL_ENV=development"},
+		{"video port out of range", map[string]string{"PORTAL_VIDEO_UDP_PORT": "70000"}, "PORTAL_VIDEO_UDP_PORT"},
+		{"video tcp port not a number", map[string]string{"PORTAL_VIDEO_TCP_PORT": "http"}, "PORTAL_VIDEO_TCP_PORT"},
+		{"video public ip", map[string]string{"PORTAL_VIDEO_PUBLIC_IP": "portal.example"}, "PORTAL_VIDEO_PUBLIC_IP"},
 		{"clamd without network", map[string]string{"PORTAL_CLAMD": "/run/clamav/clamd.ctl"}, "PORTAL_CLAMD"},
 		{"clamd relative socket", map[string]string{"PORTAL_CLAMD": "unix:clamd.ctl"}, "PORTAL_CLAMD"},
 		{"clamd without port", map[string]string{"PORTAL_CLAMD": "tcp:clamav.intern"}, "PORTAL_CLAMD"},
