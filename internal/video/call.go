@@ -1,0 +1,108 @@
+package video
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/domain"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+)
+
+// The rules of a running call: who may enter, and the metadata and audit
+// entries that admitting, turning away and ending leave. The hub (hub.go)
+// holds the people connected now; these are its way to the database.
+
+// Enter checks the holder of token with the ticket of the landing page:
+// the link must be open now and the ticket one this service signed for
+// it. It returns what the link opens and the name the ticket carries.
+// Errors: NotFound (unknown link), Conflict (the link is not open now),
+// Forbidden (no valid ticket for this link).
+func (s *Service) Enter(ctx context.Context, token, ticket string) (Join, string, error) {
+	j, err := s.OpenLink(ctx, token)
+	if err != nil {
+		return Join{}, "", err
+	}
+	if j.Window != Open {
+		return j, "", fault.New(fault.Conflict, "video: enter", "")
+	}
+	name, ok := s.CheckTicket(j.Link.ID, ticket)
+	if !ok {
+		return j, "", fault.New(fault.Forbidden, "video: enter", "")
+	}
+	return j, name, nil
+}
+
+// EnterStaff checks that a may take part in consultation id of a's office
+// now: staff may open the room before the patient's link opens, not once
+// it is cancelled or ended. Errors: NotFound, Forbidden (MsgRole),
+// Conflict (MsgState).
+func (s *Service) EnterStaff(ctx context.Context, a Access, id int64) (store.Consultation, error) {
+	c, err := store.GetConsultation(ctx, s.db, a.OfficeID, id)
+	if err != nil {
+		return store.Consultation{}, err
+	}
+	if !a.MayTakePart() {
+		return store.Consultation{}, fault.New(fault.Forbidden, "video: enter", MsgRole)
+	}
+	if w := WindowOf(c, s.now()); w != Early && w != Open {
+		return store.Consultation{}, fault.New(fault.Conflict, "video: enter", MsgState)
+	}
+	return c, nil
+}
+
+// Present records that the holder of link linkID (or staff member
+// staffID) of consultation c did kind (store.Presence*): metadata, never
+// content.
+func (s *Service) Present(ctx context.Context, c store.Consultation, linkID, staffID int64, kind string) error {
+	_, err := store.InsertPresence(ctx, s.db, store.Presence{ConsultationID: c.ID, OfficeID: c.OfficeID, LinkID: linkID, StaffID: staffID, Kind: kind})
+	return err
+}
+
+// Admit records that a let the holder of link linkID into consultation
+// c, with its audit entry.
+func (s *Service) Admit(ctx context.Context, a Access, c store.Consultation, linkID int64) error {
+	return s.decide(ctx, a, c, linkID, store.PresenceAdmitted, domain.VideoAdmit)
+}
+
+// Deny records that a turned the holder of link linkID away, with its
+// audit entry.
+func (s *Service) Deny(ctx context.Context, a Access, c store.Consultation, linkID int64) error {
+	return s.decide(ctx, a, c, linkID, store.PresenceDenied, domain.VideoDeny)
+}
+
+func (s *Service) decide(ctx context.Context, a Access, c store.Consultation, linkID int64, kind string, action domain.Action) error {
+	if c.OfficeID != a.OfficeID || !a.MayTakePart() {
+		return fault.New(fault.Forbidden, "video: decide", MsgRole)
+	}
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		p := store.Presence{ConsultationID: c.ID, OfficeID: c.OfficeID, LinkID: linkID, StaffID: a.StaffID, Kind: kind}
+		if _, err := store.InsertPresence(ctx, tx, p); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, action, c.ID)
+	})
+}
+
+// End ends consultation id of a's office for everyone: its links then
+// say it is over. Errors: NotFound, Forbidden (MsgRole), Conflict
+// (MsgState: cancelled or ended already).
+func (s *Service) End(ctx context.Context, a Access, id int64) error {
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		c, err := lockFor(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		if _, ok, err := store.CloseConsultation(ctx, tx, a.OfficeID, id, store.VideoEnded, s.now()); err != nil {
+			return err
+		} else if !ok {
+			return fault.New(fault.Conflict, "video: end", MsgState)
+		}
+		p := store.Presence{ConsultationID: c.ID, OfficeID: c.OfficeID, StaffID: a.StaffID, Kind: store.PresenceEnded}
+		if _, err := store.InsertPresence(ctx, tx, p); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, domain.VideoEnd, id)
+	})
+}
