@@ -30,6 +30,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/video"
 	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/static"
 )
@@ -58,6 +59,8 @@ type Deps struct {
 	Location    *time.Location       // the offices' time zone (Europe/Berlin)
 	Auth        *auth.Service        // staff accounts and sessions
 	Inbox       *inbox.Service       // the workflow of cases
+	Video       *video.Service       // video consultations
+	Hub         *video.Hub           // the calls' waiting rooms and media on this process
 	Retention   *retention.Cases     // retention periods, cases due for deletion
 	// SpoolDir holds the files of posts in flight (unlinked and sealed at
 	// once); empty: the system's temporary directory.
@@ -105,6 +108,8 @@ type Server struct {
 	subs                                   *submission.Service
 	auth                                   *auth.Service
 	inbox                                  *inbox.Service
+	video                                  *video.Service
+	hub                                    *video.Hub
 	cases                                  *retention.Cases
 	engine                                 *forms.Engine
 	loc                                    *time.Location
@@ -157,6 +162,8 @@ func New(d Deps) (*Server, error) {
 		subs:     d.Submissions,
 		auth:     d.Auth,
 		inbox:    d.Inbox,
+		video:    d.Video,
+		hub:      d.Hub,
 		cases:    d.Retention,
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,

@@ -82,11 +82,14 @@ func (s *Server) submissionView(c *fiber.Ctx) (*submission.View, *statusPage, *f
 	p.Status = statusText(p.L, v.Submission.Status)
 	p.StatusURL, p.ReceiptURL, p.PDFURL = base, base+"/eingang", base+"/eingangsbestaetigung.pdf"
 	for _, ev := range v.Events {
-		text := statusText(p.L, ev.Status)
-		if ev.Kind == store.EventAnswer {
+		text, message := statusText(p.L, ev.Status), ev.Message
+		switch ev.Kind {
+		case store.EventAnswer:
 			text = p.L.T("status.event.answer")
+		case store.EventVideoPlanned, store.EventVideoMoved, store.EventVideoCancelled:
+			text, message = videoEventText(p.L, ev, s.loc), ""
 		}
-		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: text, Message: ev.Message})
+		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: text, Message: message})
 	}
 	if v.Submission.Status == domain.Question {
 		// The open question is the latest Rückfrage.
@@ -201,6 +204,16 @@ func formatDate(l *i18n.Localizer, t time.Time, loc *time.Location) string {
 		return t.Format("02.01.2006")
 	}
 	return t.Format("2 January 2006")
+}
+
+// videoEventText is a video consultation's timeline entry: planned,
+// moved or cancelled, with its start (the event's message).
+func videoEventText(l *i18n.Localizer, ev store.Event, loc *time.Location) string {
+	date := ev.Message
+	if at, err := time.Parse(time.RFC3339, ev.Message); err == nil {
+		date = formatTime(l, at, loc)
+	}
+	return l.Tf("status.event."+ev.Kind, "Date", date)
 }
 
 // formatTime shows a moment in the offices' time zone.

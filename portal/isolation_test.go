@@ -15,6 +15,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/video"
 )
 
 // isolation is what keeping one office's data from another's staff and
@@ -77,6 +78,20 @@ var isolationCases = map[string]isolationCase{
 		form: url.Values{"version": {"1"}, "bearbeitung": {"0"}}},
 	"POST /staff/faelle/:id/loeschsperre":          {want: notFound, params: map[string]string{"id": "{case}"}, form: url.Values{"grund": {"Klage"}}},
 	"POST /staff/faelle/:id/loeschsperre/aufheben": {want: notFound, params: map[string]string{"id": "{case}"}},
+	"POST /staff/faelle/:id/video": {want: notFound, params: map[string]string{"id": "{case}"},
+		form: url.Values{"datum": {"2030-01-02"}, "uhrzeit": {"10:00"}, "dauer": {"20"}}},
+
+	// Video consultations.
+	"GET /staff/video":     {want: showsNothing, status: 200, shows: "/staff/video/{video}"},
+	"GET /staff/video/:id": {want: notFound, params: map[string]string{"id": "{video}"}},
+	// Without an upgrade the call's socket is refused before anything is
+	// looked up; TestCallSocketsRefuse tries it upgraded as Halle.
+	"GET /staff/video/:id/ws": {want: asForNothing, status: 426, params: map[string]string{"id": "{video}"}},
+	"POST /staff/video/:id/verschieben": {want: notFound, params: map[string]string{"id": "{video}"},
+		form: url.Values{"datum": {"2030-01-02"}, "uhrzeit": {"10:00"}, "dauer": {"20"}}},
+	"POST /staff/video/:id/erneut-senden": {want: notFound, params: map[string]string{"id": "{video}"}},
+	"POST /staff/video/:id/absagen":       {want: notFound, params: map[string]string{"id": "{video}"}},
+	"POST /staff/video/:id/gast":          {want: notFound, params: map[string]string{"id": "{video}"}, form: url.Values{"name": {"Gast"}}},
 
 	// The office's administration.
 	"GET /staff/verwaltung": {want: showsNothing, status: 200, shows: "sb@leipzig.test"},
@@ -288,15 +303,22 @@ func newIsolationWorld(t *testing.T) *isolationWorld {
 	if err := h.cases.SetPeriod(ctx, o.ID, domain.StaffMember(account), "reiseimpfberatung", 89); err != nil {
 		t.Fatal(err)
 	}
+	// A consultation about the open case, starting within the hour: the
+	// office's list shows it today.
+	planned, err := h.app.Video.Plan(ctx, video.Access{OfficeID: o.ID, StaffID: account, Role: domain.Caseworker}, open, time.Now().Add(time.Hour), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consultation := planned.Consultation.ID
 	w.markers = []string{w.ref, closedRef, "Briain", "zoe@example.org", "@leipzig.test", "Postfach in Leipzig", "7 Jahre und 5 Monate",
 		string(domain.CaseObject(open)), string(domain.CaseObject(closed))}
 	w.objects = []string{string(domain.CaseObject(open)), string(domain.CaseObject(closed)), string(domain.AttachmentObject(file)),
-		string(domain.StaffObject(account))}
+		string(domain.StaffObject(account)), string(domain.VideoObject(consultation))}
 	w.targets = []target{
 		{"Leipzig's data", map[string]string{"{case}": fmt.Sprint(open), "{file}": fmt.Sprint(file), "{account}": fmt.Sprint(account), "{ref}": w.ref,
-			"{closed}": closedRef}},
+			"{closed}": closedRef, "{video}": fmt.Sprint(consultation)}},
 		{"ids that exist nowhere", map[string]string{"{case}": "99999999", "{file}": "99999999", "{account}": "99999999", "{ref}": "LEJ-0000-0000",
-			"{closed}": "99999999"}},
+			"{closed}": "99999999", "{video}": "99999999"}},
 	}
 	return w
 }
@@ -413,6 +435,8 @@ func (w *isolationWorld) leipzigState(t *testing.T) map[string]string {
 		"office":    `SELECT x::text FROM office x WHERE id = $1`,
 		"retention": `SELECT string_agg(x::text, ',' ORDER BY x.service_slug) FROM office_retention x WHERE office_id = $1`,
 		"refusals":  `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM mail_refusal x WHERE office_id = $1`,
+		"video":     `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM video_consultation x WHERE office_id = $1`,
+		"links":     `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM video_link x WHERE office_id = $1`,
 		"audit":     `SELECT count(*)::text FROM audit_log WHERE office_id = $1 OR object = ANY($2)`,
 	} {
 		var s *string

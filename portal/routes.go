@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/compress"
@@ -19,10 +20,10 @@ import (
 // application. The comment of each route names the service method its
 // handler calls, and so where the rule it applies lives: inbox is the case
 // service (internal/inbox), submission the citizen's drafts and
-// submissions, auth the staff accounts and logins, office.Directory the
-// catalogue of offices and services, retention the retention periods,
-// audit and mail the admin's audited reads; "(page only)" renders without
-// a service. docs/adding-a-feature.md follows one route through the
+// submissions, video the video consultations, auth the staff accounts and
+// logins, office.Directory the catalogue of offices and services,
+// retention the retention periods, audit and mail the admin's audited
+// reads; "(page only)" renders without a service. docs/adding-a-feature.md follows one route through the
 // layers.
 func (s *Server) routes(reg *prometheus.Registry) {
 	app := s.app
@@ -67,6 +68,12 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/fortsetzen/:token", noStore, s.showResume)                      // (page only)
 	app.Post("/fortsetzen", noStore, s.limit(resumeLimit), s.resume)          // submission.OpenDraft
 
+	// A video consultation's join link: the token in the path is the
+	// holder's whole authority, for that one consultation.
+	app.Get("/video/:token", noStore, s.showVideo)                                            // video.OpenLink
+	app.Post("/video/:token", noStore, s.joinVideo)                                           // video.Consent
+	app.Get("/video/:token/ws", requireSocket, websocket.New(s.linkSocket, s.socketConfig())) // video.Hub.EnterLink, Handle
+
 	// Staff: the login steps, then everything behind requireStaff.
 	app.Get("/staff/login", noStore, s.showLogin)            // (page only)
 	app.Post("/staff/login", noStore, s.login)               // auth.Login; loginLimit
@@ -89,20 +96,28 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	api.Post("/submissions/:id/status", s.requireToken(auth.ScopeSubmissionsWrite), s.apiChangeStatus)        // inbox.Change, Get, Row
 
 	staff := app.Group("/staff", noStore, s.requireStaff)
-	staff.Get("/", s.showInbox)                                  // inbox.List, Counts
-	staff.Post("/suche", s.searchInbox)                          // inbox.List (search)
-	staff.Post("/export", s.exportCases)                         // inbox.StartExport, Export.Each
-	staff.Post("/faelle/sammel", s.bulkChange)                   // inbox.Change, Assign (per case)
-	staff.Get("/faelle/:id", s.showCase)                         // inbox.Open, Colleagues
-	staff.Get("/faelle/:id/anlagen/:file", s.downloadAttachment) // inbox.OpenFile
-	staff.Post("/faelle/:id/status", s.changeStatus)             // inbox.Change (also the Rückfrage)
-	staff.Post("/faelle/:id/notiz", s.addNote)                   // inbox.AddNote
-	staff.Post("/faelle/:id/zuweisung", s.assignCase)            // inbox.Assign
-	staff.Post("/faelle/:id/loeschsperre", s.setHold)            // inbox.SetHold
-	staff.Post("/faelle/:id/loeschsperre/aufheben", s.liftHold)  // inbox.LiftHold
-	staff.Post("/logout/ueberall", s.logoutEverywhere)           // auth.LogoutEverywhere
-	staff.Get("/passwort", s.showPassword)                       // (page only)
-	staff.Post("/passwort", s.changePassword)                    // auth.ChangePassword; loginLimit
+	staff.Get("/", s.showInbox)                                                               // inbox.List, Counts
+	staff.Post("/suche", s.searchInbox)                                                       // inbox.List (search)
+	staff.Post("/export", s.exportCases)                                                      // inbox.StartExport, Export.Each
+	staff.Post("/faelle/sammel", s.bulkChange)                                                // inbox.Change, Assign (per case)
+	staff.Get("/faelle/:id", s.showCase)                                                      // inbox.Open, Colleagues
+	staff.Get("/faelle/:id/anlagen/:file", s.downloadAttachment)                              // inbox.OpenFile
+	staff.Post("/faelle/:id/status", s.changeStatus)                                          // inbox.Change (also the Rückfrage)
+	staff.Post("/faelle/:id/notiz", s.addNote)                                                // inbox.AddNote
+	staff.Post("/faelle/:id/zuweisung", s.assignCase)                                         // inbox.Assign
+	staff.Post("/faelle/:id/loeschsperre", s.setHold)                                         // inbox.SetHold
+	staff.Post("/faelle/:id/loeschsperre/aufheben", s.liftHold)                               // inbox.LiftHold
+	staff.Post("/faelle/:id/video", s.planConsultation)                                       // video.Plan
+	staff.Get("/video", s.showConsultations)                                                  // video.List
+	staff.Get("/video/:id", s.showConsultation)                                               // video.Get
+	staff.Get("/video/:id/ws", requireSocket, websocket.New(s.staffSocket, s.socketConfig())) // video.Hub.EnterStaff, Handle
+	staff.Post("/video/:id/verschieben", s.rescheduleConsultation)                            // video.Reschedule
+	staff.Post("/video/:id/erneut-senden", s.resendInvitation)                                // video.Resend
+	staff.Post("/video/:id/absagen", s.cancelConsultation)                                    // video.Cancel
+	staff.Post("/video/:id/gast", s.addGuest)                                                 // video.AddGuest
+	staff.Post("/logout/ueberall", s.logoutEverywhere)                                        // auth.LogoutEverywhere
+	staff.Get("/passwort", s.showPassword)                                                    // (page only)
+	staff.Post("/passwort", s.changePassword)                                                 // auth.ChangePassword; loginLimit
 	admin := staff.Group("/verwaltung", requireAdmin)
 	admin.Get("", s.showAdmin)                                                  // auth.Accounts
 	admin.Post("/konten", s.createAccount)                                      // auth.CreateAccount

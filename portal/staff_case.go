@@ -37,6 +37,11 @@ type casePage struct {
 	Hold        *holdView
 	Form        caseForm
 	Changed     bool // the last change went through
+	// Videosprechstunden: this case's, and the plan form for those who
+	// take part in them (caseworkers, physicians).
+	Consultations []consultationItem
+	PlansVideo    bool
+	VideoMinutes  []optionView
 }
 
 // caseForm is what was typed into one of the case page's forms when it
@@ -49,6 +54,7 @@ type caseForm struct {
 	RequestFiles bool
 	Note         string
 	HoldReason   string
+	Video        videoForm // the plan form's fields
 }
 
 type attachmentView struct {
@@ -139,6 +145,11 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 	if err := s.caseDeletion(c, &p, sub, names); err != nil {
 		return err
 	}
+	if p.Consultations, err = s.caseConsultations(c, p.L, sub.ID); err != nil {
+		return err
+	}
+	p.PlansVideo = videoAccess(c).MayTakePart()
+	p.VideoMinutes = minuteOptions(p.L, form.Video.Minutes)
 	p.Changed = c.Query("geaendert") == "1" && form.Error == ""
 	if form.Error != "" {
 		form.Error = p.L.T(form.Error)
@@ -213,7 +224,7 @@ func (s *Server) afterCaseChange(c *fiber.Ctx, id int64, form caseForm, err erro
 }
 
 // caseFormFocus is where the error summary of each case form leads.
-var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text", "assign": "assignee", "hold": "hold-reason"}
+var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text", "assign": "assignee", "hold": "hold-reason", "video": "video-date"}
 
 // staffEventView is an event of the timeline as staff read it: who did
 // what, and whether the citizen sees it.
@@ -242,6 +253,8 @@ func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) event
 		v.Text = l.T("staff.case.event.hold")
 	case store.EventHoldLifted:
 		v.Text = l.T("staff.case.event.hold_lifted")
+	case store.EventVideoPlanned, store.EventVideoMoved, store.EventVideoCancelled:
+		v.Text, v.Message = videoEventText(l, ev, loc), ""
 	default:
 		v.Text = statusText(l, ev.Status)
 		if ev.RequestFiles {

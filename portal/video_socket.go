@@ -1,0 +1,266 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/video"
+	"github.com/gesundheitsamt/portal/internal/video/sfu"
+)
+
+// The limits of a call's websocket: the largest message (an SDP answer
+// with room to spare), how long a link holder has to say hello, how
+// long a silent socket lives (pings keep a live one talking), the
+// messages a socket may send per second and at once, and how many the
+// server queues for a slow reader before it gives up on it.
+const (
+	socketMaxMessage = sfu.MaxSDP + 16<<10
+	socketHello      = 10 * time.Second
+	socketIdle       = 60 * time.Second
+	socketPing       = 20 * time.Second
+	socketWrite      = 10 * time.Second
+	socketRate       = 20  // messages per second, on average
+	socketBurst      = 100 // messages at once (a burst of ICE candidates)
+	socketQueue      = 256
+)
+
+// socketConfig is the upgrade of both call sockets: no compression (it
+// buys little on SDP and costs memory per socket), a panic logged and
+// the socket closed, never the panic sent to the client.
+func (s *Server) socketConfig() websocket.Config {
+	return websocket.Config{
+		HandshakeTimeout: 10 * time.Second,
+		RecoverHandler: func(ws *websocket.Conn) {
+			if e := recover(); e != nil {
+				s.log.Error("panic in a call socket", "panic", e)
+				_ = ws.Close()
+			}
+		},
+	}
+}
+
+// requireSocket lets only websocket upgrades from the portal's own pages
+// through: a page of another site may open a websocket to us with the
+// staff member's cookies (cross-site websocket hijacking), so the Origin
+// must be this request's own.
+func requireSocket(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.ErrUpgradeRequired
+	}
+	origin, err := url.Parse(c.Get(fiber.HeaderOrigin))
+	if err != nil || origin.Host != c.Hostname() || origin.Scheme != c.Protocol() {
+		return fiber.ErrForbidden
+	}
+	return c.Next()
+}
+
+// linkSocket is the websocket of a join link's holder (GET
+// /video/:token/ws): hello with the landing page's ticket, then the
+// waiting room, then the call.
+func (s *Server) linkSocket(ws *websocket.Conn) {
+	token := ws.Params("token")
+	sock := newSocket(ws, s.log)
+	defer sock.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(socketHello))
+	var hello video.Message
+	if err := ws.ReadJSON(&hello); err != nil || hello.Type != video.TypeHello {
+		sock.refuse(video.CodeBadMessage)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	m, err := s.hub.EnterLink(ctx, token, hello.Ticket, sock)
+	cancel()
+	if err != nil {
+		sock.refuse(refusal(err))
+		return
+	}
+	defer s.hub.Leave(m)
+	s.serveSocket(ws, sock, m)
+}
+
+// staffSocket is a staff member's websocket of consultation :id (GET
+// /staff/video/:id/ws), behind the staff login: the call and its waiting
+// room.
+func (s *Server) staffSocket(ws *websocket.Conn) {
+	st, _ := ws.Locals(localStaff).(auth.Staff)
+	sock := newSocket(ws, s.log)
+	defer sock.Close()
+	id, ok := parseID(ws.Params("id"))
+	if !ok || st.ID == 0 {
+		sock.refuse(video.CodeBadMessage)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	m, err := s.hub.EnterStaff(ctx, video.StaffAccess(st), id, sock)
+	cancel()
+	if err != nil {
+		sock.refuse(refusal(err))
+		return
+	}
+	defer s.hub.Leave(m)
+	s.serveSocket(ws, sock, m)
+}
+
+// refusal is the error code a refused entry is told.
+func refusal(err error) string {
+	if fault.KindOf(err) == fault.Conflict {
+		return video.CodeFull
+	}
+	return video.CodeBadMessage
+}
+
+// serveSocket reads m's messages until the socket ends: each within the
+// rate, each handed to the hub. A message the hub refuses is answered
+// with an error and the socket stays; one too many closes it.
+func (s *Server) serveSocket(ws *websocket.Conn, sock *socket, m *video.Member) {
+	ws.SetReadLimit(socketMaxMessage)
+	_ = ws.SetReadDeadline(time.Now().Add(socketIdle))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(socketIdle)) })
+	bucket := newBucket(socketRate, socketBurst)
+	for {
+		_, raw, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(socketIdle))
+		if !bucket.take(time.Now()) {
+			sock.refuse(video.CodeTooFast)
+			return
+		}
+		var msg video.Message
+		if err := json.Unmarshal(raw, &msg); err != nil {
+			_ = sock.Send(errorMessage(video.CodeBadMessage))
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = s.hub.Handle(ctx, m, msg)
+		cancel()
+		if err != nil {
+			if fault.KindOf(err) == fault.Internal {
+				s.log.Warn("video: a call message failed", "type", msg.Type, "err", err)
+			}
+			_ = sock.Send(errorMessage(video.CodeBadMessage))
+		}
+	}
+}
+
+func errorMessage(code string) video.Message {
+	return video.Message{Message: sfu.Message{Type: video.TypeError}, Code: code}
+}
+
+// socket is one websocket as the hub writes to it (video.Conn): messages
+// are queued and written by one goroutine, with a deadline each, and
+// pings keep the connection alive. A reader that falls socketQueue
+// messages behind is given up.
+type socket struct {
+	ws      *websocket.Conn
+	log     *slog.Logger
+	out     chan video.Message
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+var errSocketGone = errors.New("portal: the socket is closed or too slow")
+
+func newSocket(ws *websocket.Conn, log *slog.Logger) *socket {
+	s := &socket{ws: ws, log: log, out: make(chan video.Message, socketQueue), closing: make(chan struct{}), done: make(chan struct{})}
+	go s.write()
+	return s
+}
+
+// Send queues m; it never blocks.
+func (s *socket) Send(m video.Message) error {
+	select {
+	case <-s.closing:
+		return errSocketGone
+	default:
+	}
+	select {
+	case s.out <- m:
+		return nil
+	default:
+		s.Close()
+		return errSocketGone
+	}
+}
+
+// Close writes what is queued, then closes the connection, and waits
+// until it is closed.
+func (s *socket) Close() {
+	s.once.Do(func() { close(s.closing) })
+	<-s.done
+}
+
+// refuse tells the client code and closes.
+func (s *socket) refuse(code string) {
+	_ = s.Send(errorMessage(code))
+	s.Close()
+}
+
+func (s *socket) write() {
+	defer close(s.done)
+	defer s.ws.Close()
+	ping := time.NewTicker(socketPing)
+	defer ping.Stop()
+	send := func(m video.Message) bool {
+		_ = s.ws.SetWriteDeadline(time.Now().Add(socketWrite))
+		return s.ws.WriteJSON(m) == nil
+	}
+	for {
+		select {
+		case m := <-s.out:
+			if !send(m) {
+				return
+			}
+		case <-ping.C:
+			if s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(socketWrite)) != nil {
+				return
+			}
+		case <-s.closing:
+			for {
+				select {
+				case m := <-s.out:
+					if !send(m) {
+						return
+					}
+				default:
+					_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+					return
+				}
+			}
+		}
+	}
+}
+
+// bucket is a token bucket: rate tokens a second, at most burst.
+type bucket struct {
+	rate, burst, tokens float64
+	at                  time.Time
+}
+
+func newBucket(rate, burst int) *bucket {
+	return &bucket{rate: float64(rate), burst: float64(burst), tokens: float64(burst)}
+}
+
+func (b *bucket) take(now time.Time) bool {
+	if !b.at.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.at).Seconds()*b.rate)
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,387 @@
+// The video consultation in the browser: the tech check (camera and
+// microphone preview, level meter, device choice), the waiting room, and
+// the call over the portal's SFU. The page holds every text and every
+// element; this script only shows, hides and fills them. The signalling
+// protocol is in docs/video.md: the server always offers, the browser
+// answers; a link holder says hello with the landing page's ticket.
+(function () {
+  "use strict";
+
+  var app = document.getElementById("video-app");
+  if (!app) return;
+  var staff = app.getAttribute("data-role") === "staff";
+  var texts = {};
+  Array.prototype.forEach.call(document.querySelectorAll("#call-texts [data-key]"), function (li) {
+    texts[li.getAttribute("data-key")] = li.textContent;
+  });
+  function $(id) { return document.getElementById(id); }
+  function say(key) { $("call-status").textContent = texts[key] || ""; }
+
+  app.hidden = false;
+  if (!window.RTCPeerConnection || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.WebSocket) {
+    $("call-unsupported").hidden = false;
+    return;
+  }
+
+  var steps = ["call-check", "call-waiting", "call-room", "call-after"];
+  function show(step, focus) {
+    steps.forEach(function (id) { var el = $(id); if (el) el.hidden = id !== step; });
+    if (staff) {
+      $("call-lobby").hidden = step !== "call-room";
+      $("call-end-row").hidden = step !== "call-room";
+    }
+    var heading = focus && $(focus);
+    if (heading) heading.focus();
+  }
+
+  // --- Devices: the tech check and the call use the same stream. ---
+
+  var local = null; // the MediaStream of camera and microphone
+  var meterStop = null;
+
+  function constraints() {
+    var cam = $("device-camera").value, mic = $("device-microphone").value;
+    return {
+      audio: mic ? { deviceId: { exact: mic } } : true,
+      video: cam ? { deviceId: { exact: cam }, width: { ideal: 1280 }, height: { ideal: 720 } } : { width: { ideal: 1280 }, height: { ideal: 720 } }
+    };
+  }
+
+  function openDevices() {
+    if (local) local.getTracks().forEach(function (t) { t.stop(); });
+    return navigator.mediaDevices.getUserMedia(constraints()).then(function (stream) {
+      local = stream;
+      $("check-preview").srcObject = stream;
+      $("check-denied").hidden = true;
+      $("check-retry").hidden = true;
+      $("check-verdict").hidden = false;
+      $("check-go").disabled = false;
+      meter(stream);
+      return listDevices();
+    }, function () {
+      $("check-denied").hidden = false;
+      $("check-retry").hidden = false;
+      $("check-verdict").hidden = true;
+      $("check-go").disabled = true;
+    });
+  }
+
+  function listDevices() {
+    return navigator.mediaDevices.enumerateDevices().then(function (devices) {
+      fill($("device-camera"), devices, "videoinput", local && local.getVideoTracks()[0]);
+      fill($("device-microphone"), devices, "audioinput", local && local.getAudioTracks()[0]);
+      var cams = devices.filter(function (d) { return d.kind === "videoinput"; });
+      $("call-switch").hidden = cams.length < 2;
+    });
+  }
+
+  function fill(select, devices, kind, track) {
+    var current = track && track.getSettings ? track.getSettings().deviceId : "";
+    select.textContent = "";
+    devices.filter(function (d) { return d.kind === kind; }).forEach(function (d, i) {
+      var o = document.createElement("option");
+      o.value = d.deviceId;
+      o.textContent = d.label || (kind + " " + (i + 1));
+      o.selected = d.deviceId === current;
+      select.appendChild(o);
+    });
+  }
+
+  // The level meter: the microphone's loudness, so a person sees that
+  // it hears them.
+  function meter(stream) {
+    if (meterStop) meterStop();
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx || !stream.getAudioTracks().length) return;
+    var ctx = new Ctx();
+    var analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    var data = new Uint8Array(analyser.fftSize);
+    var running = true;
+    (function tick() {
+      if (!running) return;
+      analyser.getByteTimeDomainData(data);
+      var peak = 0;
+      for (var i = 0; i < data.length; i++) peak = Math.max(peak, Math.abs(data[i] - 128));
+      $("check-level").value = Math.min(100, Math.round(peak / 128 * 200));
+      setTimeout(tick, 100);
+    })();
+    meterStop = function () { running = false; ctx.close(); };
+  }
+
+  $("device-camera").addEventListener("change", openDevices);
+  $("device-microphone").addEventListener("change", openDevices);
+  $("check-retry").addEventListener("click", openDevices);
+  show("call-check");
+  $("check-go").disabled = true;
+  openDevices();
+
+  // --- The socket and the call. ---
+
+  var ws = null, pc = null, self = "", peers = [], left = false, retryUntil = 0;
+  var tiles = {}; // stream id → list item with the video
+
+  $("check-go").addEventListener("click", function () {
+    if (meterStop) meterStop();
+    $("call-self").srcObject = local;
+    connect();
+  });
+
+  function connect() {
+    say("connecting");
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + app.getAttribute("data-socket");
+    ws = new WebSocket(url);
+    ws.onopen = function () {
+      if (!staff) send({ type: "hello", ticket: app.getAttribute("data-ticket") });
+    };
+    ws.onmessage = function (e) {
+      var m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      onMessage(m);
+    };
+    ws.onclose = function () {
+      closePeer();
+      if (left) return;
+      // A dropped network: try again for a minute; someone who was let in
+      // comes back without being admitted again.
+      if (!retryUntil) retryUntil = Date.now() + 60000;
+      if (Date.now() < retryUntil) {
+        say("reconnecting");
+        setTimeout(connect, 2000);
+      } else {
+        finish("failed");
+      }
+    };
+  }
+
+  function send(m) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); }
+
+  function onMessage(m) {
+    switch (m.type) {
+      case "waiting":
+        retryUntil = 0;
+        say("waiting");
+        show("call-waiting", "waiting-heading");
+        break;
+      case "admitted":
+      case "joined":
+        retryUntil = 0;
+        self = m.self;
+        newPeer();
+        say("connected");
+        show("call-room", "room-heading");
+        break;
+      case "peers":
+        peers = m.peers || [];
+        label();
+        break;
+      case "offer":
+        answer(m.sdp);
+        break;
+      case "candidate":
+        if (pc && m.candidate) pc.addIceCandidate(m.candidate).catch(function () {});
+        break;
+      case "lobby":
+        lobby(m.waiting || []);
+        break;
+      case "denied": finish("denied"); break;
+      case "ended": finish("ended"); break;
+      case "replaced": finish("replaced"); break;
+      case "error":
+        if (m.code === "full") say("full");
+        break;
+    }
+  }
+
+  function newPeer() {
+    closePeer();
+    attached = false;
+    pc = new RTCPeerConnection({ iceServers: [] });
+    pc.onicecandidate = function (e) { if (e.candidate) send({ type: "candidate", candidate: e.candidate.toJSON() }); };
+    pc.ontrack = function (e) { tile(e.streams[0], e.track); };
+    pc.oniceconnectionstatechange = function () {
+      if (pc && pc.iceConnectionState === "failed") send({ type: "restart" });
+    };
+  }
+
+  function closePeer() {
+    if (pc) pc.close();
+    pc = null;
+    Object.keys(tiles).forEach(function (id) { tiles[id].remove(); });
+    tiles = {};
+  }
+
+  var attached = false;
+  function answer(sdp) {
+    if (!pc) return;
+    pc.setRemoteDescription({ type: "offer", sdp: sdp }).then(function () {
+      // The first offer has one receiving slot per kind: the camera and
+      // the microphone go there.
+      if (!attached) {
+        attached = true;
+        local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
+      }
+      if (sharing && !sharingSent) attachShare();
+      return pc.createAnswer();
+    }).then(function (a) {
+      return pc.setLocalDescription(a);
+    }).then(function () {
+      send({ type: "answer", sdp: pc.localDescription.sdp });
+    }).catch(function () { send({ type: "restart" }); });
+  }
+
+  function tile(stream, track) {
+    if (!stream) return;
+    var li = tiles[stream.id];
+    if (!li) {
+      li = document.createElement("li");
+      li.className = "call__tile";
+      var video = document.createElement("video");
+      video.className = "call__video";
+      video.autoplay = true;
+      video.playsInline = true;
+      video.srcObject = stream;
+      var name = document.createElement("p");
+      name.className = "call__name";
+      li.appendChild(video);
+      li.appendChild(name);
+      $("call-videos").appendChild(li);
+      tiles[stream.id] = li;
+      stream.addEventListener("removetrack", function () {
+        if (!stream.getTracks().some(function (t) { return t.readyState === "live"; })) {
+          li.remove();
+          delete tiles[stream.id];
+        }
+      });
+    }
+    label();
+  }
+
+  // label names each video after its sender (the peers message).
+  function label() {
+    Object.keys(tiles).forEach(function (id) {
+      var p = peers.filter(function (x) { return x.streamId === id; })[0];
+      var li = tiles[id];
+      var name = p ? p.name + " (" + (texts["role_" + p.role] || p.role) + ")" : "";
+      li.querySelector(".call__name").textContent = name;
+      li.querySelector("video").setAttribute("aria-label", (texts.video_of || "") + " " + name);
+    });
+  }
+
+  // --- Controls. ---
+
+  function toggle(button, kind, onKey, offKey) {
+    var tracks = kind === "audio" ? local.getAudioTracks() : local.getVideoTracks();
+    var off = button.getAttribute("aria-pressed") !== "true";
+    tracks.forEach(function (t) { t.enabled = !off; });
+    button.setAttribute("aria-pressed", off ? "true" : "false");
+    button.textContent = texts[off ? onKey : offKey];
+  }
+  $("call-mute").addEventListener("click", function () { toggle(this, "audio", "unmute", "mute"); });
+  $("call-camera").addEventListener("click", function () { toggle(this, "video", "camera_on", "camera_off"); });
+  $("call-switch").addEventListener("click", function () {
+    navigator.mediaDevices.enumerateDevices().then(function (devices) {
+      var cams = devices.filter(function (d) { return d.kind === "videoinput"; });
+      var now = local.getVideoTracks()[0];
+      var at = cams.findIndex(function (d) { return now && d.deviceId === now.getSettings().deviceId; });
+      var next = cams[(at + 1) % cams.length];
+      return navigator.mediaDevices.getUserMedia({ video: { deviceId: { exact: next.deviceId } } });
+    }).then(function (s) {
+      var track = s.getVideoTracks()[0];
+      var old = local.getVideoTracks()[0];
+      var sender = pc && pc.getSenders().filter(function (x) { return x.track === old; })[0];
+      if (sender) sender.replaceTrack(track);
+      if (old) { local.removeTrack(old); old.stop(); }
+      local.addTrack(track);
+    }).catch(function () {});
+  });
+  $("call-hangup").addEventListener("click", function () { finish("hangup"); });
+
+  // Screen sharing (staff): one more slot is asked for; the next offer
+  // brings it, and the screen goes there.
+  var sharing = null, sharingSent = false;
+  if (staff && navigator.mediaDevices.getDisplayMedia) {
+    $("call-share").hidden = false;
+    $("call-share").addEventListener("click", function () {
+      var button = this;
+      if (sharing) { stopShare(); return; }
+      navigator.mediaDevices.getDisplayMedia({ video: true }).then(function (s) {
+        sharing = s;
+        sharingSent = false;
+        button.setAttribute("aria-pressed", "true");
+        button.textContent = texts.unshare;
+        s.getVideoTracks()[0].addEventListener("ended", stopShare);
+        send({ type: "publish", kind: "video" });
+      }).catch(function () {});
+    });
+  }
+  function attachShare() {
+    var free = pc.getTransceivers().filter(function (t) {
+      return t.receiver.track.kind === "video" && !t.sender.track && t.direction === "recvonly" && !t.stopped;
+    });
+    if (!free.length) return;
+    var slot = free[free.length - 1];
+    slot.sender.replaceTrack(sharing.getVideoTracks()[0]);
+    slot.direction = "sendonly";
+    sharingSent = true;
+  }
+  function stopShare() {
+    if (!sharing) return;
+    sharing.getTracks().forEach(function (t) { t.stop(); });
+    sharing = null;
+    $("call-share").setAttribute("aria-pressed", "false");
+    $("call-share").textContent = texts.share;
+  }
+
+  // --- The waiting room, for staff. ---
+
+  var known = {};
+  function lobby(list) {
+    var ul = $("call-lobby-list");
+    ul.textContent = "";
+    if (!list.length) {
+      var li = document.createElement("li");
+      li.className = "files__item";
+      li.textContent = texts.nobody_waiting;
+      ul.appendChild(li);
+    }
+    var arrived = false;
+    list.forEach(function (w) {
+      if (!known[w.id]) arrived = true;
+      var li = document.createElement("li");
+      li.className = "files__item";
+      var name = document.createElement("strong");
+      name.textContent = w.name + (w.guest ? " (" + texts.guest + ")" : "");
+      li.appendChild(name);
+      [["admit", "button"], ["deny", "button button--secondary"]].forEach(function (a) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = a[1] + " button--small";
+        b.textContent = texts[a[0]] + ": " + w.name;
+        b.addEventListener("click", function () { send({ type: a[0], id: w.id }); });
+        li.appendChild(b);
+      });
+      ul.appendChild(li);
+    });
+    known = {};
+    list.forEach(function (w) { known[w.id] = true; });
+    if (arrived) say("arrived");
+  }
+  if (staff) {
+    $("call-end").addEventListener("click", function () { send({ type: "end" }); });
+  }
+
+  function finish(reason) {
+    left = true;
+    if (ws) ws.close();
+    closePeer();
+    stopShare();
+    if (local) local.getTracks().forEach(function (t) { t.stop(); });
+    Array.prototype.forEach.call(document.querySelectorAll("#call-after [data-reason]"), function (p) {
+      p.hidden = p.getAttribute("data-reason") !== reason;
+    });
+    say("");
+    show("call-after", "after-heading");
+  }
+})();
