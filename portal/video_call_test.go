@@ -445,7 +445,7 @@ func TestCallSocketsRefuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	late.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
-	if m := late.await(video.TypeError); m.Code != video.CodeFull && m.Code != video.CodeBadMessage {
+	if m := late.await(video.TypeError); m.Code != video.CodeClosed {
 		t.Errorf("cancelled: %+v", m)
 	}
 	late.waitClosed()

@@ -113,8 +113,11 @@ func (s *Server) staffSocket(ws *websocket.Conn) {
 
 // refusal is the error code a refused entry is told.
 func refusal(err error) string {
-	if fault.KindOf(err) == fault.Conflict {
+	switch {
+	case errors.Is(err, video.ErrFull) || errors.Is(err, sfu.ErrRoomFull):
 		return video.CodeFull
+	case fault.KindOf(err) == fault.Conflict:
+		return video.CodeClosed
 	}
 	return video.CodeBadMessage
 }

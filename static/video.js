@@ -189,7 +189,7 @@
       case "ended": finish("ended"); break;
       case "replaced": finish("replaced"); break;
       case "error":
-        if (m.code === "full") say("full");
+        if (m.code === "full" || m.code === "closed") finish(m.code);
         break;
     }
   }

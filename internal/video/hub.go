@@ -37,8 +37,12 @@ const (
 const (
 	CodeBadMessage = "bad_message" // not understood, or not allowed now
 	CodeTooFast    = "too_fast"    // more messages than the rate allows; the socket closes
-	CodeFull       = "full"        // the call has no room for another peer
+	CodeFull       = "full"        // the call or its waiting room has no room for another
+	CodeClosed     = "closed"      // the link does not open now (early, over, cancelled, ended)
 )
+
+// ErrFull is the Conflict of a call or waiting room with no room left.
+var ErrFull = errors.New("video: no room left")
 
 // MaxRelay is the most bytes of data one relay message carries.
 const MaxRelay = 4 << 10
@@ -168,7 +172,7 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 		if old != nil {
 			old.replaced()
 		}
-		return nil, fault.New(fault.Conflict, "video: enter", "")
+		return nil, fault.Wrap(fault.Conflict, "video: enter", ErrFull)
 	}
 	if !rejoin {
 		r.waiting[m.linkID] = m
@@ -255,7 +259,12 @@ func (h *Hub) join(m *Member) error {
 	}
 	go func() {
 		<-p.Done()
-		m.conn.Close() // the media gave up (a failed negotiation, a socket that stopped reading)
+		h.mu.Lock()
+		dropped := m.left // the hub closed the media itself, and tells the socket why
+		h.mu.Unlock()
+		if !dropped {
+			m.conn.Close() // the media gave up (a failed negotiation, a socket that stopped reading)
+		}
 	}()
 	return nil
 }

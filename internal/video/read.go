@@ -117,14 +117,11 @@ const (
 	MsgName    = "video.error.name"    // no name, or one too long
 )
 
-// TicketTTL is how long a ticket from the landing page lets its holder
-// into the waiting room: the tech check takes minutes, not hours.
-const TicketTTL = 30 * time.Minute
-
 // Consent is the landing page's step: the holder of token agreed to the
 // processing of their data for the consultation (Art. 9(2)(a) GDPR) and
 // gave the name to show. It returns the consultation and a ticket that
-// lets them into its waiting room for TicketTTL, under that name.
+// lets them into its waiting room under that name until the link closes,
+// so a call that drops late reconnects with it.
 // Errors: NotFound (unknown link), Conflict (the link is not open now:
 // Join.Window says why), Invalid (MsgConsent, MsgName).
 func (s *Service) Consent(ctx context.Context, token string, consent bool, name string) (Join, string, error) {
@@ -142,7 +139,7 @@ func (s *Service) Consent(ctx context.Context, token string, consent bool, name 
 	case name == "" || utf8.RuneCountInString(name) > MaxName:
 		return j, "", fault.New(fault.Invalid, "video: consent", MsgName)
 	}
-	return j, s.ticket(j.Link.ID, name, s.now().Add(TicketTTL)), nil
+	return j, s.ticket(j.Link.ID, name, j.Consultation.StartsAt.Add(ClosesAfter)), nil
 }
 
 // ticket signs link id, name and expiry: "<expiry>.<base64 name>.<mac>".

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+)
+
+// newCallBrowser starts a headless Chromium whose camera and microphone
+// are Chromium's fake devices (a test pattern and a beep), granted
+// without a prompt: a participant of a call.
+func newCallBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("lang", "de-DE"),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+var joinLink = regexp.MustCompile(`^https?://[^\s"<>]+/video/[0-9A-Z]{26}$`)
+
+// framesOf is how many frames the first remote video of the page has
+// decoded.
+const framesOf = `(() => { const v = document.querySelector("#call-videos video"); return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0; })()`
+
+// TestBrowserVideoConsultation: a citizen asks for an appointment; the
+// caseworker starts a video consultation from the case; the citizen opens
+// the join link from the invitation mail (caught by a real SMTP server),
+// gives consent and a name, passes the tech check and waits; the
+// caseworker enters the room and lets them in; both pages then play the
+// other's video. Every page of the way is checked with axe.
+func TestBrowserVideoConsultation(t *testing.T) {
+	sink := mailtest.Start(t)
+	p := startPortal(t, map[string]string{
+		"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir(),
+		"PORTAL_DEMO_PASSWORD": "demo-passwort-123", "PORTAL_DEMO_TOTP": demoTOTP, "SMTP_URL": "smtp://" + sink.Addr,
+	})
+	staff := newCallBrowser(t)
+	patient := newCallBrowser(t)
+	axe := axeScript(t)
+
+	sendTerminInBrowser(t, patient, p.base+"/amt/leipzig/leistungen/terminanfrage/antrag?lang=de")
+
+	loginInBrowser(t, staff, p.base, "sachbearbeitung@leipzig.example")
+	clickAndWait(t, staff, "open the case", chromedp.CSS(`.table a[href^="/staff/faelle/"]`))
+	checkAccessibility(t, staff, axe, "case page with the video form")
+	clickAndWait(t, staff, "plan without a date", chromedp.CSS(`form[action$="/video"] button[type="submit"]:not([name])`))
+	checkAccessibility(t, staff, axe, "case page with the video form's error")
+	if !eval[bool](t, staff, `document.title.startsWith("Fehler:")`) {
+		t.Errorf("planning without a date: no error, title %q", eval[string](t, staff, `document.title`))
+	}
+	clickAndWait(t, staff, "start now", chromedp.CSS(`form[action$="/video"] button[name="jetzt"]`))
+	if !eval[bool](t, staff, `/^\/staff\/video\/\d+$/.test(location.pathname)`) {
+		t.Fatalf("after starting: %s", eval[string](t, staff, `location.pathname`))
+	}
+	checkAccessibility(t, staff, axe, "consultation page")
+	consultation := eval[string](t, staff, `location.pathname`)
+
+	// The invitation, over SMTP.
+	var link string
+	for deadline := time.Now().Add(30 * time.Second); link == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, m := range sink.Mails() {
+			read, err := mail.Parse(m.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range read.Links {
+				if joinLink.MatchString(l) && len(read.Attachments) == 1 && strings.HasSuffix(read.Attachments[0], ".ics") {
+					link = l
+				}
+			}
+		}
+	}
+	if link == "" {
+		t.Fatalf("no invitation with a join link and a calendar among %d mails", len(sink.Mails()))
+	}
+	// The mail's links start with PORTAL_BASE_URL; this portal listens on
+	// a port of its own.
+	link = p.base + link[strings.Index(link, "/video/"):]
+
+	step(t, patient, "open the link", chromedp.Navigate(link))
+	waitLoaded(t, patient)
+	checkAccessibility(t, patient, axe, "landing page")
+	checkNoHorizontalScroll(t, patient, "landing page", 320)
+	step(t, patient, "wide again", chromedp.EmulateViewport(1280, 900))
+	clickAndWait(t, patient, "continue without consent", chromedp.CSS(`form button[type="submit"]`))
+	checkAccessibility(t, patient, axe, "landing page with an error")
+	step(t, patient, "consent", chromedp.Click(chromedp.ID("video-consent")))
+	step(t, patient, "name", chromedp.SendKeys(chromedp.ID("video-name"), "Anna Muster"))
+	clickAndWait(t, patient, "continue", chromedp.CSS(`form button[type="submit"]`))
+
+	// The tech check: the preview plays and the meter hears the beep.
+	waitTrue(t, patient, "the preview plays", `document.getElementById("check-preview").videoWidth > 0 && !document.getElementById("check-go").disabled`)
+	waitTrue(t, patient, "the level meter moves", `document.getElementById("check-level").value > 0`)
+	checkAccessibility(t, patient, axe, "tech check")
+	checkNoHorizontalScroll(t, patient, "tech check", 320)
+	step(t, patient, "wide", chromedp.EmulateViewport(1280, 900))
+	step(t, patient, "to the waiting room", chromedp.Click(chromedp.ID("check-go")))
+	waitTrue(t, patient, "the waiting room", `!document.getElementById("call-waiting").hidden`)
+	checkAccessibility(t, patient, axe, "waiting room")
+
+	// The caseworker enters, sees the patient waiting, lets them in.
+	step(t, staff, "reload the consultation", chromedp.Navigate(p.base+consultation))
+	waitLoaded(t, staff)
+	waitTrue(t, staff, "the staff's preview", `!document.getElementById("check-go").disabled`)
+	step(t, staff, "enter the room", chromedp.Click(chromedp.ID("check-go")))
+	waitTrue(t, staff, "the patient waits", `document.getElementById("call-lobby-list").textContent.includes("Anna Muster")`)
+	checkAccessibility(t, staff, axe, "call with someone waiting")
+	admitted := time.Now()
+	step(t, staff, "let in", chromedp.Click(chromedp.CSS(`#call-lobby-list button.button:not(.button--secondary)`)))
+	waitTrue(t, patient, "the patient sees the caseworker", framesOf+` > 0`)
+	firstFrame := time.Since(admitted)
+	waitTrue(t, staff, "the caseworker sees the patient", framesOf+` > 0`)
+	f0 := eval[int](t, patient, framesOf)
+	s0 := eval[int](t, staff, framesOf)
+	time.Sleep(2 * time.Second)
+	if f1, s1 := eval[int](t, patient, framesOf), eval[int](t, staff, framesOf); f1 <= f0 || s1 <= s0 {
+		t.Errorf("video stalls: the patient's frames %d → %d, the caseworker's %d → %d", f0, f1, s0, s1)
+	}
+	t.Logf("from the admit click to the patient's first decoded remote frame: %v", firstFrame)
+	checkAccessibility(t, patient, axe, "call (patient)")
+	checkAccessibility(t, staff, axe, "call (staff)")
+	if got := eval[string](t, patient, `document.querySelector("#call-videos .call__name").textContent`); !strings.Contains(got, "Gesundheitsamt") {
+		t.Errorf("the patient's view of the caseworker is labelled %q", got)
+	}
+
+	// The controls are buttons with names, reachable by keyboard.
+	step(t, patient, "focus mute", chromedp.Focus(chromedp.ID("call-mute")))
+	step(t, patient, "mute by keyboard", chromedp.KeyEvent(kb.Enter))
+	if eval[string](t, patient, `document.getElementById("call-mute").getAttribute("aria-pressed")`) != "true" {
+		t.Error("the mute button did not take Enter")
+	}
+
+	// The caseworker ends it for everyone: both see the page after the call.
+	step(t, staff, "end for everyone", chromedp.Click(chromedp.ID("call-end")))
+	waitTrue(t, patient, "the patient's page after the call", `!document.getElementById("call-after").hidden`)
+	checkAccessibility(t, patient, axe, "after the call")
+	step(t, patient, "the link again", chromedp.Navigate(link))
+	waitLoaded(t, patient)
+	if !eval[bool](t, patient, `document.querySelector("h1").textContent.includes("vorbei")`) {
+		t.Errorf("the link after the end says %q", eval[string](t, patient, `document.querySelector("h1").textContent`))
+	}
+}
+
+// waitTrue polls expr in the tab until it is true, for up to 20 seconds.
+func waitTrue(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if ok, err := tryEval[bool](ctx, expr); err == nil && ok {
+			return
+		}
+	}
+	t.Fatalf("%s: not within 20 s (%s)", what, expr)
+}
