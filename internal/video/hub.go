@@ -110,27 +110,27 @@ func NewHub(svc *Service, media *sfu.SFU, log *slog.Logger) *Hub {
 // room is one consultation's people on this process.
 type room struct {
 	c        store.Consultation
-	waiting  map[int64]*Member     // by link
-	call     map[string]*Member    // by peer id
-	admitted map[int64]time.Time   // link → until when it rejoins without admission (zero: while in the call)
-	staff    map[*Member]struct{}  // staff members, told of the waiting room
-	order    []int64               // the waiting links in order of arrival
+	waiting  map[int64]*Member    // by link
+	call     map[string]*Member   // by peer id
+	admitted map[int64]time.Time  // link → until when it rejoins without admission (zero: while in the call)
+	staff    map[*Member]struct{} // staff members, told of the waiting room
+	order    []int64              // the waiting links in order of arrival
 }
 
 // Member is one connected person: a link holder (patient or guest) or a
 // staff member. The websocket handler passes each message it reads to
 // Handle and calls Leave when the socket ends.
 type Member struct {
-	hub     *Hub
-	room    *room
-	conn    Conn
-	id      string // the peer id in the call: "link-12", "staff-3"
-	name    string
-	role    string // "patient", "guest", "staff"
-	linkID  int64
-	access  Access // staff only
-	peer    *sfu.Peer
-	left    bool
+	hub    *Hub
+	room   *room
+	conn   Conn
+	id     string // the peer id in the call: "link-12", "staff-3"
+	name   string
+	role   string // "patient", "guest", "staff"
+	linkID int64
+	access Access // staff only
+	peer   *sfu.Peer
+	left   bool
 }
 
 // Signal passes the media's messages to the member's socket
