@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -483,5 +484,44 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after closing everything:\n%s", before, runtime.NumGoroutine(), buf[:n])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestICETCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	s := newSFU(t, sfu.Config{TCPPort: port})
+	if a := s.TCPAddr(); a == nil || a.(*net.TCPAddr).Port != port {
+		t.Fatalf("TCPAddr() = %v, want port %d", a, port)
+	}
+	room := s.Room("r1")
+	tcp := sfutest.Options{Audio: true, Video: true, TCP: true}
+	alice := join(t, room, "a", "alice", "staff", tcp)
+	bob := join(t, room, "b", "bob", "patient", av) // UDP
+	receiving(t, alice, bob, "video", 30)
+	receiving(t, bob, alice, "video", 30)
+	checkIntact(t, alice, bob)
+}
+
+func TestBitrateCap(t *testing.T) {
+	s := newSFU(t, sfu.Config{MaxBitrate: 800_000})
+	room := s.Room("r1")
+	alice := join(t, room, "a", "alice", "staff", av)
+	bob := join(t, room, "b", "bob", "patient", av)
+	receiving(t, bob, alice, "video", 10)
+	waitFor(t, 5*time.Second, "a REMB of 800 kbit/s to alice", func() bool { return alice.REMB() == 800_000 })
+
+	// Without a cap, no REMB.
+	s2 := newSFU(t, sfu.Config{})
+	carl := join(t, s2.Room("r1"), "c", "carl", "staff", av)
+	dora := join(t, s2.Room("r1"), "d", "dora", "patient", av)
+	receiving(t, dora, carl, "video", 10)
+	time.Sleep(1200 * time.Millisecond)
+	if r := carl.REMB(); r != 0 {
+		t.Errorf("carl got a REMB of %v without a cap", r)
 	}
 }

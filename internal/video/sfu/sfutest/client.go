@@ -47,6 +47,9 @@ type Options struct {
 	// Net replaces the operating system's network (a pion vnet); nil means
 	// real UDP on loopback.
 	Net transport.Net
+	// TCP connects over ICE-TCP only, on loopback (the SFU needs a
+	// Config.TCPPort).
+	TCP bool
 }
 
 // TrackStats is what a Client received on one remote track.
@@ -88,6 +91,7 @@ type Client struct {
 	peers   []sfu.PeerInfo
 	tracks  map[string]*trackState
 	plis    int
+	remb    float32
 	offers  int
 	errs    []error
 }
@@ -110,7 +114,7 @@ func New(send func(sfu.Message) error, opt Options) (*Client, error) {
 	if len(opt.Name) > 255 {
 		return nil, errors.New("sfutest: name too long")
 	}
-	api, err := newAPI(opt.Net)
+	api, err := newAPI(opt.Net, opt.TCP)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +162,7 @@ func New(send func(sfu.Message) error, opt Options) (*Client, error) {
 	return c, nil
 }
 
-func newAPI(nw transport.Net) (*webrtc.API, error) {
+func newAPI(nw transport.Net, tcp bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
@@ -185,7 +189,11 @@ func newAPI(nw transport.Net) (*webrtc.API, error) {
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
 	se := webrtc.SettingEngine{LoggerFactory: quiet}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if tcp {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if nw != nil {
 		se.SetNet(nw)
@@ -449,13 +457,16 @@ func (c *Client) readRTCP(sender *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
+		c.mu.Lock()
 		for _, p := range pkts {
-			if _, ok := p.(*rtcp.PictureLossIndication); ok {
-				c.mu.Lock()
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
 				c.plis++
-				c.mu.Unlock()
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				c.remb = p.Bitrate
 			}
 		}
+		c.mu.Unlock()
 	}
 }
 
@@ -565,6 +576,14 @@ func (c *Client) PLIs() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.plis
+}
+
+// REMB returns the bitrate of the last REMB message the server sent, 0
+// before the first.
+func (c *Client) REMB() float32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remb
 }
 
 // Offers returns how many offers the client has answered.
