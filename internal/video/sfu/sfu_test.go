@@ -305,6 +305,17 @@ func (r *recorder) count(typ string) int {
 	return n
 }
 
+func (r *recorder) last(typ string) (sfu.Message, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.msgs) - 1; i >= 0; i-- {
+		if r.msgs[i].Type == typ {
+			return r.msgs[i], true
+		}
+	}
+	return sfu.Message{}, false
+}
+
 func (r *recorder) attach(c *sfutest.Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -372,6 +383,14 @@ func TestBadInput(t *testing.T) {
 	receiving(t, bob, alice, "video", 20)
 	checkIntact(t, alice, bob)
 
+	// The publish requests came while the first offer was outstanding: the
+	// next offer has their slots.
+	if m, _ := rec.last(sfu.TypeOffer); len(m.Slots) != 4 || m.Slots[0] != "0" || m.Slots[1] != "1" {
+		t.Errorf("last offer's slots %q, want 4, the first audio and video m-sections first", m.Slots)
+	}
+	if n := rec.count(sfu.TypeOffer); n < 2 {
+		t.Errorf("%d offers, want at least 2", n)
+	}
 	// A stable connection: an answer now answers nothing.
 	waitFor(t, 5*time.Second, "the last offer to be answered", func() bool {
 		err := peer.Handle(sfu.Message{Type: sfu.TypeAnswer, SDP: "v=0\r\n"})
