@@ -57,8 +57,8 @@
 //     room.
 //  2. browser: after setRemoteDescription and before createAnswer, attach
 //     its microphone and camera to the slots: for the transceiver t whose
-//     t.mid is a slot of the track's kind, t.sender.replaceTrack(track),
-//     t.sender.setStreams(stream) and t.direction = "sendonly". (On the
+//     t.mid is a slot of the track's kind, t.sender.replaceTrack(track)
+//     and t.direction = "sendonly". (On the
 //     first offer pc.addTrack(track, stream) does the same: the two slots
 //     are the first audio and the first video m-section.) Then answer; a
 //     slot left empty is answered inactive. A slot asked for with publish

@@ -544,3 +544,63 @@ func TestBitrateCap(t *testing.T) {
 		t.Errorf("carl got a REMB of %v without a cap", r)
 	}
 }
+
+// TestChurn lets participants join and leave concurrently while one stays:
+// every renegotiation must complete, and in the end the one who stayed
+// receives nothing of those who left.
+func TestChurn(t *testing.T) {
+	s := newSFU(t, sfu.Config{})
+	room := s.Room("r1")
+	alice := join(t, room, "a", "alice", "staff", av)
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 3 {
+				name := fmt.Sprintf("guest%d-%d", g, i)
+				opt := av
+				opt.Name = name
+				c, p, err := sfutest.Join(room, name, sfu.PeerInfo{Name: name, Role: "guest"}, opt)
+				if err != nil {
+					t.Errorf("join %s: %v", name, err)
+					return
+				}
+				guest := &participant{Client: c, peer: p, name: name}
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					st, ok := guest.Received("alice", "video")
+					if ok && st.Distinct >= 5 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("%s got no video from alice", name)
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				for _, err := range c.Errors() {
+					t.Errorf("%s: %v", name, err)
+				}
+				guest.leave()
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, 10*time.Second, "alice to receive no track any more", func() bool {
+		for _, st := range alice.Tracks() {
+			if !st.Ended {
+				return false
+			}
+		}
+		return true
+	})
+	if n := len(room.Peers()); n != 1 {
+		t.Errorf("%d peers left, want 1", n)
+	}
+	waitFor(t, 5*time.Second, "alice's peers message to list her alone", func() bool { return len(alice.Peers()) == 1 })
+	// Alice's connection still negotiates: a newcomer gets her media.
+	bob := join(t, room, "b", "bob", "patient", av)
+	receiving(t, bob, alice, "video", 10)
+	receiving(t, alice, bob, "video", 10)
+}

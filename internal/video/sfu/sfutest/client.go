@@ -21,6 +21,9 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -176,18 +179,24 @@ func newAPI(nw transport.Net, tcp bool) (*webrtc.API, error) {
 	}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
-	r := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, r); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(r); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureTWCCSender(m, r); err != nil {
-		return nil, err
-	}
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
+	r := &interceptor.Registry{}
+	err := webrtc.ConfigureNackWithOptions(m, r,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(quiet)},
+		nack.WithResponderLoggerFactory(quiet))
+	if err != nil {
+		return nil, err
+	}
+	err = webrtc.ConfigureRTCPReportsWithOptions(r,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(quiet)},
+		report.WithSenderLoggerFactory(quiet))
+	if err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSenderWithOptions(m, r, twcc.WithLoggerFactory(quiet)); err != nil {
+		return nil, err
+	}
 	se := webrtc.SettingEngine{LoggerFactory: quiet}
 	if tcp {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
