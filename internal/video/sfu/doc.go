@@ -12,8 +12,10 @@
 //
 // where ws implements Signaler by writing JSON to the person's websocket;
 // it then passes every message read from the websocket to p.Handle, and
-// calls p.Close when the person leaves or the websocket ends (p.Done tells
-// it when the peer ended by itself).
+// calls p.Close when the person leaves or the websocket ends. p.Done tells
+// it when the peer ended by itself: its Signaler failed, its queue of 256
+// unsent messages overflowed, or the browser closed the connection. An
+// error from Handle concerns one message; the peer goes on.
 //
 // # Signalling
 //
@@ -29,10 +31,11 @@
 //	    join (before the first offer) and whenever someone joins or leaves.
 //	    A remote track belongs to the peer whose streamId equals
 //	    RTCTrackEvent.streams[0].id.
-//	{"type":"offer","sdp":"v=0…"}
+//	{"type":"offer","sdp":"v=0…","slots":["0","1"]}
 //	    Apply with setRemoteDescription, then createAnswer,
 //	    setLocalDescription and send the answer. At most one offer is
-//	    outstanding: the next one comes only after the answer.
+//	    outstanding: the next one comes only after the answer. slots are
+//	    the mids of the m-sections the browser may publish on.
 //	{"type":"candidate","candidate":{"candidate":"candidate:…","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"…"}}
 //	    A server candidate for addIceCandidate. Candidates of an offer are
 //	    always sent after that offer.
@@ -52,12 +55,14 @@
 //     one recvonly video m-section (the browser's slots to publish in),
 //     followed by one sendonly m-section per track already published in the
 //     room.
-//  2. browser: before answering, attach its microphone and camera to the
-//     slots: pc.addTrack(track, stream) for each (addTrack reuses the
-//     transceivers the offer created, in m-section order per kind), or
-//     transceiver.sender.replaceTrack(track) and direction = "sendonly".
-//     Then answer; its direction for the slots is sendonly (or inactive for
-//     a slot it leaves empty).
+//  2. browser: after setRemoteDescription and before createAnswer, attach
+//     its microphone and camera to the slots: for the transceiver t whose
+//     t.mid is a slot of the track's kind, t.sender.replaceTrack(track)
+//     and t.direction = "sendonly". (On the
+//     first offer pc.addTrack(track, stream) does the same: the two slots
+//     are the first audio and the first video m-section.) Then answer; a
+//     slot left empty is answered inactive. A slot asked for with publish
+//     comes in the next offer as the last entry of slots.
 //  3. both: trickle candidates. The server is reachable on its host
 //     candidates (Config.UDPPort, Config.TCPPort), so the browser's
 //     candidates may be mDNS names or relayed ones; both work.
@@ -79,7 +84,9 @@
 // # Media
 //
 // Codecs: Opus (payload type 111), VP8 (96), H.264 constrained baseline
-// profile-level-id=42e01f, packetization-mode=1 (102). No RTX and no FEC;
+// profile-level-id=42e01f, packetization-mode=1 (102), offered in this
+// order, so browsers send VP8, which every browser can also receive; a
+// subscriber that cannot decode a publisher's codec gets no video of it. No RTX and no FEC;
 // lost packets are retransmitted on NACK by the browser towards the server
 // and by the server (from its per-sender history) towards subscribers.
 // Congestion control is the browser's: the server sends TWCC feedback to

@@ -5,6 +5,10 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -72,15 +76,21 @@ func newMediaEngine(remb bool) (*webrtc.MediaEngine, error) {
 // the MID and RID header extensions: a forwarded packet would carry the
 // publisher's MID into a subscriber's connection, where it names another
 // transceiver, and the browser would route it there.
-func newInterceptors(m *webrtc.MediaEngine) (*interceptor.Registry, error) {
+func newInterceptors(m *webrtc.MediaEngine, logs logging.LoggerFactory) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, r); err != nil {
+	err := webrtc.ConfigureNackWithOptions(m, r,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
+		nack.WithResponderLoggerFactory(logs))
+	if err != nil {
 		return nil, err
 	}
-	if err := webrtc.ConfigureRTCPReports(r); err != nil {
+	err = webrtc.ConfigureRTCPReportsWithOptions(r,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
+		report.WithSenderLoggerFactory(logs))
+	if err != nil {
 		return nil, err
 	}
-	if err := webrtc.ConfigureTWCCSender(m, r); err != nil {
+	if err := webrtc.ConfigureTWCCSenderWithOptions(m, r, twcc.WithLoggerFactory(logs)); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, r); err != nil {
@@ -95,7 +105,7 @@ func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, logs pionLogs) (*webrtc.
 	if err != nil {
 		return nil, err
 	}
-	r, err := newInterceptors(m)
+	r, err := newInterceptors(m, logs)
 	if err != nil {
 		return nil, err
 	}

@@ -22,15 +22,18 @@ const (
 	MaxTracks       = 4        // tracks one peer may publish (receiving slots the server offers it)
 	MaxSDP          = 64 << 10 // bytes of SDP accepted in an answer
 	MaxCandidate    = 1024     // bytes of one ICE candidate line
-	maxIDLen        = 64       // bytes of a peer id
-	maxNameLen      = 200      // bytes of a display name
-	maxRoleLen      = 32       // bytes of a role
-	outQueueLen     = 256      // messages queued for a browser before the peer is given up
-	kindAudio       = "audio"  // Message.Kind of a publish request
-	kindVideo       = "video"  // Message.Kind of a publish request
-	streamIDBytes   = 8        // random bytes in a stream id
-	streamIDPrefix  = "s"      // stream ids are valid msid tokens: "s" + hex
-	udpPortTries    = 5        // attempts to find one free ephemeral port on every interface
+)
+
+const (
+	maxIDLen       = 64      // bytes of a peer id
+	maxNameLen     = 200     // bytes of a display name
+	maxRoleLen     = 32      // bytes of a role
+	outQueueLen    = 256     // messages queued for a browser before the peer is given up
+	kindAudio      = "audio" // Message.Kind of a publish request
+	kindVideo      = "video" // Message.Kind of a publish request
+	streamIDBytes  = 8       // random bytes in a stream id
+	streamIDPrefix = "s"     // stream ids are valid msid tokens: "s" + hex
+	udpPortTries   = 5       // attempts to find one free ephemeral port on every interface
 )
 
 // Message is one signalling message, in either direction. It is meant to be
@@ -49,6 +52,10 @@ type Message struct {
 	Peers []PeerInfo `json:"peers,omitempty"`
 	// Kind is "audio" or "video" in a publish message.
 	Kind string `json:"kind,omitempty"`
+	// Slots are, in an offer, the mids of the m-sections the browser may
+	// publish on (recvonly on the server's side), in the order they were
+	// offered: one audio, one video, then one per publish message.
+	Slots []string `json:"slots,omitempty"`
 }
 
 // PeerInfo describes a participant to the others so that their user

@@ -249,7 +249,18 @@ func (p *Peer) negotiateLocked() {
 	p.offering = true
 	p.offered = append(p.offered, p.added...)
 	p.added = nil
-	p.releaseCandidates(&Message{Type: TypeOffer, SDP: offer.SDP})
+	p.releaseCandidates(&Message{Type: TypeOffer, SDP: offer.SDP, Slots: p.slotMids()})
+}
+
+// slotMids returns the mids of the receiving transceivers.
+func (p *Peer) slotMids() []string {
+	var mids []string
+	for _, tr := range p.pc.GetTransceivers() {
+		if tr.Direction() == webrtc.RTPTransceiverDirectionRecvonly && tr.Mid() != "" {
+			mids = append(mids, tr.Mid())
+		}
+	}
+	return mids
 }
 
 // addTrack forwards t to this peer, renegotiating at once when negotiate.

@@ -27,8 +27,9 @@ type Room struct {
 
 // Signaler carries messages from the server to one browser. The websocket
 // layer implements it. Signal is called from one goroutine per peer, in
-// order; it must not block for long (write with a deadline). An error ends
-// the peer as Close does.
+// order; it must not block for long (write with a deadline) and must not
+// call the Peer's Close itself: returning an error ends the peer as Close
+// does, and closes Done.
 type Signaler interface {
 	Signal(Message) error
 }

@@ -10,20 +10,18 @@
 package sfutest
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
-	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
@@ -47,6 +45,9 @@ type Options struct {
 	// Net replaces the operating system's network (a pion vnet); nil means
 	// real UDP on loopback.
 	Net transport.Net
+	// TCP connects over ICE-TCP only, on loopback (the SFU needs a
+	// Config.TCPPort).
+	TCP bool
 }
 
 // TrackStats is what a Client received on one remote track.
@@ -88,6 +89,7 @@ type Client struct {
 	peers   []sfu.PeerInfo
 	tracks  map[string]*trackState
 	plis    int
+	remb    float32
 	offers  int
 	errs    []error
 }
@@ -110,7 +112,7 @@ func New(send func(sfu.Message) error, opt Options) (*Client, error) {
 	if len(opt.Name) > 255 {
 		return nil, errors.New("sfutest: name too long")
 	}
-	api, err := newAPI(opt.Net)
+	api, err := newAPI(opt.Net, opt.TCP)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +160,7 @@ func New(send func(sfu.Message) error, opt Options) (*Client, error) {
 	return c, nil
 }
 
-func newAPI(nw transport.Net) (*webrtc.API, error) {
+func newAPI(nw transport.Net, tcp bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
@@ -172,20 +174,30 @@ func newAPI(nw transport.Net) (*webrtc.API, error) {
 	}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
-	r := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, r); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(r); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureTWCCSender(m, r); err != nil {
-		return nil, err
-	}
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
+	r := &interceptor.Registry{}
+	err := webrtc.ConfigureNackWithOptions(m, r,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(quiet)},
+		nack.WithResponderLoggerFactory(quiet))
+	if err != nil {
+		return nil, err
+	}
+	err = webrtc.ConfigureRTCPReportsWithOptions(r,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(quiet)},
+		report.WithSenderLoggerFactory(quiet))
+	if err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSenderWithOptions(m, r, twcc.WithLoggerFactory(quiet)); err != nil {
+		return nil, err
+	}
 	se := webrtc.SettingEngine{LoggerFactory: quiet}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if tcp {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if nw != nil {
 		se.SetNet(nw)
@@ -352,252 +364,6 @@ func (c *Client) fail(err error) {
 
 // Send sends m to the server as the browser would, e.g. a restart.
 func (c *Client) Send(m sfu.Message) error { return c.send(m) }
-
-// pump writes one packet of kind every interval until the client closes.
-func (c *Client) pump(t *webrtc.TrackLocalStaticRTP, kind string, interval time.Duration, size int) {
-	defer c.wg.Done()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-tick.C:
-			_ = c.write(t, kind, size)
-		}
-	}
-}
-
-// WriteVideo writes one video packet with a payload of size bytes now.
-func (c *Client) WriteVideo(size int) error {
-	if c.video == nil {
-		return errors.New("sfutest: client publishes no video")
-	}
-	return c.write(c.video, "video", size)
-}
-
-func (c *Client) write(t *webrtc.TrackLocalStaticRTP, kind string, size int) error {
-	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
-	n := c.count[kind]
-	c.count[kind] = n + 1
-	c.seq[kind]++
-	c.buf[kind] = appendPayload(c.buf[kind], c.opt.Name, n, size)
-	clock := uint32(48)
-	if kind == "video" {
-		clock = 90
-	}
-	return t.WriteRTP(&rtp.Packet{
-		Header: rtp.Header{
-			Version:        2,
-			Marker:         kind == "audio" || n%4 == 3,
-			SequenceNumber: c.seq[kind],
-			Timestamp:      n * clock * 10,
-		},
-		Payload: c.buf[kind],
-	})
-}
-
-// Sent returns how many packets of kind ("audio", "video") the client has
-// written; those written before the connection was up went nowhere.
-func (c *Client) Sent(kind string) uint32 {
-	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
-	return c.count[kind]
-}
-
-// Payload returns the payload a client named from writes as its packet
-// number n: "SFUT", n (4 bytes), len(from), from, then bytes that depend on
-// n and their position, size bytes in all (at least as many as the header).
-func Payload(from string, n uint32, size int) []byte {
-	return appendPayload(nil, from, n, size)
-}
-
-func appendPayload(b []byte, from string, n uint32, size int) []byte {
-	b = append(b[:0], "SFUT"...)
-	b = binary.BigEndian.AppendUint32(b, n)
-	b = append(b, byte(len(from)))
-	b = append(b, from...)
-	for i := len(b); i < size; i++ {
-		b = append(b, fill(n, i))
-	}
-	return b
-}
-
-func fill(n uint32, i int) byte { return byte(n*31 + uint32(i)*7) }
-
-// parsePayload returns the sender and packet number of a payload, and
-// whether the payload is exactly what that sender wrote.
-func parsePayload(b []byte) (from []byte, n uint32, ok bool) {
-	if len(b) < 9 || !bytes.Equal(b[:4], []byte("SFUT")) || len(b) < 9+int(b[8]) {
-		return nil, 0, false
-	}
-	n = binary.BigEndian.Uint32(b[4:])
-	from = b[9 : 9+int(b[8])]
-	for i := 9 + len(from); i < len(b); i++ {
-		if b[i] != fill(n, i) {
-			return from, n, false
-		}
-	}
-	return from, n, true
-}
-
-func (c *Client) readRTCP(sender *webrtc.RTPSender) {
-	defer c.wg.Done()
-	for {
-		pkts, _, err := sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			if _, ok := p.(*rtcp.PictureLossIndication); ok {
-				c.mu.Lock()
-				c.plis++
-				c.mu.Unlock()
-			}
-		}
-	}
-}
-
-func (c *Client) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	c.mu.Lock()
-	select {
-	case <-c.done:
-		c.mu.Unlock()
-		return
-	default:
-	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	defer c.wg.Done()
-	st := &trackState{
-		TrackStats: TrackStats{TrackID: remote.ID(), StreamID: remote.StreamID(), Kind: remote.Kind().String()},
-		seen:       map[uint32]bool{},
-	}
-	c.mu.Lock()
-	c.tracks[remote.ID()] = st
-	c.mu.Unlock()
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	for {
-		n, _, err := remote.Read(buf)
-		if err != nil {
-			break
-		}
-		err = pkt.Unmarshal(buf[:n])
-		from, num, ok := parsePayload(pkt.Payload)
-		c.mu.Lock()
-		st.Packets++
-		switch {
-		case err != nil || !ok:
-			st.Corrupt++
-		default:
-			if st.From != string(from) {
-				st.From = string(from)
-			}
-			if !st.seen[num] {
-				st.seen[num] = true
-				st.Distinct++
-			}
-			if st.Distinct == 1 || num < st.First {
-				st.First = num
-			}
-			st.Last = max(st.Last, num)
-		}
-		c.mu.Unlock()
-	}
-	c.mu.Lock()
-	st.Ended = true
-	c.mu.Unlock()
-}
-
-// Tracks returns what the client received, one entry per remote track it
-// has seen, ended ones included.
-func (c *Client) Tracks() []TrackStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]TrackStats, 0, len(c.tracks))
-	for _, t := range c.tracks {
-		out = append(out, t.TrackStats)
-	}
-	return out
-}
-
-// Received returns the stats of the live track of kind from the named
-// sender, and whether there is one.
-func (c *Client) Received(from, kind string) (TrackStats, bool) {
-	for _, t := range c.Tracks() {
-		if t.From == from && t.Kind == kind && !t.Ended {
-			return t, true
-		}
-	}
-	return TrackStats{}, false
-}
-
-// Missing returns how many packet numbers between first and last (both
-// included) of the named sender's live track of kind never arrived.
-func (c *Client) Missing(from, kind string, first, last uint32) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, t := range c.tracks {
-		if t.From == from && t.Kind == kind && !t.Ended {
-			missing := 0
-			for n := first; n <= last; n++ {
-				if !t.seen[n] {
-					missing++
-				}
-			}
-			return missing
-		}
-	}
-	return int(last - first + 1)
-}
-
-// Peers returns the last peers message's list.
-func (c *Client) Peers() []sfu.PeerInfo {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.peers
-}
-
-// PLIs returns how many picture loss indications the server sent.
-func (c *Client) PLIs() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.plis
-}
-
-// Offers returns how many offers the client has answered.
-func (c *Client) Offers() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.offers
-}
-
-// Errors returns what went wrong handling the server's messages.
-func (c *Client) Errors() []error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]error(nil), c.errs...)
-}
-
-// State returns the peer connection's state.
-func (c *Client) State() webrtc.PeerConnectionState { return c.pc.ConnectionState() }
-
-// RemoteUfrag returns the ICE username fragment of the server's current
-// description, which an ICE restart changes.
-func (c *Client) RemoteUfrag() string {
-	d := c.pc.CurrentRemoteDescription()
-	if d == nil {
-		return ""
-	}
-	for _, line := range strings.Split(d.SDP, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
-			return v
-		}
-	}
-	return ""
-}
 
 // Close ends the client's connection and goroutines. It is idempotent.
 func (c *Client) Close() {
