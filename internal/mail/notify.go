@@ -22,11 +22,12 @@ import (
 )
 
 // Notifier enqueues the mails of case events (submission.Events and
-// inbox.Events) and saved drafts: the citizen's and the notice to the
-// office, each in the transaction of the event that causes it.
+// inbox.Events), saved drafts and video consultations (Video, video.go):
+// the citizen's and the notice to the office, each in the transaction of
+// the event that causes it.
 type Notifier struct {
 	client *river.Client[pgx.Tx]
-	box    *crypto.Box // seals what a resume link's job carries
+	box    *crypto.Box // seals what a resume link's and a video mail's job carry
 	secret []byte      // keys the daily count of each recipient's mails
 }
 
