@@ -18,7 +18,13 @@
   function say(key) { $("call-status").textContent = texts[key] || ""; }
 
   app.hidden = false;
-  if (!window.RTCPeerConnection || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.WebSocket) {
+  // Media is encrypted end to end in a worker (video-e2ee.js), through
+  // RTCRtpScriptTransform or Chromium's createEncodedStreams: a browser
+  // with neither cannot take part, and is told so before it joins.
+  var scriptTransform = "RTCRtpScriptTransform" in window;
+  var encodedStreams = window.RTCRtpSender && "createEncodedStreams" in RTCRtpSender.prototype;
+  if (!window.RTCPeerConnection || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.WebSocket ||
+      !window.Worker || !window.crypto || !crypto.subtle || !(scriptTransform || encodedStreams)) {
     $("call-unsupported").hidden = false;
     return;
   }
@@ -175,12 +181,16 @@
       case "peers":
         peers = m.peers || [];
         label();
+        keysForPeers();
         break;
       case "offer":
         answer(m.sdp);
         break;
       case "candidate":
         if (pc && m.candidate) pc.addIceCandidate(m.candidate).catch(function () {});
+        break;
+      case "relay":
+        onRelay(m.from, m.data);
         break;
       case "lobby":
         lobby(m.waiting || []);
@@ -197,9 +207,12 @@
   function newPeer() {
     closePeer();
     attached = false;
-    pc = new RTCPeerConnection({ iceServers: [] });
+    // A new connection: the others learn our key again, and a host makes
+    // a new room key.
+    theirs = {}; greeted = {}; given = {}; known = []; room = null;
+    pc = new RTCPeerConnection(scriptTransform ? { iceServers: [] } : { iceServers: [], encodedInsertableStreams: true });
     pc.onicecandidate = function (e) { if (e.candidate) send({ type: "candidate", candidate: e.candidate.toJSON() }); };
-    pc.ontrack = function (e) { tile(e.streams[0], e.track); };
+    pc.ontrack = function (e) { protect(e.receiver, "recv", e.track.kind); tile(e.streams[0], e.track); };
     pc.oniceconnectionstatechange = function () {
       if (pc && pc.iceConnectionState === "failed") send({ type: "restart" });
     };
@@ -220,15 +233,30 @@
       // the microphone go there.
       if (!attached) {
         attached = true;
-        local.getTracks().forEach(function (t) { pc.addTrack(t, local); });
+        local.getTracks().forEach(function (t) { protect(pc.addTrack(t, local), "send", t.kind); });
       }
       if (sharing && !sharingSent) attachShare();
+      vp8Only();
       return pc.createAnswer();
     }).then(function (a) {
       return pc.setLocalDescription(a);
     }).then(function () {
       send({ type: "answer", sdp: pc.localDescription.sdp });
     }).catch(function () { send({ type: "restart" }); });
+  }
+
+  // vp8Only keeps video to VP8: the encryption leaves VP8's first bytes in
+  // clear, which is all its packetizer reads; H.264's packetizer reads the
+  // whole frame, which it would find encrypted.
+  function vp8Only() {
+    if (!window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities || !("setCodecPreferences" in RTCRtpTransceiver.prototype)) return;
+    var vp8 = RTCRtpReceiver.getCapabilities("video").codecs.filter(function (c) { return c.mimeType.toLowerCase() === "video/vp8"; });
+    if (!vp8.length) return;
+    pc.getTransceivers().forEach(function (t) {
+      if (t.receiver.track && t.receiver.track.kind === "video" && !t.stopped && t.currentDirection !== "stopped") {
+        try { t.setCodecPreferences(vp8); } catch (e) { /* a slot the offer left inactive */ }
+      }
+    });
   }
 
   function tile(stream, track) {
@@ -266,6 +294,132 @@
       var name = p ? p.name + " (" + (texts["role_" + p.role] || p.role) + ")" : "";
       li.querySelector(".call__name").textContent = name;
       li.querySelector("video").setAttribute("aria-label", (texts.video_of || "") + " " + name);
+    });
+  }
+
+  // --- End-to-end encryption: the keys. ---
+  //
+  // Every participant has an ECDH P-256 key pair and sends its public key
+  // to each other participant (relay messages, which the server passes on
+  // without reading). The host, the first staff member in the call, makes
+  // the room key (AES-256-GCM) and sends it to each participant wrapped
+  // with a key derived from their two key pairs (ECDH, then HKDF-SHA-256);
+  // when someone leaves it makes a new one, so they cannot read what
+  // follows. Everyone shows a code derived from the room key: the same
+  // code on both sides means nobody in between holds another key.
+
+  var worker = new Worker(app.getAttribute("data-e2ee"));
+  var protectedOnes = new WeakSet();
+  function protect(x, side, kind) {
+    if (!x || protectedOnes.has(x)) return;
+    protectedOnes.add(x);
+    if (scriptTransform) {
+      x.transform = new RTCRtpScriptTransform(worker, { side: side, kind: kind });
+    } else {
+      var s = x.createEncodedStreams();
+      worker.postMessage({ op: "stream", side: side, kind: kind, readable: s.readable, writable: s.writable }, [s.readable, s.writable]);
+    }
+  }
+
+  var ecdh = crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
+  var ownPublic = ecdh.then(function (k) { return crypto.subtle.exportKey("raw", k.publicKey); });
+  var theirs = {}; // peer id → their public key (CryptoKey)
+  var greeted = {}; // peer id → our public key was sent
+  var room = null; // { epoch, raw } of the key frames are sent under
+  var given = {}; // peer id → the epoch of the room key they were given
+  var known = []; // the peer ids of the last peers message
+  var utf8 = new TextEncoder();
+
+  function b64(buf) { return btoa(String.fromCharCode.apply(null, new Uint8Array(buf))); }
+  function unb64(s) { return Uint8Array.from(atob(s), function (c) { return c.charCodeAt(0); }); }
+  function relay(to, data) { send({ type: "relay", to: to, data: data }); }
+
+  function host() {
+    var h = peers.filter(function (p) { return p.role === "staff"; })[0];
+    return h ? h.id : "";
+  }
+
+  // wrapKey derives the key that wraps room keys between us and peer id.
+  function wrapKey(id) {
+    return ecdh.then(function (k) {
+      return crypto.subtle.deriveBits({ name: "ECDH", public: theirs[id] }, k.privateKey, 256);
+    }).then(function (bits) {
+      return crypto.subtle.importKey("raw", bits, "HKDF", false, ["deriveKey"]);
+    }).then(function (hk) {
+      return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode("portal-video-room-key") },
+        hk, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+    });
+  }
+
+  function keysForPeers() {
+    var ids = peers.map(function (p) { return p.id; }).filter(function (id) { return id !== self; });
+    var gone = known.filter(function (id) { return ids.indexOf(id) < 0; });
+    known = ids;
+    gone.forEach(function (id) { delete theirs[id]; delete greeted[id]; delete given[id]; });
+    ownPublic.then(function (raw) {
+      ids.forEach(function (id) {
+        if (!greeted[id]) { greeted[id] = true; relay(id, { k: "pub", key: b64(raw) }); }
+      });
+    });
+    if (host() === self) {
+      if (!room || gone.length) newRoomKey(gone.length > 0);
+      else ids.forEach(give);
+    }
+  }
+
+  function newRoomKey(later) {
+    var raw = crypto.getRandomValues(new Uint8Array(32));
+    var epoch = room ? room.epoch % 255 + 1 : 1;
+    room = { epoch: epoch, raw: raw };
+    given = {};
+    // After someone left the others get the new key first; the host
+    // changes over a second later, so nobody misses frames meanwhile.
+    setKey(epoch, raw, !later);
+    if (later) setTimeout(function () { if (room && room.epoch === epoch) worker.postMessage({ op: "use", epoch: epoch }); }, 1000);
+    known.forEach(give);
+  }
+
+  function give(id) {
+    if (!room || !theirs[id] || given[id] === room.epoch) return;
+    var r = room;
+    given[id] = r.epoch;
+    var iv = crypto.getRandomValues(new Uint8Array(12));
+    wrapKey(id).then(function (k) {
+      return crypto.subtle.encrypt({ name: "AES-GCM", iv: iv, additionalData: utf8.encode(r.epoch + "|" + self + "|" + id) }, k, r.raw);
+    }).then(function (ct) {
+      relay(id, { k: "room", epoch: r.epoch, iv: b64(iv), key: b64(ct) });
+    });
+  }
+
+  function onRelay(from, data) {
+    if (!data || !from) return;
+    if (data.k === "pub" && typeof data.key === "string") {
+      crypto.subtle.importKey("raw", unb64(data.key), { name: "ECDH", namedCurve: "P-256" }, false, []).then(function (k) {
+        theirs[from] = k;
+        ownPublic.then(function (raw) {
+          if (!greeted[from]) { greeted[from] = true; relay(from, { k: "pub", key: b64(raw) }); }
+        });
+        if (host() === self) give(from);
+      }, function () {});
+    } else if (data.k === "room" && from === host() && theirs[from]) {
+      var epoch = data.epoch;
+      wrapKey(from).then(function (k) {
+        return crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64(data.iv), additionalData: utf8.encode(epoch + "|" + from + "|" + self) }, k, unb64(data.key));
+      }).then(function (raw) {
+        room = { epoch: epoch, raw: new Uint8Array(raw) };
+        setKey(epoch, room.raw, true);
+      }, function () {});
+    }
+  }
+
+  function setKey(epoch, raw, use) {
+    worker.postMessage({ op: "key", epoch: epoch, raw: raw.buffer.slice(0), use: use });
+    crypto.subtle.digest("SHA-256", raw).then(function (h) {
+      var b = new Uint8Array(h);
+      var n = ((b[0] << 16) | (b[1] << 8) | b[2]) % 1000000;
+      var code = ("00000" + n).slice(-6);
+      $("call-code-value").textContent = code.slice(0, 3) + " " + code.slice(3);
+      $("call-code").hidden = false;
     });
   }
 
@@ -322,6 +476,7 @@
     });
     if (!free.length) return;
     var slot = free[free.length - 1];
+    protect(slot.sender, "send", "video");
     slot.sender.replaceTrack(sharing.getVideoTracks()[0]);
     slot.direction = "sendonly";
     sharingSent = true;
@@ -336,7 +491,7 @@
 
   // --- The waiting room, for staff. ---
 
-  var known = {};
+  var seenWaiting = {};
   function lobby(list) {
     var ul = $("call-lobby-list");
     ul.textContent = "";
@@ -348,7 +503,7 @@
     }
     var arrived = false;
     list.forEach(function (w) {
-      if (!known[w.id]) arrived = true;
+      if (!seenWaiting[w.id]) arrived = true;
       var li = document.createElement("li");
       li.className = "files__item";
       var name = document.createElement("strong");
@@ -364,8 +519,8 @@
       });
       ul.appendChild(li);
     });
-    known = {};
-    list.forEach(function (w) { known[w.id] = true; });
+    seenWaiting = {};
+    list.forEach(function (w) { seenWaiting[w.id] = true; });
     if (arrived) say("arrived");
   }
   if (staff) {

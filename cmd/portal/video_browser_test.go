@@ -146,6 +146,13 @@ func TestBrowserVideoConsultation(t *testing.T) {
 		t.Errorf("video stalls: the patient's frames %d → %d, the caseworker's %d → %d", f0, f1, s0, s1)
 	}
 	t.Logf("from the admit click to the patient's first decoded remote frame: %v", firstFrame)
+	// End to end encrypted: both show the same security code, derived from
+	// the room key only they hold.
+	code := `document.getElementById("call-code").hidden ? "" : document.getElementById("call-code-value").textContent`
+	if pc, sc := eval[string](t, patient, code), eval[string](t, staff, code); pc == "" || pc != sc {
+		t.Errorf("security codes: the patient's %q, the caseworker's %q", pc, sc)
+	}
+	t.Logf("encoded transforms: RTCRtpScriptTransform %v", eval[bool](t, patient, `"RTCRtpScriptTransform" in window`))
 	checkAccessibility(t, patient, axe, "call (patient)")
 	checkAccessibility(t, staff, axe, "call (staff)")
 	if got := eval[string](t, patient, `document.querySelector("#call-videos .call__name").textContent`); !strings.Contains(got, "Gesundheitsamt") {
