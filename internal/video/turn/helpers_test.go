@@ -201,7 +201,10 @@ func freshClient(t testing.TB, s *testServer, transport, user string) *turn.Clie
 }
 
 // roundTrip sends payload from relay to peer and waits up to wait for it
-// to come back through the relay.
+// to come back through the relay. Over TCP and TLS the payload must be
+// longer than 4 bytes: pion's STUNConn takes a ChannelData frame shorter
+// than 9 bytes (1 to 4 bytes of data, padded to 8) for an incomplete one
+// and holds it until more bytes arrive. Media packets are never that short.
 func roundTrip(relay net.PacketConn, peer net.Addr, payload []byte, wait time.Duration) error {
 	if _, err := relay.WriteTo(payload, peer); err != nil {
 		return err

@@ -119,11 +119,13 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 		user:       conf.UserID,
 		addr:       netip.AddrPortFrom(r.announce, uint16(port)),
 		permits:    make(map[netip.Addr]struct{}),
+		l:          r.track.loop(), // pion starts the relay loop on c at once
 	}
 	r.mu.Lock()
 	r.byAddr[c.addr] = c
 	r.mu.Unlock()
 	if !r.track.add(c) {
+		c.l.end()
 		_ = c.Close()
 		return nil, nil, errClosing
 	}
@@ -216,7 +218,7 @@ type relayConn struct {
 	addr netip.AddrPort // as announced
 	used atomic.Int64
 	over atomic.Bool
-	l    loop
+	l    *loop // of pion's relay loop, which ends at the first read error
 	once sync.Once
 
 	pmu     sync.RWMutex
@@ -227,11 +229,10 @@ type relayConn struct {
 // anyone else are dropped here, as pion would drop them, so that strangers
 // sending to a relay port cannot use up its quota.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	c.r.track.begin(&c.l)
 	for {
 		n, from, err := c.PacketConn.ReadFrom(p)
 		if err != nil {
-			c.r.track.end(&c.l)
+			c.l.end()
 			return n, from, err
 		}
 		ua, ok := from.(*net.UDPAddr)
@@ -273,6 +274,9 @@ func (c *relayConn) charge(n int) bool {
 	}
 	return false
 }
+
+// abort is Server.Close closing the relay.
+func (c *relayConn) abort() { _ = c.Close() }
 
 // Close closes the socket once and gives its allocation back to the
 // limits. pion/turn closes it when the allocation ends, Server.Close when

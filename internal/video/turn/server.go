@@ -147,7 +147,7 @@ func (s *Server) listen() error {
 	if err != nil {
 		return fmt.Errorf("turn: listen udp: %w", err)
 	}
-	s.udp = &trackedPacketConn{PacketConn: pc, t: s.track}
+	s.udp = &trackedPacketConn{PacketConn: pc, l: s.track.loop()}
 
 	tcpListener := func(port int) (*trackedListener, error) {
 		ln, err := net.Listen(c.tcpNet, net.JoinHostPort(host, strconv.Itoa(port))) //nolint:noctx
@@ -167,6 +167,7 @@ func (s *Server) listen() error {
 		if err != nil {
 			return fmt.Errorf("turn: listen tcp: %w", err)
 		}
+		ln.l = s.track.loop() // pion's accept loop
 		s.tcp = ln
 	}
 	if c.TLS != nil {
@@ -176,7 +177,7 @@ func (s *Server) listen() error {
 		}
 		tc := c.TLS.Clone()
 		tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
-		s.tls = tls.NewListener(ln, tc)
+		s.tls = newTLSListener(ln, tc, s.track)
 	}
 	return nil
 }
