@@ -134,6 +134,9 @@ func (cfg Config) validate() (settings, error) {
 	if s.TLS == nil && s.TLSPort != 0 {
 		return invalid("a TLS port without a TLS config")
 	}
+	if s.TLS != nil && len(s.TLS.Certificates) == 0 && s.TLS.GetCertificate == nil && s.TLS.GetConfigForClient == nil {
+		return invalid("the TLS config has no certificate")
+	}
 
 	switch {
 	case s.RelayPortMin == 0 && s.RelayPortMax == 0:

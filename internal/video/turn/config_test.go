@@ -1,9 +1,11 @@
 package turn
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/pion/stun/v4"
 
@@ -29,6 +31,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"UDP port negative", func(c *Config) { c.UDPPort = -2 }},
 		{"TCP port too big", func(c *Config) { c.TCPPort = 65536 }},
 		{"TLS port without TLS", func(c *Config) { c.TLSPort = 5349 }},
+		{"TLS without certificate", func(c *Config) { c.TLS = &tls.Config{} }},
 		{"relay range reversed", func(c *Config) { c.RelayPortMin, c.RelayPortMax = 50000, 49999 }},
 		{"relay range half", func(c *Config) { c.RelayPortMin = 50000 }},
 		{"relay range too big", func(c *Config) { c.RelayPortMin, c.RelayPortMax = 50000, 70000 }},
@@ -91,6 +94,13 @@ func TestPublicIP(t *testing.T) {
 	defer relay.Close()
 	if ip := relay.LocalAddr().(*net.UDPAddr).IP; !ip.Equal(net.IPv4(198, 51, 100, 9)) {
 		t.Errorf("relayed address %v, want the public IP", ip)
+	}
+	// Relaying works all the same: the peer answers the socket's real
+	// address, and the permissions pion reports under the public one
+	// reach the socket.
+	peer := newEchoPeer(t)
+	if err := roundTrip(relay, peer.addr(), []byte("durch die Wand"), 2*time.Second); err != nil {
+		t.Errorf("round trip: %v", err)
 	}
 }
 
