@@ -22,8 +22,8 @@ const (
 	// first bytes (a TLS ClientHello, a STUN request).
 	tcpFirstRead = 10 * time.Second
 	// tcpIdle is how long a TCP or TLS client may then be silent: longer
-	// than any refresh interval of a live allocation (its lifetime is 10
-	// minutes; clients refresh permissions every few minutes).
+	// than the refresh interval of a live allocation (browsers keep the
+	// default lifetime of 10 minutes and refresh permissions every few).
 	tcpIdle = 15 * time.Minute
 )
 
@@ -31,7 +31,6 @@ const (
 type Server struct {
 	cfg    settings
 	log    *slog.Logger
-	now    func() time.Time
 	policy peerPolicy
 	limits *allocLimits
 	relays *relays
@@ -72,7 +71,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg:    c,
 		log:    log,
-		now:    time.Now,
 		policy: peerPolicy{allowLoopback: c.AllowLoopback, allowPrivate: c.AllowPrivate},
 		limits: &allocLimits{maxTotal: c.MaxAllocations, maxPerUser: c.MaxAllocationsPerUser, perUser: make(map[string]int)},
 		track:  newTracker(),
@@ -256,7 +254,7 @@ func (s *Server) ICEServers(user, host string) []ICEServer {
 	if s.tls != nil {
 		urls = append(urls, url("turns", s.tls.Addr(), "tcp"))
 	}
-	username, password := Credentials(s.cfg.Secret, user, s.cfg.CredentialTTL, s.now())
+	username, password := Credentials(s.cfg.Secret, user, s.cfg.CredentialTTL, time.Now())
 	return []ICEServer{{URLs: urls, Username: username, Credential: password}}
 }
 
@@ -266,8 +264,9 @@ func (s *Server) ICEServers(user, host string) []ICEServer {
 // unexpired username of our realm, and the <user> part as the user id
 // pion reports with the allocation. The password is never compared here:
 // pion/stun checks the request's MESSAGE-INTEGRITY against the key with
-// hmac.Equal, in constant time. Refusals are logged at debug level without
-// the username.
+// hmac.Equal, in constant time. Refusals are logged at debug level, with
+// the <user> at most, never the username or anything derived from the
+// secret.
 func (s *Server) authenticate(ra *turn.RequestAttributes) (user string, key []byte, ok bool) {
 	if ra.Realm != s.cfg.Realm {
 		s.log.Debug("turn: credentials refused", "reason", "foreign realm")
@@ -278,7 +277,7 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (user string, key []by
 		s.log.Debug("turn: credentials refused", "reason", err.Error())
 		return "", nil, false
 	}
-	if !s.now().Before(expiry) {
+	if !time.Now().Before(expiry) {
 		s.log.Debug("turn: credentials refused", "reason", "expired", "user", user)
 		return "", nil, false
 	}
