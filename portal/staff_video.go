@@ -257,6 +257,9 @@ func (s *Server) cancelConsultation(c *fiber.Ctx) error {
 		return err
 	}
 	err = s.video.Cancel(c.UserContext(), videoAccess(c), id)
+	if err == nil {
+		s.hub.Close(id) // whoever waits or talks on this process is told
+	}
 	return s.afterConsultationChange(c, id, videoForm{Name: "cancel"}, err)
 }
 

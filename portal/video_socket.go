@@ -72,6 +72,7 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 	sock := newSocket(ws, s.log)
 	defer sock.Close()
 	_ = ws.SetReadDeadline(time.Now().Add(socketHello))
+	ws.SetReadLimit(4 << 10) // the hello of someone not yet known is small
 	var hello video.Message
 	if err := ws.ReadJSON(&hello); err != nil || hello.Type != video.TypeHello {
 		sock.refuse(video.CodeBadMessage)

@@ -174,7 +174,7 @@
       case "joined":
         retryUntil = 0;
         self = m.self;
-        newPeer();
+        newPeer(m.iceServers || []);
         say("connected");
         show("call-room", "room-heading");
         break;
@@ -204,13 +204,13 @@
     }
   }
 
-  function newPeer() {
+  function newPeer(iceServers) {
     closePeer();
     attached = false;
     // A new connection: the others learn our key again, and a host makes
     // a new room key.
     theirs = {}; greeted = {}; given = {}; known = []; room = null;
-    pc = new RTCPeerConnection(scriptTransform ? { iceServers: [] } : { iceServers: [], encodedInsertableStreams: true });
+    pc = new RTCPeerConnection(scriptTransform ? { iceServers: iceServers } : { iceServers: iceServers, encodedInsertableStreams: true });
     pc.onicecandidate = function (e) { if (e.candidate) send({ type: "candidate", candidate: e.candidate.toJSON() }); };
     pc.ontrack = function (e) { protect(e.receiver, "recv", e.track.kind); tile(e.streams[0], e.track); };
     pc.oniceconnectionstatechange = function () {

@@ -14,6 +14,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/mail/mailtest"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
+	"github.com/gesundheitsamt/portal/internal/video"
 )
 
 // newCallBrowser starts a headless Chromium whose camera and microphone
@@ -83,6 +84,16 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	}
 	checkAccessibility(t, staff, axe, "consultation page")
 	consultation := eval[string](t, staff, `location.pathname`)
+	// A guest link without an address, for the observer below: the page
+	// shows it to pass on.
+	step(t, staff, "guest name", chromedp.SendKeys(chromedp.ID("guest-name"), "Prüfgast"))
+	clickAndWait(t, staff, "invite the guest", chromedp.CSS(`form[action$="/gast"] button`))
+	checkAccessibility(t, staff, axe, "consultation page with a guest link")
+	guestLink := eval[string](t, staff, `(document.querySelector(".files__item code") || {}).textContent || ""`)
+	if !strings.Contains(guestLink, "/video/") {
+		t.Fatalf("no guest link on the page: %q", guestLink)
+	}
+	guestLink = guestLink[strings.Index(guestLink, "/video/"):]
 
 	// The invitation, over SMTP.
 	var link string
@@ -158,6 +169,15 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	if got := eval[string](t, patient, `document.querySelector("#call-videos .call__name").textContent`); !strings.Contains(got, "Gesundheitsamt") {
 		t.Errorf("the patient's view of the caseworker is labelled %q", got)
 	}
+
+	// A third participant, written in Go, joins through the guest link and
+	// the key exchange: what the SFU forwarded to it is ciphertext that
+	// only the room key makes VP8 again.
+	guest := joinAsGuest(t, p.base, guestLink, "Prüfgast")
+	waitTrue(t, staff, "the guest waits", `document.getElementById("call-lobby-list").textContent.includes("Prüfgast")`)
+	step(t, staff, "let the guest in", chromedp.Click(chromedp.CSS(`#call-lobby-list button.button:not(.button--secondary)`)))
+	guest.wait(video.TypeAdmitted)
+	guest.checkCiphertext(t, 2)
 
 	// The controls are buttons with names, reachable by keyboard.
 	step(t, patient, "focus mute", chromedp.Focus(chromedp.ID("call-mute")))

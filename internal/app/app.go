@@ -185,7 +185,7 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 	}
 	media := a.Media
 	a.closers = append(a.closers, func() { _ = media.Close() })
-	a.Hub = video.NewHub(a.Video, a.Media, log)
+	a.Hub = video.NewHub(a.Video, a.Media, nil, log)
 	// Cases past their retention period go daily, by one job for all
 	// processes.
 	a.Retention = retention.NewCases(db, a.Forms, a.Location, log)

@@ -27,6 +27,7 @@ const (
 	PresenceAdmitted = "admitted" // staff admitted them
 	PresenceDenied   = "denied"   // staff turned them away
 	PresenceJoined   = "joined"   // a staff member joined the call
+	PresenceRejoined = "rejoined" // a link's holder came back within a minute, without admission
 	PresenceLeft     = "left"     // someone left
 	PresenceEnded    = "ended"    // staff ended the call for everyone
 )
@@ -115,8 +116,9 @@ type ConsultationRow struct {
 	Waiting int
 }
 
-// waitingNow counts the links whose last metadata is "waiting".
-const waitingNow = `(SELECT count(*) FROM video_link l WHERE l.consultation_id = c.id AND (
+// waitingNow counts the links of a planned consultation whose last
+// metadata is "waiting".
+const waitingNow = `(SELECT count(*) FROM video_link l WHERE c.state = 'planned' AND l.consultation_id = c.id AND (
     SELECT p.kind FROM video_presence p WHERE p.link_id = l.id ORDER BY p.at DESC, p.id DESC LIMIT 1) = 'waiting')`
 
 var listConsultations = `SELECT ` + consultationColumns + `, ` + waitingNow + consultationJoins + `

@@ -61,22 +61,27 @@ func (s *Service) Present(ctx context.Context, c store.Consultation, linkID, sta
 }
 
 // Admit records that a let the holder of link linkID into consultation
-// c, with its audit entry.
-func (s *Service) Admit(ctx context.Context, a Access, c store.Consultation, linkID int64) error {
-	return s.decide(ctx, a, c, linkID, store.PresenceAdmitted, domain.VideoAdmit)
+// id of a's office, with its audit entry. Errors: NotFound, Forbidden
+// (MsgRole), Conflict (MsgState: the consultation is not open now).
+func (s *Service) Admit(ctx context.Context, a Access, id, linkID int64) error {
+	return s.decide(ctx, a, id, linkID, store.PresenceAdmitted, domain.VideoAdmit)
 }
 
 // Deny records that a turned the holder of link linkID away, with its
-// audit entry.
-func (s *Service) Deny(ctx context.Context, a Access, c store.Consultation, linkID int64) error {
-	return s.decide(ctx, a, c, linkID, store.PresenceDenied, domain.VideoDeny)
+// audit entry. Errors: as Admit's.
+func (s *Service) Deny(ctx context.Context, a Access, id, linkID int64) error {
+	return s.decide(ctx, a, id, linkID, store.PresenceDenied, domain.VideoDeny)
 }
 
-func (s *Service) decide(ctx context.Context, a Access, c store.Consultation, linkID int64, kind string, action domain.Action) error {
-	if c.OfficeID != a.OfficeID || !a.MayTakePart() {
-		return fault.New(fault.Forbidden, "video: decide", MsgRole)
-	}
+func (s *Service) decide(ctx context.Context, a Access, id, linkID int64, kind string, action domain.Action) error {
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		c, err := lockFor(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		if WindowOf(c, s.now()) != Open {
+			return fault.New(fault.Conflict, "video: decide", MsgState)
+		}
 		p := store.Presence{ConsultationID: c.ID, OfficeID: c.OfficeID, LinkID: linkID, StaffID: a.StaffID, Kind: kind}
 		if _, err := store.InsertPresence(ctx, tx, p); err != nil {
 			return err

@@ -6,7 +6,7 @@
 -- consultation (retention.Sweep).
 
 -- A consultation of an office, usually about a case (submission_id; a
--- booking without a case has none). state: planned (the links work in
+-- booking without a case has none); it goes with its case. state: planned (the links work in
 -- their window), cancelled, ended (staff ended it for everyone).
 -- sequence counts the changes the citizen's calendar must follow (ICS
 -- SEQUENCE); mails counts the mails sent about it (each mail job's unique
@@ -15,7 +15,7 @@
 CREATE TABLE video_consultation (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     office_id     bigint NOT NULL REFERENCES office (id),
-    submission_id bigint REFERENCES submission (id) ON DELETE SET NULL,
+    submission_id bigint REFERENCES submission (id) ON DELETE CASCADE,
     starts_at     timestamptz NOT NULL,
     minutes       integer NOT NULL CHECK (minutes BETWEEN 5 AND 240),
     state         text NOT NULL DEFAULT 'planned' CHECK (state IN ('planned', 'cancelled', 'ended')),
@@ -52,15 +52,15 @@ CREATE TABLE video_link (
 CREATE INDEX video_link_consultation ON video_link (consultation_id);
 
 -- What happened in a consultation, without content: a link's holder
--- waited, was admitted or denied (by staff_id), joined, left; staff
--- joined or ended it.
+-- waited, was admitted or denied (by staff_id), came back (rejoined),
+-- left; staff joined or ended it.
 CREATE TABLE video_presence (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     consultation_id bigint NOT NULL REFERENCES video_consultation (id) ON DELETE CASCADE,
     office_id       bigint NOT NULL REFERENCES office (id),
     link_id         bigint REFERENCES video_link (id) ON DELETE CASCADE,
     staff_id        bigint REFERENCES staff (id) ON DELETE SET NULL,
-    kind            text NOT NULL CHECK (kind IN ('waiting', 'admitted', 'denied', 'joined', 'left', 'ended')),
+    kind            text NOT NULL CHECK (kind IN ('waiting', 'admitted', 'denied', 'rejoined', 'joined', 'left', 'ended')),
     at              timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX video_presence_consultation ON video_presence (consultation_id, at);

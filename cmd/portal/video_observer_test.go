@@ -1,0 +1,441 @@
+package main
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"golang.org/x/image/vp8"
+
+	"github.com/gesundheitsamt/portal/internal/video"
+	"github.com/gesundheitsamt/portal/internal/video/sfu"
+)
+
+// observer is a participant of a call written in Go: let in like anyone
+// through a guest link, it takes part in the key exchange as a browser
+// does (video.js) and keeps every video frame the SFU forwards to it as
+// it came, to show that the server forwards ciphertext, which only the
+// room key, held by the participants, turns into VP8 again.
+type observer struct {
+	t    *testing.T
+	ws   *websocket.Conn
+	wmu  sync.Mutex
+	pc   *webrtc.PeerConnection
+	self string
+	priv *ecdh.PrivateKey
+
+	mu      sync.Mutex
+	peers   []sfu.PeerInfo
+	theirs  map[string]*ecdh.PublicKey
+	greeted map[string]bool
+	keys    map[byte][]byte     // epoch → room key
+	frames  map[string][][]byte // stream id → forwarded VP8 frames, as they came
+	got     map[string]bool     // message types seen
+}
+
+var dataTicket = regexp.MustCompile(`data-ticket="([^"]+)"`)
+var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// joinAsGuest goes through the guest link's landing page with a name and
+// consent, as a person would, and opens the call's socket with the
+// ticket; it returns once the guest waits.
+func joinAsGuest(t *testing.T, base, link, name string) *observer {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	res, err := hc.Get(base + link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := csrfInput.FindSubmatch(b)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("guest landing page: %d", res.StatusCode)
+	}
+	res, err = hc.PostForm(base+link, url.Values{"_csrf": {string(m[1])}, "einwilligung": {"1"}, "name": {name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	tk := dataTicket.FindSubmatch(b)
+	if res.StatusCode != http.StatusOK || tk == nil {
+		t.Fatalf("guest call page: %d", res.StatusCode)
+	}
+	ticket := strings.ReplaceAll(string(tk[1]), "&#43;", "+")
+	u, _ := url.Parse(base)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+u.Host+link+"/ws", http.Header{"Origin": {base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observer{t: t, ws: ws, priv: priv, theirs: map[string]*ecdh.PublicKey{}, greeted: map[string]bool{},
+		keys: map[byte][]byte{}, frames: map[string][][]byte{}, got: map[string]bool{}}
+	t.Cleanup(func() {
+		_ = ws.Close()
+		if o.pc != nil {
+			_ = o.pc.Close()
+		}
+	})
+	o.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
+	go o.read()
+	o.wait(video.TypeWaiting)
+	return o
+}
+
+func (o *observer) send(m video.Message) {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	_ = o.ws.WriteJSON(m)
+}
+
+func (o *observer) wait(typ string) {
+	o.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		o.mu.Lock()
+		ok := o.got[typ]
+		o.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	o.t.Fatalf("the observer got no %q message", typ)
+}
+
+func (o *observer) read() {
+	for {
+		var m video.Message
+		if err := o.ws.ReadJSON(&m); err != nil {
+			return
+		}
+		o.mu.Lock()
+		o.got[m.Type] = true
+		o.mu.Unlock()
+		if err := o.handle(m); err != nil {
+			o.t.Errorf("observer: %s: %v", m.Type, err)
+		}
+	}
+}
+
+func (o *observer) handle(m video.Message) error {
+	switch m.Type {
+	case video.TypeAdmitted:
+		o.self = m.Self
+		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return err
+		}
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c != nil {
+				init := c.ToJSON()
+				o.send(video.Message{Message: sfu.Message{Type: sfu.TypeCandidate, Candidate: &init}})
+			}
+		})
+		pc.OnTrack(o.onTrack)
+		o.mu.Lock()
+		o.pc = pc
+		o.mu.Unlock()
+	case sfu.TypePeers:
+		o.mu.Lock()
+		o.peers = m.Peers
+		o.mu.Unlock()
+		pub := base64.StdEncoding.EncodeToString(o.priv.PublicKey().Bytes())
+		for _, p := range m.Peers {
+			if p.ID != o.self && o.greet(p.ID) {
+				o.relay(p.ID, map[string]any{"k": "pub", "key": pub})
+			}
+		}
+	case sfu.TypeOffer:
+		if err := o.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+			return err
+		}
+		answer, err := o.pc.CreateAnswer(nil)
+		if err != nil {
+			return err
+		}
+		if err := o.pc.SetLocalDescription(answer); err != nil {
+			return err
+		}
+		o.send(video.Message{Message: sfu.Message{Type: sfu.TypeAnswer, SDP: answer.SDP}})
+	case sfu.TypeCandidate:
+		if m.Candidate != nil && o.pc != nil {
+			return o.pc.AddICECandidate(*m.Candidate)
+		}
+	case video.TypeRelay:
+		return o.onRelay(m.From, m.Data)
+	}
+	return nil
+}
+
+func (o *observer) greet(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.greeted[id] {
+		return false
+	}
+	o.greeted[id] = true
+	return true
+}
+
+func (o *observer) relay(to string, data any) {
+	raw, _ := json.Marshal(data)
+	o.send(video.Message{Message: sfu.Message{Type: video.TypeRelay}, To: to, Data: raw})
+}
+
+// onRelay takes a participant's public key, and the room key the host
+// wraps for this participant: ECDH P-256, HKDF-SHA-256 with the info
+// "portal-video-room-key", AES-256-GCM with "<epoch>|<from>|<to>" as
+// additional data, as video.js does.
+func (o *observer) onRelay(from string, raw json.RawMessage) error {
+	var d struct {
+		K     string `json:"k"`
+		Key   string `json:"key"`
+		IV    string `json:"iv"`
+		Epoch int    `json:"epoch"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return err
+	}
+	key, err := base64.StdEncoding.DecodeString(d.Key)
+	if err != nil {
+		return err
+	}
+	switch d.K {
+	case "pub":
+		pub, err := ecdh.P256().NewPublicKey(key)
+		if err != nil {
+			return err
+		}
+		o.mu.Lock()
+		o.theirs[from] = pub
+		o.mu.Unlock()
+		if o.greet(from) {
+			o.relay(from, map[string]any{"k": "pub", "key": base64.StdEncoding.EncodeToString(o.priv.PublicKey().Bytes())})
+		}
+	case "room":
+		o.mu.Lock()
+		pub := o.theirs[from]
+		o.mu.Unlock()
+		if pub == nil {
+			return fmt.Errorf("a room key from %s before its public key", from)
+		}
+		secret, err := o.priv.ECDH(pub)
+		if err != nil {
+			return err
+		}
+		wrap, err := hkdf.Key(sha256.New, secret, nil, "portal-video-room-key", 32)
+		if err != nil {
+			return err
+		}
+		iv, err := base64.StdEncoding.DecodeString(d.IV)
+		if err != nil {
+			return err
+		}
+		plain, err := gcmOpen(wrap, iv, key, []byte(fmt.Sprintf("%d|%s|%s", d.Epoch, from, o.self)))
+		if err != nil {
+			return fmt.Errorf("unwrap the room key: %w", err)
+		}
+		o.mu.Lock()
+		o.keys[byte(d.Epoch)] = plain
+		o.mu.Unlock()
+	}
+	return nil
+}
+
+func gcmOpen(key, iv, ct, aad []byte) ([]byte, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return gcm.Open(nil, iv, ct, aad)
+}
+
+// onTrack keeps the VP8 frames of a forwarded video track, reassembled
+// from its RTP packets exactly as they arrived.
+func (o *observer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	if t.Kind() != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	// Ask for a keyframe until one came: the publisher's answer to the
+	// server's request may have left before this track was read.
+	keyed := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-keyed:
+				return
+			case <-tick.C:
+				if o.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	var frame []byte
+	var pkt rtp.Packet
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		var vp codecs.VP8Packet
+		payload, err := vp.Unmarshal(pkt.Payload)
+		if err != nil {
+			continue
+		}
+		if vp.S == 1 && vp.PID == 0 {
+			frame = frame[:0]
+		}
+		frame = append(frame, payload...)
+		if pkt.Marker {
+			key := len(frame) > 10 && frame[0]&1 == 0
+			o.mu.Lock()
+			if fs := o.frames[t.StreamID()]; len(fs) < 300 || key && len(fs) < 400 {
+				o.frames[t.StreamID()] = append(fs, bytes.Clone(frame))
+			}
+			o.mu.Unlock()
+			if key && keyed != nil {
+				close(keyed)
+				keyed = nil
+			}
+			frame = frame[:0]
+		}
+	}
+}
+
+// checkCiphertext reports, for the video of every other participant,
+// that the frames the SFU forwarded are encrypted under the room key:
+// none is VP8 as it came, each keyframe decrypts (authenticated) to a
+// VP8 keyframe that decodes to the size its clear header names.
+func (o *observer) checkCiphertext(t *testing.T, streams int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		o.mu.Lock()
+		ready := len(o.keys) > 0 && len(o.frames) >= streams
+		for _, fs := range o.frames {
+			ready = ready && len(fs) >= 30 && hasKeyframe(fs)
+		}
+		o.mu.Unlock()
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			var seen []string
+			for s, fs := range o.frames {
+				first := ""
+				if len(fs) > 0 && len(fs[0]) > 0 {
+					first = fmt.Sprintf("%x", fs[0][:min(12, len(fs[0]))])
+				}
+				seen = append(seen, fmt.Sprintf("%s: %d frames, keyframe %v, first %s", s, len(fs), hasKeyframe(fs), first))
+			}
+			t.Fatalf("the observer holds %d room keys and frames of %d streams (want %d, with a keyframe each): %v", len(o.keys), len(o.frames), streams, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for stream, fs := range o.frames {
+		decoded := 0
+		for _, f := range fs {
+			clear := 3
+			if f[0]&1 == 0 {
+				clear = 10
+			}
+			if len(f) < clear+16+13 {
+				t.Errorf("%s: a forwarded frame of %d bytes is too short to be one of ours", stream, len(f))
+				continue
+			}
+			key := o.keys[f[len(f)-1]]
+			if key == nil {
+				continue // sent under a key from before the observer came
+			}
+			plain, err := gcmOpen(key, f[len(f)-13:len(f)-1], f[clear:len(f)-13], f[:clear])
+			if err != nil {
+				t.Errorf("%s: a forwarded frame does not decrypt under the room key: %v", stream, err)
+				continue
+			}
+			frame := append(bytes.Clone(f[:clear]), plain...)
+			if bytes.Equal(frame, f) {
+				t.Errorf("%s: the SFU forwarded a frame in clear", stream)
+			}
+			if clear == 10 {
+				if err := decodes(frame); err != nil {
+					t.Errorf("%s: a decrypted keyframe does not decode: %v", stream, err)
+				} else if decodes(f) == nil && bytes.Equal(f[clear:clear+16], frame[clear:clear+16]) {
+					t.Errorf("%s: the forwarded keyframe decodes as it came", stream)
+				} else {
+					decoded++
+				}
+			}
+		}
+		if decoded == 0 {
+			t.Errorf("%s: no forwarded keyframe decrypted and decoded", stream)
+		}
+	}
+}
+
+func hasKeyframe(fs [][]byte) bool {
+	for _, f := range fs {
+		if len(f) > 10 && f[0]&1 == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// decodes decodes a VP8 keyframe with golang.org/x/image/vp8 and checks
+// the picture is as large as its header says.
+func decodes(frame []byte) error {
+	d := vp8.NewDecoder()
+	d.Init(bytes.NewReader(frame), len(frame))
+	fh, err := d.DecodeFrameHeader()
+	if err != nil {
+		return err
+	}
+	img, err := d.DecodeFrame()
+	if err != nil {
+		return err
+	}
+	if b := img.Bounds(); b.Dx() != fh.Width || b.Dy() != fh.Height {
+		return fmt.Errorf("decoded %v, header says %dx%d", b, fh.Width, fh.Height)
+	}
+	return nil
+}
