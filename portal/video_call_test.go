@@ -26,6 +26,7 @@ import (
 type wsClient struct {
 	t    *testing.T
 	conn *websocket.Conn
+	wmu  sync.Mutex // one writer at a time: the test and the media's peer both write
 	mu   sync.Mutex
 	got  []video.Message
 	more chan struct{}
@@ -75,9 +76,15 @@ func (c *wsClient) read() {
 	}
 }
 
+func (c *wsClient) write(m any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.conn.WriteJSON(m)
+}
+
 func (c *wsClient) send(m video.Message) {
 	c.t.Helper()
-	if err := c.conn.WriteJSON(m); err != nil {
+	if err := c.write(m); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -204,7 +211,7 @@ func (w *callWorld) staffCookies() string {
 // name and answers the server's offers over c's socket.
 func media(t *testing.T, c *wsClient, name string) *sfutest.Client {
 	t.Helper()
-	p, err := sfutest.New(func(m sfu.Message) error { return c.conn.WriteJSON(video.Message{Message: m}) }, sfutest.Options{Name: name, Audio: true, Video: true})
+	p, err := sfutest.New(func(m sfu.Message) error { return c.write(video.Message{Message: m}) }, sfutest.Options{Name: name, Audio: true, Video: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +263,7 @@ func TestACallThroughTheWaitingRoom(t *testing.T) {
 	}
 
 	// Until admitted, the patient has no media.
-	if err := patient.conn.WriteJSON(video.Message{Message: sfu.Message{Type: sfu.TypeRestart}}); err != nil {
+	if err := patient.write(video.Message{Message: sfu.Message{Type: sfu.TypeRestart}}); err != nil {
 		t.Fatal(err)
 	}
 	if m := patient.await(video.TypeError); m.Code != video.CodeBadMessage {
@@ -427,7 +434,7 @@ func TestCallSocketsRefuse(t *testing.T) {
 
 	// Flooding closes the socket.
 	for i := 0; i < 200; i++ {
-		if second.conn.WriteJSON(video.Message{Message: sfu.Message{Type: video.TypeRelay}}) != nil {
+		if second.write(video.Message{Message: sfu.Message{Type: video.TypeRelay}}) != nil {
 			break
 		}
 	}

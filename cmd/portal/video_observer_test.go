@@ -288,6 +288,7 @@ func (o *observer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	// Ask for a keyframe until one came: the publisher's answer to the
 	// server's request may have left before this track was read.
 	keyed := make(chan struct{})
+	var once sync.Once
 	go func() {
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
@@ -329,9 +330,8 @@ func (o *observer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				o.frames[t.StreamID()] = append(fs, bytes.Clone(frame))
 			}
 			o.mu.Unlock()
-			if key && keyed != nil {
-				close(keyed)
-				keyed = nil
+			if key {
+				once.Do(func() { close(keyed) })
 			}
 			frame = frame[:0]
 		}
