@@ -67,8 +67,8 @@ type attachmentView struct {
 
 // caseID is the case id of the path; anything else is 404.
 func caseID(c *fiber.Ctx) (int64, error) {
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := parseID(c.Params("id"))
+	if !ok {
 		return 0, fiber.ErrNotFound
 	}
 	return id, nil

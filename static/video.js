@@ -87,7 +87,9 @@
     devices.filter(function (d) { return d.kind === kind; }).forEach(function (d, i) {
       var o = document.createElement("option");
       o.value = d.deviceId;
-      o.textContent = d.label || (kind + " " + (i + 1));
+      // Without permission browsers hide device names: number them after
+      // the field's own (localized) label.
+      o.textContent = d.label || ((select.labels && select.labels[0] ? select.labels[0].textContent : "") + " " + (i + 1));
       o.selected = d.deviceId === current;
       select.appendChild(o);
     });

@@ -10,6 +10,8 @@ import (
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/gesundheitsamt/portal/internal/video/pionlog"
 )
 
 // The payload types the server offers. The server is always the offerer, so
@@ -100,7 +102,7 @@ func newInterceptors(m *webrtc.MediaEngine, logs logging.LoggerFactory) (*interc
 }
 
 // newAPI builds the one webrtc.API all the SFU's peer connections come from.
-func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, logs pionLogs) (*webrtc.API, error) {
+func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, logs pionlog.Factory) (*webrtc.API, error) {
 	m, err := newMediaEngine(cfg.MaxBitrate > 0)
 	if err != nil {
 		return nil, err

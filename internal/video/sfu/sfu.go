@@ -11,6 +11,8 @@ import (
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/gesundheitsamt/portal/internal/video/pionlog"
 )
 
 // Config says how the SFU's peer connections reach browsers. The zero value
@@ -82,7 +84,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 			return nil, fmt.Errorf("sfu: network: %w", err)
 		}
 	}
-	logs := pionLogs{log: log}
+	logs := pionlog.Factory{Log: log, Errors: true}
 	s := &SFU{cfg: cfg, log: log, rooms: map[string]*Room{}}
 
 	var err error
@@ -111,7 +113,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 // cfg.Loopback). Port 0 means one free port, the same on every address: one
 // is picked on the unspecified address and then bound everywhere, and picked
 // anew when another process took it in between.
-func listenUDP(nw transport.Net, cfg Config, logs pionLogs) (ice.UDPMux, int, error) {
+func listenUDP(nw transport.Net, cfg Config, logs pionlog.Factory) (ice.UDPMux, int, error) {
 	opts := []ice.UDPMuxFromPortOption{
 		ice.UDPMuxFromPortWithNet(nw),
 		ice.UDPMuxFromPortWithLogger(logs.NewLogger("ice-udp")),

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/turn/v5"
 
 	"github.com/gesundheitsamt/portal/internal/testlog"
+	"github.com/gesundheitsamt/portal/internal/video/pionlog"
 )
 
 var testSecret = []byte("test-secret-of-sixteen-bytes-or-more")
@@ -178,7 +179,7 @@ func newClient(t testing.TB, s *testServer, transport, username, password string
 		Realm:          DefaultRealm,
 		Conn:           conn,
 		RTO:            100 * time.Millisecond,
-		LoggerFactory:  pionLogs{log: slog.New(slog.DiscardHandler)},
+		LoggerFactory:  pionlog.Factory{Log: slog.New(slog.DiscardHandler)},
 	})
 	if err != nil {
 		t.Fatal(err)

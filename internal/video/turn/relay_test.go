@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"github.com/gesundheitsamt/portal/internal/video/pionlog"
 )
 
 // TestRelay allocates over each transport with fresh credentials and
@@ -113,7 +115,7 @@ func TestRelayIPv6(t *testing.T) {
 		username, password := Credentials(testSecret, "patient", time.Hour, time.Now())
 		client, err := turn.NewClient(&turn.ClientConfig{
 			STUNServerAddr: udp, TURNServerAddr: udp, Username: username, Password: password,
-			Conn: conn, LoggerFactory: pionLogs{log: slog.New(slog.DiscardHandler)},
+			Conn: conn, LoggerFactory: pionlog.Factory{Log: slog.New(slog.DiscardHandler)},
 		})
 		if err != nil {
 			t.Fatal(err)

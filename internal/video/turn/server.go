@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/turn/v5"
+
+	"github.com/gesundheitsamt/portal/internal/video/pionlog"
 )
 
 // Timeouts of the sockets the server owns.
@@ -95,7 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 	sc := turn.ServerConfig{
 		Realm:         c.Realm,
-		LoggerFactory: pionLogs{log: log},
+		LoggerFactory: pionlog.Factory{Log: log},
 		AuthHandler:   s.authenticate,
 		QuotaHandler:  s.allocationRoom,
 		EventHandler: turn.EventHandler{

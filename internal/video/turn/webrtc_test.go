@@ -9,6 +9,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/gesundheitsamt/portal/internal/video/pionlog"
 )
 
 // TestWebRTCRelayOnly connects two pion/webrtc PeerConnections whose only
@@ -108,7 +110,7 @@ func newPeerConnection(t *testing.T, s *testServer, user, transport string) *web
 	var se webrtc.SettingEngine
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
-	se.LoggerFactory = pionLogs{log: slog.New(slog.DiscardHandler)}
+	se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		ICEServers:         []webrtc.ICEServer{server},
