@@ -303,8 +303,13 @@ func (o *observer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 		}
 	}()
+	// A frame counts only when its packets came in order without a gap: a
+	// lost packet (retransmitted later, out of order) would make a frame
+	// that fails authentication for no fault of the encryption.
 	var frame []byte
 	var pkt rtp.Packet
+	var last uint16
+	whole := false
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := t.Read(buf)
@@ -319,10 +324,18 @@ func (o *observer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if err != nil {
 			continue
 		}
-		if vp.S == 1 && vp.PID == 0 {
-			frame = frame[:0]
+		switch {
+		case vp.S == 1 && vp.PID == 0:
+			frame, whole = frame[:0], true
+		case pkt.SequenceNumber != last+1:
+			whole = false
 		}
+		last = pkt.SequenceNumber
 		frame = append(frame, payload...)
+		if pkt.Marker && !whole {
+			frame = frame[:0]
+			continue
+		}
 		if pkt.Marker {
 			key := len(frame) > 10 && frame[0]&1 == 0
 			o.mu.Lock()
