@@ -11,15 +11,18 @@ import (
 	"mime"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/gofiber/fiber/v2"
 )
 
-// asset is a static file held in memory with its precompressed forms.
+// asset is a static file held in memory with its compressed forms, made
+// once, at the first request (encoded).
 type asset struct {
 	body, gzip, brotli []byte
 	contentType        string
+	once               sync.Once
 }
 
 // assets are the static files under content-hashed names
@@ -47,16 +50,7 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
-		as := &asset{body: body, contentType: ct}
-		if compressible(ct) {
-			if as.gzip, err = gzipped(body); err != nil {
-				return err
-			}
-			if as.brotli, err = brotlied(body, brotli.BestCompression); err != nil {
-				return err
-			}
-		}
-		a.byURL[url] = as
+		a.byURL[url] = &asset{body: body, contentType: ct}
 		a.byName[name] = url
 		return nil
 	})
@@ -91,7 +85,31 @@ func (a *assets) serve(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentLength, fmt.Sprint(len(as.body)))
 		return nil
 	}
-	return sendEncoded(c, as.body, as.gzip, as.brotli)
+	gz, br := as.encoded()
+	return sendEncoded(c, as.body, gz, br)
+}
+
+// encoded returns the asset's gzip and brotli forms, made at the first
+// request that wants them rather than at start: the best compressions
+// cost most of a second for the scripts of the video call, which a
+// starting process need not wait for. Content not worth compressing, or
+// whose compression fails, has none (it is sent as it is).
+func (as *asset) encoded() (gz, br []byte) {
+	as.once.Do(func() {
+		if !compressible(as.contentType) {
+			return
+		}
+		g, err := gzipped(as.body)
+		if err != nil {
+			return
+		}
+		b, err := brotlied(as.body, brotli.BestCompression)
+		if err != nil {
+			return
+		}
+		as.gzip, as.brotli = g, b
+	})
+	return as.gzip, as.brotli
 }
 
 // sendEncoded sends body, or its precompressed form that the client
