@@ -61,6 +61,13 @@ type Config struct {
 	AllowLoopback bool // relay to 127.0.0.0/8 and ::1 (tests, development on one machine)
 	AllowPrivate  bool // relay to RFC 1918, ULA, link-local and CGNAT peers (a portal inside the office's network)
 
+	// Media are the addresses (IP and port) of the portal's own media
+	// server, which a relay may always reach, even in a network the
+	// settings above refuse: a portal whose media port sits on a private
+	// or loopback address is still reachable through TURN, without
+	// opening the rest of that address's ports to every participant.
+	Media []netip.AddrPort
+
 	QuotaBytes            int64         // bytes one allocation may relay, both directions together; DefaultQuotaBytes when 0
 	MaxAllocations        int           // allocations at once in all; DefaultMaxAllocations when 0
 	MaxAllocationsPerUser int           // allocations at once per <user> of the credentials; DefaultMaxAllocationsPerUser when 0
@@ -144,6 +151,13 @@ func (cfg Config) validate() (settings, error) {
 	case s.RelayPortMin < 1 || s.RelayPortMax > 65535 || s.RelayPortMin > s.RelayPortMax:
 		return invalid("relay port range %d-%d is not within 1-65535", s.RelayPortMin, s.RelayPortMax)
 	}
+
+	for _, m := range s.Media {
+		if !m.IsValid() || m.Port() == 0 || m.Addr().IsUnspecified() {
+			return invalid("media address %v needs an IP address and a port", m)
+		}
+	}
+	s.Media = append([]netip.AddrPort(nil), s.Media...)
 
 	if s.QuotaBytes < 0 || s.MaxAllocations < 0 || s.MaxAllocationsPerUser < 0 || s.CredentialTTL < 0 {
 		return settings{}, fault.Wrap(fault.Invalid, "turn: config", errors.New("quota, limits and TTL must not be negative"))

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -39,6 +40,9 @@ func TestConfigInvalid(t *testing.T) {
 		{"negative limit", func(c *Config) { c.MaxAllocations = -1 }},
 		{"negative per-user limit", func(c *Config) { c.MaxAllocationsPerUser = -1 }},
 		{"negative TTL", func(c *Config) { c.CredentialTTL = -1 }},
+		{"media address without port", func(c *Config) { c.Media = []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:0")} }},
+		{"media address unspecified", func(c *Config) { c.Media = []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:5000")} }},
+		{"media address zero", func(c *Config) { c.Media = []netip.AddrPort{{}} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

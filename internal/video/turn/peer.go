@@ -14,6 +14,52 @@ import (
 type peerPolicy struct {
 	allowLoopback bool
 	allowPrivate  bool
+	// media are the ports of Config.Media by IP, for the IPs the networks
+	// above refuse: only those ports are reachable there.
+	media map[netip.Addr][]uint16
+}
+
+// newPeerPolicy returns the policy of cfg.
+func newPeerPolicy(cfg Config) peerPolicy {
+	p := peerPolicy{allowLoopback: cfg.AllowLoopback, allowPrivate: cfg.AllowPrivate}
+	for _, m := range cfg.Media {
+		ip := m.Addr().Unmap().WithZone("")
+		if p.allowed(ip.AsSlice()) {
+			continue
+		}
+		if p.media == nil {
+			p.media = make(map[netip.Addr][]uint16)
+		}
+		p.media[ip] = append(p.media[ip], m.Port())
+	}
+	return p
+}
+
+// permits reports whether ip may get a permission: a peer in an allowed
+// network, or a media address's IP.
+func (p peerPolicy) permits(ip net.IP) bool {
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		if _, media := p.media[a.Unmap().WithZone("")]; media {
+			return true
+		}
+	}
+	return p.allowed(ip)
+}
+
+// reaches reports whether a datagram may go to or come from ip and port
+// under a permission for ip: any port of an allowed network's peer, only
+// the media ports of a media address that no network allows.
+func (p peerPolicy) reaches(ip netip.Addr, port uint16) bool {
+	ports, media := p.media[ip]
+	if !media {
+		return true
+	}
+	for _, q := range ports {
+		if q == port {
+			return true
+		}
+	}
+	return false
 }
 
 // The address blocks peerPolicy knows. IPv4-mapped IPv6 addresses

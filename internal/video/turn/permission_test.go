@@ -3,6 +3,8 @@ package turn
 import (
 	"errors"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,49 @@ func TestRelayToTURNPort(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Errorf("the server did not refuse to relay into its own port; debug log:\n%s", s.debug.String())
+	}
+}
+
+// TestMediaAddress checks Config.Media: with loopback refused, a relay
+// still reaches the media port on 127.0.0.1, and only that port.
+func TestMediaAddress(t *testing.T) {
+	media, other := newEchoPeer(t), newEchoPeer(t)
+	s := newServer(t, func(c *Config) {
+		c.AllowLoopback = false
+		c.Media = []netip.AddrPort{media.addr().AddrPort()}
+	})
+	client := freshClient(t, s, "udp", "patient")
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	for i := range 5 {
+		if err := roundTrip(relay, media.addr(), []byte("media "+strconv.Itoa(i)), 2*time.Second); err != nil {
+			t.Fatalf("round trip to the media port %d: %v", i, err)
+		}
+	}
+	// The permission is per IP, so the client may send to another port
+	// of it; the server drops what goes there.
+	for range 3 {
+		if _, err := relay.WriteTo([]byte("elsewhere"), other.addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eventually(2*time.Second, func() error {
+		if !strings.Contains(s.debug.String(), errNotMediaPort.Error()) {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("the server did not refuse another port of the media address; debug log:\n%s", s.debug.String())
+	}
+	if n := other.bytes(); n != 0 {
+		t.Errorf("another port of the media address received %d bytes", n)
+	}
+	// Other loopback addresses stay refused.
+	var turnErr *stun.TurnError
+	if err := client.CreatePermission(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 9}); !errors.As(err, &turnErr) {
+		t.Errorf("CreatePermission(127.0.0.2) = %v, want a refusal", err)
 	}
 }

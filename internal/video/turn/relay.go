@@ -26,6 +26,7 @@ var (
 	errNoFreePort      = errors.New("turn: no free relay port in the configured range")
 	errQuotaUsedUp     = errors.New("turn: relay quota of the allocation used up")
 	errToTURNPort      = errors.New("turn: relaying to the TURN port itself is refused")
+	errNotMediaPort    = errors.New("turn: a media address is reachable on its media ports only")
 	errClosing         = errors.New("turn: server closing")
 )
 
@@ -83,6 +84,7 @@ type relays struct {
 	quota    int64
 	turnPort []netip.AddrPort // the TURN listener, never a relay destination
 	limits   *allocLimits
+	policy   peerPolicy // the ports reachable at media addresses
 	track    *tracker
 	log      *slog.Logger
 
@@ -236,7 +238,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return n, from, err
 		}
 		ua, ok := from.(*net.UDPAddr)
-		if !ok || !c.permitted(unmap(ua.IP)) || !c.charge(n) {
+		if !ok || !c.permitted(unmap(ua.IP)) || !c.r.policy.reaches(unmap(ua.IP), uint16(ua.Port)) || !c.charge(n) {
 			continue // after a failed charge the socket is closed and the next read fails
 		}
 		return n, from, nil
@@ -245,8 +247,13 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 // WriteTo sends the client's data to a peer, within the quota.
 func (c *relayConn) WriteTo(p []byte, to net.Addr) (int, error) {
-	if ua, ok := to.(*net.UDPAddr); ok && c.r.isTURNPort(ua) {
-		return 0, errToTURNPort
+	if ua, ok := to.(*net.UDPAddr); ok {
+		if c.r.isTURNPort(ua) {
+			return 0, errToTURNPort
+		}
+		if !c.r.policy.reaches(unmap(ua.IP), uint16(ua.Port)) {
+			return 0, errNotMediaPort
+		}
 	}
 	if !c.charge(len(p)) {
 		return 0, errQuotaUsedUp

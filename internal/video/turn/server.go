@@ -73,7 +73,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg:    c,
 		log:    log,
-		policy: peerPolicy{allowLoopback: c.AllowLoopback, allowPrivate: c.AllowPrivate},
+		policy: newPeerPolicy(c.Config),
 		limits: &allocLimits{maxTotal: c.MaxAllocations, maxPerUser: c.MaxAllocationsPerUser, perUser: make(map[string]int)},
 		track:  newTracker(),
 	}
@@ -90,6 +90,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		quota:    c.QuotaBytes,
 		turnPort: s.turnPorts(),
 		limits:   s.limits,
+		policy:   s.policy,
 		track:    s.track,
 		log:      log,
 		byAddr:   make(map[netip.AddrPort]*relayConn),
@@ -301,7 +302,7 @@ func (s *Server) allocationRoom(user, _ string, _ net.Addr) bool {
 // and Connect. pion answers a refusal with 403 (Forbidden) to
 // CreatePermission and 401 (Unauthorized) to ChannelBind.
 func (s *Server) permit(_ net.Addr, peer net.IP) bool {
-	if s.policy.allowed(peer) {
+	if s.policy.permits(peer) {
 		return true
 	}
 	s.log.Debug("turn: permission refused for a peer outside the allowed networks")
