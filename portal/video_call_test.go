@@ -211,7 +211,13 @@ func (w *callWorld) staffCookies() string {
 // name and answers the server's offers over c's socket.
 func media(t *testing.T, c *wsClient, name string) *sfutest.Client {
 	t.Helper()
-	p, err := sfutest.New(func(m sfu.Message) error { return c.write(video.Message{Message: m}) }, sfutest.Options{Name: name, Audio: true, Video: true})
+	return mediaWith(t, c, sfutest.Options{Name: name, Audio: true, Video: true})
+}
+
+// mediaWith is media with the peer's options.
+func mediaWith(t *testing.T, c *wsClient, opt sfutest.Options) *sfutest.Client {
+	t.Helper()
+	p, err := sfutest.New(func(m sfu.Message) error { return c.write(video.Message{Message: m}) }, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/submission"
 	"github.com/gesundheitsamt/portal/internal/video"
 	"github.com/gesundheitsamt/portal/internal/video/sfu"
+	"github.com/gesundheitsamt/portal/internal/video/turn"
 	"github.com/gesundheitsamt/portal/internal/webhook"
 	"github.com/gesundheitsamt/portal/locales"
 	"github.com/gesundheitsamt/portal/portal"
@@ -88,8 +89,9 @@ type App struct {
 	Submissions *submission.Service
 	Inbox       *inbox.Service
 	Video       *video.Service
-	Media       *sfu.SFU   // the calls' media on this process
-	Hub         *video.Hub // who is connected to which call here
+	Media       *sfu.SFU     // the calls' media on this process
+	Hub         *video.Hub   // who is connected to which call here
+	TURN        *turn.Server // nil without TURN (production without PORTAL_TURN_PORT)
 	Auth        *auth.Service
 	Directory   *office.Directory
 	Retention   *retention.Cases
@@ -175,17 +177,9 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 	}
 	a.Inbox = inbox.New(inbox.Options{DB: db, Submissions: a.Submissions, Forms: a.Forms, Events: a.Notifier, Now: opts.Now})
 	a.Video = video.New(video.Options{DB: db, Box: box, Mail: mails, Secret: cfg.SecretKey, Now: opts.Now})
-	// The calls' media: one UDP port for all of them. In development the
-	// server also offers loopback addresses, so two tabs of one machine
-	// connect without any network.
-	if a.Media, err = sfu.New(sfu.Config{
-		UDPPort: cfg.VideoUDPPort, TCPPort: cfg.VideoTCPPort, PublicIPs: cfg.VideoPublicIPs, Loopback: !cfg.Production(),
-	}, log); err != nil {
-		return nil, fmt.Errorf("video media: %w", err)
+	if err := a.startMedia(cfg, log); err != nil {
+		return nil, err
 	}
-	media := a.Media
-	a.closers = append(a.closers, func() { _ = media.Close() })
-	a.Hub = video.NewHub(a.Video, a.Media, nil, log)
 	// Cases past their retention period go daily, by one job for all
 	// processes.
 	a.Retention = retention.NewCases(db, a.Forms, a.Location, log)

@@ -86,7 +86,43 @@ type Config struct {
 	VideoUDPPort   int
 	VideoTCPPort   int
 	VideoPublicIPs []string
+
+	// TURN (internal/video/turn), for browsers whose network reaches the
+	// media port neither over UDP nor over TCP. TURNPort
+	// (PORTAL_TURN_PORT) serves TURN over UDP and TCP on one port number
+	// (3478 is the standard one) on every interface, relaying from
+	// TURNPublicIP (PORTAL_TURN_PUBLIC_IP; default: the first IPv4
+	// address of PORTAL_VIDEO_PUBLIC_IP). 0, the default: in
+	// development TURN on free ports on loopback, so a relayed call
+	// between two tabs works; in production no TURN. TURNHost
+	// (PORTAL_TURN_HOST) is the name in the turn: URLs browsers get
+	// (default: the public IP; with TLS the certificate's name).
+	// TURNTLSPort with TURNTLSCertFile and TURNTLSKeyFile
+	// (PORTAL_TURN_TLS_PORT, PORTAL_TURN_TLS_CERT_FILE,
+	// PORTAL_TURN_TLS_KEY_FILE) add TURN over TLS, which passes
+	// firewalls that let only TLS out (port 443 on an address of its
+	// own). TURNRelayPortMin..Max (PORTAL_TURN_RELAY_PORTS, "49152-65535")
+	// bound the relay sockets' ports for the firewall. TURNSecret
+	// (PORTAL_TURN_SECRET) signs the short-lived TURN credentials; empty:
+	// derived from the secret key, so a development portal needs
+	// nothing and an external TURN server can share an explicit one.
+	// ICEServers (PORTAL_ICE_SERVERS, comma-separated stun:, turn: and
+	// turns: URLs) are further servers every browser gets; the turn: and
+	// turns: ones with credentials signed by TURNSecret (the TURN REST
+	// scheme that coturn's use-auth-secret understands).
+	TURNPort                        int
+	TURNPublicIP                    net.IP
+	TURNHost                        string
+	TURNTLSPort                     int
+	TURNTLSCertFile, TURNTLSKeyFile string
+	TURNRelayPortMin                int
+	TURNRelayPortMax                int
+	TURNSecret                      []byte
+	ICEServers                      []string
 }
+
+// TURN reports whether the portal runs its TURN server.
+func (c Config) TURN() bool { return c.TURNPort != 0 || !c.Production() }
 
 // Production reports whether the portal runs in production mode.
 func (c Config) Production() bool { return c.Env == Production }
@@ -229,10 +265,70 @@ func Load(getenv func(string) string) (Config, error) {
 		c.VideoPublicIPs = append(c.VideoPublicIPs, ip)
 	}
 
+	turn(getenv, &c, &problems)
+
 	if len(problems) > 0 {
 		return c, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
 	return c, nil
+}
+
+// turn reads the TURN settings into c; see Config.
+func turn(getenv func(string) string, c *Config, problems *[]string) {
+	add := func(format string, args ...any) { *problems = append(*problems, fmt.Sprintf(format, args...)) }
+	c.TURNPort = port(getenv, "PORTAL_TURN_PORT", problems)
+	c.TURNHost = strings.TrimSpace(getenv("PORTAL_TURN_HOST"))
+	if v := strings.TrimSpace(getenv("PORTAL_TURN_PUBLIC_IP")); v != "" {
+		if c.TURNPublicIP = net.ParseIP(v); c.TURNPublicIP == nil || c.TURNPublicIP.IsUnspecified() {
+			add("PORTAL_TURN_PUBLIC_IP: %q is not an IP address a relay can have", v)
+		}
+	} else {
+		for _, ip := range c.VideoPublicIPs {
+			if a := net.ParseIP(ip); a.To4() != nil {
+				c.TURNPublicIP = a
+				break
+			}
+		}
+	}
+	if c.TURNPort != 0 && c.Production() && c.TURNPublicIP == nil {
+		add("PORTAL_TURN_PORT needs the address relays are reached at: set PORTAL_TURN_PUBLIC_IP (or PORTAL_VIDEO_PUBLIC_IP)")
+	}
+	c.TURNTLSPort = port(getenv, "PORTAL_TURN_TLS_PORT", problems)
+	c.TURNTLSCertFile = strings.TrimSpace(getenv("PORTAL_TURN_TLS_CERT_FILE"))
+	c.TURNTLSKeyFile = strings.TrimSpace(getenv("PORTAL_TURN_TLS_KEY_FILE"))
+	if (c.TURNTLSPort != 0) != (c.TURNTLSCertFile != "" && c.TURNTLSKeyFile != "") {
+		add("PORTAL_TURN_TLS_PORT, PORTAL_TURN_TLS_CERT_FILE and PORTAL_TURN_TLS_KEY_FILE go together")
+	}
+	if c.TURNTLSPort != 0 && !c.TURN() {
+		add("PORTAL_TURN_TLS_PORT needs PORTAL_TURN_PORT")
+	}
+	if v := strings.TrimSpace(getenv("PORTAL_TURN_RELAY_PORTS")); v != "" {
+		from, to, _ := strings.Cut(v, "-")
+		lo, err1 := strconv.Atoi(strings.TrimSpace(from))
+		hi, err2 := strconv.Atoi(strings.TrimSpace(to))
+		if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+			add("PORTAL_TURN_RELAY_PORTS must be a port range like 49152-65535, not %q", v)
+		} else {
+			c.TURNRelayPortMin, c.TURNRelayPortMax = lo, hi
+		}
+	}
+	if v := strings.TrimSpace(getenv("PORTAL_TURN_SECRET")); v != "" {
+		if len(v) < 32 {
+			add("PORTAL_TURN_SECRET must be at least 32 characters (e.g. openssl rand -base64 32)")
+		}
+		c.TURNSecret = []byte(v)
+	}
+	for _, u := range strings.Split(getenv("PORTAL_ICE_SERVERS"), ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		scheme, rest, _ := strings.Cut(u, ":")
+		if (scheme != "stun" && scheme != "turn" && scheme != "turns") || rest == "" || strings.ContainsAny(rest, " \"\\") {
+			add("PORTAL_ICE_SERVERS: %q is not a stun:, turn: or turns: URL", u)
+			continue
+		}
+		c.ICEServers = append(c.ICEServers, u)
+	}
 }
 
 // DecodeKey decodes a base64 (standard or URL alphabet, padded or not)

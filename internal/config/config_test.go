@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,27 @@ func TestLoadDefaults(t *testing.T) {
 	if !c.SecureCookies() {
 		t.Error("localhost is a secure context: cookies should be Secure")
 	}
+	if !c.TURN() || c.TURNPort != 0 || c.TURNPublicIP != nil {
+		t.Errorf("development runs TURN on free loopback ports: on %v, port %d, public IP %v", c.TURN(), c.TURNPort, c.TURNPublicIP)
+	}
+}
+
+func TestProductionRunsTURNOnlyWhenAsked(t *testing.T) {
+	env := map[string]string{
+		"PORTAL_ENV": "production", "PORTAL_BASE_URL": "https://portal.example", "DATABASE_URL": "postgres://db/portal",
+		"SMTP_URL": "smtp://relay.example:587", "PORTAL_SECRET_KEY": strings.Repeat("s", 40), "PORTAL_ENCRYPTION_KEY": validKey,
+	}
+	c, err := Load(envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TURN() {
+		t.Error("production without PORTAL_TURN_PORT runs TURN")
+	}
+	env["PORTAL_TURN_PORT"] = "3478"
+	if _, err := Load(envOf(env)); err == nil || !strings.Contains(err.Error(), "PORTAL_TURN_PUBLIC_IP") {
+		t.Errorf("a TURN port without a public address: err = %v", err)
+	}
 }
 
 func TestLoadProductionNamesEveryMissingVariable(t *testing.T) {
@@ -50,16 +72,19 @@ func TestLoadProductionNamesEveryMissingVariable(t *testing.T) {
 
 func TestLoadProductionComplete(t *testing.T) {
 	c, err := Load(envOf(map[string]string{
-		"PORTAL_ENV":             "production",
-		"PORTAL_BASE_URL":        "https://portal.example/",
-		"DATABASE_URL":           "postgres://portal@db/portal",
-		"SMTP_URL":               "smtp://relay.example:587",
-		"PORTAL_SECRET_KEY":      strings.Repeat("s", 40),
-		"PORTAL_ENCRYPTION_KEY":  validKey,
-		"PORTAL_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
-		"PORTAL_CLAMD":           "tcp:clamav.intern:3310",
-		"PORTAL_VIDEO_UDP_PORT":  "50000",
-		"PORTAL_VIDEO_PUBLIC_IP": "203.0.113.7, 2001:db8::7",
+		"PORTAL_ENV":              "production",
+		"PORTAL_BASE_URL":         "https://portal.example/",
+		"DATABASE_URL":            "postgres://portal@db/portal",
+		"SMTP_URL":                "smtp://relay.example:587",
+		"PORTAL_SECRET_KEY":       strings.Repeat("s", 40),
+		"PORTAL_ENCRYPTION_KEY":   validKey,
+		"PORTAL_TRUSTED_PROXIES":  "10.0.0.0/8, 192.168.1.7",
+		"PORTAL_CLAMD":            "tcp:clamav.intern:3310",
+		"PORTAL_VIDEO_UDP_PORT":   "50000",
+		"PORTAL_VIDEO_PUBLIC_IP":  "2001:db8::7, 203.0.113.7",
+		"PORTAL_TURN_PORT":        "3478",
+		"PORTAL_TURN_RELAY_PORTS": "49152-49999",
+		"PORTAL_ICE_SERVERS":      "stun:stun.example:3478, turns:turn.example:443?transport=tcp",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +98,13 @@ func TestLoadProductionComplete(t *testing.T) {
 	if c.Clamd != "tcp:clamav.intern:3310" {
 		t.Errorf("clamd %q", c.Clamd)
 	}
-	if c.VideoUDPPort != 50000 || c.VideoTCPPort != 0 || len(c.VideoPublicIPs) != 2 || c.VideoPublicIPs[1] != "2001:db8::7" {
+	if !c.TURN() || c.TURNPort != 3478 || !c.TURNPublicIP.Equal(net.ParseIP("203.0.113.7")) || c.TURNRelayPortMin != 49152 || c.TURNRelayPortMax != 49999 {
+		t.Errorf("TURN: on %v, port %d, public IP %v (want the video's IPv4 one), relays %d-%d", c.TURN(), c.TURNPort, c.TURNPublicIP, c.TURNRelayPortMin, c.TURNRelayPortMax)
+	}
+	if len(c.ICEServers) != 2 || c.ICEServers[1] != "turns:turn.example:443?transport=tcp" {
+		t.Errorf("ICE servers %q", c.ICEServers)
+	}
+	if c.VideoUDPPort != 50000 || c.VideoTCPPort != 0 || len(c.VideoPublicIPs) != 2 || c.VideoPublicIPs[0] != "2001:db8::7" {
 		t.Errorf("video media: udp %d, tcp %d, public %v", c.VideoUDPPort, c.VideoTCPPort, c.VideoPublicIPs)
 	}
 }
@@ -106,6 +137,15 @@ func TestLoadRejects(t *testing.T) {
 		{"video port out of range", map[string]string{"PORTAL_VIDEO_UDP_PORT": "70000"}, "PORTAL_VIDEO_UDP_PORT"},
 		{"video tcp port not a number", map[string]string{"PORTAL_VIDEO_TCP_PORT": "http"}, "PORTAL_VIDEO_TCP_PORT"},
 		{"video public ip", map[string]string{"PORTAL_VIDEO_PUBLIC_IP": "portal.example"}, "PORTAL_VIDEO_PUBLIC_IP"},
+		{"turn port", map[string]string{"PORTAL_TURN_PORT": "-1"}, "PORTAL_TURN_PORT"},
+		{"turn public ip", map[string]string{"PORTAL_TURN_PUBLIC_IP": "0.0.0.0"}, "PORTAL_TURN_PUBLIC_IP"},
+		{"turn tls without files", map[string]string{"PORTAL_TURN_TLS_PORT": "5349"}, "go together"},
+		{"turn tls file without port", map[string]string{"PORTAL_TURN_TLS_CERT_FILE": "/etc/c.pem", "PORTAL_TURN_TLS_KEY_FILE": "/etc/k.pem"}, "go together"},
+		{"turn relay ports reversed", map[string]string{"PORTAL_TURN_RELAY_PORTS": "50000-40000"}, "PORTAL_TURN_RELAY_PORTS"},
+		{"turn relay ports one", map[string]string{"PORTAL_TURN_RELAY_PORTS": "50000"}, "PORTAL_TURN_RELAY_PORTS"},
+		{"turn secret short", map[string]string{"PORTAL_TURN_SECRET": "short"}, "PORTAL_TURN_SECRET"},
+		{"ice server scheme", map[string]string{"PORTAL_ICE_SERVERS": "https://turn.example"}, "PORTAL_ICE_SERVERS"},
+		{"ice server empty", map[string]string{"PORTAL_ICE_SERVERS": "stun:"}, "PORTAL_ICE_SERVERS"},
 		{"clamd without network", map[string]string{"PORTAL_CLAMD": "/run/clamav/clamd.ctl"}, "PORTAL_CLAMD"},
 		{"clamd relative socket", map[string]string{"PORTAL_CLAMD": "unix:clamd.ctl"}, "PORTAL_CLAMD"},
 		{"clamd without port", map[string]string{"PORTAL_CLAMD": "tcp:clamav.intern"}, "PORTAL_CLAMD"},

@@ -26,11 +26,12 @@ const (
 	// it allocates once per TURN URL (ICEServers gives three) on each of
 	// its network interfaces, and again after an ICE restart.
 	DefaultMaxAllocationsPerUser = 10
-	// DefaultCredentialTTL covers a consultation and its waiting room.
-	// Every request is authenticated, so an allocation whose credentials
-	// expire can no longer be refreshed and ends with its lifetime (10
-	// minutes by default, under an hour if the client asks); the
-	// websocket layer sends fresh ICE servers to calls that outlast it.
+	// DefaultCredentialTTL covers a consultation of the longest length
+	// staff can plan (4 hours) from its admission. Every request is
+	// authenticated, so an allocation whose credentials expire can no
+	// longer be refreshed and ends with its lifetime (10 minutes by
+	// default, under an hour if the client asks); a browser that rejoins
+	// gets fresh credentials with its admission.
 	DefaultCredentialTTL = 4 * time.Hour
 	// DefaultRealm is the realm when Config.Realm is empty.
 	DefaultRealm = "portal"

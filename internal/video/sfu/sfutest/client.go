@@ -48,6 +48,12 @@ type Options struct {
 	// TCP connects over ICE-TCP only, on loopback (the SFU needs a
 	// Config.TCPPort).
 	TCP bool
+	// ICEServers are the STUN and TURN servers of the peer connection,
+	// as the portal hands them to a browser; RelayOnly restricts it to
+	// relayed candidates (ICETransportPolicy "relay"), so that media
+	// flows through TURN or not at all.
+	ICEServers []webrtc.ICEServer
+	RelayOnly  bool
 }
 
 // TrackStats is what a Client received on one remote track.
@@ -116,7 +122,11 @@ func New(send func(sfu.Message) error, opt Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	conf := webrtc.Configuration{ICEServers: opt.ICEServers}
+	if opt.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, err
 	}
