@@ -192,7 +192,7 @@
         if (pc && m.candidate) pc.addIceCandidate(m.candidate).catch(function () {});
         break;
       case "relay":
-        onRelay(m.from, m.data);
+        keys.relay(m.from, m.data);
         break;
       case "lobby":
         lobby(m.waiting || []);
@@ -209,9 +209,9 @@
   function newPeer(iceServers) {
     closePeer();
     attached = false;
-    // A new connection: the others learn our key again, and a host makes
-    // a new room key.
-    theirs = {}; greeted = {}; given = {}; known = []; room = null;
+    // A new connection: new keys with everyone, and a host makes a new
+    // room key.
+    keys.reset();
     pc = new RTCPeerConnection(scriptTransform ? { iceServers: iceServers } : { iceServers: iceServers, encodedInsertableStreams: true });
     pc.onicecandidate = function (e) { if (e.candidate) send({ type: "candidate", candidate: e.candidate.toJSON() }); };
     pc.ontrack = function (e) { protect(e.receiver, "recv", e.track.kind); tile(e.streams[0], e.track); };
@@ -288,27 +288,23 @@
     label();
   }
 
+  function peerLabel(p) { return p.name + " (" + (texts["role_" + p.role] || p.role) + ")"; }
+
   // label names each video after its sender (the peers message).
   function label() {
     Object.keys(tiles).forEach(function (id) {
       var p = peers.filter(function (x) { return x.streamId === id; })[0];
       var li = tiles[id];
-      var name = p ? p.name + " (" + (texts["role_" + p.role] || p.role) + ")" : "";
+      var name = p ? peerLabel(p) : "";
       li.querySelector(".call__name").textContent = name;
       li.querySelector("video").setAttribute("aria-label", (texts.video_of || "") + " " + name);
     });
   }
 
-  // --- End-to-end encryption: the keys. ---
+  // --- End-to-end encryption. ---
   //
-  // Every participant has an ECDH P-256 key pair and sends its public key
-  // to each other participant (relay messages, which the server passes on
-  // without reading). The host, the first staff member in the call, makes
-  // the room key (AES-256-GCM) and sends it to each participant wrapped
-  // with a key derived from their two key pairs (ECDH, then HKDF-SHA-256);
-  // when someone leaves it makes a new one, so they cannot read what
-  // follows. Everyone shows a code derived from the room key: the same
-  // code on both sides means nobody in between holds another key.
+  // The media worker (video-e2ee.js) encrypts and decrypts the frames
+  // with the room key; video-keys.js agrees on it with the others.
 
   var worker = new Worker(app.getAttribute("data-e2ee"));
   var protectedOnes = new WeakSet();
@@ -323,106 +319,36 @@
     }
   }
 
-  var ecdh = crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
-  var ownPublic = ecdh.then(function (k) { return crypto.subtle.exportKey("raw", k.publicKey); });
-  var theirs = {}; // peer id → their public key (CryptoKey)
-  var greeted = {}; // peer id → our public key was sent
-  var room = null; // { epoch, raw } of the key frames are sent under
-  var given = {}; // peer id → the epoch of the room key they were given
-  var known = []; // the peer ids of the last peers message
-  var utf8 = new TextEncoder();
-
-  function b64(buf) { return btoa(String.fromCharCode.apply(null, new Uint8Array(buf))); }
-  function unb64(s) { return Uint8Array.from(atob(s), function (c) { return c.charCodeAt(0); }); }
-  function relay(to, data) { send({ type: "relay", to: to, data: data }); }
-
-  function host() {
-    var h = peers.filter(function (p) { return p.role === "staff"; })[0];
-    return h ? h.id : "";
-  }
-
-  // wrapKey derives the key that wraps room keys between us and peer id.
-  function wrapKey(id) {
-    return ecdh.then(function (k) {
-      return crypto.subtle.deriveBits({ name: "ECDH", public: theirs[id] }, k.privateKey, 256);
-    }).then(function (bits) {
-      return crypto.subtle.importKey("raw", bits, "HKDF", false, ["deriveKey"]);
-    }).then(function (hk) {
-      return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode("portal-video-room-key") },
-        hk, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
-    });
-  }
+  var keys = window.PortalVideoKeys({
+    relay: function (to, data) { send({ type: "relay", to: to, data: data }); },
+    key: function (epoch, raw, use) { worker.postMessage({ op: "key", epoch: epoch, raw: raw.buffer.slice(0), use: use }); },
+    use: function (epoch) { worker.postMessage({ op: "use", epoch: epoch }); },
+    codes: showCodes
+  });
 
   function keysForPeers() {
-    var ids = peers.map(function (p) { return p.id; }).filter(function (id) { return id !== self; });
-    var gone = known.filter(function (id) { return ids.indexOf(id) < 0; });
-    known = ids;
-    gone.forEach(function (id) { delete theirs[id]; delete greeted[id]; delete given[id]; });
-    ownPublic.then(function (raw) {
-      ids.forEach(function (id) {
-        if (!greeted[id]) { greeted[id] = true; relay(id, { k: "pub", key: b64(raw) }); }
-      });
+    var h = peers.filter(function (p) { return p.role === "staff"; })[0];
+    keys.peers(self, h ? h.id : "", peers.map(function (p) { return p.id; }).filter(function (id) { return id !== self; }));
+  }
+
+  // showCodes lists the security code of each pair, under the other
+  // person's name, to be compared with them.
+  function showCodes(codes) {
+    var list = $("call-codes");
+    list.textContent = "";
+    peers.forEach(function (p) {
+      if (!codes[p.id]) return;
+      var li = document.createElement("li");
+      var name = document.createElement("bdi");
+      name.textContent = peerLabel(p);
+      var value = document.createElement("strong");
+      value.className = "table__ref";
+      value.setAttribute("data-peer", p.id);
+      value.textContent = codes[p.id];
+      li.append(name, ": ", value);
+      list.appendChild(li);
     });
-    if (host() === self) {
-      if (!room || gone.length) newRoomKey(gone.length > 0);
-      else ids.forEach(give);
-    }
-  }
-
-  function newRoomKey(later) {
-    var raw = crypto.getRandomValues(new Uint8Array(32));
-    var epoch = room ? room.epoch % 255 + 1 : 1;
-    room = { epoch: epoch, raw: raw };
-    given = {};
-    // After someone left the others get the new key first; the host
-    // changes over a second later, so nobody misses frames meanwhile.
-    setKey(epoch, raw, !later);
-    if (later) setTimeout(function () { if (room && room.epoch === epoch) worker.postMessage({ op: "use", epoch: epoch }); }, 1000);
-    known.forEach(give);
-  }
-
-  function give(id) {
-    if (!room || !theirs[id] || given[id] === room.epoch) return;
-    var r = room;
-    given[id] = r.epoch;
-    var iv = crypto.getRandomValues(new Uint8Array(12));
-    wrapKey(id).then(function (k) {
-      return crypto.subtle.encrypt({ name: "AES-GCM", iv: iv, additionalData: utf8.encode(r.epoch + "|" + self + "|" + id) }, k, r.raw);
-    }).then(function (ct) {
-      relay(id, { k: "room", epoch: r.epoch, iv: b64(iv), key: b64(ct) });
-    });
-  }
-
-  function onRelay(from, data) {
-    if (!data || !from) return;
-    if (data.k === "pub" && typeof data.key === "string") {
-      crypto.subtle.importKey("raw", unb64(data.key), { name: "ECDH", namedCurve: "P-256" }, false, []).then(function (k) {
-        theirs[from] = k;
-        ownPublic.then(function (raw) {
-          if (!greeted[from]) { greeted[from] = true; relay(from, { k: "pub", key: b64(raw) }); }
-        });
-        if (host() === self) give(from);
-      }, function () {});
-    } else if (data.k === "room" && from === host() && theirs[from]) {
-      var epoch = data.epoch;
-      wrapKey(from).then(function (k) {
-        return crypto.subtle.decrypt({ name: "AES-GCM", iv: unb64(data.iv), additionalData: utf8.encode(epoch + "|" + from + "|" + self) }, k, unb64(data.key));
-      }).then(function (raw) {
-        room = { epoch: epoch, raw: new Uint8Array(raw) };
-        setKey(epoch, room.raw, true);
-      }, function () {});
-    }
-  }
-
-  function setKey(epoch, raw, use) {
-    worker.postMessage({ op: "key", epoch: epoch, raw: raw.buffer.slice(0), use: use });
-    crypto.subtle.digest("SHA-256", raw).then(function (h) {
-      var b = new Uint8Array(h);
-      var n = ((b[0] << 16) | (b[1] << 8) | b[2]) % 1000000;
-      var code = ("00000" + n).slice(-6);
-      $("call-code-value").textContent = code.slice(0, 3) + " " + code.slice(3);
-      $("call-code").hidden = false;
-    });
+    $("call-code").hidden = !list.firstChild;
   }
 
   // --- Controls. ---

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -139,10 +140,12 @@ func TestBrowserVideoConsultation(t *testing.T) {
 		t.Errorf("video stalls: the patient's frames %d → %d, the caseworker's %d → %d", f0, f1, s0, s1)
 	}
 	t.Logf("from the admit click to the patient's first decoded remote frame: %v", firstFrame)
-	// End to end encrypted: both show the same security code, derived from
-	// the room key only they hold.
-	code := `document.getElementById("call-code").hidden ? "" : document.getElementById("call-code-value").textContent`
-	if pc, sc := eval[string](t, patient, code), eval[string](t, staff, code); pc == "" || pc != sc {
+	// End to end encrypted: both show the same security code of their
+	// pair of keys, one code on each side.
+	codes := `document.getElementById("call-code").hidden ? "" : Array.from(document.querySelectorAll("#call-codes strong")).map(e => e.textContent).join(",")`
+	waitTrue(t, patient, "the patient's security code", `!document.getElementById("call-code").hidden`)
+	waitTrue(t, staff, "the caseworker's security code", `!document.getElementById("call-code").hidden`)
+	if pc, sc := eval[string](t, patient, codes), eval[string](t, staff, codes); len(pc) != 7 || pc != sc {
 		t.Errorf("security codes: the patient's %q, the caseworker's %q", pc, sc)
 	}
 	t.Logf("encoded transforms: RTCRtpScriptTransform %v", eval[bool](t, patient, `"RTCRtpScriptTransform" in window`))
@@ -160,6 +163,25 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	step(t, staff, "let the guest in", chromedp.Click(chromedp.CSS(`#call-lobby-list button.button:not(.button--secondary)`)))
 	guest.wait(video.TypeAdmitted)
 	guest.checkCiphertext(t, 2)
+	// The codes of the guest's pairs, computed in Go from the keys the
+	// guest agreed on, are the ones the two pages show for the guest.
+	for _, other := range []struct {
+		name string
+		page context.Context
+		role string
+	}{{"caseworker", staff, "staff"}, {"patient", patient, "patient"}} {
+		id := guest.peerOf(t, other.role)
+		want := guest.codeWith(id)
+		got := ""
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if got = eval[string](t, other.page, fmt.Sprintf(`(document.querySelector('#call-codes strong[data-peer="%s"]') || {}).textContent || ""`, guest.self)); got != "" {
+				break
+			}
+		}
+		if want == "" || got != want {
+			t.Errorf("the %s's page shows %q for the guest, the guest's pair with them has %q", other.name, got, want)
+		}
+	}
 
 	// The controls are buttons with names, reachable by keyboard.
 	step(t, patient, "focus mute", chromedp.Focus(chromedp.ID("call-mute")))

@@ -43,15 +43,13 @@ type observer struct {
 	wmu  sync.Mutex
 	pc   *webrtc.PeerConnection
 	self string
-	priv *ecdh.PrivateKey
 
-	mu      sync.Mutex
-	peers   []sfu.PeerInfo
-	theirs  map[string]*ecdh.PublicKey
-	greeted map[string]bool
-	keys    map[byte][]byte     // epoch → room key
-	frames  map[string][][]byte // stream id → forwarded VP8 frames, as they came
-	got     map[string]bool     // message types seen
+	mu     sync.Mutex
+	peers  []sfu.PeerInfo
+	pairs  map[string]*pair    // peer id → this round's keys with them
+	keys   map[byte][]byte     // epoch → room key
+	frames map[string][][]byte // stream id → forwarded VP8 frames, as they came
+	got    map[string]bool     // message types seen
 }
 
 var dataTicket = regexp.MustCompile(`data-ticket="([^"]+)"`)
@@ -90,12 +88,7 @@ func joinAsGuest(t *testing.T, base, link, name string) *observer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &observer{t: t, ws: ws, priv: priv, theirs: map[string]*ecdh.PublicKey{}, greeted: map[string]bool{},
-		keys: map[byte][]byte{}, frames: map[string][][]byte{}, got: map[string]bool{}}
+	o := &observer{t: t, ws: ws, pairs: map[string]*pair{}, keys: map[byte][]byte{}, frames: map[string][][]byte{}, got: map[string]bool{}}
 	t.Cleanup(func() {
 		_ = ws.Close()
 		if o.pc != nil {
@@ -163,11 +156,18 @@ func (o *observer) handle(m video.Message) error {
 	case sfu.TypePeers:
 		o.mu.Lock()
 		o.peers = m.Peers
-		o.mu.Unlock()
-		pub := base64.StdEncoding.EncodeToString(o.priv.PublicKey().Bytes())
+		var start []string
 		for _, p := range m.Peers {
-			if p.ID != o.self && o.greet(p.ID) {
-				o.relay(p.ID, map[string]any{"k": "pub", "key": pub})
+			if p.ID != o.self && o.pairs[p.ID] == nil {
+				start = append(start, p.ID)
+			}
+		}
+		o.mu.Unlock()
+		for _, id := range start {
+			if o.self < id {
+				o.commit(id)
+			} else {
+				o.relay(id, map[string]any{"k": "ask"})
 			}
 		}
 	case sfu.TypeOffer:
@@ -192,14 +192,59 @@ func (o *observer) handle(m video.Message) error {
 	return nil
 }
 
-func (o *observer) greet(id string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.greeted[id] {
-		return false
+// pair is one round of the observer's key agreement with another
+// participant, as video-keys.js runs it.
+type pair struct {
+	n         string // the round id
+	priv      *ecdh.PrivateKey
+	committed bool   // this side committed first
+	commit    string // their commitment (base64 SHA-256 of their key)
+	theirs    *ecdh.PublicKey
+}
+
+func (o *observer) fresh(id, n string) *pair {
+	priv, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		o.t.Fatal(err)
 	}
-	o.greeted[id] = true
-	return true
+	p := &pair{n: n, priv: priv}
+	o.mu.Lock()
+	o.pairs[id] = p
+	o.mu.Unlock()
+	return p
+}
+
+func (o *observer) commit(id string) {
+	n := make([]byte, 12)
+	_, _ = rand.Read(n)
+	p := o.fresh(id, base64.StdEncoding.EncodeToString(n))
+	p.committed = true
+	h := sha256.Sum256(p.priv.PublicKey().Bytes())
+	o.relay(id, map[string]any{"k": "commit", "n": p.n, "hash": base64.StdEncoding.EncodeToString(h[:])})
+}
+
+func (o *observer) reveal(id string, p *pair) {
+	o.relay(id, map[string]any{"k": "pub", "n": p.n, "key": base64.StdEncoding.EncodeToString(p.priv.PublicKey().Bytes())})
+}
+
+// codeWith is the security code of the observer's pair with peer id, as
+// both pages must show it: SHA-256 of "portal-video-code" and the two
+// public keys in byte order, the first three bytes modulo a million.
+func (o *observer) codeWith(id string) string {
+	o.mu.Lock()
+	p := o.pairs[id]
+	o.mu.Unlock()
+	if p == nil || p.theirs == nil {
+		return ""
+	}
+	a, b := p.priv.PublicKey().Bytes(), p.theirs.Bytes()
+	if bytes.Compare(b, a) < 0 {
+		a, b = b, a
+	}
+	h := sha256.Sum256(append(append([]byte("portal-video-code"), a...), b...))
+	n := (int(h[0])<<16 | int(h[1])<<8 | int(h[2])) % 1000000
+	s := fmt.Sprintf("%06d", n)
+	return s[:3] + " " + s[3:]
 }
 
 func (o *observer) relay(to string, data any) {
@@ -207,13 +252,16 @@ func (o *observer) relay(to string, data any) {
 	o.send(video.Message{Message: sfu.Message{Type: video.TypeRelay}, To: to, Data: raw})
 }
 
-// onRelay takes a participant's public key, and the room key the host
-// wraps for this participant: ECDH P-256, HKDF-SHA-256 with the info
-// "portal-video-room-key", AES-256-GCM with "<epoch>|<from>|<to>" as
-// additional data, as video.js does.
+// onRelay runs the observer's side of the key agreement (see
+// video-keys.js): the commitment, the public keys, and the room key the
+// host wraps for this participant, ECDH P-256, HKDF-SHA-256 with the info
+// "portal-video-room-key", AES-256-GCM with "<epoch>|<from>|<to>|<n>" as
+// additional data.
 func (o *observer) onRelay(from string, raw json.RawMessage) error {
 	var d struct {
 		K     string `json:"k"`
+		N     string `json:"n"`
+		Hash  string `json:"hash"`
 		Key   string `json:"key"`
 		IV    string `json:"iv"`
 		Epoch int    `json:"epoch"`
@@ -221,30 +269,52 @@ func (o *observer) onRelay(from string, raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return err
 	}
-	key, err := base64.StdEncoding.DecodeString(d.Key)
-	if err != nil {
-		return err
-	}
+	o.mu.Lock()
+	p := o.pairs[from]
+	o.mu.Unlock()
 	switch d.K {
+	case "ask":
+		if o.self < from {
+			o.commit(from)
+		}
+	case "commit":
+		if o.self > from {
+			p = o.fresh(from, d.N)
+			p.commit = d.Hash
+			o.reveal(from, p)
+		}
 	case "pub":
+		if p == nil || p.n != d.N || p.theirs != nil {
+			return nil // of an earlier round: a repeated ask or commit crossed it
+		}
+		key, err := base64.StdEncoding.DecodeString(d.Key)
+		if err != nil {
+			return err
+		}
+		if !p.committed {
+			if h := sha256.Sum256(key); base64.StdEncoding.EncodeToString(h[:]) != p.commit {
+				return fmt.Errorf("the public key of %s does not match its commitment", from)
+			}
+		}
 		pub, err := ecdh.P256().NewPublicKey(key)
 		if err != nil {
 			return err
 		}
 		o.mu.Lock()
-		o.theirs[from] = pub
+		p.theirs = pub
 		o.mu.Unlock()
-		if o.greet(from) {
-			o.relay(from, map[string]any{"k": "pub", "key": base64.StdEncoding.EncodeToString(o.priv.PublicKey().Bytes())})
+		if p.committed {
+			o.reveal(from, p)
 		}
 	case "room":
-		o.mu.Lock()
-		pub := o.theirs[from]
-		o.mu.Unlock()
-		if pub == nil {
-			return fmt.Errorf("a room key from %s before its public key", from)
+		if p == nil || p.theirs == nil || p.n != d.N {
+			return nil // of an earlier round
 		}
-		secret, err := o.priv.ECDH(pub)
+		key, err := base64.StdEncoding.DecodeString(d.Key)
+		if err != nil {
+			return err
+		}
+		secret, err := p.priv.ECDH(p.theirs)
 		if err != nil {
 			return err
 		}
@@ -256,7 +326,7 @@ func (o *observer) onRelay(from string, raw json.RawMessage) error {
 		if err != nil {
 			return err
 		}
-		plain, err := gcmOpen(wrap, iv, key, []byte(fmt.Sprintf("%d|%s|%s", d.Epoch, from, o.self)))
+		plain, err := gcmOpen(wrap, iv, key, []byte(fmt.Sprintf("%d|%s|%s|%s", d.Epoch, from, o.self, p.n)))
 		if err != nil {
 			return fmt.Errorf("unwrap the room key: %w", err)
 		}
@@ -451,4 +521,18 @@ func decodes(frame []byte) error {
 		return fmt.Errorf("decoded %v, header says %dx%d", b, fh.Width, fh.Height)
 	}
 	return nil
+}
+
+// peerOf returns the peer id of the call's first participant with role.
+func (o *observer) peerOf(t *testing.T, role string) string {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range o.peers {
+		if p.Role == role && p.ID != o.self {
+			return p.ID
+		}
+	}
+	t.Fatalf("no %s among the peers %+v", role, o.peers)
+	return ""
 }
