@@ -68,6 +68,9 @@ type Deps struct {
 	// MinSpoolFree is the room /readyz wants in SpoolDir, in bytes (0:
 	// eight of the largest posts, at least 256 MiB).
 	MinSpoolFree uint64
+	// SessionRecheck is how often a staff member's open call socket
+	// checks that their session still holds (0: every minute).
+	SessionRecheck time.Duration
 }
 
 // spoolBudget is the most the files of all posts in flight may take on
@@ -110,6 +113,7 @@ type Server struct {
 	inbox                                  *inbox.Service
 	video                                  *video.Service
 	hub                                    *video.Hub
+	recheck                                time.Duration // Deps.SessionRecheck
 	cases                                  *retention.Cases
 	engine                                 *forms.Engine
 	loc                                    *time.Location
@@ -164,6 +168,7 @@ func New(d Deps) (*Server, error) {
 		inbox:    d.Inbox,
 		video:    d.Video,
 		hub:      d.Hub,
+		recheck:  cmp.Or(d.SessionRecheck, time.Minute),
 		cases:    d.Retention,
 		engine:   d.Submissions.Engine(),
 		loc:      d.Location,

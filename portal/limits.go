@@ -36,6 +36,15 @@ var (
 	resumeLimit = clientLimit{purpose: "resume", max: 20, window: 10 * time.Minute}
 	// feedbackLimit: accessibility feedback sent (POST /barrierefreiheit).
 	feedbackLimit = clientLimit{purpose: "feedback", max: 10, window: 10 * time.Minute}
+	// videoJoinLimit: consents given on a join link's landing page (POST
+	// /video/:token), each a signed ticket; a family or a practice
+	// behind one address joins a few times, a script guessing links
+	// gets nowhere faster.
+	videoJoinLimit = clientLimit{purpose: "video-join", max: 30, window: 10 * time.Minute}
+	// videoSocketLimit: a link holder's call sockets opened; a dropped
+	// network reconnects every two seconds for a minute, so this leaves
+	// room for several drops.
+	videoSocketLimit = clientLimit{purpose: "video-socket", max: 120, window: 10 * time.Minute}
 )
 
 // allow counts an event of limit l for the request's client address and

@@ -70,9 +70,9 @@ func (s *Server) routes(reg *prometheus.Registry) {
 
 	// A video consultation's join link: the token in the path is the
 	// holder's whole authority, for that one consultation.
-	app.Get("/video/:token", noStore, s.showVideo)                                            // video.OpenLink
-	app.Post("/video/:token", noStore, s.joinVideo)                                           // video.Consent
-	app.Get("/video/:token/ws", requireSocket, websocket.New(s.linkSocket, s.socketConfig())) // video.Hub.EnterLink, Handle
+	app.Get("/video/:token", noStore, s.showVideo)                                                                       // video.OpenLink
+	app.Post("/video/:token", noStore, s.limit(videoJoinLimit), s.joinVideo)                                             // video.Consent
+	app.Get("/video/:token/ws", requireSocket, s.limit(videoSocketLimit), websocket.New(s.linkSocket, s.socketConfig())) // video.Hub.EnterLink, Handle
 
 	// Staff: the login steps, then everything behind requireStaff.
 	app.Get("/staff/login", noStore, s.showLogin)            // (page only)

@@ -14,8 +14,10 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/gesundheitsamt/portal/internal/app"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
 	"github.com/gesundheitsamt/portal/internal/video"
 	"github.com/gesundheitsamt/portal/internal/video/sfu"
 	"github.com/gesundheitsamt/portal/internal/video/sfu/sfutest"
@@ -158,9 +160,9 @@ type callWorld struct {
 
 var ticketAttr = regexp.MustCompile(`data-ticket="([^"]+)"`)
 
-func newCallWorld(t *testing.T) *callWorld {
+func newCallWorld(t *testing.T, opts ...func(*app.Options)) *callWorld {
 	t.Helper()
-	h := newHarness(t, nil)
+	h := newHarnessOn(t, nil, storetest.New(t), opts...)
 	w := &callWorld{h: h, base: h.listen()}
 	w.caseID, _ = h.submitGutachten(t, "leipzig")
 	pw := h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP)

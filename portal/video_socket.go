@@ -109,7 +109,39 @@ func (s *Server) staffSocket(ws *websocket.Conn) {
 		return
 	}
 	defer s.hub.Leave(m)
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.watchSession(ws.Cookies(s.staffCookie()), st, sock, stop)
 	s.serveSocket(ws, sock, m)
+}
+
+// watchSession closes a staff member's call socket once the session it
+// was opened with no longer holds as it did: logged out, expired, the
+// account disabled, or moved to another office or role. A socket
+// outlives the request that authenticated it, so it asks again every
+// s.recheck; a database that does not answer keeps the call (the next
+// check decides). Each check renews the session's idle timer: someone
+// in a call is not idle.
+func (s *Server) watchSession(cookie string, st auth.Staff, sock *socket, stop <-chan struct{}) {
+	tick := time.NewTicker(s.recheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		now, err := s.auth.Session(ctx, cookie)
+		cancel()
+		if err != nil && fault.KindOf(err) != fault.NotFound {
+			continue
+		}
+		if err != nil || now.ID != st.ID || now.OfficeID != st.OfficeID || now.Role != st.Role {
+			sock.refuse(video.CodeClosed)
+			return
+		}
+	}
 }
 
 // refusal is the error code a refused entry is told.

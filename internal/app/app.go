@@ -76,6 +76,9 @@ type Options struct {
 	// MinSpoolFree is the room /readyz wants in SpoolDir, in bytes (0:
 	// portal.Deps' default).
 	MinSpoolFree uint64
+	// SessionRecheck is how often an open staff call socket checks its
+	// session (0: portal.Deps' default).
+	SessionRecheck time.Duration
 }
 
 // App is the built application: the HTTP server, the services behind it
@@ -210,21 +213,22 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 	}
 	a.Directory = office.NewDirectory(db, 30*time.Second, log)
 	a.Server, err = portal.New(portal.Deps{
-		Config:       cfg,
-		DB:           db,
-		Directory:    a.Directory,
-		Logger:       log,
-		Registry:     a.Registry,
-		Forms:        a.Forms,
-		Submissions:  a.Submissions,
-		Location:     a.Location,
-		Auth:         a.Auth,
-		Inbox:        a.Inbox,
-		Video:        a.Video,
-		Hub:          a.Hub,
-		Retention:    a.Retention,
-		SpoolDir:     spoolDir,
-		MinSpoolFree: opts.MinSpoolFree,
+		Config:         cfg,
+		DB:             db,
+		Directory:      a.Directory,
+		Logger:         log,
+		Registry:       a.Registry,
+		Forms:          a.Forms,
+		Submissions:    a.Submissions,
+		Location:       a.Location,
+		Auth:           a.Auth,
+		Inbox:          a.Inbox,
+		Video:          a.Video,
+		Hub:            a.Hub,
+		Retention:      a.Retention,
+		SpoolDir:       spoolDir,
+		MinSpoolFree:   opts.MinSpoolFree,
+		SessionRecheck: opts.SessionRecheck,
 	})
 	if err != nil {
 		return nil, err
