@@ -34,7 +34,9 @@ type wsClient struct {
 	more chan struct{}
 	// media, once set, is handed every media message (offer, candidate,
 	// peers) as a browser's peer connection would take it.
-	media  func(sfu.Message)
+	media func(sfu.Message)
+	// echo, once set, is handed the connection test's media messages.
+	echo   func(sfu.Message)
 	closed chan struct{}
 }
 
@@ -66,9 +68,13 @@ func (c *wsClient) read() {
 		}
 		c.mu.Lock()
 		c.got = append(c.got, m)
-		media := c.media
+		media, echo := c.media, c.echo
 		c.mu.Unlock()
-		if media != nil && (m.Type == sfu.TypeOffer || m.Type == sfu.TypeCandidate || m.Type == sfu.TypePeers) {
+		isMedia := m.Type == sfu.TypeOffer || m.Type == sfu.TypeCandidate || m.Type == sfu.TypePeers
+		switch {
+		case m.Echo && echo != nil && isMedia:
+			echo(m.Message)
+		case !m.Echo && media != nil && isMedia:
 			media(m.Message)
 		}
 		select {

@@ -13,6 +13,9 @@ import (
 // Handle acts on one message m's socket sent. An error concerns that
 // message only; the handler tells the client CodeBadMessage.
 func (h *Hub) Handle(ctx context.Context, m *Member, msg Message) error {
+	if msg.Echo || msg.Type == TypeEcho {
+		return h.handleEcho(m, msg)
+	}
 	switch msg.Type {
 	case sfu.TypeAnswer, sfu.TypeCandidate, sfu.TypeRestart, sfu.TypePublish:
 		// The browser answers the first offer as soon as it has it, which

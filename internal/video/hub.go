@@ -74,6 +74,7 @@ type Message struct {
 	From       string          `json:"from,omitempty"`       // relay: the sending peer's id, set by the server
 	Data       json.RawMessage `json:"data,omitempty"`       // relay: opaque to the server
 	Code       string          `json:"code,omitempty"`       // error
+	Echo       bool            `json:"echo,omitempty"`       // the connection test's media messages, both ways
 }
 
 // ICEServer is one entry of RTCConfiguration.iceServers: a TURN server
@@ -152,6 +153,8 @@ type Member struct {
 	peer   *sfu.Peer
 	ready  chan struct{} // closed once the media join ended, with peer set or not
 	left   bool
+	echo   *echo // the running connection test
+	echoes int   // connection tests started
 }
 
 // The roles of a call's participants, as the others see them.
@@ -231,7 +234,11 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 		h.Leave(m)
 		return nil, err
 	}
-	_ = conn.Send(Message{Message: sfu.Message{Type: TypeWaiting}, Start: j.Consultation.StartsAt.UTC().Format(time.RFC3339)})
+	waiting := Message{Message: sfu.Message{Type: TypeWaiting}, Start: j.Consultation.StartsAt.UTC().Format(time.RFC3339)}
+	if h.ice != nil {
+		waiting.ICEServers = h.ice(m.id) // for the connection test
+	}
+	_ = conn.Send(waiting)
 	h.tellStaff(r)
 	return m, nil
 }
@@ -290,6 +297,7 @@ func (h *Hub) join(m *Member) error {
 	if m.linkID != 0 {
 		m.room.admitted[m.linkID] = time.Time{}
 	}
+	h.stopEchoLocked(m)
 	h.mu.Unlock()
 
 	t := TypeAdmitted
@@ -388,6 +396,7 @@ func (h *Hub) roomLocked(c store.Consultation) *room {
 // rejoin.
 func (h *Hub) dropLocked(m *Member) *sfu.Peer {
 	m.left = true
+	h.stopEchoLocked(m)
 	r := m.room
 	if m.linkID != 0 && r.waiting[m.linkID] == m {
 		h.unwaitLocked(m)

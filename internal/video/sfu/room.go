@@ -15,8 +15,9 @@ import (
 // Room is one call: everything a participant publishes is forwarded to every
 // other participant of the same room. Get one with SFU.Room.
 type Room struct {
-	s  *SFU
-	id string
+	s    *SFU
+	id   string
+	echo bool // SFU.Echo's: one peer, who receives what they publish
 
 	// mu orders every change of membership and of the published tracks.
 	// It may be held while taking a Peer's mu, never the other way round.
@@ -89,7 +90,7 @@ func (r *Room) enter(p *Peer) (*Room, error) {
 	}
 	room.mu.Lock()
 	s.mu.Unlock()
-	if len(room.peers) >= s.cfg.MaxPeers {
+	if len(room.peers) >= s.cfg.MaxPeers || (room.echo && len(room.peers) > 0) {
 		room.mu.Unlock()
 		return nil, fault.Wrap(fault.Conflict, op, ErrRoomFull)
 	}
@@ -160,7 +161,7 @@ func (r *Room) publish(p *Peer, remote *webrtc.TrackRemote, id string) (*track, 
 	t := &track{owner: p, remote: remote, local: local}
 	r.tracks = append(r.tracks, t)
 	for _, q := range r.peers {
-		if q != p {
+		if q != p || r.echo {
 			q.addTrack(t, true)
 		}
 	}

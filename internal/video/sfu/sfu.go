@@ -168,6 +168,25 @@ func (s *SFU) Room(id string) *Room {
 	return &Room{s: s, id: id}
 }
 
+// echoPrefix keys echo rooms apart from the rooms of Room, whose ids
+// the video service makes from numbers.
+const echoPrefix = "echo\x00"
+
+// Echo returns the echo room of participant id: one peer, who receives
+// back what they publish, through the same ports, interceptors and
+// forwarding as a call, so that the browser can measure its connection
+// (round-trip time, loss, bitrate, whether it needed TURN) before a call.
+// Join it like a Room; a second Join while someone is in it fails with
+// ErrRoomFull.
+func (s *SFU) Echo(id string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.rooms[echoPrefix+id]; r != nil {
+		return r
+	}
+	return &Room{s: s, id: echoPrefix + id, echo: true}
+}
+
 // Close ends every call (every peer is closed as by Peer.Close) and releases
 // the media ports. It is idempotent; later Joins fail with ErrClosed. It
 // returns the error of closing the ports, if any.

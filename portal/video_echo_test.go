@@ -1,0 +1,86 @@
+package portal_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/video"
+	"github.com/gesundheitsamt/portal/internal/video/sfu"
+	"github.com/gesundheitsamt/portal/internal/video/sfu/sfutest"
+)
+
+// TestConnectionTest: a waiting patient's connection test gets back what
+// it sends, through the SFU, apart from the call's media; one test at a
+// time, only in the waiting room; letting the patient in ends it.
+func TestConnectionTest(t *testing.T) {
+	w := newCallWorld(t)
+	ticket := w.ticket(t, "Zoë")
+	patient, _, err := dialCall(t, w.base, "/video/"+w.token+"/ws", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
+	if waiting := patient.await(video.TypeWaiting); len(waiting.ICEServers) == 0 {
+		t.Errorf("the waiting room gives no TURN server for the test: %+v", waiting)
+	}
+
+	echo, err := sfutest.New(func(m sfu.Message) error { return patient.write(video.Message{Message: m, Echo: true}) },
+		sfutest.Options{Name: "test picture", Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(echo.Close)
+	patient.mu.Lock()
+	patient.echo = echo.Handle
+	patient.mu.Unlock()
+	patient.send(video.Message{Message: sfu.Message{Type: video.TypeEcho}})
+	waitFor(t, func() bool {
+		v, okV := echo.Received("test picture", "video")
+		a, okA := echo.Received("test picture", "audio")
+		return okV && okA && v.Distinct > 30 && a.Distinct > 15
+	})
+	for _, st := range echo.Tracks() {
+		if st.Corrupt != 0 {
+			t.Errorf("the echo changed %d packets of %s", st.Corrupt, st.Kind)
+		}
+	}
+
+	// One test at a time.
+	n := countType(patient, video.TypeError)
+	patient.send(video.Message{Message: sfu.Message{Type: video.TypeEcho}})
+	waitFor(t, func() bool { return countType(patient, video.TypeError) == n+1 })
+
+	// Staff are never in a waiting room: no test for them.
+	staff, _, err := dialCall(t, w.base, fmt.Sprintf("/staff/video/%d/ws", w.consult), w.staffCookies())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lobby := staff.await(video.TypeLobby).Waiting
+	staff.send(video.Message{Message: sfu.Message{Type: video.TypeEcho}})
+	if m := staff.await(video.TypeError); m.Code != video.CodeBadMessage {
+		t.Errorf("a staff member's connection test: %+v", m)
+	}
+
+	// Let in, the test's media stops.
+	staff.send(video.Message{Message: sfu.Message{Type: video.TypeAdmit}, ID: lobby[0].ID})
+	patient.await(video.TypeAdmitted)
+	waitFor(t, func() bool {
+		v, _ := echo.Received("test picture", "video")
+		time.Sleep(500 * time.Millisecond)
+		later, _ := echo.Received("test picture", "video")
+		return later.Distinct == v.Distinct
+	})
+}
+
+func countType(c *wsClient, typ string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, m := range c.got {
+		if m.Type == typ {
+			n++
+		}
+	}
+	return n
+}
