@@ -128,6 +128,8 @@
   // --- The socket and the call. ---
 
   var ws = null, pc = null, self = "", peers = [], left = false, retryUntil = 0;
+  // The waiting room's connection test (video-net.js), for link holders.
+  var net = !staff && window.PortalVideoNet ? window.PortalVideoNet({ send: send, texts: texts }) : null;
   var tiles = {}; // stream id → list item with the video
 
   $("check-go").addEventListener("click", function () {
@@ -166,14 +168,20 @@
   function send(m) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); }
 
   function onMessage(m) {
+    if (m.echo) {
+      if (net) net.message(m);
+      return;
+    }
     switch (m.type) {
       case "waiting":
         retryUntil = 0;
         say("waiting");
         show("call-waiting", "waiting-heading");
+        if (net) net.waiting(m.iceServers);
         break;
       case "admitted":
       case "joined":
+        if (net) net.stop();
         retryUntil = 0;
         self = m.self;
         newPeer(m.iceServers || []);

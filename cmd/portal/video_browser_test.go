@@ -120,6 +120,16 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	step(t, patient, "to the waiting room", chromedp.Click(chromedp.ID("check-go")))
 	waitTrue(t, patient, "the waiting room", `!document.getElementById("call-waiting").hidden`)
 	checkAccessibility(t, patient, axe, "waiting room")
+	// While the patient waits, the connection test sends a test picture
+	// through the SFU's echo and judges what comes back.
+	waitTrue(t, patient, "the connection test's verdict", `!document.getElementById("net").hidden && document.getElementById("net").getAttribute("data-verdict") !== "net_running"`)
+	figures := eval[string](t, patient, `document.getElementById("net-verdict").textContent + " | " + document.getElementById("net-figures").innerText.replace(/\s+/g, " ")`)
+	if v := eval[string](t, patient, `document.getElementById("net").getAttribute("data-verdict")`); v != "net_good" ||
+		!strings.Contains(figures, "Mbit/s") || !strings.Contains(figures, "direkt") {
+		t.Errorf("the connection test on loopback: %s: %s", v, figures)
+	}
+	t.Logf("connection test: %s", figures)
+	checkAccessibility(t, patient, axe, "waiting room with the connection test")
 
 	// The caseworker enters, sees the patient waiting, lets them in.
 	step(t, staff, "reload the consultation", chromedp.Navigate(p.base+consultation))
