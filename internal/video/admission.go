@@ -90,7 +90,11 @@ func (h *Hub) decide(ctx context.Context, m *Member, linkID int64, admit bool) e
 		return nil
 	}
 	h.unwaitLocked(w)
-	if !admit {
+	if admit {
+		// In the call from here, not in neither place until join: an End
+		// meanwhile tells w too, and a second tab replaces it.
+		m.room.call[w.id] = w
+	} else {
 		m.room.denied[linkID] = true
 		w.left = true
 	}

@@ -1,0 +1,61 @@
+package video_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/video"
+)
+
+// These tests pause one of the hub's goroutines in a socket's Send, where
+// the scheduler may pause it too, and act meanwhile.
+
+// goAndWait runs f in a goroutine; the returned function waits up to ten
+// seconds for it to return.
+func goAndWait(t *testing.T, f func()) (wait func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	return func() {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("still running after 10 s")
+		}
+	}
+}
+
+func awaitHeld(t *testing.T, held <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the socket was not sent anything within 10 s")
+	}
+}
+
+// A call ended while staff admit someone: between leaving the waiting
+// room and joining the call, they are told too.
+func TestHubEndWhileAdmitting(t *testing.T) {
+	w := newHubWorld(t)
+	staff, staffConn := w.mustStaff(t, w.caseworker, w.id)
+	_, patientConn := w.mustLink(t, w.tokens[0])
+	staffConn.until(t, "told the patient waits", func() bool { return len(staffConn.lobby()) == 1 })
+
+	held, release := staffConn.holdNext() // the lobby without the patient
+	defer release()
+	var err error
+	wait := goAndWait(t, func() { err = w.handle(t, staff, msg(video.TypeAdmit, w.links[0])) })
+	awaitHeld(t, held)
+	w.hub.Close(w.id)
+	release()
+	wait()
+	if fault.KindOf(err) != fault.Conflict {
+		t.Errorf("admitting into an ended call: %v, want Conflict", err)
+	}
+	patientConn.wantLast(t, "the patient", video.TypeEnded)
+	if got := w.peers(w.id); len(got) != 0 {
+		t.Errorf("media peers after the end: %v", got)
+	}
+}
