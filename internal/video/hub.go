@@ -135,6 +135,10 @@ type room struct {
 	admitted map[int64]time.Time  // link → until when it rejoins without admission (zero: while in the call)
 	denied   map[int64]bool       // links turned away: they do not wait again
 	closed   bool                 // ended or cancelled: nobody enters
+	// lobby orders the lobby messages: one list is made and sent before
+	// the next is made, so that the last one staff get is who waits now.
+	// It is taken before the hub's lock, never while holding it.
+	lobby sync.Mutex
 }
 
 // Member is one connected person: a link holder (patient or guest) or a
@@ -439,6 +443,8 @@ func (h *Hub) unwaitLocked(m *Member) {
 // tellStaff sends every staff member of r who waits now, in order of
 // arrival.
 func (h *Hub) tellStaff(r *room) {
+	r.lobby.Lock()
+	defer r.lobby.Unlock()
 	h.mu.Lock()
 	list := make([]Waiting, 0, len(r.order))
 	for _, id := range r.order {

@@ -59,3 +59,29 @@ func TestHubEndWhileAdmitting(t *testing.T) {
 		t.Errorf("media peers after the end: %v", got)
 	}
 }
+
+// Two lobby messages of one room reach staff in the order they were
+// made: the last one says who waits now.
+func TestHubLobbyIsNotOvertaken(t *testing.T) {
+	w := newHubWorld(t)
+	_, staffConn := w.mustStaff(t, w.caseworker, w.id)
+	patient, _ := w.mustLink(t, w.tokens[0])
+	staffConn.until(t, "told the patient waits", func() bool { return len(staffConn.lobby()) == 1 })
+
+	held, release := staffConn.holdNext() // the lobby with the patient and the guest
+	defer release()
+	waitGuest := goAndWait(t, func() { w.mustLink(t, w.tokens[1]) })
+	awaitHeld(t, held)
+	leave := make(chan struct{})
+	go func() { defer close(leave); w.hub.Leave(patient) }()
+	select {
+	case <-leave:
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	waitGuest()
+	<-leave
+	if got := staffConn.lobby(); len(got) != 1 || got[0].ID != w.links[1] {
+		t.Errorf("the last lobby: %+v, want the guest alone", got)
+	}
+}
