@@ -209,7 +209,12 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 	until, wasAdmitted := r.admitted[m.linkID]
 	rejoin := wasAdmitted && (until.IsZero() || h.now().Before(until))
 	full := !rejoin && len(r.waiting) >= MaxWaiting
-	if !rejoin && !full {
+	switch {
+	case rejoin:
+		// In the call from here, not in neither place until join: a
+		// later tab replaces it, an End tells it.
+		r.call[m.id] = m
+	case !full:
 		r.waiting[m.linkID] = m
 		r.order = append(r.order, m.linkID)
 	}
@@ -224,6 +229,7 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 
 	if rejoin {
 		if err := h.svc.Present(ctx, j.Consultation, m.linkID, 0, store.PresenceRejoined); err != nil {
+			h.Leave(m)
 			return nil, err
 		}
 		if err := h.join(m); err != nil {

@@ -1,11 +1,14 @@
 package video_test
 
 import (
+	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/video"
+	"github.com/gesundheitsamt/portal/internal/video/sfu"
 )
 
 // These tests pause one of the hub's goroutines in a socket's Send, where
@@ -83,5 +86,40 @@ func TestHubLobbyIsNotOvertaken(t *testing.T) {
 	<-leave
 	if got := staffConn.lobby(); len(got) != 1 || got[0].ID != w.links[1] {
 		t.Errorf("the last lobby: %+v, want the guest alone", got)
+	}
+}
+
+// A link rejoining twice at once (two tabs restored, a flapping network):
+// the later one is in the call, not only in its media.
+func TestHubRejoinTwiceAtOnce(t *testing.T) {
+	w := newHubWorld(t)
+	staff, _ := w.mustStaff(t, w.caseworker, w.id)
+	_, firstConn := w.mustLink(t, w.tokens[0])
+	if err := w.handle(t, staff, msg(video.TypeAdmit, w.links[0])); err != nil {
+		t.Fatal(err)
+	}
+	firstConn.await(t, sfu.TypeOffer)
+
+	held, release := firstConn.holdNext() // "replaced", by the second tab
+	defer release()
+	var secondConn *conn
+	var secondErr error
+	wait := goAndWait(t, func() { _, secondConn, secondErr = w.enterLink(t, w.tokens[0]) })
+	awaitHeld(t, held)
+	_, thirdConn := w.mustLink(t, w.tokens[0])
+	release()
+	wait()
+	if fault.KindOf(secondErr) != fault.Conflict {
+		t.Errorf("the second tab, replaced while entering: %v, want Conflict", secondErr)
+	}
+	secondConn.wantLast(t, "the second tab", video.TypeReplaced)
+	thirdConn.await(t, sfu.TypeOffer)
+	relay := video.Message{Message: sfu.Message{Type: video.TypeRelay}, To: "link-" + strconv.FormatInt(w.links[0], 10), Data: json.RawMessage(`{"k":1}`)}
+	if err := w.handle(t, staff, relay); err != nil {
+		t.Errorf("relay to the third tab: %v", err)
+	}
+	thirdConn.await(t, video.TypeRelay)
+	if got := w.peers(w.id); len(got) != 2 {
+		t.Errorf("media peers %v", got)
 	}
 }
