@@ -131,8 +131,9 @@ func (h *Hub) Close(id int64) {
 	h.mu.Lock()
 	r := h.rooms[id]
 	if r == nil {
-		h.mu.Unlock()
-		return
+		// Nobody is connected, but someone may be on the way in, past the
+		// database's check: a closed room refuses them as any other.
+		r = h.roomLocked(store.Consultation{ID: id})
 	}
 	r.closed = true
 	var waiting, all []*Member

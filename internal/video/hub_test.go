@@ -269,7 +269,10 @@ func wantRefused(t *testing.T, what string, err error, want error) {
 	t.Helper()
 	if fault.KindOf(err) != fault.Conflict || (want != nil) != errors.Is(err, want) ||
 		(want == nil && (errors.Is(err, video.ErrDenied) || errors.Is(err, video.ErrFull))) {
-		t.Errorf("%s: %v (kind %v), want a Conflict %v", what, err, fault.KindOf(err), want)
+		if want == nil {
+			want = errors.New("neither ErrDenied nor ErrFull")
+		}
+		t.Errorf("%s: %v (kind %v), want a Conflict: %v", what, err, fault.KindOf(err), want)
 	}
 }
 
@@ -362,16 +365,25 @@ func TestHubCloseAfterCancel(t *testing.T) {
 }
 
 // The hub refuses entry to a call it closed on its own, whatever the
-// database says: another process may not have written it yet.
+// database says: who read it before the end or the cancel is still on
+// the way in, and another process may not have written it yet.
 func TestHubClosedRoomRefuses(t *testing.T) {
-	w := newHubWorld(t)
-	_, staffConn := w.mustStaff(t, w.caseworker, w.id)
-	w.hub.Close(w.id)
-	staffConn.wantLast(t, "staff", video.TypeEnded)
-	_, _, err := w.enterLink(t, w.tokens[0])
-	wantRefused(t, "the patient", err, nil)
-	_, err = w.hub.EnterStaff(context.Background(), w.physician, w.id, newConn())
-	wantRefused(t, "staff", err, nil)
+	for _, connected := range []bool{true, false} {
+		t.Run(map[bool]string{true: "staff connected", false: "nobody connected"}[connected], func(t *testing.T) {
+			w := newHubWorld(t)
+			if connected {
+				_, staffConn := w.mustStaff(t, w.caseworker, w.id)
+				w.hub.Close(w.id)
+				staffConn.wantLast(t, "staff", video.TypeEnded)
+			} else {
+				w.hub.Close(w.id)
+			}
+			_, _, err := w.enterLink(t, w.tokens[0])
+			wantRefused(t, "the patient", err, nil)
+			_, err = w.hub.EnterStaff(context.Background(), w.physician, w.id, newConn())
+			wantRefused(t, "staff", err, nil)
+		})
+	}
 }
 
 func TestHubDeny(t *testing.T) {
