@@ -1,11 +1,17 @@
 package video_test
 
 import (
+	"context"
 	"encoding/json"
+	"math/rand/v2"
+	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/video"
 	"github.com/gesundheitsamt/portal/internal/video/sfu"
@@ -122,4 +128,163 @@ func TestHubRejoinTwiceAtOnce(t *testing.T) {
 	if got := w.peers(w.id); len(got) != 2 {
 		t.Errorf("media peers %v", got)
 	}
+}
+
+// Many link holders and staff of three calls at once, entering again and
+// again (each time replacing their previous socket), admitting, turning
+// away and leaving, while each call is ended: in the hub's way (staff
+// end it), by the portal after a cancel, and both at once. No deadlock,
+// no race; at the end every socket still open was told why it closed,
+// nothing is left in the media and nobody enters.
+func TestHubManyAtOnce(t *testing.T) {
+	w := newHubWorld(t)
+	ctx := context.Background()
+	calls := []call{w.call, w.newCall(t), w.newCall(t)}
+	ender := w.addStaff(t, w.leipzig, "ende@leipzig.test", domain.Physician) // no tab of the others replaces it
+	before := runtime.NumGoroutine()
+
+	var mu sync.Mutex
+	type socket struct {
+		call int
+		conn *conn
+		m    *video.Member
+		left bool // its socket ended of itself (the test called Leave)
+	}
+	var sockets []*socket
+	perCall := make([]int, len(calls))
+	opened := func(call int, m *video.Member, c *conn) *socket {
+		s := &socket{call: call, conn: c, m: m}
+		mu.Lock()
+		sockets = append(sockets, s)
+		perCall[call]++
+		mu.Unlock()
+		return s
+	}
+	// busy waits until n sockets of call i were opened.
+	busy := func(i, n int) {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			mu.Lock()
+			k := perCall[i]
+			mu.Unlock()
+			if k >= n {
+				return
+			}
+		}
+	}
+	leave := func(s *socket) {
+		w.hub.Leave(s.m)
+		s.conn.Close()
+		mu.Lock()
+		s.left = true
+		mu.Unlock()
+	}
+	pause := func() { time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond) }
+	const rounds = 12
+
+	var wg sync.WaitGroup
+	for i, cl := range calls {
+		for _, token := range cl.tokens {
+			wg.Go(func() {
+				for range rounds {
+					m, c, err := w.enterLink(t, token)
+					if err != nil {
+						continue // turned away, ended, or replaced while entering
+					}
+					s := opened(i, m, c)
+					pause()
+					if rand.IntN(2) == 0 {
+						leave(s)
+					}
+				}
+			})
+		}
+		for _, a := range []video.Access{w.caseworker, w.physician} {
+			wg.Go(func() {
+				for range rounds {
+					c := newConn()
+					m, err := w.hub.EnterStaff(ctx, a, cl.id, c)
+					if err != nil {
+						continue
+					}
+					s := opened(i, m, c)
+					for range 4 {
+						for _, l := range c.lobby() {
+							typ := video.TypeAdmit
+							if rand.IntN(6) == 0 {
+								typ = video.TypeDeny
+							}
+							_ = w.hub.Handle(ctx, m, msg(typ, l.ID))
+						}
+						pause()
+					}
+					if rand.IntN(3) == 0 {
+						leave(s)
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			busy(i, 2*rounds)
+			pause()
+			switch i {
+			case 0:
+				c := newConn()
+				m, err := w.hub.EnterStaff(ctx, ender, cl.id, c)
+				if err != nil {
+					t.Errorf("the ender enters: %v", err)
+					return
+				}
+				opened(i, m, c)
+				if err := w.hub.Handle(ctx, m, msg(video.TypeEnd, 0)); err != nil {
+					t.Errorf("end: %v", err)
+				}
+			case 1:
+				if err := w.svc.Cancel(ctx, w.caseworker, cl.id); err != nil {
+					t.Errorf("cancel: %v", err)
+				}
+				w.hub.Close(cl.id)
+			default:
+				close2 := goAndWait(t, func() { w.hub.Close(cl.id) })
+				w.hub.Close(cl.id)
+				close2()
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		buf := make([]byte, 4<<20)
+		t.Fatalf("not done after 2 minutes:\n%s", buf[:runtime.Stack(buf, true)])
+	}
+
+	terminal := []string{video.TypeEnded, video.TypeDenied, video.TypeReplaced}
+	for _, s := range sockets {
+		var told []string
+		for _, typ := range s.conn.hubTypes() {
+			if slices.Contains(terminal, typ) {
+				told = append(told, typ)
+			}
+		}
+		switch {
+		case len(told) > 1:
+			t.Errorf("a socket was told %v", told)
+		case !s.left && (!s.conn.isClosed() || len(told) == 0):
+			t.Errorf("call %d: a socket left open by its client: closed %v, sent %v", s.call, s.conn.isClosed(), s.conn.hubTypes())
+		}
+		w.hub.Leave(s.m) // the socket ended
+	}
+	for _, cl := range calls {
+		if got := w.peers(cl.id); len(got) != 0 {
+			t.Errorf("call %d: media peers after the end: %v", cl.id, got)
+		}
+		for _, token := range cl.tokens {
+			if _, _, err := w.enterLink(t, token); fault.KindOf(err) != fault.Conflict {
+				t.Errorf("call %d: entering after the end: %v, want Conflict", cl.id, err)
+			}
+		}
+	}
+	t.Logf("%d sockets", len(sockets))
+	waitGoroutines(t, before)
 }
