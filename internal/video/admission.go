@@ -93,7 +93,11 @@ func (h *Hub) decide(ctx context.Context, m *Member, linkID int64, admit bool) e
 		return nil
 	}
 	h.unwaitLocked(w)
-	if !admit {
+	if admit {
+		// In the call from here, not in neither place until join: an End
+		// meanwhile tells w too, and a second tab replaces it.
+		m.room.call[w.id] = w
+	} else {
 		m.room.denied[linkID] = true
 		w.left = true
 	}
@@ -130,8 +134,9 @@ func (h *Hub) Close(id int64) {
 	h.mu.Lock()
 	r := h.rooms[id]
 	if r == nil {
-		h.mu.Unlock()
-		return
+		// Nobody is connected, but someone may be on the way in, past the
+		// database's check: a closed room refuses them as any other.
+		r = h.roomLocked(store.Consultation{ID: id})
 	}
 	r.closed = true
 	var waiting, all []*Member

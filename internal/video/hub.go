@@ -136,6 +136,10 @@ type room struct {
 	admitted map[int64]time.Time  // link → until when it rejoins without admission (zero: while in the call)
 	denied   map[int64]bool       // links turned away: they do not wait again
 	closed   bool                 // ended or cancelled: nobody enters
+	// lobby orders the lobby messages: one list is made and sent before
+	// the next is made, so that the last one staff get is who waits now.
+	// It is taken before the hub's lock, never while holding it.
+	lobby sync.Mutex
 }
 
 // Member is one connected person: a link holder (patient or guest) or a
@@ -208,7 +212,12 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 	until, wasAdmitted := r.admitted[m.linkID]
 	rejoin := wasAdmitted && (until.IsZero() || h.now().Before(until))
 	full := !rejoin && len(r.waiting) >= MaxWaiting
-	if !rejoin && !full {
+	switch {
+	case rejoin:
+		// In the call from here, not in neither place until join: a
+		// later tab replaces it, an End tells it.
+		r.call[m.id] = m
+	case !full:
 		r.waiting[m.linkID] = m
 		r.order = append(r.order, m.linkID)
 	}
@@ -223,6 +232,7 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 
 	if rejoin {
 		if err := h.svc.Present(ctx, j.Consultation, m.linkID, 0, store.PresenceRejoined); err != nil {
+			h.Leave(m)
 			return nil, err
 		}
 		if err := h.join(m); err != nil {
@@ -448,6 +458,8 @@ func (h *Hub) unwaitLocked(m *Member) {
 // tellStaff sends every staff member of r who waits now, in order of
 // arrival.
 func (h *Hub) tellStaff(r *room) {
+	r.lobby.Lock()
+	defer r.lobby.Unlock()
 	h.mu.Lock()
 	list := make([]Waiting, 0, len(r.order))
 	for _, id := range r.order {
