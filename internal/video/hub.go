@@ -221,6 +221,11 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 		r.waiting[m.linkID] = m
 		r.order = append(r.order, m.linkID)
 	}
+	if !full {
+		// Dropping the tab m replaces forgets r when that tab was all it
+		// held; m is in it now, and a Close must find it.
+		h.rooms[r.c.ID] = r
+	}
 	h.mu.Unlock()
 	closeMedia(closeOld)
 	if old != nil {
@@ -276,6 +281,7 @@ func (h *Hub) EnterStaff(ctx context.Context, a Access, id int64, conn Conn) (*M
 		closeOld = h.dropLocked(old)
 	}
 	r.staff[m] = struct{}{}
+	h.rooms[r.c.ID] = r // dropping the replaced tab may have forgotten r
 	h.mu.Unlock()
 	closeMedia(closeOld)
 	if old != nil {
@@ -300,7 +306,11 @@ func (h *Hub) join(m *Member) error {
 	defer close(m.ready)
 	h.mu.Lock()
 	if m.left || m.room.closed {
+		untold := !m.left // the room's Close did not reach m
 		h.mu.Unlock()
+		if untold {
+			m.tell(TypeEnded)
+		}
 		return fault.New(fault.Conflict, "video: join", "")
 	}
 	m.room.call[m.id] = m
@@ -319,7 +329,7 @@ func (h *Hub) join(m *Member) error {
 		msg.ICEServers = h.ice(m.id)
 	}
 	_ = m.conn.Send(msg)
-	p, err := h.media.Room(strconv.FormatInt(m.room.c.ID, 10)).Join(m.id, sfu.PeerInfo{Name: m.name, Role: m.role}, m)
+	p, err := h.joinMedia(m)
 	h.mu.Lock()
 	if err != nil {
 		if m.room.call[m.id] == m {
@@ -328,15 +338,23 @@ func (h *Hub) join(m *Member) error {
 				m.room.admitted[m.linkID] = h.now().Add(Rejoin)
 			}
 		}
+		untold := m.room.closed && !m.left
 		h.mu.Unlock()
-		if errors.Is(err, sfu.ErrRoomFull) {
+		switch {
+		case untold:
+			m.tell(TypeEnded)
+		case errors.Is(err, sfu.ErrRoomFull):
 			_ = m.conn.Send(Message{Message: sfu.Message{Type: TypeError}, Code: CodeFull})
 		}
 		return err
 	}
 	if m.left || m.room.closed {
+		untold := !m.left
 		h.mu.Unlock()
 		p.Close()
+		if untold {
+			m.tell(TypeEnded)
+		}
 		return fault.New(fault.Conflict, "video: join", "")
 	}
 	m.peer = p
@@ -351,6 +369,26 @@ func (h *Hub) join(m *Member) error {
 		}
 	}()
 	return nil
+}
+
+// joinMedia puts m into its call's media. The tab m replaced may still
+// be leaving the media under the same peer id (its Close runs once the
+// hub's lock is released); m waits for that, a second at most.
+func (h *Hub) joinMedia(m *Member) (*sfu.Peer, error) {
+	room := h.media.Room(strconv.FormatInt(m.room.c.ID, 10))
+	for try := 0; ; try++ {
+		p, err := room.Join(m.id, sfu.PeerInfo{Name: m.name, Role: m.role}, m)
+		if !errors.Is(err, sfu.ErrPeerExists) || try == 20 {
+			return p, err
+		}
+		time.Sleep(50 * time.Millisecond)
+		h.mu.Lock()
+		gone := m.left || m.room.closed
+		h.mu.Unlock()
+		if gone {
+			return nil, err
+		}
+	}
 }
 
 // Leave forgets m when its socket ends: out of the waiting room or the
