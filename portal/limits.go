@@ -64,6 +64,9 @@ func (s *Server) allow(c *fiber.Ctx, l clientLimit) (bool, error) {
 // client past l (see allow).
 func (s *Server) limit(l clientLimit) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if s.hopped(c) {
+			return c.Next() // counted by the node that passed it on
+		}
 		ok, err := s.allow(c, l)
 		if err != nil {
 			return err

@@ -169,7 +169,13 @@ var ticketAttr = regexp.MustCompile(`data-ticket="([^"]+)"`)
 func newCallWorld(t *testing.T, opts ...func(*app.Options)) *callWorld {
 	t.Helper()
 	h := newHarnessOn(t, nil, storetest.New(t), opts...)
-	w := &callWorld{h: h, base: h.listen()}
+	return newCallWorldOn(t, h, h.listen())
+}
+
+// newCallWorldOn is newCallWorld on the app of h, listening at base.
+func newCallWorldOn(t *testing.T, h *harness, base string) *callWorld {
+	t.Helper()
+	w := &callWorld{h: h, base: base}
 	w.caseID, _ = h.submitGutachten(t, "leipzig")
 	pw := h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP)
 	w.staff = h.logIn(t, "sb@leipzig.test", pw)

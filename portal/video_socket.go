@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -69,16 +70,34 @@ func requireSocket(c *fiber.Ctx) error {
 // waiting room, then the call.
 func (s *Server) linkSocket(ws *websocket.Conn) {
 	token := ws.Params("token")
-	sock := newSocket(ws, s.log)
-	defer sock.Close()
 	_ = ws.SetReadDeadline(time.Now().Add(socketHello))
 	ws.SetReadLimit(4 << 10) // the hello of someone not yet known is small
+	_, raw, err := ws.ReadMessage()
 	var hello video.Message
-	if err := ws.ReadJSON(&hello); err != nil || hello.Type != video.TypeHello {
-		sock.refuse(video.CodeBadMessage)
+	if err == nil {
+		err = json.Unmarshal(raw, &hello)
+	}
+	if err != nil || hello.Type != video.TypeHello {
+		newSocket(ws, s.log).refuse(video.CodeBadMessage)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	path := "/video/" + token + "/ws"
+	holder, err := s.linkHolder(ctx, ws, path, token, hello.Ticket)
+	cancel()
+	if err != nil {
+		newSocket(ws, s.log).refuse(refusal(err))
+		return
+	}
+	if holder != "" {
+		if !s.passOn(ws, holder, path, "", raw) {
+			newSocket(ws, s.log).refuse(video.CodeClosed)
+		}
+		return
+	}
+	sock := newSocket(ws, s.log)
+	defer sock.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	m, err := s.hub.EnterLink(ctx, token, hello.Ticket, sock)
 	cancel()
 	if err != nil {
@@ -89,18 +108,51 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 	s.serveSocket(ws, sock, m)
 }
 
+// linkHolder returns the other node that runs the call of the link's
+// holder, "" when it is this one; see holder.
+func (s *Server) linkHolder(ctx context.Context, ws *websocket.Conn, path, token, ticket string) (string, error) {
+	if s.node() == "" {
+		return "", nil
+	}
+	j, _, err := s.video.Enter(ctx, token, ticket)
+	if err != nil {
+		return "", err
+	}
+	return s.holder(ctx, ws, path, j.Consultation)
+}
+
 // staffSocket is a staff member's websocket of consultation :id (GET
 // /staff/video/:id/ws), behind the staff login: the call and its waiting
 // room.
 func (s *Server) staffSocket(ws *websocket.Conn) {
 	st, _ := ws.Locals(localStaff).(auth.Staff)
-	sock := newSocket(ws, s.log)
-	defer sock.Close()
 	id, ok := parseID(ws.Params("id"))
 	if !ok || st.ID == 0 {
-		sock.refuse(video.CodeBadMessage)
+		newSocket(ws, s.log).refuse(video.CodeBadMessage)
 		return
 	}
+	if s.node() != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		path := "/staff/video/" + strconv.FormatInt(id, 10) + "/ws"
+		var holder string
+		c, err := s.video.EnterStaff(ctx, video.StaffAccess(st), id)
+		if err == nil {
+			holder, err = s.holder(ctx, ws, path, c)
+		}
+		cancel()
+		if err != nil {
+			newSocket(ws, s.log).refuse(refusal(err))
+			return
+		}
+		if holder != "" {
+			if !s.passOn(ws, holder, path, ws.Headers(fiber.HeaderCookie), nil) {
+				newSocket(ws, s.log).refuse(video.CodeClosed)
+			}
+			return
+		}
+	}
+	sock := newSocket(ws, s.log)
+	defer sock.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	m, err := s.hub.EnterStaff(ctx, video.StaffAccess(st), id, sock)
 	cancel()

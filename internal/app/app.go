@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -279,7 +280,10 @@ func (a *App) Start(ctx context.Context) error {
 	a.stopWork, a.workDone = stop, make(chan struct{})
 	go func() {
 		defer close(a.workDone)
+		var calls sync.WaitGroup
+		calls.Go(func() { a.Server.KeepCalls(workCtx) })
 		retention.Run(workCtx, a.DB, 6*time.Hour, a.log)
+		calls.Wait()
 	}()
 	if err := a.Jobs.Start(workCtx); err != nil {
 		stop()

@@ -119,6 +119,13 @@ type Config struct {
 	TURNRelayPortMax                int
 	TURNSecret                      []byte
 	ICEServers                      []string
+
+	// NodeURL (PORTAL_NODE_URL) is where the other portal processes of
+	// the installation reach this one (http://10.0.0.5:8080), for a
+	// video call held here that a socket reached elsewhere; it names the
+	// node in video_consultation.node. Empty (the default): one process,
+	// every call here.
+	NodeURL *url.URL
 }
 
 // TURN reports whether the portal runs its TURN server.
@@ -266,6 +273,14 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	turn(getenv, &c, &problems)
+	if v := strings.TrimRight(strings.TrimSpace(getenv("PORTAL_NODE_URL")), "/"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			problems = append(problems, "PORTAL_NODE_URL must be an http(s) URL of this process without a path, like http://10.0.0.5:8080")
+		} else {
+			c.NodeURL = u
+		}
+	}
 
 	if len(problems) > 0 {
 		return c, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))

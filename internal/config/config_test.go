@@ -85,6 +85,7 @@ func TestLoadProductionComplete(t *testing.T) {
 		"PORTAL_TURN_PORT":        "3478",
 		"PORTAL_TURN_RELAY_PORTS": "49152-49999",
 		"PORTAL_ICE_SERVERS":      "stun:stun.example:3478, turns:turn.example:443?transport=tcp",
+		"PORTAL_NODE_URL":         "http://10.0.0.5:8080/",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,9 @@ func TestLoadProductionComplete(t *testing.T) {
 	}
 	if !c.TURN() || c.TURNPort != 3478 || !c.TURNPublicIP.Equal(net.ParseIP("203.0.113.7")) || c.TURNRelayPortMin != 49152 || c.TURNRelayPortMax != 49999 {
 		t.Errorf("TURN: on %v, port %d, public IP %v (want the video's IPv4 one), relays %d-%d", c.TURN(), c.TURNPort, c.TURNPublicIP, c.TURNRelayPortMin, c.TURNRelayPortMax)
+	}
+	if c.NodeURL == nil || c.NodeURL.String() != "http://10.0.0.5:8080" {
+		t.Errorf("node URL %v", c.NodeURL)
 	}
 	if len(c.ICEServers) != 2 || c.ICEServers[1] != "turns:turn.example:443?transport=tcp" {
 		t.Errorf("ICE servers %q", c.ICEServers)
@@ -146,6 +150,8 @@ func TestLoadRejects(t *testing.T) {
 		{"turn secret short", map[string]string{"PORTAL_TURN_SECRET": "short"}, "PORTAL_TURN_SECRET"},
 		{"ice server scheme", map[string]string{"PORTAL_ICE_SERVERS": "https://turn.example"}, "PORTAL_ICE_SERVERS"},
 		{"ice server empty", map[string]string{"PORTAL_ICE_SERVERS": "stun:"}, "PORTAL_ICE_SERVERS"},
+		{"node url with path", map[string]string{"PORTAL_NODE_URL": "http://10.0.0.5:8080/portal"}, "PORTAL_NODE_URL"},
+		{"node url relative", map[string]string{"PORTAL_NODE_URL": "10.0.0.5:8080"}, "PORTAL_NODE_URL"},
 		{"clamd without network", map[string]string{"PORTAL_CLAMD": "/run/clamav/clamd.ctl"}, "PORTAL_CLAMD"},
 		{"clamd relative socket", map[string]string{"PORTAL_CLAMD": "unix:clamd.ctl"}, "PORTAL_CLAMD"},
 		{"clamd without port", map[string]string{"PORTAL_CLAMD": "tcp:clamav.intern"}, "PORTAL_CLAMD"},

@@ -361,3 +361,43 @@ func DeleteOldVideo(ctx context.Context, q Querier, before time.Time) (int64, er
 	}
 	return tag.RowsAffected(), nil
 }
+
+// The claim of a consultation's call by a portal process: it takes a
+// consultation nobody holds, or whose holder has not been seen for the
+// lease, and renews its own.
+const claimConsultationNode = `
+UPDATE video_consultation SET node = $3, node_seen_at = now()
+WHERE office_id = $1 AND id = $2
+  AND (node = '' OR node = $3 OR node_seen_at IS NULL OR node_seen_at < now() - make_interval(secs => $4))
+RETURNING node`
+
+const getConsultationNode = `SELECT node FROM video_consultation WHERE office_id = $1 AND id = $2`
+
+// ClaimConsultationNode makes node the holder of consultation id of
+// office officeID's call, unless another node holds it and was seen less
+// than lease ago, and returns the holder. One statement, so two nodes
+// claiming at once get one answer. Errors: NotFound.
+func ClaimConsultationNode(ctx context.Context, q Querier, officeID, id int64, node string, lease time.Duration) (string, error) {
+	var holder string
+	err := q.QueryRow(ctx, claimConsultationNode, officeID, id, node, lease.Seconds()).Scan(&holder)
+	if isNoRows(err) {
+		err = q.QueryRow(ctx, getConsultationNode, officeID, id).Scan(&holder)
+	}
+	if err != nil {
+		return "", notFound("store: claim consultation", err)
+	}
+	return holder, nil
+}
+
+const touchConsultationNodes = `
+UPDATE video_consultation SET node_seen_at = now() WHERE node = $1 AND id = ANY($2)`
+
+// TouchConsultationNodes renews node's hold on the consultations ids,
+// whose calls it runs. It is the node's own heartbeat, for its own
+// consultations of every office.
+func TouchConsultationNodes(ctx context.Context, q Querier, node string, ids []int64) error {
+	if _, err := q.Exec(ctx, touchConsultationNodes, node, ids); err != nil {
+		return fmt.Errorf("store: touch consultation nodes: %w", err)
+	}
+	return nil
+}
