@@ -110,7 +110,7 @@
       if (rate >= good.rate && loss <= good.loss && rtt <= good.rtt) key = "net_good";
       else if (rate >= weak.rate && loss <= weak.loss && rtt <= weak.rtt) key = "net_weak";
       show(key);
-      $("net-rtt").textContent = b.rtt === null ? "–" : number(rtt * 1000, 0) + " ms";
+      $("net-rtt").textContent = b.rtt === null ? "–" : number(rtt * 1000, rtt < 0.01 ? 1 : 0) + " ms";
       $("net-rate").textContent = number(rate / 1e6, 1) + " Mbit/s";
       $("net-loss").textContent = number(loss * 100, 1) + " %";
       $("net-path").textContent = o.texts[b.relay ? "net_relay" : "net_direct"] || "";

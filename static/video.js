@@ -361,15 +361,16 @@
 
   // --- Controls. ---
 
-  function toggle(button, kind, onKey, offKey) {
+  // The toggles keep their names ("Mikrofon aus"); pressed means what
+  // the name says, shown by aria-pressed and the button's look.
+  function toggle(button, kind) {
     var tracks = kind === "audio" ? local.getAudioTracks() : local.getVideoTracks();
     var off = button.getAttribute("aria-pressed") !== "true";
     tracks.forEach(function (t) { t.enabled = !off; });
     button.setAttribute("aria-pressed", off ? "true" : "false");
-    button.textContent = texts[off ? onKey : offKey];
   }
-  $("call-mute").addEventListener("click", function () { toggle(this, "audio", "unmute", "mute"); });
-  $("call-camera").addEventListener("click", function () { toggle(this, "video", "camera_on", "camera_off"); });
+  $("call-mute").addEventListener("click", function () { toggle(this, "audio"); });
+  $("call-camera").addEventListener("click", function () { toggle(this, "video"); });
   $("call-switch").addEventListener("click", function () {
     navigator.mediaDevices.enumerateDevices().then(function (devices) {
       var cams = devices.filter(function (d) { return d.kind === "videoinput"; });
@@ -400,7 +401,6 @@
         sharing = s;
         sharingSent = false;
         button.setAttribute("aria-pressed", "true");
-        button.textContent = texts.unshare;
         s.getVideoTracks()[0].addEventListener("ended", stopShare);
         send({ type: "publish", kind: "video" });
       }).catch(function () {});
@@ -422,7 +422,6 @@
     sharing.getTracks().forEach(function (t) { t.stop(); });
     sharing = null;
     $("call-share").setAttribute("aria-pressed", "false");
-    $("call-share").textContent = texts.share;
   }
 
   // --- The waiting room, for staff. ---
@@ -430,6 +429,10 @@
   var seenWaiting = {};
   function lobby(list) {
     var ul = $("call-lobby-list");
+    // The list is made anew: a keyboard user's focus on one of its
+    // buttons stays on the same action for the same person, or goes to
+    // the heading when they are no longer waiting.
+    var had = ul.contains(document.activeElement) ? document.activeElement.getAttribute("data-action") : null;
     ul.textContent = "";
     if (!list.length) {
       var li = document.createElement("li");
@@ -450,17 +453,38 @@
         b.type = "button";
         b.className = a[1] + " button--small";
         b.textContent = texts[a[0]] + ": " + w.name;
+        b.setAttribute("data-action", a[0] + "-" + w.id);
         b.addEventListener("click", function () { send({ type: a[0], id: w.id }); });
         li.appendChild(b);
       });
       ul.appendChild(li);
     });
+    if (had) {
+      var again = ul.querySelector('[data-action="' + had + '"]');
+      if (again) again.focus();
+      else focusHeading("lobby-heading");
+    }
     seenWaiting = {};
     list.forEach(function (w) { seenWaiting[w.id] = true; });
     if (arrived) say("arrived");
   }
+  // Ending for everyone asks once more, in the page.
   if (staff) {
-    $("call-end").addEventListener("click", function () { send({ type: "end" }); });
+    var asking = function (on) {
+      $("call-end-confirm").hidden = !on;
+      $("call-end").setAttribute("aria-expanded", on ? "true" : "false");
+      if (on) $("call-end-question").focus();
+    };
+    $("call-end").addEventListener("click", function () { asking(true); });
+    $("call-end-no").addEventListener("click", function () { asking(false); $("call-end").focus(); });
+    $("call-end-yes").addEventListener("click", function () { asking(false); send({ type: "end" }); });
+  }
+
+  function focusHeading(id) {
+    var h = $(id);
+    if (!h) return;
+    if (!h.hasAttribute("tabindex")) h.setAttribute("tabindex", "-1");
+    h.focus();
   }
 
   function finish(reason) {

@@ -201,7 +201,18 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	}
 
 	// The caseworker ends it for everyone: both see the page after the call.
+	if got := eval[string](t, patient, `document.getElementById("call-mute").textContent`); got != "Mikrofon aus" {
+		t.Errorf("the mute toggle changed its name to %q", got)
+	}
 	step(t, staff, "end for everyone", chromedp.Click(chromedp.ID("call-end")))
+	waitTrue(t, staff, "the question before ending", `!document.getElementById("call-end-confirm").hidden && document.activeElement.id === "call-end-question"`)
+	checkAccessibility(t, staff, axe, "asked before ending for everyone")
+	step(t, staff, "not yet", chromedp.Click(chromedp.ID("call-end-no")))
+	if eval[bool](t, patient, `!document.getElementById("call-after").hidden`) {
+		t.Fatal("cancelling the question ended the call")
+	}
+	step(t, staff, "end for everyone", chromedp.Click(chromedp.ID("call-end")))
+	step(t, staff, "yes, end it", chromedp.Click(chromedp.ID("call-end-yes")))
 	waitTrue(t, patient, "the patient's page after the call", `!document.getElementById("call-after").hidden`)
 	checkAccessibility(t, patient, axe, "after the call")
 	step(t, patient, "the link again", chromedp.Navigate(link))
