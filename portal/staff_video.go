@@ -322,11 +322,15 @@ func windowText(l *i18n.Localizer, w video.Window) string {
 
 // presenceView is an entry of a consultation's history.
 func presenceView(l *i18n.Localizer, p store.Presence, loc *time.Location) eventView {
-	who := p.LinkName
-	if p.LinkKind == store.LinkPatient {
+	who, by := p.LinkName, p.StaffName
+	switch {
+	case p.LinkKind == store.LinkPatient:
 		who = l.T("staff.video.link.patient")
+	case p.LinkKind == "" && p.Kind == store.PresenceLeft:
+		// A staff member's own departure: they are who left.
+		who, by = p.StaffName, ""
 	}
-	return eventView{At: formatTime(l, p.At, loc), Text: l.Tf("staff.video.presence."+p.Kind, "Name", who), By: p.StaffName}
+	return eventView{At: formatTime(l, p.At, loc), Text: l.Tf("staff.video.presence."+p.Kind, "Name", who), By: by}
 }
 
 // caseConsultations are a case page's consultations, latest first.

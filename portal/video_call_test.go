@@ -340,6 +340,13 @@ func TestACallThroughTheWaitingRoom(t *testing.T) {
 	again.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
 	again.await(video.TypeAdmitted)
 	again.await(sfu.TypeOffer)
+
+	// The staff member leaves too: the history names who left.
+	_ = staff.conn.Close()
+	waitFor(t, func() bool { return strings.Count(presenceKinds(t, w.h, w.consult), store.PresenceLeft) >= 2 })
+	if _, b := w.staff.get(fmt.Sprintf("/staff/video/%d", w.consult)); !strings.Contains(b, "Test caseworker hat den Raum verlassen") {
+		t.Errorf("the history does not name the staff member who left\n%s", excerpt(b))
+	}
 }
 
 func waitFor(t *testing.T, ok func() bool) {
