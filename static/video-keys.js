@@ -24,6 +24,8 @@
 //   { k: "pub", n: round, key: b64 }      my public key of round n (raw, uncompressed)
 //   { k: "room", n, epoch, iv, key }      the room key of epoch, AES-GCM-wrapped with the
 //                                         pair's key, additional data "<epoch>|<from>|<to>|<n>"
+//   { k: "chat", epoch, iv, ct }          a chat message, AES-GCM under the room key of epoch,
+//                                         additional data "chat|<epoch>|<from>"
 (function () {
   "use strict";
 
@@ -75,6 +77,7 @@
     var codes = {}; // peer id → the security code of the pair's round
     var room = null; // { epoch, raw }: the key media is sent under
     var given = {}; // peer id → the epoch of the room key they were given
+    var epochs = {}; // epoch → room key (raw), the last few, for chat messages in flight
 
     function first(id) { return self < id; }
     function show() { o.codes(Object.assign({}, codes)); }
@@ -143,6 +146,15 @@
       });
     }
 
+    function remember(epoch, raw) {
+      epochs[epoch] = raw;
+      Object.keys(epochs).forEach(function (e) {
+        if ((epoch - Number(e) + 256) % 256 > 3) delete epochs[e];
+      });
+    }
+    function chatAAD(epoch, from) { return utf8.encode("chat|" + epoch + "|" + from); }
+    function aesKey(raw, use) { return crypto.subtle.importKey("raw", raw, "AES-GCM", false, [use]); }
+
     function aad(epoch, from, to, n) { return utf8.encode(epoch + "|" + from + "|" + to + "|" + n); }
 
     function newRoomKey(later) {
@@ -152,6 +164,7 @@
       given = {};
       // After someone left the others get the new key first; the host
       // changes over a second later, so nobody misses frames meanwhile.
+      remember(epoch, raw);
       o.key(epoch, raw, !later);
       if (later) setTimeout(function () { if (room && room.epoch === epoch) o.use(epoch); }, 1000);
       others.forEach(give);
@@ -159,7 +172,7 @@
 
     return {
       // reset forgets every key: a new connection to the call.
-      reset: function () { self = ""; host = ""; others = []; pairs = {}; codes = {}; room = null; given = {}; show(); },
+      reset: function () { self = ""; host = ""; others = []; pairs = {}; codes = {}; room = null; given = {}; epochs = {}; show(); },
 
       // peers takes who is in the call: one's own id, the host's and the
       // others'.
@@ -184,6 +197,29 @@
           room = null;
         }
         show();
+      },
+
+      // seal encrypts a chat message of one's own under the room key:
+      // the data of the relay messages that carry it to the others.
+      seal: function (text) {
+        if (!room) return Promise.reject(new Error("no room key yet"));
+        var r = room;
+        var iv = crypto.getRandomValues(new Uint8Array(12));
+        return aesKey(r.raw, "encrypt").then(function (k) {
+          return crypto.subtle.encrypt({ name: "AES-GCM", iv: iv, additionalData: chatAAD(r.epoch, self) }, k, utf8.encode(text));
+        }).then(function (ct) { return { k: "chat", epoch: r.epoch, iv: b64(iv), ct: b64(ct) }; });
+      },
+
+      // open decrypts a chat message of peer id from; it fails for one
+      // not sealed under a room key of the call by from.
+      open: function (from, d) {
+        var raw = d && typeof d.epoch === "number" ? epochs[d.epoch] : null;
+        var iv = d && typeof d.iv === "string" ? unb64(d.iv) : null;
+        var ct = d && typeof d.ct === "string" ? unb64(d.ct) : null;
+        if (!raw || !iv || !ct || typeof from !== "string") return Promise.reject(new Error("not a chat message of this call"));
+        return aesKey(raw, "decrypt").then(function (k) {
+          return crypto.subtle.decrypt({ name: "AES-GCM", iv: iv, additionalData: chatAAD(d.epoch, from) }, k, ct);
+        }).then(function (plain) { return new TextDecoder().decode(plain); });
       },
 
       // relay takes a relay message's data from peer id from.
@@ -224,6 +260,7 @@
             }).then(function (raw) {
               if (!current(from, p) || from !== host) return;
               room = { epoch: d.epoch, raw: new Uint8Array(raw), host: from };
+              remember(d.epoch, room.raw);
               o.key(d.epoch, room.raw, true);
             }, function () { /* not wrapped for this round: ignored */ });
             break;

@@ -200,7 +200,8 @@
         if (pc && m.candidate) pc.addIceCandidate(m.candidate).catch(function () {});
         break;
       case "relay":
-        keys.relay(m.from, m.data);
+        if (m.data && m.data.k === "chat") chatIn(m.from, m.data);
+        else keys.relay(m.from, m.data);
         break;
       case "lobby":
         lobby(m.waiting || []);
@@ -423,6 +424,36 @@
     sharing = null;
     $("call-share").setAttribute("aria-pressed", "false");
   }
+
+  // --- Chat: relay messages to each other participant, encrypted under
+  // the room key (video-keys.js), shown here and nowhere kept. ---
+
+  function chatLine(name, text) {
+    var li = document.createElement("li");
+    var who = document.createElement("bdi");
+    who.className = "call__chat-name";
+    who.textContent = name;
+    var what = document.createElement("bdi");
+    what.textContent = text;
+    li.append(who, ": ", what);
+    $("chat-log").appendChild(li);
+  }
+  function chatIn(from, data) {
+    keys.open(from, data).then(function (text) {
+      var p = peers.filter(function (x) { return x.id === from; })[0];
+      if (p) chatLine(peerLabel(p), text);
+    }, function () { /* not readable: dropped */ });
+  }
+  $("chat-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = $("chat-text").value.trim().slice(0, 500);
+    if (!text) return;
+    keys.seal(text).then(function (sealed) {
+      peers.forEach(function (p) { if (p.id !== self) send({ type: "relay", to: p.id, data: sealed }); });
+      chatLine(texts.chat_me, text);
+      $("chat-text").value = "";
+    }, function () { /* no room key yet: the text stays in the field */ });
+  });
 
   // --- The waiting room, for staff. ---
 

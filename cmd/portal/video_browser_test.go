@@ -193,6 +193,20 @@ func TestBrowserVideoConsultation(t *testing.T) {
 		}
 	}
 
+	// Chat: the patient writes, the caseworker reads it, and the guest
+	// decrypts it with the room key: the server carried ciphertext only.
+	step(t, patient, "write a message", chromedp.SendKeys(chromedp.ID("chat-text"), "Guten Tag, ich höre Sie gut.\n"))
+	waitTrue(t, staff, "the caseworker reads the message", `document.getElementById("chat-log").textContent.includes("Anna Muster (antragstellende Person): Guten Tag, ich höre Sie gut.")`)
+	if got := eval[string](t, patient, `document.getElementById("chat-log").textContent + "|" + document.getElementById("chat-text").value`); got != "Sie: Guten Tag, ich höre Sie gut.|" {
+		t.Errorf("the patient's own chat: %q", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !guest.chatted("Guten Tag, ich höre Sie gut.") && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	}
+	if !guest.chatted("Guten Tag, ich höre Sie gut.") {
+		t.Error("the guest could not decrypt the chat message with the room key")
+	}
+	checkAccessibility(t, staff, axe, "call with a chat message")
+
 	// The controls are buttons with names, reachable by keyboard.
 	step(t, patient, "focus mute", chromedp.Focus(chromedp.ID("call-mute")))
 	step(t, patient, "mute by keyboard", chromedp.KeyEvent(kb.Enter))

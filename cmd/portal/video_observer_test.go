@@ -48,6 +48,7 @@ type observer struct {
 	peers  []sfu.PeerInfo
 	pairs  map[string]*pair    // peer id → this round's keys with them
 	keys   map[byte][]byte     // epoch → room key
+	chats  []string            // chat messages read, "<from>: <text>"
 	frames map[string][][]byte // stream id → forwarded VP8 frames, as they came
 	got    map[string]bool     // message types seen
 }
@@ -265,6 +266,7 @@ func (o *observer) onRelay(from string, raw json.RawMessage) error {
 		Key   string `json:"key"`
 		IV    string `json:"iv"`
 		Epoch int    `json:"epoch"`
+		CT    string `json:"ct"`
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return err
@@ -272,6 +274,9 @@ func (o *observer) onRelay(from string, raw json.RawMessage) error {
 	o.mu.Lock()
 	p := o.pairs[from]
 	o.mu.Unlock()
+	if d.K == "chat" {
+		return o.readChat(from, d.Epoch, d.IV, d.CT)
+	}
 	switch d.K {
 	case "ask":
 		if o.self < from {
@@ -535,4 +540,38 @@ func (o *observer) peerOf(t *testing.T, role string) string {
 	}
 	t.Fatalf("no %s among the peers %+v", role, o.peers)
 	return ""
+}
+
+// readChat decrypts a chat message from peer id from, sealed under the
+// room key of epoch with "chat|<epoch>|<from>" as additional data, as
+// video-keys.js does.
+func (o *observer) readChat(from string, epoch int, iv64, ct64 string) error {
+	o.mu.Lock()
+	key := o.keys[byte(epoch)]
+	o.mu.Unlock()
+	iv, err1 := base64.StdEncoding.DecodeString(iv64)
+	ct, err2 := base64.StdEncoding.DecodeString(ct64)
+	if key == nil || err1 != nil || err2 != nil {
+		return fmt.Errorf("a chat message of %s under epoch %d, which this guest has no key of", from, epoch)
+	}
+	text, err := gcmOpen(key, iv, ct, []byte(fmt.Sprintf("chat|%d|%s", epoch, from)))
+	if err != nil {
+		return fmt.Errorf("open a chat message: %w", err)
+	}
+	o.mu.Lock()
+	o.chats = append(o.chats, from+": "+string(text))
+	o.mu.Unlock()
+	return nil
+}
+
+// chatted reports whether a chat message with text reached the guest.
+func (o *observer) chatted(text string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, c := range o.chats {
+		if strings.HasSuffix(c, ": "+text) {
+			return true
+		}
+	}
+	return false
 }
