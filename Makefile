@@ -44,6 +44,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/backup/
 	$(GO) test -run '^$$' -fuzz '^FuzzPDFCheck$$' -fuzztime $(FUZZTIME) ./internal/scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime $(FUZZTIME) ./internal/scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME) ./internal/video/turn/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
 
 # fuzz-short: what make test runs, a few seconds a target. Counts, not
 # durations: Go 1.26's fuzzing coordinator can fail a target with a bare
@@ -58,6 +60,8 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 50000x ./internal/backup/
 	$(GO) test -run '^$$' -fuzz '^FuzzPDFCheck$$' -fuzztime 50000x ./internal/scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime 20000x ./internal/scan/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime 50000x ./internal/video/turn/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime 20000x ./internal/video/sfu/
 
 ## bench: Go benchmarks of the hot paths, then the figures of the real binary under load
 ## (.ci/bench-http, .ci/bench-inbox, .ci/bench-mail) and the hostile-load test at full size
