@@ -196,6 +196,20 @@ func newCallWorldOn(t *testing.T, h *harness, base string) *callWorld {
 	return w
 }
 
+// waitingPatient goes through the landing page as name, opens the call
+// socket at base with the ticket and returns it once it waits, with the
+// waiting message.
+func (w *callWorld) waitingPatient(t *testing.T, base, name string) (*wsClient, video.Message) {
+	t.Helper()
+	ticket := w.ticket(t, name)
+	c, _, err := dialCall(t, base, "/video/"+w.token+"/ws", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
+	return c, c.await(video.TypeWaiting)
+}
+
 // ticket goes through the landing page as the link's holder would and
 // returns the call page's ticket.
 func (w *callWorld) ticket(t *testing.T, name string) string {

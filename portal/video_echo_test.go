@@ -15,13 +15,8 @@ import (
 // time, only in the waiting room; letting the patient in ends it.
 func TestConnectionTest(t *testing.T) {
 	w := newCallWorld(t)
-	ticket := w.ticket(t, "Zoë")
-	patient, _, err := dialCall(t, w.base, "/video/"+w.token+"/ws", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	patient.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
-	if waiting := patient.await(video.TypeWaiting); len(waiting.ICEServers) == 0 {
+	patient, waiting := w.waitingPatient(t, w.base, "Zoë")
+	if len(waiting.ICEServers) == 0 {
 		t.Errorf("the waiting room gives no TURN server for the test: %+v", waiting)
 	}
 

@@ -52,12 +52,7 @@ func TestACallAcrossTwoNodes(t *testing.T) {
 		t.Fatalf("the call's node is %q (%v), want %s", node, err, baseA)
 	}
 
-	patient, _, err := dialCall(t, baseB, "/video/"+w.token+"/ws", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	patient.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: w.ticket(t, "Über Knoten B")})
-	patient.await(video.TypeWaiting)
+	patient, _ := w.waitingPatient(t, baseB, "Über Knoten B")
 	var lobby []video.Waiting
 	waitFor(t, func() bool { lobby = staff.lastLobby(); return len(lobby) == 1 })
 	if lobby[0].Name != "Über Knoten B" {

@@ -19,14 +19,7 @@ import (
 // way) exchanges media with the staff member through it.
 func TestARelayedCall(t *testing.T) {
 	w := newCallWorld(t)
-	ticket := w.ticket(t, "Relayed Patient")
-
-	patient, _, err := dialCall(t, w.base, "/video/"+w.token+"/ws", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	patient.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
-	patient.await(video.TypeWaiting)
+	patient, _ := w.waitingPatient(t, w.base, "Relayed Patient")
 	staff, _, err := dialCall(t, w.base, fmt.Sprintf("/staff/video/%d/ws", w.consult), w.staffCookies())
 	if err != nil {
 		t.Fatal(err)
