@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.connect, "connect-timeout", 60*time.Second, "the longest wait for every call's media")
 	sfus := fs.String("sfus", sfuOurs+","+sfuGalene, "the SFUs to measure, in order")
 	galeneBin := fs.String("galene", "", "Galène's `binary`; without it Galène is skipped")
+	galeneVersion := fs.String("galene-version", "", "Galène's `version` (a commit), reported beside its figures")
 	galeneSkip := fs.String("galene-skipped", "no -galene binary given", "the `reason` reported when Galène is skipped")
 	jsonPath := fs.String("json", "", "write the figures to this `file`")
 	logPath := fs.String("logs", "", "append the SFUs' output to this `file` (default: discard)")
@@ -122,6 +123,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			r = result{SFU: name, Error: err.Error()}
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		}
+		if name == sfuGalene {
+			r.Version = *galeneVersion
 		}
 		rep.Results = append(rep.Results, r)
 	}

@@ -16,7 +16,10 @@ const (
 	video = 1
 )
 
-var kindNames = [2]string{"audio", "video"}
+// rtpHeaderSize is the fixed RTP header, counted with the payload in
+// bitrates on both ends; header extensions, which differ between the
+// sender's and each SFU's, are not.
+const rtpHeaderSize = 12
 
 // window is the measured interval, in Unix nanoseconds of the send time:
 // only packets written in it count, on both ends.
@@ -46,7 +49,7 @@ type received struct {
 	any    bool
 	seen   []uint64 // a bit per packet number, in the window only
 	n      int64    // distinct packets of the window
-	bytes  int64    // RTP bytes (header and payload) of those
+	bytes  int64    // payload and fixed RTP header bytes of those
 	delays []uint32 // microseconds from write to read, one per distinct packet
 	errors int64    // packets without a stamp
 }
@@ -150,7 +153,7 @@ func (e *endpoint) readTrack(remote *webrtc.TrackRemote) {
 			r.errors++
 		case e.win.Load().holds(s.sent) && !r.has(s.seq):
 			r.n++
-			r.bytes += int64(n)
+			r.bytes += int64(len(pkt.Payload) + rtpHeaderSize)
 			r.delays = append(r.delays, uint32(max(now-s.sent, 0)/1000))
 		}
 		first := !r.any

@@ -11,6 +11,7 @@ import (
 // result is the figures of one SFU under the load, as written to -json.
 type result struct {
 	SFU     string `json:"sfu"`
+	Version string `json:"version,omitempty"` // of Galène: the commit it was built from
 	Skipped string `json:"skipped,omitempty"` // why the SFU was not measured
 	Error   string `json:"error,omitempty"`   // why its measurement failed
 
@@ -87,7 +88,7 @@ func reduce(name string, s *sample) result {
 	var sentBytes int64
 	for _, pair := range s.pairs {
 		for _, e := range pair {
-			sentBytes += e.sent[video].Load() * int64(e.vsize+12)
+			sentBytes += e.sent[video].Load() * int64(e.vsize+rtpHeaderSize)
 		}
 	}
 	r.SentMbps = float64(sentBytes) * 8 / secs / 1e6
@@ -156,7 +157,11 @@ func printTable(w io.Writer, rs []result) {
 	}
 	fmt.Fprint(tw, "")
 	for _, r := range rs {
-		fmt.Fprint(tw, "\t"+r.SFU)
+		name := r.SFU
+		if r.Version != "" {
+			name += " " + r.Version
+		}
+		fmt.Fprint(tw, "\t"+name)
 	}
 	fmt.Fprintln(tw)
 	num := func(format string, f func(r result) float64) func(result) string {
