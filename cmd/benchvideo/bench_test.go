@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 
@@ -112,8 +113,8 @@ func TestPercentile(t *testing.T) {
 			}
 		})
 	}
-	if got := percentile(nil, 50); !math.IsNaN(got) {
-		t.Errorf("percentile of nothing = %v, want NaN", got)
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("percentile of nothing = %v, want 0", got)
 	}
 }
 
@@ -161,5 +162,15 @@ func TestParseStat(t *testing.T) {
 	}
 	if _, _, err := parseStat([]byte("intr 1 2 3\n")); err == nil {
 		t.Error("a file without a cpu line was accepted")
+	}
+}
+
+func TestSkippedResultHasNoFigures(t *testing.T) {
+	b, err := json.Marshal(result{SFU: sfuGalene, Skipped: "no source"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"sfu":"galene","skipped":"no source"}`; string(b) != want {
+		t.Errorf("got %s, want %s", b, want)
 	}
 }

@@ -119,7 +119,9 @@ func measure(ctx context.Context, d driver, o loadOptions) (*sample, error) {
 			go func() { defer wg.Done(); e.send(ctx) }()
 		}
 		pairs = append(pairs, pair)
-		time.Sleep(o.stagger)
+		if err := sleep(ctx, o.stagger); err != nil {
+			return nil, err
+		}
 	}
 	deadline := time.After(o.connect)
 	for c, pair := range pairs {
@@ -138,12 +140,16 @@ func measure(ctx context.Context, d driver, o loadOptions) (*sample, error) {
 	start := time.Now().Add(o.warmup)
 	w := &window{start: start.UnixNano(), end: start.Add(o.duration).UnixNano()}
 	win.Store(w)
-	time.Sleep(time.Until(start))
+	if err := sleep(ctx, time.Until(start)); err != nil {
+		return nil, err
+	}
 	before, err := readCPU(d.pid())
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(time.Until(time.Unix(0, w.end)))
+	if err := sleep(ctx, time.Until(time.Unix(0, w.end))); err != nil {
+		return nil, err
+	}
 	after, err := readCPU(d.pid())
 	if err != nil {
 		return nil, err
@@ -153,7 +159,9 @@ func measure(ctx context.Context, d driver, o loadOptions) (*sample, error) {
 		return nil, err
 	}
 	// Packets written at the end of the window are still on their way.
-	time.Sleep(time.Second)
+	if err := sleep(ctx, time.Second); err != nil {
+		return nil, err
+	}
 	s := &sample{
 		pairs:       pairs,
 		window:      time.Duration(w.end - w.start),
@@ -167,4 +175,16 @@ func measure(ctx context.Context, d driver, o loadOptions) (*sample, error) {
 		return nil, errors.New("the SFU's CPU time went backwards")
 	}
 	return s, nil
+}
+
+// sleep waits for d or until ctx ends, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -176,6 +176,7 @@ func (o *ours) join(ctx context.Context, call, side int, e *endpoint) (func(), e
 			if err := ws.ReadJSON(&m); err != nil {
 				return
 			}
+			var err error
 			switch m.Type {
 			case sfu.TypeOffer:
 				held.hold()

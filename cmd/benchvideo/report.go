@@ -14,7 +14,11 @@ type result struct {
 	Version string `json:"version,omitempty"` // of Galène: the commit it was built from
 	Skipped string `json:"skipped,omitempty"` // why the SFU was not measured
 	Error   string `json:"error,omitempty"`   // why its measurement failed
+	*figures
+}
 
+// figures are what a measurement found; a skipped or failed SFU has none.
+type figures struct {
 	Calls       int     `json:"calls,omitempty"`
 	Seconds     float64 `json:"seconds,omitempty"`      // the measured window
 	VideoTracks int     `json:"video_tracks,omitempty"` // forwarded video tracks (2 per call)
@@ -43,7 +47,7 @@ type result struct {
 
 // reduce turns a measurement into its figures.
 func reduce(name string, s *sample) result {
-	r := result{SFU: name, Calls: len(s.pairs), Seconds: s.window.Seconds(), VideoTracks: 2 * len(s.pairs)}
+	r := result{SFU: name, figures: &figures{Calls: len(s.pairs), Seconds: s.window.Seconds(), VideoTracks: 2 * len(s.pairs)}}
 	secs := s.window.Seconds()
 	r.CPUSeconds = s.sfuCPU
 	r.CPUPercent = 100 * s.sfuCPU / secs
@@ -108,11 +112,11 @@ func lossPct(sent, got int64) float64 {
 }
 
 // percentile returns the p-th percentile (0 < p ≤ 100, nearest rank) of
-// delays in microseconds, in milliseconds; NaN when there are none. It
-// sorts delays.
+// delays in microseconds, in milliseconds; 0 when there are none (JSON has
+// no NaN). It sorts delays.
 func percentile(delays []uint32, p float64) float64 {
 	if len(delays) == 0 {
-		return math.NaN()
+		return 0
 	}
 	slices.Sort(delays)
 	rank := int(math.Ceil(p / 100 * float64(len(delays))))
@@ -147,7 +151,7 @@ func printTable(w io.Writer, rs []result) {
 			switch {
 			case r.Skipped != "":
 				fmt.Fprint(tw, "\tskipped")
-			case r.Error != "":
+			case r.Error != "" || r.figures == nil:
 				fmt.Fprint(tw, "\tfailed")
 			default:
 				fmt.Fprint(tw, "\t"+f(r))
@@ -194,7 +198,7 @@ func printTable(w io.Writer, rs []result) {
 		}
 	}
 	ours, galene := find(rs, sfuOurs), find(rs, sfuGalene)
-	if ours == nil || ours.Error != "" {
+	if ours == nil || ours.figures == nil {
 		return
 	}
 	fmt.Fprintf(w, "\ntargets for %s:\n", ours.SFU)
@@ -203,7 +207,7 @@ func printTable(w io.Writer, rs []result) {
 		verdict(ours.VideoLossPct < goals.lossPct && ours.AudioLossPct < goals.lossPct))
 	fmt.Fprintf(w, "  video p99 < %.0f ms                    %.2f   %s\n", goals.p99Ms, ours.VideoP99Ms, verdict(ours.VideoP99Ms < goals.p99Ms))
 	fmt.Fprintf(w, "  ≤ %.0f %% of a core per video track     %.3f   %s\n", goals.cpuPerTrck, ours.CPUPerTrackPct, verdict(ours.CPUPerTrackPct <= goals.cpuPerTrck))
-	if galene != nil && galene.Skipped == "" && galene.Error == "" {
+	if galene != nil && galene.figures != nil {
 		fmt.Fprintf(w, "  CPU per track ≤ Galène's              %.3f vs %.3f   %s\n", ours.CPUPerTrackPct, galene.CPUPerTrackPct,
 			verdict(ours.CPUPerTrackPct <= galene.CPUPerTrackPct))
 	}
