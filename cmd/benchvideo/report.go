@@ -40,6 +40,7 @@ type figures struct {
 	ForwardedMbps  float64 `json:"forwarded_video_mbps"`        // video received by all participants
 	PerTrackKbps   float64 `json:"forwarded_kbps_per_video_track"`
 	SentMbps       float64 `json:"sent_video_mbps"`       // video written by all participants
+	ExpectedMbps   float64 `json:"expected_video_mbps"`   // what they were to write; less sent means the generator fell behind
 	GeneratorCPU   float64 `json:"generator_cpu_percent"` // this process, of one core
 	MachineBusyPct float64 `json:"machine_busy_percent"`  // all cores, every process
 	NoStamp        int64   `json:"packets_without_stamp"` // received packets whose payload was changed
@@ -93,6 +94,7 @@ func reduce(name string, s *sample) result {
 	for _, pair := range s.pairs {
 		for _, e := range pair {
 			sentBytes += e.sent[video].Load() * int64(e.vsize+rtpHeaderSize)
+			r.ExpectedMbps += float64((e.vsize+rtpHeaderSize)*8*packetsPerFrame*videoFPS) / 1e6
 		}
 	}
 	r.SentMbps = float64(sentBytes) * 8 / secs / 1e6
@@ -195,6 +197,9 @@ func printTable(w io.Writer, rs []result) {
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s: failed: %s\n", r.SFU, r.Error)
+		}
+		if r.figures != nil && r.SentMbps < 0.97*r.ExpectedMbps {
+			fmt.Fprintf(w, "%s: the load generator fell behind: it wrote %.1f of %.1f Mbit/s of video\n", r.SFU, r.SentMbps, r.ExpectedMbps)
 		}
 	}
 	ours, galene := find(rs, sfuOurs), find(rs, sfuGalene)
