@@ -77,6 +77,13 @@ type sample struct {
 	machineBusy float64 // share of all cores busy in the window, 0..1
 	rssBase     int64   // bytes of the SFU process before anyone joined
 	rss         int64   // bytes at the end of the window
+	seconds     []cpuSecond
+}
+
+// cpuSecond is the CPU of one second of the window.
+type cpuSecond struct {
+	sfu         float64 // seconds of the SFU process
+	machineBusy float64 // share of all cores busy, 0..1
 }
 
 // measure runs o.calls calls through d: it joins them one after another,
@@ -147,6 +154,18 @@ func measure(ctx context.Context, d driver, o loadOptions) (*sample, error) {
 	if err != nil {
 		return nil, err
 	}
+	var seconds []cpuSecond
+	for prev, next := before, start.Add(time.Second); !next.After(time.Unix(0, w.end)); next = next.Add(time.Second) {
+		if err := sleep(ctx, time.Until(next)); err != nil {
+			return nil, err
+		}
+		now, err := readCPU(d.pid())
+		if err != nil {
+			return nil, err
+		}
+		seconds = append(seconds, cpuSecond{sfu: now.process - prev.process, machineBusy: now.busyShare(prev)})
+		prev = now
+	}
 	if err := sleep(ctx, time.Until(time.Unix(0, w.end))); err != nil {
 		return nil, err
 	}
@@ -170,6 +189,7 @@ func measure(ctx context.Context, d driver, o loadOptions) (*sample, error) {
 		machineBusy: after.busyShare(before),
 		rssBase:     rssBase,
 		rss:         rss,
+		seconds:     seconds,
 	}
 	if s.sfuCPU < 0 {
 		return nil, errors.New("the SFU's CPU time went backwards")

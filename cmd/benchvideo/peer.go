@@ -51,6 +51,7 @@ type received struct {
 	n      int64    // distinct packets of the window
 	bytes  int64    // payload and fixed RTP header bytes of those
 	delays []uint32 // microseconds from write to read, one per distinct packet
+	second []uint16 // the second of the window each of those was written in
 	errors int64    // packets without a stamp
 }
 
@@ -147,14 +148,16 @@ func (e *endpoint) readTrack(remote *webrtc.TrackRemote) {
 			continue
 		}
 		s, ok := readStamp(pkt.Payload)
+		w := e.win.Load()
 		r.mu.Lock()
 		switch {
 		case !ok:
 			r.errors++
-		case e.win.Load().holds(s.sent) && !r.has(s.seq):
+		case w.holds(s.sent) && !r.has(s.seq):
 			r.n++
 			r.bytes += int64(len(pkt.Payload) + rtpHeaderSize)
 			r.delays = append(r.delays, uint32(max(now-s.sent, 0)/1000))
+			r.second = append(r.second, uint16((s.sent-w.start)/int64(time.Second)))
 		}
 		first := !r.any
 		r.any = true

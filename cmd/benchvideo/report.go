@@ -44,6 +44,17 @@ type figures struct {
 	GeneratorCPU   float64 `json:"generator_cpu_percent"` // this process, of one core
 	MachineBusyPct float64 `json:"machine_busy_percent"`  // all cores, every process
 	NoStamp        int64   `json:"packets_without_stamp"` // received packets whose payload was changed
+
+	// Second by second through the window, to tell a steady tail from
+	// episodes: the video delay's p99 (ms), the SFU's CPU (% of one core)
+	// and the machine's (% of all cores).
+	VideoP99PerSecond []float64 `json:"video_delay_p99_ms_per_second"`
+	SFUCPUPerSecond   []float64 `json:"sfu_cpu_percent_per_second"`
+	MachinePerSecond  []float64 `json:"machine_busy_percent_per_second"`
+	SlowSeconds       int       `json:"seconds_over_p99_target"`          // seconds whose video p99 missed the target
+	SlowBusySeconds   int       `json:"seconds_over_p99_target_busy"`     // of those, seconds the machine was ≥ 90 % busy
+	BusySeconds       int       `json:"seconds_machine_busy"`             // seconds the machine was ≥ 90 % busy
+	MedianSecondP99Ms float64   `json:"video_delay_p99_ms_median_second"` // the typical second's p99
 }
 
 // reduce turns a measurement into its figures.
@@ -62,6 +73,7 @@ func reduce(name string, s *sample) result {
 	var sent, got [2]int64
 	var bytes int64
 	var delays [2][]uint32
+	perSecond := make([][]uint32, len(s.seconds))
 	for _, pair := range s.pairs {
 		for side, e := range pair {
 			from := pair[1-side]
@@ -74,6 +86,11 @@ func reduce(name string, s *sample) result {
 				delays[k] = append(delays[k], rc.delays...)
 				r.NoStamp += rc.errors
 				if k == video {
+					for i, sec := range rc.second {
+						if int(sec) < len(perSecond) {
+							perSecond[sec] = append(perSecond[sec], rc.delays[i])
+						}
+					}
 					bytes += rc.bytes
 					r.WorstLossPct = max(r.WorstLossPct, lossPct(w, n))
 				}
@@ -88,6 +105,25 @@ func reduce(name string, s *sample) result {
 	r.VideoMaxMs = percentile(delays[video], 100)
 	r.AudioP50Ms = percentile(delays[audio], 50)
 	r.AudioP99Ms = percentile(delays[audio], 99)
+	for i, c := range s.seconds {
+		p99 := percentile(perSecond[i], 99)
+		r.VideoP99PerSecond = append(r.VideoP99PerSecond, p99)
+		r.SFUCPUPerSecond = append(r.SFUCPUPerSecond, 100*c.sfu)
+		r.MachinePerSecond = append(r.MachinePerSecond, 100*c.machineBusy)
+		busy := c.machineBusy >= 0.9
+		if busy {
+			r.BusySeconds++
+		}
+		if p99 >= goals.p99Ms {
+			r.SlowSeconds++
+			if busy {
+				r.SlowBusySeconds++
+			}
+		}
+	}
+	if len(r.VideoP99PerSecond) > 0 {
+		r.MedianSecondP99Ms = slices.Sorted(slices.Values(r.VideoP99PerSecond))[len(r.VideoP99PerSecond)/2]
+	}
 	r.ForwardedMbps = float64(bytes) * 8 / secs / 1e6
 	r.PerTrackKbps = r.ForwardedMbps * 1000 / float64(r.VideoTracks)
 	var sentBytes int64
@@ -185,11 +221,17 @@ func printTable(w io.Writer, rs []result) {
 	row("video delay p50 / p99 / max, ms", func(r result) string {
 		return fmt.Sprintf("%.2f / %.2f / %.1f", r.VideoP50Ms, r.VideoP99Ms, r.VideoMaxMs)
 	})
+	row("  seconds with video p99 ≥ 10 ms", func(r result) string {
+		return fmt.Sprintf("%d of %d", r.SlowSeconds, len(r.VideoP99PerSecond))
+	})
+	row("  of those, the machine ≥ 90 % busy", num("%.0f", func(r result) float64 { return float64(r.SlowBusySeconds) }))
+	row("  median second's video p99, ms", num("%.2f", func(r result) float64 { return r.MedianSecondP99Ms }))
 	row("audio delay p50 / p99, ms", func(r result) string { return fmt.Sprintf("%.2f / %.2f", r.AudioP50Ms, r.AudioP99Ms) })
 	row("video sent → forwarded, Mbit/s", func(r result) string { return fmt.Sprintf("%.1f → %.1f", r.SentMbps, r.ForwardedMbps) })
 	row("  per forwarded video track, kbit/s", num("%.0f", func(r result) float64 { return r.PerTrackKbps }))
 	row("load generator CPU, % of one core", num("%.0f", func(r result) float64 { return r.GeneratorCPU }))
 	row("machine busy (all cores, all processes), %", num("%.0f", func(r result) float64 { return r.MachineBusyPct }))
+	row("  seconds with the machine ≥ 90 % busy", num("%.0f", func(r result) float64 { return float64(r.BusySeconds) }))
 	_ = tw.Flush()
 	for _, r := range rs {
 		if r.Skipped != "" {
