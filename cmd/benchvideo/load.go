@@ -37,7 +37,7 @@ type loadOptions struct {
 
 // newLoadAPI returns the pion API of every load peer, for either SFU: Opus
 // (111) and VP8 (96) with the RTCP feedback browsers offer, pion's default
-// interceptors (NACK, RTCP reports, TWCC), host candidates over UDP on
+// interceptors (NACK, RTCP reports, stats, TWCC) with their logs off, host candidates over UDP on
 // IPv4, loopback included, no mDNS.
 func newLoadAPI() (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
@@ -54,12 +54,12 @@ func newLoadAPI() (*webrtc.API, error) {
 	}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
-	r := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, r); err != nil {
-		return nil, err
-	}
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
+	r := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, r, webrtc.WithInterceptorLoggerFactory(quiet)); err != nil {
+		return nil, err
+	}
 	se := webrtc.SettingEngine{LoggerFactory: quiet}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
