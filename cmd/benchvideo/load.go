@@ -37,8 +37,8 @@ type loadOptions struct {
 
 // newLoadAPI returns the pion API of every load peer, for either SFU: Opus
 // (111) and VP8 (96) with the RTCP feedback browsers offer, pion's default
-// interceptors (NACK, RTCP reports, stats, TWCC) with their logs off, host candidates over UDP on
-// IPv4, loopback included, no mDNS.
+// interceptors (NACK, RTCP reports, stats, TWCC) with their logs off, host
+// candidates over UDP on IPv4, loopback included, no mDNS.
 func newLoadAPI() (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
