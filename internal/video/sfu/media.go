@@ -78,11 +78,19 @@ func newMediaEngine(remb bool) (*webrtc.MediaEngine, error) {
 // the MID and RID header extensions: a forwarded packet would carry the
 // publisher's MID into a subscriber's connection, where it names another
 // transceiver, and the browser would route it there.
+// nackHistory is how many sent packets each forwarded stream keeps for
+// retransmission (a power of two).
+const nackHistory = 256
+
 func newInterceptors(m *webrtc.MediaEngine, logs logging.LoggerFactory) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	err := webrtc.ConfigureNackWithOptions(m, r,
 		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
-		nack.WithResponderLoggerFactory(logs))
+		nack.WithResponderLoggerFactory(logs),
+		// 256 packets of history per forwarded stream: three seconds of
+		// 1 Mbit/s video, far beyond any retransmission that still helps,
+		// at a quarter of pion's default memory.
+		nack.ResponderSize(nackHistory))
 	if err != nil {
 		return nil, err
 	}
