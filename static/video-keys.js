@@ -9,9 +9,12 @@
 // show the pair's security code, a hash of the two public keys. A server
 // that put keys of its own in between would have to choose each of them
 // before it learns the key whose code it must match, so the codes the two
-// people read to each other differ (but for a chance of one in a million).
-// Each round of a pair carries a random round id, so that messages of an
-// earlier round (a reconnect, a second tab) are never mixed in.
+// people read to each other differ (but for a chance of one in a million
+// a round). Each round of a pair carries a random round id, so that
+// messages of an earlier round (a reconnect, a second tab) are never mixed
+// in; a pair gets a few rounds a connection, and a code that changed after
+// it was shown is marked so. Only the participants the page lists take
+// part, and a room key is taken only when newer than the one held.
 //
 // The host, the first staff member in the call, makes the room key
 // (AES-256-GCM) the media is encrypted with, and sends it to each
@@ -69,18 +72,32 @@
   // the media worker a room key (use: encrypt with it at once);
   // o.use(epoch) switches the encryption to a key handed before;
   // o.codes(codes) shows the security codes, an object peer id → code.
+  var maxRounds = 5;
+
   window.PortalVideoKeys = function (o) {
     var self = "";
     var host = "";
     var others = [];
     var pairs = {}; // peer id → this round's keys with them
     var codes = {}; // peer id → the security code of the pair's round
+    var rounds = {}; // peer id → rounds agreed with them on this connection
+    var changed = {}; // peer id → their code changed after it was shown
     var room = null; // { epoch, raw }: the key media is sent under
     var given = {}; // peer id → the epoch of the room key they were given
     var epochs = {}; // epoch → room key (raw), the last few, for chat messages in flight
 
     function first(id) { return self < id; }
-    function show() { o.codes(Object.assign({}, codes)); }
+    function listed(id) { return others.indexOf(id) >= 0; }
+    // open reports whether another round with id may start: a handful a
+    // connection covers their reloads and second tabs; a server that
+    // keeps starting rounds to find keys whose code matches the one
+    // shown gets no further than that.
+    function open(id) { return listed(id) && (rounds[id] || 0) < maxRounds; }
+    function show() {
+      var out = {};
+      Object.keys(codes).forEach(function (id) { out[id] = { code: codes[id], changed: !!changed[id] }; });
+      o.codes(out, Object.keys(rounds).filter(function (id) { return rounds[id] >= maxRounds && !codes[id]; }));
+    }
 
     // fresh starts round n of the pair with id: a new key pair, nothing
     // of the other side's yet.
@@ -96,6 +113,7 @@
     function current(id, p) { return pairs[id] === p; }
 
     function commit(id) {
+      if (!open(id)) { show(); return; }
       var p = fresh(id, b64(crypto.getRandomValues(new Uint8Array(12))));
       p.committed = true;
       p.own.then(sha256).then(function (h) {
@@ -126,6 +144,8 @@
         p.resolve(wrap);
         return p.own.then(function (mine) { return code(mine, theirs); }).then(function (c) {
           if (!current(id, p)) return;
+          rounds[id] = (rounds[id] || 0) + 1;
+          if (rounds[id] > 1) changed[id] = true;
           codes[id] = c;
           show();
           if (self === host) give(id);
@@ -135,7 +155,7 @@
 
     function give(id) {
       var p = pairs[id];
-      if (!room || !p || given[id] === room.epoch) return;
+      if (!room || !p || !listed(id) || given[id] === room.epoch) return;
       var r = room;
       given[id] = r.epoch;
       p.ready.then(function (wrap) {
@@ -155,6 +175,10 @@
     function chatAAD(epoch, from) { return utf8.encode("chat|" + epoch + "|" + from); }
     function aesKey(raw, use) { return crypto.subtle.importKey("raw", raw, "AES-GCM", false, [use]); }
 
+    // newer reports whether epoch a follows b (epochs count 1 to 255
+    // and round).
+    function newer(a, b) { var d = (a - b + 255) % 255; return d >= 1 && d <= 127; }
+
     function aad(epoch, from, to, n) { return utf8.encode(epoch + "|" + from + "|" + to + "|" + n); }
 
     function newRoomKey(later) {
@@ -172,7 +196,10 @@
 
     return {
       // reset forgets every key: a new connection to the call.
-      reset: function () { self = ""; host = ""; others = []; pairs = {}; codes = {}; room = null; given = {}; epochs = {}; show(); },
+      reset: function () {
+        self = ""; host = ""; others = []; pairs = {}; codes = {}; rounds = {}; changed = {}; room = null; given = {}; epochs = {};
+        show();
+      },
 
       // peers takes who is in the call: one's own id, the host's and the
       // others'.
@@ -224,7 +251,9 @@
 
       // relay takes a relay message's data from peer id from.
       relay: function (from, d) {
-        if (!d || typeof d !== "object" || typeof from !== "string" || !from || from === self || !self) return;
+        // Only someone the page lists (and so shows a code for) takes
+        // part; anything else is dropped.
+        if (!d || typeof d !== "object" || typeof from !== "string" || from === self || !self || !listed(from)) return;
         var p = pairs[from];
         var key;
         switch (d.k) {
@@ -232,7 +261,7 @@
             if (first(from)) commit(from);
             break;
           case "commit":
-            if (first(from) || typeof d.n !== "string" || typeof d.hash !== "string") return;
+            if (first(from) || typeof d.n !== "string" || typeof d.hash !== "string" || !open(from)) { show(); return; }
             p = fresh(from, d.n);
             p.commit = d.hash;
             reveal(from, p);
@@ -253,12 +282,15 @@
             break;
           case "room":
             if (from !== host || !p || d.n !== p.n || typeof d.epoch !== "number" || typeof d.iv !== "string" || typeof d.key !== "string") return;
+            // Only a newer key of the host's than the one held: an old
+            // one replayed would be one someone who left still has.
+            if (room && room.host === from && !newer(d.epoch, room.epoch)) return;
             var iv = unb64(d.iv), ct = unb64(d.key);
             if (!iv || !ct) return;
             p.ready.then(function (wrap) {
               return crypto.subtle.decrypt({ name: "AES-GCM", iv: iv, additionalData: aad(d.epoch, from, self, p.n) }, wrap, ct);
             }).then(function (raw) {
-              if (!current(from, p) || from !== host) return;
+              if (!current(from, p) || from !== host || (room && room.host === from && !newer(d.epoch, room.epoch))) return;
               room = { epoch: d.epoch, raw: new Uint8Array(raw), host: from };
               remember(d.epoch, room.raw);
               o.key(d.epoch, room.raw, true);

@@ -121,7 +121,7 @@
     function show(key) {
       $("net-verdict").textContent = o.texts[key] || "";
       $("net-call").hidden = key !== "net_bad" && key !== "net_failed";
-      $("net-again").hidden = key === "net_running";
+      $("net-again").hidden = key === "net_running" || runs >= 3;
       $("net").setAttribute("data-verdict", key);
     }
 
@@ -142,7 +142,10 @@
       });
     }
 
+    var runs = 0;
     function start(iceServers) {
+      if (runs >= 3) return; // the server's limit per connection
+      runs++;
       stop();
       attached = false;
       $("net").hidden = false;

@@ -152,6 +152,7 @@
     };
     ws.onclose = function () {
       closePeer();
+      if (net) net.stop();
       if (left) return;
       // A dropped network: try again for a minute; someone who was let in
       // comes back without being admitted again.
@@ -174,6 +175,8 @@
     }
     switch (m.type) {
       case "waiting":
+        // A waiting that overtook its admission on the way is stale.
+        if (pc) break;
         retryUntil = 0;
         say("waiting");
         show("call-waiting", "waiting-heading");
@@ -341,23 +344,42 @@
   }
 
   // showCodes lists the security code of each pair, under the other
-  // person's name, to be compared with them.
-  function showCodes(codes) {
+  // person's name, to be compared with them; a code that changed since it
+  // was shown says so (and the status line once), and someone the keys
+  // gave up on is named with a warning.
+  var toldChanged = {};
+  function showCodes(codes, blocked) {
     var list = $("call-codes");
     list.textContent = "";
+    var announce = false;
     peers.forEach(function (p) {
-      if (!codes[p.id]) return;
+      var c = codes[p.id];
+      var stuck = blocked.indexOf(p.id) >= 0;
+      if (!c && !stuck) return;
       var li = document.createElement("li");
       var name = document.createElement("bdi");
       name.textContent = peerLabel(p);
-      var value = document.createElement("strong");
-      value.className = "table__ref";
-      value.setAttribute("data-peer", p.id);
-      value.textContent = codes[p.id];
-      li.append(name, ": ", value);
+      li.append(name, ": ");
+      if (c) {
+        var value = document.createElement("strong");
+        value.className = "table__ref";
+        value.setAttribute("data-peer", p.id);
+        value.textContent = c.code;
+        li.appendChild(value);
+      }
+      var warning = stuck ? texts.code_blocked : c.changed ? texts.code_changed : "";
+      if (warning) {
+        var w = document.createElement("span");
+        w.className = "call__code-warning";
+        w.textContent = " " + warning;
+        li.appendChild(w);
+        var seen = p.id + "|" + (c ? c.code : "blocked");
+        if (!toldChanged[seen]) { toldChanged[seen] = true; announce = true; }
+      }
       list.appendChild(li);
     });
     $("call-code").hidden = !list.firstChild;
+    if (announce) say("code_changed");
   }
 
   // --- Controls. ---

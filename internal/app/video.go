@@ -69,6 +69,8 @@ func turnConfig(cfg config.Config, secret []byte, mediaPort int) (turn.Config, e
 		TCPPort:      cfg.TURNPort,
 		RelayPortMin: cfg.TURNRelayPortMin,
 		RelayPortMax: cfg.TURNRelayPortMax,
+		// Participants only ever reach the SFU, never each other.
+		MediaOnly: true,
 	}
 	if cfg.TURNPublicIP == nil {
 		// Development without a public address: TURN for this machine.

@@ -96,7 +96,8 @@ type Config struct {
 	// development TURN on free ports on loopback, so a relayed call
 	// between two tabs works; in production no TURN. TURNHost
 	// (PORTAL_TURN_HOST) is the name in the turn: URLs browsers get
-	// (default: the public IP; with TLS the certificate's name).
+	// (default: the public IP; required with TLS: the certificate's
+	// name).
 	// TURNTLSPort with TURNTLSCertFile and TURNTLSKeyFile
 	// (PORTAL_TURN_TLS_PORT, PORTAL_TURN_TLS_CERT_FILE,
 	// PORTAL_TURN_TLS_KEY_FILE) add TURN over TLS, which passes
@@ -313,6 +314,9 @@ func turn(getenv func(string) string, c *Config, problems *[]string) {
 	c.TURNTLSKeyFile = strings.TrimSpace(getenv("PORTAL_TURN_TLS_KEY_FILE"))
 	if (c.TURNTLSPort != 0) != (c.TURNTLSCertFile != "" && c.TURNTLSKeyFile != "") {
 		add("PORTAL_TURN_TLS_PORT, PORTAL_TURN_TLS_CERT_FILE and PORTAL_TURN_TLS_KEY_FILE go together")
+	}
+	if c.TURNTLSPort != 0 && c.TURNHost == "" {
+		add("PORTAL_TURN_TLS_PORT needs PORTAL_TURN_HOST, the name in the certificate")
 	}
 	if c.TURNTLSPort != 0 && !c.TURN() {
 		add("PORTAL_TURN_TLS_PORT needs PORTAL_TURN_PORT")

@@ -144,6 +144,7 @@ func TestLoadRejects(t *testing.T) {
 		{"turn port", map[string]string{"PORTAL_TURN_PORT": "-1"}, "PORTAL_TURN_PORT"},
 		{"turn public ip", map[string]string{"PORTAL_TURN_PUBLIC_IP": "0.0.0.0"}, "PORTAL_TURN_PUBLIC_IP"},
 		{"turn tls without files", map[string]string{"PORTAL_TURN_TLS_PORT": "5349"}, "go together"},
+		{"turn tls without host", map[string]string{"PORTAL_TURN_TLS_PORT": "5349", "PORTAL_TURN_TLS_CERT_FILE": "/etc/c.pem", "PORTAL_TURN_TLS_KEY_FILE": "/etc/k.pem"}, "PORTAL_TURN_HOST"},
 		{"turn tls file without port", map[string]string{"PORTAL_TURN_TLS_CERT_FILE": "/etc/c.pem", "PORTAL_TURN_TLS_KEY_FILE": "/etc/k.pem"}, "go together"},
 		{"turn relay ports reversed", map[string]string{"PORTAL_TURN_RELAY_PORTS": "50000-40000"}, "PORTAL_TURN_RELAY_PORTS"},
 		{"turn relay ports one", map[string]string{"PORTAL_TURN_RELAY_PORTS": "50000"}, "PORTAL_TURN_RELAY_PORTS"},

@@ -15,7 +15,7 @@ import (
 // they never mix with the call's.
 const (
 	TypeEcho    = "echo"     // link holder → server: start the connection test
-	TypeEchoEnd = "echo_end" // server → link holder: the test is over (time up, or let in)
+	TypeEchoEnd = "echo_end" // server → link holder: the test ran out of time
 
 	// EchoTime is how long one connection test may run.
 	EchoTime = 15 * time.Second
@@ -37,9 +37,9 @@ func (e echoSignal) Signal(s sfu.Message) error {
 	return e.m.conn.Send(Message{Message: s, Echo: true})
 }
 
-// handleEcho starts the connection test of a waiting link holder, or
-// passes the browser's answer and candidates to it. Errors: Invalid (not
-// waiting, a test already running, MaxEchoes reached, no test running);
+// handleEcho starts the connection test of a waiting link holder, ending
+// a test that still runs, or passes the browser's answer and candidates to
+// it. Errors: Invalid (not waiting, MaxEchoes reached, no test running);
 // those of the media's Join and Handle.
 func (h *Hub) handleEcho(m *Member, msg Message) error {
 	const op = "video: echo"
@@ -58,14 +58,21 @@ func (h *Hub) handleEcho(m *Member, msg Message) error {
 	}
 	h.mu.Lock()
 	waiting := m.linkID != 0 && m.room.waiting[m.linkID] == m
-	if !waiting || m.echo != nil || m.echoes >= MaxEchoes {
+	if !waiting || m.echoes >= MaxEchoes {
 		h.mu.Unlock()
 		return fault.New(fault.Invalid, op, "")
 	}
+	// A new test replaces a running one (the page asked again before
+	// the server's time was up); the old one ends without a word, and
+	// leaves the echo room before the new one enters it.
+	old := m.echo
 	m.echoes++
 	e := &echo{}
 	m.echo = e // reserved while the media joins
 	h.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
 
 	p, err := h.media.Echo(m.id).Join(m.id, sfu.PeerInfo{Name: m.name, Role: m.role}, echoSignal{m})
 	h.mu.Lock()
@@ -80,18 +87,18 @@ func (h *Hub) handleEcho(m *Member, msg Message) error {
 		return err
 	}
 	e.peer = p
-	e.timer = time.AfterFunc(EchoTime, func() { h.endEcho(m, e) })
+	e.timer = time.AfterFunc(EchoTime, func() { h.endEcho(m, e, true) })
 	h.mu.Unlock()
 	go func() {
 		<-p.Done()
-		h.endEcho(m, e)
+		h.endEcho(m, e, false) // the browser closed it: it knows
 	}()
 	return nil
 }
 
 // endEcho ends m's connection test e, if it still runs, and tells the
-// browser.
-func (h *Hub) endEcho(m *Member, e *echo) {
+// browser when the time ran out.
+func (h *Hub) endEcho(m *Member, e *echo, tell bool) {
 	h.mu.Lock()
 	if m.echo != e {
 		h.mu.Unlock()
@@ -101,7 +108,7 @@ func (h *Hub) endEcho(m *Member, e *echo) {
 	left := m.left
 	h.mu.Unlock()
 	e.stop()
-	if !left {
+	if tell && !left {
 		_ = m.conn.Send(Message{Message: sfu.Message{Type: TypeEchoEnd}, Echo: true})
 	}
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// or loopback address is still reachable through TURN, without
 	// opening the rest of that address's ports to every participant.
 	Media []netip.AddrPort
+	// MediaOnly relays to Media and nowhere else: a TURN server beside
+	// an SFU, whose participants never talk to each other directly,
+	// needs no other peer, and is then no relay for anything else.
+	MediaOnly bool
 
 	QuotaBytes            int64         // bytes one allocation may relay, both directions together; DefaultQuotaBytes when 0
 	MaxAllocations        int           // allocations at once in all; DefaultMaxAllocations when 0

@@ -15,16 +15,18 @@ type peerPolicy struct {
 	allowLoopback bool
 	allowPrivate  bool
 	// media are the ports of Config.Media by IP, for the IPs the networks
-	// above refuse: only those ports are reachable there.
-	media map[netip.Addr][]uint16
+	// above refuse (all of them with mediaOnly): only those ports are
+	// reachable there.
+	media     map[netip.Addr][]uint16
+	mediaOnly bool // Config.MediaOnly: nothing but media
 }
 
 // newPeerPolicy returns the policy of cfg.
 func newPeerPolicy(cfg Config) peerPolicy {
-	p := peerPolicy{allowLoopback: cfg.AllowLoopback, allowPrivate: cfg.AllowPrivate}
+	p := peerPolicy{allowLoopback: cfg.AllowLoopback, allowPrivate: cfg.AllowPrivate, mediaOnly: cfg.MediaOnly}
 	for _, m := range cfg.Media {
 		ip := m.Addr().Unmap().WithZone("")
-		if p.allowed(ip.AsSlice()) {
+		if !p.mediaOnly && p.allowed(ip.AsSlice()) {
 			continue
 		}
 		if p.media == nil {
@@ -43,7 +45,7 @@ func (p peerPolicy) permits(ip net.IP) bool {
 			return true
 		}
 	}
-	return p.allowed(ip)
+	return !p.mediaOnly && p.allowed(ip)
 }
 
 // reaches reports whether a datagram may go to or come from ip and port
@@ -52,7 +54,7 @@ func (p peerPolicy) permits(ip net.IP) bool {
 func (p peerPolicy) reaches(ip netip.Addr, port uint16) bool {
 	ports, media := p.media[ip]
 	if !media {
-		return true
+		return !p.mediaOnly
 	}
 	for _, q := range ports {
 		if q == port {

@@ -184,3 +184,35 @@ func TestMediaAddress(t *testing.T) {
 		t.Errorf("CreatePermission(127.0.0.2) = %v, want a refusal", err)
 	}
 }
+
+// TestMediaOnly checks Config.MediaOnly: a relay reaches the media port
+// and nothing else, not even a peer the networks would allow.
+func TestMediaOnly(t *testing.T) {
+	media, other := newEchoPeer(t), newEchoPeer(t)
+	s := newServer(t, func(c *Config) {
+		c.MediaOnly = true
+		c.Media = []netip.AddrPort{media.addr().AddrPort()}
+	})
+	client := freshClient(t, s, "udp", "patient")
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	if err := roundTrip(relay, media.addr(), []byte("media"), 2*time.Second); err != nil {
+		t.Fatalf("round trip to the media port: %v", err)
+	}
+	for range 3 {
+		_, _ = relay.WriteTo([]byte("elsewhere"), other.addr())
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := other.bytes(); n != 0 {
+		t.Errorf("another port of the media address received %d bytes", n)
+	}
+	var turnErr *stun.TurnError
+	for _, ip := range []string{"127.0.0.2", "192.0.2.10", "8.8.8.8"} {
+		if err := client.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 9}); !errors.As(err, &turnErr) {
+			t.Errorf("CreatePermission(%s) = %v, want a refusal", ip, err)
+		}
+	}
+}
