@@ -108,7 +108,14 @@ func (h *Hub) decide(ctx context.Context, m *Member, linkID int64, admit bool) e
 		return nil
 	}
 	if err := h.join(w); err != nil {
-		w.conn.Close()
+		// Dropped meanwhile (an end, a second tab): whoever dropped it
+		// tells it why and closes it.
+		h.mu.Lock()
+		dropped := w.left
+		h.mu.Unlock()
+		if !dropped {
+			w.conn.Close()
+		}
 		return fmt.Errorf("video: admit: %w", err)
 	}
 	return nil
