@@ -72,24 +72,21 @@ func TestConnectionTest(t *testing.T) {
 	patient.await(video.TypeAdmitted)
 }
 
-func countEchoOffers(c *wsClient) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, m := range c.got {
-		if m.Echo && m.Type == sfu.TypeOffer {
-			n++
-		}
-	}
-	return n
+func countType(c *wsClient, typ string) int {
+	return countWhere(c, func(m video.Message) bool { return m.Type == typ })
 }
 
-func countType(c *wsClient, typ string) int {
+func countEchoOffers(c *wsClient) int {
+	return countWhere(c, func(m video.Message) bool { return m.Echo && m.Type == sfu.TypeOffer })
+}
+
+// countWhere counts the messages c received that match.
+func countWhere(c *wsClient, match func(video.Message) bool) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for _, m := range c.got {
-		if m.Type == typ {
+		if match(m) {
 			n++
 		}
 	}
