@@ -141,78 +141,60 @@ func TestRelayToTURNPort(t *testing.T) {
 	}
 }
 
-// TestMediaAddress checks Config.Media: with loopback refused, a relay
-// still reaches the media port on 127.0.0.1, and only that port.
-func TestMediaAddress(t *testing.T) {
-	media, other := newEchoPeer(t), newEchoPeer(t)
-	s := newServer(t, func(c *Config) {
-		c.AllowLoopback = false
-		c.Media = []netip.AddrPort{media.addr().AddrPort()}
-	})
-	client := freshClient(t, s, "udp", "patient")
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatal(err)
+// TestMedia checks Config.Media: a relay reaches the media port on
+// 127.0.0.1 with loopback refused, and only that port there; with
+// MediaOnly nothing else at all, not even a peer the networks allow.
+func TestMedia(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		refused []string
+	}{
+		{"on a refused network", func(c *Config) { c.AllowLoopback = false }, []string{"127.0.0.2"}},
+		{"media only", func(c *Config) { c.MediaOnly = true }, []string{"127.0.0.2", "192.0.2.10", "8.8.8.8"}},
 	}
-	defer relay.Close()
-	for i := range 5 {
-		if err := roundTrip(relay, media.addr(), []byte("media "+strconv.Itoa(i)), 2*time.Second); err != nil {
-			t.Fatalf("round trip to the media port %d: %v", i, err)
-		}
-	}
-	// The permission is per IP, so the client may send to another port
-	// of it; the server drops what goes there.
-	for range 3 {
-		if _, err := relay.WriteTo([]byte("elsewhere"), other.addr()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := eventually(2*time.Second, func() error {
-		if !strings.Contains(s.debug.String(), errNotMediaPort.Error()) {
-			return errNotYet
-		}
-		return nil
-	}); err != nil {
-		t.Errorf("the server did not refuse another port of the media address; debug log:\n%s", s.debug.String())
-	}
-	if n := other.bytes(); n != 0 {
-		t.Errorf("another port of the media address received %d bytes", n)
-	}
-	// Other loopback addresses stay refused.
-	var turnErr *stun.TurnError
-	if err := client.CreatePermission(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 9}); !errors.As(err, &turnErr) {
-		t.Errorf("CreatePermission(127.0.0.2) = %v, want a refusal", err)
-	}
-}
-
-// TestMediaOnly checks Config.MediaOnly: a relay reaches the media port
-// and nothing else, not even a peer the networks would allow.
-func TestMediaOnly(t *testing.T) {
-	media, other := newEchoPeer(t), newEchoPeer(t)
-	s := newServer(t, func(c *Config) {
-		c.MediaOnly = true
-		c.Media = []netip.AddrPort{media.addr().AddrPort()}
-	})
-	client := freshClient(t, s, "udp", "patient")
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Close()
-	if err := roundTrip(relay, media.addr(), []byte("media"), 2*time.Second); err != nil {
-		t.Fatalf("round trip to the media port: %v", err)
-	}
-	for range 3 {
-		_, _ = relay.WriteTo([]byte("elsewhere"), other.addr())
-	}
-	time.Sleep(200 * time.Millisecond)
-	if n := other.bytes(); n != 0 {
-		t.Errorf("another port of the media address received %d bytes", n)
-	}
-	var turnErr *stun.TurnError
-	for _, ip := range []string{"127.0.0.2", "192.0.2.10", "8.8.8.8"} {
-		if err := client.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 9}); !errors.As(err, &turnErr) {
-			t.Errorf("CreatePermission(%s) = %v, want a refusal", ip, err)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			media, other := newEchoPeer(t), newEchoPeer(t)
+			s := newServer(t, func(c *Config) {
+				tt.edit(c)
+				c.Media = []netip.AddrPort{media.addr().AddrPort()}
+			})
+			client := freshClient(t, s, "udp", "patient")
+			relay, err := client.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			for i := range 5 {
+				if err := roundTrip(relay, media.addr(), []byte("media "+strconv.Itoa(i)), 2*time.Second); err != nil {
+					t.Fatalf("round trip to the media port %d: %v", i, err)
+				}
+			}
+			// The permission is per IP, so the client may send to another
+			// port of it; the server drops what goes there.
+			for range 3 {
+				if _, err := relay.WriteTo([]byte("elsewhere"), other.addr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := eventually(2*time.Second, func() error {
+				if !strings.Contains(s.debug.String(), errNotMediaPort.Error()) {
+					return errNotYet
+				}
+				return nil
+			}); err != nil {
+				t.Errorf("the server did not refuse another port of the media address; debug log:\n%s", s.debug.String())
+			}
+			if n := other.bytes(); n != 0 {
+				t.Errorf("another port of the media address received %d bytes", n)
+			}
+			var turnErr *stun.TurnError
+			for _, ip := range tt.refused {
+				if err := client.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 9}); !errors.As(err, &turnErr) {
+					t.Errorf("CreatePermission(%s) = %v, want a refusal", ip, err)
+				}
+			}
+		})
 	}
 }
