@@ -78,7 +78,9 @@ func TestAuthForeignRealm(t *testing.T) {
 // longer be refreshed or given permissions, so it ends with its lifetime.
 func TestAuthExpiryEndsRefresh(t *testing.T) {
 	s := newServer(t, nil)
-	username, password := Credentials(testSecret, "patient", time.Second, time.Now())
+	// Expiries are whole seconds: a lifetime of two seconds leaves at least
+	// one before the expiry, whatever the fraction of the current second.
+	username, password := Credentials(testSecret, "patient", 2*time.Second, time.Now())
 	expiry, _, err := parseUsername(username)
 	if err != nil {
 		t.Fatal(err)
