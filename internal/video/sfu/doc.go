@@ -39,6 +39,10 @@
 //	{"type":"candidate","candidate":{"candidate":"candidate:…","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"…"}}
 //	    A server candidate for addIceCandidate. Candidates of an offer are
 //	    always sent after that offer.
+//	{"type":"quality","video":"paused"}  /  {"type":"quality","video":"on"}
+//	    The browser's link is too weak for video: the server forwards only
+//	    audio to it until a second message says video is on again. The
+//	    tracks and m-sections stay; nothing is renegotiated.
 //
 // Browser → server:
 //
@@ -89,11 +93,14 @@
 // subscriber that cannot decode a publisher's codec gets no video of it. No RTX and no FEC;
 // lost packets are retransmitted on NACK by the browser towards the server
 // and by the server (from its per-sender history) towards subscribers.
-// Congestion control is the browser's: the server sends TWCC feedback to
-// publishers, and adds its own TWCC sequence numbers on what it forwards.
-// With Config.MaxBitrate the server also caps each publisher's video with a
-// REMB message every second. There is no simulcast: a subscriber on a poor
-// link gets what the publisher sends, and relies on NACK and keyframes.
+// Congestion control: the server sends TWCC feedback to publishers, whose
+// browsers size what they send by it, and adds its own TWCC sequence
+// numbers on what it forwards, whose feedback drives one bandwidth
+// estimator per subscriber. Every second each publisher gets a REMB cap:
+// what its weakest subscriber's link takes, at most Config.MaxBitrate. A
+// subscriber whose link cannot carry any video beside the audio gets audio
+// only, and a quality message (Message.Video "paused", later "on"). See
+// adapt.go. There is no simulcast.
 //
 // # Limits
 //

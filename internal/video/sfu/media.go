@@ -5,6 +5,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -26,12 +27,10 @@ const (
 // receive: Opus, VP8 and H.264 constrained baseline (what Safari and
 // hardware encoders do best). No RTX and no FEC: retransmissions come on the
 // media SSRC (RFC 4585 NACK), which keeps forwarding a plain copy. With
-// remb, the server may cap a publisher's video bitrate with REMB messages.
-func newMediaEngine(remb bool) (*webrtc.MediaEngine, error) {
-	videoFeedback := []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}}
-	if remb {
-		videoFeedback = append(videoFeedback, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
-	}
+// goog-remb, the server caps a publisher's video bitrate with REMB messages
+// (see adapt.go).
+func newMediaEngine() (*webrtc.MediaEngine, error) {
+	videoFeedback := []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
 	m := &webrtc.MediaEngine{}
 	codecs := []struct {
 		kind  webrtc.RTPCodecType
@@ -72,7 +71,9 @@ func newMediaEngine(remb bool) (*webrtc.MediaEngine, error) {
 // transport-wide congestion control: TWCC feedback to publishers, so that
 // the browser's own congestion control sizes what it sends, and TWCC
 // sequence numbers on what the server sends, so that subscribers' feedback
-// describes the server's stream rather than the publisher's.
+// describes the server's stream rather than the publisher's. That feedback
+// feeds a Google Congestion Control estimator per connection (bwe): what
+// the server may send each subscriber.
 //
 // webrtc.RegisterDefaultInterceptors is not used because it also registers
 // the MID and RID header extensions: a forwarded packet would carry the
@@ -82,8 +83,9 @@ func newMediaEngine(remb bool) (*webrtc.MediaEngine, error) {
 // retransmission (a power of two).
 const nackHistory = 256
 
-func newInterceptors(m *webrtc.MediaEngine, logs logging.LoggerFactory) (*interceptor.Registry, error) {
+func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, logs logging.LoggerFactory) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
+	r.Add(bwe)
 	err := webrtc.ConfigureNackWithOptions(m, r,
 		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
 		nack.WithResponderLoggerFactory(logs),
@@ -110,12 +112,13 @@ func newInterceptors(m *webrtc.MediaEngine, logs logging.LoggerFactory) (*interc
 }
 
 // newAPI builds the one webrtc.API all the SFU's peer connections come from.
-func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, logs pionlog.Factory) (*webrtc.API, error) {
-	m, err := newMediaEngine(cfg.MaxBitrate > 0)
+// Every connection gets its own estimator from bwe.
+func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, bwe *cc.InterceptorFactory, logs pionlog.Factory) (*webrtc.API, error) {
+	m, err := newMediaEngine()
 	if err != nil {
 		return nil, err
 	}
-	r, err := newInterceptors(m, logs)
+	r, err := newInterceptors(m, bwe, logs)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,13 @@ const (
 	TypeRestart   = "restart"   // browser → server: please re-offer with new ICE credentials
 	TypePublish   = "publish"   // browser → server: please offer one more receiving slot of Kind
 	TypePeers     = "peers"     // server → browser: everyone in the room now
+	TypeQuality   = "quality"   // server → browser: video to the browser paused or on again (Message.Video)
+)
+
+// The values of Message.Video in a quality message.
+const (
+	VideoPaused = "paused" // the browser's link is too weak for video: it gets audio only
+	VideoOn     = "on"     // video is forwarded again
 )
 
 // The limits this package enforces on every room and peer.
@@ -56,6 +63,8 @@ type Message struct {
 	// publish on (recvonly on the server's side), in the order they were
 	// offered: one audio, one video, then one per publish message.
 	Slots []string `json:"slots,omitempty"`
+	// Video is VideoPaused or VideoOn in a quality message.
+	Video string `json:"video,omitempty"`
 }
 
 // PeerInfo describes a participant to the others so that their user

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
@@ -20,6 +22,7 @@ type Peer struct {
 	info PeerInfo
 	log  *slog.Logger
 	pc   *webrtc.PeerConnection
+	bwe  cc.BandwidthEstimator // estimates what the server may send the browser
 	out  Signaler
 
 	queue     chan Message  // to out, in order, by writeLoop
@@ -47,12 +50,23 @@ type Peer struct {
 	senders   map[*track]*webrtc.RTPSender
 	added     []*track // forwarded since the last offer was made
 	offered   []*track // forwarded in the outstanding offer
+
+	// share is the bitrate the server may send this browser per forwarded
+	// video track, kept by adaptLoop for the publishers' caps; it is
+	// negative while video to the browser is paused.
+	share atomic.Int64
+	// adapt is adaptLoop's own state; only it touches it.
+	adapt adaptState
 }
 
 // newPeer creates the peer connection with one receiving slot for audio and
 // one for video, and starts the peer's signalling goroutine.
 func (s *SFU) newPeer(info PeerInfo, out Signaler) (*Peer, error) {
+	s.newPC.Lock()
+	s.nextBWE = nil
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	bwe := s.nextBWE
+	s.newPC.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
@@ -61,6 +75,7 @@ func (s *SFU) newPeer(info PeerInfo, out Signaler) (*Peer, error) {
 		info:    info,
 		log:     s.log.With("peer", info.ID),
 		pc:      pc,
+		bwe:     bwe,
 		out:     out,
 		queue:   make(chan Message, outQueueLen),
 		done:    make(chan struct{}),
@@ -85,12 +100,10 @@ func (s *SFU) newPeer(info PeerInfo, out Signaler) (*Peer, error) {
 			go p.Close()
 		}
 	})
-	p.wg.Add(1)
+	p.share.Store(int64(s.cfg.MaxBitrate))
+	p.wg.Add(2)
 	go p.writeLoop()
-	if s.cfg.MaxBitrate > 0 {
-		p.wg.Add(1)
-		go p.capLoop()
-	}
+	go p.adaptLoop()
 	return p, nil
 }
 

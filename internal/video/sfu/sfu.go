@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
@@ -33,9 +34,9 @@ type Config struct {
 	// Loopback includes loopback addresses in the server's candidates: for
 	// tests and development on one machine, never in production.
 	Loopback bool
-	// MaxBitrate, in bits per second, caps the video each publisher sends:
-	// the server sends it a REMB message with this value every second.
-	// 0 means no cap beyond the browser's own congestion control.
+	// MaxBitrate, in bits per second, caps the video each publisher sends,
+	// in the REMB messages the server sends it every second (see adapt.go).
+	// 0 means DefaultMaxBitrate.
 	MaxBitrate int
 	// MaxPeers is the most participants in one room; 0 means
 	// DefaultMaxPeers.
@@ -44,6 +45,10 @@ type Config struct {
 	// SFU on a pion/transport vnet with loss. nil means the real network.
 	// ICE-TCP needs the real network.
 	Net transport.Net
+
+	// pauses are the lengths of video pauses (adapt.go); zero means
+	// defaultPauses. Tests shorten them through export_test.go.
+	pauses pauses
 }
 
 // SFU forwards the media of every room it holds. It is built once per
@@ -57,6 +62,12 @@ type SFU struct {
 	udpPort int
 	tcp     ice.TCPMux
 	tcpAddr net.Addr
+
+	// newPC serialises the creation of peer connections, so that the
+	// estimator bwe creates for the next one lands in nextBWE.
+	newPC   sync.Mutex
+	bwe     *cc.InterceptorFactory
+	nextBWE cc.BandwidthEstimator
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -73,6 +84,12 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = DefaultMaxPeers
+	}
+	if cfg.MaxBitrate <= 0 {
+		cfg.MaxBitrate = DefaultMaxBitrate
+	}
+	if cfg.pauses == (pauses{}) {
+		cfg.pauses = defaultPauses()
 	}
 	if cfg.TCPPort != 0 && cfg.Net != nil {
 		return nil, errors.New("sfu: ICE-TCP needs the real network, not Config.Net")
@@ -101,7 +118,13 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		s.tcpAddr = ln.Addr()
 		s.tcp = webrtc.NewICETCPMux(logs.NewLogger("ice-tcp"), ln, 8)
 	}
-	s.api, err = newAPI(cfg, s.udp, s.tcp, logs)
+	s.bwe, err = newEstimators(cfg, logs)
+	if err != nil {
+		s.closeMuxes()
+		return nil, fmt.Errorf("sfu: %w", err)
+	}
+	s.bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { s.nextBWE = e })
+	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, logs)
 	if err != nil {
 		s.closeMuxes()
 		return nil, fmt.Errorf("sfu: %w", err)

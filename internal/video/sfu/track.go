@@ -15,9 +15,6 @@ import (
 // costs several times an ordinary frame, and one answers them all.
 const keyframeGap = 500 * time.Millisecond
 
-// capInterval is how often a publisher is reminded of Config.MaxBitrate.
-const capInterval = time.Second
-
 // rtpBufSize fits any packet pion accepts (its receive MTU is 1460).
 const rtpBufSize = 1500
 
@@ -134,34 +131,5 @@ func (p *Peer) readReceiverRTCP(receiver *webrtc.RTPReceiver) {
 		if _, _, err := receiver.Read(buf); err != nil {
 			return
 		}
-	}
-}
-
-// capLoop reminds the publisher every capInterval that its video may use at
-// most Config.MaxBitrate, with a REMB message; browsers take the lower of
-// this and their own estimate.
-func (p *Peer) capLoop() {
-	defer p.wg.Done()
-	tick := time.NewTicker(capInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case <-tick.C:
-		}
-		p.mu.Lock()
-		ssrcs := make([]uint32, 0, len(p.video))
-		for _, t := range p.video {
-			ssrcs = append(ssrcs, uint32(t.remote.SSRC()))
-		}
-		p.mu.Unlock()
-		if len(ssrcs) == 0 {
-			continue
-		}
-		_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
-			Bitrate: float32(p.s.cfg.MaxBitrate),
-			SSRCs:   ssrcs,
-		}})
 	}
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// VideoSize is the payload size of video packets, 0 means 1000 bytes;
 	// audio payloads are 100 bytes.
 	VideoSize int
+	// FollowREMB makes the video follow the server's REMB cap, as a
+	// browser's encoder does: packets shrink so that the video's bitrate
+	// stays under the last REMB's (down to 64-byte payloads).
+	FollowREMB bool
 	// Net replaces the operating system's network (a pion vnet); nil means
 	// real UDP on loopback.
 	Net transport.Net
@@ -96,6 +100,7 @@ type Client struct {
 	tracks  map[string]*trackState
 	plis    int
 	remb    float32
+	quality []string
 	offers  int
 	errs    []error
 }
@@ -290,6 +295,11 @@ func (c *Client) process(m sfu.Message) error {
 	case sfu.TypePeers:
 		c.mu.Lock()
 		c.peers = m.Peers
+		c.mu.Unlock()
+		return nil
+	case sfu.TypeQuality:
+		c.mu.Lock()
+		c.quality = append(c.quality, m.Video)
 		c.mu.Unlock()
 		return nil
 	case sfu.TypeCandidate:

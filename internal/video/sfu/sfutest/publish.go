@@ -21,7 +21,13 @@ func (c *Client) pump(t *webrtc.TrackLocalStaticRTP, kind string, interval time.
 		case <-c.done:
 			return
 		case <-tick.C:
-			_ = c.write(t, kind, size)
+			n := size
+			if kind == "video" && c.opt.FollowREMB {
+				if r := c.REMB(); r > 0 {
+					n = min(size, max(64, int(float64(r)/8*interval.Seconds())))
+				}
+			}
+			_ = c.write(t, kind, n)
 		}
 	}
 }

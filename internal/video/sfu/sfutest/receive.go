@@ -1,6 +1,7 @@
 package sfutest
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pion/rtp"
@@ -125,6 +126,14 @@ func (c *Client) REMB() float32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.remb
+}
+
+// Quality returns the Video values of the quality messages the server
+// sent, in order.
+func (c *Client) Quality() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.quality)
 }
 
 // Offers returns how many offers the client has answered.
