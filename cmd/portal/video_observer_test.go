@@ -358,7 +358,14 @@ func gcmOpen(key, iv, ct, aad []byte) ([]byte, error) {
 // from its RTP packets exactly as they arrived.
 func (o *observer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	if t.Kind() != webrtc.RTPCodecTypeVideo {
-		return
+		// Read and drop: packets left unread never reach the interceptors,
+		// and the transport feedback would report them lost.
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := t.Read(buf); err != nil {
+				return
+			}
+		}
 	}
 	// Ask for a keyframe until one came: the publisher's answer to the
 	// server's request may have left before this track was read.

@@ -25,6 +25,7 @@ import (
 func (a *App) startMedia(cfg config.Config, log *slog.Logger) error {
 	media, err := sfu.New(sfu.Config{
 		UDPPort: cfg.VideoUDPPort, TCPPort: cfg.VideoTCPPort, PublicIPs: cfg.VideoPublicIPs, Loopback: !cfg.Production(),
+		MaxBitrate: cfg.VideoMaxKbps * 1000,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("video media: %w", err)

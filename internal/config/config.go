@@ -82,10 +82,14 @@ type Config struct {
 	// VideoPublicIPs (PORTAL_VIDEO_PUBLIC_IP, comma-separated) are the
 	// addresses browsers reach the server at when it sits behind 1:1 NAT.
 	// Development also offers loopback addresses, so two tabs on one
-	// machine connect.
+	// machine connect. VideoMaxKbps (PORTAL_VIDEO_MAX_KBPS, 300 to 20000,
+	// default 2500) caps each camera's or screen's video in kbit/s: the
+	// media server keeps browsers under it (and under what their
+	// receivers' links take).
 	VideoUDPPort   int
 	VideoTCPPort   int
 	VideoPublicIPs []string
+	VideoMaxKbps   int
 
 	// TURN (internal/video/turn), for browsers whose network reaches the
 	// media port neither over UDP nor over TCP. TURNPort
@@ -262,6 +266,9 @@ func Load(getenv func(string) string) (Config, error) {
 
 	c.VideoUDPPort = port(getenv, "PORTAL_VIDEO_UDP_PORT", &problems)
 	c.VideoTCPPort = port(getenv, "PORTAL_VIDEO_TCP_PORT", &problems)
+	if c.VideoMaxKbps = count(getenv, "PORTAL_VIDEO_MAX_KBPS", 2500, &problems); c.VideoMaxKbps < 300 || c.VideoMaxKbps > 20000 {
+		problems = append(problems, fmt.Sprintf("PORTAL_VIDEO_MAX_KBPS must be between 300 and 20000 (kbit/s), not %d", c.VideoMaxKbps))
+	}
 	for _, ip := range strings.Split(getenv("PORTAL_VIDEO_PUBLIC_IP"), ",") {
 		if ip = strings.TrimSpace(ip); ip == "" {
 			continue

@@ -82,6 +82,7 @@ func TestLoadProductionComplete(t *testing.T) {
 		"PORTAL_CLAMD":            "tcp:clamav.intern:3310",
 		"PORTAL_VIDEO_UDP_PORT":   "50000",
 		"PORTAL_VIDEO_PUBLIC_IP":  "2001:db8::7, 203.0.113.7",
+		"PORTAL_VIDEO_MAX_KBPS":   "1200",
 		"PORTAL_TURN_PORT":        "3478",
 		"PORTAL_TURN_RELAY_PORTS": "49152-49999",
 		"PORTAL_ICE_SERVERS":      "stun:stun.example:3478, turns:turn.example:443?transport=tcp",
@@ -108,8 +109,8 @@ func TestLoadProductionComplete(t *testing.T) {
 	if len(c.ICEServers) != 2 || c.ICEServers[1] != "turns:turn.example:443?transport=tcp" {
 		t.Errorf("ICE servers %q", c.ICEServers)
 	}
-	if c.VideoUDPPort != 50000 || c.VideoTCPPort != 0 || len(c.VideoPublicIPs) != 2 || c.VideoPublicIPs[0] != "2001:db8::7" {
-		t.Errorf("video media: udp %d, tcp %d, public %v", c.VideoUDPPort, c.VideoTCPPort, c.VideoPublicIPs)
+	if c.VideoUDPPort != 50000 || c.VideoTCPPort != 0 || len(c.VideoPublicIPs) != 2 || c.VideoPublicIPs[0] != "2001:db8::7" || c.VideoMaxKbps != 1200 {
+		t.Errorf("video media: udp %d, tcp %d, public %v, max %d kbit/s", c.VideoUDPPort, c.VideoTCPPort, c.VideoPublicIPs, c.VideoMaxKbps)
 	}
 }
 
@@ -141,6 +142,8 @@ func TestLoadRejects(t *testing.T) {
 		{"video port out of range", map[string]string{"PORTAL_VIDEO_UDP_PORT": "70000"}, "PORTAL_VIDEO_UDP_PORT"},
 		{"video tcp port not a number", map[string]string{"PORTAL_VIDEO_TCP_PORT": "http"}, "PORTAL_VIDEO_TCP_PORT"},
 		{"video public ip", map[string]string{"PORTAL_VIDEO_PUBLIC_IP": "portal.example"}, "PORTAL_VIDEO_PUBLIC_IP"},
+		{"video bitrate too low", map[string]string{"PORTAL_VIDEO_MAX_KBPS": "100"}, "between 300 and 20000"},
+		{"video bitrate not a number", map[string]string{"PORTAL_VIDEO_MAX_KBPS": "fast"}, "PORTAL_VIDEO_MAX_KBPS"},
 		{"turn port", map[string]string{"PORTAL_TURN_PORT": "-1"}, "PORTAL_TURN_PORT"},
 		{"turn public ip", map[string]string{"PORTAL_TURN_PUBLIC_IP": "0.0.0.0"}, "PORTAL_TURN_PUBLIC_IP"},
 		{"turn tls without files", map[string]string{"PORTAL_TURN_TLS_PORT": "5349"}, "go together"},

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"math/bits"
 	"slices"
 	"time"
 
@@ -17,28 +18,32 @@ import (
 // runs a Google Congestion Control estimator (pion/interceptor's gcc) on the
 // TWCC feedback of the browser it sends to. The estimator starts at
 // Config.MaxBitrate and comes down only on rising delay or loss. Once a
-// second (adaptInterval) each peer
-//   - turns its estimate into a share per forwarded video track: the
-//     estimate less audioAllowance per forwarded audio track, divided among
-//     the video tracks;
-//   - pauses the video forwarded to it when, lowTicks rounds in a row, its
-//     link is congested (the estimator is decreasing, or sees more than
-//     lossyShare loss) and the share is below videoFloor: audio goes on, and
+// second (adaptInterval) each peer takes a sample of its link (see
+// adaptState.round):
+//   - its share per forwarded video track: the estimate less
+//     audioAllowance per forwarded audio track, divided among the video
+//     tracks;
+//   - whether the link limits the publishers: only once it stays
+//     congested, so that passing jitter costs no quality;
+//   - whether video to it pauses: when, lowTicks rounds in a row, the link
+//     is congested and the share is below videoFloor. Audio goes on, and
 //     the browser is sent a quality message. The video comes back (with a
 //     keyframe, and another quality message) once the pause has lasted and
 //     the link is no longer congested; a video paused again soon after it
-//     came back waits twice as long (see pauses);
-//   - caps what it publishes with a REMB message: per video track the least
-//     share among the peers it is forwarded to (paused ones aside), at most
-//     Config.MaxBitrate and at least minEstimate.
+//     came back waits twice as long (see pauses).
+//
+// Then it caps what it publishes with a REMB message: per video track the
+// least share among the limiting links it is forwarded to, at most
+// Config.MaxBitrate and at least minEstimate.
 //
 // So a weak subscriber makes the publisher send less (the browser lowers
 // resolution or frame rate), and one too weak for any video gets audio only
 // instead of frozen video. After congestion the estimate grows by 8 % a
 // second (GCC's increase), so quality comes back gradually. There is no
 // simulcast: in a call of several, the weakest subscriber sets the quality
-// of what everyone receives. Echo rooms (the connection test) are capped but
-// never paused: the test is there to measure the link as it is.
+// of what everyone receives. Echo rooms (the connection test) are capped at
+// Config.MaxBitrate but never paused: the test is there to measure the link
+// as it is.
 const (
 	// DefaultMaxBitrate is Config.MaxBitrate when it is 0: what a browser
 	// sends for a 720p camera at most.
@@ -48,6 +53,7 @@ const (
 	minEstimate       = 30_000 // the least the estimator and a REMB cap go down to
 	videoFloor        = 60_000 // a share below this gives no usable video
 	lowTicks          = 3
+	cleanRounds       = 10
 	lossyShare        = 0.1 // of packets lost, in the estimator's average
 )
 
@@ -63,7 +69,11 @@ func defaultPauses() pauses {
 
 // adaptState is what adaptLoop remembers between its rounds.
 type adaptState struct {
-	low       int // rounds in a row with the share below videoFloor
+	last      int   // the estimate of the last round
+	recent    uint8 // one bit per round, the newest lowest: congested
+	limiting  bool  // the link caps the publishers
+	clean     int   // rounds in a row without congestion
+	low       int   // rounds in a row congested with the share below videoFloor
 	paused    bool
 	resuming  bool // paused, but the share is shown: video comes back next round
 	pausedAt  time.Time
@@ -106,35 +116,94 @@ func (p *Peer) adaptLoop() {
 	}
 }
 
-// adaptDownlink updates p.share from the estimate and pauses or resumes
-// the video forwarded to p.
+// adaptDownlink runs one round of the adaptation of p's link.
 func (p *Peer) adaptDownlink(now time.Time) {
-	est := p.bwe.GetTargetBitrate()
 	stats := p.bwe.GetStats()
-	loss, _ := stats["averageLoss"].(float64)
-	congested := stats["state"] == "decrease" || loss > lossyShare
+	in := linkSample{now: now, estimate: p.bwe.GetTargetBitrate()}
+	in.loss, _ = stats["averageLoss"].(float64)
 	p.mu.Lock()
-	echo := p.room != nil && p.room.echo
-	audio, video := 0, 0
+	in.echo = p.room != nil && p.room.echo
 	for t := range p.senders {
 		if t.remote.Kind() == webrtc.RTPCodecTypeVideo {
-			video++
+			in.video++
 		} else {
-			audio++
+			in.audio++
 		}
 	}
 	p.mu.Unlock()
-	share := est - audioAllowance*audio
-	if video > 1 {
-		share /= video
+
+	v, share := p.adapt.round(in, p.s.cfg.pauses)
+	switch v {
+	case pauseVideo:
+		p.stopVideo(true)
+		p.log.Info("sfu: video paused, link too weak", "estimate", in.estimate, "loss", in.loss)
+		p.send(Message{Type: TypeQuality, Video: VideoPaused})
+	case stillPaused:
+		// Video tracks forwarded since the pause began are paused too.
+		p.stopVideo(true)
+	case resumeVideo:
+		p.stopVideo(false)
+		p.log.Info("sfu: video resumed", "estimate", in.estimate)
+		p.send(Message{Type: TypeQuality, Video: VideoOn})
+	}
+	p.share.Store(int64(share))
+}
+
+// linkSample is what one round knows of a subscriber's link.
+type linkSample struct {
+	now          time.Time
+	estimate     int     // the estimator's target, bits per second
+	loss         float64 // the estimator's average share of packets lost
+	audio, video int     // tracks forwarded to the subscriber
+	echo         bool    // an echo room: never pause
+}
+
+// verdict is what a round does with the video forwarded to a subscriber.
+type verdict int
+
+const (
+	keep        verdict = iota
+	pauseVideo          // pause it now
+	stillPaused         // keep it paused
+	resumeVideo         // forward it again now
+)
+
+// round takes one sample of the link and says what to do with its video
+// and which share of it the publishers are capped to (-1: none, the link
+// does not hold them back).
+//
+// A round is congested when the estimate fell since the last round or
+// the loss is above lossyShare. The link limits the publishers once it
+// was congested in three of the last five rounds, or lost more than
+// lossyShare; it stops limiting them after cleanRounds rounds without
+// congestion. Passing jitter (a keyframe's burst, a busy machine) thus
+// costs no quality; a link that stays congested caps the publishers.
+func (a *adaptState) round(in linkSample, ps pauses) (verdict, int) {
+	share := in.estimate - audioAllowance*in.audio
+	if in.video > 1 {
+		share /= in.video
+	}
+	congested := in.loss > lossyShare || in.estimate < a.last
+	a.last = in.estimate
+	a.recent <<= 1
+	if congested {
+		a.recent |= 1
+	}
+	switch {
+	case in.loss > lossyShare || bits.OnesCount8(a.recent&0b11111) >= 3:
+		a.limiting, a.clean = true, 0
+	case congested:
+		a.clean = 0
+	default:
+		if a.clean++; a.clean >= cleanRounds {
+			a.limiting = false
+		}
 	}
 
-	a := &p.adapt
-	pauses := p.s.cfg.pauses
+	v := keep
 	switch {
-	case echo:
 	case !a.paused:
-		if video > 0 && congested && share < videoFloor {
+		if !in.echo && in.video > 0 && a.limiting && congested && share < videoFloor {
 			a.low++
 		} else {
 			a.low = 0
@@ -142,34 +211,29 @@ func (p *Peer) adaptDownlink(now time.Time) {
 		if a.low < lowTicks {
 			break
 		}
-		if !a.resumedAt.IsZero() && now.Sub(a.resumedAt) < pauses.steady {
-			a.pause = min(2*a.pause, pauses.max)
+		if !a.resumedAt.IsZero() && in.now.Sub(a.resumedAt) < ps.steady {
+			a.pause = min(2*a.pause, ps.max)
 		} else {
-			a.pause = pauses.min
+			a.pause = ps.min
 		}
-		a.paused, a.pausedAt, a.low = true, now, 0
-		p.stopVideo(true)
-		p.log.Info("sfu: video paused, link too weak", "estimate", est, "loss", loss)
-		p.send(Message{Type: TypeQuality, Video: VideoPaused})
+		a.paused, a.pausedAt, a.low = true, in.now, 0
+		v = pauseVideo
 	case a.resuming && !congested:
-		a.paused, a.resuming, a.resumedAt = false, false, now
-		p.stopVideo(false)
-		p.log.Info("sfu: video resumed", "estimate", est)
-		p.send(Message{Type: TypeQuality, Video: VideoOn})
-	case now.Sub(a.pausedAt) >= a.pause && !congested:
+		a.paused, a.resuming, a.resumedAt = false, false, in.now
+		v = resumeVideo
+	case in.now.Sub(a.pausedAt) >= a.pause && !congested:
 		// The publishers see this link's share one round before the
 		// video comes back, so that they are capped to it by then.
 		a.resuming = true
+		v = stillPaused
 	default:
-		// Still paused: video tracks forwarded since are paused too.
 		a.resuming = false
-		p.stopVideo(true)
+		v = stillPaused
 	}
-	if a.paused && !a.resuming {
-		p.share.Store(-1)
-	} else {
-		p.share.Store(int64(share))
+	if !a.limiting || a.paused && !a.resuming {
+		return v, -1
 	}
+	return v, share
 }
 
 // stopVideo takes the tracks off p's video senders (stop) or puts them
