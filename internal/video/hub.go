@@ -174,24 +174,56 @@ func (m *Member) Signal(s sfu.Message) error { return m.conn.Send(Message{Messag
 
 // EnterLink connects the holder of token (with the landing page's
 // ticket) to its consultation's waiting room, or, when staff let them in
-// less than Rejoin ago, straight into the call. A second connection of
-// the same link replaces the first, which is told so. Errors: those of
-// Service.Enter; Conflict (ErrFull, ErrDenied, or the call was ended).
+// less than Rejoin ago, straight into the call: Service.Enter, then
+// Connect. Errors: those of both.
 func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*Member, error) {
-	const op = "video: enter"
-	j, name, err := h.svc.Enter(ctx, token, ticket)
+	e, err := h.svc.Enter(ctx, token, ticket)
 	if err != nil {
 		return nil, err
 	}
+	return h.Connect(ctx, e, conn)
+}
+
+// EnterStaff connects staff member a to consultation id: into the call,
+// told who waits: Service.EnterStaff, then Connect. Errors: those of
+// both.
+func (h *Hub) EnterStaff(ctx context.Context, a Access, id int64, conn Conn) (*Member, error) {
+	e, err := h.svc.EnterStaff(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return h.Connect(ctx, e, conn)
+}
+
+// Connect connects e, checked a moment ago by Service.Enter or
+// Service.EnterStaff, to the call on this process, over conn. A link's
+// holder goes to the waiting room, or, when staff let them in less than
+// Rejoin ago, straight into the call; a staff member into the call, told
+// who waits. A second connection of the same link (or staff member)
+// replaces the first, which is told so. Errors: Invalid (e is no
+// entry), Conflict (ErrFull, ErrDenied, or the call was ended), and those
+// of the metadata and the media.
+func (h *Hub) Connect(ctx context.Context, e Entry, conn Conn) (*Member, error) {
+	switch {
+	case e.c.ID == 0:
+		return nil, fault.New(fault.Invalid, "video: connect", "")
+	case e.link.ID == 0:
+		return h.connectStaff(ctx, e, conn)
+	}
+	return h.connectLink(ctx, e, conn)
+}
+
+func (h *Hub) connectLink(ctx context.Context, e Entry, conn Conn) (*Member, error) {
+	const op = "video: enter"
 	role := rolePatient
-	if j.Link.Kind == store.LinkGuest {
+	if e.link.Kind == store.LinkGuest {
 		role = roleGuest
 	}
-	m := &Member{hub: h, conn: conn, id: "link-" + strconv.FormatInt(j.Link.ID, 10), name: name, role: role, linkID: j.Link.ID,
+	m := &Member{hub: h, conn: conn, id: "link-" + strconv.FormatInt(e.link.ID, 10), name: e.name, role: role, linkID: e.link.ID,
 		ready: make(chan struct{})}
 
 	h.mu.Lock()
-	r := h.roomLocked(j.Consultation)
+	r := h.roomLocked(e.c)
 	m.room = r
 	switch {
 	case r.closed:
@@ -236,7 +268,7 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 	}
 
 	if rejoin {
-		if err := h.svc.Present(ctx, j.Consultation, m.linkID, 0, store.PresenceRejoined); err != nil {
+		if err := h.svc.Present(ctx, e.c, m.linkID, 0, store.PresenceRejoined); err != nil {
 			h.Leave(m)
 			return nil, err
 		}
@@ -245,11 +277,11 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 		}
 		return m, nil
 	}
-	if err := h.svc.Present(ctx, j.Consultation, m.linkID, 0, store.PresenceWaiting); err != nil {
+	if err := h.svc.Present(ctx, e.c, m.linkID, 0, store.PresenceWaiting); err != nil {
 		h.Leave(m)
 		return nil, err
 	}
-	waiting := Message{Message: sfu.Message{Type: TypeWaiting}, Start: j.Consultation.StartsAt.UTC().Format(time.RFC3339)}
+	waiting := Message{Message: sfu.Message{Type: TypeWaiting}, Start: e.c.StartsAt.UTC().Format(time.RFC3339)}
 	if h.ice != nil {
 		waiting.ICEServers = h.ice(m.id) // for the connection test
 	}
@@ -258,14 +290,8 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 	return m, nil
 }
 
-// EnterStaff connects staff member a to consultation id: into the call,
-// told who waits. Errors: those of Service.EnterStaff; Conflict (the call
-// is full, or was ended).
-func (h *Hub) EnterStaff(ctx context.Context, a Access, id int64, conn Conn) (*Member, error) {
-	c, err := h.svc.EnterStaff(ctx, a, id)
-	if err != nil {
-		return nil, err
-	}
+func (h *Hub) connectStaff(ctx context.Context, e Entry, conn Conn) (*Member, error) {
+	a, c := e.access, e.c
 	m := &Member{hub: h, conn: conn, id: "staff-" + strconv.FormatInt(a.StaffID, 10), name: a.Name, role: roleStaff, access: a,
 		ready: make(chan struct{})}
 	h.mu.Lock()
