@@ -2,6 +2,7 @@ package video
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -74,27 +75,55 @@ func (s *Service) Present(ctx context.Context, c store.Consultation, linkID, sta
 	return err
 }
 
+// presentLink records that the holder of link linkID of consultation c,
+// who was let in, did kind (back into the call, out of it), and that
+// they come back without admission until until, on whichever process
+// holds the call then.
+func (s *Service) presentLink(ctx context.Context, c store.Consultation, linkID int64, kind string, until time.Time) error {
+	_, err := store.InsertLinkPresence(ctx, s.db, store.Presence{ConsultationID: c.ID, OfficeID: c.OfficeID, LinkID: linkID, Kind: kind}, until)
+	return err
+}
+
 // Admit records that a let the holder of link linkID into consultation
-// id of a's office, with its audit entry. Errors: NotFound, Forbidden
-// (MsgRole), Conflict (MsgState: the consultation is not open now).
+// id of a's office, with its audit entry: they come back without being
+// admitted again until Rejoin from now (and, once in the call, until
+// Rejoin after they dropped out). Errors: NotFound (also a link of
+// another consultation, or one turned away), Forbidden (MsgRole),
+// Conflict (MsgState: the consultation is not open now).
 func (s *Service) Admit(ctx context.Context, a Access, id, linkID int64) error {
-	return s.decide(ctx, a, id, linkID, store.PresenceAdmitted, domain.VideoAdmit)
+	return s.decide(ctx, a, id, linkID, true)
 }
 
-// Deny records that a turned the holder of link linkID away, with its
-// audit entry. Errors: as Admit's.
+// Deny records that a turned the holder of link linkID away for the rest
+// of the call, with its audit entry. Errors: as Admit's.
 func (s *Service) Deny(ctx context.Context, a Access, id, linkID int64) error {
-	return s.decide(ctx, a, id, linkID, store.PresenceDenied, domain.VideoDeny)
+	return s.decide(ctx, a, id, linkID, false)
 }
 
-func (s *Service) decide(ctx context.Context, a Access, id, linkID int64, kind string, action domain.Action) error {
+func (s *Service) decide(ctx context.Context, a Access, id, linkID int64, admit bool) error {
+	kind, action := store.PresenceDenied, domain.VideoDeny
+	if admit {
+		kind, action = store.PresenceAdmitted, domain.VideoAdmit
+	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		c, err := lockFor(ctx, tx, a, id)
 		if err != nil {
 			return err
 		}
-		if WindowOf(c, s.now()) != Open {
+		now := s.now()
+		if WindowOf(c, now) != Open {
 			return fault.New(fault.Conflict, "video: decide", MsgState)
+		}
+		var ok bool
+		if admit {
+			ok, err = store.AdmitVideoLink(ctx, tx, c.OfficeID, c.ID, linkID, now.Add(Rejoin))
+		} else {
+			ok, err = store.DenyVideoLink(ctx, tx, c.OfficeID, c.ID, linkID)
+		}
+		if err != nil {
+			return err
+		} else if !ok {
+			return fault.New(fault.NotFound, "video: decide", "")
 		}
 		p := store.Presence{ConsultationID: c.ID, OfficeID: c.OfficeID, LinkID: linkID, StaffID: a.StaffID, Kind: kind}
 		if _, err := store.InsertPresence(ctx, tx, p); err != nil {
