@@ -278,6 +278,7 @@ func (h *Hub) connectLink(ctx context.Context, e Entry, conn Conn) (*Member, err
 			return nil, err
 		}
 		if err := h.join(m); err != nil {
+			h.Leave(m) // nobody else will: the caller gets no member
 			return nil, err
 		}
 		return m, nil
