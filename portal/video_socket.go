@@ -160,7 +160,8 @@ func (s *Server) staffSocket(ws *websocket.Conn) {
 
 // watchSession closes a staff member's call socket once the session it
 // was opened with no longer holds as it did: logged out, expired, the
-// account disabled, or moved to another office or role. A socket
+// account disabled, moved to another office or role, or asked to change
+// its password (which is all requireStaff then lets it do). A socket
 // outlives the request that authenticated it, so it asks again every
 // s.recheck; a database that does not answer keeps the call (the next
 // check decides). Each check renews the session's idle timer: someone
@@ -180,7 +181,7 @@ func (s *Server) watchSession(cookie string, st auth.Staff, sock *socket, stop <
 		if err != nil && fault.KindOf(err) != fault.NotFound {
 			continue
 		}
-		if err != nil || now.ID != st.ID || now.OfficeID != st.OfficeID || now.Role != st.Role {
+		if err != nil || now.ID != st.ID || now.OfficeID != st.OfficeID || now.Role != st.Role || now.MustChangePassword {
 			sock.refuse(video.CodeClosed)
 			return
 		}
