@@ -163,13 +163,11 @@ func (s *Server) hop(path string) string {
 	return strconv.FormatInt(at, 10) + "." + s.hopMAC(path, at)
 }
 
-// KeepCalls renews this node's hold on the calls it runs, every
-// video.NodeBeat, until ctx ends; the wiring runs it with the background
-// work. With one process it returns at once.
+// KeepCalls renews what the database knows of the calls this process
+// runs (video.Hub.Keep: its hold on them, with several processes, and
+// who in them comes back without admission), every video.NodeBeat,
+// until ctx ends; the wiring runs it with the background work.
 func (s *Server) KeepCalls(ctx context.Context) {
-	if s.node() == "" {
-		return
-	}
 	tick := time.NewTicker(video.NodeBeat)
 	defer tick.Stop()
 	for {
@@ -179,8 +177,8 @@ func (s *Server) KeepCalls(ctx context.Context) {
 		case <-tick.C:
 		}
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := s.video.KeepNode(c, s.node(), s.hub.Rooms()); err != nil {
-			s.log.Warn("video: renew the hold on this node's calls", "err", err)
+		if err := s.hub.Keep(c, s.node()); err != nil {
+			s.log.Warn("video: renew what the database knows of this node's calls", "err", err)
 		}
 		cancel()
 	}

@@ -6,8 +6,11 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
@@ -93,4 +96,104 @@ func TestACallAcrossTwoNodes(t *testing.T) {
 	if got := b.app.Hub.Rooms(); len(got) != 0 {
 		t.Errorf("node B holds calls %v after the physician joined through it", got)
 	}
+}
+
+// TestAJoinLooksUpOncePerNode: a socket passed on to the node holding
+// the call is checked on each node once: the link's token (or the staff
+// member's consultation) is looked up by the node the socket reached,
+// which must know where the call is, and once more by the holder, which
+// trusts no other node with who may enter; never twice on one node.
+func TestAJoinLooksUpOncePerNode(t *testing.T) {
+	db := storetest.New(t)
+	dbA, countA := tracedDB(t, db)
+	dbB, countB := tracedDB(t, db)
+	a, baseA := newNode(t, dbA)
+	_, baseB := newNode(t, dbB)
+	w := newCallWorldOn(t, a, baseA)
+	ticket := w.ticket(t, "Über Knoten B")
+
+	// The caseworker's socket reaches A, which takes the call.
+	staff, _, err := dialCall(t, baseA, fmt.Sprintf("/staff/video/%d/ws", w.consult), w.staffCookies())
+	if err != nil {
+		t.Fatal(err)
+	}
+	staff.await(video.TypeJoined)
+
+	const linkLookup, officeLookup = "WHERE l.token_hash = $1", "FROM office WHERE id = $1"
+	countA.reset()
+	countB.reset()
+	patient, _, err := dialCall(t, baseB, "/video/"+w.token+"/ws", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient.send(video.Message{Message: sfu.Message{Type: video.TypeHello}, Ticket: ticket})
+	patient.await(video.TypeWaiting)
+	for node, c := range map[string]*statements{"A": countA, "B": countB} {
+		links, offices := c.count(linkLookup), c.count(officeLookup)
+		t.Logf("node %s: %d lookups of the link, %d of its office", node, links, offices)
+		if links != 1 || offices != 0 {
+			t.Errorf("node %s looked the link up %d times and its office %d times; want once and never", node, links, offices)
+		}
+	}
+
+	const consultationLookup = "WHERE c.id = $1 AND c.office_id = $2"
+	countA.reset()
+	countB.reset()
+	viaB, _, err := dialCall(t, baseB, fmt.Sprintf("/staff/video/%d/ws", w.consult), w.staffCookies())
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaB.await(video.TypeJoined) // the same caseworker's second tab, on A
+	for node, c := range map[string]*statements{"A": countA, "B": countB} {
+		n := c.count(consultationLookup)
+		t.Logf("node %s: %d lookups of the consultation for staff", node, n)
+		if n != 1 {
+			t.Errorf("node %s looked the consultation up %d times for a staff socket; want once", node, n)
+		}
+	}
+}
+
+// tracedDB returns a second pool on db's database whose statements are
+// counted.
+func tracedDB(t *testing.T, db *store.DB) (*store.DB, *statements) {
+	t.Helper()
+	cfg := db.Config()
+	s := &statements{}
+	cfg.ConnConfig.Tracer = s
+	traced, err := store.OpenConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(traced.Close)
+	return traced, s
+}
+
+// statements records the SQL sent through a pool (pgx.QueryTracer).
+type statements struct {
+	mu  sync.Mutex
+	sql []string
+}
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sql = append(s.sql, d.SQL)
+	return ctx
+}
+
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (s *statements) reset() { s.mu.Lock(); s.sql = nil; s.mu.Unlock() }
+
+// count returns how many statements sent contain part.
+func (s *statements) count(part string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, q := range s.sql {
+		if strings.Contains(q, part) {
+			n++
+		}
+	}
+	return n
 }

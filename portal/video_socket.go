@@ -83,7 +83,13 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	path := "/video/" + token + "/ws"
-	holder, err := s.linkHolder(ctx, ws, path, token, hello.Ticket)
+	// Checked here once, whether the call is this node's or another's
+	// (which checks it once more, trusting no node with who may enter).
+	e, err := s.video.Enter(ctx, token, hello.Ticket)
+	var holder string
+	if err == nil {
+		holder, err = s.holder(ctx, ws, path, e.Consultation())
+	}
 	cancel()
 	if err != nil {
 		newSocket(ws, s.log).refuse(refusal(err))
@@ -98,7 +104,7 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 	sock := newSocket(ws, s.log)
 	defer sock.Close()
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-	m, err := s.hub.EnterLink(ctx, token, hello.Ticket, sock)
+	m, err := s.hub.Connect(ctx, e, sock)
 	cancel()
 	if err != nil {
 		sock.refuse(refusal(err))
@@ -106,19 +112,6 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 	}
 	defer s.hub.Leave(m)
 	s.serveSocket(ws, sock, m)
-}
-
-// linkHolder returns the other node that runs the call of the link's
-// holder, "" when it is this one; see holder.
-func (s *Server) linkHolder(ctx context.Context, ws *websocket.Conn, path, token, ticket string) (string, error) {
-	if s.node() == "" {
-		return "", nil
-	}
-	j, _, err := s.video.Enter(ctx, token, ticket)
-	if err != nil {
-		return "", err
-	}
-	return s.holder(ctx, ws, path, j.Consultation)
 }
 
 // staffSocket is a staff member's websocket of consultation :id (GET
@@ -131,30 +124,28 @@ func (s *Server) staffSocket(ws *websocket.Conn) {
 		newSocket(ws, s.log).refuse(video.CodeBadMessage)
 		return
 	}
-	if s.node() != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		path := "/staff/video/" + strconv.FormatInt(id, 10) + "/ws"
-		var holder string
-		c, err := s.video.EnterStaff(ctx, video.StaffAccess(st), id)
-		if err == nil {
-			holder, err = s.holder(ctx, ws, path, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	path := "/staff/video/" + strconv.FormatInt(id, 10) + "/ws"
+	e, err := s.video.EnterStaff(ctx, video.StaffAccess(st), id)
+	var holder string
+	if err == nil {
+		holder, err = s.holder(ctx, ws, path, e.Consultation())
+	}
+	cancel()
+	if err != nil {
+		newSocket(ws, s.log).refuse(refusal(err))
+		return
+	}
+	if holder != "" {
+		if !s.passOn(ws, holder, path, ws.Headers(fiber.HeaderCookie), nil) {
+			newSocket(ws, s.log).refuse(video.CodeClosed)
 		}
-		cancel()
-		if err != nil {
-			newSocket(ws, s.log).refuse(refusal(err))
-			return
-		}
-		if holder != "" {
-			if !s.passOn(ws, holder, path, ws.Headers(fiber.HeaderCookie), nil) {
-				newSocket(ws, s.log).refuse(video.CodeClosed)
-			}
-			return
-		}
+		return
 	}
 	sock := newSocket(ws, s.log)
 	defer sock.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	m, err := s.hub.EnterStaff(ctx, video.StaffAccess(st), id, sock)
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	m, err := s.hub.Connect(ctx, e, sock)
 	cancel()
 	if err != nil {
 		sock.refuse(refusal(err))
@@ -169,7 +160,8 @@ func (s *Server) staffSocket(ws *websocket.Conn) {
 
 // watchSession closes a staff member's call socket once the session it
 // was opened with no longer holds as it did: logged out, expired, the
-// account disabled, or moved to another office or role. A socket
+// account disabled, moved to another office or role, or asked to change
+// its password (which is all requireStaff then lets it do). A socket
 // outlives the request that authenticated it, so it asks again every
 // s.recheck; a database that does not answer keeps the call (the next
 // check decides). Each check renews the session's idle timer: someone
@@ -189,7 +181,7 @@ func (s *Server) watchSession(cookie string, st auth.Staff, sock *socket, stop <
 		if err != nil && fault.KindOf(err) != fault.NotFound {
 			continue
 		}
-		if err != nil || now.ID != st.ID || now.OfficeID != st.OfficeID || now.Role != st.Role {
+		if err != nil || now.ID != st.ID || now.OfficeID != st.OfficeID || now.Role != st.Role || now.MustChangePassword {
 			sock.refuse(video.CodeClosed)
 			return
 		}

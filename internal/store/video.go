@@ -231,6 +231,10 @@ type VideoLink struct {
 	TokenSealed    []byte
 	ContactSealed  []byte // where its mails go, sealed; nil: nowhere
 	CreatedAt      time.Time
+	// RejoinUntil is until when the holder, let into the call, comes
+	// back without admission (nil: never let in, or turned away since).
+	RejoinUntil *time.Time
+	Denied      bool // turned away from the call for good
 }
 
 const insertVideoLink = `
@@ -248,10 +252,12 @@ func InsertVideoLink(ctx context.Context, q Querier, tokenHash []byte, l VideoLi
 	return l, nil
 }
 
-const linkColumns = `l.id, l.consultation_id, l.office_id, l.kind, l.name, l.token_sealed, l.contact_sealed, l.created_at`
+const linkColumns = `l.id, l.consultation_id, l.office_id, l.kind, l.name, l.token_sealed, l.contact_sealed, l.created_at,
+    l.rejoin_until, l.denied`
 
 func scanLink(row pgx.Row, l *VideoLink, more ...any) error {
-	return row.Scan(append([]any{&l.ID, &l.ConsultationID, &l.OfficeID, &l.Kind, &l.Name, &l.TokenSealed, &l.ContactSealed, &l.CreatedAt}, more...)...)
+	return row.Scan(append([]any{&l.ID, &l.ConsultationID, &l.OfficeID, &l.Kind, &l.Name, &l.TokenSealed, &l.ContactSealed, &l.CreatedAt,
+		&l.RejoinUntil, &l.Denied}, more...)...)
 }
 
 var getVideoLinkByToken = `SELECT ` + linkColumns + `, ` + consultationColumns + `
@@ -295,6 +301,37 @@ func ListVideoLinks(ctx context.Context, q Querier, officeID, id int64) ([]Video
 	return out, nil
 }
 
+const admitVideoLink = `
+UPDATE video_link SET rejoin_until = $4
+WHERE id = $3 AND consultation_id = $2 AND office_id = $1 AND NOT denied`
+
+// AdmitVideoLink records that the holder of link linkID of consultation
+// consultationID of office officeID was let into the call and comes back
+// without admission until until. It reports false when the consultation
+// has no such link, or turned it away.
+func AdmitVideoLink(ctx context.Context, q Querier, officeID, consultationID, linkID int64, until time.Time) (bool, error) {
+	tag, err := q.Exec(ctx, admitVideoLink, officeID, consultationID, linkID, until)
+	if err != nil {
+		return false, fmt.Errorf("store: admit video link %d: %w", linkID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const denyVideoLink = `
+UPDATE video_link SET denied = true, rejoin_until = NULL
+WHERE id = $3 AND consultation_id = $2 AND office_id = $1`
+
+// DenyVideoLink records that the holder of link linkID of consultation
+// consultationID of office officeID was turned away for the rest of the
+// call. It reports false when the consultation has no such link.
+func DenyVideoLink(ctx context.Context, q Querier, officeID, consultationID, linkID int64) (bool, error) {
+	tag, err := q.Exec(ctx, denyVideoLink, officeID, consultationID, linkID)
+	if err != nil {
+		return false, fmt.Errorf("store: deny video link %d: %w", linkID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // Presence is an entry of a consultation's metadata: who (a link or a
 // staff member) did what when. It never holds content.
 type Presence struct {
@@ -319,6 +356,29 @@ RETURNING id, at`
 func InsertPresence(ctx context.Context, q Querier, p Presence) (Presence, error) {
 	if err := q.QueryRow(ctx, insertPresence, p.ConsultationID, p.OfficeID, p.LinkID, p.StaffID, p.Kind).Scan(&p.ID, &p.At); err != nil {
 		return Presence{}, fmt.Errorf("store: insert presence: %w", err)
+	}
+	return p, nil
+}
+
+// insertLinkPresence records a link holder's presence and, in the same
+// statement, until when they come back without admission; a link turned
+// away keeps none.
+const insertLinkPresence = `
+WITH link AS (
+    UPDATE video_link SET rejoin_until = $5
+    WHERE id = $3 AND consultation_id = $1 AND office_id = $2 AND NOT denied
+)
+INSERT INTO video_presence (consultation_id, office_id, link_id, kind)
+VALUES ($1, $2, $3, $4)
+RETURNING id, at`
+
+// InsertLinkPresence records p of a link's holder who was let in (back
+// into the call, or out of it) and that they come back without
+// admission until rejoinUntil.
+func InsertLinkPresence(ctx context.Context, q Querier, p Presence, rejoinUntil time.Time) (Presence, error) {
+	err := q.QueryRow(ctx, insertLinkPresence, p.ConsultationID, p.OfficeID, p.LinkID, p.Kind, rejoinUntil).Scan(&p.ID, &p.At)
+	if err != nil {
+		return Presence{}, fmt.Errorf("store: insert presence of link %d: %w", p.LinkID, err)
 	}
 	return p, nil
 }
@@ -391,6 +451,31 @@ func ClaimConsultationNode(ctx context.Context, q Querier, officeID, id int64, n
 
 const touchConsultationNodes = `
 UPDATE video_consultation SET node_seen_at = now() WHERE node = $1 AND id = ANY($2)`
+
+// LinkRef names a join link of an office.
+type LinkRef struct {
+	OfficeID int64
+	ID       int64
+}
+
+const renewVideoLinks = `
+UPDATE video_link l SET rejoin_until = $3
+FROM unnest($1::bigint[], $2::bigint[]) AS k (office_id, id)
+WHERE l.office_id = k.office_id AND l.id = k.id AND NOT l.denied`
+
+// RenewVideoLinks lets the holders of links, who are in their calls now,
+// come back without admission until until: a portal process renews it
+// for those in its calls, so that they need none should it die.
+func RenewVideoLinks(ctx context.Context, q Querier, links []LinkRef, until time.Time) error {
+	offices, ids := make([]int64, len(links)), make([]int64, len(links))
+	for i, l := range links {
+		offices[i], ids[i] = l.OfficeID, l.ID
+	}
+	if _, err := q.Exec(ctx, renewVideoLinks, offices, ids, until); err != nil {
+		return fmt.Errorf("store: renew video links: %w", err)
+	}
+	return nil
+}
 
 // TouchConsultationNodes renews node's hold on the consultations ids,
 // whose calls it runs. It is the node's own heartbeat, for its own

@@ -168,7 +168,7 @@ func (h *Hub) Close(id int64) {
 		closeMedia(p)
 	}
 	for _, w := range waiting {
-		h.record(r.c, w, store.PresenceLeft)
+		h.record(r.c, w, store.PresenceLeft, time.Time{})
 	}
 	for _, x := range all {
 		x.tell(TypeEnded)

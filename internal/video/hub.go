@@ -133,8 +133,8 @@ type room struct {
 	order    []int64              // the waiting links in order of arrival
 	call     map[string]*Member   // by peer id, from before the media join
 	staff    map[*Member]struct{} // staff members, told of the waiting room
-	admitted map[int64]time.Time  // link → until when it rejoins without admission (zero: while in the call)
-	denied   map[int64]bool       // links turned away: they do not wait again
+	admitted map[int64]time.Time  // link → until when it rejoins without admission (zero: while in the call); kept in PostgreSQL too
+	denied   map[int64]bool       // links turned away: they do not wait again; kept in PostgreSQL too
 	closed   bool                 // ended or cancelled: nobody enters
 	// lobby orders the lobby messages: one list is made and sent before
 	// the next is made, so that the last one staff get is who waits now.
@@ -174,30 +174,65 @@ func (m *Member) Signal(s sfu.Message) error { return m.conn.Send(Message{Messag
 
 // EnterLink connects the holder of token (with the landing page's
 // ticket) to its consultation's waiting room, or, when staff let them in
-// less than Rejoin ago, straight into the call. A second connection of
-// the same link replaces the first, which is told so. Errors: those of
-// Service.Enter; Conflict (ErrFull, ErrDenied, or the call was ended).
+// less than Rejoin ago, straight into the call: Service.Enter, then
+// Connect. Errors: those of both.
 func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*Member, error) {
-	const op = "video: enter"
-	j, name, err := h.svc.Enter(ctx, token, ticket)
+	e, err := h.svc.Enter(ctx, token, ticket)
 	if err != nil {
 		return nil, err
 	}
+	return h.Connect(ctx, e, conn)
+}
+
+// EnterStaff connects staff member a to consultation id: into the call,
+// told who waits: Service.EnterStaff, then Connect. Errors: those of
+// both.
+func (h *Hub) EnterStaff(ctx context.Context, a Access, id int64, conn Conn) (*Member, error) {
+	e, err := h.svc.EnterStaff(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return h.Connect(ctx, e, conn)
+}
+
+// Connect connects e, checked a moment ago by Service.Enter or
+// Service.EnterStaff, to the call on this process, over conn. A link's
+// holder goes to the waiting room, or, when staff let them in less than
+// Rejoin ago, straight into the call; a staff member into the call, told
+// who waits. A second connection of the same link (or staff member)
+// replaces the first, which is told so. Errors: Invalid (e is no
+// entry), Conflict (ErrFull, ErrDenied, or the call was ended), and those
+// of the metadata and the media.
+func (h *Hub) Connect(ctx context.Context, e Entry, conn Conn) (*Member, error) {
+	switch {
+	case e.c.ID == 0:
+		return nil, fault.New(fault.Invalid, "video: connect", "")
+	case e.link.ID == 0:
+		return h.connectStaff(ctx, e, conn)
+	}
+	return h.connectLink(ctx, e, conn)
+}
+
+func (h *Hub) connectLink(ctx context.Context, e Entry, conn Conn) (*Member, error) {
+	const op = "video: enter"
 	role := rolePatient
-	if j.Link.Kind == store.LinkGuest {
+	if e.link.Kind == store.LinkGuest {
 		role = roleGuest
 	}
-	m := &Member{hub: h, conn: conn, id: "link-" + strconv.FormatInt(j.Link.ID, 10), name: name, role: role, linkID: j.Link.ID,
+	m := &Member{hub: h, conn: conn, id: "link-" + strconv.FormatInt(e.link.ID, 10), name: e.name, role: role, linkID: e.link.ID,
 		ready: make(chan struct{})}
 
 	h.mu.Lock()
-	r := h.roomLocked(j.Consultation)
+	r := h.roomLocked(e.c)
 	m.room = r
+	// Staff's decisions are this room's while it lives, and PostgreSQL's
+	// from before it (another process held the call, and died).
 	switch {
 	case r.closed:
 		h.mu.Unlock()
 		return nil, fault.New(fault.Conflict, op, "")
-	case r.denied[m.linkID]:
+	case r.denied[m.linkID] || e.link.Denied:
+		h.forgetLocked(r)
 		h.mu.Unlock()
 		return nil, fault.Wrap(fault.Conflict, op, ErrDenied)
 	}
@@ -209,8 +244,10 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 	if old != nil {
 		closeOld = h.dropLocked(old)
 	}
+	now := h.now()
 	until, wasAdmitted := r.admitted[m.linkID]
-	rejoin := wasAdmitted && (until.IsZero() || h.now().Before(until))
+	rejoin := wasAdmitted && (until.IsZero() || now.Before(until)) ||
+		e.link.RejoinUntil != nil && now.Before(*e.link.RejoinUntil)
 	full := !rejoin && len(r.waiting) >= MaxWaiting
 	switch {
 	case rejoin:
@@ -236,20 +273,21 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 	}
 
 	if rejoin {
-		if err := h.svc.Present(ctx, j.Consultation, m.linkID, 0, store.PresenceRejoined); err != nil {
+		if err := h.svc.presentLink(ctx, e.c, m.linkID, store.PresenceRejoined, now.Add(Rejoin)); err != nil {
 			h.Leave(m)
 			return nil, err
 		}
 		if err := h.join(m); err != nil {
+			h.Leave(m) // nobody else will: the caller gets no member
 			return nil, err
 		}
 		return m, nil
 	}
-	if err := h.svc.Present(ctx, j.Consultation, m.linkID, 0, store.PresenceWaiting); err != nil {
+	if err := h.svc.Present(ctx, e.c, m.linkID, 0, store.PresenceWaiting); err != nil {
 		h.Leave(m)
 		return nil, err
 	}
-	waiting := Message{Message: sfu.Message{Type: TypeWaiting}, Start: j.Consultation.StartsAt.UTC().Format(time.RFC3339)}
+	waiting := Message{Message: sfu.Message{Type: TypeWaiting}, Start: e.c.StartsAt.UTC().Format(time.RFC3339)}
 	if h.ice != nil {
 		waiting.ICEServers = h.ice(m.id) // for the connection test
 	}
@@ -258,14 +296,8 @@ func (h *Hub) EnterLink(ctx context.Context, token, ticket string, conn Conn) (*
 	return m, nil
 }
 
-// EnterStaff connects staff member a to consultation id: into the call,
-// told who waits. Errors: those of Service.EnterStaff; Conflict (the call
-// is full, or was ended).
-func (h *Hub) EnterStaff(ctx context.Context, a Access, id int64, conn Conn) (*Member, error) {
-	c, err := h.svc.EnterStaff(ctx, a, id)
-	if err != nil {
-		return nil, err
-	}
+func (h *Hub) connectStaff(ctx context.Context, e Entry, conn Conn) (*Member, error) {
+	a, c := e.access, e.c
 	m := &Member{hub: h, conn: conn, id: "staff-" + strconv.FormatInt(a.StaffID, 10), name: a.Name, role: roleStaff, access: a,
 		ready: make(chan struct{})}
 	h.mu.Lock()
@@ -403,20 +435,31 @@ func (h *Hub) Leave(m *Member) {
 	wasWaiting := m.linkID != 0 && r.waiting[m.linkID] == m
 	inCall := r.call[m.id] == m
 	p := h.dropLocked(m)
+	var until time.Time // when a link's holder, out of the call, needs admission again
+	if inCall && m.linkID != 0 {
+		until = r.admitted[m.linkID]
+	}
 	h.mu.Unlock()
 	closeMedia(p)
 	if wasWaiting || inCall {
-		h.record(r.c, m, store.PresenceLeft)
+		h.record(r.c, m, store.PresenceLeft, until)
 	}
 	h.tellStaff(r)
 }
 
 // record writes metadata from outside a request: a failure loses only
-// that entry, and is logged.
-func (h *Hub) record(c store.Consultation, m *Member, kind string) {
+// that entry, and is logged. until, when not zero, is until when m, a
+// link's holder who was let in, comes back without admission.
+func (h *Hub) record(c store.Consultation, m *Member, kind string, until time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.svc.Present(ctx, c, m.linkID, m.access.StaffID, kind); err != nil {
+	var err error
+	if until.IsZero() {
+		err = h.svc.Present(ctx, c, m.linkID, m.access.StaffID, kind)
+	} else {
+		err = h.svc.presentLink(ctx, c, m.linkID, kind, until)
+	}
+	if err != nil {
 		h.log.Warn("video: record metadata", "consultation", c.ID, "kind", kind, "err", err)
 	}
 }
@@ -440,8 +483,7 @@ func (h *Hub) roomLocked(c store.Consultation) *room {
 
 // dropLocked takes m out of its room and returns its media to close once
 // the lock is released. A link holder who was in the call may rejoin for
-// Rejoin; the room is forgotten once nobody is connected and nobody may
-// rejoin.
+// Rejoin; the room is forgotten once nobody is connected.
 func (h *Hub) dropLocked(m *Member) *sfu.Peer {
 	m.left = true
 	h.stopEchoLocked(m)
@@ -453,11 +495,6 @@ func (h *Hub) dropLocked(m *Member) *sfu.Peer {
 		delete(r.call, m.id)
 		if m.linkID != 0 && !r.closed {
 			r.admitted[m.linkID] = h.now().Add(Rejoin)
-			time.AfterFunc(Rejoin+time.Second, func() {
-				h.mu.Lock()
-				defer h.mu.Unlock()
-				h.forgetLocked(r)
-			})
 		}
 	}
 	delete(r.staff, m)
@@ -465,19 +502,14 @@ func (h *Hub) dropLocked(m *Member) *sfu.Peer {
 	return m.peer
 }
 
-// forgetLocked takes r out of the hub when nobody is connected to it and
-// nobody may rejoin it.
+// forgetLocked takes r out of the hub when nobody is connected to it. Who
+// may rejoin it and who was turned away are in PostgreSQL too, which the
+// next room of the consultation reads, on this process or another.
 func (h *Hub) forgetLocked(r *room) {
 	if len(r.waiting) > 0 || len(r.call) > 0 || len(r.staff) > 0 || r.closed {
 		return
 	}
-	now := h.now()
-	for link, until := range r.admitted {
-		if !until.IsZero() && !now.Before(until) {
-			delete(r.admitted, link)
-		}
-	}
-	if len(r.admitted) == 0 && len(r.denied) == 0 && h.rooms[r.c.ID] == r {
+	if h.rooms[r.c.ID] == r {
 		delete(h.rooms, r.c.ID)
 	}
 }

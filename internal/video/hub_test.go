@@ -2,6 +2,7 @@ package video_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"strconv"
@@ -276,3 +277,53 @@ func TestHubRejoin(t *testing.T) {
 		t.Errorf("metadata %v, want %v", got, want)
 	}
 }
+
+// A join whose media join fails leaves no room behind: the hub holds no
+// call nobody is connected to (Rooms, whose calls the node keeps
+// claiming).
+func TestHubFailedJoinLeavesNoRoom(t *testing.T) {
+	for _, who := range []string{"a link's holder rejoining", "staff"} {
+		t.Run(who, func(t *testing.T) {
+			w := newHubWorld(t)
+			staff, _ := w.mustStaff(t, w.caseworker, w.id)
+			patient, patientConn := w.mustLink(t, w.tokens[0])
+			if err := w.handle(t, staff, msg(video.TypeAdmit, w.links[0])); err != nil {
+				t.Fatal(err)
+			}
+			patientConn.await(t, sfu.TypeOffer)
+			w.hub.Leave(patient)
+			w.hub.Leave(staff)
+			if got := w.hub.Rooms(); len(got) != 0 {
+				t.Fatalf("rooms %v once everyone left", got)
+			}
+
+			// Others fill the call's media meanwhile.
+			room := w.media.Room(strconv.FormatInt(w.id, 10))
+			for i := range sfu.DefaultMaxPeers {
+				p, err := room.Join("other-"+strconv.Itoa(i), sfu.PeerInfo{Name: "Other", Role: "guest"}, discard{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(p.Close)
+			}
+			var err error
+			if who == "staff" {
+				_, err = w.hub.EnterStaff(context.Background(), w.caseworker, w.id, newConn())
+			} else {
+				w.now = w.now.Add(video.Rejoin / 2)
+				_, _, err = w.enterLink(t, w.tokens[0])
+			}
+			if !errors.Is(err, sfu.ErrRoomFull) {
+				t.Errorf("joining full media: %v, want %v", err, sfu.ErrRoomFull)
+			}
+			if got := w.hub.Rooms(); len(got) != 0 {
+				t.Errorf("rooms %v after the failed join, want none", got)
+			}
+		})
+	}
+}
+
+// discard is a media peer's signalling that nobody reads.
+type discard struct{}
+
+func (discard) Signal(sfu.Message) error { return nil }

@@ -2,6 +2,7 @@ package video
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gesundheitsamt/portal/internal/store"
@@ -40,8 +41,35 @@ func (s *Service) KeepNode(ctx context.Context, node string, ids []int64) error 
 	return store.TouchConsultationNodes(ctx, s.db, node, ids)
 }
 
+// Keep renews what PostgreSQL knows of the calls this hub holds while
+// they run: node's hold on them (KeepNode; "" with one process, which
+// holds every call), and, for each link's holder in a call, that they
+// come back without admission until Rejoin from now, so that they need
+// none on the process that takes the call over should this one die. The
+// wiring calls it every NodeBeat. Errors: those of the database.
+func (h *Hub) Keep(ctx context.Context, node string) error {
+	var held error
+	if node != "" {
+		held = h.svc.KeepNode(ctx, node, h.Rooms())
+	}
+	h.mu.Lock()
+	var links []store.LinkRef
+	for _, r := range h.rooms {
+		for _, m := range r.call {
+			if m.linkID != 0 && !r.closed {
+				links = append(links, store.LinkRef{OfficeID: r.c.OfficeID, ID: m.linkID})
+			}
+		}
+	}
+	h.mu.Unlock()
+	if len(links) == 0 {
+		return held
+	}
+	return errors.Join(held, store.RenewVideoLinks(ctx, h.svc.db, links, h.now().Add(Rejoin)))
+}
+
 // Rooms returns the consultations whose calls this hub holds: someone
-// is connected, may rejoin, or an end is still being refused.
+// is connected, or an end is still being refused.
 func (h *Hub) Rooms() []int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -93,11 +93,7 @@ type Join struct {
 // else. Errors: NotFound (a malformed or unknown token; a deleted
 // consultation's links are unknown).
 func (s *Service) OpenLink(ctx context.Context, token string) (Join, error) {
-	t, ok := submission.ParseToken(token)
-	if !ok {
-		return Join{}, errUnknownLink
-	}
-	l, c, err := store.GetVideoLinkByToken(ctx, s.db, submission.HashToken(t))
+	l, c, err := s.link(ctx, token)
 	if err != nil {
 		return Join{}, err
 	}
@@ -106,6 +102,16 @@ func (s *Service) OpenLink(ctx context.Context, token string) (Join, error) {
 		return Join{}, err
 	}
 	return Join{Link: l, Consultation: c, Office: o, Window: WindowOf(c, s.now())}, nil
+}
+
+// link returns the link with token and its consultation. Errors:
+// NotFound (a malformed or unknown token).
+func (s *Service) link(ctx context.Context, token string) (store.VideoLink, store.Consultation, error) {
+	t, ok := submission.ParseToken(token)
+	if !ok {
+		return store.VideoLink{}, store.Consultation{}, errUnknownLink
+	}
+	return store.GetVideoLinkByToken(ctx, s.db, submission.HashToken(t))
 }
 
 // MaxName is the longest name a link's holder shows in the call.
