@@ -209,6 +209,16 @@
       case "lobby":
         lobby(m.waiting || []);
         break;
+      case "quality":
+        // The server stopped, or started again, forwarding video to this
+        // browser, whose downlink is too weak for it; audio goes on.
+        if (m.video === "paused") {
+          notice("call-quality-down", "down_paused");
+        } else if (m.video === "on" && !$("call-quality-down").hidden) {
+          notice("call-quality-down", "");
+          say("down_on");
+        }
+        break;
       case "denied": finish("denied"); break;
       case "ended": finish("ended"); break;
       case "replaced": finish("replaced"); break;
@@ -233,6 +243,7 @@
   }
 
   function closePeer() {
+    notice("call-quality-down", "");
     if (pc) pc.close();
     pc = null;
     Object.keys(tiles).forEach(function (id) { tiles[id].remove(); });
@@ -311,6 +322,18 @@
       li.querySelector(".call__name").textContent = name;
       li.querySelector("video").setAttribute("aria-label", (texts.video_of || "") + " " + name);
     });
+  }
+
+  // --- Weak connections. ---
+
+  // notice shows one of the call's notices with the text of key, or hides
+  // it (""). They stand in a status region, which announces one when it
+  // appears, and not again while it stays.
+  function notice(id, key) {
+    var el = $(id);
+    if (key && !el.hidden && el.textContent === texts[key]) return;
+    el.textContent = key ? texts[key] || "" : "";
+    el.hidden = !key;
   }
 
   // --- End-to-end encryption. ---

@@ -117,6 +117,11 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	checkAccessibility(t, patient, axe, "tech check")
 	checkNoHorizontalScroll(t, patient, "tech check", 320)
 	step(t, patient, "wide", chromedp.EmulateViewport(1280, 900))
+	// The page's sockets are kept, so that a server message can be played
+	// to the page below (the quality message).
+	eval[chromedp.Void](t, patient, `window.WebSocket = class extends WebSocket {
+		constructor(...a) { super(...a); (window.testSockets = window.testSockets || []).push(this); }
+	}`)
 	step(t, patient, "to the waiting room", chromedp.Click(chromedp.ID("check-go")))
 	waitTrue(t, patient, "the waiting room", `!document.getElementById("call-waiting").hidden`)
 	checkAccessibility(t, patient, axe, "waiting room")
@@ -214,6 +219,8 @@ func TestBrowserVideoConsultation(t *testing.T) {
 		t.Error("the mute button did not take Enter")
 	}
 
+	weakConnection(t, patient, axe)
+
 	// The caseworker ends it for everyone: both see the page after the call.
 	if got := eval[string](t, patient, `document.getElementById("call-mute").textContent`); got != "Mikrofon aus" {
 		t.Errorf("the mute toggle changed its name to %q", got)
@@ -233,6 +240,29 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	waitLoaded(t, patient)
 	if !eval[bool](t, patient, `document.querySelector("h1").textContent.includes("vorbei")`) {
 		t.Errorf("the link after the end says %q", eval[string](t, patient, `document.querySelector("h1").textContent`))
+	}
+}
+
+// weakConnection plays the server's quality message to the patient's page
+// in the call, on the page's socket: a notice while the video is paused,
+// and a word when it is back.
+func weakConnection(t *testing.T, patient context.Context, axe string) {
+	t.Helper()
+	play := func(m string) {
+		eval[chromedp.Void](t, patient, `window.testSockets[window.testSockets.length - 1].onmessage({ data: '`+m+`' })`)
+	}
+	// The text of a notice that is shown in a status region ("" if not).
+	const notice = `(e => e.hidden || !e.closest('[role="status"]') ? "" : e.textContent)(document.getElementById(%q))`
+	const status = `document.getElementById("call-status").textContent`
+
+	play(`{"type":"quality","video":"paused"}`)
+	if got := eval[string](t, patient, fmt.Sprintf(notice, "call-quality-down")); !strings.Contains(got, "zu schwach für Video") {
+		t.Errorf("video paused by the server: the notice says %q", got)
+	}
+	checkAccessibility(t, patient, axe, "call with video paused by the server")
+	play(`{"type":"quality","video":"on"}`)
+	if got := eval[string](t, patient, fmt.Sprintf(notice, "call-quality-down")+` + "|" + `+status); got != "|Das Bild ist wieder da." {
+		t.Errorf("video on again: notice and status line %q", got)
 	}
 }
 
