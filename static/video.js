@@ -209,6 +209,16 @@
       case "lobby":
         lobby(m.waiting || []);
         break;
+      case "quality":
+        // The server stopped, or started again, forwarding video to this
+        // browser, whose downlink is too weak for it; audio goes on.
+        if (m.video === "paused") {
+          notice("call-quality-down", "down_paused");
+        } else if (m.video === "on" && !$("call-quality-down").hidden) {
+          notice("call-quality-down", "");
+          say("down_on");
+        }
+        break;
       case "denied": finish("denied"); break;
       case "ended": finish("ended"); break;
       case "replaced": finish("replaced"); break;
@@ -230,9 +240,11 @@
     pc.oniceconnectionstatechange = function () {
       if (pc && pc.iceConnectionState === "failed") send({ type: "restart" });
     };
+    watchQuality();
   }
 
   function closePeer() {
+    stopQuality();
     if (pc) pc.close();
     pc = null;
     Object.keys(tiles).forEach(function (id) { tiles[id].remove(); });
@@ -247,7 +259,11 @@
       // the microphone go there.
       if (!attached) {
         attached = true;
-        local.getTracks().forEach(function (t) { protect(pc.addTrack(t, local), "send", t.kind); });
+        local.getTracks().forEach(function (t) {
+          var sender = pc.addTrack(t, local);
+          protect(sender, "send", t.kind);
+          if (t.kind === "video") camSender = sender;
+        });
       }
       if (sharing && !sharingSent) attachShare();
       vp8Only();
@@ -286,7 +302,18 @@
       video.srcObject = stream;
       var name = document.createElement("p");
       name.className = "call__name";
+      // Shown over the still picture when its frames stop (measure).
+      var paused = document.createElement("p");
+      paused.className = "call__paused";
+      paused.hidden = true;
+      var what = document.createElement("strong");
+      what.textContent = texts.tile_paused || "";
+      var why = document.createElement("span");
+      why.className = "call__paused-detail";
+      why.textContent = texts.tile_weak || "";
+      paused.append(what, " ", why);
       li.appendChild(video);
+      li.appendChild(paused);
       li.appendChild(name);
       $("call-videos").appendChild(li);
       tiles[stream.id] = li;
@@ -311,6 +338,81 @@
       li.querySelector(".call__name").textContent = name;
       li.querySelector("video").setAttribute("aria-label", (texts.video_of || "") + " " + name);
     });
+  }
+
+  // --- Weak connections: video-quality.js decides, this only acts. ---
+  //
+  // Every 2 seconds of a call the page reads the connection's stats. An
+  // uplink too poor for video pauses the camera: its track comes off the
+  // sender (the transceiver stays, so nothing is renegotiated) and is put
+  // back for a try later, only while the camera toggle is on; a shared
+  // screen has a sender of its own and is left alone. A remote video
+  // whose frames stopped says so on its tile, and is not announced.
+
+  var camSender = null, uplink = null, stalls = null, polling = 0;
+
+  function watchQuality() {
+    stopQuality();
+    uplink = window.PortalVideoQuality.uplink();
+    stalls = window.PortalVideoQuality.frames();
+    polling = setInterval(measure, 2000);
+  }
+
+  function stopQuality() {
+    clearInterval(polling);
+    polling = 0;
+    camSender = null;
+    notice("call-quality-up", "");
+    notice("call-quality-down", "");
+  }
+
+  // notice shows one of the call's notices with the text of key, or hides
+  // it (""). They stand in a status region, which announces one when it
+  // appears, and not again while it stays.
+  function notice(id, key) {
+    var el = $(id);
+    if (key && !el.hidden && el.textContent === texts[key]) return;
+    el.textContent = key ? texts[key] || "" : "";
+    el.hidden = !key;
+  }
+
+  function cameraOn() {
+    return !!camSender && local.getVideoTracks().length > 0 && $("call-camera").getAttribute("aria-pressed") !== "true";
+  }
+
+  function measure() {
+    var p = pc;
+    if (!p) return;
+    p.getStats().then(function (stats) {
+      if (p !== pc) return;
+      var now = performance.now();
+      var s = window.PortalVideoQuality.read(stats);
+      var sender = camSender;
+      switch (uplink.sample(now, s.rate, cameraOn())) {
+        case "pause":
+          sender.replaceTrack(null).catch(function () {});
+          notice("call-quality-up", "up_paused");
+          break;
+        case "resume":
+          // The camera's track now: a switch of cameras meanwhile went to
+          // local alone.
+          sender.replaceTrack(local.getVideoTracks()[0]).catch(function () {});
+          break;
+        case "ok":
+          notice("call-quality-up", "");
+          say("up_on");
+          break;
+      }
+      var tracks = [];
+      Object.keys(tiles).forEach(function (id) {
+        tiles[id].querySelector("video").srcObject.getVideoTracks().forEach(function (t) {
+          if (t.readyState === "live" && t.id in s.frames) tracks.push({ tile: id, track: t.id, frames: s.frames[t.id] });
+        });
+      });
+      var changed = stalls.sample(now, tracks);
+      changed.stalled.forEach(function (id) { tiles[id].querySelector(".call__paused").hidden = false; });
+      changed.cleared.forEach(function (id) { if (tiles[id]) tiles[id].querySelector(".call__paused").hidden = true; });
+    }).catch(function () { /* closed meanwhile */ });
   }
 
   // --- End-to-end encryption. ---

@@ -120,6 +120,11 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	checkAccessibility(t, patient, axe, "tech check")
 	checkNoHorizontalScroll(t, patient, "tech check", 320)
 	step(t, patient, "wide", chromedp.EmulateViewport(1280, 900))
+	// The page's sockets are kept, so that a server message can be played
+	// to the page below (the quality message).
+	eval[chromedp.Void](t, patient, `window.WebSocket = class extends WebSocket {
+		constructor(...a) { super(...a); (window.testSockets = window.testSockets || []).push(this); }
+	}`)
 	step(t, patient, "to the waiting room", chromedp.Click(chromedp.ID("check-go")))
 	waitTrue(t, patient, "the waiting room", `!document.getElementById("call-waiting").hidden`)
 	checkAccessibility(t, patient, axe, "waiting room")
@@ -170,6 +175,9 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	t.Logf("encoded transforms: RTCRtpScriptTransform %v", eval[bool](t, patient, `"RTCRtpScriptTransform" in window`))
 	checkAccessibility(t, patient, axe, "call (patient)")
 	checkAccessibility(t, staff, axe, "call (staff)")
+	if eval[bool](t, patient, `!document.querySelector("#call-videos .call__paused").hidden`) {
+		t.Error("a playing video is marked as paused")
+	}
 	if got := eval[string](t, patient, `document.querySelector("#call-videos .call__name").textContent`); !strings.Contains(got, "Gesundheitsamt") {
 		t.Errorf("the patient's view of the caseworker is labelled %q", got)
 	}
@@ -223,6 +231,8 @@ func TestBrowserVideoConsultation(t *testing.T) {
 		t.Error("the mute button did not take Enter")
 	}
 
+	weakConnection(t, patient, staff, axe)
+
 	// The caseworker ends it for everyone: both see the page after the call.
 	if got := eval[string](t, patient, `document.getElementById("call-mute").textContent`); got != "Mikrofon aus" {
 		t.Errorf("the mute toggle changed its name to %q", got)
@@ -243,6 +253,70 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	if !eval[bool](t, patient, `document.querySelector("h1").textContent.includes("vorbei")`) {
 		t.Errorf("the link after the end says %q", eval[string](t, patient, `document.querySelector("h1").textContent`))
 	}
+}
+
+// weakConnection plays a weak connection to the patient's page in the
+// call: the server's quality message (on the page's socket), then an
+// uplink the browser estimates at 50 kbit/s (getStats answers so), which
+// pauses the patient's camera, so that the caseworker's tile of the
+// patient marks its picture paused; a camera switched off meanwhile is not
+// put back by the next try, and switched on, it is.
+func weakConnection(t *testing.T, patient, staff context.Context, axe string) {
+	t.Helper()
+	play := func(m string) {
+		eval[chromedp.Void](t, patient, `window.testSockets[window.testSockets.length - 1].onmessage({ data: '`+m+`' })`)
+	}
+	// The text of a notice that is shown in a status region ("" if not).
+	const notice = `(e => e.hidden || !e.closest('[role="status"]') ? "" : e.textContent)(document.getElementById(%q))`
+	const status = `document.getElementById("call-status").textContent`
+
+	play(`{"type":"quality","video":"paused"}`)
+	if got := eval[string](t, patient, fmt.Sprintf(notice, "call-quality-down")); !strings.Contains(got, "zu schwach für Video") {
+		t.Errorf("video paused by the server: the notice says %q", got)
+	}
+	checkAccessibility(t, patient, axe, "call with video paused by the server")
+	play(`{"type":"quality","video":"on"}`)
+	if got := eval[string](t, patient, fmt.Sprintf(notice, "call-quality-down")+` + "|" + `+status); got != "|Das Bild ist wieder da." {
+		t.Errorf("video on again: notice and status line %q", got)
+	}
+
+	eval[chromedp.Void](t, patient, `(() => {
+		window.testRate = 50000;
+		const get = RTCPeerConnection.prototype.getStats;
+		RTCPeerConnection.prototype.getStats = function (...a) {
+			return get.apply(this, a).then((r) => {
+				if (window.testRate === null) return r;
+				const m = new Map();
+				r.forEach((v, k) => m.set(k, v.type === "candidate-pair" ? Object.assign({}, v, { availableOutgoingBitrate: window.testRate }) : v));
+				return m;
+			});
+		};
+	})()`)
+	waitTrue(t, patient, "the patient's camera paused", fmt.Sprintf(notice, "call-quality-up")+`.includes("Ihr Bild ist angehalten")`)
+	paused := time.Now()
+	const mark = `(() => {
+		const tile = Array.from(document.querySelectorAll("#call-videos .call__tile")).find(li => li.textContent.includes("Anna Muster"));
+		const p = tile && tile.querySelector(".call__paused");
+		return p && !p.hidden && !p.closest("[aria-live], [role=status], [role=alert]") ? p.textContent : "";
+	})()`
+	waitTrue(t, staff, "the caseworker's tile of the patient marked", mark+` !== ""`)
+	if got := eval[string](t, staff, mark); got != "Bild angehalten Schwache Verbindung" {
+		t.Errorf("the paused tile says %q", got)
+	}
+	checkAccessibility(t, staff, axe, "call with a paused picture")
+	checkAccessibility(t, patient, axe, "call with the own camera paused")
+
+	step(t, patient, "camera off", chromedp.Click(chromedp.ID("call-camera")))
+	eval[chromedp.Void](t, patient, `window.testRate = null`)
+	// The try is due 20 s after the pause; by 26 s a camera put back would
+	// have shown frames on the caseworker's tile.
+	time.Sleep(time.Until(paused.Add(26 * time.Second)))
+	if eval[string](t, staff, mark) == "" || eval[string](t, patient, fmt.Sprintf(notice, "call-quality-up")) == "" {
+		t.Error("the paused camera came back while switched off")
+	}
+	step(t, patient, "camera on", chromedp.Click(chromedp.ID("call-camera")))
+	waitTrue(t, patient, "the patient's camera back", fmt.Sprintf(notice, "call-quality-up")+` === "" && `+status+` === "Ihr Bild wird wieder übertragen."`)
+	waitTrue(t, staff, "the caseworker's tile of the patient playing again", mark+` === ""`)
 }
 
 // waitTrue polls expr in the tab until it is true, for up to 20 seconds.

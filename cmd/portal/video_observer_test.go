@@ -51,6 +51,9 @@ type observer struct {
 	chats  []string            // chat messages read, "<from>: <text>"
 	frames map[string][][]byte // stream id → forwarded VP8 frames, as they came
 	got    map[string]bool     // message types seen
+	// closed: the test is over and closes the socket and the connection;
+	// a message still being handled may fail on them, which is no error.
+	closed bool
 }
 
 var dataTicket = regexp.MustCompile(`data-ticket="([^"]+)"`)
@@ -91,6 +94,9 @@ func joinAsGuest(t *testing.T, base, link, name string) *observer {
 	}
 	o := &observer{t: t, ws: ws, pairs: map[string]*pair{}, keys: map[byte][]byte{}, frames: map[string][][]byte{}, got: map[string]bool{}}
 	t.Cleanup(func() {
+		o.mu.Lock()
+		o.closed = true
+		o.mu.Unlock()
 		_ = ws.Close()
 		if o.pc != nil {
 			_ = o.pc.Close()
@@ -131,7 +137,12 @@ func (o *observer) read() {
 		o.got[m.Type] = true
 		o.mu.Unlock()
 		if err := o.handle(m); err != nil {
-			o.t.Errorf("observer: %s: %v", m.Type, err)
+			o.mu.Lock()
+			closed := o.closed
+			o.mu.Unlock()
+			if !closed {
+				o.t.Errorf("observer: %s: %v", m.Type, err)
+			}
 		}
 	}
 }
