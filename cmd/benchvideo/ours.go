@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strconv"
@@ -47,7 +48,19 @@ func serveSFU(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: signalling(media, log), ReadHeaderTimeout: 10 * time.Second}
+	handler := signalling(media, log)
+	if os.Getenv("BENCHVIDEO_PPROF") != "" {
+		// For profiling the SFU under the load: go tool pprof
+		// http://ADDR/debug/pprof/profile (ADDR in the -logs file).
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/", handler)
+		handler = mux
+		fmt.Fprintf(stderr, "benchvideo sfu: profiles at http://%s/debug/pprof/\n", ln.Addr())
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

@@ -34,7 +34,7 @@ import (
 //
 // Then it caps what it publishes with a REMB message: per video track the
 // least share among the limiting links it is forwarded to, at most
-// Config.MaxBitrate and at least minEstimate.
+// Config.MaxBitrate and at least minCap.
 //
 // So a weak subscriber makes the publisher send less (the browser lowers
 // resolution or frame rate), and one too weak for any video gets audio only
@@ -49,12 +49,18 @@ const (
 	// sends for a 720p camera at most.
 	DefaultMaxBitrate = 2_500_000
 	adaptInterval     = time.Second
-	audioAllowance    = 50_000 // bits per second of one Opus track with its headers
-	minEstimate       = 30_000 // the least the estimator and a REMB cap go down to
-	videoFloor        = 60_000 // a share below this gives no usable video
-	lowTicks          = 3
-	cleanRounds       = 10
-	lossyShare        = 0.1 // of packets lost, in the estimator's average
+	audioAllowance    = 50_000  // bits per second of one Opus track with its headers
+	minEstimate       = 30_000  // the least the estimator goes down to
+	videoFloor        = 100_000 // a share below this gives no usable video
+	// minCap is the least a REMB cap goes down to. It is above the
+	// browser's own rule (video-quality.js: a camera pauses when its
+	// estimate stays under 100 kbit/s), so that one weak subscriber makes
+	// a publisher send less but never stop its camera for everyone; a
+	// subscriber that cannot take even this much gets audio only.
+	minCap      = 150_000
+	lowTicks    = 3
+	cleanRounds = 10
+	lossyShare  = 0.1 // of packets lost, in the estimator's average
 )
 
 // pauses say how long video stays paused: at least min, twice as long as
@@ -297,7 +303,7 @@ func (p *Peer) capUplink() {
 				limit = min(limit, int(share))
 			}
 		}
-		total += max(limit, minEstimate)
+		total += max(limit, minCap)
 		ssrcs = append(ssrcs, uint32(t.remote.SSRC()))
 	}
 	_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
