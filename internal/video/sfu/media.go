@@ -108,6 +108,7 @@ func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, logs log
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, r); err != nil {
 		return nil, err
 	}
+	r.Add(newAttributesFactory())
 	return r, nil
 }
 

@@ -105,11 +105,12 @@ func (p *Peer) readRTCP(sender *webrtc.RTPSender, t *track) {
 	defer p.wg.Done()
 	buf := make([]byte, rtpBufSize)
 	for {
-		n, _, err := sender.Read(buf)
+		n, attr, err := sender.Read(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
+		// The interceptors parsed the packets already (attr keeps them).
+		pkts, err := attr.GetRTCPPackets(buf[:n])
 		if err != nil {
 			continue
 		}
