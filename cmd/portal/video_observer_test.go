@@ -52,7 +52,8 @@ type observer struct {
 	frames map[string][][]byte // stream id → forwarded VP8 frames, as they came
 	got    map[string]bool     // message types seen
 	// closed: the test is over and closes the socket and the connection;
-	// a message still being handled may fail on them, which is no error.
+	// a message still being handled may fail on them, which is no error,
+	// nor is one that fails on a connection the server closed.
 	closed bool
 }
 
@@ -138,7 +139,9 @@ func (o *observer) read() {
 		o.mu.Unlock()
 		if err := o.handle(m); err != nil {
 			o.mu.Lock()
-			closed := o.closed
+			// Also when the server ended the connection (the call ended):
+			// an offer it sent just before may arrive after that.
+			closed := o.closed || o.pc != nil && o.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
 			o.mu.Unlock()
 			if !closed {
 				o.t.Errorf("observer: %s: %v", m.Type, err)
