@@ -10,3 +10,7 @@ func (s *SFU) RoomCount() int { return s.roomCount() }
 func ShortPauses(cfg *Config, min time.Duration) {
 	cfg.pauses = pauses{min: min, max: 4 * min, steady: 4 * min}
 }
+
+// StopVideo pauses (stop) or resumes the video forwarded to p, as the
+// adaptation does for a weak link.
+func StopVideo(p *Peer, stop bool) { p.stopVideo(stop) }
