@@ -6,6 +6,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,6 +28,7 @@ func Offices() []Office {
 				Slug: "leipzig", Code: "LEJ", Name: "Gesundheitsamt Leipzig",
 				Street: "Friedrich-Ebert-Straße 19a", PostalCode: "04109", City: "Leipzig",
 				Phone: "+49 341 123-6700", Email: "gesundheitsamt@leipzig.example", Website: "https://www.leipzig.example/gesundheitsamt",
+				State: "SN",
 			},
 			Areas: []store.PostalArea{{FirstCode: "04103", LastCode: "04357"}},
 		},
@@ -35,6 +37,7 @@ func Offices() []Office {
 				Slug: "halle", Code: "HAL", Name: "Gesundheitsamt Halle (Saale)",
 				Street: "Niemeyerstraße 1", PostalCode: "06110", City: "Halle (Saale)",
 				Phone: "+49 345 221-3210", Email: "gesundheitsamt@halle.example", Website: "https://www.halle.example/gesundheitsamt",
+				State: "ST",
 			},
 			Areas: []store.PostalArea{{FirstCode: "06108", LastCode: "06132"}},
 		},
@@ -75,9 +78,69 @@ func Seed(ctx context.Context, db *store.DB) error {
 					return err
 				}
 			}
+			o.Office.ID = id
+			if err := seedCalendars(ctx, tx, o.Office); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+}
+
+// Calendar is a demo calendar with its weekly rules and the services it
+// serves.
+type Calendar struct {
+	Calendar store.Calendar
+	Rules    []store.Rule
+	Services []string
+}
+
+// Calendars returns the demo calendars of an office: on site, mornings on
+// every working day with two places a slot and Tuesday and Thursday
+// afternoons with one; and video consultations, Monday to Thursday
+// mornings.
+func Calendars(o store.Office) []Calendar {
+	weekly := func(days []time.Weekday, from, to time.Duration, capacity int) []store.Rule {
+		var rules []store.Rule
+		for _, d := range days {
+			rules = append(rules, store.Rule{Weekday: d, Starts: from, Ends: to, Capacity: capacity})
+		}
+		return rules
+	}
+	workdays := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
+	return []Calendar{
+		{
+			Calendar: store.Calendar{OfficeID: o.ID, Slug: "vor-ort", Name: "Sprechstunde vor Ort", Kind: store.CalendarOnsite,
+				Place: o.Name + ", " + o.Street + ", " + o.PostalCode + " " + o.City,
+				Slot:  20 * time.Minute, Notice: 2 * time.Hour, Horizon: 56 * 24 * time.Hour},
+			Rules: append(weekly(workdays, 8*time.Hour, 12*time.Hour, 2),
+				weekly([]time.Weekday{time.Tuesday, time.Thursday}, 14*time.Hour, 18*time.Hour, 1)...),
+			Services: []string{"belehrung-infektionsschutz", "amtsaerztliche-untersuchung", "reiseimpfberatung"},
+		},
+		{
+			Calendar: store.Calendar{OfficeID: o.ID, Slug: "video", Name: "Videosprechstunde", Kind: store.CalendarVideo,
+				Slot: 30 * time.Minute, Notice: 2 * time.Hour, Horizon: 56 * 24 * time.Hour},
+			Rules:    weekly([]time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday}, 9*time.Hour, 12*time.Hour, 1),
+			Services: []string{"reiseimpfberatung"},
+		},
+	}
+}
+
+// seedCalendars writes the demo calendars of office o.
+func seedCalendars(ctx context.Context, tx pgx.Tx, o store.Office) error {
+	for _, c := range Calendars(o) {
+		id, err := store.UpsertCalendar(ctx, tx, c.Calendar)
+		if err != nil {
+			return err
+		}
+		if err := store.ReplaceCalendarRules(ctx, tx, o.ID, id, c.Rules); err != nil {
+			return err
+		}
+		if err := store.ReplaceCalendarServices(ctx, tx, o.ID, id, c.Services); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Describe returns one line per demo office for the start-up message.

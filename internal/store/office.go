@@ -19,6 +19,9 @@ type Office struct {
 	Phone      string
 	Email      string
 	Website    string
+	// State is the office's Land, two letters (SN, ST, ...): whose public
+	// holidays close its calendars. Empty: the nationwide ones.
+	State string
 	// Notify is how the office's inbox address hears of new submissions:
 	// NotifyEach, NotifyDaily or NotifyOff (set by its admin).
 	Notify string
@@ -46,11 +49,11 @@ type Service struct {
 	Position int
 }
 
-const officeColumns = `id, slug, code, name, street, postal_code, city, phone, email, website, notify`
+const officeColumns = `id, slug, code, name, street, postal_code, city, phone, email, website, state, notify`
 
 func scanOffice(row pgx.Row) (Office, error) {
 	var o Office
-	err := row.Scan(&o.ID, &o.Slug, &o.Code, &o.Name, &o.Street, &o.PostalCode, &o.City, &o.Phone, &o.Email, &o.Website, &o.Notify)
+	err := row.Scan(&o.ID, &o.Slug, &o.Code, &o.Name, &o.Street, &o.PostalCode, &o.City, &o.Phone, &o.Email, &o.Website, &o.State, &o.Notify)
 	return o, err
 }
 
@@ -81,19 +84,19 @@ func GetOfficeBySlug(ctx context.Context, q Querier, slug string) (Office, error
 }
 
 const upsertOffice = `
-INSERT INTO office (slug, code, name, street, postal_code, city, phone, email, website)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO office (slug, code, name, street, postal_code, city, phone, email, website, state)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (slug) DO UPDATE SET
     code = EXCLUDED.code, name = EXCLUDED.name, street = EXCLUDED.street,
     postal_code = EXCLUDED.postal_code, city = EXCLUDED.city, phone = EXCLUDED.phone,
-    email = EXCLUDED.email, website = EXCLUDED.website, updated_at = now()
+    email = EXCLUDED.email, website = EXCLUDED.website, state = EXCLUDED.state, updated_at = now()
 RETURNING id`
 
 // UpsertOffice creates the office or updates the one with the same slug,
 // and returns its id.
 func UpsertOffice(ctx context.Context, q Querier, o Office) (int64, error) {
 	var id int64
-	err := q.QueryRow(ctx, upsertOffice, o.Slug, o.Code, o.Name, o.Street, o.PostalCode, o.City, o.Phone, o.Email, o.Website).Scan(&id)
+	err := q.QueryRow(ctx, upsertOffice, o.Slug, o.Code, o.Name, o.Street, o.PostalCode, o.City, o.Phone, o.Email, o.Website, o.State).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: upsert office %s: %w", o.Slug, err)
 	}

@@ -1,0 +1,376 @@
+package booking_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/internal/booking"
+	"github.com/gesundheitsamt/portal/internal/demo"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+// world is an office with a calendar of Monday-to-Friday mornings, 20
+// minute slots, serving "terminanfrage", and a clock on a Monday
+// evening.
+type world struct {
+	db       *store.DB
+	svc      *booking.Service
+	office   store.Office
+	other    store.Office
+	calendar int64
+	now      time.Time
+}
+
+func newWorld(t testing.TB, capacity int) *world {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.New(t)
+	berlin, err := time.LoadLocation(booking.Zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{db: db, now: time.Date(2026, 12, 7, 18, 0, 0, 0, berlin)}
+	if err := store.UpsertService(ctx, db, store.Service{Slug: "terminanfrage", FormRef: "terminanfrage"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range []store.Office{{Slug: "leipzig", Code: "LEJ", Name: "Gesundheitsamt Leipzig", State: "SN"}, {Slug: "halle", Code: "HAL", Name: "Gesundheitsamt Halle", State: "ST"}} {
+		id, err := store.UpsertOffice(ctx, db, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.ID = id
+		if i == 0 {
+			w.office = o
+		} else {
+			w.other = o
+		}
+	}
+	w.calendar, err = store.UpsertCalendar(ctx, db, store.Calendar{OfficeID: w.office.ID, Slug: "vor-ort", Name: "Vor Ort", Kind: store.CalendarOnsite,
+		Slot: 20 * time.Minute, Notice: time.Hour, Horizon: 56 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []store.Rule
+	for d := time.Monday; d <= time.Friday; d++ {
+		rules = append(rules, store.Rule{Weekday: d, Starts: 8 * time.Hour, Ends: 12 * time.Hour, Capacity: capacity})
+	}
+	if err := store.ReplaceCalendarRules(ctx, db, w.office.ID, w.calendar, rules); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReplaceCalendarServices(ctx, db, w.office.ID, w.calendar, []string{"terminanfrage"}); err != nil {
+		t.Fatal(err)
+	}
+	w.svc, err = booking.New(db, func() time.Time { return w.now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// slots returns the slots of the calendar on the next days.
+func (w *world) slots(t testing.TB, days int) []booking.Slot {
+	t.Helper()
+	_, ds, err := w.svc.Availability(context.Background(), w.office, w.calendar, w.now, w.now.AddDate(0, 0, days))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []booking.Slot
+	for _, d := range ds {
+		out = append(out, d.Slots...)
+	}
+	return out
+}
+
+// count returns how many bookings of the calendar are in state.
+func (w *world) count(t *testing.T, state string) int {
+	t.Helper()
+	var n int
+	if err := w.db.QueryRow(context.Background(), `SELECT count(*) FROM booking WHERE calendar_id = $1 AND state = $2`, w.calendar, state).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// messageOf returns the message id of a classified error.
+func messageOf(err error) string {
+	var e *fault.Error
+	if errors.As(err, &e) {
+		return e.MessageID
+	}
+	return ""
+}
+
+// TestHoldRace: 200 citizens at once hold 50 slots of one place, four for
+// each slot. Exactly one of every four gets it; the others are told the
+// slot is taken. The database rows say the same: 50 holds, one a slot.
+func TestHoldRace(t *testing.T) {
+	w := newWorld(t, 1)
+	slots := w.slots(t, 7)[:50]
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	held, taken := map[time.Time]int{}, 0
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := slots[i%50]
+			_, err := w.svc.Hold(context.Background(), w.office, w.calendar, "terminanfrage", s.Start)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				held[s.Start]++
+			case fault.KindOf(err) == fault.Conflict && messageOf(err) == "booking.error.slot_taken":
+				taken++
+			default:
+				t.Errorf("hold %v: %v", s.Start, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(held) != 50 || taken != 150 {
+		t.Errorf("%d slots held, %d refusals; want 50 and 150", len(held), taken)
+	}
+	for at, n := range held {
+		if n != 1 {
+			t.Errorf("slot %v held %d times", at, n)
+		}
+	}
+	if n := w.count(t, store.BookingHeld); n != 50 {
+		t.Errorf("%d held bookings in the database, want 50", n)
+	}
+	var doubled int
+	if err := w.db.QueryRow(context.Background(), `SELECT count(*) FROM (SELECT starts_at FROM booking WHERE state = 'held' GROUP BY starts_at HAVING count(*) > 1) d`).Scan(&doubled); err != nil || doubled != 0 {
+		t.Errorf("%d slots with more than one hold (%v)", doubled, err)
+	}
+	for _, s := range w.slots(t, 7)[:50] {
+		if s.Free != 0 {
+			t.Errorf("slot %v shows %d free places after it was held", s.Start, s.Free)
+		}
+	}
+}
+
+// TestHoldCapacity: a slot of three places takes three holds of ten.
+func TestHoldCapacity(t *testing.T) {
+	w := newWorld(t, 3)
+	slot := w.slots(t, 7)[0]
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := w.svc.Hold(context.Background(), w.office, w.calendar, "terminanfrage", slot.Start)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				ok++
+			} else if fault.KindOf(err) != fault.Conflict {
+				t.Errorf("hold: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 3 || w.count(t, store.BookingHeld) != 3 {
+		t.Errorf("%d holds succeeded, %d in the database; want 3", ok, w.count(t, store.BookingHeld))
+	}
+	if free := w.slots(t, 7)[0].Free; free != 0 {
+		t.Errorf("%d free places shown", free)
+	}
+}
+
+// TestHoldLapses: a hold whose time has passed frees its place for the
+// next one, and is marked expired.
+func TestHoldLapses(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slot := w.slots(t, 7)[0]
+	first, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", slot.Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(first.Until); d < booking.HoldTTL-time.Minute || d > booking.HoldTTL+time.Minute {
+		t.Errorf("the hold lasts %v, want %v", d, booking.HoldTTL)
+	}
+	if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", slot.Start); fault.KindOf(err) != fault.Conflict {
+		t.Fatalf("a second hold while the first lasts: %v", err)
+	}
+	if _, err := w.db.Exec(ctx, `UPDATE booking SET expires_at = now() - interval '1 second' WHERE id = $1`, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if free := w.slots(t, 7)[0].Free; free != 1 {
+		t.Errorf("a lapsed hold leaves %d free places, want 1", free)
+	}
+	second, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", slot.Start)
+	if err != nil {
+		t.Fatalf("a hold after the first lapsed: %v", err)
+	}
+	if second.Token == first.Token || len(second.Token) != 26 {
+		t.Errorf("tokens %q and %q", first.Token, second.Token)
+	}
+	if w.count(t, store.BookingExpired) != 1 || w.count(t, store.BookingHeld) != 1 {
+		t.Errorf("expired %d, held %d; want 1 and 1", w.count(t, store.BookingExpired), w.count(t, store.BookingHeld))
+	}
+}
+
+// TestHoldRefuses: what is no slot, another office's calendar, a service
+// the calendar does not serve.
+func TestHoldRefuses(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slot := w.slots(t, 7)[0]
+	tests := []struct {
+		name     string
+		office   store.Office
+		service  string
+		start    time.Time
+		kind     fault.Kind
+		message  string
+		calendar int64
+	}{
+		{"between two slots", w.office, "terminanfrage", slot.Start.Add(5 * time.Minute), fault.Invalid, "booking.error.no_such_slot", w.calendar},
+		{"a Sunday", w.office, "terminanfrage", time.Date(2026, 12, 13, 9, 0, 0, 0, slot.Start.Location()), fault.Invalid, "booking.error.no_such_slot", w.calendar},
+		{"before the notice", w.office, "terminanfrage", w.now.Add(30 * time.Minute).Truncate(20 * time.Minute), fault.Invalid, "booking.error.no_such_slot", w.calendar},
+		{"beyond the horizon", w.office, "terminanfrage", slot.Start.AddDate(0, 0, 70), fault.Invalid, "booking.error.no_such_slot", w.calendar},
+		{"another office's calendar", w.other, "terminanfrage", slot.Start, fault.NotFound, "", w.calendar},
+		{"a service not served", w.office, "masernschutz", slot.Start, fault.NotFound, "", w.calendar},
+		{"no such calendar", w.office, "terminanfrage", slot.Start, fault.NotFound, "", w.calendar + 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := w.svc.Hold(ctx, tt.office, tt.calendar, tt.service, tt.start)
+			if fault.KindOf(err) != tt.kind || messageOf(err) != tt.message {
+				t.Errorf("hold: %v; want %v %q", err, tt.kind, tt.message)
+			}
+		})
+	}
+	if n := w.count(t, store.BookingHeld); n != 0 {
+		t.Errorf("%d holds in the database after refusals", n)
+	}
+	if _, _, err := w.svc.Availability(ctx, w.other, w.calendar, w.now, w.now.AddDate(0, 0, 7)); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("another office's availability: %v", err)
+	}
+}
+
+// TestHoldMeetsAnUncommittedHold shows the mechanism under the race: a
+// hold that picks the seat another, not yet committed, hold has taken
+// waits in the unique index until the other commits, and then takes the
+// next seat, or is refused when there is none. Without the unique index
+// both would have the same seat.
+func TestHoldMeetsAnUncommittedHold(t *testing.T) {
+	for _, capacity := range []int{1, 2} {
+		t.Run(strconv.Itoa(capacity), func(t *testing.T) {
+			w := newWorld(t, capacity)
+			ctx := context.Background()
+			slot := w.slots(t, 7)[0]
+			hold := func(q store.Querier, token byte) error {
+				_, _, err := store.HoldPlace(ctx, q, store.PlaceHold{OfficeID: w.office.ID, CalendarID: w.calendar, Service: "terminanfrage",
+					Start: slot.Start, Capacity: capacity, TTL: booking.HoldTTL, TokenHash: bytes.Repeat([]byte{token}, 32)})
+				return err
+			}
+			tx, err := w.db.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			if err := hold(tx, 1); err != nil {
+				t.Fatal(err)
+			}
+			second := make(chan error, 1)
+			go func() { second <- hold(w.db, 2) }()
+			select {
+			case err := <-second:
+				t.Fatalf("the second hold did not wait for the first: %v", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err = <-second
+			switch {
+			case capacity == 1 && !errors.Is(err, store.ErrSlotFull):
+				t.Errorf("the second hold of a one-place slot: %v, want ErrSlotFull", err)
+			case capacity == 2 && err != nil:
+				t.Errorf("the second hold of a two-place slot: %v", err)
+			}
+			var seats []int
+			rows, err := w.db.Query(ctx, `SELECT seat FROM booking WHERE calendar_id = $1 AND state = 'held' ORDER BY seat`, w.calendar)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seats, err = pgx.CollectRows(rows, pgx.RowTo[int])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int{0, 1}[:capacity]; !slices.Equal(seats, want) {
+				t.Errorf("seats %v, want %v", seats, want)
+			}
+		})
+	}
+}
+
+// TestDemoCalendars: the demo data give both offices free on-site and
+// video slots on the working days of the coming weeks, and Saxony's
+// closes on Buß- und Bettag while Saxony-Anhalt's does not.
+func TestDemoCalendars(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	if err := demo.Seed(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Seed(ctx, db); err != nil {
+		t.Fatalf("seeding again: %v", err)
+	}
+	berlin, _ := time.LoadLocation(booking.Zone)
+	now := time.Date(2026, 11, 16, 7, 0, 0, 0, berlin) // a Monday
+	svc, err := booking.New(db, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, slug := range []string{"leipzig", "halle"} {
+		office, err := store.GetOfficeBySlug(ctx, db, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cals, err := store.ListServiceCalendars(ctx, db, office.ID, "reiseimpfberatung")
+		if err != nil || len(cals) != 2 || cals[0].Kind != store.CalendarOnsite || cals[1].Kind != store.CalendarVideo {
+			t.Fatalf("%s: calendars %+v, %v", slug, cals, err)
+		}
+		for _, c := range cals {
+			_, days, err := svc.Availability(ctx, office, c.ID, now, now.AddDate(0, 0, 14))
+			if err != nil {
+				t.Fatal(err)
+			}
+			free, bettag := 0, false
+			for _, d := range days {
+				if d.Date.Weekday() == time.Saturday || d.Date.Weekday() == time.Sunday {
+					t.Errorf("%s %s: slots on %v", slug, c.Slug, d.Date)
+				}
+				bettag = bettag || d.Date.Format("01-02") == "11-18"
+				for _, s := range d.Slots {
+					free += s.Free
+				}
+			}
+			if free < 30 {
+				t.Errorf("%s %s: %d free places in two weeks", slug, c.Slug, free)
+			}
+			if want := slug == "halle"; bettag != want {
+				t.Errorf("%s %s: slots on Buß- und Bettag %v, want %v", slug, c.Slug, bettag, want)
+			}
+		}
+	}
+}
