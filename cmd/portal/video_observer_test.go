@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -139,9 +140,10 @@ func (o *observer) read() {
 		o.mu.Unlock()
 		if err := o.handle(m); err != nil {
 			o.mu.Lock()
-			// Also when the server ended the connection (the call ended):
-			// an offer it sent just before may arrive after that.
-			closed := o.closed || o.pc != nil && o.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+			// Also when the server ended the connection: as the call ends,
+			// the offer that takes the others' tracks away can arrive
+			// after the server's DTLS close_notify closed the connection.
+			closed := o.closed || errors.Is(err, webrtc.ErrConnectionClosed)
 			o.mu.Unlock()
 			if !closed {
 				o.t.Errorf("observer: %s: %v", m.Type, err)
