@@ -385,9 +385,15 @@ func (p *Peer) writeLoop() {
 	}
 }
 
-// fail ends a peer whose connection cannot be negotiated any more.
+// fail ends a peer whose connection cannot be negotiated any more. A
+// connection the browser closed (DTLS close_notify) is no error: the peer
+// is leaving already.
 func (p *Peer) fail(what string, err error) {
-	p.log.Error("sfu: "+what, "err", err)
+	if errors.Is(err, webrtc.ErrConnectionClosed) {
+		p.log.Debug("sfu: "+what+" on a closed connection", "err", err)
+	} else {
+		p.log.Error("sfu: "+what, "err", err)
+	}
 	go p.Close()
 }
 
