@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/gesundheitsamt/portal/internal/video/sfu"
@@ -20,35 +19,15 @@ import (
 // subscriber gets audio only and is told so; when the link is good again,
 // video comes back.
 func TestWeakDownlink(t *testing.T) {
-	quiet := logging.NewDefaultLoggerFactory()
-	quiet.DefaultLogLevel = logging.LogLevelDisabled
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	newNet := func(ip string) *vnet.Net {
-		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	serverNet, aliceNet, bobNet := newNet("10.0.0.1"), newNet("10.0.0.2"), newNet("10.0.0.3")
+	wan := newWAN(t)
+	serverNet, aliceNet, bobNet := newHost(t, "10.0.0.1"), newHost(t, "10.0.0.2"), newHost(t, "10.0.0.3")
 	// What reaches bob queues in 8 kB and leaves at the link's rate.
 	link := vnet.NewTBFQueue(10_000_000, 8_000, 8_000)
 	bobLink, err := vnet.NewQueue(bobNet, link)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []vnet.NIC{serverNet, aliceNet, bobLink} {
-		if err := wan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wan.Stop() })
+	startWAN(t, wan, serverNet, aliceNet, bobLink)
 
 	cfg := sfu.Config{Net: serverNet}
 	sfu.ShortPauses(&cfg, 2*time.Second)

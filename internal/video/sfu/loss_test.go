@@ -44,29 +44,11 @@ func (l *lossy) filter(c vnet.Chunk) bool {
 // the SFU make the publisher retransmit, and the subscriber still gets at
 // least 99 % of the video packets.
 func TestLossRecoveredByNACK(t *testing.T) {
-	quiet := logging.NewDefaultLoggerFactory()
-	quiet.DefaultLogLevel = logging.LogLevelDisabled
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	newNet := func(ip string) *vnet.Net {
-		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := wan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	serverNet, aliceNet, bobNet := newNet("10.0.0.1"), newNet("10.0.0.2"), newNet("10.0.0.3")
+	wan := newWAN(t)
+	serverNet, aliceNet, bobNet := newHost(t, "10.0.0.1"), newHost(t, "10.0.0.2"), newHost(t, "10.0.0.3")
 	loss := &lossy{rnd: rand.New(rand.NewPCG(1, 2)), from: "10.0.0.2", share: 0.05}
 	wan.AddChunkFilter(loss.filter)
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wan.Stop() })
+	startWAN(t, wan, serverNet, aliceNet, bobNet)
 
 	s, err := sfu.New(sfu.Config{Net: serverNet}, testLog())
 	if err != nil {
@@ -97,4 +79,41 @@ func TestLossRecoveredByNACK(t *testing.T) {
 		t.Errorf("bob misses %d of %d packets, more than 1 %%", missing, total)
 	}
 	checkIntact(t, bob)
+}
+
+// newWAN returns a virtual network, 10.0.0.0/24, with its logs off.
+func newWAN(t *testing.T) *vnet.Router {
+	t.Helper()
+	quiet := logging.NewDefaultLoggerFactory()
+	quiet.DefaultLogLevel = logging.LogLevelDisabled
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wan
+}
+
+// newHost returns the network of a host with address ip, for startWAN.
+func newHost(t *testing.T, ip string) *vnet.Net {
+	t.Helper()
+	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// startWAN puts the hosts' networks (or what wraps them) on wan and starts
+// it until the test ends.
+func startWAN(t *testing.T, wan *vnet.Router, nics ...vnet.NIC) {
+	t.Helper()
+	for _, n := range nics {
+		if err := wan.AddNet(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = wan.Stop() })
 }
