@@ -81,11 +81,21 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 		newSocket(ws, s.log).refuse(video.CodeBadMessage)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	path := "/video/" + token + "/ws"
 	// Checked here once, whether the call is this node's or another's
 	// (which checks it once more, trusting no node with who may enter).
-	e, err := s.video.Enter(ctx, token, hello.Ticket)
+	s.routeSocket(ws, path, "", raw, func(ctx context.Context) (video.Entry, error) {
+		return s.video.Enter(ctx, token, hello.Ticket)
+	}, nil)
+}
+
+// routeSocket enters a socket into its call: enter checks who it is; the
+// socket then goes on to the node holding the call (with cookie or the
+// hello it opened with) or joins here, with watch (may be nil) running
+// beside it until it ends.
+func (s *Server) routeSocket(ws *websocket.Conn, path, cookie string, hello []byte, enter func(context.Context) (video.Entry, error), watch func(*socket, <-chan struct{})) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	e, err := enter(ctx)
 	var holder string
 	if err == nil {
 		holder, err = s.holder(ctx, ws, path, e.Consultation())
@@ -96,7 +106,7 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 		return
 	}
 	if holder != "" {
-		if !s.passOn(ws, holder, path, "", raw) {
+		if !s.passOn(ws, holder, path, cookie, hello) {
 			newSocket(ws, s.log).refuse(video.CodeClosed)
 		}
 		return
@@ -111,6 +121,11 @@ func (s *Server) linkSocket(ws *websocket.Conn) {
 		return
 	}
 	defer s.hub.Leave(m)
+	if watch != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go watch(sock, stop)
+	}
 	s.serveSocket(ws, sock, m)
 }
 
@@ -124,38 +139,12 @@ func (s *Server) staffSocket(ws *websocket.Conn) {
 		newSocket(ws, s.log).refuse(video.CodeBadMessage)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	path := "/staff/video/" + strconv.FormatInt(id, 10) + "/ws"
-	e, err := s.video.EnterStaff(ctx, video.StaffAccess(st), id)
-	var holder string
-	if err == nil {
-		holder, err = s.holder(ctx, ws, path, e.Consultation())
-	}
-	cancel()
-	if err != nil {
-		newSocket(ws, s.log).refuse(refusal(err))
-		return
-	}
-	if holder != "" {
-		if !s.passOn(ws, holder, path, ws.Headers(fiber.HeaderCookie), nil) {
-			newSocket(ws, s.log).refuse(video.CodeClosed)
-		}
-		return
-	}
-	sock := newSocket(ws, s.log)
-	defer sock.Close()
-	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-	m, err := s.hub.Connect(ctx, e, sock)
-	cancel()
-	if err != nil {
-		sock.refuse(refusal(err))
-		return
-	}
-	defer s.hub.Leave(m)
-	stop := make(chan struct{})
-	defer close(stop)
-	go s.watchSession(ws.Cookies(s.staffCookie()), st, sock, stop)
-	s.serveSocket(ws, sock, m)
+	s.routeSocket(ws, path, ws.Headers(fiber.HeaderCookie), nil, func(ctx context.Context) (video.Entry, error) {
+		return s.video.EnterStaff(ctx, video.StaffAccess(st), id)
+	}, func(sock *socket, stop <-chan struct{}) {
+		s.watchSession(ws.Cookies(s.staffCookie()), st, sock, stop)
+	})
 }
 
 // watchSession closes a staff member's call socket once the session it
