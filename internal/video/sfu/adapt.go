@@ -85,9 +85,9 @@ type adaptState struct {
 	pausedAt  time.Time
 	pause     time.Duration // the least length of the current pause
 	resumedAt time.Time
-	// stopped are the video senders whose track was taken off for the
-	// pause, with the track to put back; guarded by Peer.mu.
-	stopped map[*webrtc.RTPSender]*track
+	// stopped are the SSRCs of the video streams paused (by the gate);
+	// guarded by Peer.mu.
+	stopped map[uint32]bool
 }
 
 // newEstimators makes the factory of the per-connection estimators. An
@@ -239,42 +239,42 @@ func (a *adaptState) round(in linkSample, ps pauses) (verdict, int) {
 	if !a.limiting || a.paused && !a.resuming {
 		return v, -1
 	}
-	return v, share
+	// A link whose estimate is all audio still limits: at the least cap.
+	return v, max(share, 0)
 }
 
-// stopVideo takes the tracks off p's video senders (stop) or puts them
-// back and asks their publishers for a keyframe. Senders of an offer not
-// yet answered are left alone: a sender only stops and restarts once it has
-// started. The transceivers stay, so nothing is renegotiated.
+// stopVideo pauses (stop) the video forwarded to p, or resumes it and
+// asks the publishers for a keyframe. The gate interceptor drops the
+// paused streams' packets; senders keep their tracks, so an offer made
+// during the pause still describes every stream, and the browser keeps
+// the tracks, which get no frames until the pause ends. Video tracks
+// forwarded during a pause are paused by the next round (stillPaused).
 func (p *Peer) stopVideo(stop bool) {
 	var resumed []*track
 	p.mu.Lock()
 	if p.adapt.stopped == nil {
-		p.adapt.stopped = map[*webrtc.RTPSender]*track{}
+		p.adapt.stopped = map[uint32]bool{}
 	}
 	for t, sender := range p.senders {
-		if p.closed || t.remote.Kind() != webrtc.RTPCodecTypeVideo ||
-			slices.Contains(p.added, t) || slices.Contains(p.offered, t) {
+		if t.remote.Kind() != webrtc.RTPCodecTypeVideo {
 			continue
 		}
-		_, stopped := p.adapt.stopped[sender]
-		switch {
-		case stop && !stopped:
-			if err := sender.ReplaceTrack(nil); err != nil {
-				p.log.Debug("sfu: pause video", "err", err)
-				continue
+		for _, e := range sender.GetParameters().Encodings {
+			ssrc := uint32(e.SSRC)
+			switch {
+			case stop && !p.adapt.stopped[ssrc]:
+				p.adapt.stopped[ssrc] = true
+				p.gate.pause(ssrc, true)
+			case !stop && p.adapt.stopped[ssrc]:
+				resumed = append(resumed, t)
 			}
-			p.adapt.stopped[sender] = t
-		case !stop && stopped:
-			if err := sender.ReplaceTrack(t.local); err != nil {
-				p.log.Debug("sfu: resume video", "err", err)
-				continue
-			}
-			resumed = append(resumed, t)
 		}
 	}
 	if !stop {
-		// Senders of tracks removed meanwhile are gone with them.
+		// Also the streams of tracks removed meanwhile.
+		for ssrc := range p.adapt.stopped {
+			p.gate.pause(ssrc, false)
+		}
 		clear(p.adapt.stopped)
 	}
 	p.mu.Unlock()

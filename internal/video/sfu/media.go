@@ -83,7 +83,7 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // retransmission (a power of two).
 const nackHistory = 256
 
-func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, logs logging.LoggerFactory) (*interceptor.Registry, error) {
+func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, out *outboundFactory, logs logging.LoggerFactory) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	r.Add(bwe)
 	err := webrtc.ConfigureNackWithOptions(m, r,
@@ -108,18 +108,19 @@ func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, logs log
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, r); err != nil {
 		return nil, err
 	}
-	r.Add(newAttributesFactory())
+	r.Add(out)
 	return r, nil
 }
 
 // newAPI builds the one webrtc.API all the SFU's peer connections come from.
-// Every connection gets its own estimator from bwe.
-func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, bwe *cc.InterceptorFactory, logs pionlog.Factory) (*webrtc.API, error) {
+// Every connection gets its own estimator from bwe, and its own outbound
+// interceptor from out.
+func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, bwe *cc.InterceptorFactory, out *outboundFactory, logs pionlog.Factory) (*webrtc.API, error) {
 	m, err := newMediaEngine()
 	if err != nil {
 		return nil, err
 	}
-	r, err := newInterceptors(m, bwe, logs)
+	r, err := newInterceptors(m, bwe, out, logs)
 	if err != nil {
 		return nil, err
 	}

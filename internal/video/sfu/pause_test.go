@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,8 +9,10 @@ import (
 )
 
 // TestPausedVideoRenegotiates: while the video to bob is paused, others
-// join and leave, which renegotiates bob's connection; it stays up, and
-// once resumed bob gets the video of everyone still there.
+// join and leave, which renegotiates bob's connection; it stays up, every
+// offer still describes the paused streams (a browser would otherwise
+// drop their tracks), and once resumed bob gets the video of everyone
+// still there.
 func TestPausedVideoRenegotiates(t *testing.T) {
 	s := newSFU(t, sfu.Config{})
 	room := s.Room("r1")
@@ -20,6 +23,9 @@ func TestPausedVideoRenegotiates(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	carl := join(t, room, "c", "carl", "guest", av)
 	receiving(t, bob, carl, "audio", 20)
+	if offer := bob.LastOffer(); !strings.Contains(offer, "msid:"+streamOf(t, bob, "alice")) {
+		t.Errorf("the offer made while alice's video was paused lacks its msid:\n%s", offer)
+	}
 	sfu.StopVideo(bob.peer, true) // carl's video, negotiated since
 	carl.leave()
 	waitFor(t, 5*time.Second, "bob renegotiated without carl", func() bool { return len(bob.Peers()) == 2 })

@@ -23,6 +23,7 @@ type Peer struct {
 	log  *slog.Logger
 	pc   *webrtc.PeerConnection
 	bwe  cc.BandwidthEstimator // estimates what the server may send the browser
+	gate *outbound             // drops the packets of paused video
 	out  Signaler
 
 	queue     chan Message  // to out, in order, by writeLoop
@@ -63,9 +64,9 @@ type Peer struct {
 // one for video, and starts the peer's signalling goroutine.
 func (s *SFU) newPeer(info PeerInfo, out Signaler) (*Peer, error) {
 	s.newPC.Lock()
-	s.nextBWE = nil
+	s.nextBWE, s.nextOut = nil, nil
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
-	bwe := s.nextBWE
+	bwe, gate := s.nextBWE, s.nextOut
 	s.newPC.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
@@ -76,6 +77,7 @@ func (s *SFU) newPeer(info PeerInfo, out Signaler) (*Peer, error) {
 		log:     s.log.With("peer", info.ID),
 		pc:      pc,
 		bwe:     bwe,
+		gate:    gate,
 		out:     out,
 		queue:   make(chan Message, outQueueLen),
 		done:    make(chan struct{}),

@@ -69,6 +69,19 @@ func TestAdaptRound(t *testing.T) {
 			{70_000, 0.3, keep, 20_000}, {60_000, 0.3, keep, 10_000},
 		}},
 	}
+	// A subscriber of two audio and two video tracks whose link carries
+	// less than the audio: it limits the publishers at a share of 0 (the
+	// least cap), and is not taken for a paused one.
+	t.Run("a link too weak for its audio still limits", func(t *testing.T) {
+		var a adaptState
+		now := time.Unix(1_800_000_000, 0)
+		in := linkSample{now: now, estimate: 1_000_000, audio: 2, video: 2}
+		a.round(in, ps)
+		in.now, in.estimate, in.loss = now.Add(time.Second), 90_000, 0.3
+		if v, share := a.round(in, ps); v != keep || share != 0 {
+			t.Errorf("verdict %d, share %d; want keep, 0", v, share)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var a adaptState

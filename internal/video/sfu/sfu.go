@@ -64,10 +64,12 @@ type SFU struct {
 	tcpAddr net.Addr
 
 	// newPC serialises the creation of peer connections, so that the
-	// estimator bwe creates for the next one lands in nextBWE.
+	// estimator and the outbound interceptor made for the next one land in
+	// nextBWE and nextOut.
 	newPC   sync.Mutex
 	bwe     *cc.InterceptorFactory
 	nextBWE cc.BandwidthEstimator
+	nextOut *outbound
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -124,7 +126,9 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		return nil, fmt.Errorf("sfu: %w", err)
 	}
 	s.bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { s.nextBWE = e })
-	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, logs)
+	out := newOutboundFactory()
+	out.created = func(o *outbound) { s.nextOut = o }
+	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, out, logs)
 	if err != nil {
 		s.closeMuxes()
 		return nil, fmt.Errorf("sfu: %w", err)

@@ -1,7 +1,9 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -14,6 +16,10 @@ import (
 // sends a publisher for one track, however many subscribers ask: a keyframe
 // costs several times an ordinary frame, and one answers them all.
 const keyframeGap = 500 * time.Millisecond
+
+// maxReadErrors is how many failed reads in a row end the reading of a
+// sender's RTCP.
+const maxReadErrors = 100
 
 // rtpBufSize fits any packet pion accepts (its receive MTU is 1460).
 const rtpBufSize = 1500
@@ -104,11 +110,22 @@ func (t *track) keyframe() {
 func (p *Peer) readRTCP(sender *webrtc.RTPSender, t *track) {
 	defer p.wg.Done()
 	buf := make([]byte, rtpBufSize)
+	failed := 0
 	for {
 		n, attr, err := sender.Read(buf)
-		if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
 			return
 		}
+		if err != nil {
+			// An interceptor refused one packet (a malformed feedback):
+			// the next ones still count. A run of errors means the
+			// sender is gone in a way that says so differently.
+			if failed++; failed >= maxReadErrors {
+				return
+			}
+			continue
+		}
+		failed = 0
 		// The interceptors parsed the packets already (attr keeps them).
 		pkts, err := attr.GetRTCPPackets(buf[:n])
 		if err != nil {

@@ -93,16 +93,17 @@ type Client struct {
 	wg    sync.WaitGroup
 	once  sync.Once
 
-	mu      sync.Mutex
-	holding bool
-	held    []sfu.Message
-	peers   []sfu.PeerInfo
-	tracks  map[string]*trackState
-	plis    int
-	remb    float32
-	quality []string
-	offers  int
-	errs    []error
+	mu        sync.Mutex
+	holding   bool
+	held      []sfu.Message
+	peers     []sfu.PeerInfo
+	tracks    map[string]*trackState
+	plis      int
+	remb      float32
+	quality   []string
+	offers    int
+	lastOffer string
+	errs      []error
 }
 
 type trackState struct {
@@ -314,6 +315,7 @@ func (c *Client) process(m sfu.Message) error {
 		c.mu.Lock()
 		c.holding = true
 		c.offers++
+		c.lastOffer = m.SDP
 		c.mu.Unlock()
 		err := c.answer(m.SDP)
 		c.mu.Lock()

@@ -136,6 +136,13 @@ func (c *Client) Quality() []string {
 	return slices.Clone(c.quality)
 }
 
+// LastOffer returns the SDP of the last offer the client answered.
+func (c *Client) LastOffer() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastOffer
+}
+
 // Offers returns how many offers the client has answered.
 func (c *Client) Offers() int {
 	c.mu.Lock()
