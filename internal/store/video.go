@@ -168,14 +168,24 @@ func ListCaseConsultations(ctx context.Context, q Querier, officeID, caseID int6
 	return out, nil
 }
 
+// rescheduleConsultation moves the consultation and starts its links
+// afresh: a call at the new time is another call, so who was turned away
+// or let in at the old time waits in the waiting room like everyone.
 const rescheduleConsultation = `
-UPDATE video_consultation SET starts_at = $3, minutes = $4, sequence = sequence + 1
-WHERE id = $1 AND office_id = $2 AND state = 'planned'
-RETURNING sequence`
+WITH moved AS (
+    UPDATE video_consultation SET starts_at = $3, minutes = $4, sequence = sequence + 1
+    WHERE id = $1 AND office_id = $2 AND state = 'planned'
+    RETURNING id, sequence
+), fresh AS (
+    UPDATE video_link SET denied = false, rejoin_until = NULL
+    WHERE office_id = $2 AND consultation_id IN (SELECT id FROM moved)
+)
+SELECT sequence FROM moved`
 
 // RescheduleConsultation moves planned consultation id of office
 // officeID to start at start for minutes and returns its new sequence;
-// ok is false when it is not planned (cancelled or ended).
+// ok is false when it is not planned (cancelled or ended). Staff's
+// decisions about its links' holders (denied, rejoin) are cleared.
 func RescheduleConsultation(ctx context.Context, q Querier, officeID, id int64, start time.Time, minutes int) (seq int, ok bool, err error) {
 	err = q.QueryRow(ctx, rescheduleConsultation, id, officeID, start, minutes).Scan(&seq)
 	if isNoRows(err) {

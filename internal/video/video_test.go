@@ -208,12 +208,23 @@ func TestRescheduleKeepsTheLinkAndCancelClosesIt(t *testing.T) {
 	ctx := context.Background()
 	c := w.plan(t, w.now.Add(time.Hour))
 	later := w.now.Add(26 * time.Hour)
+	// Turned away at the old time: at the new one the holder waits again.
+	before, err := w.svc.OpenLink(ctx, c.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := store.DenyVideoLink(ctx, w.db, before.Consultation.OfficeID, c.Consultation.ID, before.Link.ID); !ok || err != nil {
+		t.Fatalf("deny: %v %v", ok, err)
+	}
 	if err := w.svc.Reschedule(ctx, w.physician, c.Consultation.ID, later, 45); err != nil {
 		t.Fatal(err)
 	}
 	j, err := w.svc.OpenLink(ctx, c.Token)
 	if err != nil || !j.Consultation.StartsAt.Equal(later) || j.Consultation.Minutes != 45 || j.Window != video.Early {
 		t.Fatalf("after reschedule %+v, %v", j.Consultation, err)
+	}
+	if j.Link.Denied || j.Link.RejoinUntil != nil {
+		t.Errorf("after reschedule the link keeps the old call's decision: denied %v, rejoin until %v", j.Link.Denied, j.Link.RejoinUntil)
 	}
 	w.now = later.Add(-10 * time.Minute)
 	if j, _ = w.svc.OpenLink(ctx, c.Token); j.Window != video.Open {
