@@ -374,3 +374,27 @@ func TestDemoCalendars(t *testing.T) {
 		}
 	}
 }
+
+// TestClosure: a closure of the office's calendar takes its days out of
+// the availability and makes their slots unholdable; another office
+// cannot close it.
+func TestClosure(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	first := w.slots(t, 7)[0]
+	day := time.Date(first.Start.Year(), first.Start.Month(), first.Start.Day(), 0, 0, 0, 0, time.UTC)
+	if err := store.AddClosure(ctx, w.db, w.other.ID, w.calendar, store.Closure{FirstDay: day, LastDay: day}); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("another office's closure: %v", err)
+	}
+	if err := store.AddClosure(ctx, w.db, w.office.ID, w.calendar, store.Closure{FirstDay: day, LastDay: day, Reason: "Betriebsausflug"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range w.slots(t, 7) {
+		if s.Start.Format("2006-01-02") == day.Format("2006-01-02") {
+			t.Fatalf("a slot on the closed day: %v", s.Start)
+		}
+	}
+	if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", first.Start); messageOf(err) != "booking.error.no_such_slot" {
+		t.Errorf("a hold on the closed day: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	_ "time/tzdata" // the office's zone, also on machines without a zone database
 
@@ -55,7 +56,11 @@ func New(db *store.DB, now func() time.Time) (*Service, error) {
 // with Free 0). Errors: NotFound (no such calendar of the office).
 func (s *Service) Availability(ctx context.Context, office store.Office, calendarID int64, from, to time.Time) (store.Calendar, []Day, error) {
 	const op = "booking: availability"
-	p, err := s.plan(ctx, office, calendarID, from, to)
+	c, err := store.GetCalendar(ctx, s.db, office.ID, calendarID)
+	if err != nil {
+		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	p, err := s.plan(ctx, office, c, from, to)
 	if err != nil {
 		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -96,14 +101,11 @@ func (s *Service) Hold(ctx context.Context, office store.Office, calendarID int6
 	if err != nil {
 		return Hold{}, fmt.Errorf("%s: %w", op, err)
 	}
-	served := false
-	for _, c := range serving {
-		served = served || c.ID == calendarID
-	}
-	if !served {
+	i := slices.IndexFunc(serving, func(c store.Calendar) bool { return c.ID == calendarID })
+	if i < 0 {
 		return Hold{}, fault.New(fault.NotFound, op, "")
 	}
-	p, err := s.plan(ctx, office, calendarID, start, start.Add(time.Nanosecond))
+	p, err := s.plan(ctx, office, serving[i], start, start.Add(time.Nanosecond))
 	if err != nil {
 		return Hold{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -126,18 +128,14 @@ func (s *Service) Hold(ctx context.Context, office store.Office, calendarID int6
 	return Hold{ID: id, Token: token, Slot: slot, Until: until}, nil
 }
 
-// plan loads what the slots of the office's calendar between from and to
-// are computed from.
-func (s *Service) plan(ctx context.Context, office store.Office, calendarID int64, from, to time.Time) (plan, error) {
-	c, err := store.GetCalendar(ctx, s.db, office.ID, calendarID)
+// plan loads what the slots of the office's calendar c between from and
+// to are computed from.
+func (s *Service) plan(ctx context.Context, office store.Office, c store.Calendar, from, to time.Time) (plan, error) {
+	rules, err := store.ListCalendarRules(ctx, s.db, office.ID, c.ID)
 	if err != nil {
 		return plan{}, err
 	}
-	rules, err := store.ListCalendarRules(ctx, s.db, office.ID, calendarID)
-	if err != nil {
-		return plan{}, err
-	}
-	closures, err := store.ListClosures(ctx, s.db, office.ID, calendarID, dateOf(from.In(s.loc)), dateOf(to.In(s.loc)))
+	closures, err := store.ListClosures(ctx, s.db, office.ID, c.ID, dateOf(from.In(s.loc)), dateOf(to.In(s.loc)))
 	if err != nil {
 		return plan{}, err
 	}
