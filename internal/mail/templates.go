@@ -295,7 +295,7 @@ var bookingHTML = htmltemplate.Must(htmltemplate.New("booking").Parse(`<!DOCTYPE
 </ul>
 <p>{{.Secret}}</p>
 {{else}}<p>{{.Rebook}}<br>
-<a href="{{.Again}}" style="color: #1d4f91;">{{.Again}}</a></p>
+<a href="{{.Again}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.booking_cancelled.rebook_link"}}</a></p>
 {{end}}{{with .Calendar}}<p>{{.}}</p>
 {{end}}<p>{{.Reply}}<br>
 <strong>{{.Office.Name}}</strong><br>
