@@ -33,9 +33,10 @@ type mailData struct {
 
 // Compose writes the mail of a job, ready to encode; the Worker calls it
 // for every job, tests to see a mail as it goes out. Errors: NotFound (the
-// submission or the office does not exist, the submission has no
-// address, or the office wants no such notice or summary, see
-// officeNotice and digestMail).
+// submission, the booking or the office does not exist, the submission
+// has no address, or the office wants no such notice or summary, see
+// officeNotice and digestMail); a cancelled job (river.JobCancel) for a
+// booking no longer in the state its mail speaks of (bookingMail).
 func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 	switch a.Template {
 	case TemplateResume:
@@ -44,6 +45,8 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 		return w.digestMail(ctx, a)
 	case TemplateVideoInvite, TemplateVideoMoved, TemplateVideoCancelled, TemplateVideoGuest:
 		return w.videoMail(ctx, a)
+	case TemplateBookingConfirm, TemplateBookingBooked, TemplateBookingMoved, TemplateBookingCancelled, TemplateBookingReminder:
+		return w.bookingMail(ctx, a)
 	}
 	sub, err := store.GetSubmission(ctx, w.DB, a.OfficeID, a.SubmissionID)
 	if err != nil {

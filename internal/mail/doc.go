@@ -4,7 +4,9 @@
 //
 // No mail carries health data or answers: a mail names the service and the
 // reference number and links to the token-protected page; a video
-// consultation's mail names the office, the time and the join link.
+// consultation's mail names the office, the time and the join link; a
+// booking's mail the service, the office, the time and place, and its
+// links.
 //
 // The files, in the order a mail passes through them:
 //
@@ -18,8 +20,13 @@
 //   - video.go: the mails of a video consultation (invitation, move,
 //     cancellation, a guest's invitation): Notifier.Video, which seals
 //     address and join link into the job, and their composition.
-//   - ics.go: the consultation as a calendar file (iTIP REQUEST or
-//     CANCEL) with golang-ical.
+//   - booking.go: the mails of an appointment booking (confirmation
+//     link, booked, moved, cancelled, reminder): Notifier.Booking, which
+//     seals the mail token into the job, their composition from the
+//     booking as it is when the mail is written, with schema.org markup,
+//     and BookingICS, the booking's calendar file for a download.
+//   - ics.go: an appointment as a calendar file (iTIP REQUEST or
+//     CANCEL) with golang-ical, for video consultations and bookings.
 //   - worker.go: the Worker, which works a job: write, send, record.
 //   - compose.go: Compose, which renders a job's mail (receipt with its
 //     PDF, status, Rückfrage, office notice, resume link) into a Message.

@@ -30,6 +30,17 @@ const (
 	TemplateVideoGuest = "video_guest"
 )
 
+// The mails of an appointment booking (booking.go), enqueued by
+// Notifier.Booking. The worker reads the booking when it writes one and
+// sends it only while the booking is in the state the mail speaks of.
+const (
+	TemplateBookingConfirm   = "booking_confirm"   // please confirm: the confirmation link (double opt-in); no calendar file
+	TemplateBookingBooked    = "booking_booked"    // the appointment is booked: calendar file, links to show, cancel and move
+	TemplateBookingMoved     = "booking_moved"     // moved to a new time: calendar file with a higher SEQUENCE, same links
+	TemplateBookingCancelled = "booking_cancelled" // cancelled: calendar file METHOD:CANCEL, no links but how to book again
+	TemplateBookingReminder  = "booking_reminder"  // 24 hours before: same facts and links as booked
+)
+
 // Args are a mail job's arguments: which mail about which submission. The
 // address and the link are read when the mail is written, so no personal
 // data sits in the queue. Key makes the job unique: one mail per event and
@@ -39,10 +50,12 @@ type Args struct {
 	Template     string `json:"template"`
 	OfficeID     int64  `json:"office_id"`
 	SubmissionID int64  `json:"submission_id,omitempty"`
+	BookingID    int64  `json:"booking_id,omitempty"`
 	// Sealed holds, for a resume link and a video consultation's mails,
 	// address and link sealed with PORTAL_ENCRYPTION_KEY: the draft has no
 	// address to read them from, and the database keeps a join token's
-	// hash only.
+	// hash only. A booking's mail seals the mail token of its links only;
+	// the address and the time are read from the booking.
 	Sealed []byte `json:"sealed,omitempty"`
 	// Day is the day a summary (TemplateDigest) counts, YYYY-MM-DD.
 	Day string `json:"day,omitempty"`

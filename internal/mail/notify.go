@@ -22,12 +22,13 @@ import (
 )
 
 // Notifier enqueues the mails of case events (submission.Events and
-// inbox.Events), saved drafts and video consultations (Video, video.go):
+// inbox.Events), saved drafts, video consultations (Video, video.go) and
+// appointment bookings (Booking, booking.go):
 // the citizen's and the notice to the office, each in the transaction of
 // the event that causes it.
 type Notifier struct {
 	client *river.Client[pgx.Tx]
-	box    *crypto.Box // seals what a resume link's and a video mail's job carry
+	box    *crypto.Box // seals what a resume link's, a video mail's and a booking mail's job carry
 	secret []byte      // keys the daily count of each recipient's mails
 }
 
@@ -38,9 +39,10 @@ func NewNotifier(client *river.Client[pgx.Tx], box *crypto.Box, secret []byte) *
 	return &Notifier{client: client, box: box, secret: secret}
 }
 
-// RecipientPerDay is how many receipts and resume links one address gets
-// in a day (on the database's clock): the mails anyone can cause by
-// typing an address, so the portal cannot be used to flood a stranger.
+// RecipientPerDay is how many receipts, resume links and booking
+// confirmations one address gets in a day (on the database's clock): the
+// mails anyone can cause by typing an address, so the portal cannot be
+// used to flood a stranger.
 // A family or a Kita sending a dozen forms stays well under it. Mails
 // staff cause (status changes, Rückfragen) are not counted.
 const RecipientPerDay = 20

@@ -211,3 +211,96 @@ var videoHTML = htmltemplate.Must(htmltemplate.New("video").Parse(`<!DOCTYPE htm
 </body>
 </html>
 `))
+
+// The booking mails: the appointment's facts (what, when, how long,
+// where), then what the mail asks: the confirmation link with its
+// deadline, or what to bring and the links to show, cancel and move the
+// booking, or, cancelled, how to book again; the calendar file, the
+// office. The HTML part carries the appointment as schema.org markup,
+// marshalled as JSON by html/template inside the script element.
+var bookingText = texttemplate.Must(texttemplate.New("booking").Parse(`{{.Greeting}}
+
+{{.Intro}}
+
+{{.L.T "mail.booking.service"}}: {{.Service}}
+{{.L.T "mail.booking.date"}}: {{.Date}}
+{{.L.T "mail.booking.time"}}: {{.Time}}
+{{.L.T "mail.booking.length"}}: {{.Length}}
+{{.L.T "mail.booking.place"}}: {{.Place}}
+{{with .Join}}
+{{.}}
+{{end}}
+{{if .Confirm}}{{.ConfirmIntro}}
+{{.Confirm}}
+
+{{.Until}}
+
+{{.Ignore}}
+
+{{.Secret}}
+
+{{else if .Show}}{{with .Bring}}{{.}}
+
+{{end}}{{.L.T "mail.booking.show"}}:
+{{.Show}}
+
+{{.L.T "mail.booking.cancel"}}:
+{{.Cancel}}
+
+{{.L.T "mail.booking.move"}}:
+{{.Move}}
+
+{{.Secret}}
+
+{{else}}{{.Rebook}}
+{{.Again}}
+
+{{end}}{{with .Calendar}}{{.}}
+
+{{end}}{{.Reply}}
+{{.Office.Name}}
+{{with .Office.Street}}{{.}}
+{{end}}{{.Office.PostalCode}} {{.Office.City}}
+{{with .Office.Phone}}{{.}}
+{{end}}{{with .Office.Email}}{{.}}
+{{end}}
+-- 
+{{.Footer}}
+`))
+
+var bookingHTML = htmltemplate.Must(htmltemplate.New("booking").Parse(`<!DOCTYPE html>
+<html lang="{{.L.Lang.Code}}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{.Subject}}</title>
+{{with .Reservation}}<script type="application/ld+json">{{.}}</script>
+{{end}}</head>
+<body style="font-family: Arial, Helvetica, sans-serif; font-size: 16px; line-height: 1.5; color: #1a1a1a; max-width: 40em; margin: 0 auto; padding: 1em;">
+<p>{{.Greeting}}</p>
+<p>{{.Intro}}</p>
+<p><strong>{{.L.T "mail.booking.service"}}:</strong> {{.Service}}<br>
+<strong>{{.L.T "mail.booking.date"}}:</strong> {{.Date}}<br>
+<strong>{{.L.T "mail.booking.time"}}:</strong> {{.Time}}<br>
+<strong>{{.L.T "mail.booking.length"}}:</strong> {{.Length}}<br>
+<strong>{{.L.T "mail.booking.place"}}:</strong> {{.Place}}</p>
+{{with .Join}}<p>{{.}}</p>
+{{end}}{{if .Confirm}}<p>{{.ConfirmIntro}}</p>
+<p><a href="{{.Confirm}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.booking_confirm.link_text"}}</a></p>
+<p>{{.Until}}</p>
+<p>{{.Ignore}}</p>
+<p>{{.Secret}}</p>
+{{else if .Show}}{{with .Bring}}<p>{{.}}</p>
+{{end}}<ul>
+<li><a href="{{.Show}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.booking.show"}}</a></li>
+<li><a href="{{.Cancel}}" style="color: #1d4f91;">{{.L.T "mail.booking.cancel"}}</a></li>
+<li><a href="{{.Move}}" style="color: #1d4f91;">{{.L.T "mail.booking.move"}}</a></li>
+</ul>
+<p>{{.Secret}}</p>
+{{else}}<p>{{.Rebook}}<br>
+<a href="{{.Again}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.booking_cancelled.rebook_link"}}</a></p>
+{{end}}{{with .Calendar}}<p>{{.}}</p>
+{{end}}<p>{{.Reply}}<br>
+<strong>{{.Office.Name}}</strong><br>
+{{with .Office.Street}}{{.}}<br>{{end}}{{.Office.PostalCode}} {{.Office.City}}{{with .Office.Phone}}<br>{{.}}{{end}}{{with .Office.Email}}<br>{{.}}{{end}}</p>
+<p style="color: #505a5f; font-size: 14px;">{{.Footer}}</p>
+</body>
+</html>
+`))

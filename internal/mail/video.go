@@ -229,7 +229,7 @@ func (w *Worker) videoMail(ctx context.Context, a Args) (Message, error) {
 	if d.Link != "" {
 		description = d.LinkIntro + "\n" + d.Link + "\n\n" + d.Window + "\n\n" + d.Secret
 	}
-	cal, method := w.calendar(v, office, texts.cancel, l.Tf("mail.video.summary", "Office", office.Name), description, d.Link)
+	cal, method := w.videoCalendar(v, office, texts.cancel, l.Tf("mail.video.summary", "Office", office.Name), description, d.Link)
 	m.Attachments = append(m.Attachments, Attachment{
 		Name:      l.T("mail.video.attachment") + ".ics",
 		MediaType: "text/calendar; charset=utf-8; method=" + method,

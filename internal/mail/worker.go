@@ -30,7 +30,7 @@ type Worker struct {
 	From    string
 	Loc     *time.Location
 	DKIM    *DKIM       // signs every mail when set
-	Box     *crypto.Box // opens what resume and video jobs carry
+	Box     *crypto.Box // opens what resume, video and booking jobs carry
 	// CPU bounds how many mails are written (composed, PDF, signed) at
 	// once; nil: no bound. Sending waits on the network outside it.
 	CPU chan struct{}
