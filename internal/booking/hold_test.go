@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -14,8 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gesundheitsamt/portal/internal/booking"
+	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/demo"
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/jobs"
+	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
 )
@@ -73,7 +77,15 @@ func newWorld(t testing.TB, capacity int) *world {
 	if err := store.ReplaceCalendarServices(ctx, db, w.office.ID, w.calendar, []string{"terminanfrage"}); err != nil {
 		t.Fatal(err)
 	}
-	w.svc, err = booking.New(db, func() time.Time { return w.now })
+	inserter, err := jobs.NewInserter(db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := crypto.NewBox(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc, err = booking.New(booking.Options{DB: db, Mail: mail.NewNotifier(inserter, box, []byte("secret")), Now: func() time.Time { return w.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +349,7 @@ func TestDemoCalendars(t *testing.T) {
 	}
 	berlin, _ := time.LoadLocation(booking.Zone)
 	now := time.Date(2026, 11, 16, 7, 0, 0, 0, berlin) // a Monday
-	svc, err := booking.New(db, func() time.Time { return now })
+	svc, err := booking.New(booking.Options{DB: db, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,4 +409,44 @@ func TestClosure(t *testing.T) {
 	if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", first.Start); messageOf(err) != "booking.error.no_such_slot" {
 		t.Errorf("a hold on the closed day: %v", err)
 	}
+}
+
+// TestPlanTTL: with a PlanTTL, a calendar's rules and closures are read
+// once for that long (a closure added meanwhile shows after it); a
+// calendar that does not exist is NotFound every time.
+func TestPlanTTL(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	kept, err := booking.New(booking.Options{DB: w.db, Now: func() time.Time { return w.now }, PlanTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	week := func(svc *booking.Service) int {
+		_, days, err := svc.Availability(ctx, w.office, w.calendar, w.now, w.now.AddDate(0, 0, 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(days)
+	}
+	before := week(kept)
+	day := dateOf(w.now.AddDate(0, 0, 1))
+	if err := store.AddClosure(ctx, w.db, w.office.ID, w.calendar, store.Closure{FirstDay: day, LastDay: day}); err != nil {
+		t.Fatal(err)
+	}
+	if got := week(kept); got != before {
+		t.Errorf("within the TTL: %d days, want the %d read before", got, before)
+	}
+	if got := week(w.svc); got != before-1 {
+		t.Errorf("without a TTL: %d days, want %d", got, before-1)
+	}
+	for i := range 3 {
+		if _, _, err := kept.Availability(ctx, w.office, w.calendar+int64(100+i), w.now, w.now.AddDate(0, 0, 7)); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("no such calendar: %v", err)
+		}
+	}
+}
+
+func dateOf(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

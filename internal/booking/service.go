@@ -8,9 +8,11 @@ import (
 	"time"
 	_ "time/tzdata" // the office's zone, also on machines without a zone database
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rickar/cal/v2"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
@@ -28,23 +30,64 @@ const (
 	msgSlotTaken  = "booking.error.slot_taken"   // every place of the slot is held or booked
 )
 
-// Service computes availability and takes holds. It is built once by the
-// wiring and safe for concurrent use.
-type Service struct {
-	db       *store.DB
-	now      func() time.Time
-	loc      *time.Location
-	holidays map[string]*cal.Calendar // by Land; "" the nationwide ones
+// Mailer enqueues a booking's mails inside the transaction of the change
+// that causes them (mail.Notifier).
+type Mailer interface {
+	Booking(ctx context.Context, tx pgx.Tx, m mail.BookingMail) error
 }
 
-// New returns the booking service on db; now is the clock (time.Now in
-// production).
-func New(db *store.DB, now func() time.Time) (*Service, error) {
+// Service computes availability, takes holds and carries a booking
+// through its life. It is built once by the wiring and safe for
+// concurrent use.
+type Service struct {
+	db         *store.DB
+	mail       Mailer
+	now        func() time.Time
+	loc        *time.Location
+	holidays   map[string]*cal.Calendar // by Land; "" the nationwide ones
+	perAddress int
+	plans      *plans
+}
+
+// Options are what the service is built from.
+type Options struct {
+	DB   *store.DB
+	Mail Mailer // nil: no mails (tests of slots and holds alone)
+	// Now is the clock of notice and horizon; nil: the system clock.
+	// Holds and confirmations lapse by the database's clock.
+	Now func() time.Time
+	// PlanTTL is how long a calendar's rules, closures and services, read
+	// once, serve the computations of its slots; 0: read them every time
+	// (tests that change a calendar and look at once). DefaultPlanTTL is
+	// the wiring's: a rush release reads each calendar once a second,
+	// not once a request, and a change of the rules shows within it.
+	PlanTTL time.Duration
+	// PerAddress is how many appointments of one service an e-mail
+	// address may have at an office at once (unconfirmed or to come);
+	// 0: DefaultPerAddress, negative: no limit.
+	PerAddress int
+}
+
+// DefaultPlanTTL is the wiring's Options.PlanTTL.
+const DefaultPlanTTL = time.Second
+
+// DefaultPerAddress is the limit of Options.PerAddress: one appointment
+// per person and service, as the offices book them.
+const DefaultPerAddress = 1
+
+// New returns the booking service.
+func New(o Options) (*Service, error) {
 	loc, err := time.LoadLocation(Zone)
 	if err != nil {
 		return nil, fmt.Errorf("booking: %w", err)
 	}
-	s := &Service{db: db, now: now, loc: loc, holidays: map[string]*cal.Calendar{}}
+	s := &Service{db: o.DB, mail: o.Mail, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.perAddress == 0 {
+		s.perAddress = DefaultPerAddress
+	}
 	for _, state := range []string{"", "BW", "BY", "BE", "BB", "HB", "HH", "HE", "MV", "NI", "NW", "RP", "SL", "SN", "ST", "SH", "TH"} {
 		s.holidays[state] = holidays(state)
 	}
@@ -56,11 +99,7 @@ func New(db *store.DB, now func() time.Time) (*Service, error) {
 // with Free 0). Errors: NotFound (no such calendar of the office).
 func (s *Service) Availability(ctx context.Context, office store.Office, calendarID int64, from, to time.Time) (store.Calendar, []Day, error) {
 	const op = "booking: availability"
-	c, err := store.GetCalendar(ctx, s.db, office.ID, calendarID)
-	if err != nil {
-		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
-	}
-	p, err := s.plan(ctx, office, c, from, to)
+	p, _, err := s.plan(ctx, s.db, office, calendarID)
 	if err != nil {
 		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -97,26 +136,13 @@ type Hold struct {
 // Conflict (msgSlotTaken: every place is held or booked).
 func (s *Service) Hold(ctx context.Context, office store.Office, calendarID int64, service string, start time.Time) (Hold, error) {
 	const op = "booking: hold"
-	serving, err := store.ListServiceCalendars(ctx, s.db, office.ID, service)
+	c, slot, err := s.slot(ctx, s.db, office, calendarID, service, start)
 	if err != nil {
 		return Hold{}, fmt.Errorf("%s: %w", op, err)
 	}
-	i := slices.IndexFunc(serving, func(c store.Calendar) bool { return c.ID == calendarID })
-	if i < 0 {
-		return Hold{}, fault.New(fault.NotFound, op, "")
-	}
-	p, err := s.plan(ctx, office, serving[i], start, start.Add(time.Nanosecond))
-	if err != nil {
-		return Hold{}, fmt.Errorf("%s: %w", op, err)
-	}
-	days := p.days(start, start.Add(time.Nanosecond))
-	if len(days) != 1 || !days[0].Slots[0].Start.Equal(start) {
-		return Hold{}, fault.New(fault.Invalid, op, msgNoSuchSlot)
-	}
-	slot := days[0].Slots[0]
 	token := submission.NewToken()
 	id, until, err := store.HoldPlace(ctx, s.db, store.PlaceHold{
-		OfficeID: office.ID, CalendarID: calendarID, Service: service, Start: slot.Start,
+		OfficeID: office.ID, CalendarID: c.ID, Service: service, Start: slot.Start,
 		Capacity: slot.Capacity, TTL: HoldTTL, TokenHash: submission.HashToken(token),
 	})
 	if errors.Is(err, store.ErrSlotFull) {
@@ -128,20 +154,74 @@ func (s *Service) Hold(ctx context.Context, office store.Office, calendarID int6
 	return Hold{ID: id, Token: token, Slot: slot, Until: until}, nil
 }
 
-// plan loads what the slots of the office's calendar c between from and
-// to are computed from.
-func (s *Service) plan(ctx context.Context, office store.Office, c store.Calendar, from, to time.Time) (plan, error) {
-	rules, err := store.ListCalendarRules(ctx, s.db, office.ID, c.ID)
-	if err != nil {
-		return plan{}, err
+// slot returns the office's calendar calendarID and its slot at start,
+// when the calendar serves service and the slot can be booked now.
+// Errors: NotFound (no such calendar of the office, or it does not serve
+// service); Invalid (msgNoSuchSlot: no slot starts then, or it is out of
+// the calendar's notice or horizon).
+func (s *Service) slot(ctx context.Context, q store.Querier, office store.Office, calendarID int64, service string, start time.Time) (store.Calendar, Slot, error) {
+	p, services, err := s.plan(ctx, q, office, calendarID)
+	if fault.KindOf(err) == fault.NotFound || err == nil && !slices.Contains(services, service) {
+		return store.Calendar{}, Slot{}, fault.New(fault.NotFound, "", "")
 	}
-	closures, err := store.ListClosures(ctx, s.db, office.ID, c.ID, dateOf(from.In(s.loc)), dateOf(to.In(s.loc)))
 	if err != nil {
-		return plan{}, err
+		return store.Calendar{}, Slot{}, err
 	}
+	days := p.days(start, start.Add(time.Nanosecond))
+	if len(days) != 1 || !days[0].Slots[0].Start.Equal(start) {
+		return store.Calendar{}, Slot{}, fault.New(fault.Invalid, "", msgNoSuchSlot)
+	}
+	return p.cal, days[0].Slots[0], nil
+}
+
+// plan returns what the slots of the office's calendar are computed
+// from, and the services it serves: read from the database, or, with
+// Options.PlanTTL, as read at most that long ago. Errors: NotFound.
+func (s *Service) plan(ctx context.Context, q store.Querier, office store.Office, calendarID int64) (plan, []string, error) {
 	h := s.holidays[office.State]
 	if h == nil {
 		h = s.holidays[""]
 	}
-	return plan{cal: c, rules: rules, closures: closures, holidays: h, loc: s.loc, now: s.now()}, nil
+	now := s.now()
+	r, err := s.plans.get(ctx, q, office.ID, calendarID, now, s.loc)
+	if err != nil {
+		return plan{}, nil, err
+	}
+	return plan{cal: r.cal, rules: r.rules, closures: r.closures, holidays: h, loc: s.loc, now: now}, r.services, nil
+}
+
+// Calendars returns the office's calendars that serve service, on-site
+// ones first; none when the service is not booked directly there.
+func (s *Service) Calendars(ctx context.Context, office store.Office, service string) ([]store.Calendar, error) {
+	cs, err := store.ListServiceCalendars(ctx, s.db, office.ID, service)
+	if err != nil {
+		return nil, fmt.Errorf("booking: calendars: %w", err)
+	}
+	return cs, nil
+}
+
+// FirstFree returns the first slot of the office's calendar with a free
+// place from from on, within the calendar's horizon; false when there is
+// none. Errors: NotFound (no such calendar of the office).
+func (s *Service) FirstFree(ctx context.Context, office store.Office, calendarID int64, from time.Time) (Slot, bool, error) {
+	const week = 7 * 24 * time.Hour
+	p, _, err := s.plan(ctx, s.db, office, calendarID)
+	if err != nil {
+		return Slot{}, false, fmt.Errorf("booking: first free: %w", err)
+	}
+	end := s.now().Add(p.cal.Horizon + 24*time.Hour)
+	for at := from; at.Before(end); at = at.Add(week) {
+		_, days, err := s.Availability(ctx, office, calendarID, at, at.Add(week))
+		if err != nil {
+			return Slot{}, false, err
+		}
+		for _, d := range days {
+			for _, sl := range d.Slots {
+				if sl.Free > 0 {
+					return sl, true, nil
+				}
+			}
+		}
+	}
+	return Slot{}, false, nil
 }

@@ -91,6 +91,11 @@ type Config struct {
 	VideoPublicIPs []string
 	VideoMaxKbps   int
 
+	// BookingPerAddress (PORTAL_BOOKING_PER_ADDRESS, 1 to 50, default 1)
+	// is how many appointments of one service one e-mail address may
+	// have at an office at once: unconfirmed, or booked and to come.
+	BookingPerAddress int
+
 	// TURN (internal/video/turn), for browsers whose network reaches the
 	// media port neither over UDP nor over TCP. TURNPort
 	// (PORTAL_TURN_PORT) serves TURN over UDP and TCP on one port number
@@ -268,6 +273,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.VideoTCPPort = port(getenv, "PORTAL_VIDEO_TCP_PORT", &problems)
 	if c.VideoMaxKbps = count(getenv, "PORTAL_VIDEO_MAX_KBPS", 2500, &problems); c.VideoMaxKbps < 300 || c.VideoMaxKbps > 20000 {
 		problems = append(problems, fmt.Sprintf("PORTAL_VIDEO_MAX_KBPS must be between 300 and 20000 (kbit/s), not %d", c.VideoMaxKbps))
+	}
+	if c.BookingPerAddress = count(getenv, "PORTAL_BOOKING_PER_ADDRESS", 1, &problems); c.BookingPerAddress > 50 {
+		problems = append(problems, fmt.Sprintf("PORTAL_BOOKING_PER_ADDRESS must be between 1 and 50, not %d", c.BookingPerAddress))
 	}
 	for _, ip := range strings.Split(getenv("PORTAL_VIDEO_PUBLIC_IP"), ",") {
 		if ip = strings.TrimSpace(ip); ip == "" {

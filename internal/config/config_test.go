@@ -143,6 +143,8 @@ func TestLoadRejects(t *testing.T) {
 		{"video tcp port not a number", map[string]string{"PORTAL_VIDEO_TCP_PORT": "http"}, "PORTAL_VIDEO_TCP_PORT"},
 		{"video public ip", map[string]string{"PORTAL_VIDEO_PUBLIC_IP": "portal.example"}, "PORTAL_VIDEO_PUBLIC_IP"},
 		{"video bitrate too low", map[string]string{"PORTAL_VIDEO_MAX_KBPS": "100"}, "between 300 and 20000"},
+		{"bookings per address too many", map[string]string{"PORTAL_BOOKING_PER_ADDRESS": "51"}, "between 1 and 50"},
+		{"bookings per address none", map[string]string{"PORTAL_BOOKING_PER_ADDRESS": "0"}, "PORTAL_BOOKING_PER_ADDRESS"},
 		{"video bitrate not a number", map[string]string{"PORTAL_VIDEO_MAX_KBPS": "fast"}, "PORTAL_VIDEO_MAX_KBPS"},
 		{"turn port", map[string]string{"PORTAL_TURN_PORT": "-1"}, "PORTAL_TURN_PORT"},
 		{"turn public ip", map[string]string{"PORTAL_TURN_PUBLIC_IP": "0.0.0.0"}, "PORTAL_TURN_PUBLIC_IP"},

@@ -32,6 +32,19 @@ type Entry struct {
 	store.Office
 	Areas    []store.PostalArea
 	Services []string
+	// Bookable are the services offered for which a calendar of the
+	// office takes appointments directly ("Termin vereinbaren").
+	Bookable []string
+}
+
+// Books reports whether the office books service slug directly.
+func (e *Entry) Books(slug string) bool {
+	for _, s := range e.Bookable {
+		if s == slug {
+			return true
+		}
+	}
+	return false
 }
 
 // Offers reports whether the office offers service slug.
@@ -209,6 +222,10 @@ func load(ctx context.Context, db *store.DB) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	bookable, err := store.ListBookableServices(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 
 	snap := &Snapshot{bySlug: make(map[string]*Entry, len(offices))}
 	byID := make(map[int64]*Entry, len(offices))
@@ -239,6 +256,11 @@ func load(ctx context.Context, db *store.DB) (*Snapshot, error) {
 			if offered[svc.Slug][e.ID] {
 				e.Services = append(e.Services, svc.Slug)
 			}
+		}
+	}
+	for _, p := range bookable {
+		if e := byID[p.OfficeID]; e != nil {
+			e.Bookable = append(e.Bookable, p.ServiceSlug)
 		}
 	}
 	sort.SliceStable(snap.Offices, func(i, j int) bool { return snap.Offices[i].Name < snap.Offices[j].Name })

@@ -356,3 +356,21 @@ func clock(d time.Duration) pgtype.Time {
 func optionalDate(t time.Time) pgtype.Date {
 	return pgtype.Date{Time: t, Valid: !t.IsZero()}
 }
+
+const listCalendarServices = `
+SELECT service_slug FROM calendar_service
+WHERE calendar_id = (SELECT id FROM calendar WHERE office_id = $1 AND id = $2)
+ORDER BY service_slug`
+
+// ListCalendarServices returns the services the office's calendar serves.
+func ListCalendarServices(ctx context.Context, q Querier, officeID, calendarID int64) ([]string, error) {
+	rows, err := q.Query(ctx, listCalendarServices, officeID, calendarID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list services of calendar %d: %w", calendarID, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: list services of calendar %d: %w", calendarID, err)
+	}
+	return out, nil
+}

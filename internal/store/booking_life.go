@@ -22,6 +22,10 @@ type Booking struct {
 	Seat     int
 	State    string    // one of the Booking* states
 	Expires  time.Time // held and unconfirmed: when the place is freed; zero otherwise
+	// Holds says the booking holds its place now: booked, or held or
+	// unconfirmed and not lapsed, by the database's clock (which lapses
+	// them).
+	Holds bool
 	// The citizen, from the contact step on (a hold has none).
 	Name, Email, Phone string
 	Lang               string
@@ -42,6 +46,7 @@ type BookingContact struct {
 
 const bookingColumns = `
     b.id, b.office_id, b.service_slug, b.starts_at, b.seat, b.state, b.expires_at,
+    (b.state = 'booked' OR b.state IN ('held', 'unconfirmed') AND b.expires_at > now()),
     b.name, b.email, b.phone, b.lang, b.sequence, b.resends, b.created_at, b.confirmed_at, b.cancelled_at,
     c.id, c.office_id, c.slug, c.name, c.kind, c.place, c.slot_minutes, c.buffer_minutes, c.notice_minutes, c.horizon_days
 FROM booking b JOIN calendar c ON c.office_id = b.office_id AND c.id = b.calendar_id`
@@ -52,7 +57,7 @@ func scanBooking(row pgx.Row) (Booking, error) {
 		expires, confirmed, cancelled *time.Time
 		slot, buffer, notice, horizon int
 	)
-	err := row.Scan(&b.ID, &b.OfficeID, &b.Service, &b.Start, &b.Seat, &b.State, &expires,
+	err := row.Scan(&b.ID, &b.OfficeID, &b.Service, &b.Start, &b.Seat, &b.State, &expires, &b.Holds,
 		&b.Name, &b.Email, &b.Phone, &b.Lang, &b.Sequence, &b.Resends, &b.Created, &confirmed, &cancelled,
 		&b.Calendar.ID, &b.Calendar.OfficeID, &b.Calendar.Slug, &b.Calendar.Name, &b.Calendar.Kind, &b.Calendar.Place,
 		&slot, &buffer, &notice, &horizon)
@@ -121,7 +126,7 @@ func FindBookingByMail(ctx context.Context, q Querier, hash []byte) (Booking, er
 }
 
 const (
-	lockAddress = `SELECT pg_advisory_xact_lock(hashtextextended('booking-address:' || $1::text || ':' || $2 || ':' || lower($3), 0))`
+	lockAddress = `SELECT pg_advisory_xact_lock(hashtextextended('booking-address:' || $1::bigint || ':' || $2::text || ':' || lower($3::text), 0))`
 	countActive = `
 SELECT count(*) FROM booking
 WHERE office_id = $1 AND service_slug = $2 AND lower(email) = lower($3) AND id <> $4

@@ -67,3 +67,24 @@ func ListOfficeServices(ctx context.Context, q Querier) ([]OfficeService, error)
 	}
 	return pairs, nil
 }
+
+const listBookableServices = `
+SELECT DISTINCT c.office_id, cs.service_slug
+FROM calendar c JOIN calendar_service cs ON cs.calendar_id = c.id
+JOIN office_service os ON os.office_id = c.office_id AND os.service_slug = cs.service_slug
+ORDER BY 1, 2`
+
+// ListBookableServices returns which office books which of its services
+// directly: those a calendar of the office serves (the public catalogue;
+// no office data beyond that).
+func ListBookableServices(ctx context.Context, q Querier) ([]OfficeService, error) {
+	rows, err := q.Query(ctx, listBookableServices)
+	if err != nil {
+		return nil, fmt.Errorf("store: list bookable services: %w", err)
+	}
+	pairs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[OfficeService])
+	if err != nil {
+		return nil, fmt.Errorf("store: list bookable services: %w", err)
+	}
+	return pairs, nil
+}

@@ -1,0 +1,362 @@
+package booking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gesundheitsamt/portal/forms"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	portalmail "github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// ConfirmTTL is how long a booking whose details came waits for its
+// confirmation: long enough for a slow mail, short enough that an
+// unconfirmed place goes back to others the same morning.
+const ConfirmTTL = 60 * time.Minute
+
+// MaxResends is how often a citizen may have the confirmation mail sent
+// again.
+const MaxResends = 3
+
+// Message ids of the answers a citizen reads about a booking's life.
+const (
+	msgHoldLapsed     = "booking.error.hold_lapsed"    // the 10 minutes of the hold are over
+	msgConfirmLapsed  = "booking.error.confirm_lapsed" // the confirmation came too late; the place is free again
+	msgCancelled      = "booking.error.cancelled"      // the booking was cancelled
+	msgPast           = "booking.error.past"           // the appointment is over
+	msgAddressLimit   = "booking.error.address_limit"  // the address has its appointments of the service
+	msgResendLimit    = "booking.error.resend_limit"   // the confirmation mail was sent again often enough
+	msgNotConfirmed   = "booking.error.not_confirmed"  // moving needs a confirmed booking
+	msgSameSlot       = "booking.error.same_slot"      // moving to the time it has
+	msgNameRequired   = "booking.error.name_required"  // contact: no name
+	msgNameInvalid    = "booking.error.name_invalid"   // contact: control characters, or too long
+	msgEmailRequired  = "booking.error.email_required" // contact: no address
+	msgEmailInvalid   = "booking.error.email_invalid"  // contact: not an address
+	msgPhoneInvalid   = "booking.error.phone_invalid"  // contact: not a telephone number
+	maxNameRunes      = 200
+	maxEmailBytes     = 254
+	maxPhoneRunesSeen = 40
+)
+
+// ContactError says which contact details are wrong: field ("name",
+// "email", "phone") → message id. It travels as an Invalid error.
+type ContactError struct {
+	Fields map[string]string
+}
+
+func (e *ContactError) Error() string { return "booking: contact details invalid" }
+
+// AsContactError returns the contact details' errors err carries.
+func AsContactError(err error) (*ContactError, bool) {
+	var e *ContactError
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// CheckContact normalises c and returns what is wrong with it, nil when
+// nothing is. The name may be in any script (the appointment is not a
+// register entry); the address must be one mail can be sent to; the
+// telephone number is optional; a language that is not a two-letter code
+// is German.
+func CheckContact(c store.BookingContact) (store.BookingContact, *ContactError) {
+	c.Name = strings.Join(strings.Fields(c.Name), " ")
+	c.Email = strings.TrimSpace(c.Email)
+	c.Phone = strings.TrimSpace(c.Phone)
+	if len(c.Lang) != 2 || strings.ContainsFunc(c.Lang, func(r rune) bool { return r < 'a' || r > 'z' }) {
+		c.Lang = "de" // the office's language of record
+	}
+	bad := map[string]string{}
+	switch {
+	case c.Name == "":
+		bad["name"] = msgNameRequired
+	case utf8.RuneCountInString(c.Name) > maxNameRunes || strings.ContainsFunc(c.Name, func(r rune) bool { return !unicode.IsPrint(r) }):
+		bad["name"] = msgNameInvalid
+	}
+	switch {
+	case c.Email == "":
+		bad["email"] = msgEmailRequired
+	case !isAddress(c.Email):
+		bad["email"] = msgEmailInvalid
+	}
+	if c.Phone != "" && (utf8.RuneCountInString(c.Phone) > maxPhoneRunesSeen || !forms.IsPhone(c.Phone)) {
+		bad["phone"] = msgPhoneInvalid
+	}
+	if len(bad) > 0 {
+		return c, &ContactError{Fields: bad}
+	}
+	return c, nil
+}
+
+// isAddress reports whether s is a bare address (name@domain, no display
+// name, no comments) of a domain with a dot.
+func isAddress(s string) bool {
+	if len(s) > maxEmailBytes {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && strings.Contains(s[at+1:], ".") && !strings.HasSuffix(s, ".")
+}
+
+// OpenHold returns the booking the browser's token (from choosing the
+// slot) belongs to. Errors: NotFound.
+func (s *Service) OpenHold(ctx context.Context, token string) (store.Booking, error) {
+	b, err := store.FindBooking(ctx, s.db, submission.HashToken(token))
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("booking: open hold: %w", err)
+	}
+	return b, nil
+}
+
+// OpenLink returns the booking a mail's token belongs to. Errors:
+// NotFound (unknown, or replaced by a newer mail).
+func (s *Service) OpenLink(ctx context.Context, token string) (store.Booking, error) {
+	b, err := store.FindBookingByMail(ctx, s.db, submission.HashToken(token))
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("booking: open link: %w", err)
+	}
+	return b, nil
+}
+
+// Contact gives the held booking of the browser's token its citizen and
+// sends the confirmation mail, whose link alone confirms (double
+// opt-in); the place is kept ConfirmTTL for it. Errors: NotFound (no
+// such hold); Invalid (*ContactError); Conflict (msgHoldLapsed: the
+// hold lapsed or its details came already; msgAddressLimit: the address
+// has its appointments of the service).
+func (s *Service) Contact(ctx context.Context, token string, c store.BookingContact) (store.Booking, error) {
+	const op = "booking: contact"
+	c, bad := CheckContact(c)
+	if bad != nil {
+		return store.Booking{}, fault.Wrap(fault.Invalid, op, bad)
+	}
+	var out store.Booking
+	err := s.inBooking(ctx, store.FindBooking, token, func(tx pgx.Tx, b store.Booking) error {
+		if b.State != store.BookingHeld || !b.Holds {
+			return fault.New(fault.Conflict, op, msgHoldLapsed)
+		}
+		if s.perAddress > 0 {
+			n, err := store.CountActiveAtAddress(ctx, tx, b.OfficeID, b.Service, c.Email, b.ID)
+			if err != nil {
+				return err
+			}
+			if n >= s.perAddress {
+				return fault.New(fault.Conflict, op, msgAddressLimit)
+			}
+		}
+		mailToken := submission.NewToken()
+		until, err := store.SetBookingContact(ctx, tx, b.OfficeID, b.ID, c, submission.HashToken(mailToken), ConfirmTTL)
+		if err != nil {
+			return err
+		}
+		b.State, b.Expires = store.BookingUnconfirmed, until
+		b.Name, b.Email, b.Phone, b.Lang = c.Name, c.Email, c.Phone, c.Lang
+		out = b
+		return s.send(ctx, tx, b, portalmail.TemplateBookingConfirm, "confirm:0", mailToken)
+	})
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+// Resend sends the confirmation mail of the browser's unconfirmed
+// booking again, with a new link (the old one stops working), at most
+// MaxResends times. Errors: NotFound; Conflict (msgConfirmLapsed: not
+// waiting for a confirmation; msgResendLimit).
+func (s *Service) Resend(ctx context.Context, token string) error {
+	const op = "booking: resend"
+	err := s.inBooking(ctx, store.FindBooking, token, func(tx pgx.Tx, b store.Booking) error {
+		if b.State != store.BookingUnconfirmed || !b.Holds {
+			return fault.New(fault.Conflict, op, msgConfirmLapsed)
+		}
+		if b.Resends >= MaxResends {
+			return fault.New(fault.Conflict, op, msgResendLimit)
+		}
+		mailToken := submission.NewToken()
+		n, err := store.RenewMailToken(ctx, tx, b.OfficeID, b.ID, submission.HashToken(mailToken), MaxResends)
+		if err != nil {
+			return err
+		}
+		return s.send(ctx, tx, b, portalmail.TemplateBookingConfirm, "confirm:"+strconv.Itoa(n), mailToken)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// Confirm books the unconfirmed booking of the mail's token and sends
+// the booked mail. A booking confirmed already stays as it is (a second
+// click is no error; the returned booking says so). Errors: NotFound;
+// Conflict (msgConfirmLapsed: too late, the place went back;
+// msgCancelled).
+func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, error) {
+	const op = "booking: confirm"
+	var out store.Booking
+	err := s.inBooking(ctx, store.FindBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
+		out = b
+		switch {
+		case b.State == store.BookingBooked:
+			return nil
+		case b.State == store.BookingCancelled:
+			return fault.New(fault.Conflict, op, msgCancelled)
+		case b.State != store.BookingUnconfirmed || !b.Holds:
+			return fault.New(fault.Conflict, op, msgConfirmLapsed)
+		}
+		if err := store.ConfirmBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
+			return err
+		}
+		out.State, out.Expires, out.Confirmed = store.BookingBooked, time.Time{}, s.now()
+		return s.send(ctx, tx, out, portalmail.TemplateBookingBooked, "booked", token)
+	})
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+// Cancel cancels the booking of the mail's token, which frees its place
+// at once, and, when it was booked, sends the cancellation. A booking
+// cancelled already stays as it is. Errors: NotFound; Conflict
+// (msgConfirmLapsed: it lapsed unconfirmed; msgPast: the appointment is
+// over).
+func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, error) {
+	const op = "booking: cancel"
+	var out store.Booking
+	err := s.inBooking(ctx, store.FindBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
+		out = b
+		switch {
+		case b.State == store.BookingCancelled:
+			return nil
+		case b.State == store.BookingBooked && !b.Start.After(s.now()):
+			return fault.New(fault.Conflict, op, msgPast)
+		case b.State == store.BookingBooked:
+		case b.State == store.BookingUnconfirmed && b.Holds:
+		default:
+			return fault.New(fault.Conflict, op, msgConfirmLapsed)
+		}
+		if err := store.CancelBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
+			return err
+		}
+		out.State, out.Expires, out.Cancelled, out.Sequence = store.BookingCancelled, time.Time{}, s.now(), b.Sequence+1
+		if b.State != store.BookingBooked {
+			return nil // nothing was booked: no calendar entry to cancel
+		}
+		return s.send(ctx, tx, out, portalmail.TemplateBookingCancelled, "cancelled", token)
+	})
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+// Move moves the booked booking of the mail's token to the slot of the
+// office's calendar calendarID at start and sends the new time. The new
+// place is taken before the old one is freed, in one statement: a move
+// that finds no place leaves the booking where it was. Errors: NotFound
+// (also a calendar that does not serve the booking's service); Invalid
+// (msgNoSuchSlot, msgSameSlot); Conflict (msgSlotTaken, msgNotConfirmed,
+// msgCancelled, msgPast).
+func (s *Service) Move(ctx context.Context, token string, calendarID int64, start time.Time) (store.Booking, error) {
+	const op = "booking: move"
+	var out store.Booking
+	err := s.inBooking(ctx, store.FindBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
+		switch {
+		case b.State == store.BookingCancelled:
+			return fault.New(fault.Conflict, op, msgCancelled)
+		case b.State != store.BookingBooked:
+			return fault.New(fault.Conflict, op, msgNotConfirmed)
+		case !b.Start.After(s.now()):
+			return fault.New(fault.Conflict, op, msgPast)
+		case b.Calendar.ID == calendarID && b.Start.Equal(start):
+			return fault.New(fault.Invalid, op, msgSameSlot)
+		}
+		office, err := store.GetOffice(ctx, tx, b.OfficeID)
+		if err != nil {
+			return err
+		}
+		c, slot, err := s.slot(ctx, tx, office, calendarID, b.Service, start)
+		if err != nil {
+			return err
+		}
+		err = store.MoveBooking(ctx, tx, b.OfficeID, b.ID, c.ID, slot.Start, slot.Capacity)
+		if errors.Is(err, store.ErrSlotFull) {
+			return fault.New(fault.Conflict, op, msgSlotTaken)
+		}
+		if err != nil {
+			return err
+		}
+		out = b
+		out.Calendar, out.Start, out.Sequence = c, slot.Start, b.Sequence+1
+		return s.send(ctx, tx, out, portalmail.TemplateBookingMoved, "moved:"+strconv.Itoa(out.Sequence), token)
+	})
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+// Release gives up the browser's hold, so the citizen can choose another
+// slot and the place goes back to others at once. A hold that is no
+// longer one is left as it is. Errors: NotFound.
+func (s *Service) Release(ctx context.Context, token string) (store.Booking, error) {
+	var out store.Booking
+	err := s.inBooking(ctx, store.FindBooking, token, func(tx pgx.Tx, b store.Booking) error {
+		out = b
+		if b.State != store.BookingHeld {
+			return nil
+		}
+		return store.ReleaseHold(ctx, tx, b.OfficeID, b.ID)
+	})
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("booking: release: %w", err)
+	}
+	return out, nil
+}
+
+// inBooking runs fn in a transaction on the booking that find returns
+// for the token, with its row locked: the checks and the change see the
+// same booking, and a double click waits for the first.
+func (s *Service) inBooking(ctx context.Context, find func(context.Context, store.Querier, []byte) (store.Booking, error), token string, fn func(pgx.Tx, store.Booking) error) error {
+	if token == "" {
+		return fault.New(fault.NotFound, "booking", "")
+	}
+	b, err := find(ctx, s.db, submission.HashToken(token))
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(tx pgx.Tx) error {
+		locked, err := store.LockBooking(ctx, tx, b.OfficeID, b.ID)
+		if err != nil {
+			return err
+		}
+		return fn(tx, locked)
+	})
+}
+
+// send enqueues the booking's mail template in tx, keyed by the booking
+// and event, with the mail token its links carry.
+func (s *Service) send(ctx context.Context, tx pgx.Tx, b store.Booking, template, event, token string) error {
+	if s.mail == nil {
+		return nil
+	}
+	return s.mail.Booking(ctx, tx, portalmail.BookingMail{
+		Key: "booking:" + strconv.FormatInt(b.ID, 10) + ":" + event, Template: template,
+		OfficeID: b.OfficeID, BookingID: b.ID, Token: token,
+	})
+}

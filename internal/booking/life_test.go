@@ -1,0 +1,390 @@
+package booking_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/booking"
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/store"
+	"github.com/gesundheitsamt/portal/internal/submission"
+)
+
+// mails returns the templates of the mail jobs enqueued for booking id,
+// in the order they were enqueued.
+func (w *world) mails(t *testing.T, id int64) []string {
+	t.Helper()
+	rows, err := w.db.Query(context.Background(),
+		`SELECT args->>'template' FROM river_job WHERE kind = 'mail.send' AND (args->>'booking_id')::bigint = $1 ORDER BY id`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// hold holds the slot at start for terminanfrage.
+func (w *world) hold(t *testing.T, start time.Time) booking.Hold {
+	t.Helper()
+	h, err := w.svc.Hold(context.Background(), w.office, w.calendar, "terminanfrage", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// mailToken sets a known mail token on booking id (the test's stand-in
+// for reading the confirmation mail, whose token only the sealed job
+// carries) and returns it.
+func (w *world) mailToken(t *testing.T, id int64) string {
+	t.Helper()
+	token := submission.NewToken()
+	if _, err := w.db.Exec(context.Background(), `UPDATE booking SET mail_token_hash = $2 WHERE id = $1`, id, submission.HashToken(token)); err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+var anna = store.BookingContact{Name: "Anna Schmidt", Email: "anna@example.org", Lang: "de"}
+
+// TestConfirmNeedsTheMail: giving the contact sends the confirmation
+// mail and keeps the place; the browser's own token confirms nothing
+// (double opt-in); the mail's link books, once, however often it is
+// used.
+func TestConfirmNeedsTheMail(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	h := w.hold(t, w.slots(t, 7)[0].Start)
+	b, err := w.svc.Contact(ctx, h.Token, anna)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.State != store.BookingUnconfirmed || b.Expires.Before(time.Now().Add(booking.ConfirmTTL-time.Minute)) {
+		t.Fatalf("after the contact: %s until %v", b.State, b.Expires)
+	}
+	if got := w.mails(t, h.ID); len(got) != 1 || got[0] != mail.TemplateBookingConfirm {
+		t.Fatalf("mails %v, want one confirmation", got)
+	}
+	if _, err := w.svc.Confirm(ctx, h.Token); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("confirm with the browser's token: %v, want NotFound", err)
+	}
+	if _, err := w.svc.Contact(ctx, h.Token, anna); messageOf(err) != "booking.error.hold_lapsed" {
+		t.Errorf("a second contact: %v", err)
+	}
+	token := w.mailToken(t, h.ID)
+	for i := range 2 {
+		b, err := w.svc.Confirm(ctx, token)
+		if err != nil || b.State != store.BookingBooked {
+			t.Fatalf("confirm %d: %s, %v", i, b.State, err)
+		}
+	}
+	if got := w.mails(t, h.ID); len(got) != 2 || got[1] != mail.TemplateBookingBooked {
+		t.Errorf("mails %v, want the confirmation and one booked", got)
+	}
+	if n := w.count(t, store.BookingBooked); n != 1 {
+		t.Errorf("%d booked rows", n)
+	}
+}
+
+// TestContactRefused: each wrong detail names its field; nothing changes.
+func TestContactRefused(t *testing.T) {
+	w := newWorld(t, 1)
+	h := w.hold(t, w.slots(t, 7)[0].Start)
+	for _, c := range []struct {
+		in          store.BookingContact
+		field, want string
+	}{
+		{store.BookingContact{Email: "a@example.org"}, "name", "booking.error.name_required"},
+		{store.BookingContact{Name: "A\x00B", Email: "a@example.org"}, "name", "booking.error.name_invalid"},
+		{store.BookingContact{Name: strings.Repeat("a", 201), Email: "a@example.org"}, "name", "booking.error.name_invalid"},
+		{store.BookingContact{Name: "Anna"}, "email", "booking.error.email_required"},
+		{store.BookingContact{Name: "Anna", Email: "anna"}, "email", "booking.error.email_invalid"},
+		{store.BookingContact{Name: "Anna", Email: "Anna <a@example.org>"}, "email", "booking.error.email_invalid"},
+		{store.BookingContact{Name: "Anna", Email: "a@localhost"}, "email", "booking.error.email_invalid"},
+		{store.BookingContact{Name: "Anna", Email: "a@example.org", Phone: "call me"}, "phone", "booking.error.phone_invalid"},
+	} {
+		_, err := w.svc.Contact(context.Background(), h.Token, c.in)
+		bad, ok := booking.AsContactError(err)
+		if fault.KindOf(err) != fault.Invalid || !ok || bad.Fields[c.field] != c.want {
+			t.Errorf("%+v: %v (%v), want %s on %s", c.in, err, bad, c.want, c.field)
+		}
+	}
+	if w.count(t, store.BookingHeld) != 1 || len(w.mails(t, h.ID)) != 0 {
+		t.Error("a refused contact changed the booking or sent a mail")
+	}
+	// Any script is a name; a phone number as people write it is one.
+	if _, err := w.svc.Contact(context.Background(), h.Token, store.BookingContact{Name: "Олена  Коваленко", Email: "olena@example.org", Phone: "+49 341 123456"}); err != nil {
+		t.Errorf("a Cyrillic name: %v", err)
+	}
+}
+
+// TestAddressLimit: an address has one appointment of a service at a
+// time, whatever the case of its letters, also when twenty holds give it
+// at once; a cancellation frees the address.
+func TestAddressLimit(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	holds := make([]booking.Hold, 20)
+	for i := range holds {
+		holds[i] = w.hold(t, slots[i].Start)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ok []booking.Hold
+	limited := 0
+	for i, h := range holds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := anna
+			if i%2 == 1 {
+				c.Email = "ANNA@example.org"
+			}
+			_, err := w.svc.Contact(ctx, h.Token, c)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok = append(ok, h)
+			case messageOf(err) == "booking.error.address_limit" && fault.KindOf(err) == fault.Conflict:
+				limited++
+			default:
+				t.Errorf("contact: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(ok) != 1 || limited != 19 || w.count(t, store.BookingUnconfirmed) != 1 {
+		t.Fatalf("%d accepted, %d refused, %d unconfirmed rows; want 1, 19, 1", len(ok), limited, w.count(t, store.BookingUnconfirmed))
+	}
+	if _, err := w.svc.Cancel(ctx, w.mailToken(t, ok[0].ID)); err != nil {
+		t.Fatal(err)
+	}
+	free := w.hold(t, slots[25].Start)
+	if _, err := w.svc.Contact(ctx, free.Token, anna); err != nil {
+		t.Errorf("after the cancellation: %v", err)
+	}
+}
+
+// TestConfirmLapsed: a confirmation after the booking's hour finds the
+// place given back, says so, and books nothing; the place is free for
+// the next citizen.
+func TestConfirmLapsed(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	start := w.slots(t, 7)[0].Start
+	h := w.hold(t, start)
+	if _, err := w.svc.Contact(ctx, h.Token, anna); err != nil {
+		t.Fatal(err)
+	}
+	token := w.mailToken(t, h.ID)
+	if _, err := w.db.Exec(ctx, `UPDATE booking SET expires_at = now() - interval '1 second' WHERE id = $1`, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Confirm(ctx, token); messageOf(err) != "booking.error.confirm_lapsed" || fault.KindOf(err) != fault.Conflict {
+		t.Fatalf("a late confirmation: %v", err)
+	}
+	if err := w.svc.Resend(ctx, h.Token); messageOf(err) != "booking.error.confirm_lapsed" {
+		t.Errorf("resend after the hour: %v", err)
+	}
+	if w.slots(t, 7)[0].Free != 1 {
+		t.Error("the lapsed place is not shown free")
+	}
+	w.hold(t, start)
+	if w.count(t, store.BookingBooked) != 0 || w.count(t, store.BookingExpired) != 1 {
+		t.Errorf("%d booked, %d expired", w.count(t, store.BookingBooked), w.count(t, store.BookingExpired))
+	}
+}
+
+// TestResend: the confirmation goes again with a new link, at most
+// MaxResends times; the old link stops working.
+func TestResend(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	h := w.hold(t, w.slots(t, 7)[0].Start)
+	if _, err := w.svc.Contact(ctx, h.Token, anna); err != nil {
+		t.Fatal(err)
+	}
+	old := w.mailToken(t, h.ID)
+	for range booking.MaxResends {
+		if err := w.svc.Resend(ctx, h.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.svc.Resend(ctx, h.Token); messageOf(err) != "booking.error.resend_limit" {
+		t.Errorf("one resend too many: %v", err)
+	}
+	if got := w.mails(t, h.ID); len(got) != 1+booking.MaxResends {
+		t.Errorf("%d mails, want %d", len(got), 1+booking.MaxResends)
+	}
+	if _, err := w.svc.Confirm(ctx, old); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("the replaced link: %v", err)
+	}
+}
+
+// TestCancel: a cancellation frees the place at once and sends a
+// cancellation for a booked appointment; a second one changes nothing; an
+// unconfirmed booking is cancelled without a mail.
+func TestCancel(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	h := w.hold(t, slots[0].Start)
+	if _, err := w.svc.Contact(ctx, h.Token, anna); err != nil {
+		t.Fatal(err)
+	}
+	token := w.mailToken(t, h.ID)
+	if _, err := w.svc.Confirm(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		b, err := w.svc.Cancel(ctx, token)
+		if err != nil || b.State != store.BookingCancelled {
+			t.Fatalf("cancel: %s, %v", b.State, err)
+		}
+	}
+	if got := w.mails(t, h.ID); len(got) != 3 || got[2] != mail.TemplateBookingCancelled {
+		t.Errorf("mails %v", got)
+	}
+	if w.slots(t, 7)[0].Free != 1 {
+		t.Error("the cancelled place is not free")
+	}
+	if _, err := w.svc.Confirm(ctx, token); messageOf(err) != "booking.error.cancelled" {
+		t.Errorf("confirming a cancelled booking: %v", err)
+	}
+
+	u := w.hold(t, slots[1].Start)
+	if _, err := w.svc.Contact(ctx, u.Token, anna); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Cancel(ctx, w.mailToken(t, u.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.mails(t, u.ID); len(got) != 1 {
+		t.Errorf("an unconfirmed cancellation sent %v", got)
+	}
+}
+
+// TestMove: a move to a full slot leaves the booking where it was; a
+// move to a free one takes it and frees the old place, with a new
+// calendar sequence; a move to the same time is refused.
+func TestMove(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	h := w.hold(t, slots[0].Start)
+	if _, err := w.svc.Contact(ctx, h.Token, anna); err != nil {
+		t.Fatal(err)
+	}
+	token := w.mailToken(t, h.ID)
+	if _, err := w.svc.Move(ctx, token, w.calendar, slots[2].Start); messageOf(err) != "booking.error.not_confirmed" {
+		t.Errorf("moving an unconfirmed booking: %v", err)
+	}
+	if _, err := w.svc.Confirm(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	w.hold(t, slots[1].Start)
+	if _, err := w.svc.Move(ctx, token, w.calendar, slots[1].Start); messageOf(err) != "booking.error.slot_taken" {
+		t.Errorf("moving to a held slot: %v", err)
+	}
+	if _, err := w.svc.Move(ctx, token, w.calendar, slots[0].Start); messageOf(err) != "booking.error.same_slot" {
+		t.Errorf("moving to its own slot: %v", err)
+	}
+	if _, err := w.svc.Move(ctx, token, w.calendar, slots[0].Start.Add(7*time.Minute)); messageOf(err) != "booking.error.no_such_slot" {
+		t.Errorf("moving to no slot: %v", err)
+	}
+	if _, err := w.svc.Move(ctx, token, w.calendar+1000, slots[2].Start); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("moving to no calendar: %v", err)
+	}
+	b, err := w.svc.OpenLink(ctx, token)
+	if err != nil || !b.Start.Equal(slots[0].Start) {
+		t.Fatalf("after the refused moves: %v, %v", b.Start, err)
+	}
+	b, err = w.svc.Move(ctx, token, w.calendar, slots[2].Start)
+	if err != nil || !b.Start.Equal(slots[2].Start) || b.Sequence != 1 {
+		t.Fatalf("move: %v seq %d, %v", b.Start, b.Sequence, err)
+	}
+	now := w.slots(t, 7)
+	if now[0].Free != 1 || now[2].Free != 0 {
+		t.Errorf("after the move: old slot %d free, new %d free", now[0].Free, now[2].Free)
+	}
+	if got := w.mails(t, h.ID); len(got) == 0 || got[len(got)-1] != mail.TemplateBookingMoved {
+		t.Errorf("mails %v", got)
+	}
+}
+
+// TestMoveRace: ten booked citizens move to the same one-place slot at
+// once; one gets it, the others stay where they were.
+func TestMoveRace(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	target := slots[15].Start
+	tokens := make([]string, 10)
+	for i := range tokens {
+		h := w.hold(t, slots[i].Start)
+		c := anna
+		c.Email = "p" + string(rune('a'+i)) + "@example.org"
+		if _, err := w.svc.Contact(ctx, h.Token, c); err != nil {
+			t.Fatal(err)
+		}
+		tokens[i] = w.mailToken(t, h.ID)
+		if _, err := w.svc.Confirm(ctx, tokens[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	moved := 0
+	for _, token := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := w.svc.Move(ctx, token, w.calendar, target)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				moved++
+			} else if messageOf(err) != "booking.error.slot_taken" {
+				t.Errorf("move: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	var at int
+	if err := w.db.QueryRow(ctx, `SELECT count(*) FROM booking WHERE starts_at = $1 AND state = 'booked'`, target).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	if moved != 1 || at != 1 || w.count(t, store.BookingBooked) != 10 {
+		t.Errorf("%d moves succeeded, %d booked at the target, %d booked in all; want 1, 1, 10", moved, at, w.count(t, store.BookingBooked))
+	}
+}
+
+// TestRelease: giving up a hold frees its place at once.
+func TestRelease(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	h := w.hold(t, w.slots(t, 7)[0].Start)
+	if _, err := w.svc.Release(ctx, h.Token); err != nil {
+		t.Fatal(err)
+	}
+	if w.slots(t, 7)[0].Free != 1 {
+		t.Error("the released place is not free")
+	}
+	if _, err := w.svc.Contact(ctx, h.Token, anna); messageOf(err) != "booking.error.hold_lapsed" {
+		t.Errorf("contact after the release: %v", err)
+	}
+}
