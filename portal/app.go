@@ -21,6 +21,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/booking"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/connlimit"
 	"github.com/gesundheitsamt/portal/internal/formpost"
@@ -60,6 +61,7 @@ type Deps struct {
 	Auth        *auth.Service        // staff accounts and sessions
 	Inbox       *inbox.Service       // the workflow of cases
 	Video       *video.Service       // video consultations
+	Booking     *booking.Service     // calendars, slots and appointments
 	Hub         *video.Hub           // the calls' waiting rooms and media on this process
 	Retention   *retention.Cases     // retention periods, cases due for deletion
 	// SpoolDir holds the files of posts in flight (unlinked and sealed at
@@ -112,6 +114,7 @@ type Server struct {
 	auth                                   *auth.Service
 	inbox                                  *inbox.Service
 	video                                  *video.Service
+	booking                                *booking.Service
 	hub                                    *video.Hub
 	recheck                                time.Duration // Deps.SessionRecheck
 	cases                                  *retention.Cases
@@ -167,6 +170,7 @@ func New(d Deps) (*Server, error) {
 		auth:     d.Auth,
 		inbox:    d.Inbox,
 		video:    d.Video,
+		booking:  d.Booking,
 		hub:      d.Hub,
 		recheck:  cmp.Or(d.SessionRecheck, time.Minute),
 		cases:    d.Retention,

@@ -44,6 +44,9 @@ type servicePage struct {
 	NotOffered *officeView
 	// FormURL starts the online form, when the office offers it.
 	FormURL string
+	// BookURL lists the free appointments, when the office books the
+	// service directly.
+	BookURL string
 }
 
 // showService answers GET /leistungen/:service: what the service is, and
@@ -105,6 +108,9 @@ func (s *Server) showOfficeService(c *fiber.Ctx) error {
 		p.Title = p.Service.Title
 		v := officeOf(e)
 		p.Office = &v
+		if e.Books(slug) {
+			p.BookURL = p.Service.URL + "/termin"
+		}
 		if svc, ok := snap.Service(slug); ok {
 			if _, ok := s.forms.Form(svc.FormRef); ok {
 				p.FormURL = p.Service.URL + "/antrag"

@@ -45,6 +45,14 @@ var (
 	// network reconnects every two seconds for a minute, so this leaves
 	// room for several drops.
 	videoSocketLimit = clientLimit{purpose: "video-socket", max: 120, window: 10 * time.Minute}
+	// holdLimit: slots held or moved to (each holds a place for ten
+	// minutes); a person trying a few times gets through, a script
+	// holding a day's slots does not.
+	holdLimit = clientLimit{purpose: "booking-hold", max: 30, window: 10 * time.Minute}
+	// bookingMailLimit: contact details given and confirmations sent
+	// again, each a mail to the address typed in: booking must not
+	// become a way to send mail to strangers.
+	bookingMailLimit = clientLimit{purpose: "booking-mail", max: 10, window: time.Hour}
 )
 
 // allow counts an event of limit l for the request's client address and

@@ -68,6 +68,25 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Get("/fortsetzen/:token", noStore, s.showResume)                      // (page only)
 	app.Post("/fortsetzen", noStore, s.limit(resumeLimit), s.resume)          // submission.OpenDraft
 
+	// Booking an appointment: the week's free slots, a slot held for the
+	// browser (/buchung/<hold token>), then the mail's link to confirm,
+	// cancel and move (/termin/<mail token>). Each link shows a page on
+	// GET and acts only on POST.
+	const book = "/amt/:office/leistungen/:service/termin"
+	app.Get(book, noStore, s.showBooking)                                                        // booking.Availability, FirstFree
+	app.Post(book, noStore, s.limit(holdLimit), s.holdSlot)                                      // booking.Hold; holdLimit
+	app.Get("/buchung/:token", noStore, s.showHold)                                              // booking.OpenHold
+	app.Post("/buchung/:token", noStore, s.limit(bookingMailLimit), s.giveContact)               // booking.Contact; bookingMailLimit
+	app.Post("/buchung/:token/erneut", noStore, s.limit(bookingMailLimit), s.resendConfirmation) // booking.Resend; bookingMailLimit
+	app.Post("/buchung/:token/freigeben", noStore, s.releaseHold)                                // booking.Release
+	app.Get("/termin/:token", noStore, s.showAppointment)                                        // booking.OpenLink
+	app.Post("/termin/:token", noStore, s.confirmAppointment)                                    // booking.Confirm
+	app.Get("/termin/:token/termin.ics", noStore, s.appointmentICS)                              // booking.OpenLink, mail.BookingICS
+	app.Get("/termin/:token/absagen", noStore, s.showCancel)                                     // booking.OpenLink
+	app.Post("/termin/:token/absagen", noStore, s.cancelAppointment)                             // booking.Cancel
+	app.Get("/termin/:token/verschieben", noStore, s.showMove)                                   // booking.OpenLink, Availability
+	app.Post("/termin/:token/verschieben", noStore, s.limit(holdLimit), s.moveAppointment)       // booking.Move; holdLimit
+
 	// A video consultation's join link: the token in the path is the
 	// holder's whole authority, for that one consultation.
 	app.Get("/video/:token", noStore, s.showVideo)                                                                       // video.OpenLink

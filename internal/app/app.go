@@ -24,6 +24,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
+	"github.com/gesundheitsamt/portal/internal/booking"
 	"github.com/gesundheitsamt/portal/internal/config"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/i18n"
@@ -93,6 +94,7 @@ type App struct {
 	Submissions *submission.Service
 	Inbox       *inbox.Service
 	Video       *video.Service
+	Booking     *booking.Service
 	Media       *sfu.SFU     // the calls' media on this process
 	Hub         *video.Hub   // who is connected to which call here
 	TURN        *turn.Server // nil without TURN (production without PORTAL_TURN_PORT)
@@ -181,6 +183,9 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 	}
 	a.Inbox = inbox.New(inbox.Options{DB: db, Submissions: a.Submissions, Forms: a.Forms, Events: a.Notifier, Now: opts.Now})
 	a.Video = video.New(video.Options{DB: db, Box: box, Mail: mails, Secret: cfg.SecretKey, Now: opts.Now})
+	if a.Booking, err = booking.New(booking.Options{DB: db, Mail: mails, Now: opts.Now, PlanTTL: booking.DefaultPlanTTL, PerAddress: cfg.BookingPerAddress}); err != nil {
+		return nil, err
+	}
 	if err := a.startMedia(cfg, log); err != nil {
 		return nil, err
 	}
@@ -225,6 +230,7 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 		Auth:           a.Auth,
 		Inbox:          a.Inbox,
 		Video:          a.Video,
+		Booking:        a.Booking,
 		Hub:            a.Hub,
 		Retention:      a.Retention,
 		SpoolDir:       spoolDir,
