@@ -64,7 +64,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime 20000x ./internal/video/sfu/
 
 ## bench: Go benchmarks of the hot paths, then the figures of the real binary under load
-## (.ci/bench-http, .ci/bench-inbox, .ci/bench-mail, .ci/bench-video) and the hostile-load test at full size
+## (.ci/bench-http, .ci/bench-inbox, .ci/bench-mail, .ci/bench-video, .ci/bench-booking) and the hostile-load test at full size
 bench: deps-run build
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./portal/ ./forms/ ./internal/... | tee bin/bench.txt
@@ -72,6 +72,7 @@ bench: deps-run build
 	.ci/bench-inbox
 	.ci/bench-mail
 	.ci/bench-video
+	.ci/bench-booking
 	PORTAL_HOSTILE_URLS=100000 $(GO) test -count=1 -run '^TestHostileLoadLeavesMemoryBounded$$' -v ./cmd/portal/ | grep -E 'hostile_test|^(ok|FAIL|---)'
 
 # deps-run, deps-test: the installs of make run and make test alone (.ci/install-deps)
