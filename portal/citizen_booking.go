@@ -69,17 +69,65 @@ func (s *Server) bookingAt(c *fiber.Ctx) (*office.Entry, string, error) {
 
 // showBooking answers GET /amt/:office/leistungen/:service/termin: the
 // choice of calendar when several serve the service, else the free slots
-// of one week (?ab=YYYY-MM-DD, its first day; ?kalender=slug).
+// of one week (?ab=YYYY-MM-DD, its first day; ?kalender=slug). A rush
+// loads this page most, so a page as it is for everyone (no other query)
+// is kept up to bookingPageTTL and spliced with each visitor's CSRF
+// token: the free places it shows may be that old, which costs a citizen
+// at most a clear refusal of the hold; the places themselves are always
+// the database's.
 func (s *Server) showBooking(c *fiber.Ctx) error {
 	e, slug, err := s.bookingAt(c)
 	if err != nil {
 		return err
 	}
+	key, shared := s.bookingPageKey(c, e, slug)
+	version := strconv.FormatInt(s.now().UnixNano()/int64(bookingPageTTL), 10)
+	if shared && s.splicedFresh(key, version) {
+		if done, err := s.renderSpliced(c, nil, version, key, nil); done || err != nil {
+			return err
+		}
+	}
 	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"))
 	if err != nil {
 		return err
 	}
+	// Kept only for a week of the calendar asked for (or of the only
+	// one), and for the choice: what a made-up slug shows is not kept.
+	if shared && p.CSRF != "" && (c.Query("kalender") == "" || c.Query("kalender") == p.Calendar.Slug) {
+		done, err := s.renderSpliced(c, nil, version, key, func() (string, any) {
+			p.CSRF = csrfPlaceholder
+			return "booking", p
+		})
+		if done || err != nil {
+			return err
+		}
+	}
 	return s.views.render(c, fiber.StatusOK, "booking", p)
+}
+
+// bookingPageTTL is how long a booking week's page is kept for everyone.
+const bookingPageTTL = time.Second
+
+// bookingPageKey is the key of the booking page of the request in the
+// spliced pages, and whether it may be kept: only the query kalender, ab
+// and lang, with ab a date (or none) and kalender a slug.
+func (s *Server) bookingPageKey(c *fiber.Ctx, e *office.Entry, service string) (string, bool) {
+	shared := true
+	c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
+		switch string(k) {
+		case "lang", "kalender", "ab":
+		default:
+			shared = false
+		}
+	})
+	cal, from := c.Query("kalender"), c.Query("ab")
+	if len(cal) > 60 || strings.ContainsFunc(cal, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' }) {
+		shared = false
+	}
+	if _, err := time.Parse(time.DateOnly, from); from != "" && err != nil {
+		shared = false
+	}
+	return "booking\x00" + e.Slug + "\x00" + service + "\x00" + cal + "\x00" + from + "\x00" + s.localizerFor(c).Lang().Code, shared
 }
 
 // holdSlot answers POST /amt/:office/leistungen/:service/termin: the

@@ -85,16 +85,28 @@ func (p *splicedPage) send(c *fiber.Ctx, token string) error {
 	return c.Send(b)
 }
 
+// splicedFresh reports whether the spliced page of key is kept for
+// version (with any directory snapshot; for pages that depend on none).
+func (s *Server) splicedFresh(key, version string) bool {
+	s.spliced.mu.RLock()
+	defer s.spliced.mu.RUnlock()
+	p, ok := s.spliced.pages[key]
+	return ok && p.day == version
+}
+
 // renderSpliced answers with page name for a new visitor, rendered by
 // build with the placeholder token, from the cache when possible: the
 // entry of key is rebuilt when the directory snapshot or the day changed.
-// It reports false when the page cannot be spliced (then render it
-// normally).
+// It reports false when the page cannot be spliced, or is not kept and
+// build is nil (then render it normally).
 func (s *Server) renderSpliced(c *fiber.Ctx, snap *office.Snapshot, day, key string, build func() (string, any)) (bool, error) {
 	s.spliced.mu.RLock()
 	p, ok := s.spliced.pages[key]
 	s.spliced.mu.RUnlock()
 	if !ok || p.snap != snap || p.day != day {
+		if build == nil { // the caller only wants what is kept
+			return false, nil
+		}
 		name, data := build()
 		var buf bytes.Buffer
 		if err := s.views.execute(&buf, name, data); err != nil {
