@@ -207,7 +207,14 @@ func TestBookingWithoutJavaScript(t *testing.T) {
 	}
 	res, b = c.post(link+"/verschieben", url.Values{"kalender": {"vor-ort"}, "beginn": {free[1]}})
 	expectStatus(t, res, b, http.StatusConflict)
-	expectContains(t, b, "abgesagt")
+	expectContains(t, b, "abgesagt", `href="#booking-error"`, `id="booking-error"`)
+	// The move's page of a cancelled booking says why there is nothing
+	// to choose; an old "confirmed" address says nothing of a
+	// confirmation.
+	_, b = c.get(link + "/verschieben")
+	expectContains(t, b, "Dieser Termin lässt sich nicht mehr verschieben.")
+	_, b = c.get(link + "?erledigt=bestaetigt")
+	expectNotContains(t, b, "Ihr Termin ist verbindlich gebucht.")
 
 	if got := waitMails(t, sink, "anna@example.org", 4); !strings.Contains(got[3].Text, "abgesagt") || strings.Contains(got[3].Text, link) {
 		t.Errorf("the cancellation mail:\n%s", got[3].Text)
@@ -260,6 +267,21 @@ func TestBookingRefusals(t *testing.T) {
 	if res.StatusCode != http.StatusForbidden || h.count(t, "booking") != 0 {
 		t.Errorf("a post without the token: %d, %d bookings", res.StatusCode, h.count(t, "booking"))
 	}
+	// Contact details, wrong ones even, for a hold that lapsed: the
+	// lapse is what the page says, not the fields of a form it no longer
+	// shows.
+	res, b = c.post(bookPath, url.Values{"kalender": {"vor-ort"}, "beginn": {free[0]}})
+	expectStatus(t, res, b, http.StatusSeeOther)
+	hold := res.Header.Get("Location")
+	if _, err := h.db.Exec(context.Background(), `UPDATE booking SET expires_at = now() - interval '1 minute' WHERE token_hash = $1`,
+		submission.HashToken(strings.TrimPrefix(hold, "/buchung/"))); err != nil {
+		t.Fatal(err)
+	}
+	c.get(hold)
+	res, b = c.post(hold, url.Values{"name": {""}, "email": {"kein-at"}})
+	expectStatus(t, res, b, http.StatusConflict)
+	expectContains(t, b, "Die Reservierung dieses Termins ist abgelaufen.", `href="#booking-state"`)
+	expectNotContains(t, b, `href="#booking-name"`, `href="#booking-email"`)
 }
 
 // TestBookingChoosesACalendar: a service two calendars serve asks first

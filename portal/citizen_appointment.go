@@ -47,12 +47,15 @@ func (s *Server) showAppointment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	switch c.Query("erledigt") {
-	case "bestaetigt":
+	// The notice of what was just done, only while the booking is as that
+	// left it: an old link with ?erledigt=bestaetigt to a booking
+	// cancelled since says nothing of a confirmation.
+	switch done := c.Query("erledigt"); {
+	case done == "bestaetigt" && p.Booked:
 		p.Done = p.L.T("booking.appointment.done_confirmed")
-	case "abgesagt":
+	case done == "abgesagt" && p.Cancelled:
 		p.Done = p.L.T("booking.appointment.done_cancelled")
-	case "verschoben":
+	case done == "verschoben" && p.Booked:
 		p.Done = p.L.T("booking.appointment.done_moved")
 	}
 	return s.views.render(c, fiber.StatusOK, "appointment", p)
@@ -169,7 +172,7 @@ func (s *Server) moveAppointment(c *fiber.Ctx) error {
 		return perr
 	}
 	p.Error = p.L.T(fault.MessageOf(err))
-	p.Errors = []fieldError{{Field: "slots", Message: p.Error}}
+	p.Errors = []fieldError{{Field: "booking-error", Message: p.Error}}
 	status := fiber.StatusUnprocessableEntity
 	if fault.KindOf(err) == fault.Conflict {
 		status = fiber.StatusConflict

@@ -171,7 +171,7 @@ func (s *Server) slotRefused(c *fiber.Ctx, e *office.Entry, slug, calendar strin
 		return perr
 	}
 	p.Error = p.L.T(fault.MessageOf(err))
-	p.Errors = []fieldError{{Field: "slots", Message: p.Error}}
+	p.Errors = []fieldError{{Field: "booking-error", Message: p.Error}}
 	status := fiber.StatusUnprocessableEntity
 	if fault.KindOf(err) == fault.Conflict {
 		status = fiber.StatusConflict

@@ -91,7 +91,11 @@ func (s *Server) giveContact(c *fiber.Ctx) error {
 	}
 	p.Name, p.Email, p.Phone = in.Name, in.Email, in.Phone
 	status := fiber.StatusConflict
-	if bad, ok := booking.AsContactError(err); ok {
+	if bad, ok := booking.AsContactError(err); ok && !p.Held {
+		// The details were wrong, but the hold is over too: the form is
+		// gone, so its fields' errors would point nowhere.
+		err = fault.New(fault.Conflict, "portal: contact", "booking.error.hold_lapsed")
+	} else if ok {
 		status, p.FieldErrors = fiber.StatusUnprocessableEntity, map[string]string{}
 		for _, f := range []string{"name", "email", "phone"} {
 			if id, ok := bad.Fields[f]; ok {
@@ -99,7 +103,8 @@ func (s *Server) giveContact(c *fiber.Ctx) error {
 				p.Errors = append(p.Errors, fieldError{Field: "booking-" + f, Message: p.FieldErrors[f]})
 			}
 		}
-	} else {
+	}
+	if p.FieldErrors == nil {
 		p.Error = p.L.T(fault.MessageOf(err))
 		p.Errors = []fieldError{{Field: "booking-state", Message: p.Error}}
 	}
@@ -110,11 +115,13 @@ func (s *Server) giveContact(c *fiber.Ctx) error {
 // confirmation mail again, with a new link.
 func (s *Server) resendConfirmation(c *fiber.Ctx) error {
 	err := s.booking.Resend(c.UserContext(), c.Params("token"))
-	if fault.KindOf(err) != fault.Conflict {
-		if err != nil {
-			return err
-		}
+	if err == nil {
 		return c.Redirect("/buchung/"+c.Params("token")+"?erneut=1", fiber.StatusSeeOther)
+	}
+	// Conflict: no longer waiting, or sent often enough; Invalid: the
+	// address had its mails of the day (mail.MsgBookingCapped).
+	if k := fault.KindOf(err); k != fault.Conflict && k != fault.Invalid {
+		return err
 	}
 	b, oerr := s.booking.OpenHold(c.UserContext(), c.Params("token"))
 	if oerr != nil {

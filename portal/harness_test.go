@@ -438,6 +438,15 @@ func expectContains(t testing.TB, b string, want ...string) {
 	}
 }
 
+func expectNotContains(t testing.TB, b string, unwanted ...string) {
+	t.Helper()
+	for _, w := range unwanted {
+		if strings.Contains(b, w) {
+			t.Errorf("page has %q\n%s", w, excerpt(b))
+		}
+	}
+}
+
 const terminBase = "/amt/leipzig/leistungen/terminanfrage/antrag"
 
 // fillTermin answers the appointment request's steps validly, up to the

@@ -450,3 +450,48 @@ func dateOf(t time.Time) time.Time {
 	y, m, d := t.Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
+
+// TestFirstFree: the first slot with a free place, past full slots and
+// closed weeks; none when every day of the horizon is closed.
+func TestFirstFree(t *testing.T) {
+	w := newWorld(t, 2)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	first := slots[0]
+	if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", first.Start); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := w.svc.FirstFree(ctx, w.office, w.calendar, w.now)
+	if err != nil || !ok || !got.Start.Equal(first.Start) || got.Free != 1 {
+		t.Fatalf("one of two places held: %v %v free %d, %v; want %v free 1", ok, got.Start, got.Free, err, first.Start)
+	}
+	if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", first.Start); err != nil {
+		t.Fatal(err)
+	}
+	// The next three weeks closed: the first free slot is in the fourth.
+	start := dateOf(first.Start)
+	if err := store.AddClosure(ctx, w.db, w.office.ID, w.calendar, store.Closure{FirstDay: start.AddDate(0, 0, 1), LastDay: start.AddDate(0, 0, 21)}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err = w.svc.FirstFree(ctx, w.office, w.calendar, w.now)
+	if err != nil || !ok || !got.Start.Equal(slots[1].Start) {
+		t.Fatalf("first slot full: %v %v, %v; want %v", ok, got.Start, err, slots[1].Start)
+	}
+	for _, s := range w.slots(t, 1) {
+		for range 2 {
+			if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", s.Start); err != nil && messageOf(err) != "booking.error.slot_taken" {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, ok, err = w.svc.FirstFree(ctx, w.office, w.calendar, w.now)
+	if want := start.AddDate(0, 0, 22); err != nil || !ok || dateOf(got.Start).Before(want) {
+		t.Fatalf("the first day full, three weeks closed: %v %v, %v; want on or after %v", ok, got.Start, err, want)
+	}
+	if err := store.AddClosure(ctx, w.db, w.office.ID, w.calendar, store.Closure{FirstDay: start, LastDay: start.AddDate(0, 0, 60)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err = w.svc.FirstFree(ctx, w.office, w.calendar, w.now); err != nil || ok {
+		t.Fatalf("all closed: %v %v, %v; want none", ok, got.Start, err)
+	}
+}

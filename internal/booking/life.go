@@ -145,7 +145,7 @@ func (s *Service) Contact(ctx context.Context, token string, c store.BookingCont
 		return store.Booking{}, fault.Wrap(fault.Invalid, op, bad)
 	}
 	var out store.Booking
-	err := s.inBooking(ctx, store.FindBooking, token, func(tx pgx.Tx, b store.Booking) error {
+	err := s.inBooking(ctx, store.LockHold, token, func(tx pgx.Tx, b store.Booking) error {
 		if b.State != store.BookingHeld || !b.Holds {
 			return fault.New(fault.Conflict, op, msgHoldLapsed)
 		}
@@ -180,7 +180,7 @@ func (s *Service) Contact(ctx context.Context, token string, c store.BookingCont
 // waiting for a confirmation; msgResendLimit).
 func (s *Service) Resend(ctx context.Context, token string) error {
 	const op = "booking: resend"
-	err := s.inBooking(ctx, store.FindBooking, token, func(tx pgx.Tx, b store.Booking) error {
+	err := s.inBooking(ctx, store.LockHold, token, func(tx pgx.Tx, b store.Booking) error {
 		if b.State != store.BookingUnconfirmed || !b.Holds {
 			return fault.New(fault.Conflict, op, msgConfirmLapsed)
 		}
@@ -208,7 +208,7 @@ func (s *Service) Resend(ctx context.Context, token string) error {
 func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, error) {
 	const op = "booking: confirm"
 	var out store.Booking
-	err := s.inBooking(ctx, store.FindBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
+	err := s.inBooking(ctx, store.LockBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
 		out = b
 		switch {
 		case b.State == store.BookingBooked:
@@ -238,7 +238,7 @@ func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, err
 func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, error) {
 	const op = "booking: cancel"
 	var out store.Booking
-	err := s.inBooking(ctx, store.FindBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
+	err := s.inBooking(ctx, store.LockBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
 		out = b
 		switch {
 		case b.State == store.BookingCancelled:
@@ -275,7 +275,7 @@ func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, erro
 func (s *Service) Move(ctx context.Context, token string, calendarID int64, start time.Time) (store.Booking, error) {
 	const op = "booking: move"
 	var out store.Booking
-	err := s.inBooking(ctx, store.FindBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
+	err := s.inBooking(ctx, store.LockBookingByMail, token, func(tx pgx.Tx, b store.Booking) error {
 		switch {
 		case b.State == store.BookingCancelled:
 			return fault.New(fault.Conflict, op, msgCancelled)
@@ -316,7 +316,7 @@ func (s *Service) Move(ctx context.Context, token string, calendarID int64, star
 // longer one is left as it is. Errors: NotFound.
 func (s *Service) Release(ctx context.Context, token string) (store.Booking, error) {
 	var out store.Booking
-	err := s.inBooking(ctx, store.FindBooking, token, func(tx pgx.Tx, b store.Booking) error {
+	err := s.inBooking(ctx, store.LockHold, token, func(tx pgx.Tx, b store.Booking) error {
 		out = b
 		if b.State != store.BookingHeld {
 			return nil
@@ -329,23 +329,22 @@ func (s *Service) Release(ctx context.Context, token string) (store.Booking, err
 	return out, nil
 }
 
-// inBooking runs fn in a transaction on the booking that find returns
+// inBooking runs fn in a transaction on the booking that lock returns
 // for the token, with its row locked: the checks and the change see the
-// same booking, and a double click waits for the first.
-func (s *Service) inBooking(ctx context.Context, find func(context.Context, store.Querier, []byte) (store.Booking, error), token string, fn func(pgx.Tx, store.Booking) error) error {
+// same booking, a double click waits for the first, and a mail token
+// replaced meanwhile (PostgreSQL checks the WHERE again on the locked
+// row) finds nothing.
+func (s *Service) inBooking(ctx context.Context, lock func(context.Context, pgx.Tx, []byte) (store.Booking, error), token string, fn func(pgx.Tx, store.Booking) error) error {
 	if token == "" {
 		return fault.New(fault.NotFound, "booking", "")
 	}
-	b, err := find(ctx, s.db, submission.HashToken(token))
-	if err != nil {
-		return err
-	}
+	hash := submission.HashToken(token)
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
-		locked, err := store.LockBooking(ctx, tx, b.OfficeID, b.ID)
+		b, err := lock(ctx, tx, hash)
 		if err != nil {
 			return err
 		}
-		return fn(tx, locked)
+		return fn(tx, b)
 	})
 }
 

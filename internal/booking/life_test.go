@@ -235,6 +235,51 @@ func TestResend(t *testing.T) {
 	}
 }
 
+// TestConfirmRacesResend: a confirmation with the old link that waits for
+// the row while the confirmation is sent again finds nothing once the
+// new link is in: the link is checked on the locked row.
+func TestConfirmRacesResend(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	h := w.hold(t, w.slots(t, 7)[0].Start)
+	if _, err := w.svc.Contact(ctx, h.Token, anna); err != nil {
+		t.Fatal(err)
+	}
+	old := w.mailToken(t, h.ID)
+	tx, err := w.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// The resend's transaction: the row locked, the new link written.
+	if _, err := tx.Exec(ctx, `UPDATE booking SET mail_token_hash = $2 WHERE id = $1`, h.ID, submission.HashToken(submission.NewToken())); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.svc.Confirm(ctx, old)
+		done <- err
+	}()
+	var waiting bool
+	for deadline := time.Now().Add(10 * time.Second); !waiting && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := w.db.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE OF b%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waiting {
+		t.Fatal("the confirmation never waited for the row")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("the old link after the resend: %v, want NotFound", err)
+	}
+	if n := w.count(t, store.BookingBooked); n != 0 {
+		t.Errorf("%d booked, want 0", n)
+	}
+}
+
 // TestCancel: a cancellation frees the place at once and sends a
 // cancellation for a booked appointment; a second one changes nothing; an
 // unconfirmed booking is cancelled without a mail.

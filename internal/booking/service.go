@@ -204,22 +204,28 @@ func (s *Service) Calendars(ctx context.Context, office store.Office, service st
 // place from from on, within the calendar's horizon; false when there is
 // none. Errors: NotFound (no such calendar of the office).
 func (s *Service) FirstFree(ctx context.Context, office store.Office, calendarID int64, from time.Time) (Slot, bool, error) {
-	const week = 7 * 24 * time.Hour
+	const op = "booking: first free"
 	p, _, err := s.plan(ctx, s.db, office, calendarID)
 	if err != nil {
-		return Slot{}, false, fmt.Errorf("booking: first free: %w", err)
+		return Slot{}, false, fmt.Errorf("%s: %w", op, err)
 	}
-	end := s.now().Add(p.cal.Horizon + 24*time.Hour)
-	for at := from; at.Before(end); at = at.Add(week) {
-		_, days, err := s.Availability(ctx, office, calendarID, at, at.Add(week))
-		if err != nil {
-			return Slot{}, false, err
-		}
-		for _, d := range days {
-			for _, sl := range d.Slots {
-				if sl.Free > 0 {
-					return sl, true, nil
-				}
+	// One count over the whole horizon, not one per week: an anonymous
+	// visitor of a full calendar costs one query, however far the
+	// horizon.
+	days := p.days(from, s.now().Add(p.cal.Horizon+24*time.Hour))
+	if len(days) == 0 {
+		return Slot{}, false, nil
+	}
+	last := days[len(days)-1].Slots
+	taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Nanosecond))
+	if err != nil {
+		return Slot{}, false, fmt.Errorf("%s: %w", op, err)
+	}
+	for _, d := range days {
+		for _, sl := range d.Slots {
+			if sl.Capacity > taken[sl.Start.UTC()] {
+				sl.Free = sl.Capacity - taken[sl.Start.UTC()]
+				return sl, true, nil
 			}
 		}
 	}

@@ -1,8 +1,10 @@
 package mail
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -225,6 +227,11 @@ func (w *Worker) bookingMail(ctx context.Context, a Args) (Message, error) {
 	}
 	if b.Email == "" {
 		return Message{}, river.JobCancel(fmt.Errorf("mail: booking %d has no address", b.ID))
+	}
+	if sum := sha256.Sum256([]byte(data.Token)); data.Token != "" && !bytes.Equal(sum[:], b.MailTokenHash) {
+		// The confirmation was sent again since: this mail's links open
+		// nothing any more, and the newer mail has the working ones.
+		return Message{}, river.JobCancel(fmt.Errorf("mail: booking %d: the %s mail's link was replaced", b.ID, a.Template))
 	}
 	office, err := store.GetOffice(ctx, w.DB, a.OfficeID)
 	if err != nil {

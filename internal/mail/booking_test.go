@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -110,6 +111,12 @@ func (w *videoWorld) booking(t *testing.T, id int64) store.Booking {
 	return b
 }
 
+// tokenHash is the hash the database keeps of a mail token.
+func tokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
 func randomHash(t *testing.T) []byte {
 	t.Helper()
 	h := make([]byte, 32)
@@ -160,6 +167,19 @@ func bookingMail(b store.Booking, tmpl string) mail.BookingMail {
 func (w *videoWorld) enqueueBooking(t *testing.T, m mail.BookingMail) (mail.Args, string) {
 	t.Helper()
 	ctx := context.Background()
+	// The booking's links are m's token now (the worker sends a mail only
+	// with its booking's current token); another booking of the test that
+	// had it gets another one.
+	if m.Token != "" {
+		for _, q := range []string{
+			`UPDATE booking SET mail_token_hash = sha256(mail_token_hash || id::text::bytea) WHERE id <> $1 AND mail_token_hash = $2`,
+			`UPDATE booking SET mail_token_hash = $2 WHERE id = $1`,
+		} {
+			if _, err := w.db.Exec(ctx, q, m.BookingID, tokenHash(m.Token)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if err := w.db.InTx(ctx, func(tx pgx.Tx) error { return w.notifier.Booking(ctx, tx, m) }); err != nil {
 		t.Fatal(err)
 	}
@@ -629,6 +649,17 @@ func TestBookingMailStates(t *testing.T) {
 	}
 	if _, err := w.worker.Compose(ctx, a); err == nil {
 		t.Error("a reminder of an appointment that began was written")
+	}
+	// The confirmation sent again: the first mail's link opens nothing
+	// any more, so that mail is not sent; the newer one is.
+	resent := w.newBooking(t, bookingOf{service: "reiseimpfberatung"})
+	a, _ = w.enqueueBooking(t, bookingMail(resent, mail.TemplateBookingConfirm))
+	if _, err := w.db.Exec(ctx, `UPDATE booking SET mail_token_hash = $2 WHERE id = $1`, resent.ID, tokenHash("NewerToken")); err != nil {
+		t.Fatal(err)
+	}
+	var cancel *rivertype.JobCancelError
+	if _, err := w.worker.Compose(ctx, a); !errors.As(err, &cancel) {
+		t.Errorf("a confirmation whose link was replaced: %v, want the job cancelled", err)
 	}
 	// A booking that is gone: NotFound, which the worker completes
 	// without a mail, as for a deleted submission.

@@ -34,6 +34,10 @@ type Booking struct {
 	Created            time.Time
 	Confirmed          time.Time // zero: not confirmed
 	Cancelled          time.Time // zero: not cancelled
+	// MailTokenHash is the hash of the token of the booking's current
+	// mail links; nil before the contact step. A mail written for a
+	// replaced token (the confirmation sent again) is not sent.
+	MailTokenHash []byte
 }
 
 // End is when the booking's slot ends.
@@ -47,7 +51,7 @@ type BookingContact struct {
 const bookingColumns = `
     b.id, b.office_id, b.service_slug, b.starts_at, b.seat, b.state, b.expires_at,
     (b.state = 'booked' OR b.state IN ('held', 'unconfirmed') AND b.expires_at > now()),
-    b.name, b.email, b.phone, b.lang, b.sequence, b.resends, b.created_at, b.confirmed_at, b.cancelled_at,
+    b.name, b.email, b.phone, b.lang, b.sequence, b.resends, b.created_at, b.confirmed_at, b.cancelled_at, b.mail_token_hash,
     c.id, c.office_id, c.slug, c.name, c.kind, c.place, c.slot_minutes, c.buffer_minutes, c.notice_minutes, c.horizon_days
 FROM booking b JOIN calendar c ON c.office_id = b.office_id AND c.id = b.calendar_id`
 
@@ -58,7 +62,7 @@ func scanBooking(row pgx.Row) (Booking, error) {
 		slot, buffer, notice, horizon int
 	)
 	err := row.Scan(&b.ID, &b.OfficeID, &b.Service, &b.Start, &b.Seat, &b.State, &expires, &b.Holds,
-		&b.Name, &b.Email, &b.Phone, &b.Lang, &b.Sequence, &b.Resends, &b.Created, &confirmed, &cancelled,
+		&b.Name, &b.Email, &b.Phone, &b.Lang, &b.Sequence, &b.Resends, &b.Created, &confirmed, &cancelled, &b.MailTokenHash,
 		&b.Calendar.ID, &b.Calendar.OfficeID, &b.Calendar.Slug, &b.Calendar.Name, &b.Calendar.Kind, &b.Calendar.Place,
 		&slot, &buffer, &notice, &horizon)
 	if err != nil {
@@ -82,6 +86,8 @@ const (
 	lockBooking           = getBooking + ` FOR UPDATE OF b`
 	getBookingByToken     = `SELECT` + bookingColumns + ` WHERE b.token_hash = $1`
 	getBookingByMailToken = `SELECT` + bookingColumns + ` WHERE b.mail_token_hash = $1`
+	lockBookingByToken    = getBookingByToken + ` FOR UPDATE OF b`
+	lockBookingByMail     = getBookingByMailToken + ` FOR UPDATE OF b`
 )
 
 // GetBooking returns the office's booking id. Errors: NotFound.
@@ -98,6 +104,28 @@ func GetBooking(ctx context.Context, q Querier, officeID, id int64) (Booking, er
 // Errors: NotFound.
 func LockBooking(ctx context.Context, tx pgx.Tx, officeID, id int64) (Booking, error) {
 	b, err := scanBooking(tx.QueryRow(ctx, lockBooking, officeID, id))
+	if err != nil {
+		return Booking{}, notFound("store: lock booking", err)
+	}
+	return b, nil
+}
+
+// LockHold returns the booking whose citizen's token (from choosing the
+// slot) hashes to hash and locks its row until tx ends. Errors: NotFound.
+func LockHold(ctx context.Context, tx pgx.Tx, hash []byte) (Booking, error) {
+	b, err := scanBooking(tx.QueryRow(ctx, lockBookingByToken, hash))
+	if err != nil {
+		return Booking{}, notFound("store: lock booking", err)
+	}
+	return b, nil
+}
+
+// LockBookingByMail returns the booking whose current mail token hashes
+// to hash and locks its row until tx ends. The token is checked on the
+// locked row: a token replaced while this waited for the lock (the
+// confirmation sent again) finds nothing. Errors: NotFound.
+func LockBookingByMail(ctx context.Context, tx pgx.Tx, hash []byte) (Booking, error) {
+	b, err := scanBooking(tx.QueryRow(ctx, lockBookingByMail, hash))
 	if err != nil {
 		return Booking{}, notFound("store: lock booking", err)
 	}
