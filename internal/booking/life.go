@@ -25,6 +25,11 @@ import (
 // unconfirmed place goes back to others the same morning.
 const ConfirmTTL = 60 * time.Minute
 
+// ReminderLead is how long before the appointment the reminder mail goes
+// out. An appointment booked closer to its time than this gets none: the
+// booked mail is fresh.
+const ReminderLead = 24 * time.Hour
+
 // MaxResends is how often a citizen may have the confirmation mail sent
 // again.
 const MaxResends = 3
@@ -222,7 +227,10 @@ func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, err
 			return err
 		}
 		out.State, out.Expires, out.Confirmed = store.BookingBooked, time.Time{}, s.now()
-		return s.send(ctx, tx, out, portalmail.TemplateBookingBooked, "booked", token)
+		if err := s.send(ctx, tx, out, portalmail.TemplateBookingBooked, "booked", token); err != nil {
+			return err
+		}
+		return s.remind(ctx, tx, out, token)
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
@@ -303,7 +311,10 @@ func (s *Service) Move(ctx context.Context, token string, calendarID int64, star
 		}
 		out = b
 		out.Calendar, out.Start, out.Sequence = c, slot.Start, b.Sequence+1
-		return s.send(ctx, tx, out, portalmail.TemplateBookingMoved, "moved:"+strconv.Itoa(out.Sequence), token)
+		if err := s.send(ctx, tx, out, portalmail.TemplateBookingMoved, "moved:"+strconv.Itoa(out.Sequence), token); err != nil {
+			return err
+		}
+		return s.remind(ctx, tx, out, token)
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
@@ -345,6 +356,21 @@ func (s *Service) inBooking(ctx context.Context, lock func(context.Context, pgx.
 			return err
 		}
 		return fn(tx, b)
+	})
+}
+
+// remind queues, in tx, the reminder of booked booking b for
+// ReminderLead before it starts, keyed by its Sequence: a move queues a
+// reminder for the new time, and the old one, finding the booking moved
+// (or cancelled), sends nothing.
+func (s *Service) remind(ctx context.Context, tx pgx.Tx, b store.Booking, token string) error {
+	at := b.Start.Add(-ReminderLead)
+	if s.mail == nil || !at.After(s.now()) {
+		return nil
+	}
+	return s.mail.Booking(ctx, tx, portalmail.BookingMail{
+		Key: "booking:" + strconv.FormatInt(b.ID, 10) + ":reminder:" + strconv.Itoa(b.Sequence), Template: portalmail.TemplateBookingReminder,
+		OfficeID: b.OfficeID, BookingID: b.ID, Token: token, At: at, Sequence: b.Sequence,
 	})
 }
 

@@ -2,14 +2,19 @@ package booking_test
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gesundheitsamt/portal/internal/booking"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/mail"
+	"github.com/gesundheitsamt/portal/internal/retention"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
@@ -280,6 +285,75 @@ func TestConfirmRacesResend(t *testing.T) {
 	}
 }
 
+// TestReminder: booking an appointment queues its reminder for a day
+// before it; a move queues one for the new time; one booked less than a
+// day ahead gets none.
+func TestReminder(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	reminders := func(id int64) map[string]time.Time {
+		t.Helper()
+		rows, err := w.db.Query(ctx, `SELECT args->>'key', scheduled_at FROM river_job
+			WHERE kind = 'mail.send' AND args->>'template' = $1 AND (args->>'booking_id')::bigint = $2`, mail.TemplateBookingReminder, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]time.Time{}
+		for rows.Next() {
+			var k string
+			var at time.Time
+			if err := rows.Scan(&k, &at); err != nil {
+				t.Fatal(err)
+			}
+			out[k] = at
+		}
+		return out
+	}
+	var soon, later booking.Slot
+	for _, sl := range slots {
+		switch ahead := sl.Start.Sub(w.now); {
+		case ahead < booking.ReminderLead && soon.Start.IsZero():
+			soon = sl
+		case ahead > booking.ReminderLead+time.Hour && later.Start.IsZero():
+			later = sl
+		}
+	}
+	book := func(sl booking.Slot) (int64, string) {
+		h := w.hold(t, sl.Start)
+		if _, err := w.svc.Contact(ctx, h.Token, store.BookingContact{Name: "Anna Schmidt", Email: strconv.FormatInt(sl.Start.Unix(), 10) + "@example.org"}); err != nil {
+			t.Fatal(err)
+		}
+		token := w.mailToken(t, h.ID)
+		if _, err := w.svc.Confirm(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		return h.ID, token
+	}
+	id, token := book(later)
+	key := "booking:" + strconv.FormatInt(id, 10) + ":reminder:"
+	if got := reminders(id); len(got) != 1 || !got[key+"0"].Equal(later.Start.Add(-booking.ReminderLead)) {
+		t.Fatalf("reminders %v, want %s0 at %v", got, key, later.Start.Add(-booking.ReminderLead))
+	}
+	var to booking.Slot
+	for _, sl := range slots {
+		if sl.Start.After(later.Start) {
+			to = sl
+			break
+		}
+	}
+	if _, err := w.svc.Move(ctx, token, w.calendar, to.Start); err != nil {
+		t.Fatal(err)
+	}
+	if got := reminders(id); len(got) != 2 || !got[key+"1"].Equal(to.Start.Add(-booking.ReminderLead)) {
+		t.Fatalf("after the move: reminders %v, want %s1 at %v", got, key, to.Start.Add(-booking.ReminderLead))
+	}
+	if id, _ := book(soon); len(reminders(id)) != 0 {
+		t.Errorf("an appointment %v ahead got a reminder", soon.Start.Sub(w.now))
+	}
+}
+
 // TestCancel: a cancellation frees the place at once and sends a
 // cancellation for a booked appointment; a second one changes nothing; an
 // unconfirmed booking is cancelled without a mail.
@@ -431,5 +505,74 @@ func TestRelease(t *testing.T) {
 	}
 	if _, err := w.svc.Contact(ctx, h.Token, anna); messageOf(err) != "booking.error.hold_lapsed" {
 		t.Errorf("contact after the release: %v", err)
+	}
+}
+
+// TestOldBookingsAreDeleted: the retention sweep deletes lapsed holds a
+// day after they lapsed, cancellations a month after, and booked
+// appointments 90 days after they took place, with the citizen's details;
+// what is younger stays, and a deleted booking's link finds nothing.
+func TestOldBookingsAreDeleted(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	booked := func(i int) (int64, string) {
+		h := w.hold(t, slots[i].Start)
+		if _, err := w.svc.Contact(ctx, h.Token, store.BookingContact{Name: "Anna Schmidt", Email: strconv.Itoa(i) + "@example.org"}); err != nil {
+			t.Fatal(err)
+		}
+		token := w.mailToken(t, h.ID)
+		if _, err := w.svc.Confirm(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		return h.ID, token
+	}
+	set := func(id int64, sql string) {
+		t.Helper()
+		if _, err := w.db.Exec(ctx, `UPDATE booking SET `+sql+` WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lapsedOld, lapsedNew := w.hold(t, slots[0].Start), w.hold(t, slots[1].Start)
+	set(lapsedOld.ID, `expires_at = now() - interval '25 hours'`)
+	set(lapsedNew.ID, `expires_at = now() - interval '23 hours'`)
+	released := w.hold(t, slots[2].Start)
+	if _, err := w.svc.Release(ctx, released.Token); err != nil {
+		t.Fatal(err)
+	}
+	set(released.ID, `updated_at = now() - interval '25 hours'`)
+	cancelledOld, tokenCancelled := booked(3)
+	if _, err := w.svc.Cancel(ctx, tokenCancelled); err != nil {
+		t.Fatal(err)
+	}
+	set(cancelledOld, `cancelled_at = now() - interval '31 days'`)
+	cancelledNew, tokenNew := booked(4)
+	if _, err := w.svc.Cancel(ctx, tokenNew); err != nil {
+		t.Fatal(err)
+	}
+	set(cancelledNew, `cancelled_at = now() - interval '29 days'`)
+	pastOld, tokenPast := booked(5)
+	set(pastOld, `starts_at = now() - interval '91 days'`)
+	pastNew, _ := booked(6)
+	set(pastNew, `starts_at = now() - interval '89 days'`)
+	coming, _ := booked(7)
+
+	n, err := store.DeleteOldBookings(ctx, w.db, retention.BookingCuts(time.Now()))
+	if err != nil || n != 4 {
+		t.Fatalf("deleted %d, %v; want 4", n, err)
+	}
+	var left []int64
+	rows, err := w.db.Query(ctx, `SELECT id FROM booking ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{lapsedNew.ID, cancelledNew, pastNew, coming}; !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
+	}
+	if _, err := w.svc.OpenLink(ctx, tokenPast); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("the link of a deleted booking: %v", err)
 	}
 }

@@ -28,6 +28,13 @@ type BookingMail struct {
 	OfficeID  int64
 	BookingID int64
 	Token     string // the booking's mail token: the path of its links (/termin/<token>); sealed into the job, the database keeps only its hash
+	// At is when the mail goes out; zero: at once. A reminder is queued
+	// when the appointment is booked, for the day before.
+	At time.Time
+	// Sequence is the booking's Sequence the mail is written for. A
+	// reminder goes out only while the booking still has it: a moved
+	// booking has a reminder of its own for its new time.
+	Sequence int
 }
 
 // MsgBookingCapped is the message of a confirmation mail that is not
@@ -40,7 +47,8 @@ const MsgBookingCapped = "mail.booking.capped"
 // writes the mail, so no address sits in the queue and a reminder shows
 // the time as it is then.
 type bookingData struct {
-	Token string
+	Token    string
+	Sequence int
 	// Stamp is when the mail was enqueued: the calendar's DTSTAMP, the
 	// same at every attempt.
 	Stamp time.Time
@@ -96,7 +104,7 @@ func (n *Notifier) Booking(ctx context.Context, tx pgx.Tx, b BookingMail) error 
 			return fault.New(fault.Invalid, "mail: booking confirmation: recipient over the daily cap", MsgBookingCapped)
 		}
 	}
-	data := bookingData{Token: b.Token, Stamp: time.Now().UTC().Truncate(time.Second)}
+	data := bookingData{Token: b.Token, Sequence: b.Sequence, Stamp: time.Now().UTC().Truncate(time.Second)}
 	if b.Template == TemplateBookingCancelled {
 		data.Token = "" // what a mail does not show is not kept with it
 	}
@@ -108,7 +116,9 @@ func (n *Notifier) Booking(ctx context.Context, tx pgx.Tx, b BookingMail) error 
 	if a.Sealed, err = n.box.Seal(plain, bookingAAD(a)); err != nil {
 		return err
 	}
-	if _, err := n.client.InsertTx(ctx, tx, a, insertOpts()); err != nil {
+	opts := insertOpts()
+	opts.ScheduledAt = b.At
+	if _, err := n.client.InsertTx(ctx, tx, a, opts); err != nil {
 		return fmt.Errorf("mail: enqueue %s: %w", b.Key, err)
 	}
 	return nil
@@ -119,6 +129,7 @@ type bookingTexts struct {
 	subject, intro string
 	state          string // the state the booking must be in for the mail to go out
 	ahead          bool   // only while the appointment is still to come
+	sequenced      bool   // only while the booking has the Sequence the mail was queued for
 	confirm        bool   // the confirmation link, until when, and "ignore it if it was not you"
 	links          bool   // the links to show, cancel and move the booking
 	calendar       string // says what the calendar file does; empty: none attached
@@ -144,7 +155,7 @@ var bookingMails = map[string]bookingTexts{
 	},
 	TemplateBookingReminder: {
 		subject: "mail.booking_reminder.subject", intro: "mail.booking_reminder.intro",
-		state: store.BookingBooked, ahead: true, links: true, calendar: "mail.booking.calendar", footer: "mail.booking.footer",
+		state: store.BookingBooked, ahead: true, sequenced: true, links: true, calendar: "mail.booking.calendar", footer: "mail.booking.footer",
 	},
 }
 
@@ -221,6 +232,9 @@ func (w *Worker) bookingMail(ctx context.Context, a Args) (Message, error) {
 	b, err := store.GetBooking(ctx, w.DB, a.OfficeID, a.BookingID)
 	if err != nil {
 		return Message{}, err
+	}
+	if texts.sequenced && data.Sequence != b.Sequence {
+		return Message{}, river.JobCancel(fmt.Errorf("mail: booking %d was moved since the %s mail was queued", b.ID, a.Template))
 	}
 	if !texts.fits(b, time.Now()) {
 		return Message{}, river.JobCancel(fmt.Errorf("mail: booking %d is %s: no %s mail", b.ID, b.State, a.Template))

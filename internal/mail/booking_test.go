@@ -650,6 +650,21 @@ func TestBookingMailStates(t *testing.T) {
 	if _, err := w.worker.Compose(ctx, a); err == nil {
 		t.Error("a reminder of an appointment that began was written")
 	}
+	// A reminder queued before a move: the booking's Sequence moved on,
+	// and the reminder of the new time is its own.
+	moved := w.to(t, w.newBooking(t, bookingOf{service: "reiseimpfberatung"}), "moved")
+	old := bookingMail(moved, mail.TemplateBookingReminder)
+	old.Sequence = moved.Sequence - 1
+	a, _ = w.enqueueBooking(t, old)
+	if _, err := w.worker.Compose(ctx, a); err == nil {
+		t.Error("a reminder of the time before a move was written")
+	}
+	current := bookingMail(moved, mail.TemplateBookingReminder)
+	current.Key, current.Sequence = current.Key+":now", moved.Sequence
+	a, _ = w.enqueueBooking(t, current)
+	if _, err := w.worker.Compose(ctx, a); err != nil {
+		t.Errorf("the reminder of the moved time: %v", err)
+	}
 	// The confirmation sent again: the first mail's link opens nothing
 	// any more, so that mail is not sent; the newer one is.
 	resent := w.newBooking(t, bookingOf{service: "reiseimpfberatung"})

@@ -1,6 +1,7 @@
 // Package retention deletes personal data whose retention period has
 // ended. Sweep (accessibility feedback, drafts, sessions, mail
-// bookkeeping, video consultations' metadata) runs in every portal process; deleting is idempotent, so
+// bookkeeping, video consultations' metadata, appointment bookings) runs
+// in every portal process; deleting is idempotent, so
 // several processes doing it at once is harmless. Cases (submissions with
 // their files, events and everything derived from them) are deleted by a
 // daily River job, once across all processes (cases.go, job.go).
@@ -64,7 +65,35 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	if n > 0 {
 		log.Info("retention: deleted the metadata of old video consultations", "count", n)
 	}
+	if n, err = store.DeleteOldBookings(ctx, db, BookingCuts(now)); err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("retention: deleted old appointment bookings", "count", n)
+	}
 	return nil
+}
+
+// How long an appointment booking is kept with its citizen's name,
+// address and telephone number, by what became of it.
+const (
+	// BookingLapsedPeriod: a hold or an unconfirmed booking whose time
+	// ran out, or a hold given up. Its pages say for a day that it
+	// lapsed; nobody else ever needs it.
+	BookingLapsedPeriod = 24 * time.Hour
+	// BookingCancelledPeriod: after the cancellation, so that the office
+	// can answer "did I cancel?" for a month.
+	BookingCancelledPeriod = 30 * 24 * time.Hour
+	// BookingPastPeriod: after the appointment, as long as a video
+	// consultation's metadata (who came, for questions about the visit).
+	BookingPastPeriod = VideoPeriod
+)
+
+// BookingCuts are the times before which bookings are deleted, as of now.
+func BookingCuts(now time.Time) store.BookingCuts {
+	return store.BookingCuts{
+		Lapsed: now.Add(-BookingLapsedPeriod), Cancelled: now.Add(-BookingCancelledPeriod), Past: now.Add(-BookingPastPeriod),
+	}
 }
 
 // VideoPeriod is how long a video consultation's metadata is kept after

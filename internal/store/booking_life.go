@@ -319,3 +319,29 @@ func moveOnce(ctx context.Context, tx pgx.Tx, officeID, id, calendarID int64, st
 	}
 	return true, sp.Commit(ctx)
 }
+
+// BookingCuts are the times before which a booking of each kind is
+// deleted with its citizen's details (DeleteOldBookings).
+type BookingCuts struct {
+	Lapsed    time.Time // a hold or an unconfirmed booking that lapsed, or was given up, before it
+	Cancelled time.Time // cancelled before it
+	Past      time.Time // a booked appointment that started before it
+}
+
+const deleteOldBookings = `
+DELETE FROM booking
+WHERE state IN ('held', 'unconfirmed') AND expires_at < $1
+   OR state = 'expired' AND updated_at < $1
+   OR state = 'cancelled' AND cancelled_at < $2
+   OR state = 'booked' AND starts_at < $3`
+
+// DeleteOldBookings deletes, in every office, the bookings past their
+// cut, and returns how many. The citizen's name, address and telephone
+// number go with the row; a deleted booking's links find nothing.
+func DeleteOldBookings(ctx context.Context, q Querier, cuts BookingCuts) (int64, error) {
+	tag, err := q.Exec(ctx, deleteOldBookings, cuts.Lapsed, cuts.Cancelled, cuts.Past)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete old bookings: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
