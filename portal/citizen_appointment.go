@@ -33,6 +33,7 @@ type appointmentPage struct {
 	CancelURL   string
 	MoveURL     string
 	CalendarURL string
+	JoinURL     string // a booked video appointment: its consultation's patient link
 	Again       string // book again
 	Error       string
 }
@@ -198,7 +199,11 @@ func (s *Server) appointmentICS(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.ErrNotFound
 	}
-	body, err := mail.BookingICS(b, e.Office, s.localizerFor(c), s.cfg.BaseURL, s.cfg.MailFrom, c.Params("token"), s.now().UTC().Truncate(time.Second))
+	join, err := s.booking.Join(c.UserContext(), b)
+	if err != nil {
+		return err
+	}
+	body, err := mail.BookingICS(b, e.Office, s.localizerFor(c), s.cfg.BaseURL, s.cfg.MailFrom, c.Params("token"), join, s.now().UTC().Truncate(time.Second))
 	if err != nil {
 		return err
 	}
@@ -277,6 +282,13 @@ func (s *Server) appointmentPage(c *fiber.Ctx, b store.Booking) (appointmentPage
 		p.Past = !b.Start.After(s.now())
 		if !p.Past {
 			p.CancelURL, p.MoveURL, p.CalendarURL = base+"/absagen", base+"/verschieben", base+"/termin.ics"
+			join, err := s.booking.Join(c.UserContext(), b)
+			if err != nil {
+				return p, err
+			}
+			if join != "" {
+				p.JoinURL = "/video/" + join
+			}
 		}
 	case b.State == store.BookingCancelled:
 		p.Cancelled = true

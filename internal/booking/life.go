@@ -18,6 +18,7 @@ import (
 	portalmail "github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/video"
 )
 
 // ConfirmTTL is how long a booking whose details came waits for its
@@ -171,7 +172,7 @@ func (s *Service) Contact(ctx context.Context, token string, c store.BookingCont
 		b.State, b.Expires = store.BookingUnconfirmed, until
 		b.Name, b.Email, b.Phone, b.Lang = c.Name, c.Email, c.Phone, c.Lang
 		out = b
-		return s.send(ctx, tx, b, portalmail.TemplateBookingConfirm, "confirm:0", mailToken)
+		return s.send(ctx, tx, b, portalmail.TemplateBookingConfirm, "confirm:0", mailToken, "")
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
@@ -197,7 +198,7 @@ func (s *Service) Resend(ctx context.Context, token string) error {
 		if err != nil {
 			return err
 		}
-		return s.send(ctx, tx, b, portalmail.TemplateBookingConfirm, "confirm:"+strconv.Itoa(n), mailToken)
+		return s.send(ctx, tx, b, portalmail.TemplateBookingConfirm, "confirm:"+strconv.Itoa(n), mailToken, "")
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -227,10 +228,14 @@ func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, err
 			return err
 		}
 		out.State, out.Expires, out.Confirmed = store.BookingBooked, time.Time{}, s.now()
-		if err := s.send(ctx, tx, out, portalmail.TemplateBookingBooked, "booked", token); err != nil {
+		join, err := s.room(ctx, tx, out, false)
+		if err != nil {
 			return err
 		}
-		return s.remind(ctx, tx, out, token)
+		if err := s.send(ctx, tx, out, portalmail.TemplateBookingBooked, "booked", token, join); err != nil {
+			return err
+		}
+		return s.remind(ctx, tx, out, token, join)
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
@@ -265,7 +270,12 @@ func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, erro
 		if b.State != store.BookingBooked {
 			return nil // nothing was booked: no calendar entry to cancel
 		}
-		return s.send(ctx, tx, out, portalmail.TemplateBookingCancelled, "cancelled", token)
+		if b.Calendar.Kind == store.CalendarVideo && s.rooms != nil {
+			if err := s.rooms.CancelForBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
+				return err
+			}
+		}
+		return s.send(ctx, tx, out, portalmail.TemplateBookingCancelled, "cancelled", token, "")
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
@@ -311,10 +321,14 @@ func (s *Service) Move(ctx context.Context, token string, calendarID int64, star
 		}
 		out = b
 		out.Calendar, out.Start, out.Sequence = c, slot.Start, b.Sequence+1
-		if err := s.send(ctx, tx, out, portalmail.TemplateBookingMoved, "moved:"+strconv.Itoa(out.Sequence), token); err != nil {
+		join, err := s.room(ctx, tx, out, b.Calendar.Kind == store.CalendarVideo)
+		if err != nil {
 			return err
 		}
-		return s.remind(ctx, tx, out, token)
+		if err := s.send(ctx, tx, out, portalmail.TemplateBookingMoved, "moved:"+strconv.Itoa(out.Sequence), token, join); err != nil {
+			return err
+		}
+		return s.remind(ctx, tx, out, token, join)
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
@@ -363,25 +377,71 @@ func (s *Service) inBooking(ctx context.Context, lock func(context.Context, pgx.
 // ReminderLead before it starts, keyed by its Sequence: a move queues a
 // reminder for the new time, and the old one, finding the booking moved
 // (or cancelled), sends nothing.
-func (s *Service) remind(ctx context.Context, tx pgx.Tx, b store.Booking, token string) error {
+func (s *Service) remind(ctx context.Context, tx pgx.Tx, b store.Booking, token, join string) error {
 	at := b.Start.Add(-ReminderLead)
 	if s.mail == nil || !at.After(s.now()) {
 		return nil
 	}
 	return s.mail.Booking(ctx, tx, portalmail.BookingMail{
 		Key: "booking:" + strconv.FormatInt(b.ID, 10) + ":reminder:" + strconv.Itoa(b.Sequence), Template: portalmail.TemplateBookingReminder,
-		OfficeID: b.OfficeID, BookingID: b.ID, Token: token, At: at, Sequence: b.Sequence,
+		OfficeID: b.OfficeID, BookingID: b.ID, Token: token, Join: join, At: at, Sequence: b.Sequence,
 	})
+}
+
+// room keeps the video consultation of booked booking b in step with
+// it, b's calendar and start being the booking's now and wasVideo saying
+// whether it was a video appointment before (a move between calendars):
+// a video appointment gets its consultation made or moved, one that
+// moved on site gets it cancelled. It returns the patient link's token
+// for the mails; "" on site, or without Rooms.
+func (s *Service) room(ctx context.Context, tx pgx.Tx, b store.Booking, wasVideo bool) (string, error) {
+	if s.rooms == nil {
+		return "", nil
+	}
+	minutes := int(b.Calendar.Slot / time.Minute)
+	switch {
+	case b.Calendar.Kind != store.CalendarVideo && wasVideo:
+		return "", s.rooms.CancelForBooking(ctx, tx, b.OfficeID, b.ID)
+	case b.Calendar.Kind != store.CalendarVideo:
+		return "", nil
+	case wasVideo:
+		join, err := s.rooms.MoveForBooking(ctx, tx, b.OfficeID, b.ID, b.Start, minutes)
+		if fault.KindOf(err) != fault.NotFound {
+			return join, err
+		}
+	}
+	c, err := s.rooms.Create(ctx, tx, video.NewConsultation{OfficeID: b.OfficeID, BookingID: b.ID, Start: b.Start, Minutes: minutes})
+	if err != nil {
+		return "", err
+	}
+	return c.Token, nil
+}
+
+// Join returns the token of the patient link of booked video booking b's
+// consultation (/video/<token>), for its pages; "" for an on-site
+// appointment, or one that has no consultation.
+func (s *Service) Join(ctx context.Context, b store.Booking) (string, error) {
+	if s.rooms == nil || b.State != store.BookingBooked || b.Calendar.Kind != store.CalendarVideo {
+		return "", nil
+	}
+	_, token, err := s.rooms.ForBooking(ctx, s.db, b.OfficeID, b.ID)
+	if fault.KindOf(err) == fault.NotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("booking: join link: %w", err)
+	}
+	return token, nil
 }
 
 // send enqueues the booking's mail template in tx, keyed by the booking
 // and event, with the mail token its links carry.
-func (s *Service) send(ctx context.Context, tx pgx.Tx, b store.Booking, template, event, token string) error {
+func (s *Service) send(ctx context.Context, tx pgx.Tx, b store.Booking, template, event, token, join string) error {
 	if s.mail == nil {
 		return nil
 	}
 	return s.mail.Booking(ctx, tx, portalmail.BookingMail{
 		Key: "booking:" + strconv.FormatInt(b.ID, 10) + ":" + event, Template: template,
-		OfficeID: b.OfficeID, BookingID: b.ID, Token: token,
+		OfficeID: b.OfficeID, BookingID: b.ID, Token: token, Join: join,
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
+	"github.com/gesundheitsamt/portal/internal/video"
 )
 
 // HoldTTL is how long a chosen slot is held for the citizen to give their
@@ -36,12 +37,22 @@ type Mailer interface {
 	Booking(ctx context.Context, tx pgx.Tx, m mail.BookingMail) error
 }
 
+// Rooms keeps the video consultation of a video appointment in step with
+// the booking, inside the booking's transaction (video.Service).
+type Rooms interface {
+	Create(ctx context.Context, tx pgx.Tx, n video.NewConsultation) (video.Created, error)
+	ForBooking(ctx context.Context, q store.Querier, officeID, bookingID int64) (store.Consultation, string, error)
+	MoveForBooking(ctx context.Context, tx pgx.Tx, officeID, bookingID int64, start time.Time, minutes int) (string, error)
+	CancelForBooking(ctx context.Context, tx pgx.Tx, officeID, bookingID int64) error
+}
+
 // Service computes availability, takes holds and carries a booking
 // through its life. It is built once by the wiring and safe for
 // concurrent use.
 type Service struct {
 	db         *store.DB
 	mail       Mailer
+	rooms      Rooms
 	now        func() time.Time
 	loc        *time.Location
 	holidays   map[string]*cal.Calendar // by Land; "" the nationwide ones
@@ -53,6 +64,9 @@ type Service struct {
 type Options struct {
 	DB   *store.DB
 	Mail Mailer // nil: no mails (tests of slots and holds alone)
+	// Rooms makes the video consultation of a booked video appointment;
+	// nil: none is made (tests of on-site appointments).
+	Rooms Rooms
 	// Now is the clock of notice and horizon; nil: the system clock.
 	// Holds and confirmations lapse by the database's clock.
 	Now func() time.Time
@@ -81,7 +95,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("booking: %w", err)
 	}
-	s := &Service{db: o.DB, mail: o.Mail, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
+	s := &Service{db: o.DB, mail: o.Mail, rooms: o.Rooms, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
 	if s.now == nil {
 		s.now = time.Now
 	}

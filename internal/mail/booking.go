@@ -31,6 +31,10 @@ type BookingMail struct {
 	// At is when the mail goes out; zero: at once. A reminder is queued
 	// when the appointment is booked, for the day before.
 	At time.Time
+	// Join is the token of the patient link of a video appointment's
+	// consultation (/video/<token>), for the mails of a booked one;
+	// sealed into the job like Token.
+	Join string
 	// Sequence is the booking's Sequence the mail is written for. A
 	// reminder goes out only while the booking still has it: a moved
 	// booking has a reminder of its own for its new time.
@@ -48,6 +52,7 @@ const MsgBookingCapped = "mail.booking.capped"
 // the time as it is then.
 type bookingData struct {
 	Token    string
+	Join     string
 	Sequence int
 	// Stamp is when the mail was enqueued: the calendar's DTSTAMP, the
 	// same at every attempt.
@@ -104,9 +109,12 @@ func (n *Notifier) Booking(ctx context.Context, tx pgx.Tx, b BookingMail) error 
 			return fault.New(fault.Invalid, "mail: booking confirmation: recipient over the daily cap", MsgBookingCapped)
 		}
 	}
-	data := bookingData{Token: b.Token, Sequence: b.Sequence, Stamp: time.Now().UTC().Truncate(time.Second)}
+	data := bookingData{Token: b.Token, Join: b.Join, Sequence: b.Sequence, Stamp: time.Now().UTC().Truncate(time.Second)}
+	if b.Template == TemplateBookingCancelled || b.Template == TemplateBookingConfirm {
+		data.Join = "" // what a mail does not show is not kept with it
+	}
 	if b.Template == TemplateBookingCancelled {
-		data.Token = "" // what a mail does not show is not kept with it
+		data.Token = ""
 	}
 	plain, err := json.Marshal(data)
 	if err != nil {
@@ -185,9 +193,11 @@ type bookingView struct {
 	Intro               string
 	Service, Date, Time string
 	Length, Place       string
-	// Join says how a video appointment's join link comes; empty on
-	// site. The one place of the mail that speaks of a join link.
-	Join  string
+	// Join says how a video appointment's join link comes, or leads to
+	// it (JoinURL); empty on site. The one place of the mail that speaks
+	// of a join link.
+	Join    string
+	JoinURL string
 	Bring string // what to bring; empty: not shown
 	// The confirmation (TemplateBookingConfirm): the link, until when it
 	// works and what happens then, and that nobody need act who did not
@@ -253,12 +263,13 @@ func (w *Worker) bookingMail(ctx context.Context, a Args) (Message, error) {
 	}
 	l := w.Bundle.Localizer(b.Lang)
 	f := newBookingFacts(b, office, l, w.BaseURL, data.Token, w.location())
+	f.withJoin(l, w.BaseURL, data.Join)
 	d := bookingView{
 		L: l, Office: office,
 		Subject:  l.Tf(texts.subject, "Date", f.date, "Time", f.clock),
 		Greeting: l.T("mail.greeting"),
 		Intro:    l.Tf(texts.intro, "Office", office.Name),
-		Service:  f.service, Date: f.date, Time: f.time, Length: f.length, Place: f.place, Join: f.join,
+		Service:  f.service, Date: f.date, Time: f.time, Length: f.length, Place: f.place, Join: f.join, JoinURL: f.joinURL,
 		Reply: l.T("mail.booking.contact"), Footer: l.T(texts.footer),
 	}
 	if name := oneLine(b.Name); name != "" {
@@ -321,7 +332,7 @@ func (w *Worker) bookingMail(ctx context.Context, a Args) (Message, error) {
 // may have the file. Errors: Invalid
 // (the booking is neither booked nor cancelled, so there is no
 // appointment to file; or a booked booking without a token).
-func BookingICS(b store.Booking, office store.Office, l *i18n.Localizer, base *url.URL, from, token string, stamp time.Time) ([]byte, error) {
+func BookingICS(b store.Booking, office store.Office, l *i18n.Localizer, base *url.URL, from, token, join string, stamp time.Time) ([]byte, error) {
 	const op = "mail: booking calendar"
 	switch {
 	case b.State != store.BookingBooked && b.State != store.BookingCancelled:
@@ -329,7 +340,11 @@ func BookingICS(b store.Booking, office store.Office, l *i18n.Localizer, base *u
 	case b.State == store.BookingBooked && token == "":
 		return nil, fault.Wrap(fault.Invalid, op, errors.New("no mail token"))
 	}
-	cal, _ := newBookingFacts(b, office, l, base, token, time.UTC).event(from, stamp).calendar()
+	f := newBookingFacts(b, office, l, base, token, time.UTC)
+	if b.State == store.BookingBooked {
+		f.withJoin(l, base, join)
+	}
+	cal, _ := f.event(from, stamp).calendar()
 	return cal, nil
 }
 
@@ -343,7 +358,8 @@ type bookingFacts struct {
 	service                   string
 	date, clock, time, length string
 	place                     string // where, as the mail and the calendar say it
-	join                      string // a video appointment: how the join link comes
+	join                      string // a video appointment: how the join link comes, or the words before it
+	joinURL                   string // a booked video appointment: its consultation's patient link
 	bring                     string
 	show, cancel, move        string // the links; empty without a token
 	again, rebook             string // where to book again, and the sentence that leads there
@@ -378,6 +394,16 @@ func newBookingFacts(b store.Booking, office store.Office, l *i18n.Localizer, ba
 		f.show, f.cancel, f.move = show.String(), show.JoinPath("absagen").String(), show.JoinPath("verschieben").String()
 	}
 	return f
+}
+
+// withJoin gives the facts of a video appointment the patient link of its
+// consultation, /video/<join>; an empty join leaves the sentence that the
+// link comes once the appointment is booked.
+func (f *bookingFacts) withJoin(l *i18n.Localizer, base *url.URL, join string) {
+	if join == "" || f.b.Calendar.Kind != store.CalendarVideo {
+		return
+	}
+	f.join, f.joinURL = l.T("mail.booking.video_link"), base.JoinPath("video", join).String()
 }
 
 // bookingPlace is where an appointment of calendar c is: an on-site
@@ -426,8 +452,8 @@ func (f bookingFacts) event(from string, stamp time.Time) event {
 		e.location = f.video
 	}
 	var desc []string
-	if f.join != "" {
-		desc = append(desc, f.join)
+	if f.join != "" && !e.cancel {
+		desc = append(desc, strings.TrimSpace(f.join+"\n"+f.joinURL))
 	}
 	if !e.cancel && f.show != "" {
 		e.url = f.show

@@ -811,7 +811,7 @@ func TestBookingICSIsTheMailsCalendar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := mail.BookingICS(b, w.office, w.worker.Bundle.Localizer("en"), w.worker.BaseURL, w.worker.From, bookingToken, stamp)
+	got, err := mail.BookingICS(b, w.office, w.worker.Bundle.Localizer("en"), w.worker.BaseURL, w.worker.From, bookingToken, "", stamp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -820,14 +820,14 @@ func TestBookingICSIsTheMailsCalendar(t *testing.T) {
 	}
 
 	cancelled := w.to(t, w.newBooking(t, bookingOf{service: "reiseimpfberatung"}), store.BookingCancelled)
-	got, err = mail.BookingICS(cancelled, w.office, w.worker.Bundle.Localizer("de"), w.worker.BaseURL, w.worker.From, "", time.Now())
+	got, err = mail.BookingICS(cancelled, w.office, w.worker.Bundle.Localizer("de"), w.worker.BaseURL, w.worker.From, "", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkBookingEvent(t, parseEvent(t, got, "CANCEL"), cancelled.ID, 1, bookingStart, false)
 
 	unconfirmed := w.newBooking(t, bookingOf{service: "reiseimpfberatung"})
-	if _, err := mail.BookingICS(unconfirmed, w.office, w.worker.Bundle.Localizer("de"), w.worker.BaseURL, w.worker.From, bookingToken, time.Now()); fault.KindOf(err) != fault.Invalid {
+	if _, err := mail.BookingICS(unconfirmed, w.office, w.worker.Bundle.Localizer("de"), w.worker.BaseURL, w.worker.From, bookingToken, "", time.Now()); fault.KindOf(err) != fault.Invalid {
 		t.Errorf("the calendar of an unconfirmed booking: %v, want Invalid", err)
 	}
 }
@@ -839,23 +839,48 @@ func TestBookingICSIsTheMailsCalendar(t *testing.T) {
 func TestBookingMailOfAVideoAppointmentAndWhatToBring(t *testing.T) {
 	w := newVideoWorld(t)
 	ctx := context.Background()
-	b := w.to(t, w.newBooking(t, bookingOf{kind: store.CalendarVideo, service: "terminanfrage"}), store.BookingBooked)
-	a, _ := w.enqueueBooking(t, bookingMail(b, mail.TemplateBookingBooked))
+	unconfirmed := w.newBooking(t, bookingOf{kind: store.CalendarVideo, service: "terminanfrage"})
+	confirm := bookingMail(unconfirmed, mail.TemplateBookingConfirm)
+	confirm.Join = "JoinTokenNotYet"
+	a, raw := w.enqueueBooking(t, confirm)
+	if strings.Contains(raw, "JoinTokenNotYet") {
+		t.Errorf("a join token in plain text in the job: %s", raw)
+	}
 	m, err := w.worker.Compose(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Guten Tag,", "Ort: Videosprechstunde", "in einer eigenen E-Mail", "amtlichen Lichtbildausweis", "Allgemeine Terminanfrage"} {
+	// Before it is booked, the appointment has no consultation: the mail
+	// says the link comes then.
+	if !strings.Contains(m.Text, "sobald der Termin gebucht ist") || strings.Contains(m.Text, "/video/") {
+		t.Errorf("the confirmation of a video appointment:\n%s", m.Text)
+	}
+
+	b := w.to(t, w.newBooking(t, bookingOf{kind: store.CalendarVideo, service: "terminanfrage"}), store.BookingBooked)
+	booked := bookingMail(b, mail.TemplateBookingBooked)
+	booked.Join = "JoinTokenQ7x"
+	a, _ = w.enqueueBooking(t, booked)
+	if m, err = w.worker.Compose(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	join := "https://portal.example/video/JoinTokenQ7x"
+	for _, want := range []string{"Guten Tag,", "Ort: Videosprechstunde", "Zur Videosprechstunde kommen Sie über diesen Link", join, "amtlichen Lichtbildausweis", "Allgemeine Terminanfrage"} {
 		if !strings.Contains(m.Text, want) {
 			t.Errorf("no %q in\n%s", want, m.Text)
 		}
 	}
-	if strings.Contains(m.Text, "/video/") || strings.Contains(m.Text, "Raum") {
-		t.Errorf("a join link or a room in a video booking's mail:\n%s", m.Text)
+	if !strings.Contains(m.HTML, `href="`+join+`"`) {
+		t.Errorf("no link to the consultation in the HTML:\n%s", m.HTML)
+	}
+	if strings.Contains(m.Text, "Raum") {
+		t.Errorf("a room in a video booking's mail:\n%s", m.Text)
 	}
 	ev := parseEvent(t, m.Attachments[0].Content, "REQUEST")
 	if got := propValue(ev, ics.ComponentPropertyLocation); got != "Videosprechstunde" {
 		t.Errorf("LOCATION %q", got)
+	}
+	if got := propValue(ev, ics.ComponentPropertyDescription); !strings.Contains(got, join) {
+		t.Errorf("the calendar file's description lacks the join link: %q", got)
 	}
 	if found := jsonLD.FindStringSubmatch(m.HTML); found == nil || !strings.Contains(found[1], `"VirtualLocation"`) {
 		t.Errorf("the markup's location is not virtual: %v", found)

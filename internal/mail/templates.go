@@ -228,7 +228,8 @@ var bookingText = texttemplate.Must(texttemplate.New("booking").Parse(`{{.Greeti
 {{.L.T "mail.booking.length"}}: {{.Length}}
 {{.L.T "mail.booking.place"}}: {{.Place}}
 {{with .Join}}
-{{.}}
+{{.}}{{with $.JoinURL}}
+{{.}}{{end}}
 {{end}}
 {{if .Confirm}}{{.ConfirmIntro}}
 {{.Confirm}}
@@ -281,7 +282,8 @@ var bookingHTML = htmltemplate.Must(htmltemplate.New("booking").Parse(`<!DOCTYPE
 <strong>{{.L.T "mail.booking.time"}}:</strong> {{.Time}}<br>
 <strong>{{.L.T "mail.booking.length"}}:</strong> {{.Length}}<br>
 <strong>{{.L.T "mail.booking.place"}}:</strong> {{.Place}}</p>
-{{with .Join}}<p>{{.}}</p>
+{{with .Join}}<p>{{.}}{{with $.JoinURL}}<br>
+<a href="{{.}}" style="color: #1d4f91; font-weight: bold;">{{$.L.T "mail.booking.video_link_text"}}</a>{{end}}</p>
 {{end}}{{if .Confirm}}<p>{{.ConfirmIntro}}</p>
 <p><a href="{{.Confirm}}" style="color: #1d4f91; font-weight: bold;">{{.L.T "mail.booking_confirm.link_text"}}</a></p>
 <p>{{.Until}}</p>

@@ -41,6 +41,7 @@ type Consultation struct {
 	Minutes      int
 	State        string // VideoPlanned, VideoCancelled, VideoEnded
 	CreatedBy    int64  // 0: not made by staff (a booking)
+	BookingID    int64  // the video appointment that made it; 0: planned by staff (or the booking was deleted)
 	CreatedAt    time.Time
 	EndedAt      *time.Time
 	Sequence     int    // changes the citizen's calendar follows (ICS SEQUENCE)
@@ -54,7 +55,7 @@ type Consultation struct {
 func (c Consultation) Ends() time.Time { return c.StartsAt.Add(time.Duration(c.Minutes) * time.Minute) }
 
 const consultationColumns = `c.id, c.office_id, coalesce(c.submission_id, 0), c.starts_at, c.minutes, c.state,
-    coalesce(c.created_by, 0), c.created_at, c.ended_at, c.sequence, c.mails, c.node,
+    coalesce(c.created_by, 0), coalesce(c.booking_id, 0), c.created_at, c.ended_at, c.sequence, c.mails, c.node,
     coalesce(s.reference, ''), coalesce(st.name, '')`
 
 const consultationJoins = ` FROM video_consultation c
@@ -64,20 +65,20 @@ const consultationJoins = ` FROM video_consultation c
 func scanConsultation(row pgx.Row) (Consultation, error) {
 	var c Consultation
 	err := row.Scan(&c.ID, &c.OfficeID, &c.SubmissionID, &c.StartsAt, &c.Minutes, &c.State,
-		&c.CreatedBy, &c.CreatedAt, &c.EndedAt, &c.Sequence, &c.Mails, &c.Node, &c.Reference, &c.CreatorName)
+		&c.CreatedBy, &c.BookingID, &c.CreatedAt, &c.EndedAt, &c.Sequence, &c.Mails, &c.Node, &c.Reference, &c.CreatorName)
 	return c, err
 }
 
 const insertConsultation = `
-INSERT INTO video_consultation (office_id, submission_id, starts_at, minutes, created_by)
-VALUES ($1, nullif($2, 0::bigint), $3, $4, nullif($5, 0::bigint))
+INSERT INTO video_consultation (office_id, submission_id, starts_at, minutes, created_by, booking_id)
+VALUES ($1, nullif($2, 0::bigint), $3, $4, nullif($5, 0::bigint), nullif($6, 0::bigint))
 RETURNING id, created_at`
 
 // InsertConsultation stores a planned consultation c and returns it with
 // its id.
 func InsertConsultation(ctx context.Context, q Querier, c Consultation) (Consultation, error) {
 	c.State = VideoPlanned
-	err := q.QueryRow(ctx, insertConsultation, c.OfficeID, c.SubmissionID, c.StartsAt, c.Minutes, c.CreatedBy).Scan(&c.ID, &c.CreatedAt)
+	err := q.QueryRow(ctx, insertConsultation, c.OfficeID, c.SubmissionID, c.StartsAt, c.Minutes, c.CreatedBy, c.BookingID).Scan(&c.ID, &c.CreatedAt)
 	if err != nil {
 		return Consultation{}, fmt.Errorf("store: insert consultation: %w", err)
 	}
@@ -97,6 +98,31 @@ func GetConsultation(ctx context.Context, q Querier, officeID, id int64) (Consul
 }
 
 var lockConsultation = getConsultation + ` FOR UPDATE OF c`
+
+var lockBookingConsultation = `SELECT ` + consultationColumns + consultationJoins + ` WHERE c.booking_id = $1 AND c.office_id = $2 FOR UPDATE OF c`
+
+// LockBookingConsultation returns the consultation that booking
+// bookingID of office officeID made, and locks it until tx ends.
+// Errors: NotFound (none: not a video appointment, or not booked yet).
+func LockBookingConsultation(ctx context.Context, tx pgx.Tx, officeID, bookingID int64) (Consultation, error) {
+	c, err := scanConsultation(tx.QueryRow(ctx, lockBookingConsultation, bookingID, officeID))
+	if err != nil {
+		return Consultation{}, notFound("store: lock the consultation of a booking", err)
+	}
+	return c, nil
+}
+
+var getBookingConsultation = `SELECT ` + consultationColumns + consultationJoins + ` WHERE c.booking_id = $1 AND c.office_id = $2`
+
+// GetBookingConsultation returns the consultation that booking bookingID
+// of office officeID made. Errors: NotFound.
+func GetBookingConsultation(ctx context.Context, q Querier, officeID, bookingID int64) (Consultation, error) {
+	c, err := scanConsultation(q.QueryRow(ctx, getBookingConsultation, bookingID, officeID))
+	if err != nil {
+		return Consultation{}, notFound("store: get the consultation of a booking", err)
+	}
+	return c, nil
+}
 
 // LockConsultation returns consultation id of office officeID, locked
 // until the transaction ends: changes of one consultation (its time, its
@@ -139,7 +165,7 @@ func ListConsultations(ctx context.Context, q Querier, officeID int64, from, to 
 		var r ConsultationRow
 		c := &r.Consultation
 		if err := rows.Scan(&c.ID, &c.OfficeID, &c.SubmissionID, &c.StartsAt, &c.Minutes, &c.State,
-			&c.CreatedBy, &c.CreatedAt, &c.EndedAt, &c.Sequence, &c.Mails, &c.Node, &c.Reference, &c.CreatorName, &r.Waiting); err != nil {
+			&c.CreatedBy, &c.BookingID, &c.CreatedAt, &c.EndedAt, &c.Sequence, &c.Mails, &c.Node, &c.Reference, &c.CreatorName, &r.Waiting); err != nil {
 			return nil, fmt.Errorf("store: list consultations: %w", err)
 		}
 		out = append(out, r)
@@ -284,7 +310,7 @@ func GetVideoLinkByToken(ctx context.Context, q Querier, tokenHash []byte) (Vide
 	var c Consultation
 	err := scanLink(q.QueryRow(ctx, getVideoLinkByToken, tokenHash), &l,
 		&c.ID, &c.OfficeID, &c.SubmissionID, &c.StartsAt, &c.Minutes, &c.State,
-		&c.CreatedBy, &c.CreatedAt, &c.EndedAt, &c.Sequence, &c.Mails, &c.Node, &c.Reference, &c.CreatorName)
+		&c.CreatedBy, &c.BookingID, &c.CreatedAt, &c.EndedAt, &c.Sequence, &c.Mails, &c.Node, &c.Reference, &c.CreatorName)
 	if err != nil {
 		return VideoLink{}, Consultation{}, notFound("store: get video link", err)
 	}

@@ -59,6 +59,7 @@ type NewConsultation struct {
 	Start        time.Time
 	Minutes      int
 	CreatedBy    int64  // the staff member; 0 for a booking
+	BookingID    int64  // the video appointment that makes it; 0: planned by staff
 	Email, Lang  string // where the invitation goes; "" sends none
 	Reference    string // the case's reference number, for the mail
 }
@@ -94,6 +95,7 @@ func (s *Service) Create(ctx context.Context, tx pgx.Tx, n NewConsultation) (Cre
 	}
 	c, err := store.InsertConsultation(ctx, tx, store.Consultation{
 		OfficeID: n.OfficeID, SubmissionID: n.SubmissionID, StartsAt: n.Start, Minutes: n.Minutes, CreatedBy: n.CreatedBy,
+		BookingID: n.BookingID,
 	})
 	if err != nil {
 		return Created{}, err
@@ -153,6 +155,9 @@ func (s *Service) Reschedule(ctx context.Context, a Access, id int64, start time
 		if err != nil {
 			return err
 		}
+		if c.BookingID != 0 {
+			return fault.New(fault.Conflict, "video: reschedule", MsgBooking)
+		}
 		if err := s.checkTime(start, minutes); err != nil {
 			return err
 		}
@@ -183,6 +188,9 @@ func (s *Service) Cancel(ctx context.Context, a Access, id int64) error {
 		c, err := lockFor(ctx, tx, a, id)
 		if err != nil {
 			return err
+		}
+		if c.BookingID != 0 {
+			return fault.New(fault.Conflict, "video: cancel", MsgBooking)
 		}
 		seq, ok, err := store.CloseConsultation(ctx, tx, a.OfficeID, id, store.VideoCancelled, s.now())
 		if err != nil {
