@@ -222,6 +222,9 @@ func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, err
 			return err
 		}
 		out.State, out.Expires, out.Confirmed = store.BookingBooked, time.Time{}, s.now()
+		if err := s.hook(ctx, tx, out, eventBooked); err != nil {
+			return err
+		}
 		return s.send(ctx, tx, out, portalmail.TemplateBookingBooked, "booked", token)
 	})
 	if err != nil {
@@ -254,6 +257,9 @@ func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, erro
 			return err
 		}
 		out.State, out.Expires, out.Cancelled, out.Sequence = store.BookingCancelled, time.Time{}, s.now(), b.Sequence+1
+		if err := s.hook(ctx, tx, out, eventCancelled); err != nil {
+			return err
+		}
 		if b.State != store.BookingBooked {
 			return nil // nothing was booked: no calendar entry to cancel
 		}

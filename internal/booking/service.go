@@ -36,12 +36,20 @@ type Mailer interface {
 	Booking(ctx context.Context, tx pgx.Tx, m mail.BookingMail) error
 }
 
+// Hooks enqueues the webhook calls of an appointment's change inside the
+// transaction that makes it (webhook.Notifier): event about the office's
+// booking id, as tx sees it after the change.
+type Hooks interface {
+	Appointment(ctx context.Context, tx pgx.Tx, event string, officeID, id int64) error
+}
+
 // Service computes availability, takes holds and carries a booking
 // through its life. It is built once by the wiring and safe for
 // concurrent use.
 type Service struct {
 	db         *store.DB
 	mail       Mailer
+	hooks      Hooks
 	now        func() time.Time
 	loc        *time.Location
 	holidays   map[string]*cal.Calendar // by Land; "" the nationwide ones
@@ -53,6 +61,9 @@ type Service struct {
 type Options struct {
 	DB   *store.DB
 	Mail Mailer // nil: no mails (tests of slots and holds alone)
+	// Hooks hears of appointments booked and cancelled; nil: no webhook
+	// calls.
+	Hooks Hooks
 	// Now is the clock of notice and horizon; nil: the system clock.
 	// Holds and confirmations lapse by the database's clock.
 	Now func() time.Time
@@ -81,7 +92,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("booking: %w", err)
 	}
-	s := &Service{db: o.DB, mail: o.Mail, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
+	s := &Service{db: o.DB, mail: o.Mail, hooks: o.Hooks, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
 	if s.now == nil {
 		s.now = time.Now
 	}
