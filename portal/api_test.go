@@ -423,3 +423,48 @@ func apiSender(a *apiClient) sender {
 		return res, string(b)
 	}
 }
+
+// TestOpenAPIDescribesEveryAPIRoute: each route of the app under /api/v1
+// is a path and method of the OpenAPI document, and the document
+// describes no route the app does not have.
+func TestOpenAPIDescribesEveryAPIRoute(t *testing.T) {
+	h := newHarness(t, nil)
+	spec := loadOpenAPI(t, h)
+	paths := spec.doc["paths"].(map[string]any)
+	// A route's path with its parameters as {}: "/submissions/{}".
+	shape := func(path string) string {
+		segments := strings.Split(path, "/")
+		for i, s := range segments {
+			if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "{") {
+				segments[i] = "{}"
+			}
+		}
+		return strings.Join(segments, "/")
+	}
+	described := map[string]bool{}
+	for tpl, item := range paths {
+		for method := range item.(map[string]any) {
+			described[strings.ToUpper(method)+" "+shape(tpl)] = true
+		}
+	}
+	routes := map[string]bool{}
+	for _, r := range h.srv.App().GetRoutes(true) {
+		path, ok := strings.CutPrefix(r.Path, "/api/v1/")
+		if !ok || r.Method == http.MethodHead || path == "openapi.json" {
+			continue
+		}
+		k := r.Method + " " + shape("/"+path)
+		routes[k] = true
+		if !described[k] {
+			t.Errorf("%s %s is not in api_openapi.json", r.Method, r.Path)
+		}
+	}
+	for k := range described {
+		if !routes[k] {
+			t.Errorf("api_openapi.json describes %s, which the app does not have", k)
+		}
+	}
+	if len(routes) < 8 {
+		t.Fatalf("only %d API routes found", len(routes))
+	}
+}

@@ -42,13 +42,14 @@ const (
 // isolationCase is how the matrix tries one route as an admin of Halle
 // (under /api/: as a token of Halle with every scope) on Leipzig's data.
 // In params (path parameter → value), form and body, "{case}", "{file}",
-// "{account}" and "{ref}" stand for Leipzig's case, its attachment, an
-// account of Leipzig and the case's reference number, or, in the second
-// run of a case that names them, for ids that exist nowhere.
+// "{account}", "{ref}" and "{appointment}" stand for Leipzig's case, its
+// attachment, an account of Leipzig, the case's reference number and
+// Leipzig's appointment, or, in the second run of a case that names
+// them, for ids that exist nowhere; "{day}" is the appointment's day.
 type isolationCase struct {
 	want   isolation
 	params map[string]string
-	form   url.Values     // of a back-office post
+	form   url.Values     // of a back-office post; of a GET, its query
 	body   map[string]any // of an API post, as JSON
 	status int            // what a route that is not notFound answers
 	// shows is what the list shows Leipzig's own staff or token (with
@@ -119,6 +120,10 @@ var isolationCases = map[string]isolationCase{
 	"GET /api/v1/submissions/:id/attachments/:file": {want: notFound, params: map[string]string{"id": "{case}", "file": "{file}"}},
 	"POST /api/v1/submissions/:id/status": {want: notFound, params: map[string]string{"id": "{case}"},
 		body: map[string]any{"status": "in_bearbeitung", "version": 1}},
+	"GET /api/v1/appointments":     {want: showsNothing, status: 200, form: url.Values{"from": {"{day}"}}, shows: `"id":{appointment},`},
+	"GET /api/v1/appointments/:id": {want: notFound, params: map[string]string{"id": "{appointment}"}},
+	"POST /api/v1/appointments/:id/cancel": {want: notFound, params: map[string]string{"id": "{appointment}"},
+		body: map[string]any{"reason": "Halle"}},
 }
 
 // notOfficeData are the routes under /staff/ and /api/ that read or
@@ -245,6 +250,9 @@ func (c isolationCase) request(route fiber.Route, tg target) (path string, form 
 			form.Add(k, tg.replace(v))
 		}
 	}
+	if route.Method == http.MethodGet && len(form) > 0 {
+		return strings.Join(segments, "/") + "?" + form.Encode(), nil, nil, nil
+	}
 	if c.body != nil {
 		body = map[string]any{}
 		for k, v := range c.body {
@@ -310,15 +318,19 @@ func newIsolationWorld(t *testing.T) *isolationWorld {
 		t.Fatal(err)
 	}
 	consultation := planned.Consultation.ID
+	// An appointment at Leipzig, by someone whose name and address no
+	// answer to Halle may show.
+	appointment := h.appointment(t, "leipzig", "vor-ort", "belehrung-infektionsschutz", store.BookingContact{Name: "Siobhán Ó Briain", Email: "patientin@leipzig.test"})
+	day := appointment.Start.In(h.app.Location).Format(time.DateOnly)
 	w.markers = []string{w.ref, closedRef, "Briain", "zoe@example.org", "@leipzig.test", "Postfach in Leipzig", "7 Jahre und 5 Monate",
 		string(domain.CaseObject(open)), string(domain.CaseObject(closed))}
 	w.objects = []string{string(domain.CaseObject(open)), string(domain.CaseObject(closed)), string(domain.AttachmentObject(file)),
-		string(domain.StaffObject(account)), string(domain.VideoObject(consultation))}
+		string(domain.StaffObject(account)), string(domain.VideoObject(consultation)), string(domain.AppointmentObject(appointment.ID))}
 	w.targets = []target{
 		{"Leipzig's data", map[string]string{"{case}": fmt.Sprint(open), "{file}": fmt.Sprint(file), "{account}": fmt.Sprint(account), "{ref}": w.ref,
-			"{closed}": closedRef, "{video}": fmt.Sprint(consultation)}},
+			"{closed}": closedRef, "{video}": fmt.Sprint(consultation), "{appointment}": fmt.Sprint(appointment.ID), "{day}": day}},
 		{"ids that exist nowhere", map[string]string{"{case}": "99999999", "{file}": "99999999", "{account}": "99999999", "{ref}": "LEJ-0000-0000",
-			"{closed}": "99999999", "{video}": "99999999"}},
+			"{closed}": "99999999", "{video}": "99999999", "{appointment}": "99999999", "{day}": day}},
 	}
 	return w
 }
@@ -437,6 +449,7 @@ func (w *isolationWorld) leipzigState(t *testing.T) map[string]string {
 		"refusals":  `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM mail_refusal x WHERE office_id = $1`,
 		"video":     `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM video_consultation x WHERE office_id = $1`,
 		"links":     `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM video_link x WHERE office_id = $1`,
+		"bookings":  `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM booking x WHERE office_id = $1`,
 		"audit":     `SELECT count(*)::text FROM audit_log WHERE office_id = $1 OR object = ANY($2)`,
 	} {
 		var s *string

@@ -20,11 +20,11 @@ import (
 // application. The comment of each route names the service method its
 // handler calls, and so where the rule it applies lives: inbox is the case
 // service (internal/inbox), submission the citizen's drafts and
-// submissions, video the video consultations, auth the staff accounts and
-// logins, office.Directory the catalogue of offices and services,
-// retention the retention periods, audit and mail the admin's audited
-// reads; "(page only)" renders without a service. docs/adding-a-feature.md follows one route through the
-// layers.
+// submissions, booking the appointments, video the video consultations,
+// auth the staff accounts and logins, office.Directory the catalogue of
+// offices and services, retention the retention periods, audit and mail
+// the admin's audited reads; "(page only)" renders without a service.
+// docs/adding-a-feature.md follows one route through the layers.
 func (s *Server) routes(reg *prometheus.Registry) {
 	app := s.app
 
@@ -113,6 +113,9 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	api.Get("/submissions/:id/events", s.requireToken(auth.ScopeSubmissionsRead), s.apiListEvents)            // inbox.Open
 	api.Get("/submissions/:id/attachments/:file", s.requireToken(auth.ScopeAttachmentsRead), s.apiAttachment) // inbox.OpenFile
 	api.Post("/submissions/:id/status", s.requireToken(auth.ScopeSubmissionsWrite), s.apiChangeStatus)        // inbox.Change, Get, Row
+	api.Get("/appointments", s.requireToken(auth.ScopeAppointmentsRead), s.apiListAppointments)               // booking.ListAppointments
+	api.Get("/appointments/:id", s.requireToken(auth.ScopeAppointmentsRead), s.apiGetAppointment)             // booking.GetAppointment
+	api.Post("/appointments/:id/cancel", s.requireToken(auth.ScopeAppointmentsWrite), s.apiCancelAppointment) // booking.CancelAppointment
 
 	staff := app.Group("/staff", noStore, s.requireStaff)
 	staff.Get("/", s.showInbox)                                                               // inbox.List, Counts

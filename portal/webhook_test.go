@@ -29,6 +29,7 @@ type receiver struct {
 	secret []byte
 	mu     sync.Mutex
 	calls  []webhook.Payload
+	bodies []string       // of the calls, as sent
 	fails  map[string]int // event → calls to refuse first
 	bad    int            // calls with a wrong signature
 }
@@ -57,6 +58,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.t.Errorf("a webhook call carries personal data: %s", body)
 	}
 	r.calls = append(r.calls, p)
+	r.bodies = append(r.bodies, string(body))
 	w.WriteHeader(http.StatusNoContent)
 }
 

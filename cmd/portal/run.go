@@ -38,11 +38,13 @@ commands:
   token add --office SLUG --name N --scopes S1,S2
              create an API token and print it once, alone on standard
              output; scopes: submissions:read, submissions:write,
-             attachments:read, medical:read
+             attachments:read, medical:read, appointments:read,
+             appointments:write
   webhook add --office SLUG --url URL --events E1,E2
              create a webhook (events: submission.created,
-             submission.status_changed) and print its signing secret
-             once, alone on standard output
+             submission.status_changed, appointment.booked,
+             appointment.cancelled) and print its signing secret once,
+             alone on standard output
   audit verify [--office SLUG]
              check the audit log's hash chains; fails naming the first
              broken entry

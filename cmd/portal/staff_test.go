@@ -216,6 +216,17 @@ func TestTokenAddCommand(t *testing.T) {
 	if got := call(http.MethodGet, "/api/v1/submissions", token+"x"); got != http.StatusUnauthorized {
 		t.Errorf("a wrong token: %d, want 401", got)
 	}
+	if got := call(http.MethodGet, "/api/v1/appointments", token); got != http.StatusForbidden {
+		t.Errorf("appointments without appointments:read: %d, want 403", got)
+	}
+	out.Reset()
+	args = []string{"portal", "token", "add", "--office", "leipzig", "--name", "Terminverwaltung", "--scopes", "appointments:read,appointments:write"}
+	if err := run(context.Background(), args, getenv, &out); err != nil {
+		t.Fatalf("token add with the appointment scopes: %v", err)
+	}
+	if got := call(http.MethodGet, "/api/v1/appointments", strings.TrimSuffix(out.String(), "\n")); got != http.StatusOK {
+		t.Errorf("appointments with appointments:read: %d", got)
+	}
 	for _, bad := range [][]string{
 		{"portal", "token", "add", "--office", "nowhere", "--name", "N", "--scopes", "submissions:read"},
 		{"portal", "token", "add", "--office", "leipzig", "--name", "N", "--scopes", "everything"},
@@ -304,12 +315,15 @@ func TestWebhookAddCommand(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	startPortal(t, env)
 	var out bytes.Buffer
-	args := []string{"portal", "webhook", "add", "--office", "leipzig", "--url", "https://octoware.example/hook", "--events", "submission.created,submission.status_changed"}
-	if err := run(context.Background(), args, getenv, &out); err != nil {
-		t.Fatalf("webhook add: %v", err)
-	}
-	if !regexp.MustCompile(`^whsec_[0-9a-f]{64}\n$`).MatchString(out.String()) {
-		t.Errorf("stdout is %q, want the secret alone", out.String())
+	for _, events := range []string{"submission.created,submission.status_changed", "appointment.booked,appointment.cancelled"} {
+		out.Reset()
+		args := []string{"portal", "webhook", "add", "--office", "leipzig", "--url", "https://octoware.example/hook", "--events", events}
+		if err := run(context.Background(), args, getenv, &out); err != nil {
+			t.Fatalf("webhook add %s: %v", events, err)
+		}
+		if !regexp.MustCompile(`^whsec_[0-9a-f]{64}\n$`).MatchString(out.String()) {
+			t.Errorf("stdout is %q, want the secret alone", out.String())
+		}
 	}
 	for _, bad := range [][]string{
 		{"portal", "webhook", "add", "--office", "leipzig", "--url", "ftp://x.example/", "--events", "submission.created"},

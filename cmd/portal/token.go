@@ -15,7 +15,7 @@ import (
 // so `TOKEN=$(portal token add …)` works.
 func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	const usage = "usage: portal token add --office SLUG --name N --scopes S1,S2 (scopes: " +
-		"submissions:read, submissions:write, attachments:read, medical:read)"
+		"submissions:read, submissions:write, attachments:read, medical:read, appointments:read, appointments:write)"
 	fs := flag.NewFlagSet("token add", flag.ContinueOnError)
 	officeSlug := fs.String("office", "", "office slug")
 	name := fs.String("name", "", "what the token is for (the Fachverfahren)")

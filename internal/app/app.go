@@ -183,7 +183,10 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 	}
 	a.Inbox = inbox.New(inbox.Options{DB: db, Submissions: a.Submissions, Forms: a.Forms, Events: a.Notifier, Now: opts.Now})
 	a.Video = video.New(video.Options{DB: db, Box: box, Mail: mails, Secret: cfg.SecretKey, Now: opts.Now})
-	if a.Booking, err = booking.New(booking.Options{DB: db, Mail: mails, Rooms: a.Video, Now: opts.Now, PlanTTL: booking.DefaultPlanTTL, PerAddress: cfg.BookingPerAddress}); err != nil {
+	a.Booking, err = booking.New(booking.Options{
+		DB: db, Mail: mails, Hooks: webhook.NewNotifier(inserter), Rooms: a.Video, Now: opts.Now, PlanTTL: booking.DefaultPlanTTL, PerAddress: cfg.BookingPerAddress,
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := a.startMedia(cfg, log); err != nil {

@@ -22,10 +22,14 @@ const (
 	// ScopeMedicalRead adds the answers and files marked confidential:
 	// medical, which every other reader gets withheld, as caseworkers do.
 	ScopeMedicalRead = "medical:read"
+	// ScopeAppointmentsRead lists and reads the office's appointments,
+	// with the name, e-mail address and telephone number of who booked.
+	ScopeAppointmentsRead  = "appointments:read"
+	ScopeAppointmentsWrite = "appointments:write" // cancel an appointment
 )
 
 // Scopes are all scopes, in the order the help text names them.
-var Scopes = []string{ScopeSubmissionsRead, ScopeSubmissionsWrite, ScopeAttachmentsRead, ScopeMedicalRead}
+var Scopes = []string{ScopeSubmissionsRead, ScopeSubmissionsWrite, ScopeAttachmentsRead, ScopeMedicalRead, ScopeAppointmentsRead, ScopeAppointmentsWrite}
 
 // tokenPrefix marks the portal's API tokens, so a secret scanner (and a
 // person) recognises one that leaked into a repository or a log.

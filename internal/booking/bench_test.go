@@ -3,6 +3,9 @@ package booking_test
 import (
 	"context"
 	"testing"
+
+	"github.com/gesundheitsamt/portal/internal/booking"
+	"github.com/gesundheitsamt/portal/internal/domain"
 )
 
 // BenchmarkAvailability computes a week of a calendar's slots (Monday to
@@ -37,6 +40,25 @@ func BenchmarkHold(b *testing.B) {
 		i++
 		if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", s.Start); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkListAppointments lists a day of 500 booked appointments of
+// one office (a busy vaccination day), with who booked them, by start:
+// the API's GET /api/v1/appointments, its audit entry included.
+func BenchmarkListAppointments(b *testing.B) {
+	w := newWorld(b, 1)
+	ctx := context.Background()
+	start := w.slots(b, 7)[0].Start
+	w.fill(b, start, 500)
+	w.fill(b, start.AddDate(0, 0, 1), 500) // the next day, not listed
+	a := booking.Access{OfficeID: w.office.ID, Actor: domain.Token(1)}
+	f := booking.AppointmentFilter{Calendar: "vor-ort", FirstDay: start}
+	b.ReportAllocs()
+	for b.Loop() {
+		if list, err := w.svc.ListAppointments(ctx, a, f); err != nil || len(list) != 500 {
+			b.Fatalf("%d appointments, %v", len(list), err)
 		}
 	}
 }

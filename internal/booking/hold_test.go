@@ -22,13 +22,15 @@ import (
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/store/storetest"
+	"github.com/gesundheitsamt/portal/internal/webhook"
 )
 
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 // world is an office with a calendar of Monday-to-Friday mornings, 20
 // minute slots, serving "terminanfrage", and a clock on a Monday
-// evening.
+// evening. Its service enqueues mails and webhook calls (for the
+// office's webhooks, which a test adds).
 type world struct {
 	db       *store.DB
 	svc      *booking.Service
@@ -85,7 +87,8 @@ func newWorld(t testing.TB, capacity int) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc, err = booking.New(booking.Options{DB: db, Mail: mail.NewNotifier(inserter, box, []byte("secret")), Now: func() time.Time { return w.now }})
+	w.svc, err = booking.New(booking.Options{DB: db, Mail: mail.NewNotifier(inserter, box, []byte("secret")), Hooks: webhook.NewNotifier(inserter),
+		Now: func() time.Time { return w.now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,6 +228,9 @@ func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, err
 			return err
 		}
 		out.State, out.Expires, out.Confirmed = store.BookingBooked, time.Time{}, s.now()
+		if err := s.hook(ctx, tx, out, eventBooked); err != nil {
+			return err
+		}
 		join, err := s.room(ctx, tx, out, false)
 		if err != nil {
 			return err
@@ -267,13 +270,14 @@ func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, erro
 			return err
 		}
 		out.State, out.Expires, out.Cancelled, out.Sequence = store.BookingCancelled, time.Time{}, s.now(), b.Sequence+1
+		if err := s.hook(ctx, tx, out, eventCancelled); err != nil {
+			return err
+		}
 		if b.State != store.BookingBooked {
 			return nil // nothing was booked: no calendar entry to cancel
 		}
-		if b.Calendar.Kind == store.CalendarVideo && s.rooms != nil {
-			if err := s.rooms.CancelForBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
-				return err
-			}
+		if err := s.closeRoom(ctx, tx, b); err != nil {
+			return err
 		}
 		return s.send(ctx, tx, out, portalmail.TemplateBookingCancelled, "cancelled", token, "")
 	})
@@ -415,6 +419,15 @@ func (s *Service) room(ctx context.Context, tx pgx.Tx, b store.Booking, wasVideo
 		return "", err
 	}
 	return c.Token, nil
+}
+
+// closeRoom cancels the video consultation of booking b, booked until
+// now, when it is a video appointment.
+func (s *Service) closeRoom(ctx context.Context, tx pgx.Tx, b store.Booking) error {
+	if s.rooms == nil || b.Calendar.Kind != store.CalendarVideo {
+		return nil
+	}
+	return s.rooms.CancelForBooking(ctx, tx, b.OfficeID, b.ID)
 }
 
 // Join returns the token of the patient link of booked video booking b's

@@ -46,6 +46,13 @@ type Rooms interface {
 	CancelForBooking(ctx context.Context, tx pgx.Tx, officeID, bookingID int64) error
 }
 
+// Hooks enqueues the webhook calls of an appointment's change inside the
+// transaction that makes it (webhook.Notifier): event about the office's
+// booking id, as tx sees it after the change.
+type Hooks interface {
+	Appointment(ctx context.Context, tx pgx.Tx, event string, officeID, id int64) error
+}
+
 // Service computes availability, takes holds and carries a booking
 // through its life. It is built once by the wiring and safe for
 // concurrent use.
@@ -53,6 +60,7 @@ type Service struct {
 	db         *store.DB
 	mail       Mailer
 	rooms      Rooms
+	hooks      Hooks
 	now        func() time.Time
 	loc        *time.Location
 	holidays   map[string]*cal.Calendar // by Land; "" the nationwide ones
@@ -67,6 +75,9 @@ type Options struct {
 	// Rooms makes the video consultation of a booked video appointment;
 	// nil: none is made (tests of on-site appointments).
 	Rooms Rooms
+	// Hooks hears of appointments booked and cancelled; nil: no webhook
+	// calls.
+	Hooks Hooks
 	// Now is the clock of notice and horizon; nil: the system clock.
 	// Holds and confirmations lapse by the database's clock.
 	Now func() time.Time
@@ -95,7 +106,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("booking: %w", err)
 	}
-	s := &Service{db: o.DB, mail: o.Mail, rooms: o.Rooms, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
+	s := &Service{db: o.DB, mail: o.Mail, rooms: o.Rooms, hooks: o.Hooks, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -65,6 +65,15 @@ const (
 	VideoEnd        Action = "video.end"
 )
 
+// An office's appointments (the object is the appointment): the reads
+// of who booked them, and the office's cancellations. The reason of a
+// cancellation stays with the appointment, never here.
+const (
+	AppointmentsList  Action = "appointments.list"
+	AppointmentRead   Action = "appointment.read"
+	AppointmentCancel Action = "appointment.cancel"
+)
+
 // The system's own work.
 const (
 	DatabaseBackup  Action = "database.backup"

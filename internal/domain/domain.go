@@ -196,6 +196,9 @@ func AttachmentObject(id int64) Object { return Object("attachment:" + strconv.F
 func StaffObject(id int64) Object      { return Object("staff:" + strconv.FormatInt(id, 10)) }
 func VideoObject(id int64) Object      { return Object("video:" + strconv.FormatInt(id, 10)) }
 
+// AppointmentObject names an appointment (a booking) in the audit log.
+func AppointmentObject(id int64) Object { return Object("appointment:" + strconv.FormatInt(id, 10)) }
+
 // BackupObject names a backup by the time it was made (RFC 3339).
 func BackupObject(at string) Object { return Object("backup:" + at) }
 

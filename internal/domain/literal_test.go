@@ -73,7 +73,7 @@ func TestDomainWordsAreNotSpelledOutside(t *testing.T) {
 			t.Fatalf("the scan of this package missed %q: %v", must, words)
 		}
 	}
-	prefixes := []string{"staff:", "token:", "submission:", "attachment:", "service:", "backup:", "video:",
+	prefixes := []string{"staff:", "token:", "submission:", "attachment:", "service:", "backup:", "video:", "appointment:",
 		"case.status.", "mail.refused.", "office.notify.", "retention.period."}
 	root, err := filepath.Abs("../..")
 	if err != nil {

@@ -160,6 +160,17 @@ func GetCalendar(ctx context.Context, q Querier, officeID, id int64) (Calendar, 
 	return c, nil
 }
 
+const getCalendarBySlug = `SELECT ` + calendarColumns + ` FROM calendar WHERE office_id = $1 AND slug = $2`
+
+// GetCalendarBySlug returns the office's calendar slug. Errors: NotFound.
+func GetCalendarBySlug(ctx context.Context, q Querier, officeID int64, slug string) (Calendar, error) {
+	c, err := scanCalendar(q.QueryRow(ctx, getCalendarBySlug, officeID, slug))
+	if err != nil {
+		return Calendar{}, notFound("store: get calendar", err)
+	}
+	return c, nil
+}
+
 const listServiceCalendars = `
 SELECT ` + calendarColumns + ` FROM calendar
 WHERE office_id = $1 AND id IN (SELECT calendar_id FROM calendar_service WHERE service_slug = $2)

@@ -38,7 +38,20 @@ type Booking struct {
 	// mail links; nil before the contact step. A mail written for a
 	// replaced token (the confirmation sent again) is not sent.
 	MailTokenHash []byte
+	// CancelledBy is who cancelled it (CancelledByCitizen or
+	// CancelledByOffice); empty while it is not cancelled.
+	CancelledBy string
+	// CancelReason is the office's reason for its cancellation (may be
+	// empty). It is for the office only: no mail, webhook call or audit
+	// entry carries it.
+	CancelReason string
 }
+
+// Who cancels a booking.
+const (
+	CancelledByCitizen = "citizen" // through the link of the booking's mails
+	CancelledByOffice  = "office"  // an API token or the office's staff
+)
 
 // End is when the booking's slot ends.
 func (b Booking) End() time.Time { return b.Start.Add(b.Calendar.Slot) }
@@ -52,6 +65,7 @@ const bookingColumns = `
     b.id, b.office_id, b.service_slug, b.starts_at, b.seat, b.state, b.expires_at,
     (b.state = 'booked' OR b.state IN ('held', 'unconfirmed') AND b.expires_at > now()),
     b.name, b.email, b.phone, b.lang, b.sequence, b.resends, b.created_at, b.confirmed_at, b.cancelled_at, b.mail_token_hash,
+    coalesce(b.cancelled_by, ''), b.cancel_reason,
     c.id, c.office_id, c.slug, c.name, c.kind, c.place, c.slot_minutes, c.buffer_minutes, c.notice_minutes, c.horizon_days
 FROM booking b JOIN calendar c ON c.office_id = b.office_id AND c.id = b.calendar_id`
 
@@ -63,6 +77,7 @@ func scanBooking(row pgx.Row) (Booking, error) {
 	)
 	err := row.Scan(&b.ID, &b.OfficeID, &b.Service, &b.Start, &b.Seat, &b.State, &expires, &b.Holds,
 		&b.Name, &b.Email, &b.Phone, &b.Lang, &b.Sequence, &b.Resends, &b.Created, &confirmed, &cancelled, &b.MailTokenHash,
+		&b.CancelledBy, &b.CancelReason,
 		&b.Calendar.ID, &b.Calendar.OfficeID, &b.Calendar.Slug, &b.Calendar.Name, &b.Calendar.Kind, &b.Calendar.Place,
 		&slot, &buffer, &notice, &horizon)
 	if err != nil {
@@ -227,7 +242,8 @@ const (
 UPDATE booking SET state = 'booked', expires_at = NULL, confirmed_at = now(), updated_at = now()
 WHERE office_id = $1 AND id = $2 AND state = 'unconfirmed' AND expires_at > now()`
 	cancelBooking = `
-UPDATE booking SET state = 'cancelled', expires_at = NULL, cancelled_at = now(), sequence = sequence + 1, updated_at = now()
+UPDATE booking SET state = 'cancelled', expires_at = NULL, cancelled_at = now(), cancelled_by = 'citizen',
+    sequence = sequence + 1, updated_at = now()
 WHERE office_id = $1 AND id = $2 AND state IN ('held', 'unconfirmed', 'booked')`
 	releaseHold = `
 UPDATE booking SET state = 'expired', expires_at = NULL, updated_at = now()
@@ -240,8 +256,9 @@ func ConfirmBooking(ctx context.Context, q Querier, officeID, id int64) error {
 	return changeBooking(ctx, q, confirmBooking, "store: confirm booking", officeID, id)
 }
 
-// CancelBooking cancels the office's booking, which frees its place at
-// once. Errors: Conflict (cancelled or lapsed already).
+// CancelBooking cancels the office's booking at its citizen's request,
+// which frees its place at once. Errors: Conflict (cancelled or lapsed
+// already).
 func CancelBooking(ctx context.Context, q Querier, officeID, id int64) error {
 	return changeBooking(ctx, q, cancelBooking, "store: cancel booking", officeID, id)
 }

@@ -1,12 +1,16 @@
 // Package webhook tells a Fachverfahren that a submission of its office
-// arrived or changed: a signed HTTP POST per event and subscribed webhook,
-// delivered by River jobs that are inserted in the transaction of the
-// change (nothing is sent for a change that rolled back, nothing is lost
-// when the process dies after the commit) and retried with backoff.
+// arrived or changed, or that an appointment was booked or cancelled: a
+// signed HTTP POST per event and subscribed webhook, delivered by River
+// jobs that are inserted in the transaction of the change (nothing is
+// sent for a change that rolled back, nothing is lost when the process
+// dies after the commit) and retried with backoff.
 //
 // A call carries no personal data: the event, the submission's id,
-// reference, service, status and version. The receiver reads the rest
-// through the API with its token.
+// reference, service, status and version; or the appointment's id,
+// calendar, service, times and state, never the name, address or
+// telephone number of who booked it (the service alone may say something
+// about their health). The receiver reads the rest through the API with
+// its token.
 package webhook
 
 import (
@@ -38,17 +42,25 @@ import (
 const (
 	EventCreated       = "submission.created"
 	EventStatusChanged = "submission.status_changed"
+	// EventAppointmentBooked: the citizen confirmed an appointment with
+	// the link of its mail.
+	EventAppointmentBooked = "appointment.booked"
+	// EventAppointmentCancelled: the citizen or the office cancelled an
+	// unconfirmed or booked appointment; its place is free.
+	EventAppointmentCancelled = "appointment.cancelled"
 )
 
 // Events are all events.
-var Events = []string{EventCreated, EventStatusChanged}
+var Events = []string{EventCreated, EventStatusChanged, EventAppointmentBooked, EventAppointmentCancelled}
 
-// Payload is the JSON body of a call.
+// Payload is the JSON body of a call: the submission of a submission.*
+// event, the appointment of an appointment.* one.
 type Payload struct {
-	ID         string            `json:"id"` // unique per event and webhook: receivers drop repeats by it
-	Event      string            `json:"event"`
-	OccurredAt time.Time         `json:"occurred_at"`
-	Submission PayloadSubmission `json:"submission"`
+	ID          string             `json:"id"` // unique per event and webhook: receivers drop repeats by it
+	Event       string             `json:"event"`
+	OccurredAt  time.Time          `json:"occurred_at"`
+	Submission  PayloadSubmission  `json:"submission,omitzero"`
+	Appointment PayloadAppointment `json:"appointment,omitzero"`
 }
 
 // PayloadSubmission is what a call says about the submission.
@@ -58,6 +70,28 @@ type PayloadSubmission struct {
 	Service   string `json:"service"`
 	Status    string `json:"status"`
 	Version   int    `json:"version"`
+}
+
+// PayloadAppointment is what a call says about an appointment: no name,
+// e-mail address or telephone number.
+type PayloadAppointment struct {
+	ID       int64           `json:"id"`
+	Calendar PayloadCalendar `json:"calendar"`
+	Service  string          `json:"service"`
+	Start    time.Time       `json:"start"` // UTC
+	End      time.Time       `json:"end"`
+	State    string          `json:"state"` // booked, cancelled
+	// CancelledBy is "citizen" or "office" (store.CancelledBy*); empty
+	// while not cancelled.
+	CancelledBy string `json:"cancelled_by,omitempty"`
+}
+
+// PayloadCalendar is the calendar an appointment is in.
+type PayloadCalendar struct {
+	ID   int64  `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+	Kind string `json:"kind"` // onsite, video
 }
 
 // Args are a delivery job's arguments: the webhook and the body, fixed
@@ -104,30 +138,77 @@ func (n *Notifier) Answered(ctx context.Context, tx pgx.Tx, sub store.Submission
 	return n.enqueue(ctx, tx, EventStatusChanged, sub)
 }
 
+// Appointment enqueues event (EventAppointmentBooked or
+// EventAppointmentCancelled) about booking id of office officeID for
+// every webhook of the office subscribed to it, in tx: the transaction
+// of the change, after it, so the call says what the change made. The
+// booking is read only when a webhook is subscribed. Errors: NotFound
+// (no such booking of the office), Invalid (another event).
+func (n *Notifier) Appointment(ctx context.Context, tx pgx.Tx, event string, officeID, id int64) error {
+	if event != EventAppointmentBooked && event != EventAppointmentCancelled {
+		return fault.Wrap(fault.Invalid, "webhook: appointment", fmt.Errorf("event %q", event))
+	}
+	hooks, err := subscribed(ctx, tx, officeID, event)
+	if err != nil || len(hooks) == 0 {
+		return err
+	}
+	b, err := store.GetBooking(ctx, tx, officeID, id)
+	if err != nil {
+		return err
+	}
+	a := PayloadAppointment{
+		ID:       b.ID,
+		Calendar: PayloadCalendar{ID: b.Calendar.ID, Slug: b.Calendar.Slug, Name: b.Calendar.Name, Kind: b.Calendar.Kind},
+		Service:  b.Service, Start: b.Start.UTC(), End: b.End().UTC(), State: b.State, CancelledBy: b.CancelledBy,
+	}
+	return n.insert(ctx, tx, event, hooks, func(p *Payload, h int64) {
+		// A booking is booked once and cancelled once; its sequence
+		// tells the two apart from any later event.
+		p.ID, p.Appointment = fmt.Sprintf("%s.%d.%d.%d", event, b.ID, b.Sequence, h), a
+	})
+}
+
 func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, event string, sub store.Submission) error {
 	var hooks []int64
 	if event == EventCreated && sub.CreatedHooks != nil {
 		hooks = sub.CreatedHooks // read with the insert: one round trip less per submission
 	} else {
-		list, err := store.ListWebhooks(ctx, tx, sub.OfficeID, event)
-		if err != nil {
+		var err error
+		if hooks, err = subscribed(ctx, tx, sub.OfficeID, event); err != nil {
 			return err
 		}
-		for _, h := range list {
-			hooks = append(hooks, h.ID)
-		}
 	}
+	return n.insert(ctx, tx, event, hooks, func(p *Payload, h int64) {
+		p.ID = fmt.Sprintf("%s.%d.%d.%d", event, sub.ID, sub.Version, h)
+		p.Submission = PayloadSubmission{ID: sub.ID, Reference: sub.Reference, Service: sub.ServiceSlug, Status: string(sub.Status), Version: sub.Version}
+	})
+}
+
+// subscribed returns the ids of the office's live webhooks subscribed to
+// event.
+func subscribed(ctx context.Context, tx pgx.Tx, officeID int64, event string) ([]int64, error) {
+	list, err := store.ListWebhooks(ctx, tx, officeID, event)
+	if err != nil {
+		return nil, err
+	}
+	hooks := make([]int64, 0, len(list))
+	for _, h := range list {
+		hooks = append(hooks, h.ID)
+	}
+	return hooks, nil
+}
+
+// insert enqueues one delivery of event per webhook in hooks, in tx, with
+// the body fill makes of the payload for each.
+func (n *Notifier) insert(ctx context.Context, tx pgx.Tx, event string, hooks []int64, fill func(p *Payload, hook int64)) error {
 	if len(hooks) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
 	params := make([]river.InsertManyParams, 0, len(hooks))
 	for _, h := range hooks {
-		p := Payload{
-			ID:    fmt.Sprintf("%s.%d.%d.%d", event, sub.ID, sub.Version, h),
-			Event: event, OccurredAt: now,
-			Submission: PayloadSubmission{ID: sub.ID, Reference: sub.Reference, Service: sub.ServiceSlug, Status: string(sub.Status), Version: sub.Version},
-		}
+		p := Payload{Event: event, OccurredAt: now}
+		fill(&p, h)
 		body, err := json.Marshal(p)
 		if err != nil {
 			return err

@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,27 @@ func TestSignatures(t *testing.T) {
 	} {
 		if got := webhook.Verify(tc.secret, tc.header, tc.body, tc.at, 5*time.Minute); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestPayloadCarriesOneSubject: a call about a submission has no
+// appointment in its body, and one about an appointment no submission
+// (and, having none in its type, nobody's name or address).
+func TestPayloadCarriesOneSubject(t *testing.T) {
+	for _, tc := range []struct {
+		p          webhook.Payload
+		has, lacks string
+	}{
+		{webhook.Payload{Event: webhook.EventCreated, Submission: webhook.PayloadSubmission{ID: 1, Reference: "LEJ-2026-0000-0000"}}, `"submission":`, `"appointment"`},
+		{webhook.Payload{Event: webhook.EventAppointmentCancelled, Appointment: webhook.PayloadAppointment{ID: 2, State: "cancelled", CancelledBy: "office"}}, `"appointment":`, `"submission"`},
+	} {
+		b, err := json.Marshal(tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tc.has) || strings.Contains(string(b), tc.lacks) {
+			t.Errorf("%s: %s", tc.p.Event, b)
 		}
 	}
 }
