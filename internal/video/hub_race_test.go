@@ -52,7 +52,7 @@ func TestHubEndWhileAdmitting(t *testing.T) {
 	_, patientConn := w.mustLink(t, w.tokens[0])
 	staffConn.until(t, "told the patient waits", func() bool { return len(staffConn.lobby()) == 1 })
 
-	held, release := staffConn.holdNext() // the lobby without the patient
+	held, release := staffConn.holdNext(video.TypeLobby) // the lobby without the patient
 	defer release()
 	var err error
 	wait := goAndWait(t, func() { err = w.handle(t, staff, msg(video.TypeAdmit, w.links[0])) })
@@ -77,7 +77,7 @@ func TestHubLobbyIsNotOvertaken(t *testing.T) {
 	patient, _ := w.mustLink(t, w.tokens[0])
 	staffConn.until(t, "told the patient waits", func() bool { return len(staffConn.lobby()) == 1 })
 
-	held, release := staffConn.holdNext() // the lobby with the patient and the guest
+	held, release := staffConn.holdNext(video.TypeLobby) // the lobby with the patient and the guest
 	defer release()
 	waitGuest := goAndWait(t, func() { w.mustLink(t, w.tokens[1]) })
 	awaitHeld(t, held)
@@ -106,7 +106,7 @@ func TestHubRejoinTwiceAtOnce(t *testing.T) {
 	}
 	firstConn.await(t, sfu.TypeOffer)
 
-	held, release := firstConn.holdNext() // "replaced", by the second tab
+	held, release := firstConn.holdNext(video.TypeReplaced) // "replaced", by the second tab
 	defer release()
 	var secondConn *conn
 	var secondErr error
@@ -141,7 +141,7 @@ func TestHubManyAtOnce(t *testing.T) {
 	ctx := context.Background()
 	calls := []call{w.call, w.newCall(t), w.newCall(t)}
 	ender := w.addStaff(t, w.leipzig, "ende@leipzig.test", domain.Physician) // no tab of the others replaces it
-	before := runtime.NumGoroutine()
+	before := running()
 
 	var mu sync.Mutex
 	type socket struct {

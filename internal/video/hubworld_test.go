@@ -25,7 +25,8 @@ type conn struct {
 	change chan struct{} // closed and replaced at every message and at Close
 	// hold, when set, is run once, by the next Send, before the message
 	// is taken: a sender paused between deciding what to send and sending.
-	hold func(video.Message)
+	hold     func(video.Message)
+	holdType string // the type hold waits for; "": any
 }
 
 var errConnGone = errors.New("test: the socket is closed")
@@ -35,7 +36,11 @@ func newConn() *conn { return &conn{change: make(chan struct{})} }
 func (c *conn) Send(m video.Message) error {
 	c.mu.Lock()
 	hold := c.hold
-	c.hold = nil
+	if hold != nil && (c.holdType == "" || c.holdType == m.Type) {
+		c.hold = nil
+	} else {
+		hold = nil
+	}
 	c.mu.Unlock()
 	if hold != nil {
 		hold(m)
@@ -61,12 +66,14 @@ func (c *conn) Close() {
 	}
 }
 
-// holdNext makes the next Send wait until release is called; held is
-// closed once it waits.
-func (c *conn) holdNext() (held <-chan struct{}, release func()) {
+// holdNext makes the next Send of a message of type typ wait until
+// release is called; held is closed once it waits. Messages of other
+// types (the media's offers and candidates, which come when they come)
+// pass meanwhile.
+func (c *conn) holdNext(typ string) (held <-chan struct{}, release func()) {
 	h, r := make(chan struct{}), make(chan struct{})
 	c.mu.Lock()
-	c.hold = func(video.Message) { close(h); <-r }
+	c.hold, c.holdType = func(video.Message) { close(h); <-r }, typ
 	c.mu.Unlock()
 	return h, sync.OnceFunc(func() { close(r) })
 }
