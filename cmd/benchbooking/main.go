@@ -10,6 +10,19 @@
 // proxy, or all at once), several for every slot, spread over the
 // processes, then counts the holds.
 //
+// -mode=confirm, the double opt-in's second step: it makes -bookings
+// unconfirmed bookings in the database (a calendar of the demo office
+// with 50 places per slot, each booking with an address of its own and a
+// mail token the bench knows), confirms each once over HTTP (POST
+// /termin/<mail token>) from -c clients, each sending one request after
+// another, then counts the booked bookings and their booked mail jobs
+// and waits for the portal's mail worker to send the mails (-mail-wait).
+// Without -visit every POST carries one CSRF cookie and token fetched
+// per portal before the clock starts, as the rush does (a token is not
+// bound to the page it came with); with -visit each confirmation is the
+// citizen's whole visit: the mail's page with the button (which sets the
+// browser's CSRF cookie), the POST, and the booked page it redirects to.
+//
 // .ci/bench-booking runs it; it is not part of the portal.
 package main
 
@@ -43,12 +56,16 @@ const (
 )
 
 func run() error {
-	mode := flag.String("mode", "rush", "rush")
+	mode := flag.String("mode", "rush", "rush or confirm")
 	urls := flag.String("url", "http://127.0.0.1:18080", "the portals, comma-separated; requests go to them in turn")
 	dataDir := flag.String("data", "./var", "the portals' PORTAL_DATA_DIR (their embedded PostgreSQL)")
 	slots := flag.Int("slots", 500, "rush: slots of one place each")
 	holds := flag.Int("holds", 2000, "rush: holds sent")
 	conns := flag.Int("c", 64, "requests in flight at once (connections of the proxy); rush: 0 is all at once")
+	bookings := flag.Int("bookings", 20000, "confirm: unconfirmed bookings made and confirmed")
+	visit := flag.Bool("visit", false, "confirm: each confirmation with the page before it and the redirect after it")
+	mailWait := flag.Duration("mail-wait", 3*time.Minute, "confirm: how long to wait for the booked mails after the run")
+	sink := flag.String("sink", "", "confirm: the SMTP sink of benchmail -serve the portals send to, to count what it received")
 	flag.Parse()
 	ctx := context.Background()
 	bases := strings.Split(*urls, ",")
@@ -66,8 +83,13 @@ func run() error {
 	switch *mode {
 	case "rush":
 		return rush(ctx, db, bases, *slots, *holds, *conns)
+	case "confirm":
+		if *conns <= 0 || *bookings <= 0 {
+			return errors.New("confirm needs -c and -bookings above 0")
+		}
+		return confirm(ctx, db, bases, confirmOptions{bookings: *bookings, conns: *conns, visit: *visit, mailWait: *mailWait, sink: *sink})
 	default:
-		return fmt.Errorf("no mode %q: rush", *mode)
+		return fmt.Errorf("no mode %q: rush or confirm", *mode)
 	}
 }
 
