@@ -62,7 +62,7 @@ func run() error {
 	slots := flag.Int("slots", 500, "rush: slots of one place each")
 	holds := flag.Int("holds", 2000, "rush: holds sent")
 	conns := flag.Int("c", 64, "requests in flight at once (connections of the proxy); rush: 0 is all at once")
-	bookings := flag.Int("bookings", 20000, "confirm: unconfirmed bookings made and confirmed")
+	bookings := flag.Int("bookings", 30000, "confirm: unconfirmed bookings made and confirmed")
 	visit := flag.Bool("visit", false, "confirm: each confirmation with the page before it and the redirect after it")
 	mailWait := flag.Duration("mail-wait", 3*time.Minute, "confirm: how long to wait for the booked mails after the run")
 	sink := flag.String("sink", "", "confirm: the SMTP sink of benchmail -serve the portals send to, to count what it received")
