@@ -1,29 +1,41 @@
-// Command benchbooking measures the rush on a release of appointments
-// against one or more running portal processes on one database: it
-// makes a calendar of the demo office Leipzig with one place per slot,
-// sends concurrent holds over HTTP (-c in flight at once, like the
-// connections of a proxy, or all at once), several for every slot,
-// spread over the processes, then counts the bookings in the database. Every hold
-// comes from its own client address (X-Forwarded-For; the portals must
-// trust 127.0.0.1 as their proxy), as it would behind a load balancer.
+// Command benchbooking measures booking over HTTP against one or more
+// running portal processes on one database, in one of two modes, and
+// counts the bookings in the database afterwards. Every request comes
+// from its own client address (X-Forwarded-For; the portals must trust
+// 127.0.0.1 as their proxy), as it would behind a load balancer.
+//
+// -mode=rush, the rush on a release of appointments: it makes a
+// calendar of the demo office Leipzig with one place per slot, sends
+// concurrent holds (-c in flight at once, like the connections of a
+// proxy, or all at once), several for every slot, spread over the
+// processes, then counts the holds.
+//
+// -mode=confirm, the double opt-in's second step: it makes -bookings
+// unconfirmed bookings in the database (a calendar of the demo office
+// with 50 places per slot, each booking with an address of its own and a
+// mail token the bench knows), confirms each once over HTTP (POST
+// /termin/<mail token>) from -c clients, each sending one request after
+// another, then counts the booked bookings and their booked mail jobs
+// and waits for the portal's mail worker to send the mails (-mail-wait).
+// Without -visit every POST carries one CSRF cookie and token fetched
+// per portal before the clock starts, as the rush does (a token is not
+// bound to the page it came with); with -visit each confirmation is the
+// citizen's whole visit: the mail's page with the button (which sets the
+// browser's CSRF cookie), the POST, and the booked page it redirects to.
+//
 // .ci/bench-booking runs it; it is not part of the portal.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gesundheitsamt/portal/internal/booking"
@@ -39,34 +51,21 @@ func main() {
 }
 
 const (
-	officeSlug   = "leipzig"
-	service      = "belehrung-infektionsschutz"
-	calendarSlug = "ansturm"
+	officeSlug = "leipzig"
+	service    = "belehrung-infektionsschutz"
 )
 
-// result is what the command prints, as JSON.
-type result struct {
-	Processes    int     `json:"processes"`
-	Slots        int     `json:"slots"`
-	Holds        int     `json:"holds"`
-	Conns        int     `json:"conns"`     // in flight at once; 0: all at once
-	Held         int     `json:"held"`      // 303 answers
-	Refused      int     `json:"refused"`   // 409 answers saying the slot is taken
-	Failed       int     `json:"failed"`    // anything else
-	RowsHeld     int     `json:"rows_held"` // bookings in the database afterwards
-	SlotsDoubled int     `json:"slots_doubled"`
-	P50          float64 `json:"p50_ms"`
-	P99          float64 `json:"p99_ms"`
-	Max          float64 `json:"max_ms"`
-	Seconds      float64 `json:"seconds"`
-}
-
 func run() error {
-	urls := flag.String("url", "http://127.0.0.1:18080", "the portals, comma-separated; holds go to them in turn")
+	mode := flag.String("mode", "rush", "rush or confirm")
+	urls := flag.String("url", "http://127.0.0.1:18080", "the portals, comma-separated; requests go to them in turn")
 	dataDir := flag.String("data", "./var", "the portals' PORTAL_DATA_DIR (their embedded PostgreSQL)")
-	slots := flag.Int("slots", 500, "slots of one place each")
-	holds := flag.Int("holds", 2000, "holds sent")
-	conns := flag.Int("c", 64, "holds in flight at once (connections of the proxy); 0: all at once")
+	slots := flag.Int("slots", 500, "rush: slots of one place each")
+	holds := flag.Int("holds", 2000, "rush: holds sent")
+	conns := flag.Int("c", 64, "requests in flight at once (connections of the proxy); rush: 0 is all at once")
+	bookings := flag.Int("bookings", 30000, "confirm: unconfirmed bookings made and confirmed")
+	visit := flag.Bool("visit", false, "confirm: each confirmation with the page before it and the redirect after it")
+	mailWait := flag.Duration("mail-wait", 3*time.Minute, "confirm: how long to wait for the booked mails after the run")
+	sink := flag.String("sink", "", "confirm: the SMTP sink of benchmail -serve the portals send to, to count what it received")
 	flag.Parse()
 	ctx := context.Background()
 	bases := strings.Split(*urls, ",")
@@ -81,105 +80,39 @@ func run() error {
 		return err
 	}
 	defer db.Close()
-	calID, starts, err := prepare(ctx, db, *slots)
-	if err != nil {
-		return err
-	}
-
-	type portal struct{ base, cookie, token string }
-	var portals []portal
-	for _, b := range bases {
-		cookie, token, err := csrf(b)
-		if err != nil {
-			return err
+	switch *mode {
+	case "rush":
+		return rush(ctx, db, bases, *slots, *holds, *conns)
+	case "confirm":
+		if *conns <= 0 || *bookings <= 0 {
+			return errors.New("confirm needs -c and -bookings above 0")
 		}
-		portals = append(portals, portal{b, cookie, token})
+		return confirm(ctx, db, bases, confirmOptions{bookings: *bookings, conns: *conns, visit: *visit, mailWait: *mailWait, sink: *sink})
+	default:
+		return fmt.Errorf("no mode %q: rush or confirm", *mode)
 	}
-	client := &http.Client{
-		Transport:     &http.Transport{MaxIdleConnsPerHost: *holds, IdleConnTimeout: time.Minute},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       30 * time.Second,
-	}
-	res := result{Processes: len(portals), Slots: len(starts), Holds: *holds, Conns: *conns}
-	if *conns <= 0 {
-		*conns = *holds
-	}
-	inFlight := make(chan struct{}, *conns)
-	var (
-		mu      sync.Mutex
-		took    []time.Duration
-		wg      sync.WaitGroup
-		release = make(chan struct{})
-		fails   []string
-	)
-	for i := range *holds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := portals[i%len(portals)]
-			form := url.Values{"_csrf": {p.token}, "kalender": {calendarSlug}, "beginn": {strconv.FormatInt(starts[i%len(starts)].Unix(), 10)}}
-			req, _ := http.NewRequest(http.MethodPost, p.base+"/amt/"+officeSlug+"/leistungen/"+service+"/termin", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Cookie", p.cookie)
-			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
-			<-release
-			inFlight <- struct{}{}
-			t0 := time.Now()
-			r, err := client.Do(req)
-			d := time.Since(t0)
-			<-inFlight
-			status := 0
-			body := ""
-			if err == nil {
-				b, _ := io.ReadAll(r.Body)
-				r.Body.Close()
-				status, body = r.StatusCode, string(b)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			took = append(took, d)
-			switch {
-			case status == http.StatusSeeOther && strings.HasPrefix(r.Header.Get("Location"), "/buchung/"):
-				res.Held++
-			case status == http.StatusConflict && strings.Contains(body, "booking-error"):
-				res.Refused++
-			default:
-				res.Failed++
-				if len(fails) < 5 {
-					fails = append(fails, fmt.Sprintf("status %d, %v", status, err))
-				}
-			}
-		}()
-	}
-	time.Sleep(200 * time.Millisecond) // every request built and waiting
-	t0 := time.Now()
-	close(release)
-	wg.Wait()
-	res.Seconds = time.Since(t0).Seconds()
-	slices.Sort(took)
-	q := func(f float64) float64 { return float64(took[int(f*float64(len(took)-1))]) / 1e6 }
-	res.P50, res.P99, res.Max = q(0.5), q(0.99), q(1)
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM booking WHERE calendar_id = $1 AND state = 'held'`, calID).Scan(&res.RowsHeld); err != nil {
-		return err
-	}
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM (SELECT starts_at FROM booking WHERE calendar_id = $1 AND state = 'held' GROUP BY starts_at HAVING count(*) > 1) d`, calID).Scan(&res.SlotsDoubled); err != nil {
-		return err
-	}
-	for _, f := range fails {
-		fmt.Fprintln(os.Stderr, "benchbooking: failed hold:", f)
-	}
-	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-// prepare makes (or empties) the rush calendar of the demo office: slots
-// of 20 minutes with one place, every day from 06:00 to 22:00, no
-// notice, serving the §43 instruction; and returns its id and the starts
-// of its first n slots.
-func prepare(ctx context.Context, db *store.DB, n int) (int64, []time.Time, error) {
+// calendarSpec is a calendar of the demo office that a mode books in.
+type calendarSpec struct {
+	slug, name string
+	places     int // per slot
+}
+
+var (
+	rushCalendar    = calendarSpec{slug: "ansturm", name: "Ansturm", places: 1}
+	confirmCalendar = calendarSpec{slug: "bestaetigung", name: "Bestätigung", places: 50}
+)
+
+// prepare makes (or empties) the calendar cal of the demo office: slots
+// of 20 minutes with cal.places places, every day from 06:00 to 22:00, no
+// notice, serving the §43 instruction; and returns the office, the
+// calendar's id and the starts of its first n slots.
+func prepare(ctx context.Context, db *store.DB, cal calendarSpec, n int) (store.Office, int64, []time.Time, error) {
 	var office store.Office
 	offices, err := store.ListOffices(ctx, db)
 	if err != nil {
-		return 0, nil, err
+		return store.Office{}, 0, nil, err
 	}
 	for _, o := range offices {
 		if o.Slug == officeSlug {
@@ -187,34 +120,34 @@ func prepare(ctx context.Context, db *store.DB, n int) (int64, []time.Time, erro
 		}
 	}
 	if office.ID == 0 {
-		return 0, nil, errors.New("no demo office leipzig: start the portal with PORTAL_DEMO=1")
+		return store.Office{}, 0, nil, errors.New("no demo office leipzig: start the portal with PORTAL_DEMO=1")
 	}
-	id, err := store.UpsertCalendar(ctx, db, store.Calendar{OfficeID: office.ID, Slug: calendarSlug, Name: "Ansturm", Kind: store.CalendarOnsite,
+	id, err := store.UpsertCalendar(ctx, db, store.Calendar{OfficeID: office.ID, Slug: cal.slug, Name: cal.name, Kind: store.CalendarOnsite,
 		Place: "Raum 1", Slot: 20 * time.Minute, Horizon: 60 * 24 * time.Hour})
 	if err != nil {
-		return 0, nil, err
+		return store.Office{}, 0, nil, err
 	}
 	var rules []store.Rule
 	for d := time.Sunday; d <= time.Saturday; d++ {
-		rules = append(rules, store.Rule{Weekday: d, Starts: 6 * time.Hour, Ends: 22 * time.Hour, Capacity: 1})
+		rules = append(rules, store.Rule{Weekday: d, Starts: 6 * time.Hour, Ends: 22 * time.Hour, Capacity: cal.places})
 	}
 	if err := store.ReplaceCalendarRules(ctx, db, office.ID, id, rules); err != nil {
-		return 0, nil, err
+		return store.Office{}, 0, nil, err
 	}
 	if err := store.ReplaceCalendarServices(ctx, db, office.ID, id, []string{service}); err != nil {
-		return 0, nil, err
+		return store.Office{}, 0, nil, err
 	}
 	if _, err := db.Exec(ctx, `DELETE FROM booking WHERE calendar_id = $1`, id); err != nil {
-		return 0, nil, err
+		return store.Office{}, 0, nil, err
 	}
 	svc, err := booking.New(booking.Options{DB: db})
 	if err != nil {
-		return 0, nil, err
+		return store.Office{}, 0, nil, err
 	}
 	now := time.Now()
 	_, days, err := svc.Availability(ctx, office, id, now.Add(time.Hour), now.AddDate(0, 0, 59))
 	if err != nil {
-		return 0, nil, err
+		return store.Office{}, 0, nil, err
 	}
 	var starts []time.Time
 	for _, d := range days {
@@ -225,9 +158,9 @@ func prepare(ctx context.Context, db *store.DB, n int) (int64, []time.Time, erro
 		}
 	}
 	if len(starts) < n {
-		return 0, nil, fmt.Errorf("only %d slots in the horizon, want %d", len(starts), n)
+		return store.Office{}, 0, nil, fmt.Errorf("only %d slots in the horizon, want %d", len(starts), n)
 	}
-	return id, starts, nil
+	return office, id, starts, nil
 }
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
