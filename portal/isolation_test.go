@@ -110,8 +110,17 @@ var isolationCases = map[string]isolationCase{
 	"GET /staff/verwaltung/aufbewahrung": {want: showsNothing, status: 200, shows: "7 Jahre und 5 Monate"},
 	"POST /staff/verwaltung/aufbewahrung": {want: ownOffice, status: 303,
 		form: url.Values{"leistung": {"reiseimpfberatung"}, "frist": {"3"}, "einheit": {"jahre"}}},
-	"GET /staff/verwaltung/loeschung":         {want: showsNothing, status: 200, shows: "{closed}"},
-	"POST /staff/verwaltung/loeschung/export": {want: showsNothing, status: 200, form: url.Values{"format": {"csv"}}, shows: "{closed}"},
+	"GET /staff/verwaltung/kalender":       {want: showsNothing, status: 200, shows: "Kalender nur in Leipzig"},
+	"GET /staff/verwaltung/kalender/:slug": {want: notFound, params: map[string]string{"slug": "{calendar}"}},
+	"POST /staff/verwaltung/kalender/:slug/woche": {want: notFound, params: map[string]string{"slug": "{calendar}"},
+		form: url.Values{"von-1-1": {"08:00"}, "bis-1-1": {"09:00"}, "plaetze-1-1": {"1"}}},
+	"POST /staff/verwaltung/kalender/:slug/zeiten": {want: notFound, params: map[string]string{"slug": "{calendar}"},
+		form: url.Values{"dauer": {"30"}, "puffer": {"0"}, "vorlauf": {"2"}, "horizont": {"30"}}},
+	"POST /staff/verwaltung/kalender/:slug/schliessung": {want: notFound, params: map[string]string{"slug": "{calendar}"},
+		form: url.Values{"von": {"2030-01-02"}, "grund": {"Halle"}}},
+	"POST /staff/verwaltung/kalender/:slug/schliessung/:id/entfernen": {want: notFound, params: map[string]string{"slug": "{calendar}", "id": "{closure}"}},
+	"GET /staff/verwaltung/loeschung":                                 {want: showsNothing, status: 200, shows: "{closed}"},
+	"POST /staff/verwaltung/loeschung/export":                         {want: showsNothing, status: 200, form: url.Values{"format": {"csv"}}, shows: "{closed}"},
 
 	// The API.
 	"GET /api/v1/submissions":                       {want: showsNothing, status: 200, shows: "{ref}"},
@@ -322,15 +331,31 @@ func newIsolationWorld(t *testing.T) *isolationWorld {
 	// answer to Halle may show.
 	appointment := h.appointment(t, "leipzig", "vor-ort", "belehrung-infektionsschutz", store.BookingContact{Name: "Siobhán Ó Briain", Email: "patientin@leipzig.test"})
 	day := appointment.Start.In(h.app.Location).Format(time.DateOnly)
-	w.markers = []string{w.ref, closedRef, "Briain", "zoe@example.org", "@leipzig.test", "Postfach in Leipzig", "7 Jahre und 5 Monate",
+	// A calendar only Leipzig has, closed one day.
+	calendar, err := store.UpsertCalendar(ctx, h.db, store.Calendar{OfficeID: o.ID, Slug: "nur-leipzig", Name: "Kalender nur in Leipzig", Kind: store.CalendarOnsite,
+		Slot: 20 * time.Minute, Horizon: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedDay := time.Now().AddDate(0, 0, 7).UTC().Truncate(24 * time.Hour)
+	if err := store.AddClosure(ctx, h.db, o.ID, calendar, store.Closure{FirstDay: closedDay, LastDay: closedDay, Reason: "Schließung nur in Leipzig"}); err != nil {
+		t.Fatal(err)
+	}
+	var closure int64
+	if err := h.db.QueryRow(ctx, `SELECT id FROM calendar_closure WHERE calendar_id = $1`, calendar).Scan(&closure); err != nil {
+		t.Fatal(err)
+	}
+	w.markers = []string{w.ref, closedRef, "Briain", "zoe@example.org", "@leipzig.test", "Postfach in Leipzig", "7 Jahre und 5 Monate", "nur in Leipzig",
 		string(domain.CaseObject(open)), string(domain.CaseObject(closed))}
 	w.objects = []string{string(domain.CaseObject(open)), string(domain.CaseObject(closed)), string(domain.AttachmentObject(file)),
-		string(domain.StaffObject(account)), string(domain.VideoObject(consultation)), string(domain.AppointmentObject(appointment.ID))}
+		string(domain.StaffObject(account)), string(domain.VideoObject(consultation)), string(domain.AppointmentObject(appointment.ID)), string(domain.CalendarObject(calendar))}
 	w.targets = []target{
 		{"Leipzig's data", map[string]string{"{case}": fmt.Sprint(open), "{file}": fmt.Sprint(file), "{account}": fmt.Sprint(account), "{ref}": w.ref,
-			"{closed}": closedRef, "{video}": fmt.Sprint(consultation), "{appointment}": fmt.Sprint(appointment.ID), "{day}": day}},
+			"{closed}": closedRef, "{video}": fmt.Sprint(consultation), "{appointment}": fmt.Sprint(appointment.ID), "{day}": day,
+			"{calendar}": "nur-leipzig", "{closure}": fmt.Sprint(closure)}},
 		{"ids that exist nowhere", map[string]string{"{case}": "99999999", "{file}": "99999999", "{account}": "99999999", "{ref}": "LEJ-0000-0000",
-			"{closed}": "99999999", "{video}": "99999999", "{appointment}": "99999999", "{day}": day}},
+			"{closed}": "99999999", "{video}": "99999999", "{appointment}": "99999999", "{day}": day,
+			"{calendar}": "gibt-es-nicht", "{closure}": "99999999"}},
 	}
 	return w
 }
@@ -450,6 +475,9 @@ func (w *isolationWorld) leipzigState(t *testing.T) map[string]string {
 		"video":     `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM video_consultation x WHERE office_id = $1`,
 		"links":     `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM video_link x WHERE office_id = $1`,
 		"bookings":  `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM booking x WHERE office_id = $1`,
+		"calendars": `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM calendar x WHERE office_id = $1`,
+		"rules":     `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM calendar_rule x JOIN calendar c ON c.id = x.calendar_id WHERE c.office_id = $1`,
+		"closures":  `SELECT string_agg(x::text, ',' ORDER BY x.id) FROM calendar_closure x JOIN calendar c ON c.id = x.calendar_id WHERE c.office_id = $1`,
 		"audit":     `SELECT count(*)::text FROM audit_log WHERE office_id = $1 OR object = ANY($2)`,
 	} {
 		var s *string

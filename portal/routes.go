@@ -152,6 +152,12 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	admin.Post("/mail", s.setNotify)                                            // mail.SetOfficeNotify
 	admin.Get("/aufbewahrung", s.showRetention)                                 // retention.Cases.Periods
 	admin.Post("/aufbewahrung", s.setRetention)                                 // retention.Cases.SetPeriod
+	admin.Get("/kalender", s.showCalendars)                                     // booking.OfficeCalendars
+	admin.Get("/kalender/:slug", s.showCalendar)                                // booking.Setup
+	admin.Post("/kalender/:slug/woche", s.setWeek)                              // booking.SetWeek
+	admin.Post("/kalender/:slug/zeiten", s.setTimes)                            // booking.SetTimes
+	admin.Post("/kalender/:slug/schliessung", s.addClosure)                     // booking.AddClosure
+	admin.Post("/kalender/:slug/schliessung/:id/entfernen", s.removeClosure)    // booking.RemoveClosure
 	admin.Get("/loeschung", s.showDue)                                          // retention.Cases.Due
 	admin.Post("/loeschung/export", s.exportDue)                                // retention.Cases.DueCuts, inbox.StartExport, Export.Each
 

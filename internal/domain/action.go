@@ -74,6 +74,16 @@ const (
 	AppointmentCancel Action = "appointment.cancel"
 )
 
+// The office admin's changes of a calendar (the object is the calendar):
+// its weekly slots, its times (slot length, buffer, notice, horizon), and
+// the days it is closed.
+const (
+	CalendarWeek          Action = "calendar.week"
+	CalendarTimes         Action = "calendar.times"
+	CalendarClosureAdd    Action = "calendar.closure_add"
+	CalendarClosureRemove Action = "calendar.closure_remove"
+)
+
 // The system's own work.
 const (
 	DatabaseBackup  Action = "database.backup"

@@ -199,6 +199,9 @@ func VideoObject(id int64) Object      { return Object("video:" + strconv.Format
 // AppointmentObject names an appointment (a booking) in the audit log.
 func AppointmentObject(id int64) Object { return Object("appointment:" + strconv.FormatInt(id, 10)) }
 
+// CalendarObject names an office's calendar by its id.
+func CalendarObject(id int64) Object { return Object("calendar:" + strconv.FormatInt(id, 10)) }
+
 // BackupObject names a backup by the time it was made (RFC 3339).
 func BackupObject(at string) Object { return Object("backup:" + at) }
 

@@ -46,6 +46,7 @@ type Rule struct {
 
 // Closure is a range of days a calendar has no slots, inclusive.
 type Closure struct {
+	ID                int64     // 0 before it is stored
 	FirstDay, LastDay time.Time // dates (midnight UTC)
 	Reason            string
 }
@@ -224,7 +225,7 @@ func ListCalendarRules(ctx context.Context, q Querier, officeID, calendarID int6
 }
 
 const listClosures = `
-SELECT first_day, last_day, reason FROM calendar_closure
+SELECT id, first_day, last_day, reason FROM calendar_closure
 WHERE calendar_id = (SELECT id FROM calendar WHERE office_id = $1 AND id = $2)
     AND last_day >= $3 AND first_day <= $4
 ORDER BY first_day`
@@ -238,11 +239,43 @@ func ListClosures(ctx context.Context, q Querier, officeID, calendarID int64, fi
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Closure, error) {
 		var c Closure
-		err := r.Scan(&c.FirstDay, &c.LastDay, &c.Reason)
+		err := r.Scan(&c.ID, &c.FirstDay, &c.LastDay, &c.Reason)
 		return c, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: list closures of calendar %d: %w", calendarID, err)
+	}
+	return out, nil
+}
+
+const deleteClosure = `
+DELETE FROM calendar_closure
+WHERE id = $3 AND calendar_id = (SELECT id FROM calendar WHERE office_id = $1 AND id = $2)`
+
+// DeleteClosure opens the office's calendar again on the days of its
+// closure id. Errors: NotFound (no such closure of the calendar).
+func DeleteClosure(ctx context.Context, q Querier, officeID, calendarID, id int64) error {
+	tag, err := q.Exec(ctx, deleteClosure, officeID, calendarID, id)
+	if err != nil {
+		return fmt.Errorf("store: delete closure %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("store: delete closure", pgx.ErrNoRows)
+	}
+	return nil
+}
+
+const listCalendars = `SELECT ` + calendarColumns + ` FROM calendar WHERE office_id = $1 ORDER BY kind, name`
+
+// ListCalendars returns the office's calendars, on-site ones first.
+func ListCalendars(ctx context.Context, q Querier, officeID int64) ([]Calendar, error) {
+	rows, err := q.Query(ctx, listCalendars, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list calendars: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Calendar, error) { return scanCalendar(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: list calendars: %w", err)
 	}
 	return out, nil
 }
