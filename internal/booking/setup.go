@@ -27,19 +27,19 @@ import (
 
 // Message ids of a refused change of a calendar's set-up.
 const (
-	MsgRuleTime       = "booking.setup.error.rule_time"       // a range without both times, or that ends before it starts
-	MsgRuleShort      = "booking.setup.error.rule_short"      // a range shorter than one slot
-	MsgRuleCapacity   = "booking.setup.error.rule_capacity"   // places not 1 to 50
-	MsgRuleOverlap    = "booking.setup.error.rule_overlap"    // two ranges of a day that overlap
-	MsgSlotMinutes    = "booking.setup.error.slot_minutes"    // not 5 to 240
-	MsgBufferMinutes  = "booking.setup.error.buffer_minutes"  // not 0 to 120
-	MsgNoticeHours    = "booking.setup.error.notice_hours"    // not 0 to 720
-	MsgHorizonDays    = "booking.setup.error.horizon_days"    // not 1 to 366
-	MsgClosureDays    = "booking.setup.error.closure_days"    // no day, the last before the first, or more than a year
-	MsgClosurePast    = "booking.setup.error.closure_past"    // over before today
-	MsgClosureReason  = "booking.setup.error.closure_reason"  // too long, or control characters
-	MaxClosureReason  = 200                                   // characters of a closure's reason
-	MaxRangesPerDay   = 4                                     // time ranges of one weekday
+	MsgRuleTime       = "booking.setup.error.rule_time"      // a range without both times, or that ends before it starts
+	MsgRuleShort      = "booking.setup.error.rule_short"     // a range shorter than one slot
+	MsgRuleCapacity   = "booking.setup.error.rule_capacity"  // places not 1 to 50
+	MsgRuleOverlap    = "booking.setup.error.rule_overlap"   // two ranges of a day that overlap
+	MsgSlotMinutes    = "booking.setup.error.slot_minutes"   // not 5 to 240
+	MsgBufferMinutes  = "booking.setup.error.buffer_minutes" // not 0 to 120
+	MsgNoticeHours    = "booking.setup.error.notice_hours"   // not 0 to 720
+	MsgHorizonDays    = "booking.setup.error.horizon_days"   // not 1 to 366
+	MsgClosureDays    = "booking.setup.error.closure_days"   // no day, the last before the first, or more than a year
+	MsgClosurePast    = "booking.setup.error.closure_past"   // over before today
+	MsgClosureReason  = "booking.setup.error.closure_reason" // too long, or control characters
+	MaxClosureReason  = 200                                  // characters of a closure's reason
+	MaxRangesPerDay   = 4                                    // time ranges of one weekday
 	maxClosureDays    = 366
 	maxNoticeMinutes  = 30 * 24 * 60
 	maxCapacityOfRule = 50

@@ -198,7 +198,7 @@ type bookingView struct {
 	// of a join link.
 	Join    string
 	JoinURL string
-	Bring string // what to bring; empty: not shown
+	Bring   string // what to bring; empty: not shown
 	// The confirmation (TemplateBookingConfirm): the link, until when it
 	// works and what happens then, and that nobody need act who did not
 	// ask for it.
