@@ -142,7 +142,9 @@ func (s *Service) countFree(ctx context.Context, officeID, calendarID int64, day
 		return nil
 	}
 	last := days[len(days)-1].Slots
-	taken, err := store.CountTaken(ctx, s.db, officeID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Nanosecond))
+	// Just after the last start: a microsecond, which PostgreSQL keeps (a
+	// nanosecond would round to the start itself and leave it out).
+	taken, err := store.CountTaken(ctx, s.db, officeID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
 	if err != nil {
 		return err
 	}
@@ -251,7 +253,7 @@ func (s *Service) FirstFree(ctx context.Context, office store.Office, calendarID
 		return Slot{}, false, nil
 	}
 	last := days[len(days)-1].Slots
-	taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Nanosecond))
+	taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
 	if err != nil {
 		return Slot{}, false, fmt.Errorf("%s: %w", op, err)
 	}
