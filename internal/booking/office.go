@@ -261,7 +261,7 @@ func (s *Service) SetAttendance(ctx context.Context, a Access, id int64, came bo
 			return fault.New(fault.Conflict, op, msgAttendanceCancelled)
 		case b.State != store.BookingBooked:
 			return fault.New(fault.Conflict, op, msgAttendanceUnconfirmed)
-		case midnight(b.Start.In(s.loc)).After(s.now()):
+		case !s.AttendanceOpen(b):
 			return fault.New(fault.Conflict, op, msgAttendanceEarly)
 		case b.Attendance == want:
 			return nil
@@ -278,6 +278,22 @@ func (s *Service) SetAttendance(ctx context.Context, a Access, id int64, came bo
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return out, nil
+}
+
+// AttendanceOpen reports whether the check-in of appointment b is open
+// now: it is booked and its day (in Zone) has come. SetAttendance
+// refuses what this refuses, saying why; a page asks it to offer the
+// check-in only where it is open.
+func (s *Service) AttendanceOpen(b store.Booking) bool {
+	return b.State == store.BookingBooked && !midnight(b.Start.In(s.loc)).After(s.now())
+}
+
+// Cancellable reports whether the office may cancel appointment b now:
+// unconfirmed and holding its place, or booked, and not begun.
+// CancelAppointment refuses a booking that has begun; a page asks this
+// to offer the cancellation only where it is possible.
+func (s *Service) Cancellable(b store.Booking) bool {
+	return (b.State == store.BookingBooked || b.State == store.BookingUnconfirmed && b.Holds) && b.Start.After(s.now())
 }
 
 // OfficeCalendars returns every calendar of a's office, on-site ones
