@@ -246,6 +246,29 @@ func TestStaffCancelsAppointment(t *testing.T) {
 	expectContains(t, page, `href="#cancel-heading"`, `id="cancel-heading"`, "in der Vergangenheit")
 }
 
+// TestStaffVideoAppointment: a video appointment's page links to the
+// consultation its booking made, on the staff's video pages; an on-site
+// one has none.
+func TestStaffVideoAppointment(t *testing.T) {
+	h := newHarness(t, nil)
+	b := h.appointment(t, "leipzig", "video", "reiseimpfberatung", store.BookingContact{Name: "Vera Video", Email: "vera@example.org"})
+	var consultation int64
+	if err := h.db.QueryRow(context.Background(), `SELECT id FROM video_consultation WHERE booking_id = $1`, b.ID).Scan(&consultation); err != nil {
+		t.Fatal(err)
+	}
+	_, onsite, _ := h.bookAfterToday(t, "leipzig", store.BookingContact{Name: "Otto Ort", Email: "otto@example.org"})
+	c := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+	link := fmt.Sprintf("/staff/video/%d", consultation)
+	_, page := c.get(fmt.Sprintf("/staff/termine/%d", b.ID))
+	expectContains(t, page, "Vera Video", "Videosprechstunde", `href="`+link+`">Zur Videosprechstunde dieses Termins</a>`)
+	if res, _ := c.get(link); res.StatusCode != http.StatusOK {
+		t.Errorf("the consultation's page: %d", res.StatusCode)
+	}
+	_, page = c.get(onsite)
+	expectContains(t, page, "Otto Ort")
+	expectNotContains(t, page, `href="/staff/video/`)
+}
+
 // TestStaffAppointmentPostsNeedTheCSRFToken: without the token neither
 // the check-in nor the cancellation changes the appointment.
 func TestStaffAppointmentPostsNeedTheCSRFToken(t *testing.T) {
