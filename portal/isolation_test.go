@@ -94,6 +94,14 @@ var isolationCases = map[string]isolationCase{
 	"POST /staff/video/:id/absagen":       {want: notFound, params: map[string]string{"id": "{video}"}},
 	"POST /staff/video/:id/gast":          {want: notFound, params: map[string]string{"id": "{video}"}, form: url.Values{"name": {"Gast"}}},
 
+	// Appointments: the day (and with ?woche= the week), one appointment,
+	// its check-in and the office's cancellation.
+	"GET /staff/termine":     {want: showsNothing, status: 200, form: url.Values{"tag": {"{day}"}}, shows: "/staff/termine/{appointment}"},
+	"GET /staff/termine/:id": {want: notFound, params: map[string]string{"id": "{appointment}"}},
+	"POST /staff/termine/:id/anwesenheit": {want: notFound, params: map[string]string{"id": "{appointment}"},
+		form: url.Values{"erschienen": {"ja"}}},
+	"POST /staff/termine/:id/absagen": {want: notFound, params: map[string]string{"id": "{appointment}"}, form: url.Values{"grund": {"Halle"}}},
+
 	// The office's administration.
 	"GET /staff/verwaltung": {want: showsNothing, status: 200, shows: "sb@leipzig.test"},
 	"POST /staff/verwaltung/konten": {want: ownOffice, status: 200,

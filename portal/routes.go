@@ -137,6 +137,10 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	staff.Post("/video/:id/erneut-senden", s.resendInvitation)                                // video.Resend
 	staff.Post("/video/:id/absagen", s.cancelConsultation)                                    // video.Cancel
 	staff.Post("/video/:id/gast", s.addGuest)                                                 // video.AddGuest
+	staff.Get("/termine", s.showAppointments)                                                 // booking.OfficeCalendars, ListAppointments, Schedule
+	staff.Get("/termine/:id", s.showStaffAppointment)                                         // booking.GetAppointment, store.GetBookingConsultation
+	staff.Post("/termine/:id/anwesenheit", s.setAttendance)                                   // booking.SetAttendance
+	staff.Post("/termine/:id/absagen", s.cancelStaffAppointment)                              // booking.CancelAppointment
 	staff.Post("/logout/ueberall", s.logoutEverywhere)                                        // auth.LogoutEverywhere
 	staff.Get("/passwort", s.showPassword)                                                    // (page only)
 	staff.Post("/passwort", s.changePassword)                                                 // auth.ChangePassword; loginLimit

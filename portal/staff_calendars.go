@@ -82,7 +82,7 @@ func (s *Server) showCalendars(c *fiber.Ctx) error {
 	if p.staffPage, err = s.newStaffPage(c, "staff.calendars.title"); err != nil {
 		return err
 	}
-	cals, err := s.booking.OfficeCalendars(c.UserContext(), p.Staff.OfficeID)
+	cals, err := s.booking.OfficeCalendars(c.UserContext(), staffBookingAccess(c))
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (s *Server) setWeek(c *fiber.Ctx) error {
 		}
 		p.Days[di].Ranges = typed
 	}
-	err = s.booking.SetWeek(c.UserContext(), s.bookingAccess(c), p.Calendar.ID, week, names)
+	err = s.booking.SetWeek(c.UserContext(), staffBookingAccess(c), p.Calendar.ID, week, names)
 	if err == nil {
 		return c.Redirect(p.Base+"?erledigt=woche#woche", fiber.StatusSeeOther)
 	}
@@ -255,7 +255,7 @@ func (s *Server) setTimes(c *fiber.Ctx) error {
 		}
 		return n
 	}
-	err = s.booking.SetTimes(c.UserContext(), s.bookingAccess(c), p.Calendar.ID,
+	err = s.booking.SetTimes(c.UserContext(), staffBookingAccess(c), p.Calendar.ID,
 		time.Duration(number(p.Times.Slot))*time.Minute, time.Duration(number(p.Times.Buffer))*time.Minute,
 		time.Duration(number(p.Times.Notice))*time.Hour, number(p.Times.Horizon))
 	if err == nil {
@@ -288,7 +288,7 @@ func (s *Server) addClosure(c *fiber.Ctx) error {
 	if p.Closure.Last != "" {
 		last, _ = time.Parse(time.DateOnly, strings.TrimSpace(p.Closure.Last))
 	}
-	err = s.booking.AddClosure(c.UserContext(), s.bookingAccess(c), p.Calendar.ID, first, last, p.Closure.Reason)
+	err = s.booking.AddClosure(c.UserContext(), staffBookingAccess(c), p.Calendar.ID, first, last, p.Closure.Reason)
 	if err == nil {
 		return c.Redirect(p.Base+"?erledigt=schliessung#schliessungen", fiber.StatusSeeOther)
 	}
@@ -316,17 +316,10 @@ func (s *Server) removeClosure(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.ErrNotFound
 	}
-	if err := s.booking.RemoveClosure(c.UserContext(), s.bookingAccess(c), p.Calendar.ID, id); err != nil {
+	if err := s.booking.RemoveClosure(c.UserContext(), staffBookingAccess(c), p.Calendar.ID, id); err != nil {
 		return err
 	}
 	return c.Redirect(p.Base+"?erledigt=geoeffnet#schliessungen", fiber.StatusSeeOther)
-}
-
-// bookingAccess is how the logged-in staff member works on the office's
-// appointments and calendars.
-func (s *Server) bookingAccess(c *fiber.Ctx) booking.Access {
-	st := staffOf(c)
-	return booking.Access{OfficeID: st.OfficeID, Actor: st.Actor()}
 }
 
 // parseClock reads "HH:MM" as an offset from midnight; -1 when it is not

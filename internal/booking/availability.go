@@ -55,6 +55,14 @@ func (p plan) days(from, to time.Time) []Day {
 	if to.After(last) {
 		to = last
 	}
+	return p.slots(from, to)
+}
+
+// slots returns the slots the rules make that start in [from, to), by
+// day, bookable or not: the office's view of its days, which has the
+// slots that began an hour ago and the ones beyond the horizon. Free is
+// Capacity, as for days.
+func (p plan) slots(from, to time.Time) []Day {
 	var out []Day
 	if !from.Before(to) {
 		return out

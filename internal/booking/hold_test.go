@@ -208,6 +208,46 @@ func TestHoldCapacity(t *testing.T) {
 	}
 }
 
+// TestLastSlotIsCounted: the last slot of a range counts its taken
+// places like every other (PostgreSQL keeps microseconds: a range's end
+// a nanosecond after the last start is that start, which the range
+// leaves out).
+func TestLastSlotIsCounted(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 1)
+	last := slots[len(slots)-1]
+	w.hold(t, last.Start)
+	if got := w.slots(t, 1); got[len(got)-1].Free != 0 {
+		t.Errorf("the range's last slot, held: %+v", got[len(got)-1])
+	}
+	from := last.Start.Add(-2 * time.Hour)
+	_, days, err := w.svc.Schedule(ctx, w.office, w.calendar, from, last.Start.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := days[0].Slots; got[len(got)-1].Free != 0 {
+		t.Errorf("the schedule's last slot, held: %+v", got[len(got)-1])
+	}
+	// Every other slot of the horizon taken: the first free one is none.
+	for _, d := range func() []booking.Day {
+		_, ds, err := w.svc.Availability(ctx, w.office, w.calendar, w.now, w.now.Add(56*24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}() {
+		for _, sl := range d.Slots {
+			if sl.Free > 0 {
+				w.hold(t, sl.Start)
+			}
+		}
+	}
+	if sl, ok, err := w.svc.FirstFree(ctx, w.office, w.calendar, w.now); err != nil || ok {
+		t.Errorf("every place held, FirstFree finds %+v, %v, %v", sl, ok, err)
+	}
+}
+
 // TestHoldLapses: a hold whose time has passed frees its place for the
 // next one, and is marked expired.
 func TestHoldLapses(t *testing.T) {

@@ -43,6 +43,11 @@ const (
 	msgStateFilter     = "booking.error.state_filter"     // not one of ListStates
 	msgUnknownCalendar = "booking.error.unknown_calendar" // no calendar of the office has the slug
 	msgReason          = "booking.error.reason"           // too long, or control characters
+	// The check-in refused: before the appointment's day, for a
+	// cancelled appointment, for one not confirmed (nobody is expected).
+	msgAttendanceEarly       = "booking.error.attendance_early"
+	msgAttendanceCancelled   = "booking.error.attendance_cancelled"
+	msgAttendanceUnconfirmed = "booking.error.attendance_unconfirmed"
 )
 
 // ListStates are the states an office's list may ask for: an
@@ -224,6 +229,110 @@ func (s *Service) CancelAppointment(ctx context.Context, a Access, id int64, rea
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return out, nil
+}
+
+// SetAttendance records whether the citizen of booked appointment id of
+// a's office came (came) or did not, from the appointment's day on (its
+// date in Zone; any time of that day, and any day after), and returns
+// the appointment as it is then. The other answer replaces what was
+// recorded (a no-show who turns up late came after all); the same answer
+// again changes nothing. It is recorded in the audit log, in the
+// change's transaction, and sends nothing: no mail, no webhook call.
+// Errors: NotFound (as GetAppointment); Conflict (msgAttendanceEarly:
+// before its day; msgAttendanceCancelled; msgAttendanceUnconfirmed: not
+// booked).
+func (s *Service) SetAttendance(ctx context.Context, a Access, id int64, came bool) (store.Booking, error) {
+	const op = "booking: set attendance"
+	want, action := store.AttendanceNoShow, domain.AppointmentNoShow
+	if came {
+		want, action = store.AttendanceCame, domain.AppointmentCame
+	}
+	var out store.Booking
+	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
+		b, err := store.LockBooking(ctx, tx, a.OfficeID, id)
+		if err != nil {
+			return err
+		}
+		out = b
+		switch {
+		case !isAppointment(b):
+			return fault.New(fault.NotFound, op, "")
+		case b.State == store.BookingCancelled:
+			return fault.New(fault.Conflict, op, msgAttendanceCancelled)
+		case b.State != store.BookingBooked:
+			return fault.New(fault.Conflict, op, msgAttendanceUnconfirmed)
+		case !s.AttendanceOpen(b):
+			return fault.New(fault.Conflict, op, msgAttendanceEarly)
+		case b.Attendance == want:
+			return nil
+		}
+		if err := store.SetAttendance(ctx, tx, a.OfficeID, id, want); err != nil {
+			return err
+		}
+		if out, err = store.GetBooking(ctx, tx, a.OfficeID, id); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: a.Actor, Action: action, Object: domain.AppointmentObject(id)})
+	})
+	if err != nil {
+		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+// AttendanceOpen reports whether the check-in of appointment b is open
+// now: it is booked and its day (in Zone) has come. SetAttendance
+// refuses what this refuses, saying why; a page asks it to offer the
+// check-in only where it is open.
+func (s *Service) AttendanceOpen(b store.Booking) bool {
+	return b.State == store.BookingBooked && !midnight(b.Start.In(s.loc)).After(s.now())
+}
+
+// Cancellable reports whether the office may cancel appointment b now:
+// unconfirmed and holding its place, or booked, and not begun.
+// CancelAppointment refuses a booking that has begun; a page asks this
+// to offer the cancellation only where it is possible.
+func (s *Service) Cancellable(b store.Booking) bool {
+	return (b.State == store.BookingBooked || b.State == store.BookingUnconfirmed && b.Holds) && b.Start.After(s.now())
+}
+
+// OfficeCalendars returns every calendar of a's office, on-site ones
+// first, then by name.
+func (s *Service) OfficeCalendars(ctx context.Context, a Access) ([]store.Calendar, error) {
+	cs, err := store.ListOfficeCalendars(ctx, s.db, a.OfficeID)
+	if err != nil {
+		return nil, fmt.Errorf("booking: office calendars: %w", err)
+	}
+	return cs, nil
+}
+
+// Schedule returns the office's calendar and the slots its rules make
+// that start in [from, to), by day, each with its free places: the
+// office's view of its days. Unlike Availability, which has what a
+// citizen may book, it keeps the slots that have begun or are over, are
+// within the calendar's notice or beyond its horizon; a closure or a
+// public holiday takes a day out all the same. At most MaxListDays.
+// Errors: NotFound (no such calendar of the office); Invalid (msgRange).
+func (s *Service) Schedule(ctx context.Context, office store.Office, calendarID int64, from, to time.Time) (store.Calendar, []Day, error) {
+	const op = "booking: schedule"
+	if to.Sub(from) > (MaxListDays+1)*24*time.Hour {
+		return store.Calendar{}, nil, fault.New(fault.Invalid, op, msgRange)
+	}
+	p, _, err := s.plan(ctx, s.db, office, calendarID)
+	if err != nil {
+		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	// The plan keeps the closures of the days a citizen may book; these
+	// days may be others.
+	p.closures, err = store.ListClosures(ctx, s.db, office.ID, calendarID, dateOf(from.In(s.loc)), dateOf(to.In(s.loc)))
+	if err != nil {
+		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	days := p.slots(from, to)
+	if err := s.countFree(ctx, office.ID, calendarID, days); err != nil {
+		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return p.cal, days, nil
 }
 
 // isAppointment reports whether b is an appointment the office sees:

@@ -129,20 +129,31 @@ func (s *Service) Availability(ctx context.Context, office store.Office, calenda
 		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	days := p.days(from, to)
+	if err := s.countFree(ctx, office.ID, calendarID, days); err != nil {
+		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return p.cal, days, nil
+}
+
+// countFree sets the free places of the slots of days, of the office's
+// calendar, from what is held and booked now: one query for all.
+func (s *Service) countFree(ctx context.Context, officeID, calendarID int64, days []Day) error {
 	if len(days) == 0 {
-		return p.cal, nil, nil
+		return nil
 	}
 	last := days[len(days)-1].Slots
-	taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Nanosecond))
+	// Just after the last start: a microsecond, which PostgreSQL keeps (a
+	// nanosecond would round to the start itself and leave it out).
+	taken, err := store.CountTaken(ctx, s.db, officeID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
 	if err != nil {
-		return store.Calendar{}, nil, fmt.Errorf("%s: %w", op, err)
+		return err
 	}
 	for _, d := range days {
 		for i := range d.Slots {
 			d.Slots[i].Free = max(0, d.Slots[i].Capacity-taken[d.Slots[i].Start.UTC()])
 		}
 	}
-	return p.cal, days, nil
+	return nil
 }
 
 // Hold is a place held for a citizen until Until. Token is the secret of
@@ -242,7 +253,7 @@ func (s *Service) FirstFree(ctx context.Context, office store.Office, calendarID
 		return Slot{}, false, nil
 	}
 	last := days[len(days)-1].Slots
-	taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Nanosecond))
+	taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
 	if err != nil {
 		return Slot{}, false, fmt.Errorf("%s: %w", op, err)
 	}

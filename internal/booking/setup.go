@@ -79,15 +79,6 @@ type Holiday struct {
 	Name string
 }
 
-// OfficeCalendars returns the office's calendars, on-site ones first.
-func (s *Service) OfficeCalendars(ctx context.Context, officeID int64) ([]store.Calendar, error) {
-	cs, err := store.ListCalendars(ctx, s.db, officeID)
-	if err != nil {
-		return nil, fmt.Errorf("booking: calendars: %w", err)
-	}
-	return cs, nil
-}
-
 // Setup returns the set-up of the office's calendar slug. Errors:
 // NotFound.
 func (s *Service) Setup(ctx context.Context, office store.Office, slug string) (Setup, error) {

@@ -66,12 +66,15 @@ const (
 )
 
 // An office's appointments (the object is the appointment): the reads
-// of who booked them, and the office's cancellations. The reason of a
-// cancellation stays with the appointment, never here.
+// of who booked them, the office's cancellations and its check-in (the
+// citizen came, or did not). The reason of a cancellation stays with the
+// appointment, never here.
 const (
 	AppointmentsList  Action = "appointments.list"
 	AppointmentRead   Action = "appointment.read"
 	AppointmentCancel Action = "appointment.cancel"
+	AppointmentCame   Action = "appointment.came"
+	AppointmentNoShow Action = "appointment.no_show"
 )
 
 // The office admin's changes of a calendar (the object is the calendar):

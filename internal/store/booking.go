@@ -265,21 +265,6 @@ func DeleteClosure(ctx context.Context, q Querier, officeID, calendarID, id int6
 	return nil
 }
 
-const listCalendars = `SELECT ` + calendarColumns + ` FROM calendar WHERE office_id = $1 ORDER BY kind, name`
-
-// ListCalendars returns the office's calendars, on-site ones first.
-func ListCalendars(ctx context.Context, q Querier, officeID int64) ([]Calendar, error) {
-	rows, err := q.Query(ctx, listCalendars, officeID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list calendars: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Calendar, error) { return scanCalendar(r) })
-	if err != nil {
-		return nil, fmt.Errorf("store: list calendars: %w", err)
-	}
-	return out, nil
-}
-
 // holdsPlace is the condition of a booking that holds its place now.
 const holdsPlace = `(state = 'booked' OR (state IN ('held', 'unconfirmed') AND expires_at > now()))`
 

@@ -45,7 +45,18 @@ type Booking struct {
 	// empty). It is for the office only: no mail, webhook call or audit
 	// entry carries it.
 	CancelReason string
+	// Attendance is whether the citizen of a booked appointment came, as
+	// the office recorded it (AttendanceCame, AttendanceNoShow); empty
+	// while nothing is recorded. AttendanceAt is when it was recorded.
+	Attendance   string
+	AttendanceAt time.Time
 }
+
+// What the office records of a booked appointment on its day.
+const (
+	AttendanceCame   = "came"
+	AttendanceNoShow = "no_show"
+)
 
 // Who cancels a booking.
 const (
@@ -65,7 +76,7 @@ const bookingColumns = `
     b.id, b.office_id, b.service_slug, b.starts_at, b.seat, b.state, b.expires_at,
     (b.state = 'booked' OR b.state IN ('held', 'unconfirmed') AND b.expires_at > now()),
     b.name, b.email, b.phone, b.lang, b.sequence, b.resends, b.created_at, b.confirmed_at, b.cancelled_at, b.mail_token_hash,
-    coalesce(b.cancelled_by, ''), b.cancel_reason,
+    coalesce(b.cancelled_by, ''), b.cancel_reason, b.attendance, b.attendance_at,
     c.id, c.office_id, c.slug, c.name, c.kind, c.place, c.slot_minutes, c.buffer_minutes, c.notice_minutes, c.horizon_days
 FROM booking b JOIN calendar c ON c.office_id = b.office_id AND c.id = b.calendar_id`
 
@@ -73,11 +84,12 @@ func scanBooking(row pgx.Row) (Booking, error) {
 	var (
 		b                             Booking
 		expires, confirmed, cancelled *time.Time
+		attended                      *time.Time
 		slot, buffer, notice, horizon int
 	)
 	err := row.Scan(&b.ID, &b.OfficeID, &b.Service, &b.Start, &b.Seat, &b.State, &expires, &b.Holds,
 		&b.Name, &b.Email, &b.Phone, &b.Lang, &b.Sequence, &b.Resends, &b.Created, &confirmed, &cancelled, &b.MailTokenHash,
-		&b.CancelledBy, &b.CancelReason,
+		&b.CancelledBy, &b.CancelReason, &b.Attendance, &attended,
 		&b.Calendar.ID, &b.Calendar.OfficeID, &b.Calendar.Slug, &b.Calendar.Name, &b.Calendar.Kind, &b.Calendar.Place,
 		&slot, &buffer, &notice, &horizon)
 	if err != nil {
@@ -88,7 +100,7 @@ func scanBooking(row pgx.Row) (Booking, error) {
 	for _, t := range []struct {
 		dst *time.Time
 		src *time.Time
-	}{{&b.Expires, expires}, {&b.Confirmed, confirmed}, {&b.Cancelled, cancelled}} {
+	}{{&b.Expires, expires}, {&b.Confirmed, confirmed}, {&b.Cancelled, cancelled}, {&b.AttendanceAt, attended}} {
 		if t.src != nil {
 			*t.dst = *t.src
 		}
@@ -243,7 +255,7 @@ UPDATE booking SET state = 'booked', expires_at = NULL, confirmed_at = now(), up
 WHERE office_id = $1 AND id = $2 AND state = 'unconfirmed' AND expires_at > now()`
 	cancelBooking = `
 UPDATE booking SET state = 'cancelled', expires_at = NULL, cancelled_at = now(), cancelled_by = 'citizen',
-    sequence = sequence + 1, updated_at = now()
+    attendance = '', attendance_at = NULL, sequence = sequence + 1, updated_at = now()
 WHERE office_id = $1 AND id = $2 AND state IN ('held', 'unconfirmed', 'booked')`
 	releaseHold = `
 UPDATE booking SET state = 'expired', expires_at = NULL, updated_at = now()
@@ -282,6 +294,7 @@ func changeBooking(ctx context.Context, q Querier, sql, op string, officeID, id 
 
 const moveBooking = `
 UPDATE booking SET calendar_id = $3, starts_at = $4, sequence = sequence + 1, updated_at = now(),
+    attendance = '', attendance_at = NULL,
     seat = (SELECT s FROM generate_series(0, $5 - 1) AS s
             WHERE s NOT IN (SELECT seat FROM booking
                             WHERE office_id = $1 AND calendar_id = $3 AND starts_at = $4 AND state IN ('held', 'unconfirmed', 'booked'))

@@ -46,7 +46,7 @@ func ListBookings(ctx context.Context, q Querier, f BookingFilter) ([]Booking, e
 
 const cancelBookingByOffice = `
 UPDATE booking SET state = 'cancelled', expires_at = NULL, cancelled_at = now(), cancelled_by = 'office', cancel_reason = $3,
-    sequence = sequence + 1, updated_at = now()
+    attendance = '', attendance_at = NULL, sequence = sequence + 1, updated_at = now()
 WHERE office_id = $1 AND id = $2 AND (state = 'booked' OR state = 'unconfirmed' AND expires_at > now())`
 
 // CancelBookingByOffice cancels the office's unconfirmed or booked
@@ -62,4 +62,40 @@ func CancelBookingByOffice(ctx context.Context, q Querier, officeID, id int64, r
 		return fault.Wrap(fault.Conflict, op, errors.New("booking not in a state for it"))
 	}
 	return nil
+}
+
+const setAttendance = `
+UPDATE booking SET attendance = $3, attendance_at = now(), updated_at = now()
+WHERE office_id = $1 AND id = $2 AND state = 'booked'`
+
+// SetAttendance records whether the citizen of the office's booked
+// booking came (AttendanceCame or AttendanceNoShow), replacing what was
+// recorded before. Whether its day has come is the caller's to check.
+// Errors: Conflict (not booked).
+func SetAttendance(ctx context.Context, q Querier, officeID, id int64, attendance string) error {
+	const op = "store: set attendance"
+	tag, err := q.Exec(ctx, setAttendance, officeID, id, attendance)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.Wrap(fault.Conflict, op, errors.New("booking not booked"))
+	}
+	return nil
+}
+
+const listOfficeCalendars = `SELECT ` + calendarColumns + ` FROM calendar WHERE office_id = $1 ORDER BY kind, name, id`
+
+// ListOfficeCalendars returns every calendar of the office, on-site ones
+// first, then by name.
+func ListOfficeCalendars(ctx context.Context, q Querier, officeID int64) ([]Calendar, error) {
+	rows, err := q.Query(ctx, listOfficeCalendars, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list calendars of office %d: %w", officeID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Calendar, error) { return scanCalendar(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: list calendars of office %d: %w", officeID, err)
+	}
+	return out, nil
 }
