@@ -96,8 +96,10 @@ var isolationCases = map[string]isolationCase{
 
 	// Appointments: the day (and with ?woche= the week), one appointment,
 	// its check-in and the office's cancellation.
-	"GET /staff/termine":     {want: showsNothing, status: 200, form: url.Values{"tag": {"{day}"}}, shows: "/staff/termine/{appointment}"},
-	"GET /staff/termine/:id": {want: notFound, params: map[string]string{"id": "{appointment}"}},
+	"GET /staff/termine":          {want: showsNothing, status: 200, form: url.Values{"tag": {"{day}"}}, shows: "/staff/termine/{appointment}"},
+	"GET /staff/termine/:id":      {want: notFound, params: map[string]string{"id": "{appointment}"}},
+	"GET /staff/termine/absagen":  {want: showsNothing, status: 200, form: url.Values{"tag": {"{day}"}}, shows: "Briain"},
+	"POST /staff/termine/absagen": {want: ownOffice, status: 303, form: url.Values{"tag": {"{day}"}, "grund": {"Halle"}}},
 	"POST /staff/termine/:id/anwesenheit": {want: notFound, params: map[string]string{"id": "{appointment}"},
 		form: url.Values{"erschienen": {"ja"}}},
 	"POST /staff/termine/:id/absagen": {want: notFound, params: map[string]string{"id": "{appointment}"}, form: url.Values{"grund": {"Halle"}}},

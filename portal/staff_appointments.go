@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ type appointmentsPage struct {
 	Today    string // "" when the day is today
 	Week     string
 	Sections []calendarDay
+	// CancelDay asks to cancel the day's appointments; "" for a day
+	// that is over. Done says how many a cancellation of the day just
+	// cancelled.
+	CancelDay, Done string
 }
 
 // appointmentsFilter is what the day's and the week's forms send: the
@@ -120,6 +125,12 @@ func (s *Server) showAppointments(c *fiber.Ctx) error {
 	p.Prev, p.Next, p.Week = link("tag", day.AddDate(0, 0, -1)), link("tag", day.AddDate(0, 0, 1)), link("woche", day)
 	if today := s.midnight(); !day.Equal(today) {
 		p.Today = link("tag", today)
+	}
+	if !day.Before(s.midnight()) {
+		p.CancelDay = "/staff/termine/absagen?" + strings.TrimPrefix(link("tag", day), "/staff/termine?")
+	}
+	if n, err := strconv.Atoi(c.Query("abgesagt")); err == nil && n >= 0 && n <= booking.MaxList {
+		p.Done = p.L.Tf("staff.appointments.cancel_day.done", "N", n)
 	}
 	return s.views.render(c, status, "staff_appointments", p)
 }

@@ -370,3 +370,52 @@ FROM generate_series(0, 29) AS i`, o.ID, id, day.Add(8*time.Hour))
 		}
 	}
 }
+
+// TestStaffCancelsADay: the day's cancellation lists what it cancels,
+// refuses a reason too long with what was typed, then cancels every
+// appointment of the day, each citizen mailed, and leaves the next day's
+// as it was.
+func TestStaffCancelsADay(t *testing.T) {
+	h, sink := bookingHarness(t)
+	anna, _, day := h.bookAfterToday(t, "leipzig", store.BookingContact{Name: "Anna Ausfall", Email: "anna@example.org"})
+	o, cal := h.calendar(t, "leipzig", "vor-ort")
+	// The other place of Anna's slot (bookAfterToday takes a slot with two).
+	bert := h.appointmentAt(t, o, cal.ID, "belehrung-infektionsschutz", anna.Start, store.BookingContact{Name: "Bert Ausfall", Email: "bert@example.org"})
+	next := h.appointmentAt(t, o, cal.ID, "belehrung-infektionsschutz", h.freeSlot(t, o, cal.ID, h.dayOf(anna, 24), 1),
+		store.BookingContact{Name: "Cem Morgen", Email: "cem@example.org"})
+	waitMails(t, sink, "anna@example.org", 1)
+	waitMails(t, sink, "bert@example.org", 1)
+	c := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+
+	_, page := c.get("/staff/termine?tag=" + day)
+	expectContains(t, page, `href="/staff/termine/absagen?tag=`+day+`"`)
+	_, page = c.get("/staff/termine/absagen?tag=" + day)
+	expectContains(t, page, "Anna Ausfall", "Bert Ausfall", "2 Termine absagen", "2 Personen mit gebuchtem Termin", `name="_csrf"`)
+	expectNotContains(t, page, "Cem Morgen")
+
+	long := strings.Repeat("zu lang ", 63)
+	res, page := c.post("/staff/termine/absagen", url.Values{"tag": {day}, "grund": {long}})
+	expectStatus(t, res, page, http.StatusUnprocessableEntity)
+	expectContains(t, page, `href="#cancel-day-reason"`, strings.TrimSpace(long)+"</textarea>")
+
+	res, page = c.post("/staff/termine/absagen", url.Values{"tag": {day}, "grund": {"Ärztin erkrankt"}})
+	expectLocation(t, res, "/staff/termine?abgesagt=2&tag="+day)
+	_, page = c.follow(res, page)
+	expectContains(t, page, "2 Termine sind abgesagt.")
+	var states string
+	if err := h.db.QueryRow(context.Background(), `SELECT string_agg(state || ':' || coalesce(cancelled_by, ''), ',' ORDER BY id) FROM booking WHERE id = ANY($1)`,
+		[]int64{anna.ID, bert.ID, next.ID}).Scan(&states); err != nil {
+		t.Fatal(err)
+	}
+	if states != "cancelled:office,cancelled:office,booked:" {
+		t.Errorf("after the day's cancellation: %s", states)
+	}
+	for _, to := range []string{"anna@example.org", "bert@example.org"} {
+		if got := waitMails(t, sink, to, 2)[1]; !strings.Contains(got.Text, "abgesagt") || strings.Contains(got.Text, "erkrankt") {
+			t.Errorf("the cancellation mail to %s:\n%s", to, got.Text)
+		}
+	}
+	// Again: nothing left to cancel.
+	_, page = c.get("/staff/termine/absagen?tag=" + day)
+	expectContains(t, page, "keinen Termin, der sich noch absagen lässt")
+}

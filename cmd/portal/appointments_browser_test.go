@@ -172,4 +172,19 @@ RETURNING id`, at, email, name).Scan(&id)
 	if err := db.QueryRow(ctx0, `SELECT state FROM booking WHERE email = 'lou@example.org'`).Scan(&state); err != nil || state != store.BookingCancelled {
 		t.Errorf("the later appointment is %q (%v)", state, err)
 	}
+
+	// A whole day cancelled: the list of what goes, then the day.
+	third := today.AddDate(0, 0, 3)
+	insert("Mia Tagesabsage", "mia@example.org", third)
+	step(t, ctx, "cancel a day", chromedp.Navigate(p.base+"/staff/termine/absagen?tag="+third.Format(time.DateOnly)))
+	waitLoaded(t, ctx)
+	checkBoth("cancel a day")
+	tabTo("cancel the day", `#cancel-day`)
+	if !eval[bool](t, ctx, `!!document.querySelector(".notice[role=status]")`) {
+		t.Fatalf("after cancelling the day:\n%s", eval[string](t, ctx, `document.querySelector("main").innerText`))
+	}
+	checkBoth("day cancelled")
+	if err := db.QueryRow(ctx0, `SELECT state FROM booking WHERE email = 'mia@example.org'`).Scan(&state); err != nil || state != store.BookingCancelled {
+		t.Errorf("the day's appointment is %q (%v)", state, err)
+	}
 }

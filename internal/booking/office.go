@@ -184,51 +184,110 @@ func (s *Service) GetAppointment(ctx context.Context, a Access, id int64) (store
 // Conflict (msgPast: it has begun or is over).
 func (s *Service) CancelAppointment(ctx context.Context, a Access, id int64, reason string) (store.Booking, error) {
 	const op = "booking: cancel appointment"
-	reason = strings.Join(strings.Fields(reason), " ")
-	if utf8.RuneCountInString(reason) > MaxCancelReason || strings.ContainsFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) }) {
-		return store.Booking{}, fault.New(fault.Invalid, op, msgReason)
+	reason, err := cancelReason(op, reason)
+	if err != nil {
+		return store.Booking{}, err
 	}
 	var out store.Booking
-	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
+	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		b, err := store.LockBooking(ctx, tx, a.OfficeID, id)
 		if err != nil {
 			return err
 		}
-		out = b
-		switch {
-		case !isAppointment(b):
-			return fault.New(fault.NotFound, op, "")
-		case b.State == store.BookingCancelled:
-			return nil
-		case !b.Start.After(s.now()):
-			return fault.New(fault.Conflict, op, msgPast)
-		}
-		if err := store.CancelBookingByOffice(ctx, tx, a.OfficeID, id, reason); err != nil {
-			return err
-		}
-		if out, err = store.GetBooking(ctx, tx, a.OfficeID, id); err != nil {
-			return err
-		}
-		if err := s.hook(ctx, tx, out, eventCancelled); err != nil {
-			return err
-		}
-		err = audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: a.Actor, Action: domain.AppointmentCancel, Object: domain.AppointmentObject(id)})
-		if err != nil {
-			return err
-		}
-		if b.State != store.BookingBooked {
-			return nil // nothing was booked: no calendar entry to cancel
-		}
-		if err := s.closeRoom(ctx, tx, b); err != nil {
-			return err
-		}
-		// The cancellation's mail has no links, so it needs no token.
-		return s.send(ctx, tx, out, portalmail.TemplateBookingCancelled, "cancelled", "", "")
+		out, err = s.cancelLocked(ctx, tx, a, b, reason)
+		return err
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return out, nil
+}
+
+// CancelDay cancels, as CancelAppointment does one, every appointment of
+// a's office on day (its date in Zone) that holds a place and has not
+// begun, of the calendar with slug calendar ("": every calendar), in one
+// transaction: each citizen of a booked one gets the cancellation mail,
+// each cancellation its webhook call and audit entry. It returns how many
+// were cancelled. Appointments that began already that day stay as they
+// are. Errors: Invalid (msgReason; msgUnknownCalendar; msgTooMany).
+func (s *Service) CancelDay(ctx context.Context, a Access, calendar string, day time.Time, reason string) (int, error) {
+	const op = "booking: cancel a day"
+	reason, err := cancelReason(op, reason)
+	if err != nil {
+		return 0, err
+	}
+	list, err := s.ListAppointments(ctx, a, AppointmentFilter{Calendar: calendar, FirstDay: day, LastDay: day})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		for _, listed := range list {
+			b, err := store.LockBooking(ctx, tx, a.OfficeID, listed.ID)
+			if err != nil {
+				return err
+			}
+			if !s.Cancellable(b) {
+				continue // begun, lapsed or cancelled since the list was read
+			}
+			if _, err := s.cancelLocked(ctx, tx, a, b, reason); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return n, nil
+}
+
+// cancelReason normalises the office's reason of a cancellation.
+// Errors: Invalid (msgReason: too long, or control characters).
+func cancelReason(op, reason string) (string, error) {
+	reason = strings.Join(strings.Fields(reason), " ")
+	if utf8.RuneCountInString(reason) > MaxCancelReason || strings.ContainsFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return "", fault.New(fault.Invalid, op, msgReason)
+	}
+	return reason, nil
+}
+
+// cancelLocked cancels b, locked in tx, for a's office, as
+// CancelAppointment says, and returns it as it is then.
+func (s *Service) cancelLocked(ctx context.Context, tx pgx.Tx, a Access, b store.Booking, reason string) (store.Booking, error) {
+	const op = "booking: cancel appointment"
+	switch {
+	case !isAppointment(b):
+		return b, fault.New(fault.NotFound, op, "")
+	case b.State == store.BookingCancelled:
+		return b, nil
+	case !b.Start.After(s.now()):
+		return b, fault.New(fault.Conflict, op, msgPast)
+	}
+	if err := store.CancelBookingByOffice(ctx, tx, a.OfficeID, b.ID, reason); err != nil {
+		return b, err
+	}
+	out, err := store.GetBooking(ctx, tx, a.OfficeID, b.ID)
+	if err != nil {
+		return b, err
+	}
+	if err := s.hook(ctx, tx, out, eventCancelled); err != nil {
+		return out, err
+	}
+	err = audit.Append(ctx, tx, audit.Entry{OfficeID: a.OfficeID, Actor: a.Actor, Action: domain.AppointmentCancel, Object: domain.AppointmentObject(b.ID)})
+	if err != nil {
+		return out, err
+	}
+	if b.State != store.BookingBooked {
+		return out, nil // nothing was booked: no calendar entry to cancel
+	}
+	if err := s.closeRoom(ctx, tx, b); err != nil {
+		return out, err
+	}
+	// The cancellation's mail has no links, so it needs no token.
+	return out, s.send(ctx, tx, out, portalmail.TemplateBookingCancelled, "cancelled", "", "")
 }
 
 // SetAttendance records whether the citizen of booked appointment id of
