@@ -96,8 +96,11 @@ var isolationCases = map[string]isolationCase{
 
 	// Appointments: the day (and with ?woche= the week), one appointment,
 	// its check-in and the office's cancellation.
-	"GET /staff/termine":          {want: showsNothing, status: 200, form: url.Values{"tag": {"{day}"}}, shows: "/staff/termine/{appointment}"},
-	"GET /staff/termine/:id":      {want: notFound, params: map[string]string{"id": "{appointment}"}},
+	"GET /staff/termine":     {want: showsNothing, status: 200, form: url.Values{"tag": {"{day}"}}, shows: "/staff/termine/{appointment}"},
+	"GET /staff/termine/:id": {want: notFound, params: map[string]string{"id": "{appointment}"}},
+	"GET /staff/termine/neu": {want: notFound, form: url.Values{"kalender": {"{calendar}"}, "beginn": {"1900000000"}}},
+	"POST /staff/termine/neu": {want: notFound, form: url.Values{"kalender": {"{calendar}"}, "beginn": {"1900000000"},
+		"leistung": {"belehrung-infektionsschutz"}, "name": {"Halle"}}},
 	"GET /staff/termine/absagen":  {want: showsNothing, status: 200, form: url.Values{"tag": {"{day}"}}, shows: "Briain"},
 	"POST /staff/termine/absagen": {want: ownOffice, status: 303, form: url.Values{"tag": {"{day}"}, "grund": {"Halle"}}},
 	"POST /staff/termine/:id/anwesenheit": {want: notFound, params: map[string]string{"id": "{appointment}"},

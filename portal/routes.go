@@ -138,6 +138,8 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	staff.Post("/video/:id/absagen", s.cancelConsultation)                                    // video.Cancel
 	staff.Post("/video/:id/gast", s.addGuest)                                                 // video.AddGuest
 	staff.Get("/termine", s.showAppointments)                                                 // booking.OfficeCalendars, ListAppointments, Schedule
+	staff.Get("/termine/neu", s.showWalkIn)                                                   // booking.CalendarServices (before /termine/:id)
+	staff.Post("/termine/neu", s.bookWalkIn)                                                  // booking.WalkIn
 	staff.Get("/termine/absagen", s.showCancelDay)                                            // booking.ListAppointments (before /termine/:id)
 	staff.Post("/termine/absagen", s.cancelDay)                                               // booking.CancelDay
 	staff.Get("/termine/:id", s.showStaffAppointment)                                         // booking.GetAppointment, store.GetBookingConsultation

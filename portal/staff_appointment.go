@@ -125,6 +125,8 @@ func (s *Server) renderStaffAppointment(c *fiber.Ctx, status int, form appointme
 	case form.Error != "":
 	case done == "erschienen" && b.Attendance == store.AttendanceCame:
 		p.Done = l.T("staff.appointments.checkin.done_came")
+	case done == "eingetragen" && b.State == store.BookingBooked && b.WalkIn:
+		p.Done = l.T("staff.appointments.walk_in.done")
 	case done == "nicht-erschienen" && b.Attendance == store.AttendanceNoShow:
 		p.Done = l.T("staff.appointments.checkin.done_no_show")
 	case done == "abgesagt" && b.State == store.BookingCancelled && b.CancelledBy == store.CancelledByOffice:

@@ -65,6 +65,8 @@ type slotRow struct {
 	Appointments []appointmentRow
 	Free         string // "2 frei"; "" outside the slots
 	Held         string // places held by someone still booking; "" none
+	WalkIn       string // books a walk-in into a free place; "" none free, or over
+	WalkInLabel  string
 }
 
 type appointmentRow struct {
@@ -186,6 +188,10 @@ func (s *Server) calendarDayOf(l *i18n.Localizer, cal store.Calendar, day time.T
 			// chose the slot and is still typing their details.
 			if held := r.slot.Capacity - r.slot.Free - r.holds; held > 0 {
 				v.Held = l.Tf("staff.appointments.held", "Count", held)
+			}
+			if r.slot.Free > 0 && r.slot.End.After(s.now()) {
+				v.WalkIn = "/staff/termine/neu?" + url.Values{"kalender": {cal.Slug}, "beginn": {strconv.FormatInt(r.start.Unix(), 10)}}.Encode()
+				v.WalkInLabel = l.Tf("staff.appointments.walk_in.link_label", "Time", v.Time)
 			}
 		}
 		d.Rows = append(d.Rows, v)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +419,46 @@ func TestStaffCancelsADay(t *testing.T) {
 	// Again: nothing left to cancel.
 	_, page = c.get("/staff/termine/absagen?tag=" + day)
 	expectContains(t, page, "keinen Termin, der sich noch absagen lässt")
+}
+
+// TestStaffBooksAWalkIn: a free place of the day view leads to the
+// walk-in form; a missing name is named with what was typed kept; the
+// walk-in without an address is booked at once and mails nobody; a full
+// slot refuses the next.
+func TestStaffBooksAWalkIn(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	anna, _, day := h.bookAfterToday(t, "leipzig", store.BookingContact{Name: "Anna Gebucht", Email: "anna@example.org"})
+	c := h.logIn(t, "sb@leipzig.test", h.addStaff(t, "leipzig", "sb@leipzig.test", "caseworker", testTOTP))
+	_, page := c.get("/staff/termine?tag=" + day + "&kalender=vor-ort")
+	start := strconv.FormatInt(anna.Start.Unix(), 10)
+	form := "/staff/termine/neu?beginn=" + start + "&amp;kalender=vor-ort"
+	expectContains(t, page, `href="`+form+`"`)
+	_, page = c.get("/staff/termine/neu?kalender=vor-ort&beginn=" + start)
+	expectContains(t, page, "Termin für eine Person vor Ort eintragen", `name="leistung"`, `id="walk-in-name"`, `name="_csrf"`)
+
+	walkIn := url.Values{"kalender": {"vor-ort"}, "beginn": {start}, "leistung": {"belehrung-infektionsschutz"}, "phone": {"0341 99"}}
+	res, page := c.post("/staff/termine/neu", walkIn)
+	expectStatus(t, res, page, http.StatusUnprocessableEntity)
+	expectContains(t, page, `href="#walk-in-name"`, `value="0341 99"`)
+
+	walkIn.Set("name", "Otto Tresen")
+	res, page = c.post("/staff/termine/neu", walkIn)
+	if res.StatusCode != http.StatusSeeOther || !strings.HasSuffix(res.Header.Get("Location"), "?erledigt=eingetragen") {
+		t.Fatalf("the walk-in: %d %s\n%s", res.StatusCode, res.Header.Get("Location"), excerpt(page))
+	}
+	_, page = c.follow(res, page)
+	expectContains(t, page, "Der Termin ist eingetragen.", "Otto Tresen")
+	var walkIns, mails int
+	if err := h.db.QueryRow(ctx, `SELECT count(*) FROM booking WHERE walk_in AND state = 'booked' AND name = 'Otto Tresen' AND starts_at = $1`, anna.Start).Scan(&walkIns); err != nil || walkIns != 1 {
+		t.Errorf("%d walk-ins booked (%v), want 1", walkIns, err)
+	}
+	if err := h.db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send' AND (args->>'booking_id')::bigint IN (SELECT id FROM booking WHERE walk_in)`).Scan(&mails); err != nil || mails != 0 {
+		t.Errorf("%d mails for a walk-in without an address (%v)", mails, err)
+	}
+	// Both places of the slot are taken now.
+	walkIn.Set("name", "Paula Zuviel")
+	res, page = c.post("/staff/termine/neu", walkIn)
+	expectStatus(t, res, page, http.StatusConflict)
+	expectContains(t, page, `href="#walk-in-slot"`, `id="walk-in-slot"`, `value="Paula Zuviel"`)
 }

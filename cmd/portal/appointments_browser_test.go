@@ -187,4 +187,32 @@ RETURNING id`, at, email, name).Scan(&id)
 	if err := db.QueryRow(ctx0, `SELECT state FROM booking WHERE email = 'mia@example.org'`).Scan(&state); err != nil || state != store.BookingCancelled {
 		t.Errorf("the day's appointment is %q (%v)", state, err)
 	}
+
+	// A walk-in into a free place of a day to come: the form, a name
+	// missing, then booked.
+	// The first day from a week ahead with a free place (not a weekend
+	// or a public holiday).
+	for ahead := 7; ; ahead++ {
+		walkDay := today.AddDate(0, 0, ahead)
+		step(t, ctx, "a day ahead", chromedp.Navigate(p.base+"/staff/termine?kalender=vor-ort&tag="+walkDay.Format(time.DateOnly)))
+		waitLoaded(t, ctx)
+		if eval[bool](t, ctx, `!!document.querySelector('main a[href^="/staff/termine/neu?"]')`) {
+			break
+		}
+		if ahead > 21 {
+			t.Fatal("no free place in three weeks")
+		}
+	}
+	clickAndWait(t, ctx, "a free place", chromedp.CSS(`main a[href^="/staff/termine/neu?"]`))
+	checkBoth("walk-in form")
+	clickAndWait(t, ctx, "book without a name", chromedp.ID("walk-in-book"))
+	check("walk-in form with an error")
+	if !eval[bool](t, ctx, `!!document.querySelector('.error-summary a[href="#walk-in-name"]')`) {
+		t.Error("the missing name is not named in the error summary")
+	}
+	step(t, ctx, "type the name", chromedp.SendKeys(chromedp.ID("walk-in-name"), "Otto Tresen"))
+	tabTo("book the walk-in", `#walk-in-book`)
+	if !eval[bool](t, ctx, `!!document.querySelector(".notice[role=status]")`) {
+		t.Fatalf("after the walk-in:\n%s", eval[string](t, ctx, `document.querySelector("main").innerText`))
+	}
 }

@@ -75,6 +75,7 @@ const (
 	AppointmentCancel Action = "appointment.cancel"
 	AppointmentCame   Action = "appointment.came"
 	AppointmentNoShow Action = "appointment.no_show"
+	AppointmentWalkIn Action = "appointment.walk_in" // booked by staff for someone at the counter
 )
 
 // The office admin's changes of a calendar (the object is the calendar):

@@ -38,6 +38,9 @@ type Booking struct {
 	// mail links; nil before the contact step. A mail written for a
 	// replaced token (the confirmation sent again) is not sent.
 	MailTokenHash []byte
+	// WalkIn says staff booked it for someone at the counter (who may
+	// have given no address).
+	WalkIn bool
 	// CancelledBy is who cancelled it (CancelledByCitizen or
 	// CancelledByOffice); empty while it is not cancelled.
 	CancelledBy string
@@ -76,7 +79,7 @@ const bookingColumns = `
     b.id, b.office_id, b.service_slug, b.starts_at, b.seat, b.state, b.expires_at,
     (b.state = 'booked' OR b.state IN ('held', 'unconfirmed') AND b.expires_at > now()),
     b.name, b.email, b.phone, b.lang, b.sequence, b.resends, b.created_at, b.confirmed_at, b.cancelled_at, b.mail_token_hash,
-    coalesce(b.cancelled_by, ''), b.cancel_reason, b.attendance, b.attendance_at,
+    coalesce(b.cancelled_by, ''), b.cancel_reason, b.walk_in, b.attendance, b.attendance_at,
     c.id, c.office_id, c.slug, c.name, c.kind, c.place, c.slot_minutes, c.buffer_minutes, c.notice_minutes, c.horizon_days
 FROM booking b JOIN calendar c ON c.office_id = b.office_id AND c.id = b.calendar_id`
 
@@ -89,7 +92,7 @@ func scanBooking(row pgx.Row) (Booking, error) {
 	)
 	err := row.Scan(&b.ID, &b.OfficeID, &b.Service, &b.Start, &b.Seat, &b.State, &expires, &b.Holds,
 		&b.Name, &b.Email, &b.Phone, &b.Lang, &b.Sequence, &b.Resends, &b.Created, &confirmed, &cancelled, &b.MailTokenHash,
-		&b.CancelledBy, &b.CancelReason, &b.Attendance, &attended,
+		&b.CancelledBy, &b.CancelReason, &b.WalkIn, &b.Attendance, &attended,
 		&b.Calendar.ID, &b.Calendar.OfficeID, &b.Calendar.Slug, &b.Calendar.Name, &b.Calendar.Kind, &b.Calendar.Place,
 		&slot, &buffer, &notice, &horizon)
 	if err != nil {

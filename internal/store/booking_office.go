@@ -99,3 +99,12 @@ func ListOfficeCalendars(ctx context.Context, q Querier, officeID int64) ([]Cale
 	}
 	return out, nil
 }
+
+const markWalkIn = `UPDATE booking SET walk_in = true, updated_at = now() WHERE office_id = $1 AND id = $2 AND state = 'held'`
+
+// MarkWalkIn makes the office's held booking a walk-in (staff book it for
+// someone at the counter, who may have no address). Errors: Conflict
+// (not held).
+func MarkWalkIn(ctx context.Context, q Querier, officeID, id int64) error {
+	return changeBooking(ctx, q, markWalkIn, "store: mark walk-in", officeID, id)
+}
