@@ -265,13 +265,7 @@ func (s *Server) setTimes(c *fiber.Ctx) error {
 	if !ok {
 		return err
 	}
-	p.Times.Errors = map[string]string{}
-	for _, f := range []struct{ name, id string }{{"slot", "dauer"}, {"buffer", "puffer"}, {"notice", "vorlauf"}, {"horizon", "horizont"}} {
-		if id, ok := bad.Fields[f.name]; ok {
-			p.Times.Errors[f.id] = p.L.T(id)
-			p.Errors = append(p.Errors, fieldError{Field: "zeiten-" + f.id, Message: p.Times.Errors[f.id]})
-		}
-	}
+	p.Times.Errors = p.setupErrors(bad, "zeiten-", [][2]string{{"slot", "dauer"}, {"buffer", "puffer"}, {"notice", "vorlauf"}, {"horizon", "horizont"}})
 	return s.views.render(c, fiber.StatusUnprocessableEntity, "staff_calendar", p)
 }
 
@@ -296,14 +290,22 @@ func (s *Server) addClosure(c *fiber.Ctx) error {
 	if !ok {
 		return err
 	}
-	p.Closure.Errors = map[string]string{}
-	for _, f := range []struct{ name, id string }{{"first", "von"}, {"last", "bis"}, {"reason", "grund"}} {
-		if id, ok := bad.Fields[f.name]; ok {
-			p.Closure.Errors[f.id] = p.L.T(id)
-			p.Errors = append(p.Errors, fieldError{Field: "schliessung-" + f.id, Message: p.Closure.Errors[f.id]})
+	p.Closure.Errors = p.setupErrors(bad, "schliessung-", [][2]string{{"first", "von"}, {"last", "bis"}, {"reason", "grund"}})
+	return s.views.render(c, fiber.StatusUnprocessableEntity, "staff_calendar", p)
+}
+
+// setupErrors are the messages of bad's fields by the form's names
+// (fields: the service's field name, the form's), each also in the
+// page's error summary, linked to the input with id prefix+name.
+func (p *calendarPage) setupErrors(bad *booking.SetupError, prefix string, fields [][2]string) map[string]string {
+	out := map[string]string{}
+	for _, f := range fields {
+		if id, ok := bad.Fields[f[0]]; ok {
+			out[f[1]] = p.L.T(id)
+			p.Errors = append(p.Errors, fieldError{Field: prefix + f[1], Message: out[f[1]]})
 		}
 	}
-	return s.views.render(c, fiber.StatusUnprocessableEntity, "staff_calendar", p)
+	return out
 }
 
 // removeClosure answers POST /staff/verwaltung/kalender/:slug/schliessung/:id/entfernen.
