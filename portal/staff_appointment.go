@@ -90,7 +90,7 @@ func (s *Server) renderStaffAppointment(c *fiber.Ctx, status int, form appointme
 		When: formatTime(l, b.Start, s.loc), Minutes: int(b.Calendar.Slot / time.Minute), State: appointmentState(l, b.State),
 		Attendance: attendanceText(l, b.Attendance), Name: b.Name, Email: b.Email, Phone: b.Phone,
 		Created: formatTime(l, b.Created, s.loc), IsCancelled: b.State == store.BookingCancelled, CancelReason: b.CancelReason,
-		CheckIn: s.booking.AttendanceOpen(b), MayCancel: s.booking.Cancellable(b), Mails: b.State == store.BookingBooked,
+		CheckIn: s.booking.AttendanceOpen(b), MayCancel: s.booking.Cancellable(b), Mails: b.State == store.BookingBooked && b.Email != "",
 		MaxReason: booking.MaxCancelReason,
 	}
 	p.Title = l.Tf("staff.appointments.detail.title", "Date", dayName(l, start, true), "Time", start.Format("15:04"))
@@ -131,7 +131,7 @@ func (s *Server) renderStaffAppointment(c *fiber.Ctx, status int, form appointme
 		p.Done = l.T("staff.appointments.checkin.done_no_show")
 	case done == "abgesagt" && b.State == store.BookingCancelled && b.CancelledBy == store.CancelledByOffice:
 		p.Done = l.T("staff.appointments.cancel.done")
-		if !b.Confirmed.IsZero() {
+		if !b.Confirmed.IsZero() && b.Email != "" { // a walk-in without an address got no mail
 			p.Done = l.T("staff.appointments.cancel.done_mailed")
 		}
 	}

@@ -48,7 +48,7 @@ func (s *Server) cancelDay(c *fiber.Ctx) error {
 	if _, _, err := s.appointmentCalendars(c, slug); err != nil {
 		return err
 	}
-	n, err := s.booking.CancelDay(c.UserContext(), staffBookingAccess(c), slug, day, reason)
+	n, err := s.booking.CancelDay(c.UserContext(), staffBookingAccess(c), slug, day, reason, c.FormValue("schliessen") == "ja")
 	if fault.KindOf(err) == fault.Invalid {
 		return s.renderCancelDay(c, fiber.StatusUnprocessableEntity, dayText, slug, reason, fault.MessageOf(err))
 	}
@@ -96,7 +96,7 @@ func (s *Server) renderCancelDay(c *fiber.Ctx, status int, dayText, slug, reason
 		start := b.Start.In(s.loc)
 		p.Appointments = append(p.Appointments, cancelDayRow{Time: start.Format("15:04") + "–" + b.End().In(s.loc).Format("15:04"),
 			Name: b.Name, Calendar: names[b.Calendar.ID], State: appointmentState(p.L, b.State)})
-		if b.State == "booked" {
+		if b.State == "booked" && b.Email != "" { // a walk-in without an address is mailed nothing
 			p.Mailed++
 		}
 	}

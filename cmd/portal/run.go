@@ -43,7 +43,8 @@ commands:
   webhook add --office SLUG --url URL --events E1,E2
              create a webhook (events: submission.created,
              submission.status_changed, appointment.booked,
-             appointment.cancelled) and print its signing secret once,
+             appointment.cancelled, appointment.moved) and print its
+             signing secret once,
              alone on standard output
   audit verify [--office SLUG]
              check the audit log's hash chains; fails naming the first

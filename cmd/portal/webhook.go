@@ -15,7 +15,7 @@ import (
 // whose signing secret is printed once, alone on standard output.
 func webhookCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	const usage = "usage: portal webhook add --office SLUG --url URL --events E1,E2 (events: " +
-		"submission.created, submission.status_changed, appointment.booked, appointment.cancelled)"
+		"submission.created, submission.status_changed, appointment.booked, appointment.cancelled, appointment.moved)"
 	fs := flag.NewFlagSet("webhook add", flag.ContinueOnError)
 	officeSlug := fs.String("office", "", "office slug")
 	rawURL := fs.String("url", "", "where to POST (https; http outside production)")

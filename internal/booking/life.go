@@ -210,7 +210,7 @@ func (s *Service) Resend(ctx context.Context, token string) error {
 // the booked mail. A booking confirmed already stays as it is (a second
 // click is no error; the returned booking says so). Errors: NotFound;
 // Conflict (msgConfirmLapsed: too late, the place went back;
-// msgCancelled).
+// msgCancelled; msgPast: the slot began meanwhile).
 func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, error) {
 	const op = "booking: confirm"
 	var out store.Booking
@@ -223,6 +223,8 @@ func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, err
 			return fault.New(fault.Conflict, op, msgCancelled)
 		case b.State != store.BookingUnconfirmed || !b.Holds:
 			return fault.New(fault.Conflict, op, msgConfirmLapsed)
+		case !b.Start.After(s.now()):
+			return fault.New(fault.Conflict, op, msgPast) // confirmed after its time (a calendar without notice)
 		}
 		if err := store.ConfirmBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
 			return err
@@ -329,6 +331,9 @@ func (s *Service) Move(ctx context.Context, token string, calendarID int64, star
 		if err != nil {
 			return err
 		}
+		if err := s.hook(ctx, tx, out, eventMoved); err != nil {
+			return err
+		}
 		if err := s.send(ctx, tx, out, portalmail.TemplateBookingMoved, "moved:"+strconv.Itoa(out.Sequence), token, join); err != nil {
 			return err
 		}
@@ -408,11 +413,16 @@ func (s *Service) room(ctx context.Context, tx pgx.Tx, b store.Booking, wasVideo
 		return "", s.rooms.CancelForBooking(ctx, tx, b.OfficeID, b.ID)
 	case b.Calendar.Kind != store.CalendarVideo:
 		return "", nil
-	case wasVideo:
-		join, err := s.rooms.MoveForBooking(ctx, tx, b.OfficeID, b.ID, b.Start, minutes)
-		if fault.KindOf(err) != fault.NotFound {
-			return join, err
-		}
+	}
+	// To a video calendar: the booking's consultation, if it had one
+	// (moved within video, or cancelled by a move on site and planned
+	// again now), else a new one.
+	join, err := s.rooms.MoveForBooking(ctx, tx, b.OfficeID, b.ID, b.Start, minutes)
+	if fault.KindOf(err) == fault.Conflict {
+		return "", fault.New(fault.Conflict, "booking: video consultation", msgPast) // its call took place already
+	}
+	if fault.KindOf(err) != fault.NotFound {
+		return join, err
 	}
 	c, err := s.rooms.Create(ctx, tx, video.NewConsultation{OfficeID: b.OfficeID, BookingID: b.ID, Start: b.Start, Minutes: minutes})
 	if err != nil {

@@ -61,6 +61,7 @@ var ListStates = []string{store.BookingUnconfirmed, store.BookingBooked, store.B
 const (
 	eventBooked    = webhook.EventAppointmentBooked
 	eventCancelled = webhook.EventAppointmentCancelled
+	eventMoved     = webhook.EventAppointmentMoved
 )
 
 // AppointmentFilter selects an office's appointments.
@@ -207,34 +208,68 @@ func (s *Service) CancelAppointment(ctx context.Context, a Access, id int64, rea
 // a's office on day (its date in Zone) that holds a place and has not
 // begun, of the calendar with slug calendar ("": every calendar), in one
 // transaction: each citizen of a booked one gets the cancellation mail,
-// each cancellation its webhook call and audit entry. It returns how many
-// were cancelled. Appointments that began already that day stay as they
-// are. Errors: Invalid (msgReason; msgUnknownCalendar; msgTooMany).
-func (s *Service) CancelDay(ctx context.Context, a Access, calendar string, day time.Time, reason string) (int, error) {
+// each cancellation its webhook call and audit entry. With closeDay the
+// day is closed too (a closure of each calendar concerned, audited), so
+// that the places freed are not offered again. It returns how many were
+// cancelled. Appointments that began already that day stay as they are.
+//
+// The day's bookings are locked first, in one statement and in start
+// order, and only then is anything audited: a check-in or a single
+// cancellation meanwhile (which lock one booking, then the audit log)
+// waits for the day or runs before it, and never deadlocks with it.
+// Errors: Invalid (msgReason; msgUnknownCalendar; msgTooMany).
+func (s *Service) CancelDay(ctx context.Context, a Access, calendar string, day time.Time, reason string, closeDay bool) (int, error) {
 	const op = "booking: cancel a day"
 	reason, err := cancelReason(op, reason)
 	if err != nil {
 		return 0, err
 	}
-	list, err := s.ListAppointments(ctx, a, AppointmentFilter{Calendar: calendar, FirstDay: day, LastDay: day})
+	from, to, err := s.listDays(AppointmentFilter{FirstDay: day})
 	if err != nil {
-		return 0, err
+		return 0, fault.New(fault.Invalid, op, msgRange)
+	}
+	f := store.BookingFilter{OfficeID: a.OfficeID, From: from, To: to, States: []string{store.BookingUnconfirmed, store.BookingBooked}, Limit: MaxList + 1}
+	cals, err := store.ListOfficeCalendars(ctx, s.db, a.OfficeID)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	if calendar != "" {
+		cals = slices.DeleteFunc(cals, func(c store.Calendar) bool { return c.Slug != calendar })
+		if len(cals) == 0 {
+			return 0, fault.New(fault.Invalid, op, msgUnknownCalendar)
+		}
+		f.CalendarID = cals[0].ID
 	}
 	n := 0
 	err = s.db.InTx(ctx, func(tx pgx.Tx) error {
 		n = 0
-		for _, listed := range list {
-			b, err := store.LockBooking(ctx, tx, a.OfficeID, listed.ID)
-			if err != nil {
-				return err
-			}
+		list, err := store.LockBookings(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		if len(list) > MaxList {
+			return fault.New(fault.Invalid, op, msgTooMany)
+		}
+		for _, b := range list {
 			if !s.Cancellable(b) {
-				continue // begun, lapsed or cancelled since the list was read
+				continue // begun
 			}
 			if _, err := s.cancelLocked(ctx, tx, a, b, reason); err != nil {
 				return err
 			}
 			n++
+		}
+		if !closeDay {
+			return nil
+		}
+		date := dateOf(from)
+		for _, c := range cals {
+			if err := store.AddClosure(ctx, tx, a.OfficeID, c.ID, store.Closure{FirstDay: date, LastDay: date}); err != nil {
+				return err
+			}
+			if err := s.auditCalendar(ctx, tx, a, domain.CalendarClosureAdd, c.ID); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

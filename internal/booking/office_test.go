@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gesundheitsamt/portal/internal/audit"
 	"github.com/gesundheitsamt/portal/internal/booking"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
@@ -326,7 +327,7 @@ func TestAppointmentHooksRideTheChange(t *testing.T) {
 	w := newWorld(t, 1)
 	ctx := context.Background()
 	for _, h := range []store.Webhook{
-		{OfficeID: w.office.ID, URL: "https://fachverfahren.example/hook", Secret: []byte("sealed"), Events: []string{webhook.EventAppointmentBooked, webhook.EventAppointmentCancelled}},
+		{OfficeID: w.office.ID, URL: "https://fachverfahren.example/hook", Secret: []byte("sealed"), Events: []string{webhook.EventAppointmentBooked, webhook.EventAppointmentCancelled, webhook.EventAppointmentMoved}},
 		{OfficeID: w.office.ID, URL: "https://fachverfahren.example/cases", Secret: []byte("sealed"), Events: []string{webhook.EventCreated}},
 		{OfficeID: w.other.ID, URL: "https://halle.example/hook", Secret: []byte("sealed"), Events: webhook.Events},
 	} {
@@ -347,6 +348,10 @@ func TestAppointmentHooksRideTheChange(t *testing.T) {
 	if _, err := w.svc.CancelAppointment(ctx, w.access(), c.ID, ""); err != nil {
 		t.Fatal(err)
 	}
+	d := w.book(t, slots[3].Start, store.BookingContact{Name: "Dora", Email: "dora@example.org"})
+	if _, err := w.svc.Move(ctx, w.mailToken(t, d.ID), w.calendar, slots[4].Start); err != nil {
+		t.Fatal(err)
+	}
 	p := w.book(t, slots[2].Start, store.BookingContact{Name: "Cem", Email: "cem@example.org"})
 	w.now = slots[2].Start.Add(time.Minute)
 	if _, err := w.svc.CancelAppointment(ctx, w.access(), p.ID, ""); fault.KindOf(err) != fault.Conflict {
@@ -363,6 +368,8 @@ func TestAppointmentHooksRideTheChange(t *testing.T) {
 		{webhook.EventAppointmentBooked, "", c.ID},
 		{webhook.EventAppointmentCancelled, store.CancelledByCitizen, b.ID},
 		{webhook.EventAppointmentCancelled, store.CancelledByOffice, c.ID},
+		{webhook.EventAppointmentBooked, "", d.ID},
+		{webhook.EventAppointmentMoved, "", d.ID},
 		{webhook.EventAppointmentBooked, "", p.ID},
 	}
 	if len(calls) != len(want) {
@@ -378,7 +385,7 @@ func TestAppointmentHooksRideTheChange(t *testing.T) {
 			t.Errorf("call %d: %s, want %+v", i, body, want[i])
 		}
 		wantID := fmt.Sprintf("%s.%d.0.", got.Event, a.ID)
-		if got.Event == webhook.EventAppointmentCancelled {
+		if got.Event == webhook.EventAppointmentCancelled || got.Event == webhook.EventAppointmentMoved {
 			wantID = fmt.Sprintf("%s.%d.1.", got.Event, a.ID)
 		}
 		if !strings.HasPrefix(got.ID, wantID) {
@@ -400,5 +407,66 @@ func TestAppointmentHooksRideTheChange(t *testing.T) {
 	}
 	if first.Appointment != wantFirst {
 		t.Errorf("the booked call: %+v, want %+v", first.Appointment, wantFirst)
+	}
+}
+
+// TestCancelDayMeetsACheckIn: a day's cancellation that meets a change
+// of one of its appointments in flight (which locked the booking and
+// then writes its audit entry, as a check-in does) waits for it instead
+// of deadlocking, then cancels the day; with closeDay the day is closed,
+// so its places are not offered again.
+func TestCancelDayMeetsACheckIn(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	slots := w.slots(t, 7)
+	day := slots[0].Start
+	first := w.book(t, slots[0].Start, anna)
+	second := w.book(t, slots[1].Start, store.BookingContact{Name: "Ben", Email: "ben@example.org"})
+
+	tx, err := w.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := store.LockBooking(ctx, tx, w.office.ID, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var n int
+	go func() {
+		var err error
+		n, err = w.svc.CancelDay(ctx, w.access(), "", day, "Ärztin erkrankt", true)
+		done <- err
+	}()
+	var waiting bool
+	for deadline := time.Now().Add(10 * time.Second); !waiting && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := w.db.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE OF b%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waiting {
+		t.Fatal("the day's cancellation never waited for the locked booking")
+	}
+	// The change in flight writes its audit entry: it must not wait for
+	// the day's cancellation.
+	auditCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := audit.Append(auditCtx, tx, audit.Entry{OfficeID: w.office.ID, Actor: domain.Token(1), Action: domain.AppointmentCame, Object: domain.AppointmentObject(second.ID)}); err != nil {
+		t.Fatalf("the check-in's audit entry waited for the day: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil || n != 2 {
+		t.Fatalf("the day's cancellation: %d, %v; want 2", n, err)
+	}
+	for _, b := range []store.Booking{first, second} {
+		got, err := store.GetBooking(ctx, w.db, w.office.ID, b.ID)
+		if err != nil || got.State != store.BookingCancelled || got.CancelledBy != store.CancelledByOffice {
+			t.Errorf("booking %d: %s by %s, %v", b.ID, got.State, got.CancelledBy, err)
+		}
+	}
+	if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", slots[0].Start); messageOf(err) != "booking.error.no_such_slot" {
+		t.Errorf("a hold on the closed day: %v", err)
 	}
 }

@@ -137,6 +137,21 @@ func TestVideoAppointment(t *testing.T) {
 		t.Errorf("an on-site appointment's join link: %q, %v", j, err)
 	}
 
+	// Back to video: the consultation is planned again, with the same link.
+	third := days[len(days)-1].Slots[0]
+	if _, err := svc.Move(ctx, token, videoCal, third.Start); err != nil {
+		t.Fatalf("back to video: %v", err)
+	}
+	if c := open(); c.State != store.VideoPlanned || !c.StartsAt.Equal(third.Start) {
+		t.Errorf("after the move back to video: %s at %v, want planned at %v", c.State, c.StartsAt, third.Start)
+	}
+	if moved, err = svc.OpenLink(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := svc.Join(ctx, moved); err != nil || j != join {
+		t.Errorf("the join link back on video: %q, %v; want the first", j, err)
+	}
+
 	// A second video booking, cancelled: its consultation is too.
 	h2, err := svc.Hold(ctx, w.office, videoCal, "terminanfrage", first.Start)
 	if err != nil {

@@ -44,6 +44,25 @@ func ListBookings(ctx context.Context, q Querier, f BookingFilter) ([]Booking, e
 	return out, nil
 }
 
+// lockBookings is listBookings with the rows locked, in the lists'
+// order: a change of many bookings locks them in one statement and one
+// order, before anything else it locks.
+const lockBookings = listBookings + ` FOR UPDATE OF b`
+
+// LockBookings returns, as ListBookings does, the bookings f selects and
+// locks their rows until tx ends.
+func LockBookings(ctx context.Context, tx pgx.Tx, f BookingFilter) ([]Booking, error) {
+	rows, err := tx.Query(ctx, lockBookings, f.OfficeID, f.CalendarID, f.From, f.To, f.States, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock bookings: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Booking, error) { return scanBooking(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: lock bookings: %w", err)
+	}
+	return out, nil
+}
+
 const cancelBookingByOffice = `
 UPDATE booking SET state = 'cancelled', expires_at = NULL, cancelled_at = now(), cancelled_by = 'office', cancel_reason = $3,
     attendance = '', attendance_at = NULL, sequence = sequence + 1, updated_at = now()

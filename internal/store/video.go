@@ -223,6 +223,32 @@ func RescheduleConsultation(ctx context.Context, q Querier, officeID, id int64, 
 	return seq, true, nil
 }
 
+const reopenConsultation = `
+WITH opened AS (
+    UPDATE video_consultation SET state = 'planned', ended_at = NULL, starts_at = $3, minutes = $4, sequence = sequence + 1
+    WHERE id = $1 AND office_id = $2 AND state = 'cancelled'
+    RETURNING id, sequence
+), fresh AS (
+    UPDATE video_link SET denied = false, rejoin_until = NULL
+    WHERE office_id = $2 AND consultation_id IN (SELECT id FROM opened)
+)
+SELECT sequence FROM opened`
+
+// ReopenConsultation plans cancelled consultation id of office officeID
+// again, at start for minutes (a video appointment moved on site and
+// back), with staff's decisions about its links cleared; ok is false
+// when it is not cancelled.
+func ReopenConsultation(ctx context.Context, q Querier, officeID, id int64, start time.Time, minutes int) (seq int, ok bool, err error) {
+	err = q.QueryRow(ctx, reopenConsultation, id, officeID, start, minutes).Scan(&seq)
+	if isNoRows(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: reopen consultation: %w", err)
+	}
+	return seq, true, nil
+}
+
 const closeConsultation = `
 UPDATE video_consultation SET state = $3, ended_at = $4, sequence = sequence + CASE WHEN $3 = 'cancelled' THEN 1 ELSE 0 END
 WHERE id = $1 AND office_id = $2 AND state = 'planned'

@@ -38,14 +38,19 @@ func (s *Service) ForBooking(ctx context.Context, q store.Querier, officeID, boo
 
 // MoveForBooking moves the consultation of booking bookingID to start
 // for minutes, in tx, and returns its patient link's token, which keeps
-// working for the new time. Errors: NotFound (none); Conflict (MsgState:
-// cancelled or ended).
+// working for the new time. A consultation cancelled with a move on site
+// is planned again (the appointment came back to video). Errors:
+// NotFound (none); Conflict (MsgState: ended).
 func (s *Service) MoveForBooking(ctx context.Context, tx pgx.Tx, officeID, bookingID int64, start time.Time, minutes int) (string, error) {
 	c, err := store.LockBookingConsultation(ctx, tx, officeID, bookingID)
 	if err != nil {
 		return "", err
 	}
-	if _, ok, err := store.RescheduleConsultation(ctx, tx, officeID, c.ID, start, minutes); err != nil {
+	move := store.RescheduleConsultation
+	if c.State == store.VideoCancelled {
+		move = store.ReopenConsultation
+	}
+	if _, ok, err := move(ctx, tx, officeID, c.ID, start, minutes); err != nil {
 		return "", err
 	} else if !ok {
 		return "", fault.New(fault.Conflict, "video: move for a booking", MsgState)

@@ -48,10 +48,13 @@ const (
 	// EventAppointmentCancelled: the citizen or the office cancelled an
 	// unconfirmed or booked appointment; its place is free.
 	EventAppointmentCancelled = "appointment.cancelled"
+	// EventAppointmentMoved: the citizen moved a booked appointment to
+	// another time (or calendar); the call carries the new start.
+	EventAppointmentMoved = "appointment.moved"
 )
 
 // Events are all events.
-var Events = []string{EventCreated, EventStatusChanged, EventAppointmentBooked, EventAppointmentCancelled}
+var Events = []string{EventCreated, EventStatusChanged, EventAppointmentBooked, EventAppointmentCancelled, EventAppointmentMoved}
 
 // Payload is the JSON body of a call: the submission of a submission.*
 // event, the appointment of an appointment.* one.
@@ -138,14 +141,14 @@ func (n *Notifier) Answered(ctx context.Context, tx pgx.Tx, sub store.Submission
 	return n.enqueue(ctx, tx, EventStatusChanged, sub)
 }
 
-// Appointment enqueues event (EventAppointmentBooked or
-// EventAppointmentCancelled) about booking id of office officeID for
+// Appointment enqueues event (EventAppointmentBooked,
+// EventAppointmentCancelled or EventAppointmentMoved) about booking id of office officeID for
 // every webhook of the office subscribed to it, in tx: the transaction
 // of the change, after it, so the call says what the change made. The
 // booking is read only when a webhook is subscribed. Errors: NotFound
 // (no such booking of the office), Invalid (another event).
 func (n *Notifier) Appointment(ctx context.Context, tx pgx.Tx, event string, officeID, id int64) error {
-	if event != EventAppointmentBooked && event != EventAppointmentCancelled {
+	if event != EventAppointmentBooked && event != EventAppointmentCancelled && event != EventAppointmentMoved {
 		return fault.Wrap(fault.Invalid, "webhook: appointment", fmt.Errorf("event %q", event))
 	}
 	hooks, err := subscribed(ctx, tx, officeID, event)
