@@ -102,7 +102,11 @@ func (s *Server) renderCancelDay(c *fiber.Ctx, status int, dayText, slug, reason
 	}
 	if msgID != "" {
 		p.Error = p.L.T(msgID)
-		p.Errors = []fieldError{{Field: "cancel-day-reason", Message: p.Error}}
+		field := "cancel-day-reason"
+		if len(p.Appointments) == 0 {
+			field = "cancel-day-none" // nothing left to cancel: the form is gone
+		}
+		p.Errors = []fieldError{{Field: field, Message: p.Error}}
 	}
 	p.CSRF = s.csrf.token(c)
 	c.Set(fiber.HeaderCacheControl, "no-store")
