@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"math"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,9 +122,15 @@ type rushPage struct {
 	Service     serviceView
 	Position    int64 // 1: next
 	WaitMinutes int64 // rounded up; 0: under a minute
-	Refresh     int   // seconds until the page reloads itself
+	Refresh     int   // seconds until the page reloads itself; 0: it does not
 	RefreshURL  string
+	// AutoURL switches the reloading off (Refresh > 0) or on again: a
+	// page that reloads itself must let the visitor stop it (WCAG 2.2.1).
+	AutoURL string
 }
+
+// rushManual is the query that turns the waiting room's reloading off.
+const rushManual = "neuladen=aus"
 
 // rushGate answers a request of the booking page or its hold with the
 // waiting room when the office's service is in rush mode and the visitor
@@ -184,22 +192,41 @@ func (s *Server) queue(c *fiber.Ctx, e *office.Entry, k rushKey, r store.Rush, n
 	if n <= admitted {
 		return false, nil
 	}
-	p := rushPage{page: s.newPage(c, "booking.rush.title"), Office: officeOf(e), Position: n - admitted}
-	p.Service = serviceOf(p.L, k.service, "/amt/"+e.Slug+"/leistungen/"+k.service)
-	wait := admittedAt.Sub(now)
-	p.WaitMinutes = int64(math.Ceil(wait.Minutes()))
-	if wait < time.Minute {
-		p.WaitMinutes = 0
+	return true, s.views.render(c, fiber.StatusOK, "booking_rush", s.waitingRoom(c, e, k.service, path, n-admitted, admittedAt.Sub(now)))
+}
+
+// waitingRoom is the waiting room at position, whose turn comes in wait,
+// for the booking page path.
+func (s *Server) waitingRoom(c *fiber.Ctx, e *office.Entry, service, path string, position int64, wait time.Duration) rushPage {
+	p := rushPage{page: s.newPage(c, "booking.rush.title"), Office: officeOf(e), Position: position}
+	p.Service = serviceOf(p.L, service, "/amt/"+e.Slug+"/leistungen/"+service)
+	if wait >= time.Minute {
+		p.WaitMinutes = int64(math.Ceil(wait.Minutes()))
 	}
-	p.Refresh = int(math.Ceil(min(wait, rushRefresh).Seconds()))
-	p.Refresh = max(2, p.Refresh)
-	p.RefreshURL = path
+	p.Refresh = max(2, int(math.Ceil(min(wait, rushRefresh).Seconds())))
+	var q []string // the GET's query but the switch, so the slots come up as asked for
 	if c.Method() == fiber.MethodGet {
-		if q := c.Request().URI().QueryArgs().String(); q != "" {
-			p.RefreshURL += "?" + q
-		}
+		c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
+			if kv := string(k) + "=" + string(v); kv == rushManual {
+				p.Refresh = 0
+			} else {
+				q = append(q, url.QueryEscape(string(k))+"="+url.QueryEscape(string(v)))
+			}
+		})
 	}
-	return true, s.views.render(c, fiber.StatusOK, "booking_rush", p)
+	auto, manual := pathQuery(path, q), pathQuery(path, append(slices.Clip(q), rushManual))
+	p.RefreshURL, p.AutoURL = auto, manual
+	if p.Refresh == 0 {
+		p.RefreshURL, p.AutoURL = manual, auto
+	}
+	return p
+}
+
+func pathQuery(path string, q []string) string {
+	if len(q) == 0 {
+		return path
+	}
+	return path + "?" + strings.Join(q, "&")
 }
 
 // countHold counts a hold of the office's service in the current minute

@@ -65,7 +65,7 @@ func (v visitor) hold(t testing.TB, n int) []string {
 // expectWaiting checks that b is the waiting room at position (German).
 func expectWaiting(t testing.TB, b, position string) {
 	t.Helper()
-	expectContains(t, b, `role="status"`, "Sie sind auf Platz "+position+" der Warteschlange.", `http-equiv="refresh"`, "Lassen Sie diese Seite geöffnet")
+	expectContains(t, b, `role="status"`, "Sie sind auf Platz "+position+" der Warteschlange.", "Lassen Sie diese Seite geöffnet")
 	expectNotContains(t, b, `name="beginn"`, `<form`)
 }
 
@@ -109,7 +109,7 @@ func TestRushQueue(t *testing.T) {
 	res, b := a.get(bookPath)
 	expectStatus(t, res, b, http.StatusOK)
 	expectWaiting(t, b, "1")
-	expectContains(t, b, "in weniger als einer Minute an der Reihe", `content="10; url=`+bookPath+`"`)
+	expectContains(t, b, "in weniger als einer Minute an der Reihe", `<meta http-equiv="refresh" content="10; url=`+bookPath+`">`)
 	var cookie *http.Cookie
 	for _, ck := range res.Cookies() {
 		if ck.Name == "warteschlange" {
@@ -128,6 +128,15 @@ func TestRushQueue(t *testing.T) {
 	expectContains(t, b, `role="status"`, "You are number 2 in the queue.", "Keep this page open")
 	_, b = bee.get(bookPath + "?lang=de")
 	expectWaiting(t, b, "2")
+
+	// The reloading turned off and on again, the query kept.
+	_, b = bee.get(bookPath + "?kalender=vor-ort&neuladen=aus")
+	expectWaiting(t, b, "2")
+	expectNotContains(t, b, `http-equiv="refresh"`)
+	expectContains(t, b, "lädt sich nicht von selbst neu", `href="`+bookPath+`?kalender=vor-ort&amp;neuladen=aus">Jetzt neu laden`,
+		`href="`+bookPath+`?kalender=vor-ort">Automatisches Neuladen einschalten`)
+	_, b = bee.get(bookPath + "?kalender=vor-ort")
+	expectContains(t, b, `http-equiv="refresh"`, `href="`+bookPath+`?kalender=vor-ort&amp;neuladen=aus">Automatisches Neuladen ausschalten`)
 
 	// The same address, a new session (no cookie): the same place.
 	_, b = h.visitor(t, "198.51.100.1").get(bookPath)
