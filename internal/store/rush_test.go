@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,4 +117,34 @@ func TestRushTickets(t *testing.T) {
 	if db.QueryRow(ctx, `SELECT count(*) FROM booking_rush_ticket`).Scan(&tickets); tickets != 0 {
 		t.Errorf("%d tickets of a rush that is over after the sweep", tickets)
 	}
+}
+
+// BenchmarkTakeTicket hands out new tickets of one rush from parallel
+// clients: what a crowd's first requests cost, one after the other under
+// the rush row's lock.
+func BenchmarkTakeTicket(b *testing.B) {
+	ctx := context.Background()
+	db := storetest.New(b)
+	if err := demo.Seed(ctx, db); err != nil {
+		b.Fatal(err)
+	}
+	o, err := store.GetOfficeBySlug(ctx, db, "leipzig")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := store.StartRush(ctx, db, o.ID, "belehrung-infektionsschutz", 5*time.Minute, 5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			client := fmt.Appendf(nil, "client-%d", next.Add(1))
+			if _, ok, err := store.TakeTicket(ctx, db, r.ID, client, 0, time.Minute); err != nil || !ok {
+				b.Error(ok, err)
+				return
+			}
+		}
+	})
 }
