@@ -148,7 +148,7 @@ func (s *Server) rushGate(c *fiber.Ctx, e *office.Entry, service string) (bool, 
 		return false, err
 	}
 	if on {
-		if done, err := s.queue(c, e, k, r, now); done || err != nil {
+		if done, err := s.queue(c, e, k, r, now, false); done || err != nil {
 			return done, err
 		}
 	}
@@ -161,7 +161,7 @@ func (s *Server) rushGate(c *fiber.Ctx, e *office.Entry, service string) (bool, 
 // queue lets an admitted visitor of rush r through (false), or answers
 // with the waiting room (true). A visitor without a valid ticket gets
 // its address's ticket, a new one at the back when it has none.
-func (s *Server) queue(c *fiber.Ctx, e *office.Entry, k rushKey, r store.Rush, now time.Time) (bool, error) {
+func (s *Server) queue(c *fiber.Ctx, e *office.Entry, k rushKey, r store.Rush, now time.Time, retried bool) (bool, error) {
 	client := s.keyed("booking-rush", s.clientKey(c))
 	n, ok := s.checkRushTicket(c.Cookies(rushCookie), r.ID, client)
 	if !ok {
@@ -176,8 +176,14 @@ func (s *Server) queue(c *fiber.Ctx, e *office.Entry, k rushKey, r store.Rush, n
 			return false, fault.Wrap(fault.Unavailable, "portal: rush ticket", err)
 		}
 		if !on {
+			// Over, or replaced by the next rush since this process read
+			// it: once more with what the database says now.
 			s.rushes.forget(k)
-			return false, nil
+			next, on, err := s.rushes.state(c.UserContext(), s.db, k, now)
+			if err != nil || !on || next.ID == r.ID || retried {
+				return false, err
+			}
+			return s.queue(c, e, k, next, now, true)
 		}
 	}
 	path := "/amt/" + e.Slug + "/leistungen/" + k.service + "/termin"

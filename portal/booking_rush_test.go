@@ -191,6 +191,21 @@ func TestRushQueue(t *testing.T) {
 	}
 }
 
+// TestRushReplaced: a rush that another process ended and started anew
+// within the second this one keeps the old: a new visitor still queues,
+// in the new rush.
+func TestRushReplaced(t *testing.T) {
+	h := rushHarness(t)
+	h.visitor(t, "192.0.2.1").hold(t, 4)
+	_, b := h.visitor(t, "198.51.100.1").get(bookPath) // the rush is kept
+	expectWaiting(t, b, "1")
+	if _, err := h.db.Exec(context.Background(), `UPDATE booking_rush SET rush = nextval('booking_rush_seq'), issued = 0`); err != nil {
+		t.Fatal(err)
+	}
+	_, b = h.visitor(t, "198.51.100.2").get(bookPath)
+	expectWaiting(t, b, "1")
+}
+
 // TestRushQuietReadsNothing: with no rush on, the check of a booking
 // page asks the database once a second at most: a request with a
 // cancelled context passes.
