@@ -216,6 +216,7 @@ func New(d Deps) (*Server, error) {
 	s.routes(d.Registry)
 	s.slashRoutes = slashRoutesOf(s.app)
 	s.registerCacheMetrics(d.Registry)
+	s.registerRushMetrics(d.Registry)
 	s.registerConnMetrics(d.Registry)
 	return s, nil
 }

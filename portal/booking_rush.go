@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/office"
@@ -69,9 +70,42 @@ type rushEntry struct {
 type rushes struct {
 	mu sync.Mutex
 	m  map[rushKey]*rushEntry
+	// answers counts the requests of services in rush mode, by whether
+	// they were let through ("admitted") or waited ("waiting"); tickets
+	// the tickets this process handed out.
+	answers *prometheus.CounterVec
+	tickets prometheus.Counter
 }
 
-func newRushes() *rushes { return &rushes{m: map[rushKey]*rushEntry{}} }
+func newRushes() *rushes {
+	return &rushes{
+		m: map[rushKey]*rushEntry{},
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portal_booking_rush_requests_total", Help: "Requests of booking pages in rush mode, by whether they were admitted or waited.",
+		}, []string{"outcome"}),
+		tickets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "portal_booking_rush_tickets_total", Help: "Waiting room tickets handed out (or found again for an address) by this process.",
+		}),
+	}
+}
+
+// registerRushMetrics puts rush mode's counters on /metrics, with the
+// number of services this process knows to be in rush mode.
+func (s *Server) registerRushMetrics(reg *prometheus.Registry) {
+	reg.MustRegister(s.rushes.answers, s.rushes.tickets, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "portal_booking_rushes", Help: "Services of offices in rush mode, as this process last read them.",
+	}, func() float64 {
+		s.rushes.mu.Lock()
+		defer s.rushes.mu.Unlock()
+		n := 0
+		for _, e := range s.rushes.m {
+			if e.on && time.Now().Before(e.rush.Until) {
+				n++
+			}
+		}
+		return float64(n)
+	}))
+}
 
 // state returns the rush of the office's service that is on at now, read
 // through db when the entry is older than rushTTL; false when there is
@@ -185,6 +219,7 @@ func (s *Server) queue(c *fiber.Ctx, e *office.Entry, k rushKey, r store.Rush, n
 			}
 			return s.queue(c, e, k, next, now, true)
 		}
+		s.rushes.tickets.Inc()
 	}
 	path := "/amt/" + e.Slug + "/leistungen/" + k.service + "/termin"
 	admittedAt := r.Started.Add(time.Duration(float64(n) / r.AdmitRate * float64(time.Second)))
@@ -196,8 +231,10 @@ func (s *Server) queue(c *fiber.Ctx, e *office.Entry, k rushKey, r store.Rush, n
 	})
 	admitted := r.Admitted(now)
 	if n <= admitted {
+		s.rushes.answers.WithLabelValues("admitted").Inc()
 		return false, nil
 	}
+	s.rushes.answers.WithLabelValues("waiting").Inc()
 	return true, s.views.render(c, fiber.StatusOK, "booking_rush", s.waitingRoom(c, e, k.service, path, n-admitted, admittedAt.Sub(now)))
 }
 

@@ -182,6 +182,10 @@ func TestRushQueue(t *testing.T) {
 	_, b = bee.get(bookPath)
 	expectWaiting(t, b, "1")
 
+	_, m := h.local("/metrics")
+	expectContains(t, m, `portal_booking_rush_requests_total{outcome="admitted"} 2`, `portal_booking_rush_requests_total{outcome="waiting"}`,
+		"portal_booking_rushes 1", "portal_booking_rush_tickets_total")
+
 	// Over: the slots for everybody.
 	h.moveRush(t, `until = now() - interval '1 second'`)
 	for _, v := range []visitor{bee, d, h.visitor(t, "203.0.113.9")} {
