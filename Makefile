@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime $(FUZZTIME) ./internal/scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME) ./internal/video/turn/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
+	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime $(FUZZTIME) ./portal/
 
 # fuzz-short: what make test runs, a few seconds a target. Counts, not
 # durations: Go 1.26's fuzzing coordinator can fail a target with a bare
@@ -62,6 +63,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime 20000x ./internal/scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime 50000x ./internal/video/turn/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime 20000x ./internal/video/sfu/
+	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime 100000x ./portal/
 
 ## bench: Go benchmarks of the hot paths, then the figures of the real binary under load
 ## (.ci/bench-http, .ci/bench-inbox, .ci/bench-mail, .ci/bench-video, .ci/bench-booking) and the hostile-load test at full size

@@ -94,6 +94,7 @@ type Server struct {
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
+	rushes   *rushes                            // which services are in rush mode (booking_rush.go)
 	conns    atomic.Pointer[connlimit.Listener] // the listener Serve runs on
 	// slashRoutes are the static routes spelled with a trailing slash,
 	// by their path without it (canonical.go).
@@ -165,6 +166,7 @@ func New(d Deps) (*Server, error) {
 		validate: forms.NewValidator(),
 		shared:   sharedPages{pages: make(map[string]sharedPage)},
 		spliced:  splicedPages{pages: make(map[string]*splicedPage)},
+		rushes:   newRushes(),
 		forms:    d.Forms,
 		subs:     d.Submissions,
 		auth:     d.Auth,
@@ -214,6 +216,7 @@ func New(d Deps) (*Server, error) {
 	s.routes(d.Registry)
 	s.slashRoutes = slashRoutesOf(s.app)
 	s.registerCacheMetrics(d.Registry)
+	s.registerRushMetrics(d.Registry)
 	s.registerConnMetrics(d.Registry)
 	return s, nil
 }

@@ -34,7 +34,7 @@ func bookingHarness(t *testing.T) (*harness, *mailtest.Sink) {
 
 // slots returns the slot values of a booking page, in page order (the
 // first free slot first).
-func slots(t *testing.T, b string) []string {
+func slots(t testing.TB, b string) []string {
 	t.Helper()
 	var out []string
 	for _, m := range slotButton.FindAllStringSubmatch(b, -1) {

@@ -80,6 +80,9 @@ func (s *Server) showBooking(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if done, err := s.rushGate(c, e, slug); done || err != nil {
+		return err
+	}
 	key, shared := s.bookingPageKey(c, e, slug)
 	version := strconv.FormatInt(s.now().UnixNano()/int64(bookingPageTTL), 10)
 	if shared && s.splicedFresh(key, version) {
@@ -138,6 +141,9 @@ func (s *Server) bookingPageKey(c *fiber.Ctx, e *office.Entry, service string) (
 func (s *Server) holdSlot(c *fiber.Ctx) error {
 	e, slug, err := s.bookingAt(c)
 	if err != nil {
+		return err
+	}
+	if done, err := s.rushGate(c, e, slug); done || err != nil {
 		return err
 	}
 	cals, err := s.booking.Calendars(c.UserContext(), e.Office, slug)

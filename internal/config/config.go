@@ -96,6 +96,13 @@ type Config struct {
 	// have at an office at once: unconfirmed, or booked and to come.
 	BookingPerAddress int
 
+	// BookingRushHolds (PORTAL_BOOKING_RUSH_HOLDS, 0 to 100000, default
+	// 300) is how many holds a minute one service of an office takes
+	// before its booking pages queue new visitors (rush mode,
+	// docs/booking.md), who are then let in at BookingRushHolds/60 a
+	// second; 0: never.
+	BookingRushHolds int
+
 	// TURN (internal/video/turn), for browsers whose network reaches the
 	// media port neither over UDP nor over TCP. TURNPort
 	// (PORTAL_TURN_PORT) serves TURN over UDP and TCP on one port number
@@ -276,6 +283,14 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.BookingPerAddress = count(getenv, "PORTAL_BOOKING_PER_ADDRESS", 1, &problems); c.BookingPerAddress > 50 {
 		problems = append(problems, fmt.Sprintf("PORTAL_BOOKING_PER_ADDRESS must be between 1 and 50, not %d", c.BookingPerAddress))
+	}
+	c.BookingRushHolds = 300
+	if v := strings.TrimSpace(getenv("PORTAL_BOOKING_RUSH_HOLDS")); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 100000 {
+			problems = append(problems, fmt.Sprintf("PORTAL_BOOKING_RUSH_HOLDS must be between 0 (off) and 100000 (holds a minute), not %q", v))
+		} else {
+			c.BookingRushHolds = n
+		}
 	}
 	for _, ip := range strings.Split(getenv("PORTAL_VIDEO_PUBLIC_IP"), ",") {
 		if ip = strings.TrimSpace(ip); ip == "" {

@@ -26,6 +26,12 @@ func TestLoadDefaults(t *testing.T) {
 	if c.BaseURL.String() != "http://localhost:8080" {
 		t.Errorf("base url %q", c.BaseURL)
 	}
+	if c.BookingRushHolds != 300 {
+		t.Errorf("rush holds %d, want 300", c.BookingRushHolds)
+	}
+	if off, err := Load(envOf(map[string]string{"PORTAL_BOOKING_RUSH_HOLDS": "0"})); err != nil || off.BookingRushHolds != 0 {
+		t.Errorf("PORTAL_BOOKING_RUSH_HOLDS=0: %d, %v", off.BookingRushHolds, err)
+	}
 	if c.Demo || c.Production() {
 		t.Error("demo and production must be off by default")
 	}
@@ -145,6 +151,9 @@ func TestLoadRejects(t *testing.T) {
 		{"video bitrate too low", map[string]string{"PORTAL_VIDEO_MAX_KBPS": "100"}, "between 300 and 20000"},
 		{"bookings per address too many", map[string]string{"PORTAL_BOOKING_PER_ADDRESS": "51"}, "between 1 and 50"},
 		{"bookings per address none", map[string]string{"PORTAL_BOOKING_PER_ADDRESS": "0"}, "PORTAL_BOOKING_PER_ADDRESS"},
+		{"rush holds negative", map[string]string{"PORTAL_BOOKING_RUSH_HOLDS": "-1"}, "PORTAL_BOOKING_RUSH_HOLDS"},
+		{"rush holds too many", map[string]string{"PORTAL_BOOKING_RUSH_HOLDS": "100001"}, "between 0 (off) and 100000"},
+		{"rush holds not a number", map[string]string{"PORTAL_BOOKING_RUSH_HOLDS": "viele"}, "PORTAL_BOOKING_RUSH_HOLDS"},
 		{"video bitrate not a number", map[string]string{"PORTAL_VIDEO_MAX_KBPS": "fast"}, "PORTAL_VIDEO_MAX_KBPS"},
 		{"turn port", map[string]string{"PORTAL_TURN_PORT": "-1"}, "PORTAL_TURN_PORT"},
 		{"turn public ip", map[string]string{"PORTAL_TURN_PUBLIC_IP": "0.0.0.0"}, "PORTAL_TURN_PUBLIC_IP"},

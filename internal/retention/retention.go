@@ -43,7 +43,8 @@ func Sweep(ctx context.Context, db *store.DB, now time.Time, log *slog.Logger) e
 	if _, err = store.DeleteExpiredSessions(ctx, db, now, now.Add(-SessionIdle)); err != nil {
 		return err
 	}
-	// Rate windows that ended, and login attempts nobody made for a day.
+	// Rate windows that ended, tickets of rushes that are over, and login
+	// attempts nobody made for a day.
 	if err = store.DeleteStaleCounters(ctx, db, now); err != nil {
 		return err
 	}

@@ -127,11 +127,13 @@ func BlockedKeys(ctx context.Context, q Querier, keys [][]byte) (map[string]bool
 }
 
 const deleteStaleCounters = `
-WITH windows AS (DELETE FROM rate_count WHERE window_end < $1)
+WITH windows AS (DELETE FROM rate_count WHERE window_end < $1),
+tickets AS (DELETE FROM booking_rush_ticket t WHERE NOT EXISTS (SELECT 1 FROM booking_rush r WHERE r.rush = t.rush AND r.until > $1))
 DELETE FROM login_throttle WHERE updated_at < $1 - interval '1 day' AND blocked_until < $1`
 
-// DeleteStaleCounters removes windows that have ended, and attempts
-// nobody made for a day whose block is over: a key then starts afresh.
+// DeleteStaleCounters removes windows that have ended, the tickets of
+// rushes that are over, and attempts nobody made for a day whose block
+// is over: a key then starts afresh.
 func DeleteStaleCounters(ctx context.Context, q Querier, now time.Time) error {
 	if _, err := q.Exec(ctx, deleteStaleCounters, now); err != nil {
 		return fmt.Errorf("store: delete stale counters: %w", err)
