@@ -91,7 +91,7 @@ func (s *Server) giveContact(c *fiber.Ctx) error {
 	}
 	p.Name, p.Email, p.Phone = in.Name, in.Email, in.Phone
 	status := fiber.StatusConflict
-	if bad, ok := booking.AsContactError(err); ok && !p.Held {
+	if bad, ok := booking.AsFieldsError(err); ok && !p.Held {
 		// The details were wrong, but the hold is over too: the form is
 		// gone, so its fields' errors would point nowhere.
 		err = fault.New(fault.Conflict, "portal: contact", "booking.error.hold_lapsed")

@@ -49,7 +49,7 @@ func (s *Server) bookWalkIn(c *fiber.Ctx) error {
 		return c.Redirect(fmt.Sprintf("/staff/termine/%d?erledigt=eingetragen", b.ID), fiber.StatusSeeOther)
 	}
 	status := fiber.StatusUnprocessableEntity
-	switch bad, ok := booking.AsContactError(err); {
+	switch bad, ok := booking.AsFieldsError(err); {
 	case ok:
 		p.FieldErrors = map[string]string{}
 		for _, f := range []string{"name", "email", "phone"} {

@@ -223,7 +223,7 @@ func (s *Server) setWeek(c *fiber.Ctx) error {
 	if err == nil {
 		return c.Redirect(p.Base+"?erledigt=woche#woche", fiber.StatusSeeOther)
 	}
-	bad, ok := booking.AsSetupError(err)
+	bad, ok := booking.AsFieldsError(err)
 	if !ok {
 		return err
 	}
@@ -261,7 +261,7 @@ func (s *Server) setTimes(c *fiber.Ctx) error {
 	if err == nil {
 		return c.Redirect(p.Base+"?erledigt=zeiten#zeiten", fiber.StatusSeeOther)
 	}
-	bad, ok := booking.AsSetupError(err)
+	bad, ok := booking.AsFieldsError(err)
 	if !ok {
 		return err
 	}
@@ -286,7 +286,7 @@ func (s *Server) addClosure(c *fiber.Ctx) error {
 	if err == nil {
 		return c.Redirect(p.Base+"?erledigt=schliessung#schliessungen", fiber.StatusSeeOther)
 	}
-	bad, ok := booking.AsSetupError(err)
+	bad, ok := booking.AsFieldsError(err)
 	if !ok {
 		return err
 	}
@@ -297,7 +297,7 @@ func (s *Server) addClosure(c *fiber.Ctx) error {
 // setupErrors are the messages of bad's fields by the form's names
 // (fields: the service's field name, the form's), each also in the
 // page's error summary, linked to the input with id prefix+name.
-func (p *calendarPage) setupErrors(bad *booking.SetupError, prefix string, fields [][2]string) map[string]string {
+func (p *calendarPage) setupErrors(bad *booking.FieldsError, prefix string, fields [][2]string) map[string]string {
 	out := map[string]string{}
 	for _, f := range fields {
 		if id, ok := bad.Fields[f[0]]; ok {

@@ -55,17 +55,19 @@ const (
 	maxPhoneRunesSeen = 40
 )
 
-// ContactError says which contact details are wrong: field ("name",
-// "email", "phone") → message id. It travels as an Invalid error.
-type ContactError struct {
+// FieldsError says which fields of what was entered are wrong: field →
+// message id. It travels as an Invalid error: the contact details of a
+// booking (fields "name", "email", "phone") and the set-up of a calendar
+// (the fields its methods name).
+type FieldsError struct {
 	Fields map[string]string
 }
 
-func (e *ContactError) Error() string { return "booking: contact details invalid" }
+func (e *FieldsError) Error() string { return "booking: fields invalid" }
 
-// AsContactError returns the contact details' errors err carries.
-func AsContactError(err error) (*ContactError, bool) {
-	var e *ContactError
+// AsFieldsError returns the field errors err carries.
+func AsFieldsError(err error) (*FieldsError, bool) {
+	var e *FieldsError
 	ok := errors.As(err, &e)
 	return e, ok
 }
@@ -75,7 +77,7 @@ func AsContactError(err error) (*ContactError, bool) {
 // register entry); the address must be one mail can be sent to; the
 // telephone number is optional; a language that is not a two-letter code
 // is German.
-func CheckContact(c store.BookingContact) (store.BookingContact, *ContactError) {
+func CheckContact(c store.BookingContact) (store.BookingContact, *FieldsError) {
 	c.Name = strings.Join(strings.Fields(c.Name), " ")
 	c.Email = strings.TrimSpace(c.Email)
 	c.Phone = strings.TrimSpace(c.Phone)
@@ -99,7 +101,7 @@ func CheckContact(c store.BookingContact) (store.BookingContact, *ContactError) 
 		bad["phone"] = msgPhoneInvalid
 	}
 	if len(bad) > 0 {
-		return c, &ContactError{Fields: bad}
+		return c, &FieldsError{Fields: bad}
 	}
 	return c, nil
 }
@@ -141,7 +143,7 @@ func (s *Service) OpenLink(ctx context.Context, token string) (store.Booking, er
 // Contact gives the held booking of the browser's token its citizen and
 // sends the confirmation mail, whose link alone confirms (double
 // opt-in); the place is kept ConfirmTTL for it. Errors: NotFound (no
-// such hold); Invalid (*ContactError); Conflict (msgHoldLapsed: the
+// such hold); Invalid (*FieldsError); Conflict (msgHoldLapsed: the
 // hold lapsed or its details came already; msgAddressLimit: the address
 // has its appointments of the service).
 func (s *Service) Contact(ctx context.Context, token string, c store.BookingContact) (store.Booking, error) {

@@ -121,7 +121,7 @@ func TestContactRefused(t *testing.T) {
 		{store.BookingContact{Name: "Anna", Email: "a@example.org", Phone: "call me"}, "phone", "booking.error.phone_invalid"},
 	} {
 		_, err := w.svc.Contact(context.Background(), h.Token, c.in)
-		bad, ok := booking.AsContactError(err)
+		bad, ok := booking.AsFieldsError(err)
 		if fault.KindOf(err) != fault.Invalid || !ok || bad.Fields[c.field] != c.want {
 			t.Errorf("%+v: %v (%v), want %s on %s", c.in, err, bad, c.want, c.field)
 		}

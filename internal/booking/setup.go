@@ -2,7 +2,6 @@ package booking
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -44,22 +43,6 @@ const (
 	maxNoticeMinutes  = 30 * 24 * 60
 	maxCapacityOfRule = 50
 )
-
-// SetupError says which fields of a calendar's set-up are wrong: field
-// name (as the caller named it) → message id. It travels as an Invalid
-// error.
-type SetupError struct {
-	Fields map[string]string
-}
-
-func (e *SetupError) Error() string { return "booking: calendar set-up invalid" }
-
-// AsSetupError returns the set-up errors err carries.
-func AsSetupError(err error) (*SetupError, bool) {
-	var e *SetupError
-	ok := errors.As(err, &e)
-	return e, ok
-}
 
 // Setup is a calendar with what its slots are made of, as its admin
 // sees it.
@@ -122,7 +105,7 @@ func (s *Service) Setup(ctx context.Context, office store.Office, slug string) (
 // 1 to 50 places, no overlap with another range of its day; a rule's
 // field is "<weekday>-<n>", weekday 1 (Monday) to 7, n its place among
 // the day's ranges from 1, as the caller passes them in names. Errors:
-// NotFound; Invalid (*SetupError).
+// NotFound; Invalid (*FieldsError).
 func (s *Service) SetWeek(ctx context.Context, a Access, calendarID int64, week []store.Rule, names []string) error {
 	const op = "booking: set week"
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
@@ -148,7 +131,7 @@ func (s *Service) SetWeek(ctx context.Context, a Access, calendarID int64, week 
 			}
 		}
 		if len(bad) > 0 {
-			return fault.Wrap(fault.Invalid, op, &SetupError{Fields: bad})
+			return fault.Wrap(fault.Invalid, op, &FieldsError{Fields: bad})
 		}
 		rules, err := store.ListCalendarRules(ctx, tx, a.OfficeID, c.ID)
 		if err != nil {
@@ -164,7 +147,7 @@ func (s *Service) SetWeek(ctx context.Context, a Access, calendarID int64, week 
 
 // SetTimes sets the slot length, the buffer between slots, the notice
 // and the horizon of a's office's calendar calendarID; fields "slot",
-// "buffer", "notice", "horizon". Errors: NotFound; Invalid (*SetupError).
+// "buffer", "notice", "horizon". Errors: NotFound; Invalid (*FieldsError).
 func (s *Service) SetTimes(ctx context.Context, a Access, calendarID int64, slot, buffer, notice time.Duration, horizonDays int) error {
 	const op = "booking: set times"
 	bad := map[string]string{}
@@ -181,7 +164,7 @@ func (s *Service) SetTimes(ctx context.Context, a Access, calendarID int64, slot
 		bad["horizon"] = MsgHorizonDays
 	}
 	if len(bad) > 0 {
-		return fault.Wrap(fault.Invalid, op, &SetupError{Fields: bad})
+		return fault.Wrap(fault.Invalid, op, &FieldsError{Fields: bad})
 	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		c, err := store.GetCalendar(ctx, tx, a.OfficeID, calendarID)
@@ -200,7 +183,7 @@ func (s *Service) SetTimes(ctx context.Context, a Access, calendarID int64, slot
 // (dates, inclusive, at most a year, not over before today) for reason;
 // fields "first", "last", "reason". Bookings on those days stay: the
 // office tells their citizens itself (or cancels them). Errors:
-// NotFound; Invalid (*SetupError).
+// NotFound; Invalid (*FieldsError).
 func (s *Service) AddClosure(ctx context.Context, a Access, calendarID int64, first, last time.Time, reason string) error {
 	const op = "booking: add closure"
 	reason = strings.Join(strings.Fields(reason), " ")
@@ -218,7 +201,7 @@ func (s *Service) AddClosure(ctx context.Context, a Access, calendarID int64, fi
 		bad["reason"] = MsgClosureReason
 	}
 	if len(bad) > 0 {
-		return fault.Wrap(fault.Invalid, op, &SetupError{Fields: bad})
+		return fault.Wrap(fault.Invalid, op, &FieldsError{Fields: bad})
 	}
 	return s.db.InTx(ctx, func(tx pgx.Tx) error {
 		if err := store.AddClosure(ctx, tx, a.OfficeID, calendarID, store.Closure{FirstDay: first, LastDay: last, Reason: reason}); err != nil {

@@ -32,7 +32,7 @@ const (
 // ends; the limit per address does not apply (staff decide). The place is
 // taken as a citizen's hold takes it, so it is never double-booked.
 // Audited. Errors: NotFound (no such calendar of the office); Invalid
-// (*ContactError; msgWalkInService; msgWalkInSlot); Conflict
+// (*FieldsError; msgWalkInService; msgWalkInSlot); Conflict
 // (msgSlotTaken).
 func (s *Service) WalkIn(ctx context.Context, a Access, office store.Office, calendarID int64, service string, start time.Time, c store.BookingContact) (store.Booking, error) {
 	const op = "booking: walk-in"
