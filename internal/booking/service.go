@@ -245,23 +245,33 @@ func (s *Service) FirstFree(ctx context.Context, office store.Office, calendarID
 	if err != nil {
 		return Slot{}, false, fmt.Errorf("%s: %w", op, err)
 	}
-	// One count over the whole horizon, not one per week: an anonymous
-	// visitor of a full calendar costs one query, however far the
-	// horizon.
-	days := p.days(from, s.now().Add(p.cal.Horizon+24*time.Hour))
-	if len(days) == 0 {
-		return Slot{}, false, nil
+	// The first week, then the rest of the horizon at once: two counts at
+	// most, however far the horizon, and the common case (a free place
+	// this week) computes and counts one week only.
+	end := s.now().Add(p.cal.Horizon + 24*time.Hour)
+	week := from.Add(7 * 24 * time.Hour)
+	if end.Before(week) {
+		week = end
 	}
-	last := days[len(days)-1].Slots
-	taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
-	if err != nil {
-		return Slot{}, false, fmt.Errorf("%s: %w", op, err)
-	}
-	for _, d := range days {
-		for _, sl := range d.Slots {
-			if sl.Capacity > taken[sl.Start.UTC()] {
-				sl.Free = sl.Capacity - taken[sl.Start.UTC()]
-				return sl, true, nil
+	for _, r := range [][2]time.Time{{from, week}, {week, end}} {
+		if !r[0].Before(r[1]) {
+			break
+		}
+		days := p.days(r[0], r[1])
+		if len(days) == 0 {
+			continue
+		}
+		last := days[len(days)-1].Slots
+		taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
+		if err != nil {
+			return Slot{}, false, fmt.Errorf("%s: %w", op, err)
+		}
+		for _, d := range days {
+			for _, sl := range d.Slots {
+				if n := taken[sl.Start.UTC()]; sl.Capacity > n {
+					sl.Free = sl.Capacity - n
+					return sl, true, nil
+				}
 			}
 		}
 	}
