@@ -23,19 +23,19 @@ import (
 // in the order they were enqueued.
 func (w *world) mails(t *testing.T, id int64) []string {
 	t.Helper()
-	rows, err := w.db.Query(context.Background(),
-		`SELECT args->>'template' FROM river_job WHERE kind = 'mail.send' AND (args->>'booking_id')::bigint = $1 ORDER BY id`, id)
+	return w.texts(t, `SELECT args->>'template' FROM river_job WHERE kind = 'mail.send' AND (args->>'booking_id')::bigint = $1 ORDER BY id`, id)
+}
+
+// texts returns the one text column of what query selects.
+func (w *world) texts(t *testing.T, query string, args ...any) []string {
+	t.Helper()
+	rows, err := w.db.Query(context.Background(), query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

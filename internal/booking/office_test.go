@@ -69,20 +69,7 @@ func (w *world) audited(t *testing.T, action domain.Action) int {
 // calls returns the bodies of the webhook calls enqueued, in order.
 func (w *world) calls(t *testing.T) []string {
 	t.Helper()
-	rows, err := w.db.Query(context.Background(), `SELECT args->>'body' FROM river_job WHERE kind = 'webhook.deliver' ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
+	return w.texts(t, `SELECT args->>'body' FROM river_job WHERE kind = 'webhook.deliver' ORDER BY id`)
 }
 
 func ids(list []store.Booking) string {
