@@ -315,9 +315,12 @@ func TestHostileLoadLeavesMemoryBounded(t *testing.T) {
 			}
 			wg.Wait()
 		})
-		t.Logf("%d junk URLs: resident memory at most %.0f MB, %.0f MB after", junk, top, h.rss())
-		if top >= 100 {
-			t.Errorf("%.0f MB, want under 100 MB", top)
+		// The bound is on the growth over the idle process, not on its
+		// size: the idle size grows with every template and message the
+		// binary carries, which is not what the junk is about.
+		t.Logf("%d junk URLs: resident memory at most %.0f MB (+%.0f MB over idle), %.0f MB after", junk, top, top-idle, h.rss())
+		if top-idle >= 45 {
+			t.Errorf("+%.0f MB over idle, want under 45 MB", top-idle)
 		}
 	})
 
