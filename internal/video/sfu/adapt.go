@@ -20,9 +20,10 @@ import (
 // Config.MaxBitrate and comes down only on rising delay or loss. Once a
 // second (adaptInterval) each peer takes a sample of its link (see
 // adaptState.round):
-//   - its share per forwarded video track: the estimate less
-//     audioAllowance per forwarded audio track, divided among the video
-//     tracks;
+//   - its share per forwarded video track: the estimate divided among
+//     the video tracks. Only video carries TWCC sequence numbers
+//     (configureTWCC), so the estimate is what the link takes beside the
+//     audio;
 //   - whether the link limits the publishers: only once it stays
 //     congested, so that passing jitter costs no quality;
 //   - whether video to it pauses: when, lowTicks rounds in a row, the link
@@ -49,7 +50,6 @@ const (
 	// sends for a 720p camera at most.
 	DefaultMaxBitrate = 2_500_000
 	adaptInterval     = time.Second
-	audioAllowance    = 50_000  // bits per second of one Opus track with its headers
 	minEstimate       = 30_000  // the least the estimator goes down to
 	videoFloor        = 100_000 // a share below this gives no usable video
 	// minCap is the least a REMB cap goes down to. It is above the
@@ -76,6 +76,7 @@ func defaultPauses() pauses {
 // adaptState is what adaptLoop remembers between its rounds.
 type adaptState struct {
 	last      int   // the estimate of the last round
+	feedback  int64 // outbound.feedback at the last round
 	recent    uint8 // one bit per round, the newest lowest: congested
 	limiting  bool  // the link caps the publishers
 	clean     int   // rounds in a row without congestion
@@ -97,7 +98,7 @@ type adaptState struct {
 func newEstimators(cfg Config, logs logging.LoggerFactory) (*cc.InterceptorFactory, error) {
 	return cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(cfg.MaxBitrate+audioAllowance),
+			gcc.SendSideBWEInitialBitrate(cfg.MaxBitrate),
 			gcc.SendSideBWEMinBitrate(minEstimate),
 			gcc.SendSideBWEMaxBitrate(MaxTracks*cfg.MaxBitrate),
 			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
@@ -127,13 +128,19 @@ func (p *Peer) adaptDownlink(now time.Time) {
 	stats := p.bwe.GetStats()
 	in := linkSample{now: now, estimate: p.bwe.GetTargetBitrate()}
 	in.loss, _ = stats["averageLoss"].(float64)
+	if f := p.gate.feedback.Load(); f == p.adapt.feedback {
+		// No TWCC feedback since the last round: no video flows (a
+		// pause, or none published), and the estimator's figures are
+		// those of before. The audio's receiver reports tell the loss.
+		in.loss = p.gate.audioLoss()
+	} else {
+		p.adapt.feedback = f
+	}
 	p.mu.Lock()
 	in.echo = p.room != nil && p.room.echo
 	for t := range p.senders {
 		if t.remote.Kind() == webrtc.RTPCodecTypeVideo {
 			in.video++
-		} else {
-			in.audio++
 		}
 	}
 	p.mu.Unlock()
@@ -157,11 +164,11 @@ func (p *Peer) adaptDownlink(now time.Time) {
 
 // linkSample is what one round knows of a subscriber's link.
 type linkSample struct {
-	now          time.Time
-	estimate     int     // the estimator's target, bits per second
-	loss         float64 // the estimator's average share of packets lost
-	audio, video int     // tracks forwarded to the subscriber
-	echo         bool    // an echo room: never pause
+	now      time.Time
+	estimate int     // the estimator's target, bits per second
+	loss     float64 // the estimator's average share of packets lost
+	video    int     // video tracks forwarded to the subscriber
+	echo     bool    // an echo room: never pause
 }
 
 // verdict is what a round does with the video forwarded to a subscriber.
@@ -185,7 +192,7 @@ const (
 // congestion. Passing jitter (a keyframe's burst, a busy machine) thus
 // costs no quality; a link that stays congested caps the publishers.
 func (a *adaptState) round(in linkSample, ps pauses) (verdict, int) {
-	share := in.estimate - audioAllowance*in.audio
+	share := in.estimate
 	if in.video > 1 {
 		share /= in.video
 	}
@@ -239,8 +246,7 @@ func (a *adaptState) round(in linkSample, ps pauses) (verdict, int) {
 	if !a.limiting || a.paused && !a.resuming {
 		return v, -1
 	}
-	// A link whose estimate is all audio still limits: at the least cap.
-	return v, max(share, 0)
+	return v, share
 }
 
 // stopVideo pauses (stop) the video forwarded to p, or resumes it and

@@ -93,10 +93,11 @@
 // subscriber that cannot decode a publisher's codec gets no video of it. No RTX and no FEC;
 // lost packets are retransmitted on NACK by the browser towards the server
 // and by the server (from its per-sender history) towards subscribers.
-// Congestion control: the server sends TWCC feedback to publishers, whose
-// browsers size what they send by it, and adds its own TWCC sequence
-// numbers on what it forwards, whose feedback drives one bandwidth
-// estimator per subscriber. Every second each publisher gets a REMB cap:
+// Congestion control, on video only (audio carries no TWCC sequence
+// numbers): the server sends TWCC feedback to publishers, whose browsers
+// size what they send by it, and adds its own TWCC sequence numbers on
+// the video it forwards, whose feedback drives one bandwidth estimator
+// per subscriber. Every second each publisher gets a REMB cap:
 // what its weakest subscriber's link takes, at most Config.MaxBitrate. A
 // subscriber whose link cannot carry any video beside the audio gets audio
 // only, and a quality message (Message.Video "paused", later "on"). See

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/gesundheitsamt/portal/internal/video/pionlog"
@@ -85,7 +86,8 @@ const nackHistory = 256
 
 func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, out *outboundFactory, logs logging.LoggerFactory) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
-	r.Add(bwe)
+	r.Add(out.inbound())
+	r.Add(twccOnlyFactory{bwe})
 	err := webrtc.ConfigureNackWithOptions(m, r,
 		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
 		nack.WithResponderLoggerFactory(logs),
@@ -102,14 +104,80 @@ func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, out *out
 	if err != nil {
 		return nil, err
 	}
-	if err := webrtc.ConfigureTWCCSenderWithOptions(m, r, twcc.WithLoggerFactory(logs)); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, r); err != nil {
+	if err := configureTWCC(m, r, logs); err != nil {
 		return nil, err
 	}
 	r.Add(out)
 	return r, nil
+}
+
+// configureTWCC negotiates transport-wide congestion control for video
+// only: TWCC feedback to publishers and TWCC sequence numbers on what the
+// server forwards (webrtc.ConfigureTWCCSender and
+// ConfigureTWCCHeaderExtensionSender do both kinds). Audio is a small,
+// steady share of a link (about 50 kbit/s per Opus track) that needs no
+// estimate; leaving it out spares a third of all packets the feedback
+// bookkeeping on both sides (browsers left audio out of their own
+// send-side estimate for years, for the same reason).
+func configureTWCC(m *webrtc.MediaEngine, r *interceptor.Registry, logs logging.LoggerFactory) error {
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
+	ext := webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}
+	if err := m.RegisterHeaderExtension(ext, webrtc.RTPCodecTypeVideo); err != nil {
+		return err
+	}
+	feedback, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(logs))
+	if err != nil {
+		return err
+	}
+	r.Add(feedback)
+	numbers, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return err
+	}
+	r.Add(numbers)
+	return nil
+}
+
+// twccOnly passes to the bandwidth estimator only the streams that carry
+// TWCC sequence numbers (video, see configureTWCC): the estimator would
+// otherwise keep a history of every audio packet for feedback that never
+// comes.
+type twccOnly struct{ interceptor.Interceptor }
+
+// twccOnlyFactory wraps the estimators' factory.
+type twccOnlyFactory struct{ inner interceptor.Factory }
+
+// NewInterceptor implements interceptor.Factory.
+func (f twccOnlyFactory) NewInterceptor(id string) (interceptor.Interceptor, error) {
+	i, err := f.inner.NewInterceptor(id)
+	if err != nil {
+		return nil, err
+	}
+	return twccOnly{i}, nil
+}
+
+// BindLocalStream implements interceptor.Interceptor.
+func (t twccOnly) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	if !hasTWCC(info) {
+		return w
+	}
+	return t.Interceptor.BindLocalStream(info, w)
+}
+
+// UnbindLocalStream implements interceptor.Interceptor.
+func (t twccOnly) UnbindLocalStream(info *interceptor.StreamInfo) {
+	if hasTWCC(info) {
+		t.Interceptor.UnbindLocalStream(info)
+	}
+}
+
+func hasTWCC(info *interceptor.StreamInfo) bool {
+	for _, e := range info.RTPHeaderExtensions {
+		if e.URI == sdp.TransportCCURI {
+			return true
+		}
+	}
+	return false
 }
 
 // newAPI builds the one webrtc.API all the SFU's peer connections come from.

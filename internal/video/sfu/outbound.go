@@ -1,10 +1,12 @@
 package sfu
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -24,13 +26,23 @@ import (
 //     keeps a packet's attributes after its Write returns (the NACK
 //     responder copies header and payload), so the map goes back to the
 //     pool, emptied, at once.
+//
+// It also reads what the browser reports of the link as its RTCP passes
+// (BindRTCPReader): how many TWCC feedback packets came so far, and the
+// audio's loss in its latest receiver report. A round of the adaptation
+// without new feedback (no video flows, as in a pause) takes the loss
+// from there.
 type outbound struct {
 	interceptor.NoOp
 	pool *sync.Pool
 
+	feedback  atomic.Int64  // TWCC feedback packets read
+	audioLost atomic.Uint32 // fraction lost (of 256) in the latest report on audio
+
 	mu      sync.Mutex
 	paused  map[uint32]bool // by SSRC
 	npaused atomic.Int32    // len(paused), read without mu on every packet
+	audio   map[uint32]bool // SSRCs of the audio streams sent
 }
 
 // outboundFactory makes the outbound interceptor of every connection; they
@@ -48,7 +60,7 @@ func newOutboundFactory() *outboundFactory {
 
 // NewInterceptor implements interceptor.Factory.
 func (f *outboundFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	o := &outbound{pool: &f.pool, paused: map[uint32]bool{}}
+	o := &outbound{pool: &f.pool, paused: map[uint32]bool{}, audio: map[uint32]bool{}}
 	if f.created != nil {
 		f.created(o)
 	}
@@ -78,7 +90,12 @@ func (o *outbound) isPaused(ssrc uint32) bool {
 }
 
 // BindLocalStream implements interceptor.Interceptor.
-func (o *outbound) BindLocalStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+func (o *outbound) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	if strings.HasPrefix(info.MimeType, "audio/") {
+		o.mu.Lock()
+		o.audio[info.SSRC] = true
+		o.mu.Unlock()
+	}
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		if o.isPaused(h.SSRC) {
 			return h.MarshalSize() + len(payload), nil
@@ -92,4 +109,99 @@ func (o *outbound) BindLocalStream(_ *interceptor.StreamInfo, w interceptor.RTPW
 		o.pool.Put(m)
 		return n, err
 	})
+}
+
+// UnbindLocalStream implements interceptor.Interceptor.
+func (o *outbound) UnbindLocalStream(info *interceptor.StreamInfo) {
+	o.mu.Lock()
+	delete(o.audio, info.SSRC)
+	o.mu.Unlock()
+}
+
+// BindRTCPReader implements interceptor.Interceptor. It is the outermost
+// reader, so the packets are parsed already (the attributes keep them).
+func (o *outbound) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, attr, err := r.Read(b, a)
+		if err != nil {
+			return n, attr, err
+		}
+		if attr == nil {
+			attr = make(interceptor.Attributes)
+		}
+		pkts, perr := attr.GetRTCPPackets(b[:n])
+		if perr != nil {
+			return n, attr, nil
+		}
+		for _, pkt := range pkts {
+			switch pkt := pkt.(type) {
+			case *rtcp.TransportLayerCC:
+				o.feedback.Add(1)
+			case *rtcp.ReceiverReport:
+				o.noteLoss(pkt.Reports)
+			case *rtcp.SenderReport:
+				o.noteLoss(pkt.Reports)
+			}
+		}
+		return n, attr, nil
+	})
+}
+
+// noteLoss keeps the fraction lost of the reports on audio streams.
+func (o *outbound) noteLoss(reports []rtcp.ReceptionReport) {
+	if len(reports) == 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range reports {
+		if o.audio[r.SSRC] {
+			o.audioLost.Store(uint32(r.FractionLost))
+		}
+	}
+}
+
+// audioLoss returns the audio's share of packets lost in the browser's
+// latest receiver report, 0 before the first.
+func (o *outbound) audioLoss() float64 { return float64(o.audioLost.Load()) / 256 }
+
+// inbound is the innermost interceptor of what a connection receives
+// (registered first), sharing the outbound interceptors' pool. pion reads
+// every packet with no attributes, and the NACK generator or the receiver
+// reports would make a map for each, a tenth of all the SFU allocates; so
+// inbound starts each read with a map from the pool. The map comes back
+// with the packet to track.forward, which returns it, emptied, once the
+// packet is forwarded: the interceptors of the read keep nothing of it
+// (they note sequence numbers and times as the packet passes).
+type inbound struct {
+	interceptor.NoOp
+	pool *sync.Pool
+}
+
+// inbound returns the factory of the inbound interceptors.
+func (f *outboundFactory) inbound() interceptor.Factory { return inboundFactory{&f.pool} }
+
+type inboundFactory struct{ pool *sync.Pool }
+
+// NewInterceptor implements interceptor.Factory.
+func (f inboundFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &inbound{pool: f.pool}, nil
+}
+
+// BindRemoteStream implements interceptor.Interceptor.
+func (i *inbound) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		if a == nil {
+			a = i.pool.Get().(interceptor.Attributes)
+		}
+		return r.Read(b, a)
+	})
+}
+
+// release returns the attributes of a packet read to the pool.
+func (f *outboundFactory) release(a interceptor.Attributes) {
+	if a != nil {
+		clear(a)
+		f.pool.Put(a)
+	}
 }

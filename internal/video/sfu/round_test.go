@@ -26,60 +26,59 @@ func TestAdaptRound(t *testing.T) {
 			good(2_550_000), good(600_000), good(650_000), good(700_000), good(760_000), good(820_000),
 		}},
 		{"three dips in five rounds limit", false, []step{
-			good(1_000_000), good(900_000), good(950_000), good(850_000), {800_000, 0, keep, 750_000},
-			{860_000, 0, keep, 810_000},
+			good(1_000_000), good(900_000), good(950_000), good(850_000), {800_000, 0, keep, 800_000},
+			{860_000, 0, keep, 860_000},
 		}},
 		{"heavy loss limits at once", false, []step{
-			good(1_000_000), {1_000_000, 0.3, keep, 950_000},
+			good(1_000_000), {1_000_000, 0.3, keep, 1_000_000},
 		}},
 		{"ten clean rounds lift the limit", false, []step{
-			good(1_000_000), {1_000_000, 0.3, keep, 950_000},
-			{1_010_000, 0, keep, 960_000}, {1_020_000, 0, keep, 970_000}, {1_030_000, 0, keep, 980_000},
-			{1_040_000, 0, keep, 990_000}, {1_050_000, 0, keep, 1_000_000}, {1_060_000, 0, keep, 1_010_000},
-			{1_070_000, 0, keep, 1_020_000}, {1_080_000, 0, keep, 1_030_000}, {1_090_000, 0, keep, 1_040_000},
+			good(1_000_000), {1_000_000, 0.3, keep, 1_000_000},
+			{1_010_000, 0, keep, 1_010_000}, {1_020_000, 0, keep, 1_020_000}, {1_030_000, 0, keep, 1_030_000},
+			{1_040_000, 0, keep, 1_040_000}, {1_050_000, 0, keep, 1_050_000}, {1_060_000, 0, keep, 1_060_000},
+			{1_070_000, 0, keep, 1_070_000}, {1_080_000, 0, keep, 1_080_000}, {1_090_000, 0, keep, 1_090_000},
 			good(1_100_000),
 		}},
 		{"a link too weak pauses after three rounds, resumes after the pause", false, []step{
-			good(1_000_000), {90_000, 0.3, keep, 40_000}, {80_000, 0.3, keep, 30_000},
+			good(1_000_000), {90_000, 0.3, keep, 90_000}, {80_000, 0.3, keep, 80_000},
 			{70_000, 0.3, pauseVideo, -1},
 			// Paused: audio only, and the link shows no share.
 			{75_000, 0, stillPaused, -1}, {80_000, 0, stillPaused, -1}, {85_000, 0, stillPaused, -1},
 			{90_000, 0, stillPaused, -1}, {95_000, 0, stillPaused, -1}, {100_000, 0, stillPaused, -1},
 			{105_000, 0, stillPaused, -1},
 			// Eight seconds: the share shows a round before the video.
-			{110_000, 0, stillPaused, 60_000},
-			{115_000, 0, resumeVideo, 65_000},
+			{110_000, 0, stillPaused, 110_000},
+			{115_000, 0, resumeVideo, 115_000},
 		}},
 		{"congestion at the end of the pause keeps it", false, []step{
-			good(1_000_000), {90_000, 0.3, keep, 40_000}, {80_000, 0.3, keep, 30_000},
+			good(1_000_000), {90_000, 0.3, keep, 90_000}, {80_000, 0.3, keep, 80_000},
 			{70_000, 0.3, pauseVideo, -1},
 			{75_000, 0, stillPaused, -1}, {80_000, 0, stillPaused, -1}, {85_000, 0, stillPaused, -1},
 			{90_000, 0, stillPaused, -1}, {95_000, 0, stillPaused, -1}, {100_000, 0, stillPaused, -1},
 			{105_000, 0, stillPaused, -1},
-			{110_000, 0, stillPaused, 60_000},
+			{110_000, 0, stillPaused, 110_000},
 			{100_000, 0.2, stillPaused, -1},
-			{105_000, 0, stillPaused, 55_000},
-			{110_000, 0, resumeVideo, 60_000},
+			{105_000, 0, stillPaused, 105_000},
+			{110_000, 0, resumeVideo, 110_000},
 		}},
 		{"a low share without congestion does not pause", false, []step{
 			good(100_000), good(100_000), good(100_000), good(100_000),
 		}},
 		{"an echo room never pauses", true, []step{
-			good(1_000_000), {90_000, 0.3, keep, 40_000}, {80_000, 0.3, keep, 30_000},
-			{70_000, 0.3, keep, 20_000}, {60_000, 0.3, keep, 10_000},
+			good(1_000_000), {90_000, 0.3, keep, 90_000}, {80_000, 0.3, keep, 80_000},
+			{70_000, 0.3, keep, 70_000}, {60_000, 0.3, keep, 60_000},
 		}},
 	}
-	// A subscriber of two audio and two video tracks whose link carries
-	// less than the audio: it limits the publishers at a share of 0 (the
-	// least cap), and is not taken for a paused one.
-	t.Run("a link too weak for its audio still limits", func(t *testing.T) {
+	// The estimate covers the video alone (audio carries no TWCC sequence
+	// numbers), and two video tracks share it.
+	t.Run("two video tracks share the estimate", func(t *testing.T) {
 		var a adaptState
 		now := time.Unix(1_800_000_000, 0)
-		in := linkSample{now: now, estimate: 1_000_000, audio: 2, video: 2}
+		in := linkSample{now: now, estimate: 1_000_000, video: 2}
 		a.round(in, ps)
 		in.now, in.estimate, in.loss = now.Add(time.Second), 90_000, 0.3
-		if v, share := a.round(in, ps); v != keep || share != 0 {
-			t.Errorf("verdict %d, share %d; want keep, 0", v, share)
+		if v, share := a.round(in, ps); v != keep || share != 45_000 {
+			t.Errorf("verdict %d, share %d; want keep, 45000", v, share)
 		}
 	})
 	for _, tt := range tests {
@@ -87,7 +86,7 @@ func TestAdaptRound(t *testing.T) {
 			var a adaptState
 			now := time.Unix(1_800_000_000, 0)
 			for i, s := range tt.steps {
-				v, share := a.round(linkSample{now: now, estimate: s.estimate, loss: s.loss, audio: 1, video: 1, echo: tt.echo}, ps)
+				v, share := a.round(linkSample{now: now, estimate: s.estimate, loss: s.loss, video: 1, echo: tt.echo}, ps)
 				if v != s.want || share != s.share {
 					t.Fatalf("round %d (estimate %d, loss %.1f): verdict %d, share %d; want %d, %d", i, s.estimate, s.loss, v, share, s.want, s.share)
 				}
@@ -105,7 +104,7 @@ func TestAdaptPausesGrow(t *testing.T) {
 	var a adaptState
 	now := time.Unix(1_800_000_000, 0)
 	tick := func(est int, loss float64) verdict {
-		v, _ := a.round(linkSample{now: now, estimate: est, loss: loss, audio: 1, video: 1}, ps)
+		v, _ := a.round(linkSample{now: now, estimate: est, loss: loss, video: 1}, ps)
 		now = now.Add(time.Second)
 		return v
 	}

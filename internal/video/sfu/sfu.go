@@ -70,6 +70,9 @@ type SFU struct {
 	bwe     *cc.InterceptorFactory
 	nextBWE cc.BandwidthEstimator
 	nextOut *outbound
+	// attrs pools the interceptor attributes of packets in flight (see
+	// inbound).
+	attrs *outboundFactory
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -128,6 +131,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	s.bwe.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { s.nextBWE = e })
 	out := newOutboundFactory()
 	out.created = func(o *outbound) { s.nextOut = o }
+	s.attrs = out
 	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, out, logs)
 	if err != nil {
 		s.closeMuxes()

@@ -78,14 +78,16 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 // browsers' end-to-end encrypted frames pass untouched.
 func (t *track) forward() {
 	buf := make([]byte, rtpBufSize)
+	attrs := t.owner.s.attrs
 	for {
-		n, _, err := t.remote.Read(buf)
+		n, a, err := t.remote.Read(buf)
 		if err != nil {
 			return
 		}
 		// An error names subscribers whose connection is closing; they
 		// leave through their own Close.
 		_, _ = t.local.Write(buf[:n])
+		attrs.release(a)
 	}
 }
 
