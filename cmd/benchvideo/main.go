@@ -66,6 +66,8 @@ type report struct {
 	Warmup   float64  `json:"warmup_seconds"`
 	Bitrate  int      `json:"video_bitrate"`
 	Results  []result `json:"results"`
+	// Pooled are each SFU's figures over its windows (see pool).
+	Pooled []pooled `json:"pooled"`
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.bitrate, "bitrate", 1_000_000, "video `bits` per second of each peer")
 	fs.DurationVar(&o.stagger, "stagger", 50*time.Millisecond, "pause between two calls' joins")
 	fs.DurationVar(&o.connect, "connect-timeout", 60*time.Second, "the longest wait for every call's media")
-	sfus := fs.String("sfus", sfuOurs+","+sfuGalene, "the SFUs to measure, in order")
+	sfus := fs.String("sfus", sfuOurs+","+sfuGalene, "the SFUs to measure, in order; one named twice is measured in two windows")
 	galeneBin := fs.String("galene", "", "Galène's `binary`; without it Galène is skipped")
 	galeneVersion := fs.String("galene-version", "", "Galène's `version` (a commit), reported beside its figures")
 	galeneSkip := fs.String("galene-skipped", "no -galene binary given", "the `reason` reported when Galène is skipped")
@@ -132,6 +134,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\n== video SFUs, %d calls, %v measured after %v warm-up (%d cores, load before %s) ==\n",
 		o.calls, o.duration, o.warmup, rep.Cores, rep.Load1)
 	printTable(stdout, rep.Results)
+	for _, name := range []string{sfuOurs, sfuGalene} {
+		if p := pool(rep.Results, name); p != nil && p.figures != nil {
+			rep.Pooled = append(rep.Pooled, *p)
+		}
+	}
 	if *jsonPath != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {

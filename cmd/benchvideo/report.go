@@ -244,9 +244,17 @@ func printTable(w io.Writer, rs []result) {
 			fmt.Fprintf(w, "%s: the load generator fell behind: it wrote %.1f of %.1f Mbit/s of video\n", r.SFU, r.SentMbps, r.ExpectedMbps)
 		}
 	}
-	ours, galene := find(rs, sfuOurs), find(rs, sfuGalene)
+	ours, galene := pool(rs, sfuOurs), pool(rs, sfuGalene)
 	if ours == nil || ours.figures == nil {
 		return
+	}
+	if ours.Windows > 1 || galene != nil && galene.Windows > 1 {
+		fmt.Fprintf(w, "\nover all windows: %s %.3f %% of a core per video track (%d windows), ", ours.SFU, ours.CPUPerTrackPct, ours.Windows)
+		if galene != nil && galene.figures != nil {
+			fmt.Fprintf(w, "%s %.3f (%d windows)\n", galene.SFU, galene.CPUPerTrackPct, galene.Windows)
+		} else {
+			fmt.Fprintln(w, "no Galène")
+		}
 	}
 	fmt.Fprintf(w, "\ntargets for %s:\n", ours.SFU)
 	fmt.Fprintf(w, "  ≥ %d calls                           %d   %s\n", goals.calls, ours.Calls, verdict(ours.Calls >= goals.calls))
@@ -260,11 +268,49 @@ func printTable(w io.Writer, rs []result) {
 	}
 }
 
-func find(rs []result, name string) *result {
-	for i := range rs {
-		if rs[i].SFU == name {
-			return &rs[i]
+// pooled is one SFU's figures over all its windows: an SFU named more
+// than once in -sfus is measured in several windows, in the order given,
+// so that a machine whose speed drifts during the run (a virtual machine's
+// neighbours) weighs on both SFUs alike (portal,galene,galene,portal).
+type pooled struct {
+	SFU     string `json:"sfu"`
+	Windows int    `json:"windows"`
+	*figures
+}
+
+// pool combines the measured windows of the SFU name: its CPU per track
+// over all of them (CPU seconds over track seconds), the worst window's
+// loss and delay, the fewest calls. It returns nil when name was not
+// measured, and a pooled value without figures when no window of it has
+// any (skipped or failed).
+func pool(rs []result, name string) *pooled {
+	var p *pooled
+	var cpu, trackSeconds float64
+	for _, r := range rs {
+		if r.SFU != name {
+			continue
 		}
+		if p == nil {
+			p = &pooled{SFU: name}
+		}
+		if r.figures == nil {
+			continue
+		}
+		if p.figures == nil {
+			f := *r.figures
+			p.figures = &f
+		}
+		p.Windows++
+		cpu += r.CPUSeconds
+		trackSeconds += r.Seconds * float64(r.VideoTracks)
+		f := p.figures
+		f.Calls = min(f.Calls, r.Calls)
+		f.VideoLossPct = max(f.VideoLossPct, r.VideoLossPct)
+		f.AudioLossPct = max(f.AudioLossPct, r.AudioLossPct)
+		f.VideoP99Ms = max(f.VideoP99Ms, r.VideoP99Ms)
 	}
-	return nil
+	if p != nil && p.figures != nil {
+		p.CPUPerTrackPct = 100 * cpu / trackSeconds
+	}
+	return p
 }
