@@ -278,14 +278,15 @@ type pooled struct {
 	*figures
 }
 
-// pool combines the measured windows of the SFU name: its CPU per track
-// over all of them (CPU seconds over track seconds), the worst window's
-// loss and delay, the fewest calls. It returns nil when name was not
+// pool combines the measured windows of the SFU name: its CPU over all of
+// them (the seconds, the CPU seconds, the share of a core and per track:
+// CPU seconds over track seconds), the worst window's loss and video
+// delay p99, the fewest calls; the other figures are the first window's. It returns nil when name was not
 // measured, and a pooled value without figures when no window of it has
 // any (skipped or failed).
 func pool(rs []result, name string) *pooled {
 	var p *pooled
-	var cpu, trackSeconds float64
+	var cpu, seconds, trackSeconds float64
 	for _, r := range rs {
 		if r.SFU != name {
 			continue
@@ -302,6 +303,7 @@ func pool(rs []result, name string) *pooled {
 		}
 		p.Windows++
 		cpu += r.CPUSeconds
+		seconds += r.Seconds
 		trackSeconds += r.Seconds * float64(r.VideoTracks)
 		f := p.figures
 		f.Calls = min(f.Calls, r.Calls)
@@ -310,6 +312,8 @@ func pool(rs []result, name string) *pooled {
 		f.VideoP99Ms = max(f.VideoP99Ms, r.VideoP99Ms)
 	}
 	if p != nil && p.figures != nil {
+		p.Seconds, p.CPUSeconds = seconds, cpu
+		p.CPUPercent = 100 * cpu / seconds
 		p.CPUPerTrackPct = 100 * cpu / trackSeconds
 	}
 	return p

@@ -166,7 +166,7 @@ func (p *Peer) adaptDownlink(now time.Time) {
 type linkSample struct {
 	now      time.Time
 	estimate int     // the estimator's target, bits per second
-	loss     float64 // the estimator's average share of packets lost
+	loss     float64 // the estimator's average share of packets lost, or the audio's (see adaptDownlink)
 	video    int     // video tracks forwarded to the subscriber
 	echo     bool    // an echo room: never pause
 }
