@@ -23,6 +23,11 @@
 // citizen's whole visit: the mail's page with the button (which sets the
 // browser's CSRF cookie), the POST, and the booked page it redirects to.
 //
+// -mode=calendars, realistic calendars for the availability page: three
+// calendars of the demo office serving the §43 instruction, 20-minute
+// slots eight weeks ahead, booked the more the nearer (one of them booked
+// out for three weeks); it prints the pages to load, as JSON.
+//
 // .ci/bench-booking runs it; it is not part of the portal.
 package main
 
@@ -56,7 +61,7 @@ const (
 )
 
 func run() error {
-	mode := flag.String("mode", "rush", "rush or confirm")
+	mode := flag.String("mode", "rush", "rush, confirm or calendars")
 	urls := flag.String("url", "http://127.0.0.1:18080", "the portals, comma-separated; requests go to them in turn")
 	dataDir := flag.String("data", "./var", "the portals' PORTAL_DATA_DIR (their embedded PostgreSQL)")
 	slots := flag.Int("slots", 500, "rush: slots of one place each")
@@ -88,8 +93,10 @@ func run() error {
 			return errors.New("confirm needs -c and -bookings above 0")
 		}
 		return confirm(ctx, db, bases, confirmOptions{bookings: *bookings, conns: *conns, visit: *visit, mailWait: *mailWait, sink: *sink})
+	case "calendars":
+		return calendars(ctx, db)
 	default:
-		return fmt.Errorf("no mode %q: rush or confirm", *mode)
+		return fmt.Errorf("no mode %q: rush, confirm or calendars", *mode)
 	}
 }
 
@@ -109,18 +116,9 @@ var (
 // notice, serving the §43 instruction; and returns the office, the
 // calendar's id and the starts of its first n slots.
 func prepare(ctx context.Context, db *store.DB, cal calendarSpec, n int) (store.Office, int64, []time.Time, error) {
-	var office store.Office
-	offices, err := store.ListOffices(ctx, db)
+	office, err := demoOffice(ctx, db)
 	if err != nil {
 		return store.Office{}, 0, nil, err
-	}
-	for _, o := range offices {
-		if o.Slug == officeSlug {
-			office = o
-		}
-	}
-	if office.ID == 0 {
-		return store.Office{}, 0, nil, errors.New("no demo office leipzig: start the portal with PORTAL_DEMO=1")
 	}
 	id, err := store.UpsertCalendar(ctx, db, store.Calendar{OfficeID: office.ID, Slug: cal.slug, Name: cal.name, Kind: store.CalendarOnsite,
 		Place: "Raum 1", Slot: 20 * time.Minute, Horizon: 60 * 24 * time.Hour})
@@ -161,6 +159,20 @@ func prepare(ctx context.Context, db *store.DB, cal calendarSpec, n int) (store.
 		return store.Office{}, 0, nil, fmt.Errorf("only %d slots in the horizon, want %d", len(starts), n)
 	}
 	return office, id, starts, nil
+}
+
+// demoOffice is the demo office the modes book in.
+func demoOffice(ctx context.Context, db *store.DB) (store.Office, error) {
+	offices, err := store.ListOffices(ctx, db)
+	if err != nil {
+		return store.Office{}, err
+	}
+	for _, o := range offices {
+		if o.Slug == officeSlug {
+			return o, nil
+		}
+	}
+	return store.Office{}, errors.New("no demo office leipzig: start the portal with PORTAL_DEMO=1")
 }
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
