@@ -18,6 +18,7 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gesundheitsamt/portal/forms"
 	"github.com/gesundheitsamt/portal/internal/auth"
@@ -94,8 +95,11 @@ type Server struct {
 	validate *validator.Validate
 	shared   sharedPages
 	spliced  splicedPages
-	rushes   *rushes                            // which services are in rush mode (booking_rush.go)
-	conns    atomic.Pointer[connlimit.Listener] // the listener Serve runs on
+	// bookingBuilds lets one request at a time build a kept booking page
+	// (showBooking).
+	bookingBuilds singleflight.Group
+	rushes        *rushes                            // which services are in rush mode (booking_rush.go)
+	conns         atomic.Pointer[connlimit.Listener] // the listener Serve runs on
 	// slashRoutes are the static routes spelled with a trailing slash,
 	// by their path without it (canonical.go).
 	slashRoutes map[string]bool

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,6 +291,43 @@ func TestBookingRefusals(t *testing.T) {
 
 // TestBookingChoosesACalendar: a service two calendars serve asks first
 // how the appointment is to be held.
+// TestBookingPageAtOnce asks for a week's page from many new visitors at
+// once, as a rush does when the page kept for everyone turns over: each
+// gets the whole page with a CSRF token of its own, all see the same free
+// slots, and a token works.
+func TestBookingPageAtOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	const n = 24
+	visitors := make([]*citizen, n)
+	pages := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range visitors {
+		visitors[i] = h.citizen(t)
+		wg.Go(func() {
+			res, b := visitors[i].get(bookPath + "?kalender=vor-ort")
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("visitor %d: status %d", i, res.StatusCode)
+			}
+			pages[i] = b
+		})
+	}
+	wg.Wait()
+	want := slots(t, pages[0])
+	tokens := map[string]bool{}
+	for i, v := range visitors {
+		if got := slots(t, pages[i]); !slices.Equal(got, want) {
+			t.Errorf("visitor %d sees slots %v, the first %v", i, got[:3], want[:3])
+		}
+		tokens[v.token] = true
+	}
+	if len(tokens) != n || tokens[""] {
+		t.Fatalf("%d distinct CSRF tokens for %d visitors", len(tokens), n)
+	}
+	last := visitors[n-1]
+	res, b := last.post(bookPath, url.Values{"kalender": {"vor-ort"}, "beginn": {want[0]}})
+	expectStatus(t, res, b, http.StatusSeeOther)
+}
+
 func TestBookingChoosesACalendar(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.citizen(t)

@@ -85,27 +85,48 @@ func (s *Server) showBooking(c *fiber.Ctx) error {
 	}
 	key, shared := s.bookingPageKey(c, e, slug)
 	version := strconv.FormatInt(s.now().UnixNano()/int64(bookingPageTTL), 10)
-	if shared && s.splicedFresh(key, version) {
+	if shared {
+		// One request builds the page of a new version; those asking for
+		// it meanwhile wait for that one and answer with what it kept.
+		// Without this, under load every request in flight when the
+		// version turns (64 behind a proxy) builds the same page at once,
+		// each second, and the slowest wait for all of them.
+		if !s.splicedFresh(key, version) {
+			_, _, _ = s.bookingBuilds.Do(key+"\x00"+version, func() (any, error) {
+				if !s.splicedFresh(key, version) {
+					return nil, s.keepBookingPage(c, e, slug, key, version)
+				}
+				return nil, nil
+			})
+		}
 		if done, err := s.renderSpliced(c, nil, version, key, nil); done || err != nil {
 			return err
 		}
 	}
+	// Not kept: a page with other query parameters, one not kept (below),
+	// or one whose build failed (this request tries again and shows the
+	// error).
 	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"))
 	if err != nil {
 		return err
 	}
-	// Kept only for a week of the calendar asked for (or of the only
-	// one), and for the choice: what a made-up slug shows is not kept.
-	if shared && p.CSRF != "" && (c.Query("kalender") == "" || c.Query("kalender") == p.Calendar.Slug) {
-		done, err := s.renderSpliced(c, nil, version, key, func() (string, any) {
-			p.CSRF = csrfPlaceholder
-			return "booking", p
-		})
-		if done || err != nil {
-			return err
-		}
-	}
 	return s.views.render(c, fiber.StatusOK, "booking", p)
+}
+
+// keepBookingPage builds the booking page of the request and keeps it for
+// everyone as the spliced page of key and version. Kept only for a week of
+// the calendar asked for (or of the only one): what a made-up slug shows
+// is not kept, nor is the choice of calendars (it has no form).
+func (s *Server) keepBookingPage(c *fiber.Ctx, e *office.Entry, slug, key, version string) error {
+	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"))
+	if err != nil || p.CSRF == "" || (c.Query("kalender") != "" && c.Query("kalender") != p.Calendar.Slug) {
+		return err
+	}
+	_, _, err = s.keepSpliced(nil, version, key, func() (string, any) {
+		p.CSRF = csrfPlaceholder
+		return "booking", p
+	})
+	return err
 }
 
 // bookingPageTTL is how long a booking week's page is kept for everyone.

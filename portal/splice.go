@@ -107,22 +107,34 @@ func (s *Server) renderSpliced(c *fiber.Ctx, snap *office.Snapshot, day, key str
 		if build == nil { // the caller only wants what is kept
 			return false, nil
 		}
-		name, data := build()
-		var buf bytes.Buffer
-		if err := s.views.execute(&buf, name, data); err != nil {
+		var err error
+		if p, ok, err = s.keepSpliced(snap, day, key, build); !ok || err != nil {
 			return false, err
 		}
-		if p, ok = newSplicedPage(snap, day, buf.Bytes()); !ok {
-			return false, nil
-		}
-		s.spliced.mu.Lock()
-		makeRoom(s.spliced.pages, key)
-		s.spliced.pages[key] = p
-		s.spliced.mu.Unlock()
 	}
 	token := s.csrf.token(c)
 	c.Status(fiber.StatusOK)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return true, p.send(c, token)
+}
+
+// keepSpliced renders page name as build gives it, with the placeholder
+// token, and keeps it as the spliced page of key for snap and day. It
+// reports false when the page cannot be spliced.
+func (s *Server) keepSpliced(snap *office.Snapshot, day, key string, build func() (string, any)) (*splicedPage, bool, error) {
+	name, data := build()
+	var buf bytes.Buffer
+	if err := s.views.execute(&buf, name, data); err != nil {
+		return nil, false, err
+	}
+	p, ok := newSplicedPage(snap, day, buf.Bytes())
+	if !ok {
+		return nil, false, nil
+	}
+	s.spliced.mu.Lock()
+	makeRoom(s.spliced.pages, key)
+	s.spliced.pages[key] = p
+	s.spliced.mu.Unlock()
+	return p, true, nil
 }
