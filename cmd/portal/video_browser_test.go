@@ -124,6 +124,8 @@ func TestBrowserVideoConsultation(t *testing.T) {
 	// to the page below (the quality message).
 	eval[chromedp.Void](t, patient, `window.WebSocket = class extends WebSocket {
 		constructor(...a) { super(...a); (window.testSockets = window.testSockets || []).push(this); }
+	}; window.RTCPeerConnection = class extends RTCPeerConnection {
+		constructor(...a) { super(...a); (window.testPCs = window.testPCs || []).push(this); }
 	}`)
 	step(t, patient, "to the waiting room", chromedp.Click(chromedp.ID("check-go")))
 	waitTrue(t, patient, "the waiting room", `!document.getElementById("call-waiting").hidden`)
@@ -164,6 +166,46 @@ func TestBrowserVideoConsultation(t *testing.T) {
 		t.Errorf("video stalls: the patient's frames %d → %d, the caseworker's %d → %d", f0, f1, s0, s1)
 	}
 	t.Logf("from the admit click to the patient's first decoded remote frame: %v", firstFrame)
+	// The patient's camera goes up in simulcast, as the server offers it:
+	// encodings of a resolution each (those the test's bitrate cap leaves
+	// room for); the caseworker's frames above came through one of them.
+	layers := eval[[]string](t, patient, `(async () => {
+		const pcs = window.testPCs || [], out = [];
+		if (!pcs.length) return out;
+		(await pcs[pcs.length - 1].getStats()).forEach(v => {
+			if (v.type === "outbound-rtp" && v.kind === "video" && v.rid && v.frameWidth > 0) out.push(v.rid + " " + v.frameWidth + "x" + v.frameHeight);
+		});
+		return out.sort();
+	})()`, chromedp.EvalAwaitPromise)
+	t.Logf("the patient's camera encodings: %v", layers)
+	if len(layers) < 2 {
+		t.Errorf("the patient's camera is sent in %d encodings with frames (%v), want simulcast", len(layers), layers)
+	}
+	// The caseworker gets the best of them. When the patient's browser
+	// stops it (as a browser does when its uplink no longer carries it),
+	// the caseworker's picture goes on in the smaller one, changed at a
+	// keyframe; when it comes back, so does the bigger picture.
+	const height = `(() => { const v = document.querySelector("#call-videos video"); return v ? v.videoHeight : 0; })()`
+	const only = `(async (rid) => {
+		const pcs = window.testPCs || [];
+		const s = pcs.length && pcs[pcs.length - 1].getSenders().find(x => x.track && x.track.kind === "video");
+		if (!s) return false;
+		const p = s.getParameters();
+		p.encodings.forEach(e => { e.active = !rid || e.rid === rid; });
+		await s.setParameters(p);
+		return true;
+	})`
+	waitTrue(t, staff, "the caseworker gets the patient's best encoding", height+` >= 360`)
+	big := eval[int](t, staff, height)
+	if !eval[bool](t, patient, only+`("q")`, chromedp.EvalAwaitPromise) {
+		t.Fatal("no camera sender in the patient's page")
+	}
+	waitTrue(t, staff, "the caseworker's picture in the small encoding", fmt.Sprintf(`%s > 0 && %s < %d`, height, height, big))
+	small, s2 := eval[int](t, staff, height), eval[int](t, staff, framesOf)
+	waitTrue(t, staff, "the caseworker's picture goes on after the change", fmt.Sprintf(`%s > %d`, framesOf, s2+10))
+	eval[bool](t, patient, only+`("")`, chromedp.EvalAwaitPromise)
+	waitTrue(t, staff, "the caseworker's picture big again", fmt.Sprintf(`%s >= %d`, height, big))
+	t.Logf("the caseworker's picture: %d lines, %d in the small encoding, then %d again", big, small, eval[int](t, staff, height))
 	// End to end encrypted: both show the same security code of their
 	// pair of keys, one code on each side.
 	codes := `document.getElementById("call-code").hidden ? "" : Array.from(document.querySelectorAll("#call-codes strong")).map(e => e.textContent).join(",")`

@@ -40,9 +40,11 @@ import (
 // So a weak subscriber makes the publisher send less (the browser lowers
 // resolution or frame rate), and one too weak for any video gets audio only
 // instead of frozen video. After congestion the estimate grows by 8 % a
-// second (GCC's increase), so quality comes back gradually. There is no
-// simulcast: in a call of several, the weakest subscriber sets the quality
-// of what everyone receives. Echo rooms (the connection test) are capped at
+// second (GCC's increase), so quality comes back gradually. A publisher
+// that sends simulcast is not capped for its subscribers: each gets the
+// layer its share takes (chooseLayers, simulcast.go). Without simulcast,
+// in a call of several, the weakest subscriber sets the quality of what
+// everyone receives. Echo rooms (the connection test) are capped at
 // Config.MaxBitrate but never paused: the test is there to measure the link
 // as it is.
 const (
@@ -160,6 +162,7 @@ func (p *Peer) adaptDownlink(now time.Time) {
 		p.send(Message{Type: TypeQuality, Video: VideoOn})
 	}
 	p.share.Store(int64(share))
+	p.chooseLayers(int64(share))
 }
 
 // linkSample is what one round knows of a subscriber's link.
@@ -305,12 +308,14 @@ func (p *Peer) capUplink() {
 	for _, t := range tracks {
 		limit := p.s.cfg.MaxBitrate
 		for _, q := range peers {
-			if share := q.share.Load(); q != p && share >= 0 && q.forwards(t) {
+			// A simulcast track's weak subscribers get a smaller layer
+			// instead (chooseLayers).
+			if share := q.share.Load(); !t.simulcast && q != p && share >= 0 && q.forwards(t) {
 				limit = min(limit, int(share))
 			}
 		}
 		total += max(limit, minCap)
-		ssrcs = append(ssrcs, uint32(t.remote.SSRC()))
+		ssrcs = append(ssrcs, t.ssrcs()...)
 	}
 	_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
 		Bitrate: float32(total),

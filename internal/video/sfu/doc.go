@@ -101,7 +101,13 @@
 // what its weakest subscriber's link takes, at most Config.MaxBitrate. A
 // subscriber whose link cannot carry any video beside the audio gets audio
 // only, and a quality message (Message.Video "paused", later "on"). See
-// adapt.go. There is no simulcast.
+// adapt.go.
+//
+// Simulcast: the browser gets its camera slot offered with three receive
+// encodings; one that sends them has each subscriber get the best that
+// fits its link, changed at keyframes (simulcast.go). The MID and RID
+// header extensions are negotiated on what the server receives only and
+// dropped from what it forwards.
 //
 // # Limits
 //

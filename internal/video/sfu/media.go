@@ -76,10 +76,12 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // feeds a Google Congestion Control estimator per connection (bwe): what
 // the server may send each subscriber.
 //
-// webrtc.RegisterDefaultInterceptors is not used because it also registers
-// the MID and RID header extensions: a forwarded packet would carry the
-// publisher's MID into a subscriber's connection, where it names another
-// transceiver, and the browser would route it there.
+// webrtc.RegisterDefaultInterceptors is not used because it registers the
+// MID and RID header extensions in both directions: a forwarded packet
+// would carry the publisher's MID into a subscriber's connection, where it
+// names another transceiver, and the browser would route it there. They
+// are negotiated for what the server receives only (configureSimulcast),
+// and the outbound interceptor drops them from what it sends.
 // nackHistory is how many sent packets each forwarded stream keeps for
 // retransmission (a power of two).
 const nackHistory = 256
@@ -105,6 +107,9 @@ func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, out *out
 		return nil, err
 	}
 	if err := configureTWCC(m, r, logs); err != nil {
+		return nil, err
+	}
+	if err := configureSimulcast(m); err != nil {
 		return nil, err
 	}
 	r.Add(out)
@@ -135,6 +140,19 @@ func configureTWCC(m *webrtc.MediaEngine, r *interceptor.Registry, logs logging.
 		return err
 	}
 	r.Add(numbers)
+	return nil
+}
+
+// configureSimulcast negotiates the MID and RID header extensions on the
+// video the server receives: a simulcast publisher's encodings are told
+// apart by their RID (simulcast.go).
+func configureSimulcast(m *webrtc.MediaEngine) error {
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
+		ext := webrtc.RTPHeaderExtensionCapability{URI: uri}
+		if err := m.RegisterHeaderExtension(ext, webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+			return fmt.Errorf("register %s: %w", uri, err)
+		}
+	}
 	return nil
 }
 

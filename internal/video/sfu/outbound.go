@@ -11,9 +11,12 @@ import (
 )
 
 // outbound is the outermost interceptor of what a connection sends, one
-// per connection (registered last). It does two things to every packet
+// per connection (registered last). It does three things to every packet
 // before the others see it:
 //
+//   - it drops the header extensions not negotiated for the stream
+//     (extensions.drop), which a forwarded packet carries from its
+//     publisher;
 //   - it drops the packets of streams whose video is paused (Peer.stopVideo):
 //     the sender keeps its track, so every offer still describes the
 //     stream (its SSRC and msid) and the browser keeps the track, which
@@ -96,9 +99,13 @@ func (o *outbound) BindLocalStream(info *interceptor.StreamInfo, w interceptor.R
 		o.audio[info.SSRC] = true
 		o.mu.Unlock()
 	}
+	exts := extensionsOf(info)
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		if o.isPaused(h.SSRC) {
 			return h.MarshalSize() + len(payload), nil
+		}
+		if h.Extension {
+			exts.drop(h)
 		}
 		if a != nil {
 			return w.Write(h, payload, a)
@@ -109,6 +116,52 @@ func (o *outbound) BindLocalStream(info *interceptor.StreamInfo, w interceptor.R
 		o.pool.Put(m)
 		return n, err
 	})
+}
+
+// extensions are the one-byte header extension ids (1-14) negotiated for
+// a stream, and the others.
+type extensions struct{ negotiated, foreign []uint8 }
+
+func extensionsOf(info *interceptor.StreamInfo) extensions {
+	var is [15]bool
+	for _, e := range info.RTPHeaderExtensions {
+		if e.ID > 0 && e.ID < len(is) {
+			is[e.ID] = true
+		}
+	}
+	var x extensions
+	for id := uint8(1); id < 15; id++ {
+		if is[id] {
+			x.negotiated = append(x.negotiated, id)
+		} else {
+			x.foreign = append(x.foreign, id)
+		}
+	}
+	return x
+}
+
+// drop drops from h the header extensions not negotiated for the stream:
+// a forwarded packet carries the publisher's, and its MID and RID name
+// the publisher's m-section. Every subscriber's stream of a track
+// negotiates the same extensions, so that TrackLocalStaticRTP handing
+// them all the same header is no matter. A packet with only negotiated
+// ones (nearly all: browsers send MID and RID in a stream's first packets
+// only) costs a lookup per negotiated extension.
+func (x extensions) drop(h *rtp.Header) {
+	n := 0
+	for _, id := range x.negotiated {
+		if h.GetExtension(id) != nil {
+			n++
+		}
+	}
+	if n == len(h.Extensions) {
+		return
+	}
+	for _, id := range x.foreign {
+		if h.GetExtension(id) != nil {
+			_ = h.DelExtension(id)
+		}
+	}
 }
 
 // UnbindLocalStream implements interceptor.Interceptor.

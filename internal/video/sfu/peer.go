@@ -49,8 +49,15 @@ type Peer struct {
 	published int  // tracks received so far, for their ids
 	video     []*track
 	senders   map[*track]*webrtc.RTPSender
-	added     []*track // forwarded since the last offer was made
-	offered   []*track // forwarded in the outstanding offer
+	subs      map[*track]*subscription // of the simulcast tracks in senders
+	camera    string                   // the mid of the video slot offered with simulcast
+	added     []*track                 // forwarded since the last offer was made
+	offered   []*track                 // forwarded in the outstanding offer
+
+	// layerMu orders the arrival of a simulcast track's layers
+	// (onLayer); simulcast holds the tracks by their receiver.
+	layerMu   sync.Mutex
+	simulcast map[*webrtc.RTPReceiver]*track
 
 	// share is the bitrate the server may send this browser per forwarded
 	// video track, kept by adaptLoop for the publishers' caps; it is
@@ -72,16 +79,18 @@ func (s *SFU) newPeer(info PeerInfo, out Signaler) (*Peer, error) {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	p := &Peer{
-		s:       s,
-		info:    info,
-		log:     s.log.With("peer", info.ID),
-		pc:      pc,
-		bwe:     bwe,
-		gate:    gate,
-		out:     out,
-		queue:   make(chan Message, outQueueLen),
-		done:    make(chan struct{}),
-		senders: map[*track]*webrtc.RTPSender{},
+		s:         s,
+		info:      info,
+		log:       s.log.With("peer", info.ID),
+		pc:        pc,
+		bwe:       bwe,
+		gate:      gate,
+		out:       out,
+		queue:     make(chan Message, outQueueLen),
+		done:      make(chan struct{}),
+		senders:   map[*track]*webrtc.RTPSender{},
+		subs:      map[*track]*subscription{},
+		simulcast: map[*webrtc.RTPReceiver]*track{},
 	}
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{
@@ -168,7 +177,7 @@ func (p *Peer) answer(sdp string) error {
 		if !p.offering {
 			return fault.Wrap(fault.Invalid, op, ErrNoOffer)
 		}
-		err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+		err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: simulcastAnswer(sdp)})
 		if err != nil {
 			// The offer stays outstanding: a correct answer may still come.
 			return fault.Wrap(fault.Invalid, op, fmt.Errorf("%w: %w", ErrNegotiation, err))
@@ -264,7 +273,25 @@ func (p *Peer) negotiateLocked() {
 	p.offering = true
 	p.offered = append(p.offered, p.added...)
 	p.added = nil
-	p.releaseCandidates(&Message{Type: TypeOffer, SDP: offer.SDP, Slots: p.slotMids()})
+	p.releaseCandidates(&Message{Type: TypeOffer, SDP: p.browserOffer(offer.SDP), Slots: p.slotMids()})
+}
+
+// browserOffer is the offer as the browser gets it: with simulcast
+// offered on the camera's slot (the first video slot), except in an echo
+// room, whose connection test measures the link with one encoding.
+func (p *Peer) browserOffer(sdp string) string {
+	if p.room != nil && p.room.echo {
+		return sdp
+	}
+	if p.camera == "" {
+		for _, tr := range p.pc.GetTransceivers() {
+			if tr.Kind() == webrtc.RTPCodecTypeVideo && tr.Direction() == webrtc.RTPTransceiverDirectionRecvonly {
+				p.camera = tr.Mid()
+				break
+			}
+		}
+	}
+	return simulcastOffer(sdp, p.camera)
 }
 
 // slotMids returns the mids of the receiving transceivers.
@@ -285,15 +312,31 @@ func (p *Peer) addTrack(t *track, negotiate bool) {
 	if p.closed || p.senders[t] != nil {
 		return
 	}
-	tr, err := p.pc.AddTransceiverFromTrack(t.local, webrtc.RTPTransceiverInit{
+	var local webrtc.TrackLocal = t.local
+	var sub *subscription
+	if t.simulcast {
+		var err error
+		if sub, err = t.subscribe(p); err != nil {
+			p.log.Error("sfu: forward track", "err", err)
+			return
+		}
+		local = sub.local
+	}
+	tr, err := p.pc.AddTransceiverFromTrack(local, webrtc.RTPTransceiverInit{
 		Direction: webrtc.RTPTransceiverDirectionSendonly,
 	})
 	if err != nil {
+		if sub != nil {
+			t.unsubscribe(p)
+		}
 		p.log.Error("sfu: forward track", "err", err)
 		return
 	}
 	sender := tr.Sender()
 	p.senders[t] = sender
+	if sub != nil {
+		p.subs[t] = sub
+	}
 	p.added = append(p.added, t)
 	p.wg.Add(1)
 	go p.readRTCP(sender, t)
@@ -311,6 +354,10 @@ func (p *Peer) removeTrack(t *track) {
 		return
 	}
 	delete(p.senders, t)
+	if p.subs[t] != nil {
+		delete(p.subs, t)
+		t.unsubscribe(p)
+	}
 	if p.closed {
 		return
 	}

@@ -140,10 +140,21 @@ func (r *Room) snapshot() []*Peer {
 // publish makes remote, received from p, a track forwarded to every other
 // peer. It fails when p has left or has published MaxTracks already.
 func (r *Room) publish(p *Peer, remote *webrtc.TrackRemote, id string) (*track, error) {
+	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, id, p.info.StreamID)
+	if err != nil {
+		return nil, err
+	}
+	t := &track{owner: p, remote: remote, local: local, id: id}
+	return t, r.add(p, t)
+}
+
+// add forwards t, published by p, to every other peer. It fails when p
+// has left or has published MaxTracks already.
+func (r *Room) add(p *Peer, t *track) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !slices.Contains(r.peers, p) {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	n := 0
 	for _, t := range r.tracks {
@@ -152,20 +163,15 @@ func (r *Room) publish(p *Peer, remote *webrtc.TrackRemote, id string) (*track, 
 		}
 	}
 	if n >= MaxTracks {
-		return nil, ErrTooManyTracks
+		return ErrTooManyTracks
 	}
-	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, id, p.info.StreamID)
-	if err != nil {
-		return nil, err
-	}
-	t := &track{owner: p, remote: remote, local: local}
 	r.tracks = append(r.tracks, t)
 	for _, q := range r.peers {
 		if q != p || r.echo {
 			q.addTrack(t, true)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // unpublish stops forwarding t: every subscriber's sender of it is removed
@@ -205,6 +211,12 @@ func (r *Room) leave(p *Peer) {
 	for _, q := range r.peers {
 		for _, t := range gone {
 			q.removeTrack(t)
+		}
+	}
+	// p's own simulcast subscriptions: the tracks write to them directly.
+	for _, t := range r.tracks {
+		if t.simulcast {
+			t.unsubscribe(p)
 		}
 	}
 	r.announceLocked()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,11 +28,21 @@ const rtpBufSize = 1500
 // track is one published track: what arrives from the owner's browser on
 // remote is written, unchanged but for SSRC and payload type, to local,
 // which every subscriber's sender is bound to.
+//
+// A simulcast track (simulcast.go) has layers instead, and no local track
+// of its own: each subscriber has one (subs).
 type track struct {
 	owner   *Peer
-	remote  *webrtc.TrackRemote
+	remote  *webrtc.TrackRemote // of a simulcast track: its first layer's
 	local   *webrtc.TrackLocalStaticRTP
 	lastKey atomic.Int64 // unix nanoseconds of the last keyframe request
+
+	id        string
+	simulcast bool
+	subs      atomic.Pointer[[]*subscription] // copied on change, under mu
+	mu        sync.Mutex
+	layers    []*layer // in the order they arrived
+	live      int      // layers still being forwarded
 }
 
 // onTrack runs, in a goroutine of pion's, for every track the browser
@@ -41,6 +52,10 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		return
 	}
 	defer p.wg.Done()
+	if remote.RID() != "" {
+		p.onLayer(remote, receiver)
+		return
+	}
 	p.mu.Lock()
 	room := p.room
 	p.published++
@@ -95,6 +110,15 @@ func (t *track) forward() {
 // per keyframeGap.
 func (t *track) keyframe() {
 	if t.remote.Kind() != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	if t.simulcast {
+		t.mu.Lock()
+		n := len(t.layers)
+		t.mu.Unlock()
+		for i := range n {
+			t.keyframeOf(i)
+		}
 		return
 	}
 	now := time.Now().UnixNano()
