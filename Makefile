@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime $(FUZZTIME) ./internal/scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME) ./internal/video/turn/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyframe$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
 	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime $(FUZZTIME) ./portal/
 
 # fuzz-short: what make test runs, a few seconds a target. Counts, not
@@ -63,6 +64,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzImage$$' -fuzztime 20000x ./internal/scan/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime 50000x ./internal/video/turn/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime 20000x ./internal/video/sfu/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyframe$$' -fuzztime 200000x ./internal/video/sfu/
 	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime 100000x ./portal/
 
 ## bench: Go benchmarks of the hot paths, then the figures of the real binary under load
