@@ -32,8 +32,8 @@ test: deps-test
 drill: deps-run build
 	$(GO) test -count=1 -run '^TestDrill$$' -v -timeout 30m ./cmd/portal/ -args -drill.full -drill.bin=$(CURDIR)/$(BIN)
 
-## fuzz: a run of the fuzz targets of parsers of outside input (FuzzRender of
-## internal/receipt is not among them); FUZZTIME=5m for a long one
+## fuzz: a run of the fuzz targets of parsers of outside input, and of the
+## receipt PDF with what citizens type (FuzzRender); FUZZTIME=5m for a long one
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./forms/
@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyframe$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
 	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime $(FUZZTIME) ./portal/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/receipt/
 
 # fuzz-short: what make test runs, a few seconds a target. Counts, not
 # durations: Go 1.26's fuzzing coordinator can fail a target with a bare
