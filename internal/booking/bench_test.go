@@ -12,6 +12,7 @@ import (
 
 	"github.com/gesundheitsamt/portal/internal/booking"
 	"github.com/gesundheitsamt/portal/internal/domain"
+	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/store"
 	"github.com/gesundheitsamt/portal/internal/submission"
 )
@@ -113,28 +114,134 @@ func BenchmarkConfirm(b *testing.B) {
 	}
 }
 
+// BenchmarkContact gives held bookings their citizens: the lock of the
+// hold by its token's hash, the check of the address against its other
+// appointments of the service, the update to unconfirmed and the
+// confirmation mail's job (sealed). Each iteration has its own hold and
+// address, copied into the database before the clock starts as Hold
+// leaves them.
+func BenchmarkContact(b *testing.B) {
+	w := newWorld(b, 50)
+	ctx := context.Background()
+	tokens := w.copied(b, b.N, 50, store.BookingHeld)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		c := store.BookingContact{Name: "Anna Schmidt", Email: "anna-" + strconv.Itoa(i) + "@example.org", Lang: "de"}
+		if bk, err := w.svc.Contact(ctx, tokens[i], c); err != nil || bk.State != store.BookingUnconfirmed {
+			b.Fatalf("contact %d: %s, %v", i, bk.State, err)
+		}
+	}
+	b.StopTimer()
+	w.counted(b, store.BookingUnconfirmed, b.N)
+	w.mailed(b, mail.TemplateBookingConfirm, b.N)
+}
+
+// BenchmarkMove moves booked bookings, 25 to a slot, each to the next
+// slot, whose other 25 places are free: the lock by the mail token's
+// hash, the check of the new slot against the calendar, the statement
+// that takes the new place before it frees the old, and the jobs of the
+// moved mail and of the reminder for the new time.
+func BenchmarkMove(b *testing.B) {
+	w := newWorld(b, 50)
+	ctx := context.Background()
+	slots := w.slots(b, 56)
+	tokens := w.copied(b, b.N, 25, store.BookingBooked)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		to := slots[i/25+1].Start
+		if bk, err := w.svc.Move(ctx, tokens[i], w.calendar, to); err != nil || !bk.Start.Equal(to) || bk.Sequence != 1 {
+			b.Fatalf("move %d: %v seq %d, %v", i, bk.Start, bk.Sequence, err)
+		}
+	}
+	b.StopTimer()
+	var moved int
+	if err := w.db.QueryRow(ctx, `SELECT count(*) FROM booking WHERE calendar_id = $1 AND state = 'booked' AND sequence = 1`, w.calendar).Scan(&moved); err != nil || moved != b.N {
+		b.Fatalf("%d bookings moved once, want %d: %v", moved, b.N, err)
+	}
+	w.mailed(b, mail.TemplateBookingMoved, b.N)
+}
+
+// BenchmarkCancel cancels booked bookings by their mail tokens: the lock
+// by the token's hash, the update that frees the place, and the
+// cancellation mail's job.
+func BenchmarkCancel(b *testing.B) {
+	w := newWorld(b, 50)
+	ctx := context.Background()
+	tokens := w.copied(b, b.N, 50, store.BookingBooked)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if bk, err := w.svc.Cancel(ctx, tokens[i]); err != nil || bk.State != store.BookingCancelled {
+			b.Fatalf("cancel %d: %s, %v", i, bk.State, err)
+		}
+	}
+	b.StopTimer()
+	w.counted(b, store.BookingCancelled, b.N)
+	w.mailed(b, mail.TemplateBookingCancelled, b.N)
+}
+
 // unconfirmed copies n unconfirmed bookings into the calendar, 50 to a
-// slot, each with its own address and a mail token that expires in an
-// hour, and returns the tokens.
+// slot, as the contact step leaves them, and returns their mail tokens.
 func (w *world) unconfirmed(b *testing.B, n int) []string {
 	b.Helper()
+	return w.copied(b, n, 50, store.BookingUnconfirmed)
+}
+
+// copied copies n bookings in state into the calendar, perSlot to a
+// slot (seats 0 to perSlot-1), and returns their tokens: the browser's
+// of a hold, which expires in HoldTTL; else the mail's, each booking
+// with its own address, an unconfirmed one expiring in ConfirmTTL. The
+// last slot stays free for what moves there.
+func (w *world) copied(b *testing.B, n, perSlot int, state string) []string {
+	b.Helper()
 	slots := w.slots(b, 56)
-	if n > 50*len(slots) {
-		b.Fatalf("%d bookings, but %d places in the calendar: a shorter -benchtime", n, 50*len(slots))
+	if n > perSlot*(len(slots)-1) {
+		b.Fatalf("%d bookings, but %d places in the calendar: a shorter -benchtime", n, perSlot*(len(slots)-1))
 	}
 	tokens := make([]string, n)
 	rows := make([][]any, n)
-	expires := time.Now().Add(booking.ConfirmTTL)
+	now := time.Now()
 	for i := range n {
 		tokens[i] = submission.NewToken()
-		rows[i] = []any{w.office.ID, w.calendar, "terminanfrage", slots[i/50].Start, i % 50, store.BookingUnconfirmed, expires,
-			submission.HashToken(submission.NewToken()), "Anna Schmidt", "anna-" + strconv.Itoa(i) + "@example.org", "de", submission.HashToken(tokens[i])}
+		row := []any{w.office.ID, w.calendar, "terminanfrage", slots[i/perSlot].Start, i % perSlot, state}
+		switch state {
+		case store.BookingHeld:
+			row = append(row, now.Add(booking.HoldTTL), submission.HashToken(tokens[i]), "", "", "de", nil, nil)
+		case store.BookingUnconfirmed:
+			row = append(row, now.Add(booking.ConfirmTTL), submission.HashToken(submission.NewToken()),
+				"Anna Schmidt", "anna-"+strconv.Itoa(i)+"@example.org", "de", submission.HashToken(tokens[i]), nil)
+		default:
+			row = append(row, nil, submission.HashToken(submission.NewToken()),
+				"Anna Schmidt", "anna-"+strconv.Itoa(i)+"@example.org", "de", submission.HashToken(tokens[i]), now)
+		}
+		rows[i] = row
 	}
 	_, err := w.db.CopyFrom(context.Background(), pgx.Identifier{"booking"},
-		[]string{"office_id", "calendar_id", "service_slug", "starts_at", "seat", "state", "expires_at", "token_hash", "name", "email", "lang", "mail_token_hash"},
+		[]string{"office_id", "calendar_id", "service_slug", "starts_at", "seat", "state", "expires_at", "token_hash", "name", "email", "lang", "mail_token_hash", "confirmed_at"},
 		pgx.CopyFromRows(rows))
 	if err != nil {
 		b.Fatal(err)
 	}
 	return tokens
+}
+
+// counted fails b unless the calendar has want bookings in state.
+func (w *world) counted(b *testing.B, state string, want int) {
+	b.Helper()
+	var n int
+	if err := w.db.QueryRow(context.Background(), `SELECT count(*) FROM booking WHERE calendar_id = $1 AND state = $2`, w.calendar, state).Scan(&n); err != nil || n != want {
+		b.Fatalf("%d bookings %s, want %d: %v", n, state, want, err)
+	}
+}
+
+// mailed fails b unless want mail jobs of template were enqueued, each
+// for another booking.
+func (w *world) mailed(b *testing.B, template string, want int) {
+	b.Helper()
+	var n int
+	if err := w.db.QueryRow(context.Background(), `SELECT count(DISTINCT args->>'booking_id') FROM river_job WHERE kind = 'mail.send' AND args->>'template' = $1`, template).Scan(&n); err != nil || n != want {
+		b.Fatalf("%d bookings with a %s mail, want %d: %v", n, template, want, err)
+	}
 }
