@@ -273,7 +273,9 @@ func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, erro
 		if err := store.CancelBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
 			return err
 		}
+		// As the statement leaves the row.
 		out.State, out.Expires, out.Cancelled, out.Sequence = store.BookingCancelled, time.Time{}, s.now(), b.Sequence+1
+		out.CancelledBy, out.Attendance, out.AttendanceAt = store.CancelledByCitizen, "", time.Time{}
 		if err := s.hook(ctx, tx, out, eventCancelled); err != nil {
 			return err
 		}
@@ -329,6 +331,7 @@ func (s *Service) Move(ctx context.Context, token string, calendarID int64, star
 		}
 		out = b
 		out.Calendar, out.Start, out.Sequence = c, slot.Start, b.Sequence+1
+		out.Attendance, out.AttendanceAt = "", time.Time{} // as the statement leaves the row
 		join, err := s.room(ctx, tx, out, b.Calendar.Kind == store.CalendarVideo)
 		if err != nil {
 			return err

@@ -371,8 +371,8 @@ func TestCancel(t *testing.T) {
 	}
 	for range 2 {
 		b, err := w.svc.Cancel(ctx, token)
-		if err != nil || b.State != store.BookingCancelled {
-			t.Fatalf("cancel: %s, %v", b.State, err)
+		if err != nil || b.State != store.BookingCancelled || b.CancelledBy != store.CancelledByCitizen {
+			t.Fatalf("cancel: %s by %q, %v", b.State, b.CancelledBy, err)
 		}
 	}
 	if got := w.mails(t, h.ID); len(got) != 3 || got[2] != mail.TemplateBookingCancelled {
