@@ -11,6 +11,10 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	rtcpreport "github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/stats"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -56,8 +60,24 @@ func newLoadAPI() (*webrtc.API, error) {
 	}
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
+	// pion's default interceptors, without its MID and RID header
+	// extensions: pion would send them in every packet to an SFU that
+	// negotiates them (the portal's does, for simulcast), where a browser
+	// sends them only until the first receiver report. Both SFUs thus get
+	// what browsers send.
 	r := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, r, webrtc.WithInterceptorLoggerFactory(quiet)); err != nil {
+	if err := webrtc.ConfigureNackWithOptions(m, r,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(quiet)}, nack.WithResponderLoggerFactory(quiet)); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReportsWithOptions(r,
+		[]rtcpreport.ReceiverOption{rtcpreport.WithReceiverLoggerFactory(quiet)}, rtcpreport.WithSenderLoggerFactory(quiet)); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureStatsInterceptorWithOptions(r, stats.WithLoggerFactory(quiet)); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSenderWithOptions(m, r, twcc.WithLoggerFactory(quiet)); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{LoggerFactory: quiet}
