@@ -63,16 +63,23 @@ func simulcastOffer(sdp, mid string) string {
 }
 
 // simulcastAnswer returns the answer without rid and simulcast lines in
-// the m-sections that do not send simulcast: a client that answers the
-// offered encodings with "recv" (pion does) sends one stream, which pion
-// would otherwise wait for under those rids.
+// the m-sections that do not send simulcast as offered: a client that
+// answers the offered encodings with "recv" (pion does) sends one stream,
+// which pion would otherwise wait for under those rids; and an answer
+// with rids the server did not offer (each would be a track of its own,
+// with its goroutines) is taken as one without simulcast.
 func simulcastAnswer(sdp string) string {
 	if !strings.Contains(sdp, "a=simulcast:") {
 		return sdp
 	}
 	var out []string
 	for _, section := range sections(sdp) {
-		sends := slices.ContainsFunc(section, func(l string) bool { return strings.HasPrefix(l, "a=simulcast:send ") })
+		sends := slices.ContainsFunc(section, func(l string) bool { return strings.HasPrefix(l, "a=simulcast:send ") }) &&
+			!slices.ContainsFunc(section, func(l string) bool {
+				rid, ok := strings.CutPrefix(l, "a=rid:")
+				rid, _, _ = strings.Cut(rid, " ")
+				return ok && !slices.Contains(simulcastRIDs, rid)
+			})
 		for _, l := range section {
 			if sends || !(strings.HasPrefix(l, "a=rid:") || strings.HasPrefix(l, "a=simulcast:")) {
 				out = append(out, l)
@@ -276,6 +283,11 @@ func (p *Peer) onLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		p.log.Debug("sfu: forwarding simulcast", "track", id, "codec", remote.Codec().MimeType)
 	} else {
 		t.mu.Lock()
+		if len(t.layers) >= len(simulcastRIDs) { // more than offered: not read
+			t.mu.Unlock()
+			p.layerMu.Unlock()
+			return
+		}
 		t.layers = append(t.layers, &layer{remote: remote})
 		t.live++
 		t.mu.Unlock()

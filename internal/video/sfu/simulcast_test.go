@@ -46,6 +46,11 @@ func TestSimulcastAnswer(t *testing.T) {
 	if got := simulcastAnswer(pion); got != want {
 		t.Errorf("answer with simulcast:recv:\n%s\nwant:\n%s", got, want)
 	}
+	// Rids the server did not offer: no simulcast.
+	many := "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\na=rid:q send\r\na=rid:x1 send\r\na=rid:x2 send\r\na=simulcast:send q;x1;x2\r\n"
+	if got, want := simulcastAnswer(many), "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\n"; got != want {
+		t.Errorf("answer with rids not offered:\n%s\nwant:\n%s", got, want)
+	}
 	plain := "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\n"
 	if got := simulcastAnswer(plain); got != plain {
 		t.Errorf("an answer without simulcast was changed:\n%s", got)
