@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -260,11 +259,7 @@ func (p *Peer) onLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	p.layerMu.Lock()
 	t := p.simulcast[receiver]
 	if t == nil {
-		p.mu.Lock()
-		room := p.room
-		p.published++
-		id := fmt.Sprintf("%s-%s-%d", p.info.StreamID, remote.Kind(), p.published)
-		p.mu.Unlock()
+		room, id := p.nextTrack(remote.Kind())
 		if room == nil {
 			p.layerMu.Unlock()
 			return

@@ -56,11 +56,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		p.onLayer(remote, receiver)
 		return
 	}
-	p.mu.Lock()
-	room := p.room
-	p.published++
-	id := fmt.Sprintf("%s-%s-%d", p.info.StreamID, remote.Kind(), p.published)
-	p.mu.Unlock()
+	room, id := p.nextTrack(remote.Kind())
 	if room == nil {
 		return
 	}
@@ -84,6 +80,15 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	p.mu.Lock()
 	p.video = slices.DeleteFunc(p.video, func(v *track) bool { return v == t })
 	p.mu.Unlock()
+}
+
+// nextTrack returns the peer's room (nil once it left) and the id of the
+// next track it publishes.
+func (p *Peer) nextTrack(kind webrtc.RTPCodecType) (*Room, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.published++
+	return p.room, fmt.Sprintf("%s-%s-%d", p.info.StreamID, kind, p.published)
 }
 
 // forward copies packets until the remote track ends (the browser stopped
