@@ -88,10 +88,14 @@ func simulcastAnswer(sdp string) string {
 	return strings.Join(out, "\r\n") + "\r\n"
 }
 
-// sections splits an SDP (CRLF lines) into the session part and its
-// m-sections, each starting with its m= line.
+// sections splits an SDP into the session part and its m-sections, each
+// starting with its m= line. Lines may end in CRLF or, as pion also
+// reads them, in LF alone.
 func sections(sdp string) [][]string {
-	lines := strings.Split(strings.TrimRight(sdp, "\r\n"), "\r\n")
+	lines := strings.Split(strings.TrimRight(sdp, "\r\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
 	var out [][]string
 	i := 0
 	for j := 1; j <= len(lines); j++ {
@@ -152,6 +156,9 @@ func (s *subscription) forward(i int, pkt *rtp.Packet, key bool, now int64) {
 		if target := int(s.target.Load()); (target >= 0 && i != target) || !key {
 			return
 		}
+		// Before the rates are known: the first layer with a keyframe,
+		// and no other until the adaptation round chooses.
+		s.target.CompareAndSwap(-1, int32(i))
 		s.current = i
 		s.rw.start(pkt.SequenceNumber, pkt.Timestamp, now)
 	}
@@ -188,6 +195,10 @@ type rewriter struct {
 	lastAt   int64  // when it was sent, unix nanoseconds
 }
 
+// rewriteWindow is how far behind the newest packet of a layer a packet
+// is still forwarded: seconds of video, longer than any retransmission.
+const rewriteWindow = 0x1000
+
 // videoClock is the RTP clock rate of VP8 and H.264.
 const videoClock = 90000
 
@@ -205,10 +216,16 @@ func (r *rewriter) start(seq uint16, ts uint32, now int64) {
 }
 
 // rewrite maps a packet of the current layer; false for one from before
-// the change to it (reordered or retransmitted), which is dropped.
+// the change to it (reordered or retransmitted), which is dropped, or one
+// more than rewriteWindow behind the newest (too late to show).
 func (r *rewriter) rewrite(seq uint16, ts uint32, now int64) (uint16, uint32, bool) {
 	if int16(seq-r.first) < 0 {
 		return 0, 0, false
+	}
+	// first follows the stream at rewriteWindow behind, so that the
+	// comparison above never wraps (sequence numbers are 16 bits).
+	if d := seq - r.first; d > rewriteWindow && d < 0x8000 {
+		r.first = seq - rewriteWindow
 	}
 	out, outTS := seq+r.seqDelta, ts+r.tsDelta
 	if !r.sent || int16(out-r.maxSeq) > 0 {
@@ -278,7 +295,10 @@ func (p *Peer) onLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 		p.log.Debug("sfu: forwarding simulcast", "track", id, "codec", remote.Codec().MimeType)
 	} else {
 		t.mu.Lock()
-		if len(t.layers) >= len(simulcastRIDs) { // more than offered: not read
+		// More than offered, or one pion reports again (a rid on a new
+		// SSRC re-binds its track, which its goroutine reads on): not read
+		// a second time.
+		if len(t.layers) >= len(simulcastRIDs) || slices.ContainsFunc(t.layers, func(l *layer) bool { return l.remote == remote }) {
 			t.mu.Unlock()
 			p.layerMu.Unlock()
 			return
@@ -345,9 +365,11 @@ func (t *track) forwardLayer(i int, l *layer) {
 			return
 		}
 		attrs.release(a)
-		// Padding alone (the browser probing its uplink) is the
-		// publisher's business; it would only cost the subscribers.
-		if pkt.Unmarshal(buf[:n]) != nil || len(pkt.Payload) == 0 {
+		// Padding alone (the browser probing its uplink, on the media
+		// SSRC as no RTX is negotiated) is forwarded like the rest: it
+		// takes sequence numbers, and a gap would be loss to the
+		// subscriber.
+		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
 		}
 		now := time.Now().UnixNano()
@@ -375,6 +397,32 @@ func (t *track) keyframeOf(i int) {
 		return
 	}
 	_ = t.owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(l.remote.SSRC())}})
+}
+
+// keyframeFor asks the publisher of t for a keyframe of what p gets of
+// it: of a simulcast track, only the layer p gets (or waits for).
+func (p *Peer) keyframeFor(t *track) {
+	if !t.simulcast {
+		t.keyframe()
+		return
+	}
+	p.mu.Lock()
+	s := p.subs[t]
+	p.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	i := s.current
+	s.mu.Unlock()
+	if target := int(s.target.Load()); target >= 0 {
+		i = target
+	}
+	if i < 0 {
+		t.keyframe()
+		return
+	}
+	t.keyframeOf(i)
 }
 
 // rates returns each layer's bitrate; 0 for one that sent nothing for

@@ -51,6 +51,10 @@ func TestSimulcastAnswer(t *testing.T) {
 	if got, want := simulcastAnswer(many), "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\n"; got != want {
 		t.Errorf("answer with rids not offered:\n%s\nwant:\n%s", got, want)
 	}
+	// The same with lines ending in LF alone, which pion reads too.
+	if got := simulcastAnswer(strings.ReplaceAll(many, "\r\n", "\n")); strings.Contains(got, "a=rid") || strings.Contains(got, "a=simulcast") {
+		t.Errorf("answer with LF lines and rids not offered kept them:\n%q", got)
+	}
 	plain := "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\n"
 	if got := simulcastAnswer(plain); got != plain {
 		t.Errorf("an answer without simulcast was changed:\n%s", got)
@@ -96,6 +100,22 @@ func TestRewriter(t *testing.T) {
 	r.start(10, 90, 81*ms)
 	if _, ts, _ := r.rewrite(10, 90, 81*ms); ts != last+1 {
 		t.Errorf("a change at the same instant: ts %d, want %d", ts, last+1)
+	}
+}
+
+// A layer forwarded for longer than half the sequence space loses no
+// packet: the check for packets from before the change must not wrap.
+func TestRewriterLongRun(t *testing.T) {
+	var r rewriter
+	r.start(1000, 0, 0)
+	var want uint16 = 1000
+	for i := range 140_000 {
+		seq := uint16(1000 + i)
+		got, _, ok := r.rewrite(seq, 0, int64(i))
+		if !ok || got != want {
+			t.Fatalf("packet %d (seq %d): %d %v, want %d", i, seq, got, ok, want)
+		}
+		want++
 	}
 }
 
@@ -178,6 +198,27 @@ func TestSubscriptionChangesAtKeyframes(t *testing.T) {
 		}
 	}
 	if want := []uint32{1, 1, 1, 0, 0}; !slices.Equal(layers, want) {
+		t.Errorf("layers sent %v, want %v", layers, want)
+	}
+}
+
+// Before the rates are known (target -1), a subscription takes the first
+// layer with a keyframe and stays on it at the keyframes of the others.
+func TestSubscriptionFirstKeyframe(t *testing.T) {
+	rec := &recorded{}
+	s := &subscription{out: rec, current: -1}
+	s.target.Store(-1)
+	key := []byte{0x10, 0x00, 0x9d}
+	for i, l := range []int{2, 0, 1, 2, 0} {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(100 * (l + 1)), SSRC: uint32(10 + l)}, Payload: key}
+		p.SequenceNumber += uint16(i)
+		s.forward(l, &p, true, int64(i))
+	}
+	var layers []uint32
+	for _, p := range rec.pkts {
+		layers = append(layers, p.SSRC-10)
+	}
+	if want := []uint32{2, 2}; !slices.Equal(layers, want) {
 		t.Errorf("layers sent %v, want %v", layers, want)
 	}
 }

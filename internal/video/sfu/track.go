@@ -165,7 +165,7 @@ func (p *Peer) readRTCP(sender *webrtc.RTPSender, t *track) {
 		for _, pkt := range pkts {
 			switch pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				t.keyframe()
+				p.keyframeFor(t)
 			}
 		}
 	}
