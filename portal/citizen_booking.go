@@ -91,21 +91,32 @@ func (s *Server) showBooking(c *fiber.Ctx) error {
 		// Without this, under load every request in flight when the
 		// version turns (64 behind a proxy) builds the same page at once,
 		// each second, and the slowest wait for all of them.
+		// The request that builds it keeps its page, for when it is not
+		// kept (the choice of calendars) or its build failed.
+		var built *bookingPage
+		var buildErr error
 		if !s.splicedFresh(key, version) {
 			_, _, _ = s.bookingBuilds.Do(key+"\x00"+version, func() (any, error) {
 				if !s.splicedFresh(key, version) {
-					return nil, s.keepBookingPage(c, e, slug, key, version)
+					p, err := s.keepBookingPage(c, e, slug, key, version)
+					built, buildErr = &p, err
 				}
 				return nil, nil
 			})
 		}
+		if buildErr != nil {
+			return buildErr
+		}
 		if done, err := s.renderSpliced(c, nil, version, key, nil); done || err != nil {
 			return err
 		}
+		if built != nil {
+			return s.views.render(c, fiber.StatusOK, "booking", *built)
+		}
 	}
-	// Not kept: a page with other query parameters, one not kept (below),
-	// or one whose build failed (this request tries again and shows the
-	// error).
+	// Not kept: a page with other query parameters, one not kept (see
+	// keepBookingPage), or one another request failed to build (this one
+	// tries again and shows its own error).
 	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"))
 	if err != nil {
 		return err
@@ -113,20 +124,22 @@ func (s *Server) showBooking(c *fiber.Ctx) error {
 	return s.views.render(c, fiber.StatusOK, "booking", p)
 }
 
-// keepBookingPage builds the booking page of the request and keeps it for
-// everyone as the spliced page of key and version. Kept only for a week of
-// the calendar asked for (or of the only one): what a made-up slug shows
-// is not kept, nor is the choice of calendars (it has no form).
-func (s *Server) keepBookingPage(c *fiber.Ctx, e *office.Entry, slug, key, version string) error {
+// keepBookingPage builds the booking page of the request, keeps it for
+// everyone as the spliced page of key and version, and returns it (with
+// the request's token). Kept only for a week of the calendar asked for
+// (or of the only one): what a made-up slug shows is not kept, nor is the
+// choice of calendars (it has no form).
+func (s *Server) keepBookingPage(c *fiber.Ctx, e *office.Entry, slug, key, version string) (bookingPage, error) {
 	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"))
 	if err != nil || p.CSRF == "" || (c.Query("kalender") != "" && c.Query("kalender") != p.Calendar.Slug) {
-		return err
+		return p, err
 	}
 	_, _, err = s.keepSpliced(nil, version, key, func() (string, any) {
-		p.CSRF = csrfPlaceholder
-		return "booking", p
+		kept := p
+		kept.CSRF = csrfPlaceholder
+		return "booking", kept
 	})
-	return err
+	return p, err
 }
 
 // bookingPageTTL is how long a booking week's page is kept for everyone.
