@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime $(FUZZTIME) ./internal/video/turn/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyframe$$' -fuzztime $(FUZZTIME) ./internal/video/sfu/
+	$(GO) test -run '^$$' -fuzz '^FuzzFeedback$$' -fuzztime $(FUZZTIME) ./internal/video/bwe/
 	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime $(FUZZTIME) ./portal/
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/receipt/
 
@@ -66,6 +67,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseUsername$$' -fuzztime 50000x ./internal/video/turn/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime 20000x ./internal/video/sfu/
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyframe$$' -fuzztime 200000x ./internal/video/sfu/
+	$(GO) test -run '^$$' -fuzz '^FuzzFeedback$$' -fuzztime 200000x ./internal/video/bwe/
 	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime 100000x ./portal/
 
 ## bench: Go benchmarks of the hot paths, then the figures of the real binary under load

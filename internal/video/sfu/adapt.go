@@ -6,17 +6,17 @@ import (
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
-	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/gesundheitsamt/portal/internal/video/bwe"
 )
 
 // Bandwidth adaptation. A browser sizes what it sends by its own congestion
 // control, fed by the server's TWCC feedback: that covers each publisher's
 // uplink. The downlinks are the server's to watch: every peer connection
-// runs a Google Congestion Control estimator (pion/interceptor's gcc) on the
-// TWCC feedback of the browser it sends to. The estimator starts at
+// runs a Google Congestion Control estimator (package bwe) on the TWCC
+// feedback of the browser it sends to. The estimator starts at
 // Config.MaxBitrate and comes down only on rising delay or loss. Once a
 // second (adaptInterval) each peer takes a sample of its link (see
 // adaptState.round):
@@ -93,19 +93,14 @@ type adaptState struct {
 	stopped map[uint32]bool
 }
 
-// newEstimators makes the factory of the per-connection estimators. An
-// estimator starts at MaxBitrate (it only comes down on delay or loss, so a
-// call starts at full quality) and sends nothing itself: no pacer, the
-// server forwards packets as they come.
-func newEstimators(cfg Config, logs logging.LoggerFactory) (*cc.InterceptorFactory, error) {
+// newEstimators makes the factory of the per-connection estimators
+// (package bwe: GCC's sender side on the TWCC feedback). An estimator
+// starts at MaxBitrate (it only comes down on delay or loss, so a call
+// starts at full quality) and sends nothing itself: the server forwards
+// packets as they come.
+func newEstimators(cfg Config) (*cc.InterceptorFactory, error) {
 	return cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(cfg.MaxBitrate),
-			gcc.SendSideBWEMinBitrate(minEstimate),
-			gcc.SendSideBWEMaxBitrate(MaxTracks*cfg.MaxBitrate),
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-			gcc.WithLoggerFactory(logs),
-		)
+		return bwe.New(bwe.Config{Initial: cfg.MaxBitrate, Min: minEstimate, Max: MaxTracks * cfg.MaxBitrate}), nil
 	})
 }
 

@@ -66,6 +66,10 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
+// nackHistory is how many sent packets each forwarded stream keeps for
+// retransmission (a power of two).
+const nackHistory = 256
+
 // newInterceptors registers what every peer connection runs on its RTP and
 // RTCP: NACK generation (towards publishers) and responding (towards
 // subscribers, from a per-sender history), sender and receiver reports, and
@@ -73,8 +77,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // the browser's own congestion control sizes what it sends, and TWCC
 // sequence numbers on what the server sends, so that subscribers' feedback
 // describes the server's stream rather than the publisher's. That feedback
-// feeds a Google Congestion Control estimator per connection (bwe): what
-// the server may send each subscriber.
+// feeds a Google Congestion Control estimator per connection (package
+// bwe): what the server may send each subscriber. It records the video
+// streams only, the ones with TWCC sequence numbers (configureTWCC).
 //
 // webrtc.RegisterDefaultInterceptors is not used because it registers the
 // MID and RID header extensions in both directions: a forwarded packet
@@ -82,14 +87,10 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // names another transceiver, and the browser would route it there. They
 // are negotiated for what the server receives only (configureSimulcast),
 // and the outbound interceptor drops them from what it sends.
-// nackHistory is how many sent packets each forwarded stream keeps for
-// retransmission (a power of two).
-const nackHistory = 256
-
 func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, out *outboundFactory, logs logging.LoggerFactory) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	r.Add(out.inbound())
-	r.Add(twccOnlyFactory{bwe})
+	r.Add(bwe)
 	err := webrtc.ConfigureNackWithOptions(m, r,
 		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
 		nack.WithResponderLoggerFactory(logs),
@@ -154,48 +155,6 @@ func configureSimulcast(m *webrtc.MediaEngine) error {
 		}
 	}
 	return nil
-}
-
-// twccOnly passes to the bandwidth estimator only the streams that carry
-// TWCC sequence numbers (video, see configureTWCC): the estimator would
-// otherwise keep a history of every audio packet for feedback that never
-// comes.
-type twccOnly struct{ interceptor.Interceptor }
-
-// twccOnlyFactory wraps the estimators' factory.
-type twccOnlyFactory struct{ inner interceptor.Factory }
-
-// NewInterceptor implements interceptor.Factory.
-func (f twccOnlyFactory) NewInterceptor(id string) (interceptor.Interceptor, error) {
-	i, err := f.inner.NewInterceptor(id)
-	if err != nil {
-		return nil, err
-	}
-	return twccOnly{i}, nil
-}
-
-// BindLocalStream implements interceptor.Interceptor.
-func (t twccOnly) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	if !hasTWCC(info) {
-		return w
-	}
-	return t.Interceptor.BindLocalStream(info, w)
-}
-
-// UnbindLocalStream implements interceptor.Interceptor.
-func (t twccOnly) UnbindLocalStream(info *interceptor.StreamInfo) {
-	if hasTWCC(info) {
-		t.Interceptor.UnbindLocalStream(info)
-	}
-}
-
-func hasTWCC(info *interceptor.StreamInfo) bool {
-	for _, e := range info.RTPHeaderExtensions {
-		if e.URI == sdp.TransportCCURI {
-			return true
-		}
-	}
-	return false
 }
 
 // newAPI builds the one webrtc.API all the SFU's peer connections come from.

@@ -11,7 +11,7 @@ import (
 )
 
 // outbound is the outermost interceptor of what a connection sends, one
-// per connection (registered last). It does three things to every packet
+// per connection (registered last). It does two things to every packet
 // before the others see it:
 //
 //   - it drops the header extensions not negotiated for the stream
@@ -21,14 +21,11 @@ import (
 //     the sender keeps its track, so every offer still describes the
 //     stream (its SSRC and msid) and the browser keeps the track, which
 //     simply gets no frames until the pause ends. Dropped packets get no
-//     TWCC sequence number and no place in the NACK history;
-//   - it hands every packet written without attributes (pion passes none)
-//     a map from a pool: the bandwidth estimator marks each packet with
-//     the TWCC extension's id, and would otherwise make a map per packet
-//     forwarded, a fifth of all the SFU allocates. Nothing in the chain
-//     keeps a packet's attributes after its Write returns (the NACK
-//     responder copies header and payload), so the map goes back to the
-//     pool, emptied, at once.
+//     TWCC sequence number and no place in the NACK history.
+//
+// Packets are written on without attributes, as pion hands them over:
+// nothing in the chain below reads or sets any (the bandwidth estimator,
+// package bwe, reads the TWCC sequence number from the header).
 //
 // It also reads what the browser reports of the link as its RTCP passes
 // (BindRTCPReader): how many TWCC feedback packets came so far, and the
@@ -37,7 +34,6 @@ import (
 // from there.
 type outbound struct {
 	interceptor.NoOp
-	pool *sync.Pool
 
 	feedback  atomic.Int64  // TWCC feedback packets read
 	audioLost atomic.Uint32 // fraction lost (of 256) in the latest report on audio
@@ -48,8 +44,9 @@ type outbound struct {
 	audio   map[uint32]bool // SSRCs of the audio streams sent
 }
 
-// outboundFactory makes the outbound interceptor of every connection; they
-// share one pool. created, when set, is called with each new one.
+// outboundFactory makes the outbound interceptor of every connection, and
+// the pool of attributes the inbound interceptors share. created, when
+// set, is called with each new outbound interceptor.
 type outboundFactory struct {
 	pool    sync.Pool
 	created func(*outbound)
@@ -63,7 +60,7 @@ func newOutboundFactory() *outboundFactory {
 
 // NewInterceptor implements interceptor.Factory.
 func (f *outboundFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	o := &outbound{pool: &f.pool, paused: map[uint32]bool{}, audio: map[uint32]bool{}}
+	o := &outbound{paused: map[uint32]bool{}, audio: map[uint32]bool{}}
 	if f.created != nil {
 		f.created(o)
 	}
@@ -107,14 +104,7 @@ func (o *outbound) BindLocalStream(info *interceptor.StreamInfo, w interceptor.R
 		if h.Extension {
 			exts.drop(h)
 		}
-		if a != nil {
-			return w.Write(h, payload, a)
-		}
-		m := o.pool.Get().(interceptor.Attributes)
-		n, err := w.Write(h, payload, m)
-		clear(m)
-		o.pool.Put(m)
-		return n, err
+		return w.Write(h, payload, a)
 	})
 }
 
@@ -219,10 +209,11 @@ func (o *outbound) noteLoss(reports []rtcp.ReceptionReport) {
 func (o *outbound) audioLoss() float64 { return float64(o.audioLost.Load()) / 256 }
 
 // inbound is the innermost interceptor of what a connection receives
-// (registered first), sharing the outbound interceptors' pool. pion reads
+// (registered first), sharing the factory's pool. pion reads
 // every packet with no attributes, and the NACK generator or the receiver
 // reports would make a map for each (with its garbage about 2 % of the
-// SFU's CPU under the load of cmd/benchvideo); so inbound starts each read with a map from the pool. The map comes back
+// SFU's CPU under the load of cmd/benchvideo); so inbound starts each
+// read with a map from the pool. The map comes back
 // with the packet to track.forward, which returns it, emptied, once the
 // packet is forwarded: the interceptors of the read keep nothing of it
 // (they note sequence numbers and times as the packet passes).

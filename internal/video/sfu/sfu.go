@@ -123,7 +123,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		s.tcpAddr = ln.Addr()
 		s.tcp = webrtc.NewICETCPMux(logs.NewLogger("ice-tcp"), ln, 8)
 	}
-	s.bwe, err = newEstimators(cfg, logs)
+	s.bwe, err = newEstimators(cfg)
 	if err != nil {
 		s.closeMuxes()
 		return nil, fmt.Errorf("sfu: %w", err)
