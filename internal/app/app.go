@@ -185,6 +185,7 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 	a.Video = video.New(video.Options{DB: db, Box: box, Mail: mails, Secret: cfg.SecretKey, Now: opts.Now})
 	a.Booking, err = booking.New(booking.Options{
 		DB: db, Mail: mails, Hooks: webhook.NewNotifier(inserter), Rooms: a.Video, Now: opts.Now, PlanTTL: booking.DefaultPlanTTL, PerAddress: cfg.BookingPerAddress,
+		Queue: inserter,
 	})
 	if err != nil {
 		return nil, err
@@ -202,6 +203,7 @@ func New(ctx context.Context, cfg config.Config, db *store.DB, opts Options) (a 
 	}
 	if a.Jobs, err = jobs.New(db, cfg.EncryptionKey, log, jobs.Options{
 		Mail: mailWorker, RescueAfter: cfg.JobsRescueAfter, Retention: &retention.Worker{Cases: a.Retention, JobTimeout: jobs.JobTimeout(cfg.JobsRescueAfter)}, Loc: a.Location,
+		Waitlist: &booking.WaitlistWorker{Booking: a.Booking},
 	}); err != nil {
 		return nil, err
 	}

@@ -29,8 +29,8 @@ func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 // world is an office with a calendar of Monday-to-Friday mornings, 20
 // minute slots, serving "terminanfrage", and a clock on a Monday
-// evening. Its service enqueues mails and webhook calls (for the
-// office's webhooks, which a test adds).
+// evening. Its service enqueues mails, webhook calls (for the office's
+// webhooks, which a test adds) and the sweeps of its waiting list.
 type world struct {
 	db       *store.DB
 	svc      *booking.Service
@@ -88,7 +88,7 @@ func newWorld(t testing.TB, capacity int) *world {
 		t.Fatal(err)
 	}
 	w.svc, err = booking.New(booking.Options{DB: db, Mail: mail.NewNotifier(inserter, box, []byte("secret")), Hooks: webhook.NewNotifier(inserter),
-		Now: func() time.Time { return w.now }})
+		Queue: inserter, Now: func() time.Time { return w.now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -231,6 +231,10 @@ func (s *Service) Confirm(ctx context.Context, token string) (store.Booking, err
 		if err := store.ConfirmBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
 			return err
 		}
+		// An offer from the waiting list, confirmed, ends its entry.
+		if err := store.EndOffer(ctx, tx, b.OfficeID, b.ID); err != nil {
+			return err
+		}
 		out.State, out.Expires, out.Confirmed = store.BookingBooked, time.Time{}, s.now()
 		if err := s.hook(ctx, tx, out, eventBooked); err != nil {
 			return err
@@ -271,6 +275,9 @@ func (s *Service) Cancel(ctx context.Context, token string) (store.Booking, erro
 			return fault.New(fault.Conflict, op, msgConfirmLapsed)
 		}
 		if err := store.CancelBooking(ctx, tx, b.OfficeID, b.ID); err != nil {
+			return err
+		}
+		if err := s.freed(ctx, tx, b.OfficeID, b.Calendar.ID); err != nil {
 			return err
 		}
 		// As the statement leaves the row.
@@ -329,6 +336,9 @@ func (s *Service) Move(ctx context.Context, token string, calendarID int64, star
 		if err != nil {
 			return err
 		}
+		if err := s.freed(ctx, tx, b.OfficeID, b.Calendar.ID); err != nil {
+			return err // the old place frees
+		}
 		out = b
 		out.Calendar, out.Start, out.Sequence = c, slot.Start, b.Sequence+1
 		out.Attendance, out.AttendanceAt = "", time.Time{} // as the statement leaves the row
@@ -360,7 +370,10 @@ func (s *Service) Release(ctx context.Context, token string) (store.Booking, err
 		if b.State != store.BookingHeld {
 			return nil
 		}
-		return store.ReleaseHold(ctx, tx, b.OfficeID, b.ID)
+		if err := store.ReleaseHold(ctx, tx, b.OfficeID, b.ID); err != nil {
+			return err
+		}
+		return s.freed(ctx, tx, b.OfficeID, b.Calendar.ID)
 	})
 	if err != nil {
 		return store.Booking{}, fmt.Errorf("booking: release: %w", err)

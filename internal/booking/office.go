@@ -304,6 +304,9 @@ func (s *Service) cancelLocked(ctx context.Context, tx pgx.Tx, a Access, b store
 	if err := store.CancelBookingByOffice(ctx, tx, a.OfficeID, b.ID, reason); err != nil {
 		return b, err
 	}
+	if err := s.freed(ctx, tx, a.OfficeID, b.Calendar.ID); err != nil {
+		return b, err
+	}
 	out, err := store.GetBooking(ctx, tx, a.OfficeID, b.ID)
 	if err != nil {
 		return b, err

@@ -66,6 +66,7 @@ type Service struct {
 	holidays   map[string]*cal.Calendar // by Land; "" the nationwide ones
 	perAddress int
 	plans      *plans
+	queue      Queue
 }
 
 // Options are what the service is built from.
@@ -87,6 +88,10 @@ type Options struct {
 	// the wiring's: a rush release reads each calendar once a second,
 	// not once a request, and a change of the rules shows within it.
 	PlanTTL time.Duration
+	// Queue takes the sweeps of the waiting lists a freed place queues
+	// (River's client); nil: none are queued, only the periodic sweep
+	// serves the lists.
+	Queue Queue
 	// PerAddress is how many appointments of one service an e-mail
 	// address may have at an office at once (unconfirmed or to come);
 	// 0: DefaultPerAddress, negative: no limit.
@@ -106,7 +111,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("booking: %w", err)
 	}
-	s := &Service{db: o.DB, mail: o.Mail, rooms: o.Rooms, hooks: o.Hooks, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL)}
+	s := &Service{db: o.DB, mail: o.Mail, rooms: o.Rooms, hooks: o.Hooks, now: o.Now, loc: loc, holidays: map[string]*cal.Calendar{}, perAddress: o.PerAddress, plans: newPlans(o.PlanTTL), queue: o.Queue}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -240,10 +245,19 @@ func (s *Service) Calendars(ctx context.Context, office store.Office, service st
 // place from from on, within the calendar's horizon; false when there is
 // none. Errors: NotFound (no such calendar of the office).
 func (s *Service) FirstFree(ctx context.Context, office store.Office, calendarID int64, from time.Time) (Slot, bool, error) {
-	const op = "booking: first free"
-	p, _, err := s.plan(ctx, s.db, office, calendarID)
+	sl, ok, err := s.firstFree(ctx, s.db, office, calendarID, from)
 	if err != nil {
-		return Slot{}, false, fmt.Errorf("%s: %w", op, err)
+		return Slot{}, false, fmt.Errorf("booking: first free: %w", err)
+	}
+	return sl, ok, nil
+}
+
+// firstFree is FirstFree counting the places taken through q (a
+// transaction sees its own holds).
+func (s *Service) firstFree(ctx context.Context, q store.Querier, office store.Office, calendarID int64, from time.Time) (Slot, bool, error) {
+	p, _, err := s.plan(ctx, q, office, calendarID)
+	if err != nil {
+		return Slot{}, false, err
 	}
 	// The first week, then the rest of the horizon at once: two counts at
 	// most, however far the horizon, and the common case (a free place
@@ -262,9 +276,9 @@ func (s *Service) FirstFree(ctx context.Context, office store.Office, calendarID
 			continue
 		}
 		last := days[len(days)-1].Slots
-		taken, err := store.CountTaken(ctx, s.db, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
+		taken, err := store.CountTaken(ctx, q, office.ID, calendarID, days[0].Slots[0].Start, last[len(last)-1].Start.Add(time.Microsecond))
 		if err != nil {
-			return Slot{}, false, fmt.Errorf("%s: %w", op, err)
+			return Slot{}, false, err
 		}
 		for _, d := range days {
 			for _, sl := range d.Slots {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/gesundheitsamt/portal/internal/booking"
 	"github.com/gesundheitsamt/portal/internal/crypto"
 	"github.com/gesundheitsamt/portal/internal/mail"
 	"github.com/gesundheitsamt/portal/internal/retention"
@@ -43,6 +44,9 @@ type Options struct {
 	Retention *retention.Worker
 	// Loc is the offices' time zone, for the daily jobs (default UTC).
 	Loc *time.Location
+	// Waitlist sweeps the booking waiting lists: when a place frees, and
+	// every list once a minute; nil: the lists are not served.
+	Waitlist *booking.WaitlistWorker
 }
 
 // New returns a River client on db that works the portal's jobs once
@@ -96,6 +100,10 @@ func New(db *store.DB, encKey []byte, log *slog.Logger, opts Options) (*river.Cl
 		loc := cmp.Or(opts.Loc, time.UTC)
 		river.AddWorker(workers, opts.Retention)
 		periodic = append(periodic, retention.PeriodicDelete(mail.DailyAt{At: retention.DeleteAt, Loc: loc}, loc))
+	}
+	if opts.Waitlist != nil {
+		river.AddWorker(workers, opts.Waitlist)
+		periodic = append(periodic, booking.PeriodicWaitlist())
 	}
 	client, err := river.NewClient(db.RiverDriver(), &river.Config{
 		PeriodicJobs: periodic,

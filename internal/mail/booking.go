@@ -110,7 +110,7 @@ func (n *Notifier) Booking(ctx context.Context, tx pgx.Tx, b BookingMail) error 
 		}
 	}
 	data := bookingData{Token: b.Token, Join: b.Join, Sequence: b.Sequence, Stamp: time.Now().UTC().Truncate(time.Second)}
-	if b.Template == TemplateBookingCancelled || b.Template == TemplateBookingConfirm {
+	if b.Template == TemplateBookingCancelled || b.Template == TemplateBookingConfirm || b.Template == TemplateBookingOffer {
 		data.Join = "" // what a mail does not show is not kept with it
 	}
 	if b.Template == TemplateBookingCancelled {
@@ -139,6 +139,7 @@ type bookingTexts struct {
 	ahead          bool   // only while the appointment is still to come
 	sequenced      bool   // only while the booking has the Sequence the mail was queued for
 	confirm        bool   // the confirmation link, until when, and "ignore it if it was not you"
+	until, ignore  string // a confirmation's own texts of these; empty: mail.booking_confirm's
 	links          bool   // the links to show, cancel and move the booking
 	calendar       string // says what the calendar file does; empty: none attached
 	footer         string
@@ -164,6 +165,13 @@ var bookingMails = map[string]bookingTexts{
 	TemplateBookingReminder: {
 		subject: "mail.booking_reminder.subject", intro: "mail.booking_reminder.intro",
 		state: store.BookingBooked, ahead: true, sequenced: true, links: true, calendar: "mail.booking.calendar", footer: "mail.booking.footer",
+	},
+	// An offer from the waiting list is a confirmation: the place is
+	// held for the citizen, who books it by the same kind of link.
+	TemplateBookingOffer: {
+		subject: "mail.booking_offer.subject", intro: "mail.booking_offer.intro",
+		state: store.BookingUnconfirmed, ahead: true, confirm: true,
+		until: "mail.booking_offer.until", ignore: "mail.booking_offer.ignore", footer: "mail.booking_offer.footer",
 	},
 }
 
@@ -279,8 +287,8 @@ func (w *Worker) bookingMail(ctx context.Context, a Args) (Message, error) {
 	case texts.confirm:
 		until := b.Expires.In(w.location())
 		d.ConfirmIntro, d.Confirm = l.T("mail.booking_confirm.link_intro"), f.show
-		d.Until = l.Tf("mail.booking_confirm.until", "Date", dateIn(l, until), "Time", until.Format("15:04"))
-		d.Ignore, d.Secret = l.T("mail.booking_confirm.ignore"), l.T("mail.booking_confirm.secret")
+		d.Until = l.Tf(cmp.Or(texts.until, "mail.booking_confirm.until"), "Date", dateIn(l, until), "Time", until.Format("15:04"))
+		d.Ignore, d.Secret = l.T(cmp.Or(texts.ignore, "mail.booking_confirm.ignore")), l.T("mail.booking_confirm.secret")
 	case texts.links:
 		d.Bring = f.bring
 		d.Show, d.Cancel, d.Move = f.show, f.cancel, f.move

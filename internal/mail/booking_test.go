@@ -201,10 +201,11 @@ var bookingStates = map[string]string{
 	mail.TemplateBookingMoved:     "moved",
 	mail.TemplateBookingCancelled: store.BookingCancelled,
 	mail.TemplateBookingReminder:  store.BookingBooked,
+	mail.TemplateBookingOffer:     store.BookingUnconfirmed,
 }
 
 var bookingTemplates = []string{mail.TemplateBookingConfirm, mail.TemplateBookingBooked, mail.TemplateBookingMoved,
-	mail.TemplateBookingCancelled, mail.TemplateBookingReminder}
+	mail.TemplateBookingCancelled, mail.TemplateBookingReminder, mail.TemplateBookingOffer}
 
 var (
 	// shownID finds a message id shown instead of its text.
@@ -616,7 +617,7 @@ func TestBookingMailStates(t *testing.T) {
 	fits := map[string]string{
 		mail.TemplateBookingConfirm: store.BookingUnconfirmed, mail.TemplateBookingBooked: store.BookingBooked,
 		mail.TemplateBookingMoved: store.BookingBooked, mail.TemplateBookingReminder: store.BookingBooked,
-		mail.TemplateBookingCancelled: store.BookingCancelled,
+		mail.TemplateBookingCancelled: store.BookingCancelled, mail.TemplateBookingOffer: store.BookingUnconfirmed,
 	}
 	for _, state := range []string{store.BookingUnconfirmed, store.BookingBooked, store.BookingCancelled} {
 		b := w.to(t, w.newBooking(t, bookingOf{service: "reiseimpfberatung"}), state)

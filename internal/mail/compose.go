@@ -45,7 +45,7 @@ func (w *Worker) Compose(ctx context.Context, a Args) (Message, error) {
 		return w.digestMail(ctx, a)
 	case TemplateVideoInvite, TemplateVideoMoved, TemplateVideoCancelled, TemplateVideoGuest:
 		return w.videoMail(ctx, a)
-	case TemplateBookingConfirm, TemplateBookingBooked, TemplateBookingMoved, TemplateBookingCancelled, TemplateBookingReminder:
+	case TemplateBookingConfirm, TemplateBookingBooked, TemplateBookingMoved, TemplateBookingCancelled, TemplateBookingReminder, TemplateBookingOffer:
 		return w.bookingMail(ctx, a)
 	}
 	sub, err := store.GetSubmission(ctx, w.DB, a.OfficeID, a.SubmissionID)

@@ -39,6 +39,7 @@ const (
 	TemplateBookingMoved     = "booking_moved"     // moved to a new time: calendar file with a higher SEQUENCE, same links
 	TemplateBookingCancelled = "booking_cancelled" // cancelled: calendar file METHOD:CANCEL, no links but how to book again
 	TemplateBookingReminder  = "booking_reminder"  // 24 hours before: same facts and links as booked
+	TemplateBookingOffer     = "booking_offer"     // a place freed for the waiting list: the confirmation link, until when it is kept
 )
 
 // Args are a mail job's arguments: which mail about which submission. The
