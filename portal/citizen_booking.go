@@ -31,7 +31,10 @@ type bookingPage struct {
 	Days      []dayView
 	Prev      string // the week before, empty when it is in the past
 	Next      string // the week after, empty beyond the horizon
-	Error     string
+	// Waitlist is the form to join the calendar's waiting list, shown
+	// when no slot is free within its horizon; nil otherwise.
+	Waitlist *waitlistForm
+	Error    string
 }
 
 type calendarChoice struct {
@@ -245,7 +248,13 @@ func (s *Server) bookingPage(c *fiber.Ctx, e *office.Entry, service, calendar, f
 	weekURL := func(d time.Time) string {
 		return base + "/termin?kalender=" + cal.Slug + "&ab=" + d.Format(time.DateOnly)
 	}
-	return p, s.fillWeek(c, &p, e.Office, cal, from, weekURL)
+	if err := s.fillWeek(c, &p, e.Office, cal, from, weekURL); err != nil {
+		return p, err
+	}
+	if p.First == nil {
+		p.Waitlist = newWaitlistForm(base + "/termin/warteliste")
+	}
+	return p, nil
 }
 
 // fillWeek puts the calendar's week from (its first day; empty or wrong:

@@ -204,13 +204,19 @@ type bookingField struct {
 // bookingFieldOf builds the contact form's field name of p, of input type
 // typ, with what was typed.
 func bookingFieldOf(p holdPage, name, typ, autocomplete, value string) bookingField {
+	return contactField(p.L, p.FieldErrors, "booking-", name, typ, autocomplete, value)
+}
+
+// contactField is a field of contact details (name, email, phone) with
+// the id prefix+name, its error from errs.
+func contactField(l *i18n.Localizer, errs map[string]string, prefix, name, typ, autocomplete, value string) bookingField {
 	f := bookingField{
-		ID: "booking-" + name, Name: name, Type: typ, Autocomplete: autocomplete, Value: value,
-		Label: p.L.T("booking.contact." + name), Error: p.FieldErrors[name],
-		Optional: name == "phone", Prefix: p.L.T("form.error_prefix"), OptionalText: p.L.T("form.optional"),
+		ID: prefix + name, Name: name, Type: typ, Autocomplete: autocomplete, Value: value,
+		Label: l.T("booking.contact." + name), Error: errs[name],
+		Optional: name == "phone", Prefix: l.T("form.error_prefix"), OptionalText: l.T("form.optional"),
 	}
-	if id := "booking.contact." + name + "_hint"; p.L.Has(id) {
-		f.Hint = p.L.T(id)
+	if id := "booking.contact." + name + "_hint"; l.Has(id) {
+		f.Hint = l.T(id)
 	}
 	return f
 }

@@ -66,7 +66,7 @@ type renderer struct {
 }
 
 func newRenderer(fsys fs.FS, bundle *i18n.Bundle, a *assets) (*renderer, error) {
-	funcs := template.FuncMap{"asset": a.url, "args": fieldArgsOf, "inputType": inputType, "bookingField": bookingFieldOf, "calendarNumber": calendarNumberOf, "calendarDate": calendarDateOf, "walkInField": walkInFieldOf}
+	funcs := template.FuncMap{"asset": a.url, "args": fieldArgsOf, "inputType": inputType, "bookingField": bookingFieldOf, "waitlistField": waitlistFieldOf, "calendarNumber": calendarNumberOf, "calendarDate": calendarDateOf, "walkInField": walkInFieldOf}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)

@@ -70,11 +70,15 @@ func (s *Server) routes(reg *prometheus.Registry) {
 
 	// Booking an appointment: the week's free slots, a slot held for the
 	// browser (/buchung/<hold token>), then the mail's link to confirm,
-	// cancel and move (/termin/<mail token>). Each link shows a page on
+	// cancel and move (/termin/<mail token>); with no slot free, the
+	// waiting list (/warteliste/<entry token>). Each link shows a page on
 	// GET and acts only on POST.
 	const book = "/amt/:office/leistungen/:service/termin"
 	app.Get(book, noStore, s.showBooking)                                                        // booking.Availability, FirstFree
 	app.Post(book, noStore, s.limit(holdLimit), s.holdSlot)                                      // booking.Hold; holdLimit
+	app.Post(book+"/warteliste", noStore, s.limit(bookingMailLimit), s.joinWaitlist)             // booking.JoinWaitlist; bookingMailLimit (an offer mails the address)
+	app.Get("/warteliste/:token", noStore, s.showWaitlist)                                       // booking.OpenWaitlist
+	app.Post("/warteliste/:token/verlassen", noStore, s.leaveWaitlist)                           // booking.LeaveWaitlist
 	app.Get("/buchung/:token", noStore, s.showHold)                                              // booking.OpenHold
 	app.Post("/buchung/:token", noStore, s.limit(bookingMailLimit), s.giveContact)               // booking.Contact; bookingMailLimit
 	app.Post("/buchung/:token/erneut", noStore, s.limit(bookingMailLimit), s.resendConfirmation) // booking.Resend; bookingMailLimit

@@ -62,14 +62,14 @@ type WaitlistArgs struct {
 }
 
 // Kind names the job kind in River.
-func (WaitlistArgs) Kind() string { return "booking.waitlist" }
+func (WaitlistArgs) Kind() string { return "waitlist.sweep" }
 
 // PeriodicWaitlist is the River periodic job that sweeps every list once
 // a minute.
 func PeriodicWaitlist() *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(time.Minute), func() (river.JobArgs, *river.InsertOpts) {
 		return WaitlistArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: time.Minute}}
-	}, &river.PeriodicJobOpts{ID: "booking.waitlist", RunOnStart: true})
+	}, &river.PeriodicJobOpts{ID: "waitlist.sweep", RunOnStart: true})
 }
 
 // WaitlistWorker works WaitlistArgs.

@@ -97,7 +97,7 @@ func TestWaitlistServedInOrder(t *testing.T) {
 	if _, err := w.svc.Release(ctx, holds[3].Token); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.texts(t, `SELECT args->>'calendar_id' FROM river_job WHERE kind = 'booking.waitlist'`); len(got) != 1 {
+	if got := w.texts(t, `SELECT args->>'calendar_id' FROM river_job WHERE kind = 'waitlist.sweep'`); len(got) != 1 {
 		t.Fatalf("the freed place queued sweeps %v, want one", got)
 	}
 	if n := w.sweep(t); n != 1 {

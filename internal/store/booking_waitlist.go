@@ -21,8 +21,10 @@ type WaitlistEntry struct {
 	BookingID  int64  // the offer's booking; 0 while waiting
 	Created    time.Time
 	// Ahead is how many entries of the list came before this one (its
-	// place in the line is Ahead+1); set by FindWaitlistEntry.
-	Ahead int
+	// place in the line is Ahead+1), and Calendar the calendar's name and
+	// kind; set by FindWaitlistEntry.
+	Ahead                      int
+	CalendarName, CalendarKind string
 }
 
 // The states of a waiting list entry.
@@ -47,7 +49,7 @@ const (
 	// lockWaitlist takes the calendar's list for the transaction: joins
 	// count the list one after another, and one sweep serves it at a
 	// time, in any number of portal processes.
-	lockWaitlist = `SELECT pg_advisory_xact_lock(hashtextextended('booking-waitlist:' || $1::bigint || ':' || $2::bigint, 0))`
+	lockWaitlist  = `SELECT pg_advisory_xact_lock(hashtextextended('booking-waitlist:' || $1::bigint || ':' || $2::bigint, 0))`
 	countWaitlist = `SELECT count(*) FROM booking_waitlist WHERE office_id = $1 AND calendar_id = $2`
 	joinWaitlist  = `
 INSERT INTO booking_waitlist (office_id, calendar_id, service_slug, name, email, phone, lang, token_hash)
@@ -94,15 +96,17 @@ func JoinWaitlist(ctx context.Context, tx pgx.Tx, officeID, calendarID int64, se
 
 const findWaitlist = `
 SELECT ` + waitlistColumns + `,
-    (SELECT count(*) FROM booking_waitlist a WHERE a.office_id = w.office_id AND a.calendar_id = w.calendar_id AND a.id < w.id)
-FROM booking_waitlist w WHERE w.token_hash = $1`
+    (SELECT count(*) FROM booking_waitlist a WHERE a.office_id = w.office_id AND a.calendar_id = w.calendar_id AND a.id < w.id),
+    c.name, c.kind
+FROM booking_waitlist w JOIN calendar c ON c.office_id = w.office_id AND c.id = w.calendar_id
+WHERE w.token_hash = $1`
 
 // FindWaitlistEntry returns the entry of the token hash, with how many
 // entries are ahead of it. Errors: NotFound (unknown, or ended).
 func FindWaitlistEntry(ctx context.Context, q Querier, hash []byte) (WaitlistEntry, error) {
 	var e WaitlistEntry
 	err := q.QueryRow(ctx, findWaitlist, hash).Scan(&e.ID, &e.OfficeID, &e.CalendarID, &e.Service, &e.Contact.Name, &e.Contact.Email,
-		&e.Contact.Phone, &e.Contact.Lang, &e.State, &e.BookingID, &e.Created, &e.Ahead)
+		&e.Contact.Phone, &e.Contact.Lang, &e.State, &e.BookingID, &e.Created, &e.Ahead, &e.CalendarName, &e.CalendarKind)
 	if isNoRows(err) {
 		return WaitlistEntry{}, fault.Wrap(fault.NotFound, "store: find waiting list entry", err)
 	}
