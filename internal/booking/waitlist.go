@@ -162,9 +162,18 @@ func (s *Service) LeaveWaitlist(ctx context.Context, token string) (store.Waitli
 		return store.WaitlistEntry{}, fault.New(fault.NotFound, op, "")
 	}
 	var out store.WaitlistEntry
+	hash := submission.HashToken(token)
 	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
-		e, err := store.LeaveWaitlist(ctx, tx, submission.HashToken(token))
+		// The list's lock first: a sweep making this entry an offer
+		// finishes before the entry goes.
+		e, err := store.FindWaitlistEntry(ctx, tx, hash)
 		if err != nil {
+			return err
+		}
+		if err := store.LockWaitlist(ctx, tx, e.OfficeID, e.CalendarID); err != nil {
+			return err
+		}
+		if e, err = store.LeaveWaitlist(ctx, tx, hash); err != nil {
 			return err
 		}
 		out = e
