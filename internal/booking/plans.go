@@ -18,6 +18,21 @@ type plans struct {
 	ttl time.Duration
 	mu  sync.Mutex
 	m   map[[2]int64]calendarPlan // by office and calendar id
+	// served are, by office and service, the calendars that serve it
+	// (ListServiceCalendars): every hold asks. Only services some
+	// calendar serves are kept, so the size is bounded by the database's
+	// calendars too.
+	served map[servedKey]servedCalendars
+}
+
+type servedKey struct {
+	office  int64
+	service string
+}
+
+type servedCalendars struct {
+	read time.Time
+	cals []store.Calendar
 }
 
 // calendarPlan is a calendar with its rules, the services it serves and
@@ -32,7 +47,7 @@ type calendarPlan struct {
 }
 
 func newPlans(ttl time.Duration) *plans {
-	return &plans{ttl: ttl, m: map[[2]int64]calendarPlan{}}
+	return &plans{ttl: ttl, m: map[[2]int64]calendarPlan{}, served: map[servedKey]servedCalendars{}}
 }
 
 // get returns the office's calendar's plan, read through q when it is
@@ -70,4 +85,29 @@ func (p *plans) get(ctx context.Context, q store.Querier, officeID, calendarID i
 		p.mu.Unlock()
 	}
 	return r, nil
+}
+
+// calendars returns the office's calendars that serve service, read
+// through q when not kept or older than ttl.
+func (p *plans) calendars(ctx context.Context, q store.Querier, officeID int64, service string) ([]store.Calendar, error) {
+	key := servedKey{officeID, service}
+	now := time.Now()
+	if p.ttl > 0 {
+		p.mu.Lock()
+		r, ok := p.served[key]
+		p.mu.Unlock()
+		if ok && now.Sub(r.read) < p.ttl {
+			return r.cals, nil
+		}
+	}
+	cals, err := store.ListServiceCalendars(ctx, q, officeID, service)
+	if err != nil {
+		return nil, err
+	}
+	if p.ttl > 0 && len(cals) > 0 {
+		p.mu.Lock()
+		p.served[key] = servedCalendars{read: now, cals: cals}
+		p.mu.Unlock()
+	}
+	return cals, nil
 }

@@ -232,9 +232,11 @@ func (s *Service) plan(ctx context.Context, q store.Querier, office store.Office
 }
 
 // Calendars returns the office's calendars that serve service, on-site
-// ones first; none when the service is not booked directly there.
+// ones first; none when the service is not booked directly there. With
+// Options.PlanTTL they are as read at most that long ago (the caller
+// must not change the slice).
 func (s *Service) Calendars(ctx context.Context, office store.Office, service string) ([]store.Calendar, error) {
-	cs, err := store.ListServiceCalendars(ctx, s.db, office.ID, service)
+	cs, err := s.plans.calendars(ctx, s.db, office.ID, service)
 	if err != nil {
 		return nil, fmt.Errorf("booking: calendars: %w", err)
 	}
