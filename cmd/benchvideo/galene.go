@@ -86,10 +86,16 @@ func startGalene(bin string, calls int, api *webrtc.API, logs io.Writer) (*galen
 		return nil, err
 	}
 	g.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
-	g.proc, err = spawn(bin, []string{
+	args := []string{
 		"-insecure", "-http", g.addr, "-turn", "", "-udp-range", strconv.Itoa(udpPort),
 		"-data", "data", "-groups", "groups", "-static", "static", "-recordings", "recordings",
-	}, dir, logs)
+	}
+	if file := os.Getenv("BENCHVIDEO_GALENE_CPUPROFILE"); file != "" {
+		// For comparing where the two SFUs spend their CPU: Galène writes
+		// the profile of its whole run (joins included) when it stops.
+		args = append(args, "-cpuprofile", file)
+	}
+	g.proc, err = spawn(bin, args, dir, logs)
 	if err != nil {
 		g.clean()
 		return nil, err

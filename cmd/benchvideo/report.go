@@ -271,7 +271,7 @@ func printTable(w io.Writer, rs []result) {
 // pooled is one SFU's figures over all its windows: an SFU named more
 // than once in -sfus is measured in several windows, in the order given,
 // so that a machine whose speed drifts during the run (a virtual machine's
-// neighbours) weighs on both SFUs alike (portal,galene,galene,portal).
+// neighbours) weighs on both SFUs alike (.ci/bench-video: ABBA BAAB).
 type pooled struct {
 	SFU     string `json:"sfu"`
 	Windows int    `json:"windows"`
