@@ -9,7 +9,7 @@ BIN     := bin/portal
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test drill fuzz fuzz-short bench deps-run deps-test clean
+.PHONY: all build run test drill fuzz fuzz-short bench pgo deps-run deps-test clean
 
 all: build
 
@@ -69,6 +69,11 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyframe$$' -fuzztime 200000x ./internal/video/sfu/
 	$(GO) test -run '^$$' -fuzz '^FuzzFeedback$$' -fuzztime 200000x ./internal/video/bwe/
 	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime 100000x ./portal/
+
+## pgo: rewrite cmd/portal/default.pgo, the CPU profile of the media server under load
+## that go build optimises the portal by (.ci/pgo, about a minute)
+pgo:
+	.ci/pgo
 
 ## bench: Go benchmarks of the hot paths, then the figures of the real binary under load
 ## (.ci/bench-http, .ci/bench-inbox, .ci/bench-mail, .ci/bench-video, .ci/bench-booking) and the hostile-load test at full size
