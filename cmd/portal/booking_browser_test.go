@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,35 +24,8 @@ var bookingLink = regexp.MustCompile(`/termin/[A-Za-z0-9]+`)
 func TestBrowserBookingByKeyboard(t *testing.T) {
 	p := startPortal(t, map[string]string{"DATABASE_URL": storetest.DSN(t), "PORTAL_DEMO": "1", "PORTAL_DATA_DIR": t.TempDir()})
 	ctx := newBrowser(t)
-	axe := axeScript(t)
-	check := func(what string) {
-		t.Helper()
-		checkAccessibility(t, ctx, axe, what)
-		checkNoHorizontalScroll(t, ctx, what, 320)
-	}
-	// tabTo presses Tab until the focused element matches the CSS
-	// selector, then presses key: what a keyboard user does.
-	tabTo := func(what, selector, key string) {
-		t.Helper()
-		markPage(t, ctx)
-		for i := 0; ; i++ {
-			if eval[bool](t, ctx, `document.activeElement && document.activeElement.matches(`+jsString(selector)+`)`) {
-				break
-			}
-			if i == 200 {
-				t.Fatalf("%s: Tab never reached %s", what, selector)
-			}
-			step(t, ctx, "tab", chromedp.KeyEvent(kb.Tab))
-		}
-		step(t, ctx, what, chromedp.KeyEvent(key))
-		waitLoaded(t, ctx)
-	}
-	typeInto := func(id, text string) {
-		t.Helper()
-		step(t, ctx, "focus "+id, chromedp.Focus(chromedp.ID(id)))
-		eval[string](t, ctx, `document.getElementById(`+jsString(id)+`).value = ""`)
-		step(t, ctx, "type "+id, chromedp.SendKeys(chromedp.ID(id), text))
-	}
+	k := keyboard{t: t, ctx: ctx, axe: axeScript(t)}
+	check, tabTo, typeInto := k.check, k.tabTo, k.typeInto
 
 	for _, lang := range []string{"de", "en"} {
 		t.Run(lang, func(t *testing.T) {
@@ -126,6 +100,47 @@ func TestBrowserBookingByKeyboard(t *testing.T) {
 			check("cancelled " + lang)
 		})
 	}
+}
+
+// keyboard drives the browser's page as a keyboard user does, and checks
+// each page reached with axe-core and for reflow at 320 px.
+type keyboard struct {
+	t   *testing.T
+	ctx context.Context
+	axe string
+}
+
+// check runs axe-core on the page and checks it reflows to 320 px.
+func (k keyboard) check(what string) {
+	k.t.Helper()
+	checkAccessibility(k.t, k.ctx, k.axe, what)
+	checkNoHorizontalScroll(k.t, k.ctx, what, 320)
+}
+
+// tabTo presses Tab until the focused element matches the CSS selector,
+// then presses key and waits for the page it loads.
+func (k keyboard) tabTo(what, selector, key string) {
+	k.t.Helper()
+	markPage(k.t, k.ctx)
+	for i := 0; ; i++ {
+		if eval[bool](k.t, k.ctx, `document.activeElement && document.activeElement.matches(`+jsString(selector)+`)`) {
+			break
+		}
+		if i == 200 {
+			k.t.Fatalf("%s: Tab never reached %s", what, selector)
+		}
+		step(k.t, k.ctx, "tab", chromedp.KeyEvent(kb.Tab))
+	}
+	step(k.t, k.ctx, what, chromedp.KeyEvent(key))
+	waitLoaded(k.t, k.ctx)
+}
+
+// typeInto replaces the text of the input id with text, typed.
+func (k keyboard) typeInto(id, text string) {
+	k.t.Helper()
+	step(k.t, k.ctx, "focus "+id, chromedp.Focus(chromedp.ID(id)))
+	eval[string](k.t, k.ctx, `document.getElementById(`+jsString(id)+`).value = ""`)
+	step(k.t, k.ctx, "type "+id, chromedp.SendKeys(chromedp.ID(id), text))
 }
 
 // jsString is s as a JavaScript string literal.

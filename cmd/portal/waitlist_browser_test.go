@@ -36,33 +36,8 @@ func TestBrowserWaitlistByKeyboard(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // what a process keeps of a calendar (booking.DefaultPlanTTL)
 	const page = "/amt/leipzig/leistungen/belehrung-infektionsschutz/termin"
 	ctx := newBrowser(t)
-	axe := axeScript(t)
-	check := func(what string) {
-		t.Helper()
-		checkAccessibility(t, ctx, axe, what)
-		checkNoHorizontalScroll(t, ctx, what, 320)
-	}
-	tabTo := func(what, selector, key string) {
-		t.Helper()
-		markPage(t, ctx)
-		for i := 0; ; i++ {
-			if eval[bool](t, ctx, `document.activeElement && document.activeElement.matches(`+jsString(selector)+`)`) {
-				break
-			}
-			if i == 200 {
-				t.Fatalf("%s: Tab never reached %s", what, selector)
-			}
-			step(t, ctx, "tab", chromedp.KeyEvent(kb.Tab))
-		}
-		step(t, ctx, what, chromedp.KeyEvent(key))
-		waitLoaded(t, ctx)
-	}
-	typeInto := func(id, text string) {
-		t.Helper()
-		step(t, ctx, "focus "+id, chromedp.Focus(chromedp.ID(id)))
-		eval[string](t, ctx, `document.getElementById(`+jsString(id)+`).value = ""`)
-		step(t, ctx, "type "+id, chromedp.SendKeys(chromedp.ID(id), text))
-	}
+	k := keyboard{t: t, ctx: ctx, axe: axeScript(t)}
+	check, tabTo, typeInto := k.check, k.tabTo, k.typeInto
 
 	for _, lang := range []string{"de", "en"} {
 		t.Run(lang, func(t *testing.T) {
