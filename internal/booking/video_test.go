@@ -176,3 +176,31 @@ func TestVideoAppointment(t *testing.T) {
 		t.Errorf("after the cancellation: %s, %v; want cancelled", j.Consultation.State, err)
 	}
 }
+
+// TestConsultationBookingOfItsOffice: the database lets a video
+// consultation belong to a booking of its own office only, and a booking
+// deleted leaves the consultation, without it.
+func TestConsultationBookingOfItsOffice(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	h := w.hold(t, w.slots(t, 7)[0].Start)
+	const insert = `INSERT INTO video_consultation (office_id, starts_at, minutes, booking_id) VALUES ($1, now(), 30, $2) RETURNING id`
+	var id int64
+	if err := w.db.QueryRow(ctx, insert, w.other.ID, h.ID).Scan(&id); err == nil {
+		t.Fatal("a consultation of another office took the booking")
+	}
+	if err := w.db.QueryRow(ctx, insert, w.office.ID, h.ID).Scan(&id); err != nil {
+		t.Fatalf("the office's own consultation: %v", err)
+	}
+	if _, err := w.db.Exec(ctx, `DELETE FROM booking WHERE id = $1`, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	var office int64
+	var booking *int64
+	if err := w.db.QueryRow(ctx, `SELECT office_id, booking_id FROM video_consultation WHERE id = $1`, id).Scan(&office, &booking); err != nil {
+		t.Fatal(err)
+	}
+	if office != w.office.ID || booking != nil {
+		t.Fatalf("after the booking went: office %d, booking %v", office, booking)
+	}
+}

@@ -40,3 +40,4 @@ CREATE UNIQUE INDEX booking_waitlist_booking ON booking_waitlist (booking_id) WH
 
 -- +goose Down
 DROP TABLE booking_waitlist;
+DROP INDEX booking_office_id;
