@@ -78,14 +78,10 @@ type WaitlistWorker struct {
 	Booking *Service
 }
 
-// Work sweeps the job's list, or ends the stale entries and sweeps every
-// list.
+// Work sweeps the job's list, or every list.
 func (w *WaitlistWorker) Work(ctx context.Context, job *river.Job[WaitlistArgs]) error {
 	if job.Args.OfficeID != 0 {
 		_, err := w.Booking.SweepWaitlist(ctx, job.Args.OfficeID, job.Args.CalendarID)
-		return err
-	}
-	if _, err := store.DeleteStaleWaitlist(ctx, w.Booking.db, w.Booking.now().Add(-WaitlistKeep)); err != nil {
 		return err
 	}
 	queues, err := store.ListWaitlistQueues(ctx, w.Booking.db)
@@ -194,7 +190,8 @@ func (s *Service) LeaveWaitlist(ctx context.Context, token string) (store.Waitli
 }
 
 // SweepWaitlist serves the waiting list of the office's calendar: it ends
-// the entries whose offer lapsed, and offers the free places of the
+// the entries whose offer lapsed and those waiting longer than
+// WaitlistKeep, and offers the free places of the
 // calendar to the entries waiting, in order, while there are both. It
 // returns how many offers it made. Sweeps of one list run one at a time.
 func (s *Service) SweepWaitlist(ctx context.Context, officeID, calendarID int64) (int, error) {
@@ -210,6 +207,9 @@ func (s *Service) SweepWaitlist(ctx context.Context, officeID, calendarID int64)
 			return err
 		}
 		if _, err := store.EndLapsedOffers(ctx, tx, officeID, calendarID); err != nil {
+			return err
+		}
+		if _, err := store.DeleteStaleWaitlist(ctx, tx, officeID, calendarID, s.now().Add(-WaitlistKeep)); err != nil {
 			return err
 		}
 		entries, err := store.ListWaitlist(ctx, tx, officeID, calendarID, WaitlistMax)

@@ -257,3 +257,22 @@ func TestWaitlistSweepsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitlistEntriesLapse: an entry waiting longer than WaitlistKeep
+// ends at the next sweep; a younger one stays.
+func TestWaitlistEntriesLapse(t *testing.T) {
+	w, _ := fullWorld(t)
+	ctx := context.Background()
+	old, young := w.join(t, anna), w.join(t, bernd)
+	if _, err := w.db.Exec(ctx, `UPDATE booking_waitlist SET created_at = $1 WHERE lower(email) = 'anna@example.org'`,
+		w.now.Add(-booking.WaitlistKeep-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	w.sweep(t)
+	if _, err := w.svc.OpenWaitlist(ctx, old); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("the old entry after the sweep: %v, want NotFound", err)
+	}
+	if e, err := w.svc.OpenWaitlist(ctx, young); err != nil || e.Ahead != 0 {
+		t.Fatalf("the young entry: %+v, %v", e, err)
+	}
+}

@@ -165,7 +165,7 @@ UPDATE booking_waitlist SET state = 'offered', booking_id = $3, offered_at = now
 WHERE office_id = $1 AND id = $2 AND state = 'waiting'`
 	endWaitlistEntry = `DELETE FROM booking_waitlist WHERE office_id = $1 AND id = $2`
 	endOffer         = `DELETE FROM booking_waitlist WHERE office_id = $1 AND booking_id = $2`
-	deleteStale      = `DELETE FROM booking_waitlist WHERE state = 'waiting' AND created_at < $1`
+	deleteStale      = `DELETE FROM booking_waitlist WHERE office_id = $1 AND calendar_id = $2 AND state = 'waiting' AND created_at < $3`
 	hasWaitlist      = `SELECT EXISTS (SELECT 1 FROM booking_waitlist WHERE office_id = $1 AND calendar_id = $2)`
 	listQueues       = `SELECT DISTINCT office_id, calendar_id FROM booking_waitlist ORDER BY office_id, calendar_id`
 )
@@ -203,10 +203,10 @@ func EndOffer(ctx context.Context, q Querier, officeID, bookingID int64) error {
 	return nil
 }
 
-// DeleteStaleWaitlist deletes, in every office, the entries still waiting
-// that joined before cut, and returns how many.
-func DeleteStaleWaitlist(ctx context.Context, q Querier, cut time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, deleteStale, cut)
+// DeleteStaleWaitlist deletes the office's calendar's entries still
+// waiting that joined before cut, and returns how many.
+func DeleteStaleWaitlist(ctx context.Context, q Querier, officeID, calendarID int64, cut time.Time) (int64, error) {
+	tag, err := q.Exec(ctx, deleteStale, officeID, calendarID, cut)
 	if err != nil {
 		return 0, fmt.Errorf("store: delete stale waiting list entries: %w", err)
 	}
