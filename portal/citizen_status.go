@@ -86,7 +86,8 @@ func (s *Server) submissionView(c *fiber.Ctx) (*submission.View, *statusPage, *f
 		switch ev.Kind {
 		case store.EventAnswer:
 			text = p.L.T("status.event.answer")
-		case store.EventVideoPlanned, store.EventVideoMoved, store.EventVideoCancelled:
+		case store.EventVideoPlanned, store.EventVideoMoved, store.EventVideoCancelled,
+			store.EventOfferMade, store.EventOfferBooked, store.EventOfferWithdrawn:
 			text, message = videoEventText(p.L, ev, s.loc), ""
 		}
 		p.Events = append(p.Events, eventView{At: formatTime(p.L, ev.At, s.loc), Text: text, Message: message})
@@ -206,8 +207,9 @@ func formatDate(l *i18n.Localizer, t time.Time, loc *time.Location) string {
 	return t.Format("2 January 2006")
 }
 
-// videoEventText is a video consultation's timeline entry: planned,
-// moved or cancelled, with its start (the event's message).
+// videoEventText is a video consultation's timeline entry (planned,
+// moved or cancelled) or an offer of appointments' (made, booked,
+// withdrawn), with the start the event's message names, if any.
 func videoEventText(l *i18n.Localizer, ev store.Event, loc *time.Location) string {
 	date := ev.Message
 	if at, err := time.Parse(time.RFC3339, ev.Message); err == nil {

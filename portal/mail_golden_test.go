@@ -92,7 +92,7 @@ func TestMailGoldenFiles(t *testing.T) {
 		if _, err := h.db.Exec(ctx, `UPDATE submission SET locale = $2 WHERE id = $1`, id, lang); err != nil {
 			t.Fatal(err)
 		}
-		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOfficeNew, mail.TemplateResume, mail.TemplateDigest} {
+		for _, tmpl := range []string{mail.TemplateReceipt, mail.TemplateStatus, mail.TemplateQuestion, mail.TemplateOffered, mail.TemplateOfficeNew, mail.TemplateResume, mail.TemplateDigest} {
 			// Keys shaped like the notifier's ("status:<id>:<version>").
 			a := mail.Args{Key: tmpl + ":" + strconv.FormatInt(id, 10) + ":2", Template: tmpl, OfficeID: leipzig.ID, SubmissionID: id}
 			notify := store.NotifyEach

@@ -253,7 +253,8 @@ func staffEventView(l *i18n.Localizer, ev store.Event, loc *time.Location) event
 		v.Text = l.T("staff.case.event.hold")
 	case store.EventHoldLifted:
 		v.Text = l.T("staff.case.event.hold_lifted")
-	case store.EventVideoPlanned, store.EventVideoMoved, store.EventVideoCancelled:
+	case store.EventVideoPlanned, store.EventVideoMoved, store.EventVideoCancelled,
+		store.EventOfferMade, store.EventOfferBooked, store.EventOfferWithdrawn:
 		v.Text, v.Message = videoEventText(l, ev, loc), ""
 	default:
 		v.Text = statusText(l, ev.Status)

@@ -35,6 +35,9 @@ const (
 // that causes them (mail.Notifier).
 type Mailer interface {
 	Booking(ctx context.Context, tx pgx.Tx, m mail.BookingMail) error
+	// Offered enqueues the mail telling the citizen of a case of an offer
+	// of appointments.
+	Offered(ctx context.Context, tx pgx.Tx, sub store.Submission, offerID int64) error
 }
 
 // Rooms keeps the video consultation of a video appointment in step with

@@ -76,6 +76,10 @@ const (
 	AppointmentCame   Action = "appointment.came"
 	AppointmentNoShow Action = "appointment.no_show"
 	AppointmentWalkIn Action = "appointment.walk_in" // booked by staff for someone at the counter
+	// Appointments offered to the citizen of a case, and such an offer
+	// withdrawn (the object is the case).
+	AppointmentOffer         Action = "appointment.offer"
+	AppointmentOfferWithdraw Action = "appointment.offer_withdraw"
 )
 
 // The office admin's changes of a calendar (the object is the calendar):

@@ -12,6 +12,9 @@ const (
 	TemplateReceipt  = "receipt"  // the submission arrived, with the PDF receipt
 	TemplateStatus   = "status"   // the status changed
 	TemplateQuestion = "question" // the office asks something (Rückfrage)
+	// TemplateOffered tells the citizen of an appointment request that
+	// the office offers appointments, to book on the status page.
+	TemplateOffered = "offered"
 	// TemplateOfficeNew tells the office's inbox address that a submission
 	// arrived: reference and link into the back office, no personal data.
 	TemplateOfficeNew = "office_new"

@@ -123,6 +123,13 @@ func (n *Notifier) StatusChanged(ctx context.Context, tx pgx.Tx, sub store.Submi
 	return n.enqueue(ctx, tx, sub, tmpl, fmt.Sprintf("status:%d:%d", sub.ID, sub.Version))
 }
 
+// Offered enqueues the mail that tells the citizen of case sub that the
+// office offers appointments (offer offerID): a link to the status page,
+// where the slots are, and nothing of the case.
+func (n *Notifier) Offered(ctx context.Context, tx pgx.Tx, sub store.Submission, offerID int64) error {
+	return n.enqueue(ctx, tx, sub, TemplateOffered, fmt.Sprintf("offered:%d:%d", sub.ID, offerID))
+}
+
 // Answered sends nothing: the citizen knows they answered (the page said so).
 func (n *Notifier) Answered(context.Context, pgx.Tx, store.Submission) error { return nil }
 

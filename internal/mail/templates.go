@@ -22,6 +22,7 @@ var bodies = map[string][]string{
 	TemplateReceipt:  {"mail.receipt.intro", "mail.receipt.next"},
 	TemplateStatus:   {"mail.status.intro"},
 	TemplateQuestion: {"mail.question.intro"},
+	TemplateOffered:  {"mail.offered.intro"},
 }
 
 const textBody = `{{.L.T "mail.greeting"}}

@@ -195,6 +195,12 @@ const (
 	EventVideoPlanned   = "video_planned"
 	EventVideoMoved     = "video_moved"
 	EventVideoCancelled = "video_cancelled"
+	// Appointments were offered to the citizen, the citizen booked one
+	// of them (message: its start, RFC 3339), or staff withdrew the
+	// offer; the citizen sees each.
+	EventOfferMade      = "offer_made"
+	EventOfferBooked    = "offer_booked"
+	EventOfferWithdrawn = "offer_withdrawn"
 )
 
 const eventColumns = `e.id, e.kind, e.status, e.message, e.at, coalesce(e.staff_id, 0), coalesce(st.name, ''),
