@@ -15,7 +15,7 @@ all: build
 
 ## build: bin/portal, its version from git describe (make alone does this)
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/portal
+	$(GO) build -trimpath -pgo=cmd/portal/media.pgo -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/portal
 
 ## run: the portal on http://localhost:8080 with its own PostgreSQL under ./var and demo data
 run: deps-run build
@@ -70,8 +70,8 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzFeedback$$' -fuzztime 200000x ./internal/video/bwe/
 	$(GO) test -run '^$$' -fuzz '^FuzzRushTicket$$' -fuzztime 100000x ./portal/
 
-## pgo: rewrite cmd/portal/default.pgo, the CPU profile of the media server under load
-## that go build optimises the portal by (.ci/pgo, about a minute)
+## pgo: rewrite cmd/portal/media.pgo, the CPU profile of the media server under load
+## that make build optimises the portal by (.ci/pgo, about a minute)
 pgo:
 	.ci/pgo
 
