@@ -132,7 +132,13 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	out := newOutboundFactory()
 	out.created = func(o *outbound) { s.nextOut = o }
 	s.attrs = out
-	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, out, logs)
+	resp := &responderFactory{log: logs.NewLogger("nack"), estimator: func() func() int {
+		if s.nextBWE == nil {
+			return nil
+		}
+		return s.nextBWE.GetTargetBitrate
+	}}
+	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, resp, out, logs)
 	if err != nil {
 		s.closeMuxes()
 		return nil, fmt.Errorf("sfu: %w", err)
