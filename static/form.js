@@ -133,9 +133,15 @@
         });
       })(inputs[k]);
     }
+    // One guard per form, however many of its buttons say data-once: a
+    // second listener would find the first's mark and stop the submit.
     var once = document.querySelectorAll("[data-once]");
+    var guarded = [];
     for (var j = 0; j < once.length; j++) {
-      once[j].form.addEventListener("submit", function (ev) {
+      var f = once[j].form;
+      if (!f || guarded.indexOf(f) >= 0) continue;
+      guarded.push(f);
+      f.addEventListener("submit", function (ev) {
         if (this.getAttribute("data-sent")) { ev.preventDefault(); return; }
         this.setAttribute("data-sent", "1");
       });
