@@ -30,6 +30,8 @@ type statusPage struct {
 	Again       bool // the citizen submitted the same draft again
 	Question    *questionView
 	Answered    bool // the answer just went in
+	Offer       *citizenOfferView
+	Booked      bool // a slot of the offer was just booked
 }
 
 // questionView is the open Rückfrage on the status page, with the answer
@@ -104,6 +106,9 @@ func (s *Server) submissionView(c *fiber.Ctx) (*submission.View, *statusPage, *f
 			}
 		}
 	}
+	if err := s.statusOffer(c, p, v.Submission); err != nil {
+		return nil, nil, nil, err
+	}
 	return v, p, f, nil
 }
 
@@ -130,7 +135,8 @@ func (s *Server) showStatus(c *fiber.Ctx) error {
 	}
 	p.Title = p.L.T("status.title")
 	p.Answered = c.Query("beantwortet") == "1"
-	if p.Question != nil {
+	p.Booked = c.Query("termin") == "gebucht"
+	if p.Question != nil || p.Offer != nil {
 		p.CSRF = s.csrf.token(c)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")

@@ -62,6 +62,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	app.Post(form+"/:step", noStore, s.postStep)                              // submission.SaveDraft, AddFile, RemoveFile; draftLimit
 	app.Get("/status/:token", noStore, s.showStatus)                          // submission.Lookup
 	app.Post("/status/:token/antwort", noStore, s.answerQuestion)             // submission.Answer
+	app.Post("/status/:token/termin", noStore, s.bookOffer)                   // booking.BookOffered
 	app.Get("/status/:token/eingang", noStore, s.showReceipt)                 // submission.Lookup
 	app.Get("/status/:token/eingangsbestaetigung.pdf", noStore, s.receiptPDF) // submission.Lookup, receipt
 	app.Get("/fortsetzen", noStore, s.showResume)                             // (page only)
@@ -134,6 +135,8 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	staff.Post("/faelle/:id/loeschsperre", s.setHold)                                         // inbox.SetHold
 	staff.Post("/faelle/:id/loeschsperre/aufheben", s.liftHold)                               // inbox.LiftHold
 	staff.Post("/faelle/:id/video", s.planConsultation)                                       // video.Plan
+	staff.Post("/faelle/:id/angebot", s.makeOffer)                                            // booking.Offer
+	staff.Post("/faelle/:id/angebot/zurueckziehen", s.withdrawOffer)                          // booking.Withdraw
 	staff.Get("/video", s.showConsultations)                                                  // video.List
 	staff.Get("/video/:id", s.showConsultation)                                               // video.Get
 	staff.Get("/video/:id/ws", requireSocket, websocket.New(s.staffSocket, s.socketConfig())) // video.Hub.EnterStaff, Handle

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gesundheitsamt/portal/internal/booking"
 	"github.com/gesundheitsamt/portal/internal/domain"
 	"github.com/gesundheitsamt/portal/internal/fault"
 	"github.com/gesundheitsamt/portal/internal/i18n"
@@ -42,6 +43,9 @@ type casePage struct {
 	Consultations []consultationItem
 	PlansVideo    bool
 	VideoMinutes  []optionView
+	// Offer is the section of an appointment request: the slots offered,
+	// or the free ones to offer; nil for other cases.
+	Offer *offerView
 }
 
 // caseForm is what was typed into one of the case page's forms when it
@@ -55,6 +59,7 @@ type caseForm struct {
 	Note         string
 	HoldReason   string
 	Video        videoForm // the plan form's fields
+	Offered      []string  // the slots ticked in the offer form
 }
 
 type attachmentView struct {
@@ -148,6 +153,11 @@ func (s *Server) renderCase(c *fiber.Ctx, status int, form caseForm) error {
 	if p.Consultations, err = s.caseConsultations(c, p.L, sub.ID); err != nil {
 		return err
 	}
+	if sub.FormID == booking.RequestForm {
+		if p.Offer, err = s.caseOffer(c, p.L, sub, form.Offered); err != nil {
+			return err
+		}
+	}
 	p.PlansVideo = videoAccess(c).MayTakePart()
 	p.VideoMinutes = minuteOptions(p.L, form.Video.Minutes)
 	p.Changed = c.Query("geaendert") == "1" && form.Error == ""
@@ -224,7 +234,7 @@ func (s *Server) afterCaseChange(c *fiber.Ctx, id int64, form caseForm, err erro
 }
 
 // caseFormFocus is where the error summary of each case form leads.
-var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text", "assign": "assignee", "hold": "hold-reason", "video": "video-date"}
+var caseFormFocus = map[string]string{"status": "status-0", "note": "note-text", "assign": "assignee", "hold": "hold-reason", "video": "video-date", "offer": "offer-heading"}
 
 // staffEventView is an event of the timeline as staff read it: who did
 // what, and whether the citizen sees it.

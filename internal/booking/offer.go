@@ -32,6 +32,7 @@ const (
 	msgOfferOpen     = "booking.error.offer_open"      // the case has an open offer already
 	msgOfferClosed   = "booking.error.offer_closed"    // withdrawn, or a slot of it booked already
 	msgOfferNotThere = "booking.error.offer_not_there" // the slot is not one of the offer's
+	msgOfferNoEmail  = "booking.error.offer_no_email"  // the request gave no e-mail address to send the offer to
 )
 
 // CaseOffer is the open offer of a case with the slots of it that can
@@ -49,13 +50,15 @@ type OfferedSlot struct {
 }
 
 // Offer offers the citizen of case caseID of a's office the slots, each
-// a start of one of the office's calendars that serves the case's
-// service. An offer holds none of its slots (see migration 00029): the
+// a start of any of the office's calendars (anyService: the citizen asked
+// for an appointment, the office chooses where). An offer holds none of its slots (see migration 00029): the
 // citizen's booking takes the place as any booking does, with the
 // database's check of the capacity. The citizen-visible event on the
 // status page and the mail to the citizen ride the same transaction.
 // Audited. Errors: NotFound (no such case of the office); Invalid
-// (msgOfferCase, msgOfferCount, msgOfferSlot); Conflict (msgOfferOpen).
+// (msgOfferCase, msgOfferNoEmail: the offer goes out by mail, and the
+// request gave no address; msgOfferCount, msgOfferSlot); Conflict
+// (msgOfferOpen).
 func (s *Service) Offer(ctx context.Context, a Access, caseID int64, slots []store.OfferSlot) (store.Offer, error) {
 	const op = "booking: offer"
 	sub, err := store.GetSubmission(ctx, s.db, a.OfficeID, caseID)
@@ -65,6 +68,9 @@ func (s *Service) Offer(ctx context.Context, a Access, caseID int64, slots []sto
 	if sub.FormID != RequestForm {
 		return store.Offer{}, fault.New(fault.Invalid, op, msgOfferCase)
 	}
+	if sub.ContactEmail == "" {
+		return store.Offer{}, fault.New(fault.Invalid, op, msgOfferNoEmail)
+	}
 	if len(slots) == 0 || len(slots) > MaxOfferSlots {
 		return store.Offer{}, fault.New(fault.Invalid, op, msgOfferCount)
 	}
@@ -73,7 +79,7 @@ func (s *Service) Offer(ctx context.Context, a Access, caseID int64, slots []sto
 		return store.Offer{}, fmt.Errorf("%s: %w", op, err)
 	}
 	for _, sl := range slots {
-		if _, _, err := s.slot(ctx, s.db, office, sl.CalendarID, sub.ServiceSlug, sl.Start); err != nil {
+		if _, _, err := s.slot(ctx, s.db, office, sl.CalendarID, anyService, sl.Start); err != nil {
 			if k := fault.KindOf(err); k == fault.NotFound || k == fault.Invalid {
 				return store.Offer{}, fault.New(fault.Invalid, op, msgOfferSlot)
 			}
@@ -140,17 +146,13 @@ func (s *Service) OpenOffer(ctx context.Context, officeID, caseID int64) (CaseOf
 	if err != nil {
 		return CaseOffer{}, fmt.Errorf("booking: open offer: %w", err)
 	}
-	sub, err := store.GetSubmission(ctx, s.db, officeID, caseID)
-	if err != nil {
-		return CaseOffer{}, fmt.Errorf("booking: open offer: %w", err)
-	}
 	office, err := store.GetOffice(ctx, s.db, officeID)
 	if err != nil {
 		return CaseOffer{}, fmt.Errorf("booking: open offer: %w", err)
 	}
 	out := CaseOffer{Offer: o}
 	for _, sl := range o.Slots {
-		cal, slot, err := s.slot(ctx, s.db, office, sl.CalendarID, sub.ServiceSlug, sl.Start)
+		cal, slot, err := s.slot(ctx, s.db, office, sl.CalendarID, anyService, sl.Start)
 		if k := fault.KindOf(err); k == fault.NotFound || k == fault.Invalid {
 			continue // over, out of notice, or the calendar changed
 		}
@@ -208,7 +210,7 @@ func (s *Service) BookOffered(ctx context.Context, token string, calendarID int6
 		if !slices.ContainsFunc(o.Slots, func(sl store.OfferSlot) bool { return sl.CalendarID == calendarID && sl.Start.Equal(start) }) {
 			return fault.New(fault.Invalid, op, msgOfferNotThere)
 		}
-		cal, slot, err := s.slot(ctx, tx, office, calendarID, sub.ServiceSlug, start)
+		cal, slot, err := s.slot(ctx, tx, office, calendarID, anyService, start)
 		if k := fault.KindOf(err); k == fault.NotFound || k == fault.Invalid {
 			return fault.New(fault.Invalid, op, msgPast)
 		}

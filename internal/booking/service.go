@@ -203,9 +203,15 @@ func (s *Service) Hold(ctx context.Context, office store.Office, calendarID int6
 // Errors: NotFound (no such calendar of the office, or it does not serve
 // service); Invalid (msgNoSuchSlot: no slot starts then, or it is out of
 // the calendar's notice or horizon).
+// anyService, as slot's service, takes a slot of any of the office's
+// calendars, whichever services they serve: the slots offered from an
+// appointment request, whose citizen asked for an appointment and let the
+// office choose where.
+const anyService = "\x00any"
+
 func (s *Service) slot(ctx context.Context, q store.Querier, office store.Office, calendarID int64, service string, start time.Time) (store.Calendar, Slot, error) {
 	p, services, err := s.plan(ctx, q, office, calendarID)
-	if fault.KindOf(err) == fault.NotFound || err == nil && !slices.Contains(services, service) {
+	if fault.KindOf(err) == fault.NotFound || err == nil && service != anyService && !slices.Contains(services, service) {
 		return store.Calendar{}, Slot{}, fault.New(fault.NotFound, "", "")
 	}
 	if err != nil {
