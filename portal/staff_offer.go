@@ -85,11 +85,8 @@ func placeOf(l *i18n.Localizer, k store.Calendar) string {
 func offeredSlots(l *i18n.Localizer, o booking.CaseOffer, loc *time.Location) []offeredSlotView {
 	out := make([]offeredSlotView, 0, len(o.Slots))
 	for _, sl := range o.Slots {
-		at := sl.Slot.Start.In(loc)
-		out = append(out, offeredSlotView{
-			When:  dayName(l, at, true) + ", " + l.Tf("booking.clock", "Time", at.Format("15:04")),
-			Place: placeOf(l, sl.Calendar), Value: offerValue(sl.Calendar.ID, sl.Slot.Start),
-		})
+		v := slotOf(l, sl.Slot, loc)
+		out = append(out, offeredSlotView{When: v.Day + ", " + v.Time, Place: placeOf(l, sl.Calendar), Value: offerValue(sl.Calendar.ID, sl.Slot.Start)})
 	}
 	return out
 }
@@ -134,8 +131,7 @@ func (s *Server) caseOffer(c *fiber.Ctx, l *i18n.Localizer, sub store.Submission
 				}
 				listed++
 				val := offerValue(k.ID, sl.Start)
-				g.Slots = append(g.Slots, optionView{Value: val, ID: "offer-" + val, Checked: ticked[val],
-					Label: l.Tf("booking.clock", "Time", sl.Start.In(s.loc).Format("15:04"))})
+				g.Slots = append(g.Slots, optionView{Value: val, ID: "offer-" + val, Checked: ticked[val], Label: slotOf(l, sl, s.loc).Time})
 			}
 			if len(g.Slots) > 0 {
 				v.Groups = append(v.Groups, g)
