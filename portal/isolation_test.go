@@ -79,6 +79,8 @@ var isolationCases = map[string]isolationCase{
 		form: url.Values{"version": {"1"}, "bearbeitung": {"0"}}},
 	"POST /staff/faelle/:id/loeschsperre":          {want: notFound, params: map[string]string{"id": "{case}"}, form: url.Values{"grund": {"Klage"}}},
 	"POST /staff/faelle/:id/loeschsperre/aufheben": {want: notFound, params: map[string]string{"id": "{case}"}},
+	"POST /staff/faelle/:id/angebot":               {want: notFound, params: map[string]string{"id": "{case}"}, form: url.Values{"termin": {"1-1893456000"}}},
+	"POST /staff/faelle/:id/angebot/zurueckziehen": {want: notFound, params: map[string]string{"id": "{case}"}},
 	"POST /staff/faelle/:id/video": {want: notFound, params: map[string]string{"id": "{case}"},
 		form: url.Values{"datum": {"2030-01-02"}, "uhrzeit": {"10:00"}, "dauer": {"20"}}},
 
