@@ -78,8 +78,9 @@ type history struct {
 // sentPacket is a slot of the ring: the packet as written (header
 // marshalled, then the payload), n bytes of buf, or none when n is 0.
 type sentPacket struct {
-	seq    uint16
-	header int // length of the marshalled header
+	seq     uint16
+	header  int  // length of the marshalled header
+	padding byte // the header's PaddingSize, which marshalling leaves out
 	n      int
 	resent time.Time
 	buf    []byte
@@ -130,24 +131,25 @@ func (h *history) add(hdr *rtp.Header, payload []byte) {
 		return
 	}
 	copy(s.buf[n:], payload)
-	s.seq, s.header, s.n, s.resent = hdr.SequenceNumber, n, size, time.Time{}
+	s.seq, s.header, s.padding, s.n, s.resent = hdr.SequenceNumber, n, hdr.PaddingSize, size, time.Time{}
 }
 
 // take copies the packet of seq into b, if the ring has it and it was not
 // resent within the last round-trip time (plus 5 ms), and marks it resent
-// at now. It returns the length of the header and of the packet, or 0, 0.
-func (h *history) take(seq uint16, now time.Time, b []byte) (header, n int) {
+// at now. It returns the length of the header and of the packet, or 0, 0,
+// and the header's padding size.
+func (h *history) take(seq uint16, now time.Time, b []byte) (header, n int, padding byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := &h.slots[seq%nackHistory]
 	if s.n == 0 || s.seq != seq || s.n > len(b) {
-		return 0, 0
+		return 0, 0, 0
 	}
 	if !s.resent.IsZero() && now.Sub(s.resent) < h.rtt+5*time.Millisecond {
-		return 0, 0
+		return 0, 0, 0
 	}
 	s.resent = now
-	return s.header, copy(b, s.buf[:s.n])
+	return s.header, copy(b, s.buf[:s.n]), s.padding
 }
 
 // unmark forgets that the packet of seq was resent: take marked it, and
@@ -222,7 +224,7 @@ func (r *responder) resend(nack *rtcp.TransportLayerNack) {
 		more := true
 		pair.Range(func(seq uint16) bool {
 			now := r.now()
-			header, n := h.take(seq, now, buf)
+			header, n, padding := h.take(seq, now, buf)
 			if n == 0 {
 				return true
 			}
@@ -235,6 +237,7 @@ func (r *responder) resend(nack *rtcp.TransportLayerNack) {
 			if _, err := hdr.Unmarshal(buf[:header]); err != nil {
 				return true
 			}
+			hdr.PaddingSize = padding // the writer below appends the padding
 			if _, err := h.w.Write(&hdr, buf[header:n], nil); err != nil {
 				r.log.Debugf("resend %d: %v", seq, err)
 			}
