@@ -81,9 +81,9 @@ type sentPacket struct {
 	seq     uint16
 	header  int  // length of the marshalled header
 	padding byte // the header's PaddingSize, which marshalling leaves out
-	n      int
-	resent time.Time
-	buf    []byte
+	n       int
+	resent  time.Time
+	buf     []byte
 }
 
 // BindLocalStream implements interceptor.Interceptor.
