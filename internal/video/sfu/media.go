@@ -66,10 +66,13 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
+// nackHistory is how many sent packets each forwarded stream keeps for
+// retransmission (a power of two).
+const nackHistory = 256
+
 // newInterceptors registers what every peer connection runs on its RTP and
 // RTCP: NACK generation (towards publishers) and responding (towards
-// subscribers, from a per-stream history: responder), sender and receiver
-// reports, and
+// subscribers, from a per-sender history), sender and receiver reports, and
 // transport-wide congestion control: TWCC feedback to publishers, so that
 // the browser's own congestion control sizes what it sends, and TWCC
 // sequence numbers on what the server sends, so that subscribers' feedback
@@ -84,19 +87,20 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // names another transceiver, and the browser would route it there. They
 // are negotiated for what the server receives only (configureSimulcast),
 // and the outbound interceptor drops them from what it sends.
-func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, resp *responderFactory, out *outboundFactory, logs logging.LoggerFactory) (*interceptor.Registry, error) {
+func newInterceptors(m *webrtc.MediaEngine, bwe *cc.InterceptorFactory, out *outboundFactory, logs logging.LoggerFactory) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	r.Add(out.inbound())
 	r.Add(bwe)
-	// What webrtc.ConfigureNack does, with the responder of this package.
-	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
-	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
-	r.Add(resp)
-	generator, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
+	err := webrtc.ConfigureNackWithOptions(m, r,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
+		nack.WithResponderLoggerFactory(logs),
+		// 256 packets of history per forwarded stream: three seconds of
+		// 1 Mbit/s video, far beyond any retransmission that still helps,
+		// at a quarter of pion's default memory.
+		nack.ResponderSize(nackHistory))
 	if err != nil {
 		return nil, err
 	}
-	r.Add(generator)
 	err = webrtc.ConfigureRTCPReportsWithOptions(r,
 		[]report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
 		report.WithSenderLoggerFactory(logs))
@@ -154,14 +158,14 @@ func configureSimulcast(m *webrtc.MediaEngine) error {
 }
 
 // newAPI builds the one webrtc.API all the SFU's peer connections come from.
-// Every connection gets its own estimator from bwe, its own NACK responder
-// from resp, and its own outbound interceptor from out.
-func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, bwe *cc.InterceptorFactory, resp *responderFactory, out *outboundFactory, logs pionlog.Factory) (*webrtc.API, error) {
+// Every connection gets its own estimator from bwe, and its own outbound
+// interceptor from out.
+func newAPI(cfg Config, udp ice.UDPMux, tcp ice.TCPMux, bwe *cc.InterceptorFactory, out *outboundFactory, logs pionlog.Factory) (*webrtc.API, error) {
 	m, err := newMediaEngine()
 	if err != nil {
 		return nil, err
 	}
-	r, err := newInterceptors(m, bwe, resp, out, logs)
+	r, err := newInterceptors(m, bwe, out, logs)
 	if err != nil {
 		return nil, err
 	}

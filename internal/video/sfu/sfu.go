@@ -132,13 +132,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	out := newOutboundFactory()
 	out.created = func(o *outbound) { s.nextOut = o }
 	s.attrs = out
-	resp := &responderFactory{log: logs.NewLogger("nack"), estimator: func() func() int {
-		if s.nextBWE == nil {
-			return nil
-		}
-		return s.nextBWE.GetTargetBitrate
-	}}
-	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, resp, out, logs)
+	s.api, err = newAPI(cfg, s.udp, s.tcp, s.bwe, out, logs)
 	if err != nil {
 		s.closeMuxes()
 		return nil, fmt.Errorf("sfu: %w", err)
