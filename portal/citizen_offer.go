@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"fmt"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gesundheitsamt/portal/internal/booking"
@@ -73,3 +75,6 @@ func (s *Server) bookOffer(c *fiber.Ctx) error {
 	}
 	return s.views.render(c, status, "status", p)
 }
+
+// offerURL is where the status page's offer form posts.
+func offerURL(token string) string { return fmt.Sprintf("/status/%s/termin", token) }

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -113,8 +112,8 @@ func (s *Server) caseOffer(c *fiber.Ctx, l *i18n.Localizer, sub store.Submission
 		return nil, err
 	}
 	ticked := make(map[string]bool, len(chosen))
-	for _, v := range chosen {
-		ticked[v] = true
+	for _, val := range chosen {
+		ticked[val] = true
 	}
 	now := s.now()
 	for _, k := range cals {
@@ -124,6 +123,9 @@ func (s *Server) caseOffer(c *fiber.Ctx, l *i18n.Localizer, sub store.Submission
 		}
 		listed := 0
 		for _, d := range days {
+			if listed == offerListed {
+				break
+			}
 			g := offerGroup{Legend: placeOf(l, k) + " – " + dayName(l, d.Date, true)}
 			for _, sl := range d.Slots {
 				if sl.Free == 0 || listed == offerListed {
@@ -184,6 +186,3 @@ func (s *Server) withdrawOffer(c *fiber.Ctx) error {
 	}
 	return s.afterCaseChange(c, id, caseForm{Name: "offer"}, err)
 }
-
-// offerURL is where the status page's offer form posts.
-func offerURL(token string) string { return fmt.Sprintf("/status/%s/termin", token) }
