@@ -19,6 +19,7 @@ import (
 // subscriber gets audio only and is told so; when the link is good again,
 // video comes back.
 func TestWeakDownlink(t *testing.T) {
+	track(t)
 	wan := newWAN(t)
 	serverNet, aliceNet, bobNet := newHost(t, "10.0.0.1"), newHost(t, "10.0.0.2"), newHost(t, "10.0.0.3")
 	// What reaches bob queues in 8 kB and leaves at the link's rate.

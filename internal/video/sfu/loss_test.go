@@ -44,6 +44,7 @@ func (l *lossy) filter(c vnet.Chunk) bool {
 // the SFU make the publisher retransmit, and the subscriber still gets at
 // least 99 % of the video packets.
 func TestLossRecoveredByNACK(t *testing.T) {
+	track(t)
 	wan := newWAN(t)
 	serverNet, aliceNet, bobNet := newHost(t, "10.0.0.1"), newHost(t, "10.0.0.2"), newHost(t, "10.0.0.3")
 	loss := &lossy{rnd: rand.New(rand.NewPCG(1, 2)), from: "10.0.0.2", share: 0.05}

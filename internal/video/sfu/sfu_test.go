@@ -33,6 +33,7 @@ func testLog() *slog.Logger {
 
 func newSFU(t testing.TB, cfg sfu.Config) *sfu.SFU {
 	t.Helper()
+	track(t)
 	cfg.Loopback = true
 	s, err := sfu.New(cfg, testLog())
 	if err != nil {
@@ -55,6 +56,7 @@ type participant struct {
 
 func join(t testing.TB, room *sfu.Room, id, name, role string, opt sfutest.Options) *participant {
 	t.Helper()
+	track(t)
 	opt.Name = name
 	c, p, err := sfutest.Join(room, id, sfu.PeerInfo{Name: name, Role: role}, opt)
 	if err != nil {
@@ -274,6 +276,7 @@ func TestICERestart(t *testing.T) {
 }
 
 func TestNoGoroutineLeak(t *testing.T) {
+	track(t)
 	before := runtime.NumGoroutine()
 	s, err := sfu.New(sfu.Config{Loopback: true}, testLog())
 	if err != nil {
