@@ -3,7 +3,9 @@
 //
 // Message ids are dotted and stable ("start.heading"). Messages without
 // placeholders are resolved once at load time, so looking one up on a hot
-// path is a map read; messages with placeholders go through go-i18n.
+// path is a map read; messages whose placeholders are all {{.Name}} are
+// cut at them at load time and filled by concatenation; the others
+// (plural forms, template pipelines) go through go-i18n.
 package i18n
 
 import (
@@ -99,6 +101,7 @@ func New(fsys fs.FS) (*Bundle, error) {
 			lang:  l,
 			gl:    goi18n.NewLocalizer(gb, l.Code, Source),
 			plain: make(map[string]string),
+			fills: make(map[string]fill),
 			own:   defined[l.Code],
 			known: make(map[string]bool),
 		}
@@ -107,10 +110,12 @@ func New(fsys fs.FS) (*Bundle, error) {
 		for _, code := range []string{Source, l.Code} {
 			for id, m := range defined[code] {
 				loc.known[id] = true
+				delete(loc.plain, id)
+				delete(loc.fills, id)
 				if isPlain(m) {
 					loc.plain[id] = m.Other
-				} else {
-					delete(loc.plain, id)
+				} else if f, ok := newFill(m); ok {
+					loc.fills[id] = f
 				}
 			}
 		}
