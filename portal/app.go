@@ -98,6 +98,7 @@ type Server struct {
 	// bookingBuilds lets one request at a time build a kept booking page
 	// (showBooking).
 	bookingBuilds singleflight.Group
+	refusedWeeks  keptWeeks                          // the weeks shown with refused holds (weekRefused)
 	rushes        *rushes                            // which services are in rush mode (booking_rush.go)
 	conns         atomic.Pointer[connlimit.Listener] // the listener Serve runs on
 	// slashRoutes are the static routes spelled with a trailing slash,

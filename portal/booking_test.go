@@ -341,3 +341,58 @@ func TestBookingChoosesACalendar(t *testing.T) {
 	expectContains(t, b, "Videosprechstunde", `name="kalender" value="video"`)
 	slots(t, b)
 }
+
+// TestHoldOfAFullSlot: a hold of a slot whose places are all held is
+// refused with the week again, which no longer offers the slot, also
+// when the week was kept from an earlier refusal that offered it.
+func TestHoldOfAFullSlot(t *testing.T) {
+	h := newHarness(t, map[string]string{"PORTAL_BOOKING_RUSH_HOLDS": "0"})
+	c := h.citizen(t)
+	_, b := c.get(bookPath)
+	free := slots(t, b)
+	fill := func(slot string) string {
+		t.Helper()
+		for n := 0; n < 12; n++ {
+			res, b := c.post(bookPath, url.Values{"kalender": {"vor-ort"}, "beginn": {slot}})
+			if res.StatusCode == http.StatusConflict {
+				expectContains(t, b, "Dieser Termin ist gerade vergeben worden.", `href="#booking-error"`)
+				return b
+			}
+			expectStatus(t, res, b, http.StatusSeeOther)
+		}
+		t.Fatalf("slot %s never full", slot)
+		return ""
+	}
+	// Two slots of one day, so that their refusals show the same week.
+	at := func(v string) time.Time {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return time.Unix(n, 0).In(h.app.Location)
+	}
+	x, y := free[0], ""
+	for _, v := range free[1:] {
+		if at(v).YearDay() == at(x).YearDay() {
+			y = v
+			break
+		}
+	}
+	if y == "" {
+		t.Fatalf("no second slot on the day of %s among %v", x, free)
+	}
+	b = fill(x)
+	if strings.Contains(b, `value="`+x+`"`) || !strings.Contains(b, `value="`+y+`"`) {
+		t.Errorf("the refusal's week offers the full slot %s, or not the free %s:\n%s", x, y, excerpt(b))
+	}
+	res, b := c.post(bookPath, url.Values{"kalender": {"vor-ort"}, "beginn": {x}})
+	expectStatus(t, res, b, http.StatusConflict)
+	if strings.Contains(b, `value="`+x+`"`) {
+		t.Errorf("the second refusal offers the full slot %s", x)
+	}
+	b = fill(y)
+	if strings.Contains(b, `value="`+y+`"`) {
+		t.Errorf("the refusal of %s shows a kept week that offers it:\n%s", y, excerpt(b))
+	}
+	var held int
+	if err := h.db.QueryRow(context.Background(), `SELECT count(*) FROM booking WHERE starts_at = to_timestamp($1)`, x).Scan(&held); err != nil || held == 0 {
+		t.Errorf("bookings of %s: %d, %v", x, held, err)
+	}
+}

@@ -3,6 +3,7 @@ package portal
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -23,18 +24,37 @@ type bookingPage struct {
 	Office    officeView
 	Service   serviceView
 	Calendars []calendarChoice // more than one serves the service: the choice, no slots yet
-	Calendar  calendarView
-	Action    string // where a slot's button posts
+	Action    string           // where a slot's button posts
 	Moving    *appointmentView
-	First     *slotView // the first free slot from today on
-	Week      string    // "7. bis 13. Dezember 2026"
-	Days      []dayView
-	Prev      string // the week before, empty when it is in the past
-	Next      string // the week after, empty beyond the horizon
+	week
 	// Waitlist is the form to join the calendar's waiting list, shown
 	// when no slot is free within its horizon; nil otherwise.
 	Waitlist *waitlistForm
 	Error    string
+}
+
+// week is the part of a booking page fillWeek makes: one calendar's free
+// slots of a week, and the links around them.
+type week struct {
+	Calendar calendarView
+	First    *slotView // the first free slot from today on
+	Week     string    // "7. bis 13. Dezember 2026"
+	Days     []dayView
+	Prev     string // the week before, empty when it is in the past
+	Next     string // the week after, empty beyond the horizon
+}
+
+// shows reports whether the week offers the slot of value (a start in
+// Unix seconds) as free.
+func (w week) shows(value string) bool {
+	for _, d := range w.Days {
+		for _, sl := range d.Slots {
+			if sl.Value == value {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type calendarChoice struct {
@@ -120,7 +140,7 @@ func (s *Server) showBooking(c *fiber.Ctx) error {
 	// Not kept: a page with other query parameters, one not kept (see
 	// keepBookingPage), or one another request failed to build (this one
 	// tries again and shows its own error).
-	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"))
+	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"), "")
 	if err != nil {
 		return err
 	}
@@ -133,7 +153,7 @@ func (s *Server) showBooking(c *fiber.Ctx) error {
 // (or of the only one): what a made-up slug shows is not kept, nor is the
 // choice of calendars (it has no form).
 func (s *Server) keepBookingPage(c *fiber.Ctx, e *office.Entry, slug, key, version string) (bookingPage, error) {
-	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"))
+	p, err := s.bookingPage(c, e, slug, c.Query("kalender"), c.Query("ab"), "")
 	if err != nil || p.CSRF == "" || (c.Query("kalender") != "" && c.Query("kalender") != p.Calendar.Slug) {
 		return p, err
 	}
@@ -143,6 +163,52 @@ func (s *Server) keepBookingPage(c *fiber.Ctx, e *office.Entry, slug, key, versi
 		return "booking", kept
 	})
 	return p, err
+}
+
+// keptWeeks are the weeks shown with refused holds, by calendar, first
+// day and language (weekRefused).
+type keptWeeks struct {
+	mu    sync.Mutex
+	weeks map[string]keptWeek
+}
+
+type keptWeek struct {
+	version int64 // of bookingPageTTL
+	week    week
+}
+
+// weekRefused fills p's week for a hold refused because the slot taken
+// is full. A rush refuses most holds (several visitors for each place),
+// and each refusal shows the week of its slot again: that week is kept
+// for bookingPageTTL, as the page everyone gets is, so that refusals cost
+// no queries of their own. A kept week that still offers the slot taken
+// is older than what the refusal knows, and is made again by fill. The
+// week's slices are shared by the requests that show it, which only read
+// them. key names the calendar, the first day and the language; a slot
+// taken lies within the calendar's horizon, which bounds the keys, and
+// makeRoom bounds them again.
+func (s *Server) weekRefused(c *fiber.Ctx, p *bookingPage, key, taken string, fill func() error) error {
+	version := s.now().UnixNano() / int64(bookingPageTTL)
+	k := &s.refusedWeeks
+	k.mu.Lock()
+	kept, ok := k.weeks[key]
+	k.mu.Unlock()
+	if ok && kept.version == version && !kept.week.shows(taken) {
+		p.week = kept.week
+		p.CSRF = s.csrf.token(c)
+		return nil
+	}
+	if err := fill(); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.weeks == nil {
+		k.weeks = map[string]keptWeek{}
+	}
+	makeRoom(k.weeks, key)
+	k.weeks[key] = keptWeek{version: version, week: p.week}
+	return nil
 }
 
 // bookingPageTTL is how long a booking week's page is kept for everyone.
@@ -209,7 +275,11 @@ func (s *Server) slotRefused(c *fiber.Ctx, e *office.Entry, slug, calendar strin
 	if !start.IsZero() {
 		from = start.In(s.loc).Format(time.DateOnly)
 	}
-	p, perr := s.bookingPage(c, e, slug, calendar, from)
+	taken := ""
+	if fault.KindOf(err) == fault.Conflict {
+		taken = strconv.FormatInt(start.Unix(), 10)
+	}
+	p, perr := s.bookingPage(c, e, slug, calendar, from, taken)
 	if perr != nil {
 		return perr
 	}
@@ -224,8 +294,9 @@ func (s *Server) slotRefused(c *fiber.Ctx, e *office.Entry, slug, calendar strin
 
 // bookingPage builds the page of the week from (a date; empty or wrong:
 // this week) of the calendar slug (empty or unknown with several
-// calendars: the choice).
-func (s *Server) bookingPage(c *fiber.Ctx, e *office.Entry, service, calendar, from string) (bookingPage, error) {
+// calendars: the choice). taken, when not empty, is the slot (Unix
+// seconds) a hold was just refused, because it is full: see weekRefused.
+func (s *Server) bookingPage(c *fiber.Ctx, e *office.Entry, service, calendar, from, taken string) (bookingPage, error) {
 	p := bookingPage{page: s.newPage(c, "booking.title"), Office: officeOf(e)}
 	base := "/amt/" + e.Slug + "/leistungen/" + service
 	p.Service = serviceOf(p.L, service, base)
@@ -248,7 +319,14 @@ func (s *Server) bookingPage(c *fiber.Ctx, e *office.Entry, service, calendar, f
 	weekURL := func(d time.Time) string {
 		return base + "/termin?kalender=" + cal.Slug + "&ab=" + d.Format(time.DateOnly)
 	}
-	if err := s.fillWeek(c, &p, e.Office, cal, from, weekURL); err != nil {
+	fill := func() error { return s.fillWeek(c, &p, e.Office, cal, from, weekURL) }
+	if taken != "" {
+		key := e.Slug + "\x00" + service + "\x00" + cal.Slug + "\x00" + from + "\x00" + p.L.Lang().Code
+		err = s.weekRefused(c, &p, key, taken, fill)
+	} else {
+		err = fill()
+	}
+	if err != nil {
 		return p, err
 	}
 	if p.First == nil {

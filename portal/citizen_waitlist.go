@@ -79,7 +79,7 @@ func (s *Server) joinWaitlist(c *fiber.Ctx) error {
 	if k != fault.Invalid && k != fault.Conflict {
 		return err
 	}
-	p, perr := s.bookingPage(c, e, slug, cal.Slug, "")
+	p, perr := s.bookingPage(c, e, slug, cal.Slug, "", "")
 	if perr != nil {
 		return perr
 	}
