@@ -15,8 +15,11 @@ import (
 
 var waitlistPath = regexp.MustCompile(`^/warteliste/[A-Za-z0-9]+$`)
 
-// fillCalendar makes Leipzig's on-site calendar book one day ahead only,
-// with every place of that day held, and returns the holds.
+// fillCalendar makes Leipzig's on-site calendar book only as far ahead
+// as its first free slot, in whole days, with every place within that
+// horizon held, and returns the holds. The horizon follows the first
+// free slot so that a Friday, a weekend or a holiday still leaves places
+// to fill.
 func fillCalendar(t *testing.T, h *harness) []booking.Hold {
 	t.Helper()
 	ctx := context.Background()
@@ -28,12 +31,28 @@ func fillCalendar(t *testing.T, h *harness) []booking.Hold {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.Exec(ctx, `UPDATE calendar SET horizon_days = 1 WHERE id = $1`, cal.ID); err != nil {
+	now := time.Now()
+	_, days, err := h.app.Booking.Availability(ctx, o, cal.ID, now, now.Add(cal.Horizon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	for _, d := range days {
+		for _, sl := range d.Slots {
+			if sl.Free > 0 && first.IsZero() {
+				first = sl.Start
+			}
+		}
+	}
+	if first.IsZero() {
+		t.Fatal("the calendar had no places to fill")
+	}
+	horizon := int(first.Sub(now)/(24*time.Hour)) + 1
+	if _, err := h.db.Exec(ctx, `UPDATE calendar SET horizon_days = $2 WHERE id = $1`, cal.ID, horizon); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(booking.DefaultPlanTTL + 100*time.Millisecond) // the calendar as read before is forgotten
-	now := time.Now()
-	_, days, err := h.app.Booking.Availability(ctx, o, cal.ID, now, now.AddDate(0, 0, 3))
+	_, days, err = h.app.Booking.Availability(ctx, o, cal.ID, now, now.AddDate(0, 0, horizon+1))
 	if err != nil {
 		t.Fatal(err)
 	}
