@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -72,4 +73,46 @@ func benchmarkHold(b *testing.B, refused bool) {
 			b.Fatalf("no refusal on the page: %s", excerpt(string(ctx.Response.Body())))
 		}
 	}
+}
+
+// BenchmarkBookingWeek is the page a rush loads most: a week of free
+// slots (the sixth from now, all its places free) as a new visitor gets
+// it, gzip-compressed, from the kept page with the visitor's own CSRF
+// token spliced in. The request context is reused, as fasthttp's server
+// does on a connection, so that the response's body buffer comes from
+// its pool.
+func BenchmarkBookingWeek(b *testing.B) {
+	h := newHarness(b, map[string]string{"PORTAL_BOOKING_RUSH_HOLDS": "0"})
+	now := time.Now().In(h.app.Location)
+	monday := now.AddDate(0, 0, 35-(int(now.Weekday())+6)%7)
+	uri := bookPath + "?kalender=vor-ort&ab=" + monday.Format(time.DateOnly)
+	_, page := h.citizen(b).get(uri)
+	if n := len(slots(b, page)); n < 20 {
+		b.Fatalf("the sixth week offers %d slots", n)
+	}
+	handler := h.srv.App().Handler()
+	var req fasthttp.Request
+	req.Header.SetMethod(http.MethodGet)
+	req.SetRequestURI(uri)
+	req.Header.SetHost("localhost:8080")
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		// What fasthttp's server resets between requests on a connection.
+		req.CopyTo(&ctx.Request)
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+		handler(ctx)
+		if ctx.Response.StatusCode() != http.StatusOK || string(ctx.Response.Header.ContentEncoding()) != "gzip" {
+			b.Fatalf("status %d, encoding %q", ctx.Response.StatusCode(), ctx.Response.Header.ContentEncoding())
+		}
+	}
+	html, err := ctx.Response.BodyGunzip()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(ctx.Response.Body())), "gzip-bytes")
+	b.ReportMetric(float64(len(html)), "html-bytes")
 }
