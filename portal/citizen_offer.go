@@ -14,7 +14,7 @@ import (
 // office offers in answer to an appointment request, one button each.
 type citizenOfferView struct {
 	Action string
-	Slots  []offeredSlotView // empty: every slot offered is over or out of notice
+	Slots  []offeredSlotView // empty: every slot offered is over, out of notice or taken
 	Error  string
 }
 

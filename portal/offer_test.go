@@ -6,8 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gesundheitsamt/portal/internal/fault"
+	"github.com/gesundheitsamt/portal/internal/store"
 )
 
 // offerBox is a slot checkbox of the case page's offer form.
@@ -31,10 +36,37 @@ func submitTermin(t *testing.T, h *harness) (int64, string) {
 	return id, status
 }
 
+// fillSlot holds every place of the Leipzig slot of value (an offer's
+// <calendar id>-<Unix seconds>) for other citizens.
+func fillSlot(t *testing.T, h *harness, value string) {
+	t.Helper()
+	ctx := context.Background()
+	o, err := store.GetOfficeBySlug(ctx, h.db, "leipzig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, at, _ := strings.Cut(value, "-")
+	calID, err1 := strconv.ParseInt(cal, 10, 64)
+	unix, err2 := strconv.ParseInt(at, 10, 64)
+	services, err := store.ListCalendarServices(ctx, h.db, o.ID, calID)
+	if err1 != nil || err2 != nil || err != nil || len(services) == 0 {
+		t.Fatalf("slot %q: %v %v %v, services %v", value, err1, err2, err, services)
+	}
+	for n := 0; ; n++ {
+		_, err := h.app.Booking.Hold(ctx, o, calID, services[0], time.Unix(unix, 0))
+		if fault.KindOf(err) == fault.Conflict && n > 0 {
+			return
+		}
+		if err != nil || n > 50 {
+			t.Fatalf("hold %d of %s: %v", n, value, err)
+		}
+	}
+}
+
 // TestOfferFromRequest: a caseworker answers an appointment request with
 // three of the office's free slots; the citizen is told by mail, finds
-// them on the status page and books one with its button, at once; a
-// second booking from the offer is refused, with the page saying why.
+// them on the status page (a slot others took meanwhile no longer among
+// them) and books one with its button, at once; a second booking from the offer is refused, with the page saying why.
 // Another office's staff get 404 for the case and its offer forms; a
 // form without the CSRF token changes nothing.
 func TestOfferFromRequest(t *testing.T) {
@@ -100,6 +132,11 @@ func TestOfferFromRequest(t *testing.T) {
 	expectContains(t, b, "Angebotene Termine", "Diesen Termin buchen", `name="termin" value="`+chosen[0]+`"`, `value="`+chosen[2]+`"`)
 	_, en := h.citizen(t).get(status + "?lang=en")
 	expectContains(t, en, "Appointments offered", "Book this appointment")
+	// Every place of the third slot taken by others: no longer listed.
+	fillSlot(t, h, chosen[2])
+	_, b = anna.get(status)
+	expectContains(t, b, `value="`+chosen[0]+`"`)
+	expectNotContains(t, b, `value="`+chosen[2]+`"`)
 
 	res, b = anna.post(status+"/termin", url.Values{"termin": {boxes[4][1]}})
 	expectStatus(t, res, b, http.StatusUnprocessableEntity)

@@ -80,7 +80,8 @@ func placeOf(l *i18n.Localizer, k store.Calendar) string {
 	return k.Name
 }
 
-// offeredSlots are the slots of an open offer that can still be booked.
+// offeredSlots are the slots of an open offer that can still be booked
+// (booking.Service.OpenOffer: with a place free).
 func offeredSlots(l *i18n.Localizer, o booking.CaseOffer, loc *time.Location) []offeredSlotView {
 	out := make([]offeredSlotView, 0, len(o.Slots))
 	for _, sl := range o.Slots {

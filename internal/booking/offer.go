@@ -140,7 +140,11 @@ func (s *Service) Withdraw(ctx context.Context, a Access, caseID int64) error {
 
 // OpenOffer returns the open offer of case caseID of office officeID
 // with its slots that can be booked now (for the status page and the
-// case page). Errors: NotFound (no open offer).
+// case page): not over, not within the calendar's notice, and with a
+// place free, so that the citizen is not shown a button that can only be
+// refused. A place can still be taken between the page and the click:
+// BookOffered then refuses it and the offer stays open. Errors: NotFound
+// (no open offer).
 func (s *Service) OpenOffer(ctx context.Context, officeID, caseID int64) (CaseOffer, error) {
 	o, err := store.GetOpenOffer(ctx, s.db, officeID, caseID)
 	if err != nil {
@@ -158,6 +162,13 @@ func (s *Service) OpenOffer(ctx context.Context, officeID, caseID int64) (CaseOf
 		}
 		if err != nil {
 			return CaseOffer{}, fmt.Errorf("booking: open offer: %w", err)
+		}
+		day := []Day{{Slots: []Slot{slot}}} // at most MaxOfferSlots queries
+		if err := s.countFree(ctx, officeID, cal.ID, day); err != nil {
+			return CaseOffer{}, fmt.Errorf("booking: open offer: %w", err)
+		}
+		if slot = day[0].Slots[0]; slot.Free == 0 {
+			continue // every place taken meanwhile
 		}
 		out.Slots = append(out.Slots, OfferedSlot{Calendar: cal, Slot: slot})
 	}

@@ -33,7 +33,8 @@ func (w *world) newRequest(t *testing.T, officeID int64) (int64, string) {
 // TestOfferBookedOnce: staff offer three slots of a case; the citizen
 // books one (booked at once, the booked mail queued, the offer closed);
 // a second booking from the offer is refused, as is another office's
-// staff, and a taken slot leaves the offer open.
+// staff; a slot taken meanwhile is no longer listed, and booking it
+// anyway is refused with the offer left open.
 func TestOfferBookedOnce(t *testing.T) {
 	w := newWorld(t, 1)
 	ctx := context.Background()
@@ -66,6 +67,10 @@ func TestOfferBookedOnce(t *testing.T) {
 	// Someone else takes the first slot meanwhile: refused, the offer stays.
 	if _, err := w.svc.Hold(ctx, w.office, w.calendar, "terminanfrage", slots[0].Start); err != nil {
 		t.Fatal(err)
+	}
+	open, err = w.svc.OpenOffer(ctx, w.office.ID, caseID)
+	if err != nil || len(open.Slots) != 2 || !open.Slots[0].Slot.Start.Equal(slots[1].Start) || open.Slots[0].Slot.Free != 1 {
+		t.Errorf("the open offer lists the taken slot, or not the others: %+v, %v", open.Slots, err)
 	}
 	if _, err := w.svc.BookOffered(ctx, token, w.calendar, slots[0].Start); messageOf(err) != "booking.error.slot_taken" {
 		t.Errorf("a taken slot: %v", err)
