@@ -21,7 +21,7 @@ import (
 //	PORTAL-BACKUP 1\n                 the magic line, with the format version
 //	{...}\n                           the Manifest as one line of JSON
 //	<archive>                         pg_dump's custom-format archive, as it wrote it
-//	PORTAL-BACKUP-END <sha256>\n      SHA-256 (hex) of every byte before this line
+//	PORTAL-BACKUP-END <sha256>\n      SHA-256 (lower-case hex) of every byte before this line
 //
 // The trailer has a fixed length, so a reader finds it at the end without
 // scanning the archive, and a file cut short (a full disk, an interrupted
@@ -180,8 +180,11 @@ func Read(r io.ReaderAt, size int64) (Manifest, *io.SectionReader, error) {
 	if _, err := r.ReadAt(trailer, end); err != nil {
 		return invalid("cannot read the end of the file: " + err.Error())
 	}
+	// The checksum in lower-case hex, as the writer puts it: a file the
+	// writer could not have made is not one of ours.
 	want, err := hex.DecodeString(string(trailer[len(trailerPrefix) : trailerSize-1]))
-	if !bytes.HasPrefix(trailer, []byte(trailerPrefix)) || trailer[trailerSize-1] != '\n' || err != nil {
+	if !bytes.HasPrefix(trailer, []byte(trailerPrefix)) || trailer[trailerSize-1] != '\n' || err != nil ||
+		hex.EncodeToString(want) != string(trailer[len(trailerPrefix):trailerSize-1]) {
 		return invalid("the file is incomplete: its end marker is missing")
 	}
 	sum := sha256.New()
