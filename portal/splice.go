@@ -17,9 +17,10 @@ import (
 const csrfPlaceholder = "CSRF-PLACEHOLDER-7f3a9c"
 
 // splicedPage is a page that is the same for every new visitor except for
-// the CSRF token of its form: the first view of a form step. It is kept as
-// the text before and after the token, each deflated once, so answering
-// costs a copy and a CRC instead of a render and a compression. A gzip
+// the CSRF token of its form: the first view of a form step, a booking
+// week. It is kept as the text before and after the token, each deflated
+// and checksummed once, so answering costs a copy and the CRC of the token
+// instead of a render and a compression. A gzip
 // stream may consist of several deflate blocks: the prefix ends with a sync
 // flush (byte-aligned, not final), the token travels as a stored block, and
 // the suffix's blocks end the stream.
