@@ -66,7 +66,8 @@ func fillSlot(t *testing.T, h *harness, value string) {
 // TestOfferFromRequest: a caseworker answers an appointment request with
 // three of the office's free slots; the citizen is told by mail, finds
 // them on the status page (a slot others took meanwhile no longer among
-// them) and books one with its button, at once; a second booking from the offer is refused, with the page saying why.
+// them) and books one with its button, at once; a second booking from
+// the offer is refused, with the page saying why.
 // Another office's staff get 404 for the case and its offer forms; a
 // form without the CSRF token changes nothing.
 func TestOfferFromRequest(t *testing.T) {

@@ -32,27 +32,16 @@ func fillCalendar(t *testing.T, h *harness) []booking.Hold {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	_, days, err := h.app.Booking.Availability(ctx, o, cal.ID, now, now.Add(cal.Horizon))
-	if err != nil {
-		t.Fatal(err)
+	first, ok, err := h.app.Booking.FirstFree(ctx, o, cal.ID, now)
+	if err != nil || !ok {
+		t.Fatalf("the calendar had no places to fill (%v)", err)
 	}
-	var first time.Time
-	for _, d := range days {
-		for _, sl := range d.Slots {
-			if sl.Free > 0 && first.IsZero() {
-				first = sl.Start
-			}
-		}
-	}
-	if first.IsZero() {
-		t.Fatal("the calendar had no places to fill")
-	}
-	horizon := int(first.Sub(now)/(24*time.Hour)) + 1
+	horizon := int(first.Start.Sub(now)/(24*time.Hour)) + 1
 	if _, err := h.db.Exec(ctx, `UPDATE calendar SET horizon_days = $2 WHERE id = $1`, cal.ID, horizon); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(booking.DefaultPlanTTL + 100*time.Millisecond) // the calendar as read before is forgotten
-	_, days, err = h.app.Booking.Availability(ctx, o, cal.ID, now, now.AddDate(0, 0, horizon+1))
+	_, days, err := h.app.Booking.Availability(ctx, o, cal.ID, now, now.AddDate(0, 0, horizon+1))
 	if err != nil {
 		t.Fatal(err)
 	}
